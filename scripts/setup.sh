@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything rhead's build and tests need on a fresh Debian 12 machine, then builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" != 0 ] && SUDO=sudo
+PACKAGES=(build-essential cmake pkg-config libgtest-dev libbenchmark-dev
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libopenblas-dev libpng-dev
+  libsentencepiece-dev python3-sentencepiece sentencepiece
+  python3-torch python3-nltk python3-numpy chromium)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+# JavaScript port of HF tokenizers, used by the tokenizer tests as an oracle.
+if [ -f tests/oracle/package.json ] && [ ! -d tests/oracle/node_modules ]; then
+  (cd tests/oracle && npm install --no-audit --no-fund --silent)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
