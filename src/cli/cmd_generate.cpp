@@ -1,0 +1,64 @@
+// `rhead generate -m MODEL -p PROMPT -n N`: greedy decoding, then prefill and decode speed.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/common.h"
+#include "cli/command.h"
+#include "io/error.h"
+#include "model/generate.h"
+
+namespace rhead::cli {
+namespace {
+
+struct GenerateOptions {
+  ModelOptions model;
+  std::string prompt;
+  int n = 64;
+  bool no_bos = false;
+  bool stop_at_eos = true;
+};
+
+void run_generate(const GenerateOptions& o) {
+  LoadedModel lm = load_model_from_options(o.model);
+  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
+  const Tokenizer& tok = *lm.tokenizer;
+  std::vector<int32_t> prompt = tok.encode(o.prompt, !o.no_bos);
+  if (prompt.empty()) throw Error("prompt is empty and the tokenizer adds no BOS token");
+  Session session(lm.model, session_options(o.model));
+  std::string printed = tok.decode(prompt);
+  std::cout << printed << std::flush;
+  std::vector<int32_t> all = prompt;
+  GreedyOptions go;
+  go.max_new_tokens = o.n;
+  go.on_token = [&](const DecodeStep& s) {
+    if (o.stop_at_eos && tok.is_end_of_generation(s.token)) return false;
+    all.push_back(s.token);
+    // Print the newly completed text: decode the whole sequence so multi-token characters
+    // and the SentencePiece space rules come out right.
+    std::string text = tok.decode(all);
+    if (text.size() >= printed.size() && text.compare(0, printed.size(), printed) == 0) {
+      std::cout << text.substr(printed.size()) << std::flush;
+      printed = text;
+    }
+    return true;
+  };
+  GenerateResult r = generate_greedy(session, prompt, go);
+  std::cout << "\n";
+  std::fprintf(stderr, "prefill: %lld tokens, %.1f tokens/s | decode: %zu tokens, %.1f tokens/s\n",
+               static_cast<long long>(r.n_prefill), r.prefill_seconds > 0 ? r.n_prefill / r.prefill_seconds : 0.0,
+               r.tokens.size(), r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0);
+}
+
+CommandRegistrar reg("generate", [](CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  auto* cmd = app.add_subcommand("generate", "greedy decoding from a prompt");
+  add_model_options(cmd, o->model);
+  cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, BOS only)");
+  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
+  cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
+  cmd->callback([o] { run_generate(*o); });
+});
+
+}  // namespace
+}  // namespace rhead::cli

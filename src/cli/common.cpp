@@ -1,0 +1,58 @@
+// Shared model options for commands.
+#include "cli/common.h"
+
+#include <omp.h>
+
+#include <cstdio>
+
+#include "io/error.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace rhead::cli {
+
+void add_model_options(CLI::App* cmd, ModelOptions& o) {
+  cmd->add_option("-m,--model", o.model, "model: .gguf file, Hugging Face directory, llama2.c .bin, or builtin:induction")
+      ->required();
+  cmd->add_option("--tokenizer", o.tokenizer, "tokenizer file for llama2.c .bin models (tok512.bin or .model)");
+  cmd->add_option("--ctx", o.n_ctx, "KV cache capacity in tokens (default: the model's context length)");
+  cmd->add_option("--kv-type", o.kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--threads", o.threads, "threads (default: all cores)");
+  cmd->add_option("--chunk", o.prefill_chunk, "prefill chunk size in tokens")->check(CLI::PositiveNumber);
+}
+
+void apply_threads(const ModelOptions& o) {
+  if (o.threads > 0) {
+    omp_set_num_threads(o.threads);
+    openblas_set_num_threads(o.threads);
+  }
+}
+
+LoadedModel load_model_from_options(const ModelOptions& o) {
+  apply_threads(o);
+  LoadOptions lo;
+  lo.tokenizer_path = o.tokenizer;
+  return load_model(o.model, lo);
+}
+
+SessionOptions session_options(const ModelOptions& o) {
+  SessionOptions so;
+  so.n_ctx = o.n_ctx;
+  so.kv_f16 = o.kv_type == "f16";
+  so.prefill_chunk = o.prefill_chunk;
+  return so;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f %s", b, units[u]);
+  return buf;
+}
+
+}  // namespace rhead::cli

@@ -1,0 +1,30 @@
+// Loading a model the way users have it: a GGUF file, a Hugging Face directory
+// (config.json + safetensors), a llama2.c .bin checkpoint, or a built-in model.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "io/gguf.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rhead {
+
+struct LoadOptions {
+  std::string tokenizer_path;  // llama2.c .bin models: their tokenizer file (tok512.bin / .model)
+};
+
+struct LoadedModel {
+  std::shared_ptr<const Model> model;
+  std::shared_ptr<const Tokenizer> tokenizer;  // null when the model ships none
+};
+
+// Dispatches on the path: "builtin:NAME", *.gguf, a directory (HF), *.bin (llama2.c).
+LoadedModel load_model(const std::string& path, const LoadOptions& options = {});
+
+std::shared_ptr<Model> load_gguf_model(const std::string& path);
+std::shared_ptr<Model> model_from_gguf(const GGUFFile& gguf);
+std::shared_ptr<Model> load_hf_model(const std::string& dir);
+std::shared_ptr<Model> load_llama2c_model(const std::string& path);
+
+}  // namespace rhead

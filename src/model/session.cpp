@@ -1,0 +1,264 @@
+// The Llama-family forward pass. Per layer:
+//   h = x + Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
+//   x = h + W_down · (silu(W_gate·norm(h)) * W_up·norm(h))
+// followed by the final norm and the output head.
+#include "model/session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "io/error.h"
+#include "ops/attention.h"
+#include "ops/ops.h"
+#include "ops/quant.h"
+
+namespace rhead {
+
+std::vector<float> rope_inv_freq(const ModelConfig& c, const std::vector<float>& freq_factors) {
+  const int half = c.head_dim / 2;
+  std::vector<float> inv(half);
+  for (int i = 0; i < half; ++i) {
+    double f = 1.0 / std::pow(static_cast<double>(c.rope_theta), 2.0 * i / c.head_dim);
+    if (c.rope_scaling == RopeScaling::linear) {
+      f /= c.rope_factor;
+    } else if (c.rope_scaling == RopeScaling::llama3) {
+      // Long wavelengths are slowed by `factor`, short ones kept, the band between blended.
+      const double low_wavelen = c.rope_original_ctx / c.rope_low_freq_factor;
+      const double high_wavelen = c.rope_original_ctx / c.rope_high_freq_factor;
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f /= c.rope_factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (c.rope_original_ctx / wavelen - c.rope_low_freq_factor) /
+                              (c.rope_high_freq_factor - c.rope_low_freq_factor);
+        f = (1.0 - smooth) * f / c.rope_factor + smooth * f;
+      }
+    }
+    if (!freq_factors.empty()) f /= freq_factors[i];
+    inv[i] = static_cast<float>(f);
+  }
+  return inv;
+}
+
+Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
+    : model_(std::move(model)), options_(options) {
+  const ModelConfig& c = model_->config;
+  capacity_ = options_.n_ctx > 0 ? options_.n_ctx : c.n_ctx_train;
+  if (options_.prefill_chunk <= 0) options_.prefill_chunk = 256;
+  const size_t elem = options_.kv_f16 ? 2 : 4;
+  const size_t n = static_cast<size_t>(c.n_layer) * c.n_kv_head * capacity_ * c.head_dim * elem;
+  k_.resize(n);
+  v_.resize(n);
+  inv_freq_ = rope_inv_freq(c, model_->rope_freq_factors);
+}
+
+void Session::truncate(int64_t n) {
+  if (n < 0 || n > n_past_) throw Error("cannot truncate a session of " + std::to_string(n_past_) + " tokens to " + std::to_string(n));
+  n_past_ = n;
+}
+
+const void* Session::k_cache(int layer) const {
+  const ModelConfig& c = model_->config;
+  return k_.data() + static_cast<size_t>(layer) * c.n_kv_head * capacity_ * c.head_dim * (options_.kv_f16 ? 2 : 4);
+}
+const void* Session::v_cache(int layer) const {
+  const ModelConfig& c = model_->config;
+  return v_.data() + static_cast<size_t>(layer) * c.n_kv_head * capacity_ * c.head_dim * (options_.kv_f16 ? 2 : 4);
+}
+
+std::vector<float> Session::forward(std::span<const int32_t> tokens, const ForwardOptions& options) {
+  const ModelConfig& c = model_->config;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  if (T == 0) throw Error("forward called with no tokens");
+  if (n_past_ + T > capacity_)
+    throw Error("context overflow: " + std::to_string(n_past_ + T) + " tokens exceed the session capacity of " +
+                std::to_string(capacity_));
+  for (int32_t t : tokens)
+    if (t < 0 || t >= c.n_vocab) throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
+
+  // Map observed absolute positions to slots.
+  std::vector<int32_t> obs_slot;  // per token of this call
+  if (options.probes) {
+    if (!options.probe_out) throw Error("probe request without a probe record");
+    std::vector<int64_t> positions = options.probes->positions;
+    if (positions.empty()) positions.push_back(n_past_ + T - 1);
+    obs_slot.assign(T, -1);
+    for (size_t o = 0; o < positions.size(); ++o) {
+      int64_t rel = positions[o] - n_past_;
+      if (rel < 0 || rel >= T) throw Error("probe position " + std::to_string(positions[o]) + " is not in this forward call");
+      obs_slot[rel] = static_cast<int32_t>(o);
+    }
+    ProbeRecord& r = *options.probe_out;
+    r.n_obs = static_cast<int>(positions.size());
+    r.n_layer = c.n_layer;
+    r.n_head = c.n_head;
+    r.top_k = options.probes->top_k;
+    r.positions = positions;
+    const size_t n = static_cast<size_t>(r.n_obs) * c.n_layer * c.n_head;
+    r.argmax.assign(options.probes->argmax ? n : 0, -1);
+    r.argmax_weight.assign(options.probes->argmax ? n : 0, 0.0f);
+    r.topk.assign(n * r.top_k, -1);
+    r.topk_weight.assign(n * r.top_k, 0.0f);
+    r.span_mass.assign(options.probes->span_begin >= 0 ? n : 0, 0.0f);
+    r.sink_mass.assign(options.probes->sink ? n : 0, 0.0f);
+  }
+
+  std::vector<float> logits;
+  const int64_t chunk = options_.prefill_chunk;
+  for (int64_t s = 0; s < T; s += chunk) {
+    const int64_t n = std::min(chunk, T - s);
+    std::vector<int32_t> slots;
+    if (!obs_slot.empty()) slots.assign(obs_slot.begin() + s, obs_slot.begin() + s + n);
+    const bool last = s + n == T;
+    std::vector<float> chunk_logits;
+    forward_chunk(tokens.subspan(s, n), options, slots, chunk_logits);
+    if (options.all_logits) logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
+    else if (last) logits = std::move(chunk_logits);
+  }
+  return logits;
+}
+
+void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOptions& options,
+                            const std::vector<int32_t>& obs_slot, std::vector<float>& logits_out) {
+  const Model& m = *model_;
+  const ModelConfig& c = m.config;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t D = c.n_embd, F = c.n_ff, QD = c.q_dim(), KD = c.kv_dim(), hd = c.head_dim;
+  const int64_t pos0 = n_past_;
+  const size_t elem = options_.kv_f16 ? 2 : 4;
+
+  x_.resize(T * D);     // x: [T, D] residual stream
+  xn_.resize(T * D);    // xn: [T, D] normed
+  q_.resize(T * QD);    // q: [T, n_head, hd]
+  kb_.resize(T * KD);   // k: [T, n_kv_head, hd]
+  vb_.resize(T * KD);   // v: [T, n_kv_head, hd]
+  att_.resize(T * QD);  // att: [T, n_head, hd]
+  proj_.resize(T * D);  // proj: [T, D]
+  gate_.resize(T * F);  // gate, up: [T, F]
+  up_.resize(T * F);
+
+  for (int64_t t = 0; t < T; ++t) dequantize_row(m.tok_embd.type, m.tok_embd.row(tokens[t]), &x_[t * D], D);
+
+  const bool masking = options.mask && !options.mask->empty() &&
+                       (options.mask->phase == MaskPhase::all || options.decode);
+  std::vector<HeadOverride> overrides;
+
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& w = m.layers[l];
+    rmsnorm(x_.data(), w.attn_norm.data(), xn_.data(), T, D, c.rms_eps);
+    matmul(w.wq, xn_.data(), T, q_.data());
+    matmul(w.wk, xn_.data(), T, kb_.data());
+    matmul(w.wv, xn_.data(), T, vb_.data());
+    if (!w.bq.empty()) {
+      for (int64_t t = 0; t < T; ++t) {
+        add_inplace(&q_[t * QD], w.bq.data(), QD);
+        add_inplace(&kb_[t * KD], w.bk.data(), KD);
+        add_inplace(&vb_[t * KD], w.bv.data(), KD);
+      }
+    }
+    const bool half = c.rope_pairing == RopePairing::half;
+    rope(q_.data(), T, c.n_head, c.head_dim, pos0, inv_freq_.data(), half);
+    rope(kb_.data(), T, c.n_kv_head, c.head_dim, pos0, inv_freq_.data(), half);
+
+    // Append K and V to the cache: [n_kv_head][capacity][hd].
+    uint8_t* kc = const_cast<uint8_t*>(static_cast<const uint8_t*>(k_cache(l)));
+    uint8_t* vc = const_cast<uint8_t*>(static_cast<const uint8_t*>(v_cache(l)));
+    for (int64_t t = 0; t < T; ++t)
+      for (int g = 0; g < c.n_kv_head; ++g) {
+        const size_t off = (static_cast<size_t>(g) * capacity_ + pos0 + t) * hd * elem;
+        const float* ks = &kb_[(t * c.n_kv_head + g) * hd];
+        const float* vs = &vb_[(t * c.n_kv_head + g) * hd];
+        if (options_.kv_f16) {
+          auto* kd = reinterpret_cast<uint16_t*>(kc + off);
+          auto* vd = reinterpret_cast<uint16_t*>(vc + off);
+          for (int64_t i = 0; i < hd; ++i) {
+            kd[i] = f32_to_f16(ks[i]);
+            vd[i] = f32_to_f16(vs[i]);
+          }
+        } else {
+          std::memcpy(kc + off, ks, hd * 4);
+          std::memcpy(vc + off, vs, hd * 4);
+        }
+      }
+
+    AttentionArgs a;
+    a.n_tokens = T;
+    a.pos0 = pos0;
+    a.n_head = c.n_head;
+    a.n_kv_head = c.n_kv_head;
+    a.head_dim = c.head_dim;
+    a.q = q_.data();
+    a.k = kc;
+    a.v = vc;
+    a.kv_f16 = options_.kv_f16;
+    a.kv_head_stride = capacity_ * hd;
+    a.out = att_.data();
+    if (masking) {
+      const HeadMask& mask = *options.mask;
+      overrides.assign(c.n_head, HeadOverride::none);
+      bool any = false;
+      for (int h = 0; h < c.n_head; ++h)
+        if (mask.contains(l, h)) {
+          any = true;
+          overrides[h] = mask.mode == MaskMode::uniform ? HeadOverride::uniform
+                         : mask.mode == MaskMode::zero  ? HeadOverride::zero
+                                                        : HeadOverride::mean;
+        }
+      if (any) {
+        a.overrides = overrides.data();
+        if (mask.mode == MaskMode::mean) {
+          if (mask.means.size() != static_cast<size_t>(c.n_layer) * c.n_head * hd)
+            throw Error("mean-ablation mask has no recorded means for this model");
+          a.head_means = mask.means.data() + static_cast<size_t>(l) * c.n_head * hd;
+        }
+      }
+    }
+    if (!obs_slot.empty()) {
+      ProbeRecord& r = *options.probe_out;
+      const ProbeRequest& req = *options.probes;
+      a.obs_slot = obs_slot.data();
+      AttentionProbeOut& p = a.probes;
+      const size_t base = static_cast<size_t>(l) * c.n_head;
+      p.obs_stride = static_cast<int64_t>(c.n_layer) * c.n_head;
+      if (req.argmax) {
+        p.argmax = r.argmax.data() + base;
+        p.argmax_weight = r.argmax_weight.data() + base;
+      }
+      if (req.top_k > 0) {
+        p.top_k = req.top_k;
+        p.topk = r.topk.data() + base * req.top_k;
+        p.topk_weight = r.topk_weight.data() + base * req.top_k;
+      }
+      if (req.span_begin >= 0) {
+        p.span_begin = req.span_begin;
+        p.span_end = req.span_end;
+        p.span_mass = r.span_mass.data() + base;
+      }
+      if (req.sink) p.sink_mass = r.sink_mass.data() + base;
+    }
+    if (options.record_means) a.head_out_sum = options.record_means->sum.data() + static_cast<size_t>(l) * c.n_head * hd;
+    attention(a);
+
+    matmul(w.wo, att_.data(), T, proj_.data());
+    add_inplace(x_.data(), proj_.data(), T * D);
+
+    rmsnorm(x_.data(), w.ffn_norm.data(), xn_.data(), T, D, c.rms_eps);
+    matmul(w.w_gate, xn_.data(), T, gate_.data());
+    matmul(w.w_up, xn_.data(), T, up_.data());
+    silu_mul(gate_.data(), up_.data(), T * F);
+    matmul(w.w_down, gate_.data(), T, proj_.data());
+    add_inplace(x_.data(), proj_.data(), T * D);
+  }
+  if (options.record_means) options.record_means->n_tokens += T;
+  n_past_ += T;
+
+  // Output head: only the rows the caller needs.
+  const int64_t first = options.all_logits ? 0 : T - 1;
+  const int64_t n_out = T - first;
+  rmsnorm(&x_[first * D], m.output_norm.data(), xn_.data(), n_out, D, c.rms_eps);
+  logits_out.resize(n_out * c.n_vocab);
+  matmul(m.output, xn_.data(), n_out, logits_out.data());
+}
+
+}  // namespace rhead

@@ -1,0 +1,162 @@
+// Attention kernel (fast and scalar reference) with probes and interventions.
+#include "ops/attention.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "ops/quant.h"
+
+namespace rhead {
+namespace {
+
+// ---- K/V row access: f32 q against f16/f32 rows ----
+
+__attribute__((target("avx2,fma,f16c"))) float dot_f16_avx2(const float* q, const uint16_t* k, int n) {
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + i)));
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv, acc);
+  }
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  float r = _mm_cvtss_f32(s);
+  for (; i < n; ++i) r += q[i] * f16_to_f32(k[i]);
+  return r;
+}
+
+__attribute__((target("avx2,fma,f16c"))) void axpy_f16_avx2(float* y, float a, const uint16_t* x, int n) {
+  const __m256 av = _mm256_set1_ps(a);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, xv, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
+}
+
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                       __builtin_cpu_supports("f16c");
+
+inline float dot_kv(const float* q, const void* k, bool f16, int n, bool fast) {
+  if (f16) {
+    const uint16_t* kh = static_cast<const uint16_t*>(k);
+    if (fast && kHaveAvx2) return dot_f16_avx2(q, kh, n);
+    float r = 0.0f;
+    for (int i = 0; i < n; ++i) r += q[i] * f16_to_f32(kh[i]);
+    return r;
+  }
+  const float* kf = static_cast<const float*>(k);
+  float r = 0.0f;
+  for (int i = 0; i < n; ++i) r += q[i] * kf[i];
+  return r;
+}
+
+inline void axpy_kv(float* y, float a, const void* v, bool f16, int n, bool fast) {
+  if (f16) {
+    const uint16_t* vh = static_cast<const uint16_t*>(v);
+    if (fast && kHaveAvx2) return axpy_f16_avx2(y, a, vh, n);
+    for (int i = 0; i < n; ++i) y[i] += a * f16_to_f32(vh[i]);
+    return;
+  }
+  const float* vf = static_cast<const float*>(v);
+  for (int i = 0; i < n; ++i) y[i] += a * vf[i];
+}
+
+// One (token, head) pair. `row` is the thread's working row of at least n_keys floats.
+void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast) {
+  const int hd = a.head_dim;
+  const int64_t n_keys = a.pos0 + t + 1;
+  const int kvh = h / (a.n_head / a.n_kv_head);
+  const size_t elem = a.kv_f16 ? 2 : 4;
+  const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + kvh * a.kv_head_stride * elem;
+  const uint8_t* vbase = static_cast<const uint8_t*>(a.v) + kvh * a.kv_head_stride * elem;
+  const float* q = a.q + (t * a.n_head + h) * hd;
+  float* out = a.out + (t * a.n_head + h) * hd;
+  const HeadOverride ov = a.overrides ? a.overrides[h] : HeadOverride::none;
+  const int32_t slot = a.obs_slot ? a.obs_slot[t] : -1;
+
+  std::fill(out, out + hd, 0.0f);
+  float inv_sum = 0.0f;
+  if (ov == HeadOverride::uniform) {
+    // A zeroed query scores every key 0: uniform weights over the causal prefix.
+    std::fill(row, row + n_keys, 0.0f);
+  } else {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    for (int64_t j = 0; j < n_keys; ++j) row[j] = dot_kv(q, kbase + j * hd * elem, a.kv_f16, hd, fast) * scale;
+  }
+  // Softmax over the row; the argmax is the first strict maximum (earliest on ties).
+  float max_logit = -std::numeric_limits<float>::infinity();
+  int64_t argmax = 0;
+  for (int64_t j = 0; j < n_keys; ++j)
+    if (row[j] > max_logit) {
+      max_logit = row[j];
+      argmax = j;
+    }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n_keys; ++j) {
+    row[j] = std::exp(row[j] - max_logit);
+    sum += row[j];
+  }
+  inv_sum = 1.0f / sum;
+  if (ov == HeadOverride::none || ov == HeadOverride::uniform) {
+    for (int64_t j = 0; j < n_keys; ++j) axpy_kv(out, row[j] * inv_sum, vbase + j * hd * elem, a.kv_f16, hd, fast);
+  } else if (ov == HeadOverride::mean) {
+    std::copy(a.head_means + h * hd, a.head_means + (h + 1) * hd, out);
+  }  // zero: out stays 0
+
+  if (slot >= 0) {
+    const AttentionProbeOut& p = a.probes;
+    const int64_t idx = slot * p.obs_stride + h;
+    if (p.argmax) p.argmax[idx] = static_cast<int32_t>(argmax);
+    if (p.argmax_weight) p.argmax_weight[idx] = row[argmax] * inv_sum;
+    if (p.sink_mass) p.sink_mass[idx] = row[0] * inv_sum;
+    if (p.span_mass) {
+      float m = 0.0f;
+      for (int64_t j = std::max<int64_t>(0, p.span_begin); j < std::min(n_keys, p.span_end); ++j) m += row[j];
+      p.span_mass[idx] = m * inv_sum;
+    }
+    if (p.top_k > 0 && p.topk) {
+      // Selection by repeated scan keeps the contract simple: larger weight first, earlier
+      // position first among equals; positions past the prefix are reported as -1.
+      std::vector<char> taken(static_cast<size_t>(n_keys), 0);
+      for (int i = 0; i < p.top_k; ++i) {
+        int64_t best = -1;
+        for (int64_t j = 0; j < n_keys; ++j)
+          if (!taken[j] && (best < 0 || row[j] > row[best])) best = j;
+        p.topk[idx * p.top_k + i] = static_cast<int32_t>(best);
+        p.topk_weight[idx * p.top_k + i] = best >= 0 ? row[best] * inv_sum : 0.0f;
+        if (best >= 0) taken[best] = 1;
+      }
+    }
+  }
+}
+
+void run(const AttentionArgs& a, bool fast) {
+  const int64_t pairs = a.n_tokens * a.n_head;
+  const int64_t max_keys = a.pos0 + a.n_tokens;
+#pragma omp parallel if (pairs > 1 && max_keys * a.head_dim * pairs > 32768)
+  {
+    std::vector<float> row(static_cast<size_t>(max_keys));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < pairs; ++i) attend_one(a, i / a.n_head, static_cast<int>(i % a.n_head), row.data(), fast);
+  }
+  if (a.head_out_sum) {
+    for (int64_t t = 0; t < a.n_tokens; ++t)
+      for (int64_t i = 0; i < static_cast<int64_t>(a.n_head) * a.head_dim; ++i)
+        a.head_out_sum[i] += a.out[t * a.n_head * a.head_dim + i];
+  }
+}
+
+}  // namespace
+
+void attention(const AttentionArgs& a) { run(a, true); }
+void attention_ref(const AttentionArgs& a) { run(a, false); }
+
+}  // namespace rhead

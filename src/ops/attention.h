@@ -1,0 +1,59 @@
+// The attention kernel, with probes and head interventions computed in place.
+//
+// For each query token t (absolute position pos0 + t) and query head h, the kernel scores
+// keys 0..pos0+t of KV head h / group_size in one working row, softmaxes it, mixes V, and —
+// only if asked — reads the probes off that same row: argmax (ties go to the earliest
+// position, because the scan keeps the first strict maximum), top-k (ties: earlier first),
+// attention mass in a span, mass on position 0. No [n_head, n_kv] matrix is ever kept beyond
+// the working row of the thread that owns (t, h).
+#pragma once
+#include <cstdint>
+
+namespace rhead {
+
+enum class HeadOverride : uint8_t {
+  none,
+  uniform,  // attend uniformly to the causal prefix: output = mean of V[0..pos]
+  zero,     // output removed (zeros) before the output projection
+  mean,     // output replaced by a recorded mean output
+};
+
+// Where probe results for one layer go. Index of (observation o, head h): o * obs_stride + h.
+struct AttentionProbeOut {
+  int64_t obs_stride = 0;
+  int32_t* argmax = nullptr;        // key position
+  float* argmax_weight = nullptr;   // its attention weight
+  int top_k = 0;
+  int32_t* topk = nullptr;          // [(o * obs_stride + h) * top_k + i]
+  float* topk_weight = nullptr;
+  int64_t span_begin = 0, span_end = 0;  // [begin, end) absolute positions
+  float* span_mass = nullptr;
+  float* sink_mass = nullptr;       // weight on position 0
+};
+
+struct AttentionArgs {
+  int64_t n_tokens = 0;
+  int64_t pos0 = 0;
+  int n_head = 0, n_kv_head = 0, head_dim = 0;
+  const float* q = nullptr;  // [n_tokens, n_head, head_dim], RoPE applied
+  // KV cache of this layer: [n_kv_head][capacity][head_dim], f16 or f32; rows 0..pos0+n_tokens-1 valid.
+  const void* k = nullptr;
+  const void* v = nullptr;
+  bool kv_f16 = true;
+  int64_t kv_head_stride = 0;  // elements between consecutive KV heads (capacity * head_dim)
+  float* out = nullptr;        // [n_tokens, n_head, head_dim]
+
+  const HeadOverride* overrides = nullptr;  // [n_head], nullptr: no intervention
+  const float* head_means = nullptr;        // [n_head, head_dim] for HeadOverride::mean
+
+  const int32_t* obs_slot = nullptr;  // [n_tokens]: observation index of token t, or -1; nullptr: no probes
+  AttentionProbeOut probes;
+
+  double* head_out_sum = nullptr;     // [n_head, head_dim]: adds every token's head output (calibration)
+};
+
+void attention(const AttentionArgs& a);
+// Scalar reference with the same contract (straightforward loops, f32 everywhere).
+void attention_ref(const AttentionArgs& a);
+
+}  // namespace rhead

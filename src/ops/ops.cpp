@@ -1,0 +1,94 @@
+// Dense kernels: RMSNorm, matmul (SIMD dot for decode, BLAS for prefill), RoPE, SwiGLU.
+#include "ops/ops.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ops/quant.h"
+
+namespace rhead {
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, float eps) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float inv = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+    for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * inv * w[i];
+  }
+}
+
+namespace {
+// Below this many tokens a GEMM does not pay for itself: one pass over the weights with
+// SIMD dot products is memory-bound and optimal.
+constexpr int64_t kGemmMinTokens = 4;
+constexpr int64_t kTileRows = 128;
+}  // namespace
+
+void matmul(const Weight& w, const float* x, int64_t T, float* y) {
+  const int64_t rows = w.rows, cols = w.cols;
+  if (T < kGemmMinTokens) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* row = w.row(r);
+      for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot_row(w.type, row, x + t * cols, cols);
+    }
+    return;
+  }
+  if (w.type == DType::F32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows),
+                static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), static_cast<const float*>(w.data),
+                static_cast<int>(cols), 0.0f, y, static_cast<int>(rows));
+    return;
+  }
+  // Quantized / half weights: dequantize a tile of rows, then one sgemm per tile.
+  std::vector<float> tile(static_cast<size_t>(std::min(rows, kTileRows) * cols));
+  for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
+    const int64_t nr = std::min(kTileRows, rows - r0);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < nr; ++r) dequantize_row(w.type, w.row(r0 + r), tile.data() + r * cols, cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(nr),
+                static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), tile.data(), static_cast<int>(cols),
+                0.0f, y + r0, static_cast<int>(rows));
+  }
+}
+
+void matmul_ref(const Weight& w, const float* x, int64_t T, float* y) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = dot_row_ref(w.type, w.row(r), x + t * w.cols, w.cols);
+}
+
+void rope(float* x, int64_t T, int n_heads, int hd, int64_t pos0, const float* inv_freq, bool pairing_half) {
+  const int half = hd / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    const double pos = static_cast<double>(pos0 + t);
+    for (int i = 0; i < half; ++i) {
+      // Angles in double: positions reach tens of thousands and f32 would lose the phase.
+      const double angle = pos * inv_freq[i];
+      const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
+      for (int h = 0; h < n_heads; ++h) {
+        float* v = x + (t * n_heads + h) * hd;
+        const int a = pairing_half ? i : 2 * i;
+        const int b = pairing_half ? i + half : 2 * i + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+void silu_mul(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace rhead
