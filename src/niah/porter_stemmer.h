@@ -9,7 +9,7 @@
 //  - leaves words of one or two characters unchanged (apart from lower-casing);
 //  - step 1a: "ies" -> "ie" for four-letter words ("ties" -> "tie");
 //  - step 1b: "ied" -> "ie" for four-letter words, else "ied" -> "i";
-//  - treats a two-letter vowel+consonant stem as *o ("fil(ing)" and "on" style);
+//  - lets a two-letter vowel+consonant stem count as *o (cvc) too;
 //  - step 1c: y -> i only after a consonant that is not the first letter;
 //  - step 2: "alli" -> "al" first (then step 2 again), "bli" -> "ble",
 //    "fulli" -> "ful", and "logi" -> "log" measured with the "l" kept.

@@ -85,7 +85,7 @@ TEST(RougeTokenize, FollowsRougeScoreRules) {
 }
 
 TEST(Rouge1, HandComputed) {
-  // Reference tokens: the best thing to do in san francisco is eat a sandwich (11 after "is").
+  // The answer span has 12 tokens ("a" twice).
   const std::string needle = "eat a sandwich and sit in Dolores Park on a sunny day";
   EXPECT_DOUBLE_EQ(rouge1(needle, needle).recall, 1.0);
   EXPECT_DOUBLE_EQ(rouge1(needle, "Eat a sandwich.").recall, 3.0 / 12.0);
