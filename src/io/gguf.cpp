@@ -81,6 +81,7 @@ int64_t GGUFTensorInfo::n_elements() const {
 GGUFFile GGUFFile::open(const std::string& path) {
   GGUFFile g;
   g.file = MappedFile::open(path);
+  g.source = path;
   Reader r(*g.file);
   uint32_t magic = r.read<uint32_t>("magic");
   if (magic != 0x46554747u) fail(path, "not a GGUF file (bad magic)");

@@ -44,7 +44,8 @@ class GGUFFile {
   // Metadata: numbers, bools, strings, and arrays of them, as JSON values.
   std::map<std::string, nlohmann::json> metadata;
   std::vector<GGUFTensorInfo> tensors;
-  std::shared_ptr<MappedFile> file;
+  std::shared_ptr<MappedFile> file;  // null for a GGUFFile built in memory
+  std::string source;                 // file path, or a name for in-memory metadata
 
   const GGUFTensorInfo* find_tensor(const std::string& name) const;
   const nlohmann::json* find(const std::string& key) const;
@@ -53,7 +54,7 @@ class GGUFFile {
   std::optional<int64_t> get_int(const std::string& key) const;
   std::optional<double> get_float(const std::string& key) const;
   std::optional<bool> get_bool(const std::string& key) const;
-  const std::string& path() const { return file->path(); }
+  const std::string& path() const { return source; }
 };
 
 }  // namespace rhead
