@@ -143,7 +143,8 @@ std::vector<uint8_t> head_bytes(const GGUFWriter& w, std::vector<uint64_t>& offs
     out.put_string(e.key);
     VT type = e.value.is_array() ? VT::ARRAY : e.type ? *e.type : infer_type(e.value, e.key);
     out.put<uint32_t>(uint32_t(type));
-    std::optional<VT> leaf = e.value.is_array() && e.type != VT::ARRAY ? e.type : std::nullopt;
+    std::optional<VT> leaf;
+    if (e.value.is_array() && e.type && *e.type != VT::ARRAY) leaf = *e.type;
     put_value(out, e.value, type, leaf, e.key);
   }
   offsets.clear();

@@ -1,6 +1,21 @@
 // Row kernels for every weight type: dequantize a row, and dot a row with an f32 vector.
 // Each has a scalar reference (`*_ref`) and a fast SIMD version picked at run time
 // (AVX-512 / AVX2 where the CPU has them). Tests compare the two on random data.
+//
+// Block layouts (ggml's, little-endian; "f16" is an IEEE half; x = decoded value):
+//   Q8_0  34 B / 32: f16 d | i8 qs[32]                      x[i] = d * qs[i]
+//   Q4_0  18 B / 32: f16 d | u8 qs[16]                      x[j] = d * (lo(qs[j]) - 8),
+//                                                           x[j+16] = d * (hi(qs[j]) - 8)
+//   Q4_1  20 B / 32: f16 d | f16 m | u8 qs[16]              x = d * q + m (nibbles as Q4_0)
+//   Q5_0  22 B / 32: f16 d | u32 qh | u8 qs[16]             q = nibble | bit i of qh << 4, x = d * (q - 16)
+//   Q5_1  24 B / 32: f16 d | f16 m | u32 qh | u8 qs[16]     x = d * q + m
+//   Q4_K 144 B / 256: f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
+//         8 sub-blocks of 32 with 6-bit scale sc and min m packed in `scales`;
+//         x = d * sc * q - dmin * m. qs[32c + l] holds sub-block 2c (low nibble) and 2c+1 (high).
+//   Q5_K 176 B / 256: as Q4_K plus u8 qh[32] before qs: bit s of qh[l] is the fifth bit of
+//         element l of sub-block s.
+//   Q6_K 210 B / 256: u8 ql[128] | u8 qh[64] | i8 scales[16] | f16 d
+//         16 sub-blocks of 16; x = d * scales[s] * (q - 32) with 6-bit q (4 bits in ql, 2 in qh).
 #pragma once
 #include <cstdint>
 
@@ -25,5 +40,23 @@ float dot_row_ref(DType t, const void* row, const float* x, int64_t n);
 // Quantize n f32 values into a row of type t (used by tests and the bench model writer).
 // Supported for every DType.
 void quantize_row(DType t, const float* src, void* row, int64_t n);
+
+// Instruction sets the row kernels come in. dequantize_row / dot_row use the best one the
+// CPU has; the *_isa forms pick one explicitly so that tests and benchmarks can compare them.
+enum class KernelISA { Scalar, AVX2, AVX512 };
+const char* isa_name(KernelISA isa);
+bool cpu_has_isa(KernelISA isa);  // AVX2 means AVX2+FMA+F16C; AVX512 means F+BW+VL
+KernelISA best_isa();
+// Error if the CPU lacks `isa`.
+void dequantize_row_isa(KernelISA isa, DType t, const void* row, float* dst, int64_t n);
+float dot_row_isa(KernelISA isa, DType t, const void* row, const float* x, int64_t n);
+
+namespace detail {
+// Per-ISA kernels (quant_avx2.cpp, quant_avx512.cpp). Callers check the CPU first.
+void dequantize_row_avx2(DType t, const void* row, float* dst, int64_t n);
+float dot_row_avx2(DType t, const void* row, const float* x, int64_t n);
+void dequantize_row_avx512(DType t, const void* row, float* dst, int64_t n);
+float dot_row_avx512(DType t, const void* row, const float* x, int64_t n);
+}  // namespace detail
 
 }  // namespace rhead
