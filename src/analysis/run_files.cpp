@@ -1,0 +1,404 @@
+// Readers for rhead detect and niah output directories. Every field is checked for
+// its JSON type so that a malformed file ends in one line naming file, line and field.
+#include "analysis/run_files.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "io/error.h"
+
+namespace rhead::analysis {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, fs::exists(path) ? "cannot open file" : "no such file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return json::parse(buffer.str());
+  } catch (const json::parse_error& e) {
+    fail(path, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+namespace {
+
+const json& require(const json& obj, const char* name, const std::string& where) {
+  auto it = obj.find(name);
+  if (it == obj.end()) fail(where, std::string("missing field \"") + name + "\"");
+  return *it;
+}
+
+double get_number(const json& obj, const char* name, const std::string& where) {
+  const json& v = require(obj, name, where);
+  if (!v.is_number()) fail(where, std::string("field \"") + name + "\" is not a number");
+  return v.get<double>();
+}
+
+int get_int(const json& obj, const char* name, const std::string& where) {
+  const json& v = require(obj, name, where);
+  if (!v.is_number_integer()) fail(where, std::string("field \"") + name + "\" is not an integer");
+  return v.get<int>();
+}
+
+std::string get_string(const json& obj, const char* name, const std::string& where) {
+  const json& v = require(obj, name, where);
+  if (!v.is_string()) fail(where, std::string("field \"") + name + "\" is not a string");
+  return v.get<std::string>();
+}
+
+int optional_int(const json& obj, const char* name, const std::string& where, int fallback = 0) {
+  return obj.contains(name) ? get_int(obj, name, where) : fallback;
+}
+
+double optional_number(const json& obj, const char* name, const std::string& where, double fallback = 0) {
+  return obj.contains(name) ? get_number(obj, name, where) : fallback;
+}
+
+std::string optional_string(const json& obj, const char* name, const std::string& where) {
+  return obj.contains(name) && !obj[name].is_null() ? get_string(obj, name, where) : std::string();
+}
+
+// Calls `on_line(json, where)` for each non-blank line; `where` is "path:line".
+template <typename OnLine>
+void for_each_jsonl(const std::string& path, OnLine on_line) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, fs::exists(path) ? "cannot open file" : "no such file");
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(number);
+    json obj;
+    try {
+      obj = json::parse(line);
+    } catch (const json::parse_error& e) {
+      fail(where, std::string("invalid JSON: ") + e.what());
+    }
+    if (!obj.is_object()) fail(where, "expected one JSON object per line");
+    on_line(obj, where);
+  }
+}
+
+ModelInfo read_model_info(const json& doc, const std::string& where) {
+  ModelInfo info;
+  if (!doc.contains("model")) return info;
+  const json& m = doc["model"];
+  if (m.is_string()) {  // some writers store only the model path
+    info.path = m.get<std::string>();
+    info.raw = json{{"path", info.path}};
+    return info;
+  }
+  if (!m.is_object()) fail(where, "field \"model\" is not an object");
+  const std::string mw = where + ": model";
+  info.raw = m;
+  info.path = optional_string(m, "path", mw);
+  info.architecture = optional_string(m, "architecture", mw);
+  info.n_layer = optional_int(m, "n_layer", mw);
+  info.n_head = optional_int(m, "n_head", mw);
+  info.n_kv_head = optional_int(m, "n_kv_head", mw);
+  info.head_dim = optional_int(m, "head_dim", mw);
+  info.n_vocab = optional_int(m, "n_vocab", mw);
+  info.n_ctx = optional_int(m, "n_ctx", mw);
+  return info;
+}
+
+json read_settings(const json& doc, const std::string& where) {
+  if (!doc.contains("settings")) return json::object();
+  if (!doc["settings"].is_object()) fail(where, "field \"settings\" is not an object");
+  return doc["settings"];
+}
+
+json read_object_file(const std::string& path) {
+  json doc = read_json_file(path);
+  if (!doc.is_object()) fail(path, "expected a JSON object");
+  return doc;
+}
+
+}  // namespace
+
+std::vector<DetectTest> read_detect_results(const std::string& path) {
+  std::vector<DetectTest> tests;
+  for_each_jsonl(path, [&](const json& obj, const std::string& where) {
+    DetectTest t;
+    t.test_id = get_string(obj, "test_id", where);
+    t.needle_id = optional_int(obj, "needle_id", where);
+    t.length = get_int(obj, "length", where);
+    t.depth = get_int(obj, "depth", where);
+    if (obj.contains("needle_span")) {
+      const json& span = obj["needle_span"];
+      if (!span.is_array() || span.size() != 2 || !span[0].is_number_integer() || !span[1].is_number_integer())
+        fail(where, "field \"needle_span\" is not [start, end]");
+      t.needle_start = span[0].get<int>();
+      t.needle_end = span[1].get<int>();
+    }
+    t.answer = optional_string(obj, "answer", where);
+    t.rouge_recall = get_number(obj, "rouge_recall", where);
+    const json& counted = require(obj, "counted", where);
+    if (!counted.is_boolean()) fail(where, "field \"counted\" is not true/false");
+    t.counted = counted.get<bool>();
+    const json& scores = require(obj, "head_scores", where);
+    if (!scores.is_object()) fail(where, "field \"head_scores\" is not an object");
+    for (auto it = scores.begin(); it != scores.end(); ++it) {
+      if (!it.value().is_number()) fail(where, "head_scores[\"" + it.key() + "\"] is not a number");
+      t.head_scores.emplace_back(parse_head_key(it.key(), where), it.value().get<double>());
+    }
+    t.seconds = optional_number(obj, "seconds", where);
+    t.prompt_tokens = optional_int(obj, "prompt_tokens", where);
+    tests.push_back(std::move(t));
+  });
+  return tests;
+}
+
+DetectSummary read_detect_summary(const std::string& path) {
+  const json doc = read_object_file(path);
+  DetectSummary s;
+  s.raw = doc;
+  s.model = read_model_info(doc, path);
+  s.settings = read_settings(doc, path);
+  s.n_layer = optional_int(doc, "n_layer", path, s.model.n_layer);
+  s.n_head = optional_int(doc, "n_head", path, s.model.n_head);
+  s.n_kv_head = optional_int(doc, "n_kv_head", path, s.model.n_kv_head);
+  s.tests = optional_int(doc, "tests", path);
+  s.counted = optional_int(doc, "counted", path);
+  s.niah_accuracy = optional_number(doc, "niah_accuracy", path);
+  s.count_above_0_1 = optional_int(doc, "count_above_0_1", path);
+  s.share_above_0_1 = optional_number(doc, "share_above_0_1", path);
+  return s;
+}
+
+ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int n_layer, int n_head,
+                                       const std::string& source) {
+  int max_layer = -1, max_head = -1;
+  for (const auto& t : tests)
+    for (const auto& [id, score] : t.head_scores) {
+      max_layer = std::max(max_layer, id.layer);
+      max_head = std::max(max_head, id.head);
+    }
+  if (n_layer <= 0 || n_head <= 0) {
+    if (max_layer < 0) fail(source, "cannot infer the number of layers and heads: no summary.json and no head scores");
+    n_layer = max_layer + 1;
+    n_head = max_head + 1;
+  } else if (max_layer >= n_layer || max_head >= n_head) {
+    fail(source, "head " + std::to_string(max_layer) + "-" + std::to_string(max_head) +
+                     " lies outside the model's " + std::to_string(n_layer) + " x " + std::to_string(n_head) +
+                     " heads");
+  }
+  ScoreMap map;
+  map.source = source;
+  map.label = fs::path(source).stem().string();
+  map.n_layer = n_layer;
+  map.n_head = n_head;
+  map.lists.assign(map.head_count(), {});
+  for (const auto& t : tests) {
+    if (!t.counted) continue;
+    for (auto& list : map.lists) list.push_back(0.0);
+    for (const auto& [id, score] : t.head_scores) map.lists[map.index(id.layer, id.head)].back() = score;
+  }
+  map.mean.assign(map.head_count(), 0.0);
+  map.frequency.assign(map.head_count(), 0.0);
+  for (std::size_t i = 0; i < map.head_count(); ++i) {
+    const auto& list = map.lists[i];
+    if (list.empty()) continue;
+    double sum = 0;
+    std::size_t active = 0;
+    for (double s : list) {
+      sum += s;
+      active += s > 0;
+    }
+    map.mean[i] = sum / static_cast<double>(list.size());
+    map.frequency[i] = static_cast<double>(active) / static_cast<double>(list.size());
+  }
+  return map;
+}
+
+ScoreMap score_map_from_detect_summary(const std::string& path) {
+  const json doc = read_object_file(path);
+  const json& heads = require(doc, "heads", path);
+  if (!heads.is_array()) fail(path, "field \"heads\" is not a list");
+  DetectSummary s = read_detect_summary(path);
+  int max_layer = -1, max_head = -1;
+  for (const auto& h : heads) {
+    if (!h.is_object()) fail(path, "an entry of \"heads\" is not an object");
+    max_layer = std::max(max_layer, get_int(h, "layer", path + ": heads"));
+    max_head = std::max(max_head, get_int(h, "head", path + ": heads"));
+  }
+  ScoreMap map;
+  map.source = path;
+  map.label = fs::path(path).stem().string();
+  map.n_layer = s.n_layer > 0 ? s.n_layer : max_layer + 1;
+  map.n_head = s.n_head > 0 ? s.n_head : max_head + 1;
+  if (max_layer >= map.n_layer || max_head >= map.n_head || map.n_layer <= 0)
+    fail(path, "\"heads\" does not match n_layer/n_head");
+  map.mean.assign(map.head_count(), 0.0);
+  map.frequency.assign(map.head_count(), 0.0);
+  std::vector<bool> seen(map.head_count(), false);
+  for (const auto& h : heads) {
+    const std::string where = path + ": heads";
+    const int layer = get_int(h, "layer", where), head = get_int(h, "head", where);
+    if (layer < 0 || head < 0) fail(where, "negative layer or head");
+    const std::size_t i = map.index(layer, head);
+    seen[i] = true;
+    map.mean[i] = get_number(h, "mean", where);
+    map.frequency[i] = optional_number(h, "frequency", where);
+  }
+  if (std::find(seen.begin(), seen.end(), false) != seen.end())
+    fail(path, "\"heads\" does not list every head of the model");
+  return map;
+}
+
+std::vector<NiahTest> read_niah_results(const std::string& path) {
+  std::vector<NiahTest> tests;
+  for_each_jsonl(path, [&](const json& obj, const std::string& where) {
+    NiahTest t;
+    t.test_id = optional_string(obj, "test_id", where);
+    t.mask = optional_string(obj, "mask", where);
+    t.context_length = get_int(obj, "context_length", where);
+    t.depth_percent = static_cast<int>(std::lround(get_number(obj, "depth_percent", where)));
+    t.needle = optional_string(obj, "needle", where);
+    t.model_response = optional_string(obj, "model_response", where);
+    t.score = get_number(obj, "score", where);
+    tests.push_back(std::move(t));
+  });
+  return tests;
+}
+
+NiahSummary read_niah_summary(const std::string& path) {
+  const json doc = read_object_file(path);
+  NiahSummary s;
+  s.raw = doc;
+  s.model = read_model_info(doc, path);
+  s.settings = read_settings(doc, path);
+  s.mean_score = optional_number(doc, "mean_score", path);
+  return s;
+}
+
+std::vector<SweepSeries> read_sweep(const std::string& path) {
+  const json doc = read_object_file(path);
+  std::vector<SweepSeries> series;
+  for (const char* name : {"top", "random"}) {
+    if (!doc.contains(name)) continue;
+    const json& points = doc[name];
+    const std::string where = path + ": " + name;
+    if (!points.is_array()) fail(where, "is not a list of [K, mean_score]");
+    SweepSeries s;
+    s.name = name;
+    for (const auto& p : points) {
+      if (!p.is_array() || p.size() != 2 || !p[0].is_number() || !p[1].is_number())
+        fail(where, "entry " + p.dump() + " is not [K, mean_score]");
+      s.points.emplace_back(p[0].get<double>(), p[1].get<double>());
+    }
+    std::sort(s.points.begin(), s.points.end());
+    series.push_back(std::move(s));
+  }
+  if (series.empty()) fail(path, "has neither \"top\" nor \"random\"");
+  return series;
+}
+
+namespace {
+
+struct CellKey {
+  int depth, length;
+  auto operator<=>(const CellKey&) const = default;
+};
+
+NiahGrid make_grid(std::string mask, const std::vector<std::tuple<int, int, double>>& cells) {
+  NiahGrid grid;
+  grid.mask = std::move(mask);
+  std::set<int> lengths, depths;
+  std::map<CellKey, std::pair<double, int>> sums;
+  double total = 0;
+  for (const auto& [length, depth, score] : cells) {
+    lengths.insert(length);
+    depths.insert(depth);
+    auto& cell = sums[{depth, length}];
+    cell.first += score;
+    cell.second += 1;
+    total += score;
+  }
+  grid.lengths.assign(lengths.begin(), lengths.end());
+  grid.depths.assign(depths.begin(), depths.end());
+  grid.score.assign(grid.depths.size(), std::vector<double>(grid.lengths.size(), std::nan("")));
+  for (std::size_t r = 0; r < grid.depths.size(); ++r)
+    for (std::size_t c = 0; c < grid.lengths.size(); ++c) {
+      auto it = sums.find({grid.depths[r], grid.lengths[c]});
+      if (it != sums.end()) grid.score[r][c] = it->second.first / it->second.second;
+    }
+  grid.tests = static_cast<int>(cells.size());
+  grid.mean_score = cells.empty() ? 0 : total / static_cast<double>(cells.size());
+  return grid;
+}
+
+}  // namespace
+
+std::vector<NiahGrid> niah_grids(const std::vector<NiahTest>& tests) {
+  std::map<std::string, std::vector<std::tuple<int, int, double>>> by_mask;
+  for (const auto& t : tests) {
+    const std::string mask = t.mask == "none" ? "" : t.mask;
+    by_mask[mask].emplace_back(t.context_length, t.depth_percent, t.score);
+  }
+  std::vector<NiahGrid> grids;  // std::map orders "" (unmasked) first
+  for (const auto& [mask, cells] : by_mask) grids.push_back(make_grid(mask, cells));
+  return grids;
+}
+
+NiahGrid detect_accuracy_grid(const std::vector<DetectTest>& tests) {
+  std::vector<std::tuple<int, int, double>> cells;
+  for (const auto& t : tests) cells.emplace_back(t.length, t.depth, t.rouge_recall);
+  return make_grid("", cells);
+}
+
+RunKind detect_run_kind(const std::string& dir) {
+  const fs::path summary = fs::path(dir) / "summary.json";
+  if (fs::exists(summary)) {
+    const json doc = read_json_file(summary.string());
+    if (doc.is_object() && doc.contains("heads")) return RunKind::detect;
+    if (doc.is_object() && doc.contains("mean_score")) return RunKind::niah;
+  }
+  const fs::path results = fs::path(dir) / "results.jsonl";
+  if (fs::exists(results)) {
+    std::ifstream in(results);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      json obj = json::parse(line, nullptr, false);
+      if (obj.is_object() && obj.contains("head_scores")) return RunKind::detect;
+      if (obj.is_object() && obj.contains("context_length")) return RunKind::niah;
+      break;
+    }
+  }
+  if (fs::exists(fs::path(dir) / "head_score.json")) return RunKind::detect;
+  return RunKind::unknown;
+}
+
+DetectRun read_detect_run(const std::string& dir) {
+  DetectRun run;
+  run.dir = dir;
+  const fs::path p(dir);
+  if (fs::exists(p / "summary.json")) run.summary = read_detect_summary((p / "summary.json").string());
+  if (fs::exists(p / "results.jsonl")) run.tests = read_detect_results((p / "results.jsonl").string());
+  if (fs::exists(p / "head_score.json") || fs::exists(p / "results.jsonl") || run.summary)
+    run.scores = load_score_map(dir);
+  return run;
+}
+
+NiahRun read_niah_run(const std::string& dir) {
+  NiahRun run;
+  run.dir = dir;
+  const fs::path p(dir);
+  if (fs::exists(p / "summary.json")) run.summary = read_niah_summary((p / "summary.json").string());
+  if (fs::exists(p / "results.jsonl")) run.tests = read_niah_results((p / "results.jsonl").string());
+  if (fs::exists(p / "sweep.json")) run.sweep = read_sweep((p / "sweep.json").string());
+  return run;
+}
+
+}  // namespace rhead::analysis

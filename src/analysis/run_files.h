@@ -1,0 +1,131 @@
+// Readers for the output directories of `rhead detect` and `rhead niah`:
+// results.jsonl (one finished test a line), summary.json, head_score.json, sweep.json.
+// Each reader validates field types and throws rhead::Error "path:line: problem".
+#pragma once
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/score_map.h"
+
+namespace rhead::analysis {
+
+// Model description shared by both summary files (all fields optional in the file).
+struct ModelInfo {
+  std::string path;
+  std::string architecture;
+  int n_layer = 0, n_head = 0, n_kv_head = 0, head_dim = 0, n_vocab = 0, n_ctx = 0;
+  nlohmann::json raw = nlohmann::json::object();  // the whole "model" object, for display
+};
+
+// One line of a detect results.jsonl.
+struct DetectTest {
+  std::string test_id;
+  int needle_id = 0;
+  int length = 0;  // context length, tokens
+  int depth = 0;   // needle depth, percent
+  int needle_start = 0, needle_end = 0;  // [s, e) in prompt tokens
+  std::string answer;
+  double rouge_recall = 0;  // 0..100
+  bool counted = false;
+  std::vector<std::pair<HeadId, double>> head_scores;  // nonzero scores only
+  double seconds = 0;
+  int prompt_tokens = 0;
+};
+
+struct DetectSummary {
+  ModelInfo model;
+  nlohmann::json settings = nlohmann::json::object();
+  int n_layer = 0, n_head = 0, n_kv_head = 0;
+  int tests = 0, counted = 0;
+  double niah_accuracy = 0;  // 0..1
+  int count_above_0_1 = 0;
+  double share_above_0_1 = 0;
+  nlohmann::json raw = nlohmann::json::object();
+};
+
+std::vector<DetectTest> read_detect_results(const std::string& path);
+DetectSummary read_detect_summary(const std::string& path);
+
+// Rebuilds per-head lists from results.jsonl: every counted test adds one entry per
+// head (0 when the head is absent). Shape comes from the arguments when positive,
+// else from the largest layer/head seen.
+ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int n_layer, int n_head,
+                                       const std::string& source);
+// Means and frequencies from summary.json "heads" (no per-test lists).
+ScoreMap score_map_from_detect_summary(const std::string& path);
+
+// One line of a niah results.jsonl.
+struct NiahTest {
+  std::string test_id;
+  std::string mask;  // "" or "none" for the unmasked model
+  int context_length = 0;
+  int depth_percent = 0;
+  std::string needle;
+  std::string model_response;
+  double score = 0;  // 0..100
+};
+
+// Masking sweep: NIAH mean score for each number K of masked heads.
+struct SweepSeries {
+  std::string name;  // "top" or "random"
+  std::vector<std::pair<double, double>> points;  // (K, mean score 0..100)
+};
+
+struct NiahSummary {
+  ModelInfo model;
+  nlohmann::json settings = nlohmann::json::object();
+  double mean_score = 0;
+  nlohmann::json raw = nlohmann::json::object();
+};
+
+std::vector<NiahTest> read_niah_results(const std::string& path);
+NiahSummary read_niah_summary(const std::string& path);
+std::vector<SweepSeries> read_sweep(const std::string& path);
+
+// Mean score on a length x depth grid, as drawn in NIAH heatmaps.
+struct NiahGrid {
+  std::string mask;
+  std::vector<int> lengths;  // ascending, columns
+  std::vector<int> depths;   // ascending, rows
+  // [depths.size()][lengths.size()] mean score 0..100; NaN where no test ran.
+  std::vector<std::vector<double>> score;
+  double mean_score = 0;  // over all tests of this mask
+  int tests = 0;
+};
+
+// Groups tests by mask ("" first, then by name) and averages each grid cell.
+std::vector<NiahGrid> niah_grids(const std::vector<NiahTest>& tests);
+// The same grid from detect tests: cell value = mean ROUGE recall.
+NiahGrid detect_accuracy_grid(const std::vector<DetectTest>& tests);
+
+// What an output directory holds.
+enum class RunKind { detect, niah, unknown };
+
+struct DetectRun {
+  std::string dir;
+  std::optional<DetectSummary> summary;
+  std::vector<DetectTest> tests;
+  std::optional<ScoreMap> scores;
+};
+
+struct NiahRun {
+  std::string dir;
+  std::optional<NiahSummary> summary;
+  std::vector<NiahTest> tests;
+  std::vector<SweepSeries> sweep;
+};
+
+// Looks at summary.json (a "heads" array means detect, "mean_score" niah) and, if
+// absent, at the first line of results.jsonl.
+RunKind detect_run_kind(const std::string& dir);
+DetectRun read_detect_run(const std::string& dir);
+NiahRun read_niah_run(const std::string& dir);
+
+// Parses a whole JSON file; the error names the file and the parser's message.
+nlohmann::json read_json_file(const std::string& path);
+
+}  // namespace rhead::analysis

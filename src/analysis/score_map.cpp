@@ -1,0 +1,172 @@
+// Score maps from the reference head_score JSON and from rhead detect directories.
+#include "analysis/score_map.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <numeric>
+
+#include "analysis/run_files.h"
+#include "io/error.h"
+
+namespace rhead::analysis {
+
+namespace fs = std::filesystem;
+
+std::size_t ScoreMap::test_count() const {
+  std::size_t n = 0;
+  for (const auto& list : lists) n = std::max(n, list.size());
+  return n;
+}
+
+namespace {
+
+bool parse_nonnegative(std::string_view text, int& out) {
+  if (text.empty()) return false;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end && out >= 0;
+}
+
+}  // namespace
+
+HeadId parse_head_key(const std::string& key, const std::string& where) {
+  const auto dash = key.find('-');
+  HeadId id;
+  if (dash == std::string::npos || !parse_nonnegative(std::string_view(key).substr(0, dash), id.layer) ||
+      !parse_nonnegative(std::string_view(key).substr(dash + 1), id.head)) {
+    fail(where, "head key \"" + key + "\" is not of the form \"<layer>-<head>\"");
+  }
+  return id;
+}
+
+ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::string& where) {
+  if (!doc.is_object()) fail(where, "expected a JSON object {\"<layer>-<head>\": [scores...]}");
+  if (doc.empty()) fail(where, "no heads in the score file");
+  std::vector<std::pair<HeadId, const nlohmann::json*>> entries;
+  entries.reserve(doc.size());
+  int max_layer = 0, max_head = 0;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    HeadId id = parse_head_key(it.key(), where);
+    if (!it.value().is_array()) fail(where, "value of head \"" + it.key() + "\" is not a list of scores");
+    max_layer = std::max(max_layer, id.layer);
+    max_head = std::max(max_head, id.head);
+    entries.emplace_back(id, &it.value());
+  }
+  ScoreMap map;
+  map.source = where;
+  map.label = fs::path(where).stem().string();
+  map.n_layer = max_layer + 1;
+  map.n_head = max_head + 1;
+  if (entries.size() != map.head_count()) {
+    fail(where, "has " + std::to_string(entries.size()) + " heads but its keys span " +
+                    std::to_string(map.n_layer) + " layers x " + std::to_string(map.n_head) +
+                    " heads; every head of the grid must be present");
+  }
+  map.lists.assign(map.head_count(), {});
+  map.mean.assign(map.head_count(), 0.0);
+  map.frequency.assign(map.head_count(), 0.0);
+  for (const auto& [id, values] : entries) {
+    auto& list = map.lists[map.index(id.layer, id.head)];
+    list.reserve(values->size());
+    for (const auto& v : *values) {
+      if (!v.is_number()) fail(where, "head \"" + id.key() + "\" has a non-numeric score " + v.dump());
+      list.push_back(v.get<double>());
+    }
+  }
+  for (std::size_t i = 0; i < map.head_count(); ++i) {
+    const auto& list = map.lists[i];
+    if (list.empty()) continue;
+    map.mean[i] = std::accumulate(list.begin(), list.end(), 0.0) / static_cast<double>(list.size());
+    map.frequency[i] = static_cast<double>(std::count_if(list.begin(), list.end(), [](double s) { return s > 0; })) /
+                       static_cast<double>(list.size());
+  }
+  return map;
+}
+
+ScoreMap read_head_score_json(const std::string& path) {
+  return score_map_from_reference_json(read_json_file(path), path);
+}
+
+namespace {
+
+// A summary.json from rhead detect has a "heads" array.
+bool is_detect_summary(const nlohmann::json& doc) { return doc.is_object() && doc.contains("heads"); }
+
+ScoreMap load_from_results(const std::string& results_path) {
+  const fs::path dir = fs::path(results_path).parent_path();
+  int n_layer = 0, n_head = 0;
+  const fs::path summary = dir / "summary.json";
+  if (fs::exists(summary)) {
+    DetectSummary s = read_detect_summary(summary.string());
+    n_layer = s.n_layer;
+    n_head = s.n_head;
+  }
+  ScoreMap map = score_map_from_detect_results(read_detect_results(results_path), n_layer, n_head, results_path);
+  return map;
+}
+
+std::string directory_label(const fs::path& dir) {
+  fs::path clean = dir;
+  if (clean.filename().empty()) clean = clean.parent_path();
+  return clean.filename().string();
+}
+
+}  // namespace
+
+ScoreMap load_score_map(const std::string& path) {
+  const fs::path p(path);
+  if (!fs::exists(p)) fail(path, "no such file or directory");
+  if (fs::is_directory(p)) {
+    ScoreMap map;
+    if (fs::exists(p / "head_score.json")) {
+      map = read_head_score_json((p / "head_score.json").string());
+    } else if (fs::exists(p / "results.jsonl")) {
+      map = load_from_results((p / "results.jsonl").string());
+    } else if (fs::exists(p / "summary.json")) {
+      map = score_map_from_detect_summary((p / "summary.json").string());
+    } else {
+      fail(path, "directory has no head_score.json, results.jsonl or summary.json");
+    }
+    map.label = directory_label(p);
+    map.source = path;
+    return map;
+  }
+  if (p.extension() == ".jsonl") {
+    ScoreMap map = load_from_results(path);
+    map.label = directory_label(p.parent_path());
+    return map;
+  }
+  nlohmann::json doc = read_json_file(path);
+  if (is_detect_summary(doc)) {
+    ScoreMap map = score_map_from_detect_summary(path);
+    map.label = directory_label(p.parent_path());
+    return map;
+  }
+  return score_map_from_reference_json(doc, path);
+}
+
+std::vector<std::size_t> heads_by_mean(const ScoreMap& map) {
+  std::vector<std::size_t> order(map.head_count());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return map.mean[a] > map.mean[b]; });
+  return order;
+}
+
+std::size_t count_above(const ScoreMap& map, double threshold) {
+  return static_cast<std::size_t>(
+      std::count_if(map.mean.begin(), map.mean.end(), [&](double m) { return m > threshold; }));
+}
+
+ScoreBuckets bucket_scores(const ScoreMap& map, double threshold) {
+  ScoreBuckets buckets;
+  for (double m : map.mean) {
+    if (m <= 0) ++buckets.zero;
+    else if (m <= threshold) ++buckets.low;
+    else ++buckets.high;
+  }
+  return buckets;
+}
+
+}  // namespace rhead::analysis

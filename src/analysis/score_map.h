@@ -1,0 +1,77 @@
+// Retrieval-score maps: the per-head scores of one model, read from the reference
+// `{"L-H": [score, ...]}` JSON, from an rhead detect directory (head_score.json,
+// results.jsonl or summary.json), and the per-head statistics derived from them.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rhead::analysis {
+
+// One (layer, query head) pair. Heads are always query heads.
+struct HeadId {
+  int layer = 0;
+  int head = 0;
+  bool operator==(const HeadId&) const = default;
+  std::string key() const { return std::to_string(layer) + "-" + std::to_string(head); }
+};
+
+// Retrieval heads are heads whose mean score exceeds this (METHOD.md §3.5).
+inline constexpr double kRetrievalThreshold = 0.1;
+
+// Scores of every head of one model, stored layer-major: index = layer * n_head + head.
+struct ScoreMap {
+  std::string label;   // short name for tables and legends (file stem or directory name)
+  std::string source;  // the path it was read from
+  int n_layer = 0;
+  int n_head = 0;
+  std::vector<double> mean;       // [n_layer * n_head] mean retrieval score of each head
+  std::vector<double> frequency;  // [n_layer * n_head] share of tests with score > 0, 0..1
+  // [n_layer * n_head][tests] per-test scores; empty when the source only has means
+  // (a summary.json).
+  std::vector<std::vector<double>> lists;
+
+  std::size_t head_count() const { return static_cast<std::size_t>(n_layer) * n_head; }
+  std::size_t index(int layer, int head) const { return static_cast<std::size_t>(layer) * n_head + head; }
+  HeadId head_at(std::size_t index) const {
+    return {static_cast<int>(index / n_head), static_cast<int>(index % n_head)};
+  }
+  double mean_at(int layer, int head) const { return mean[index(layer, head)]; }
+  // Largest number of per-test scores any head holds (0 without lists).
+  std::size_t test_count() const;
+};
+
+// Parses "L-H" into a head; throws rhead::Error naming `where` when the key is not
+// two non-negative integers joined by '-'.
+HeadId parse_head_key(const std::string& key, const std::string& where);
+
+// Builds a map from the reference format already parsed into `doc`. The shape is
+// inferred from the keys (max layer + 1, max head + 1) and every head of that grid
+// must be present. Mean of an empty list is 0.
+ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::string& where);
+
+// Reads the reference head_score JSON file.
+ScoreMap read_head_score_json(const std::string& path);
+
+// Loads a score map from whatever `path` is: a reference JSON file, an rhead detect
+// summary.json or results.jsonl, or a detect output directory (head_score.json is
+// preferred, then results.jsonl, then summary.json).
+ScoreMap load_score_map(const std::string& path);
+
+// Heads ordered by mean score, highest first; ties keep layer-major order.
+std::vector<std::size_t> heads_by_mean(const ScoreMap& map);
+
+// Number of heads with mean > threshold.
+std::size_t count_above(const ScoreMap& map, double threshold = kRetrievalThreshold);
+
+// Score buckets of Figure 3: mean == 0, 0 < mean <= 0.1, mean > 0.1.
+struct ScoreBuckets {
+  std::size_t zero = 0;
+  std::size_t low = 0;
+  std::size_t high = 0;
+};
+ScoreBuckets bucket_scores(const ScoreMap& map, double threshold = kRetrievalThreshold);
+
+}  // namespace rhead::analysis

@@ -1,0 +1,541 @@
+// Layout and drawing of every figure. Sizes are in PNG pixels at scale 1; the font
+// sizes below keep tick labels at about 1/50 of the figure width, which stays legible
+// when a figure is printed one column wide.
+#include "report/plots.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "io/error.h"
+
+namespace rhead::report {
+
+using analysis::ScoreMap;
+
+namespace {
+
+constexpr double kTitleSize = 22;
+constexpr double kLabelSize = 18;
+constexpr double kTickSize = 15;
+constexpr Color kAxisColor{40, 40, 40};
+constexpr Color kGridColor{225, 225, 225};
+constexpr Color kMissingColor{200, 200, 200};
+constexpr Color kRed{214, 39, 40};
+constexpr Color kBlue{31, 119, 180};
+
+std::string format_number(double value, int decimals) {
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%.*f", std::max(decimals, 0), value);
+  std::string s = buffer;
+  if (s == "-0" || s.rfind("-0.", 0) == 0) {
+    if (std::abs(value) < 0.5 * std::pow(10.0, -decimals)) s.erase(0, 1);
+  }
+  return s;
+}
+
+// Tick values covering [lo, hi] at a 1-2-2.5-5 step; lo/hi are widened to whole steps.
+struct Ticks {
+  double lo = 0, hi = 1, step = 0.2;
+  std::vector<double> values;
+  int decimals = 1;
+};
+
+Ticks nice_ticks(double lo, double hi, int target = 5) {
+  if (!(hi > lo)) hi = lo + 1;
+  const double raw = (hi - lo) / std::max(target, 1);
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+    if (m * magnitude >= raw) {
+      step = m * magnitude;
+      break;
+    }
+  Ticks t;
+  t.step = step;
+  t.lo = std::floor(lo / step + 1e-9) * step;
+  t.hi = std::ceil(hi / step - 1e-9) * step;
+  for (double v = t.lo; v <= t.hi + step * 1e-6; v += step) t.values.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  t.decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  if (std::abs(step / std::pow(10.0, -t.decimals) - std::round(step / std::pow(10.0, -t.decimals))) > 1e-6) ++t.decimals;
+  return t;
+}
+
+double luminance(Color c) { return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b; }
+
+void draw_title(Drawing& d, const std::string& title, double y) {
+  if (!title.empty()) d.text(d.width / 2.0, y, title, kTitleSize, kBlack, Anchor::middle, false, true);
+}
+
+// Geometry of one heatmap panel.
+struct HeatmapLayout {
+  int rows = 0, cols = 0;
+  double cell_w = 0, cell_h = 0;
+  double left = 0;    // from the panel's left edge to the grid
+  double top = 0;     // from the panel's top edge to the grid
+  double grid_w = 0, grid_h = 0;
+  double colorbar_space = 0;  // room right of the grid for the colour bar
+  double width = 0, height = 0;  // whole panel
+  int column_step = 1, row_step = 1;
+  bool vertical_columns = false;  // word labels too wide for a cell are turned upright
+  double column_label_h = 0;      // room below the grid taken by column labels
+};
+
+bool all_numeric(const std::vector<std::string>& labels) {
+  for (const auto& l : labels)
+    if (l.empty() || l.find_first_not_of("0123456789.-") != std::string::npos) return false;
+  return true;
+}
+
+double max_label_width(const std::vector<std::string>& labels, double size) {
+  double w = 0;
+  for (const auto& l : labels) w = std::max(w, text_width(l, size));
+  return w;
+}
+
+HeatmapLayout layout_heatmap(const HeatmapSpec& spec, bool with_colorbar) {
+  HeatmapLayout lay;
+  lay.rows = static_cast<int>(spec.values.size());
+  lay.cols = lay.rows ? static_cast<int>(spec.values[0].size()) : 0;
+  if (lay.rows == 0 || lay.cols == 0) fail("heatmap", "no values to draw");
+  for (const auto& row : spec.values)
+    if (static_cast<int>(row.size()) != lay.cols) fail("heatmap", "rows of different lengths");
+  if (spec.square_cells) {
+    lay.cell_w = lay.cell_h = std::clamp(std::min(680.0 / lay.cols, 620.0 / lay.rows), 6.0, 48.0);
+  } else {
+    lay.cell_w = std::clamp(760.0 / lay.cols, 8.0, 90.0);
+    lay.cell_h = std::clamp(440.0 / lay.rows, 8.0, 56.0);
+  }
+  lay.grid_w = lay.cell_w * lay.cols;
+  lay.grid_h = lay.cell_h * lay.rows;
+  const double row_label_w = max_label_width(spec.row_labels, kTickSize);
+  const double col_label_w = max_label_width(spec.column_labels, kTickSize);
+  lay.column_step = std::max(1, static_cast<int>(std::ceil((col_label_w + 8) / lay.cell_w)));
+  lay.column_label_h = kTickSize;
+  if (lay.column_step > 1 && !all_numeric(spec.column_labels) && lay.cell_w >= kTickSize + 3) {
+    lay.vertical_columns = true;
+    lay.column_step = 1;
+    lay.column_label_h = col_label_w;
+  }
+  lay.row_step = std::max(1, static_cast<int>(std::ceil((kTickSize + 3) / lay.cell_h)));
+  lay.left = 16 + (spec.y_label.empty() ? 0 : kLabelSize + 10) + row_label_w + 10;
+  lay.top = 16 + (spec.title.empty() ? 0 : kTitleSize + 14);
+  if (with_colorbar) {
+    // gap, bar, tick marks and labels, vertical caption
+    lay.colorbar_space = 22 + 22 + 6 + text_width("0.000", kTickSize) + 8 + (spec.colorbar_label.empty() ? 0 : kLabelSize + 8);
+  }
+  lay.width = lay.left + lay.grid_w + lay.colorbar_space + 20;
+  lay.height = lay.top + lay.grid_h + 10 + lay.column_label_h + (spec.x_label.empty() ? 0 : 12 + kLabelSize) + 18;
+  // Room for the title when it is wider than the grid.
+  const double title_w = spec.title.empty() ? 0 : text_width(spec.title, kTitleSize * 0.9) + 40;
+  lay.width = std::max(lay.width, title_w);
+  return lay;
+}
+
+void draw_colorbar(Drawing& d, const ColorScale& colors, double min, double max, const std::string& label, double x,
+                   double y, double height) {
+  const double bar_w = 22;
+  const int steps = 128;
+  for (int i = 0; i < steps; ++i) {
+    const double t0 = static_cast<double>(i) / steps;
+    // t = 0 at the bottom
+    d.rect(x, y + height * (1 - t0 - 1.0 / steps), bar_w, height / steps + 0.5, colors.at(t0 + 0.5 / steps));
+  }
+  d.outline(x, y, bar_w, height, kAxisColor, 1);
+  const Ticks ticks = nice_ticks(min, max, 5);
+  double widest = 0;
+  for (double v : ticks.values) {
+    if (v < min - 1e-9 || v > max + 1e-9) continue;
+    const double ty = y + height * (1 - (v - min) / (max - min));
+    d.line(x + bar_w, ty, x + bar_w + 5, ty, kAxisColor, 1);
+    const std::string text = format_number(v, ticks.decimals);
+    widest = std::max(widest, text_width(text, kTickSize));
+    d.text(x + bar_w + 8, ty + kTickSize * 0.35, text, kTickSize, kAxisColor);
+  }
+  if (!label.empty()) {
+    d.text(x + bar_w + 8 + widest + 10 + kLabelSize * 0.7, y + height / 2, label, kLabelSize, kBlack, Anchor::middle,
+           true);
+  }
+}
+
+void draw_heatmap_panel(Drawing& d, const HeatmapSpec& spec, const HeatmapLayout& lay, double ox, double oy,
+                        bool with_colorbar) {
+  if (!spec.title.empty()) {
+    // Centred over the grid, but shifted to stay inside the panel.
+    const double half = text_width(spec.title, kTitleSize * 0.9) / 2;
+    const double cx = std::clamp(ox + lay.left + lay.grid_w / 2, ox + half + 16, ox + lay.width - half - 16);
+    d.text(cx, oy + 16 + kTitleSize * 0.8, spec.title, kTitleSize * 0.9, kBlack, Anchor::middle, false, true);
+  }
+  const double gx = ox + lay.left, gy = oy + lay.top;
+  const double gap = std::min(lay.cell_w, lay.cell_h) >= 14 ? 1 : 0;
+  const double range = spec.max > spec.min ? spec.max - spec.min : 1;
+  for (int r = 0; r < lay.rows; ++r)
+    for (int c = 0; c < lay.cols; ++c) {
+      const double v = spec.values[r][c];
+      const double x = gx + c * lay.cell_w, y = gy + r * lay.cell_h;
+      const Color color = std::isnan(v) ? kMissingColor : spec.colors.at((v - spec.min) / range);
+      d.rect(x, y, lay.cell_w - gap, lay.cell_h - gap, color);
+      if (spec.annotate && !std::isnan(v)) {
+        const std::string text = format_number(v, spec.annotate_decimals);
+        const double size = std::min({lay.cell_h * 0.5, lay.cell_w / (text.size() * 0.62 + 0.4), 15.0});
+        if (size >= 7)
+          d.text(x + (lay.cell_w - gap) / 2, y + (lay.cell_h - gap) / 2 + size * 0.35, text, size,
+                 luminance(color) < 110 ? kWhite : kBlack, Anchor::middle);
+      }
+    }
+  d.outline(gx, gy, lay.grid_w - gap, lay.grid_h - gap, kAxisColor, 1);
+  // Tick labels at cell centres, thinned so they never overlap.
+  for (int c = 0; c < lay.cols && c < static_cast<int>(spec.column_labels.size()); c += lay.column_step) {
+    const double x = gx + (c + 0.5) * lay.cell_w;
+    d.line(x, gy + lay.grid_h, x, gy + lay.grid_h + 4, kAxisColor, 1);
+    if (lay.vertical_columns)
+      d.text(x + kTickSize * 0.35, gy + lay.grid_h + 7, spec.column_labels[c], kTickSize, kAxisColor, Anchor::end, true);
+    else
+      d.text(x, gy + lay.grid_h + 6 + kTickSize * 0.8, spec.column_labels[c], kTickSize, kAxisColor, Anchor::middle);
+  }
+  for (int r = 0; r < lay.rows && r < static_cast<int>(spec.row_labels.size()); r += lay.row_step) {
+    const double y = gy + (r + 0.5) * lay.cell_h;
+    d.line(gx - 4, y, gx, y, kAxisColor, 1);
+    d.text(gx - 7, y + kTickSize * 0.35, spec.row_labels[r], kTickSize, kAxisColor, Anchor::end);
+  }
+  if (!spec.x_label.empty())
+    d.text(gx + lay.grid_w / 2, gy + lay.grid_h + 10 + lay.column_label_h + 12 + kLabelSize * 0.75, spec.x_label, kLabelSize,
+           kBlack, Anchor::middle);
+  if (!spec.y_label.empty())
+    d.text(ox + 16 + kLabelSize * 0.75, gy + lay.grid_h / 2, spec.y_label, kLabelSize, kBlack, Anchor::middle, true);
+  if (with_colorbar)
+    draw_colorbar(d, spec.colors, spec.min, spec.max, spec.colorbar_label, gx + lay.grid_w + 22, gy, lay.grid_h);
+}
+
+std::vector<std::string> index_labels(int n) {
+  std::vector<std::string> labels;
+  for (int i = 0; i < n; ++i) labels.push_back(std::to_string(i));
+  return labels;
+}
+
+HeatmapSpec head_spec(const ScoreMap& map, double max, const std::string& title) {
+  HeatmapSpec spec;
+  spec.title = title;
+  spec.x_label = "head";
+  spec.y_label = "layer";
+  spec.column_labels = index_labels(map.n_head);
+  spec.row_labels = index_labels(map.n_layer);
+  spec.values.assign(map.n_layer, std::vector<double>(map.n_head));
+  for (int l = 0; l < map.n_layer; ++l)
+    for (int h = 0; h < map.n_head; ++h) spec.values[l][h] = map.mean_at(l, h);
+  spec.min = 0;
+  spec.max = max;
+  spec.colorbar_label = "retrieval score";
+  spec.annotate = map.n_layer * map.n_head <= 64;
+  return spec;
+}
+
+double map_max(const ScoreMap& map) {
+  double m = 0;
+  for (double v : map.mean) m = std::max(m, v);
+  return m > 0 ? std::min(1.0, m) : 1.0;
+}
+
+// A plot frame with data-to-pixel mapping and axes.
+struct Axes {
+  double left, top, width, height;
+  Ticks x, y;
+  double px(double v) const { return left + (v - x.lo) / (x.hi - x.lo) * width; }
+  double py(double v) const { return top + height - (v - y.lo) / (y.hi - y.lo) * height; }
+};
+
+void draw_axes(Drawing& d, const Axes& a, const std::string& x_label, const std::string& y_label, bool x_ticks = true) {
+  double widest = 0;
+  for (double v : a.y.values) {
+    const double y = a.py(v);
+    d.line(a.left, y, a.left + a.width, y, kGridColor, 1);
+    d.line(a.left - 5, y, a.left, y, kAxisColor, 1);
+    const std::string text = format_number(v, a.y.decimals);
+    widest = std::max(widest, text_width(text, kTickSize));
+    d.text(a.left - 8, y + kTickSize * 0.35, text, kTickSize, kAxisColor, Anchor::end);
+  }
+  if (x_ticks)
+    for (double v : a.x.values) {
+      const double x = a.px(v);
+      d.line(x, a.top, x, a.top + a.height, kGridColor, 1);
+      d.line(x, a.top + a.height, x, a.top + a.height + 5, kAxisColor, 1);
+      d.text(x, a.top + a.height + 8 + kTickSize * 0.8, format_number(v, a.x.decimals), kTickSize, kAxisColor,
+             Anchor::middle);
+    }
+  d.outline(a.left, a.top, a.width, a.height, kAxisColor, 1);
+  if (!x_label.empty())
+    d.text(a.left + a.width / 2, a.top + a.height + 14 + kTickSize + kLabelSize, x_label, kLabelSize, kBlack,
+           Anchor::middle);
+  if (!y_label.empty())
+    d.text(a.left - 14 - widest - kLabelSize * 0.4, a.top + a.height / 2, y_label, kLabelSize, kBlack, Anchor::middle,
+           true);
+}
+
+}  // namespace
+
+Color ColorScale::at(double t) const {
+  if (stops.empty()) return kBlack;
+  if (std::isnan(t)) return kMissingColor;
+  t = std::clamp(t, 0.0, 1.0);
+  if (t <= stops.front().first) return stops.front().second;
+  for (std::size_t i = 1; i < stops.size(); ++i) {
+    if (t <= stops[i].first) {
+      const auto& [t0, c0] = stops[i - 1];
+      const auto& [t1, c1] = stops[i];
+      const double f = t1 > t0 ? (t - t0) / (t1 - t0) : 0;
+      auto mix = [f](std::uint8_t a, std::uint8_t b) {
+        return static_cast<std::uint8_t>(std::lround(a + (static_cast<double>(b) - a) * f));
+      };
+      return {mix(c0.r, c1.r), mix(c0.g, c1.g), mix(c0.b, c1.b)};
+    }
+  }
+  return stops.back().second;
+}
+
+ColorScale score_colors() {
+  return {{{0.0, {250, 250, 252}},
+           {0.15, {205, 224, 240}},
+           {0.35, {120, 178, 218}},
+           {0.6, {40, 112, 178}},
+           {0.85, {18, 58, 120}},
+           {1.0, {10, 25, 70}}}};
+}
+
+ColorScale niah_colors() {
+  return {{{0.0, {205, 40, 50}}, {0.5, {245, 205, 75}}, {1.0, {30, 160, 95}}}};
+}
+
+ColorScale correlation_colors() {
+  return {{{0.0, {40, 90, 170}}, {0.5, {250, 250, 250}}, {1.0, {190, 35, 40}}}};
+}
+
+Color series_color(std::size_t index) {
+  static const Color palette[] = {kRed, kBlue, {44, 160, 44}, {148, 103, 189}, {255, 127, 14}, {23, 190, 207}};
+  return palette[index % (sizeof palette / sizeof palette[0])];
+}
+
+Drawing heatmap(const HeatmapSpec& spec) {
+  const HeatmapLayout lay = layout_heatmap(spec, true);
+  Drawing d;
+  d.width = static_cast<int>(std::ceil(lay.width));
+  d.height = static_cast<int>(std::ceil(lay.height));
+  draw_heatmap_panel(d, spec, lay, 0, 0, true);
+  return d;
+}
+
+Drawing side_by_side(const HeatmapSpec& left, const HeatmapSpec& right, const std::string& title) {
+  const HeatmapLayout a = layout_heatmap(left, false);
+  const HeatmapLayout b = layout_heatmap(right, true);
+  const double band = title.empty() ? 0 : kTitleSize + 20;
+  Drawing d;
+  d.width = static_cast<int>(std::ceil(std::max(a.width + b.width, text_width(title, kTitleSize) + 60)));
+  d.height = static_cast<int>(std::ceil(band + std::max(a.height, b.height)));
+  draw_title(d, title, 14 + kTitleSize * 0.8);
+  draw_heatmap_panel(d, left, a, 0, band, false);
+  draw_heatmap_panel(d, right, b, a.width, band, true);
+  return d;
+}
+
+Drawing line_plot(const LinePlotSpec& spec) {
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  for (const auto& s : spec.series)
+    for (const auto& [x, y] : s.points) {
+      x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
+      y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+    }
+  if (!std::isfinite(x_lo)) x_lo = 0, x_hi = 1, y_lo = 0, y_hi = 1;
+  if (!std::isnan(spec.y_min)) y_lo = spec.y_min;
+  if (!std::isnan(spec.y_max)) y_hi = spec.y_max;
+  double legend_w = 0;
+  for (const auto& s : spec.series) legend_w = std::max(legend_w, text_width(s.name, kTickSize));
+  legend_w = spec.series.empty() ? 0 : legend_w + 60;
+  Axes a{100, 24 + kTitleSize + 16, 620, 400, nice_ticks(x_lo, x_hi, 8), nice_ticks(y_lo, y_hi, 5)};
+  Drawing d;
+  d.width = static_cast<int>(std::max(a.left + a.width + 30 + legend_w + 20, text_width(spec.title, kTitleSize) + 60));
+  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
+  draw_title(d, spec.title, 20 + kTitleSize * 0.8);
+  draw_axes(d, a, spec.x_label, spec.y_label);
+  for (const auto& s : spec.series) {
+    std::vector<std::pair<double, double>> pixels;
+    for (const auto& [x, y] : s.points) pixels.emplace_back(a.px(x), a.py(y));
+    if (s.dashed) {
+      for (std::size_t i = 0; i + 1 < pixels.size(); ++i)
+        d.line(pixels[i].first, pixels[i].second, pixels[i + 1].first, pixels[i + 1].second, s.color, 2.5, true);
+    } else {
+      d.polyline(pixels, s.color, 2.5);
+    }
+    for (const auto& [px, py] : pixels) d.circle(px, py, 4.5, s.color);
+  }
+  // Legend right of the plot.
+  double ly = a.top + 10;
+  for (const auto& s : spec.series) {
+    const double lx = a.left + a.width + 30;
+    d.line(lx, ly, lx + 34, ly, s.color, 2.5, s.dashed);
+    d.circle(lx + 17, ly, 4.5, s.color);
+    d.text(lx + 44, ly + kTickSize * 0.35, s.name, kTickSize, kBlack);
+    ly += kTickSize + 14;
+  }
+  return d;
+}
+
+Drawing head_score_heatmap(const ScoreMap& map, const std::string& title) {
+  const std::string t = title.empty() ? map.label + ": retrieval score per head" : title;
+  return heatmap(head_spec(map, map_max(map), t));
+}
+
+Drawing score_histogram(const ScoreMap& map, const std::string& title) {
+  const analysis::ScoreBuckets b = analysis::bucket_scores(map);
+  const double total = static_cast<double>(map.head_count());
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * b.high / total);
+  const std::string t = title.empty() ? map.label + ": " + std::to_string(b.high) + " of " +
+                                            std::to_string(map.head_count()) + " heads (" + pct + ") score > 0.1"
+                                      : title;
+  const double counts[3] = {static_cast<double>(b.zero), static_cast<double>(b.low), static_cast<double>(b.high)};
+  const char* names[3] = {"0", "(0, 0.1]", "> 0.1"};
+  const Color colors[3] = {{170, 170, 170}, {120, 178, 218}, kRed};
+  const double largest = std::max({counts[0], counts[1], counts[2], 1.0});
+  Axes a{100, 24 + kTitleSize + 16, 540, 380, nice_ticks(0, 3, 3), nice_ticks(0, largest * 1.12, 5)};
+  a.x.lo = 0;
+  a.x.hi = 3;
+  Drawing d;
+  d.width = static_cast<int>(std::max(a.left + a.width + 40, text_width(t, kTitleSize) + 60));
+  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
+  draw_title(d, t, 20 + kTitleSize * 0.8);
+  draw_axes(d, a, "mean retrieval score", "number of heads", false);
+  for (int i = 0; i < 3; ++i) {
+    const double x0 = a.px(i + 0.18), x1 = a.px(i + 0.82);
+    const double y = a.py(counts[i]);
+    d.rect(x0, y, x1 - x0, a.top + a.height - y, colors[i]);
+    char label[64];
+    std::snprintf(label, sizeof label, "%d (%.1f%%)", static_cast<int>(counts[i]), 100.0 * counts[i] / total);
+    d.text((x0 + x1) / 2, y - 8, label, kTickSize, kBlack, Anchor::middle, false, true);
+    d.line(a.px(i + 0.5), a.top + a.height, a.px(i + 0.5), a.top + a.height + 5, kAxisColor, 1);
+    d.text(a.px(i + 0.5), a.top + a.height + 8 + kTickSize * 0.8, names[i], kTickSize, kAxisColor, Anchor::middle);
+  }
+  return d;
+}
+
+Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
+  const std::string t = title.empty() ? map.label + ": activation frequency vs retrieval score" : title;
+  Axes a{100, 24 + kTitleSize + 16, 600, 420, nice_ticks(0, map_max(map), 5), nice_ticks(0, 1, 5)};
+  Drawing d;
+  d.width = static_cast<int>(std::max(a.left + a.width + 50, text_width(t, kTitleSize) + 60));
+  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
+  draw_title(d, t, 20 + kTitleSize * 0.8);
+  draw_axes(d, a, "mean retrieval score", "activation frequency");
+  const double threshold_x = a.px(analysis::kRetrievalThreshold);
+  if (analysis::kRetrievalThreshold < a.x.hi) {
+    d.line(threshold_x, a.top, threshold_x, a.top + a.height, kGrey, 1.5, true);
+    d.text(threshold_x + 6, a.top + a.height - 40, "0.1", kTickSize, kGrey);
+  }
+  // Weak heads first so that retrieval heads are drawn on top.
+  const auto order = analysis::heads_by_mean(map);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const double m = map.mean[*it], f = map.frequency[*it];
+    const bool strong = m > analysis::kRetrievalThreshold;
+    d.circle(a.px(m), a.py(f), strong ? 5 : 3.5, strong ? kRed : Color{90, 140, 190});
+  }
+  // Name the strongest heads; each label takes the first candidate spot beside its point
+  // that stays inside the plot and clear of the labels placed before it.
+  struct Box {
+    double x0, y0, x1, y1;
+    bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+  };
+  std::vector<Box> placed;
+  for (std::size_t i = 0; i < std::min<std::size_t>(6, order.size()); ++i) {
+    const std::size_t h = order[i];
+    if (map.mean[h] <= analysis::kRetrievalThreshold) break;
+    const double x = a.px(map.mean[h]), y = a.py(map.frequency[h]);
+    const std::string key = map.head_at(h).key();
+    const double w = text_width(key, kTickSize), th = kTickSize * 0.75;
+    const std::pair<double, double> offsets[] = {{8, 18}, {-8 - w, 18}, {8, -8}, {-8 - w, -8},
+                                                 {8, 36}, {-8 - w, 36}, {8, 54}, {-8 - w, 54}};
+    for (const auto& [dx, dy] : offsets) {
+      Box box{x + dx, y + dy - th, x + dx + w, y + dy};
+      const bool inside = box.x0 > a.left + 2 && box.x1 < a.left + a.width - 2 && box.y0 > a.top + 2 &&
+                          box.y1 < a.top + a.height - 2;
+      if (!inside || std::any_of(placed.begin(), placed.end(), [&](const Box& b) { return b.overlaps(box); }))
+        continue;
+      placed.push_back(box);
+      d.text(box.x0, box.y1, key, kTickSize, kBlack);
+      break;
+    }
+  }
+  const std::size_t above = analysis::count_above(map);
+  d.text(a.left + a.width - 10, a.top + a.height - 12,
+         std::to_string(above) + " retrieval heads (red, > 0.1), " + std::to_string(map.head_count() - above) +
+             " others",
+         kTickSize, kBlack, Anchor::end);
+  return d;
+}
+
+Drawing pair_heatmaps(const ScoreMap& a, const ScoreMap& b, bool allow_shape_mismatch) {
+  const auto comparison = analysis::compare_pair(a, b, allow_shape_mismatch);
+  const double max = std::max(map_max(a), map_max(b));
+  HeatmapSpec left = head_spec(a, max, a.label);
+  HeatmapSpec right = head_spec(b, max, b.label);
+  left.colorbar_label.clear();
+  char title[256];
+  std::snprintf(title, sizeof title, "Retrieval scores: Pearson r = %.3f, Spearman = %.3f", comparison.pearson,
+                comparison.spearman);
+  return side_by_side(left, right, title);
+}
+
+Drawing correlation_heatmap(const analysis::CorrelationMatrix& matrix) {
+  HeatmapSpec spec;
+  spec.title = "Pearson correlation of retrieval scores";
+  spec.column_labels = matrix.labels;
+  spec.row_labels = matrix.labels;
+  spec.values = matrix.pearson;
+  spec.min = -1;
+  spec.max = 1;
+  spec.colors = correlation_colors();
+  spec.colorbar_label = "Pearson r";
+  spec.annotate = true;
+  // Long model names: cells wide enough for the labels.
+  spec.square_cells = true;
+  Drawing d = heatmap(spec);
+  return d;
+}
+
+Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title) {
+  HeatmapSpec spec;
+  char mean[64];
+  std::snprintf(mean, sizeof mean, "mean score %.1f", grid.mean_score);
+  const std::string prefix = title.empty() ? (grid.mask.empty() ? std::string("NIAH") : "NIAH, mask " + grid.mask) : title;
+  spec.title = prefix + " (" + mean + ")";
+  spec.x_label = "context length (tokens)";
+  spec.y_label = "depth (%)";
+  for (int l : grid.lengths) spec.column_labels.push_back(std::to_string(l));
+  for (int dpt : grid.depths) spec.row_labels.push_back(std::to_string(dpt));
+  spec.values = grid.score;
+  spec.min = 0;
+  spec.max = 100;
+  spec.colors = niah_colors();
+  spec.colorbar_label = "score";
+  spec.square_cells = false;
+  spec.annotate = grid.lengths.size() <= 24;
+  spec.annotate_decimals = 0;
+  return heatmap(spec);
+}
+
+Drawing sweep_plot(const std::vector<analysis::SweepSeries>& series, const std::string& title) {
+  LinePlotSpec spec;
+  spec.title = title.empty() ? "NIAH score when masking K heads" : title;
+  spec.x_label = "number of masked heads K";
+  spec.y_label = "NIAH mean score";
+  spec.y_min = 0;
+  spec.y_max = 100;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    LineSeries s;
+    s.name = series[i].name == "top" ? "top-K retrieval heads" : series[i].name == "random" ? "random K heads" : series[i].name;
+    s.points = series[i].points;
+    s.color = series[i].name == "top" ? kRed : series[i].name == "random" ? kBlue : series_color(i + 2);
+    s.dashed = series[i].name == "random";
+    spec.series.push_back(std::move(s));
+  }
+  return line_plot(spec);
+}
+
+}  // namespace rhead::report
