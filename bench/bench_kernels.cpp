@@ -1,0 +1,102 @@
+// Row-kernel throughput per weight type and instruction set: a matrix-vector product
+// (dot_row over every row) and row dequantization, reported as GB/s of weight bytes read.
+// Two matrix sizes: one that stays in cache (kernel speed) and one that does not
+// (what decode sees). Single-threaded.
+//
+//   bench_kernels [--benchmark_filter=q4_K] [google benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/quant.h"
+
+namespace {
+
+using namespace rhead;
+
+constexpr int64_t kRowLength = 4096;
+
+struct Matrix {
+  DType type;
+  int64_t rows;
+  std::vector<uint8_t> bytes;
+  int64_t stride() const { return row_bytes(type, kRowLength); }
+};
+
+Matrix make_matrix(DType t, int64_t target_bytes) {
+  Matrix m{t, std::max<int64_t>(1, target_bytes / row_bytes(t, kRowLength)), {}};
+  m.bytes.resize(size_t(m.rows * m.stride()));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  std::vector<float> src(kRowLength);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    // A few distinct rows repeated: quantizing 64 MiB of K-quants would dominate start-up.
+    if (r < 16) {
+      for (auto& v : src) v = dist(rng);
+      quantize_row(t, src.data(), m.bytes.data() + r * m.stride(), kRowLength);
+    } else {
+      std::copy_n(m.bytes.data() + (r % 16) * m.stride(), m.stride(), m.bytes.data() + r * m.stride());
+    }
+  }
+  return m;
+}
+
+void set_counters(benchmark::State& state, const Matrix& m) {
+  double bytes = double(m.rows * m.stride());
+  state.counters["weights"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["rows"] = double(m.rows);
+}
+
+void bench_matvec(benchmark::State& state, DType t, KernelISA isa, int64_t target_bytes) {
+  Matrix m = make_matrix(t, target_bytes);
+  std::vector<float> x(kRowLength), y(size_t(m.rows));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < m.rows; ++r)
+      y[size_t(r)] = dot_row_isa(isa, t, m.bytes.data() + r * m.stride(), x.data(), kRowLength);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, m);
+}
+
+void bench_dequantize(benchmark::State& state, DType t, KernelISA isa, int64_t target_bytes) {
+  Matrix m = make_matrix(t, target_bytes);
+  std::vector<float> out(kRowLength);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < m.rows; ++r) {
+      dequantize_row_isa(isa, t, m.bytes.data() + r * m.stride(), out.data(), kRowLength);
+      benchmark::DoNotOptimize(out.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, m);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                         DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+  const std::pair<const char*, int64_t> sizes[] = {{"cache", int64_t(1) << 20}, {"memory", int64_t(64) << 20}};
+  for (auto [size_name, bytes] : sizes)
+    for (DType t : types)
+      for (KernelISA isa : {KernelISA::Scalar, KernelISA::AVX2, KernelISA::AVX512}) {
+        if (!cpu_has_isa(isa)) continue;
+        std::string suffix = std::string(dtype_name(t)) + "/" + isa_name(isa) + "/" + size_name;
+        benchmark::RegisterBenchmark(("matvec/" + suffix).c_str(), bench_matvec, t, isa, bytes)
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("dequantize/" + suffix).c_str(), bench_dequantize, t, isa, bytes)
+            ->Unit(benchmark::kMicrosecond);
+      }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
