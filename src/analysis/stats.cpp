@@ -26,7 +26,7 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   return sxy / std::sqrt(sxx * syy);
 }
 
-std::vector<double> average_ranks(const std::vector<double>& values) {
+std::vector<double> average_ranks(const std::vector<double>& values, double tie_tolerance) {
   std::vector<std::size_t> order(values.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return values[a] < values[b]; });
@@ -34,7 +34,10 @@ std::vector<double> average_ranks(const std::vector<double>& values) {
   std::size_t start = 0;
   while (start < order.size()) {
     std::size_t end = start + 1;
-    while (end < order.size() && values[order[end]] == values[order[start]]) ++end;
+    while (end < order.size() &&
+           values[order[end]] - values[order[end - 1]] <=
+               tie_tolerance * std::max(1.0, std::abs(values[order[end - 1]])))
+      ++end;
     // positions start..end-1 hold equal values: ranks start+1..end, average (start+1+end)/2
     const double rank = (static_cast<double>(start + 1) + static_cast<double>(end)) / 2.0;
     for (std::size_t i = start; i < end; ++i) ranks[order[i]] = rank;

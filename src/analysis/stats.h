@@ -11,8 +11,11 @@ namespace rhead::analysis {
 
 // Pearson correlation of x and y (same length >= 2). NaN when either is constant.
 double pearson(const std::vector<double>& x, const std::vector<double>& y);
-// 1-based ranks with ties given the average of the ranks they span.
-std::vector<double> average_ranks(const std::vector<double>& values);
+// 1-based ranks with ties given the average of the ranks they span. Values closer than
+// tie_tolerance * max(1, |value|) to their sorted neighbour tie: means of the same
+// scores summed in a different order differ in the last bits and must still tie.
+inline constexpr double kTieTolerance = 1e-12;
+std::vector<double> average_ranks(const std::vector<double>& values, double tie_tolerance = kTieTolerance);
 // Spearman correlation = Pearson correlation of the average ranks.
 double spearman(const std::vector<double>& x, const std::vector<double>& y);
 

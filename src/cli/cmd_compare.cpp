@@ -52,7 +52,7 @@ void print_strong(const std::vector<analysis::StrongHead>& heads, const std::str
 void print_matrix(const std::string& name, const analysis::CorrelationMatrix& m,
                   const std::vector<std::vector<double>>& values) {
   std::size_t width = 8;
-  for (const auto& l : m.labels) width = std::max(width, l.size() + 2);
+  for (const auto& l : m.labels) width = std::max(width, l.size() + 6);
   std::cout << name << "\n" << std::string(width, ' ');
   for (std::size_t j = 0; j < m.labels.size(); ++j) std::cout << "  [" << j << "]   ";
   std::cout << "\n";
