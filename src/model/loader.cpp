@@ -370,7 +370,9 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   if (!fs::exists(path)) fail(path, "no such file or directory");
   if (fs::is_directory(path)) {
     out.model = load_hf_model(path);
-    out.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_hf_dir(path));
+    // Weights-only directories are valid models; the caller may pass a tokenizer separately.
+    if (fs::exists(path + "/tokenizer.json") || fs::exists(path + "/tokenizer.model"))
+      out.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_hf_dir(path));
   } else if (path.size() >= 5 && path.substr(path.size() - 5) == ".gguf") {
     GGUFFile g = GGUFFile::open(path);
     out.model = model_from_gguf(g);
