@@ -1,5 +1,6 @@
 // Row-kernel throughput per weight type and instruction set: a matrix-vector product
-// (dot_row over every row) and row dequantization, reported as GB/s of weight bytes read.
+// (dot_row over every row, and dot_row_int8 where the type has an integer kernel) and row
+// dequantization, reported as GB/s of weight bytes read ("weights", per CPU second).
 // Two matrix sizes: one that stays in cache (kernel speed) and one that does not
 // (what decode sees). Single-threaded.
 //
@@ -65,6 +66,24 @@ void bench_matvec(benchmark::State& state, DType t, KernelISA isa, int64_t targe
   set_counters(state, m);
 }
 
+// The integer path: x quantized once per product (included in the time), rows dotted with int8.
+void bench_matvec_int8(benchmark::State& state, DType t, KernelISA isa, int64_t target_bytes) {
+  Matrix m = make_matrix(t, target_bytes);
+  std::vector<float> x(kRowLength), y(size_t(m.rows));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  QuantizedVector xq;
+  for (auto _ : state) {
+    quantize_vector(x.data(), kRowLength, xq);
+    for (int64_t r = 0; r < m.rows; ++r)
+      y[size_t(r)] = dot_row_int8_isa(isa, t, m.bytes.data() + r * m.stride(), xq);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, m);
+}
+
 void bench_dequantize(benchmark::State& state, DType t, KernelISA isa, int64_t target_bytes) {
   Matrix m = make_matrix(t, target_bytes);
   std::vector<float> out(kRowLength);
@@ -91,6 +110,9 @@ int main(int argc, char** argv) {
         std::string suffix = std::string(dtype_name(t)) + "/" + isa_name(isa) + "/" + size_name;
         benchmark::RegisterBenchmark(("matvec/" + suffix).c_str(), bench_matvec, t, isa, bytes)
             ->Unit(benchmark::kMicrosecond);
+        if (has_int8_dot(t) && cpu_has_int8_isa(isa))
+          benchmark::RegisterBenchmark(("matvec_int8/" + suffix).c_str(), bench_matvec_int8, t, isa, bytes)
+              ->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("dequantize/" + suffix).c_str(), bench_dequantize, t, isa, bytes)
             ->Unit(benchmark::kMicrosecond);
       }

@@ -544,4 +544,83 @@ float dot_row(DType t, const void* row, const float* x, int64_t n) {
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// Integer dot products
+
+void quantize_vector(const float* x, int64_t n, QuantizedVector& out) {
+  if (n < 0 || n % 32 != 0)
+    fail("quantize_vector", "length " + std::to_string(n) + " is not a multiple of 32");
+  out.n = n;
+  out.q.resize(size_t(n));
+  out.d.resize(size_t(n / 32));
+  out.sum16.resize(size_t(n / 16));
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
+    float d = amax / 127, id = d != 0 ? 1 / d : 0;
+    out.d[size_t(b)] = d;
+    for (int half = 0; half < 2; ++half) {
+      int32_t sum = 0;
+      for (int i = 16 * half; i < 16 * half + 16; ++i) {
+        int q = clamp_round(x[32 * b + i] * id, -127, 127);
+        out.q[size_t(32 * b + i)] = int8_t(q);
+        sum += q;
+      }
+      out.sum16[size_t(2 * b + half)] = sum;
+    }
+  }
+}
+
+bool has_int8_dot(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K;
+}
+
+float dot_row_int8_ref(DType t, const void* row, const QuantizedVector& x) {
+  if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));
+  check_row_length("dot_row_int8", t, x.n);
+  const uint8_t* p = static_cast<const uint8_t*>(row);
+  DTypeInfo info = dtype_info(t);
+  float w[256];
+  double sum = 0;
+  for (int64_t b = 0; b < x.n / info.block_elems; ++b) {
+    dequantize_row_ref(t, p + b * info.block_bytes, w, info.block_elems);
+    for (int64_t i = 0; i < info.block_elems; ++i) {
+      int64_t at = b * info.block_elems + i;
+      sum += double(w[i]) * x.d[size_t(at / 32)] * x.q[size_t(at)];
+    }
+  }
+  return float(sum);
+}
+
+bool cpu_has_int8_isa(KernelISA isa) {
+  if (isa == KernelISA::AVX512) return cpu_has_isa(isa) && __builtin_cpu_supports("avx512vnni");
+  return cpu_has_isa(isa);
+}
+
+float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x) {
+  if (!cpu_has_int8_isa(isa)) fail("dot_row_int8", std::string("this CPU lacks ") + isa_name(isa));
+  if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));
+  check_row_length("dot_row_int8", t, x.n);
+  switch (isa) {
+    case KernelISA::Scalar: return dot_row_int8_ref(t, row, x);
+    case KernelISA::AVX2: return detail::dot_row_int8_avx2(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
+    case KernelISA::AVX512: return detail::dot_row_int8_vnni(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
+  }
+  return 0;
+}
+
+float dot_row_int8(DType t, const void* row, const QuantizedVector& x) {
+  static const KernelISA best = cpu_has_int8_isa(KernelISA::AVX512) ? KernelISA::AVX512
+                                : cpu_has_int8_isa(KernelISA::AVX2) ? KernelISA::AVX2
+                                                                    : KernelISA::Scalar;
+  if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));
+  check_row_length("dot_row_int8", t, x.n);
+  switch (best) {
+    case KernelISA::AVX512: return detail::dot_row_int8_vnni(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
+    case KernelISA::AVX2: return detail::dot_row_int8_avx2(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
+    case KernelISA::Scalar: return dot_row_int8_ref(t, row, x);
+  }
+  return 0;
+}
+
 }  // namespace rhead

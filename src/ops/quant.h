@@ -18,6 +18,7 @@
 //         16 sub-blocks of 16; x = d * scales[s] * (q - 32) with 6-bit q (4 bits in ql, 2 in qh).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "ops/dtype.h"
 
@@ -51,7 +52,34 @@ KernelISA best_isa();
 void dequantize_row_isa(KernelISA isa, DType t, const void* row, float* dst, int64_t n);
 float dot_row_isa(KernelISA isa, DType t, const void* row, const float* x, int64_t n);
 
+// ---- Integer dot products against an int8-quantized x ----
+// For a matrix-vector product, x is quantized once (blocks of 32, x[i] ~= d[i / 32] * q[i],
+// q in [-127, 127]) and every row is dotted with it using 8-bit integer multiplies
+// (AVX-512 VNNI / AVX2), as llama.cpp does. Faster than dot_row for the block types, at the
+// cost of x's quantization error (about 0.3% relative).
+struct QuantizedVector {
+  int64_t n = 0;
+  std::vector<int8_t> q;        // [n]
+  std::vector<float> d;         // [n / 32] scale per block of 32
+  std::vector<int32_t> sum16;   // [n / 16] sum of q over each 16 elements (for offset terms)
+};
+// n must be a multiple of 32.
+void quantize_vector(const float* x, int64_t n, QuantizedVector& out);
+// Types with integer kernels: Q8_0, Q4_0, Q4_K, Q6_K.
+bool has_int8_dot(DType t);
+// sum_i row[i] * x.d[i / 32] * x.q[i]; n = x.n. Error for a type without an integer kernel.
+float dot_row_int8(DType t, const void* row, const QuantizedVector& x);
+float dot_row_int8_ref(DType t, const void* row, const QuantizedVector& x);
+// AVX512 here means AVX-512 VNNI (F+BW+VL+VNNI).
+bool cpu_has_int8_isa(KernelISA isa);
+float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x);
+
 namespace detail {
+// Integer kernels take QuantizedVector's arrays as pointers: q [n], d [n/32], sum16 [n/16].
+float dot_row_int8_avx2(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
+                        int64_t n);
+float dot_row_int8_vnni(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
+                        int64_t n);
 // Per-ISA kernels (quant_avx2.cpp, quant_avx512.cpp). Callers check the CPU first.
 void dequantize_row_avx2(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx2(DType t, const void* row, const float* x, int64_t n);

@@ -162,6 +162,99 @@ TEST(Quant, RejectsPartialBlocks) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Integer dot products against an int8 x
+
+const DType kInt8Types[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+
+TEST(QuantInt8, QuantizeVector) {
+  const int64_t n = 32 * 9;
+  std::vector<float> x = normal_values(n, 5);
+  x[40] = 0;  // a block's extreme values and zeros
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);
+  QuantizedVector q;
+  quantize_vector(x.data(), n, q);
+  ASSERT_EQ(q.n, n);
+  ASSERT_EQ(q.q.size(), size_t(n));
+  ASSERT_EQ(q.d.size(), size_t(n / 32));
+  ASSERT_EQ(q.sum16.size(), size_t(n / 16));
+  EXPECT_EQ(q.d[2], 0.0f);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[size_t(32 * b + i)]));
+    EXPECT_FLOAT_EQ(q.d[size_t(b)], amax / 127);
+    for (int half = 0; half < 2; ++half) {
+      int sum = 0;
+      for (int i = 16 * half; i < 16 * half + 16; ++i) {
+        int64_t at = 32 * b + i;
+        sum += q.q[size_t(at)];
+        EXPECT_LE(std::abs(int(q.q[size_t(at)])), 127);
+        EXPECT_LE(std::fabs(q.d[size_t(b)] * q.q[size_t(at)] - x[size_t(at)]), q.d[size_t(b)] * 0.5001f);
+      }
+      EXPECT_EQ(q.sum16[size_t(2 * b + half)], sum);
+    }
+  }
+  EXPECT_THROW(quantize_vector(x.data(), 48, q), Error);
+}
+
+TEST(QuantInt8, SimdMatchesReference) {
+  for (DType t : kInt8Types)
+    for (KernelISA isa : {KernelISA::AVX2, KernelISA::AVX512}) {
+      if (!cpu_has_int8_isa(isa)) continue;
+      for (int64_t n : test_lengths(t))
+        for (int r = 0; r < 3; ++r) {
+          std::vector<uint8_t> row = random_row(t, n, uint32_t(11 * n + r));
+          // Extreme codes: Q8_0's -128 and x's +-127 exercise the widest products.
+          if (t == DType::Q8_0 && r == 2)
+            for (int64_t b = 0; b < n / 32; ++b) row[size_t(34 * b + 2)] = 0x80;
+          std::vector<float> xf = normal_values(n, uint32_t(r + 17));
+          QuantizedVector x;
+          quantize_vector(xf.data(), n, x);
+          std::vector<float> w(static_cast<size_t>(n));
+          dequantize_row_ref(t, row.data(), w.data(), n);
+          std::vector<float> xd(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) xd[size_t(i)] = x.d[size_t(i / 32)] * x.q[size_t(i)];
+          float ref = dot_row_int8_ref(t, row.data(), x);
+          EXPECT_NEAR(ref, dot_f64(w, xd.data()), 1e-6 * abs_dot(w, xd.data()) + 1e-30);
+          float got = dot_row_int8_isa(isa, t, row.data(), x);
+          ASSERT_NEAR(got, ref, 1e-5 * abs_dot(w, xd.data()) + 1e-30)
+              << dtype_name(t) << " " << isa_name(isa) << " n=" << n << " row " << r;
+        }
+    }
+}
+
+TEST(QuantInt8, CloseToTheF32Dot) {
+  // The only difference from dot_row is x's rounding: at most half a step of x per element.
+  for (DType t : kInt8Types) {
+    const int64_t n = 256 * 11;
+    std::vector<float> src = normal_values(n, 21, 0.02f), xf = normal_values(n, 22);
+    std::vector<uint8_t> row(size_t(row_bytes(t, n)));
+    quantize_row(t, src.data(), row.data(), n);
+    QuantizedVector x;
+    quantize_vector(xf.data(), n, x);
+    std::vector<float> w(static_cast<size_t>(n));
+    dequantize_row(t, row.data(), w.data(), n);
+    double bound = 0;
+    for (int64_t i = 0; i < n; ++i) bound += std::fabs(w[size_t(i)]) * x.d[size_t(i / 32)] * 0.5;
+    EXPECT_NEAR(dot_row_int8(t, row.data(), x), dot_row(t, row.data(), xf.data(), n), bound * 1.01)
+        << dtype_name(t);
+  }
+}
+
+TEST(QuantInt8, RejectsTypesWithoutKernel) {
+  EXPECT_FALSE(has_int8_dot(DType::Q5_K));
+  EXPECT_FALSE(has_int8_dot(DType::F16));
+  std::vector<float> xf(256, 1.0f);
+  QuantizedVector x;
+  quantize_vector(xf.data(), 256, x);
+  std::vector<uint8_t> row(1024);
+  EXPECT_THROW(dot_row_int8(DType::Q5_K, row.data(), x), Error);
+  EXPECT_THROW(dot_row_int8(DType::F32, row.data(), x), Error);
+  QuantizedVector short_x;
+  quantize_vector(xf.data(), 32, short_x);
+  EXPECT_THROW(dot_row_int8(DType::Q4_K, row.data(), short_x), Error);  // 32 is not a whole Q4_K block
+}
+
+// ---------------------------------------------------------------------------------------
 // Quantize -> dequantize error
 
 struct ErrorBound {
