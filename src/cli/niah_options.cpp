@@ -1,0 +1,128 @@
+// NIAH command options.
+#include "cli/niah_options.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "io/error.h"
+
+namespace rhead::cli {
+
+using nlohmann::json;
+
+void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output) {
+  add_model_options(cmd, o.model);
+  o.output = default_output;
+  cmd->add_option("--needles", o.needles, "needle sets, JSONL {needle, question, real_needle[, haystack]} (default: built-in)");
+  cmd->add_option("--haystack", o.haystack, "folder of .txt files used as the haystack (default: built-in filler text)");
+  cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N, clipped to the model's context")->capture_default_str();
+  cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--chat-template", o.chat_template, "force a chat prompt with this template: llama2, mistral, chatml, llama3");
+  cmd->add_flag("--no-chat", o.no_chat, "use the base prompt even if the model has a chat template");
+  cmd->add_option("--prompt-template", o.prompt_template,
+                  "prompt with {context} and {question} placeholders (default: the reference base prompt)");
+  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str();
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str();
+  cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
+  cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
+  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
+}
+
+std::pair<int, int> parse_shard(const std::string& spec) {
+  int i = 0, n = 0;
+  char extra = 0;
+  if (std::sscanf(spec.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 0 || i >= n)
+    throw Error("--shard '" + spec + "': expected I/N with 0 <= I < N");
+  return {i, n};
+}
+
+NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& lm, DefaultNeedles defaults, json& settings) {
+  NiahRunConfig c;
+  const Model& model = *lm.model;
+  const bool builtin_induction = model.source == "builtin:induction";
+  std::string needles_desc;
+  if (!o.needles.empty()) {
+    c.needle_sets = read_needle_sets(o.needles);
+    needles_desc = o.needles;
+  } else if (builtin_induction) {
+    for (const auto& n : induction_needles()) c.needle_sets.push_back({n, ""});
+    needles_desc = "builtin:induction";
+  } else if (defaults == DefaultNeedles::sandwich) {
+    c.needle_sets.push_back({sandwich_needle(), ""});
+    needles_desc = "builtin:sandwich";
+  } else {
+    for (const auto& n : builtin_needles()) c.needle_sets.push_back({n, ""});
+    needles_desc = "builtin:facts";
+  }
+  c.default_haystack_dir = o.haystack;
+
+  c.grid.lengths = parse_lengths(o.lengths);
+  c.grid.depths = depths_from_count(o.depths);
+  const int64_t ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, model.config.n_ctx_train) : model.config.n_ctx_train;
+  if (int dropped = clip_lengths(c.grid.lengths, ctx))
+    std::cerr << "warning: " << dropped << " context length(s) exceed the model's context of " << ctx
+              << " tokens; clipped to " << ctx << "\n";
+  for (int64_t l : c.grid.lengths)
+    if (l <= o.buffer) throw Error("context length " + std::to_string(l) + " is not larger than --buffer " + std::to_string(o.buffer));
+
+  // Prompt: chat or base.
+  if (!o.chat_template.empty()) {
+    auto kind = chat_template_from_name(o.chat_template);
+    if (!kind) throw Error("--chat-template '" + o.chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
+    c.format.chat = kind;
+    if (!o.prompt_template.empty()) c.format.chat_user_template = o.prompt_template;
+  } else if (!o.no_chat && o.prompt_template.empty() && !builtin_induction) {
+    if (auto kind = lm.tokenizer->chat_template()) {
+      c.format.chat = kind;
+    } else if (!lm.tokenizer->chat_template_text().empty()) {
+      throw Error(model.source + ": the model's chat template is not one rhead knows; pass --chat-template NAME or --no-chat");
+    }
+  }
+  if (!o.prompt_template.empty() && !c.format.chat) c.format.base_template = o.prompt_template;
+  else if (builtin_induction && o.prompt_template.empty()) c.format.base_template = induction_prompt_template();
+  c.buffer = o.buffer;
+  c.max_new_tokens = o.max_new_tokens;
+  c.prefix_reuse = !o.no_prefix_reuse;
+
+  json needles = json::array();
+  for (const auto& s : c.needle_sets)
+    needles.push_back({{"needle", s.needle.needle}, {"question", s.needle.question},
+                       {"real_needle", s.needle.real_needle}, {"haystack", s.haystack_dir}});
+  settings["fingerprint"] = {{"model", model.source},
+                             {"needles", needles},
+                             {"haystack", o.haystack.empty() ? "builtin" : o.haystack},
+                             {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
+                                                      : c.format.base_template},
+                             {"buffer", c.buffer},
+                             {"max_new_tokens", c.max_new_tokens}};
+  settings["needles_source"] = needles_desc;
+  settings["lengths"] = c.grid.lengths;
+  settings["depths"] = c.grid.depths;
+  settings["prefix_reuse"] = c.prefix_reuse;
+  settings["kv_type"] = o.model.kv_type;
+  return c;
+}
+
+void ProgressBar::update(int done, int total, int passed, double elapsed, const std::string& label) {
+  if (!enabled_) return;
+  const bool tty = isatty(2);
+  if (!tty && done != total && elapsed - last_print_ < 10.0) return;
+  last_print_ = elapsed;
+  const double eta = done > 0 ? elapsed / done * (total - done) : 0.0;
+  const int width = 24, filled = total > 0 ? width * done / total : width;
+  std::string bar(filled, '#');
+  bar += std::string(width - filled, '.');
+  std::fprintf(stderr, "%s[%s] %d/%d  ETA %dm%02ds  accuracy %.2f  %s%s", tty ? "\r" : "", bar.c_str(), done, total,
+               static_cast<int>(eta) / 60, static_cast<int>(eta) % 60, done ? static_cast<double>(passed) / done : 0.0,
+               label.c_str(), tty ? "\033[K" : "\n");
+  std::fflush(stderr);
+}
+
+void ProgressBar::finish() {
+  if (enabled_ && isatty(2)) std::fprintf(stderr, "\n");
+}
+
+}  // namespace rhead::cli

@@ -1,0 +1,53 @@
+// Options shared by the NIAH commands (detect, niah): needles, haystack, grid, prompt.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/common.h"
+#include "niah/runner.h"
+
+namespace rhead::cli {
+
+enum class DefaultNeedles { builtin_facts, sandwich };
+
+struct NiahCliOptions {
+  ModelOptions model;
+  std::string needles;          // JSONL; empty: built-in
+  std::string haystack;         // folder of .txt; empty: built-in filler
+  std::string lengths = "1000:50000:20";
+  int depths = 10;
+  std::string chat_template;    // force a chat template by name
+  bool no_chat = false;
+  std::string prompt_template;  // {context} and {question}
+  int64_t buffer = 200;
+  int max_new_tokens = 50;
+  bool no_prefix_reuse = false;
+  std::string output;
+  std::string shard = "0/1";
+  bool quiet = false;
+};
+
+void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output);
+
+// Builds the runner config from the options; `settings` receives a record of every choice
+// (with a "fingerprint" sub-object of those that must match to resume a run).
+NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& model, DefaultNeedles defaults,
+                               nlohmann::json& settings);
+
+// "I/N" -> (I, N).
+std::pair<int, int> parse_shard(const std::string& spec);
+
+// A one-line progress display on stderr: tests done, ETA, running accuracy.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  void update(int done, int total, int passed, double elapsed_s, const std::string& label);
+  void finish();
+
+ private:
+  bool enabled_;
+  double last_print_ = -1;
+};
+
+}  // namespace rhead::cli

@@ -1,0 +1,255 @@
+// Detection run: resume, shards, aggregate files, summary.
+#include "niah/detect.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "io/error.h"
+#include "io/mapped_file.h"
+
+namespace rhead {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json DetectSummary::to_json() const {
+  json j;
+  j["n_layer"] = n_layer;
+  j["n_head"] = n_head;
+  j["n_kv_head"] = n_kv_head;
+  j["tests"] = tests;
+  j["counted"] = counted;
+  j["niah_accuracy"] = niah_accuracy;
+  j["mean_rouge_recall"] = mean_rouge_recall;
+  j["count_above_0_1"] = count_above_0_1;
+  j["share_above_0_1"] = share_above_0_1;
+  json heads = json::array();
+  for (const auto& h : this->heads)
+    heads.push_back({{"layer", h.layer}, {"head", h.head}, {"mean", h.mean}, {"frequency", h.frequency}});
+  j["heads"] = heads;
+  // GQA view: each KV group's strongest query head and the group's summed score.
+  json groups = json::array();
+  if (n_kv_head > 0 && n_head % n_kv_head == 0) {
+    const int g_size = n_head / n_kv_head;
+    std::vector<double> mean_of(static_cast<size_t>(n_layer) * n_head, 0.0);
+    for (const auto& h : this->heads) mean_of[h.layer * n_head + h.head] = h.mean;
+    for (int l = 0; l < n_layer; ++l)
+      for (int g = 0; g < n_kv_head; ++g) {
+        double sum = 0, best = 0;
+        int best_head = g * g_size;
+        for (int h = g * g_size; h < (g + 1) * g_size; ++h) {
+          sum += mean_of[l * n_head + h];
+          if (mean_of[l * n_head + h] > best) best = mean_of[l * n_head + h], best_head = h;
+        }
+        groups.push_back({{"layer", l}, {"kv_head", g}, {"sum", sum}, {"max", best}, {"max_head", best_head}});
+      }
+  }
+  j["kv_groups"] = groups;
+  return j;
+}
+
+DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int n_head, int n_kv_head) {
+  DetectSummary s;
+  s.n_layer = n_layer;
+  s.n_head = n_head;
+  s.n_kv_head = n_kv_head;
+  s.tests = static_cast<int>(results.size());
+  std::vector<double> sum(static_cast<size_t>(n_layer) * n_head, 0.0);
+  std::vector<int> fired(sum.size(), 0);
+  double recall_sum = 0;
+  for (const auto& r : results) {
+    recall_sum += r.rouge_recall;
+    if (!r.counted) continue;
+    ++s.counted;
+    for (const auto& [key, v] : r.head_scores) {
+      int l = 0, h = 0;
+      if (std::sscanf(key.c_str(), "%d-%d", &l, &h) != 2 || l < 0 || l >= n_layer || h < 0 || h >= n_head)
+        throw Error("result " + r.test_id + " names head '" + key + "' outside the model");
+      sum[l * n_head + h] += v;
+      if (v > 0) fired[l * n_head + h] += 1;
+    }
+  }
+  s.niah_accuracy = s.tests ? static_cast<double>(s.counted) / s.tests : 0.0;
+  s.mean_rouge_recall = s.tests ? recall_sum / s.tests : 0.0;
+  for (int l = 0; l < n_layer; ++l)
+    for (int h = 0; h < n_head; ++h) {
+      HeadStat st{l, h, 0.0, 0.0};
+      if (s.counted) {
+        st.mean = sum[l * n_head + h] / s.counted;
+        st.frequency = static_cast<double>(fired[l * n_head + h]) / s.counted;
+      }
+      if (st.mean > 0.1) ++s.count_above_0_1;
+      s.heads.push_back(st);
+    }
+  std::stable_sort(s.heads.begin(), s.heads.end(), [](const HeadStat& a, const HeadStat& b) { return a.mean > b.mean; });
+  s.share_above_0_1 = s.heads.empty() ? 0.0 : static_cast<double>(s.count_above_0_1) / s.heads.size();
+  return s;
+}
+
+json model_info_json(const Model& m) {
+  const ModelConfig& c = m.config;
+  return {{"path", m.source},         {"format", m.format},        {"architecture", c.architecture},
+          {"n_layer", c.n_layer},     {"n_head", c.n_head},        {"n_kv_head", c.n_kv_head},
+          {"head_dim", c.head_dim},   {"n_vocab", c.n_vocab},      {"n_ctx", c.n_ctx_train},
+          {"n_params", m.n_params()}};
+}
+
+namespace {
+
+std::vector<TestResult> load_results(const std::string& path, bool repair) {
+  std::vector<TestResult> out;
+  for (const auto& j : read_results_lines(path, repair)) out.push_back(test_result_from_json(j, path));
+  return out;
+}
+
+json read_json_file(const std::string& path) {
+  try {
+    return json::parse(read_text_file(path));
+  } catch (const json::exception& e) {
+    fail(path, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+DetectSummary write_outputs(const std::string& dir, const json& run, std::vector<TestResult> results) {
+  const int n_layer = run.at("n_layer"), n_head = run.at("n_head"), n_kv_head = run.at("n_kv_head");
+  sort_results(results);
+  DetectSummary s = summarize(results, n_layer, n_head, n_kv_head);
+  write_file_atomic(dir + "/head_score.json", head_score_json(results, n_layer, n_head).dump() + "\n");
+  json summary = s.to_json();
+  summary["model"] = run.value("model", json::object());
+  summary["settings"] = run.value("settings", json::object());
+  write_file_atomic(dir + "/summary.json", summary.dump(2) + "\n");
+  return s;
+}
+
+}  // namespace
+
+DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
+  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+    throw Error("--shard " + std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count) + " is not a valid shard");
+  fs::create_directories(o.output_dir);
+  const ModelConfig& c = runner.model().config;
+  json run = {{"model", model_info_json(runner.model())}, {"settings", o.settings},
+              {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}};
+  const std::string run_path = o.output_dir + "/run.json";
+  if (fs::exists(run_path)) {
+    json old = read_json_file(run_path);
+    // Tests from a different model, needle set or prompt must not mix in one directory.
+    if (old.value("settings", json::object()).value("fingerprint", json()) != o.settings.value("fingerprint", json()) ||
+        old.value("n_layer", -1) != c.n_layer || old.value("n_head", -1) != c.n_head)
+      fail(run_path, "this directory holds a run with other settings (model, needles or prompt); use another -o");
+  }
+  write_file_atomic(run_path, run.dump(2) + "\n");
+
+  const std::string results_path = o.output_dir + "/results.jsonl";
+  std::vector<TestResult> results = load_results(results_path, true);
+  std::set<std::string> done;
+  for (const auto& r : results) done.insert(r.test_id);
+
+  std::vector<NiahTask> todo;
+  const std::vector<NiahTask> all = runner.tasks();
+  for (size_t i = 0; i < all.size(); ++i)
+    if (static_cast<int>(i % o.shard_count) == o.shard_index && !done.count(all[i].test_id)) todo.push_back(all[i]);
+  todo = runner.execution_order(std::move(todo));
+
+  ResultsWriter writer(results_path);
+  const auto t0 = std::chrono::steady_clock::now();
+  int finished = 0;
+  for (const auto& task : todo) {
+    TestResult r = runner.run(task);
+    writer.append(to_json(r));
+    results.push_back(r);
+    ++finished;
+    if (o.progress)
+      o.progress(finished, static_cast<int>(todo.size()), r,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  DetectSummary s = write_outputs(o.output_dir, run, results);
+  if (!o.merge_into.empty()) {
+    sort_results(results);
+    merge_head_scores_into(o.merge_into, head_score_json(results, c.n_layer, c.n_head));
+  }
+  return s;
+}
+
+DetectSummary rebuild_outputs(const std::string& dir) {
+  const json run = read_json_file(dir + "/run.json");
+  return write_outputs(dir, run, load_results(dir + "/results.jsonl", false));
+}
+
+DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir) {
+  if (shard_dirs.empty()) throw Error("merge needs at least one run directory");
+  json run;
+  std::vector<TestResult> all;
+  std::set<std::string> seen;
+  for (const auto& dir : shard_dirs) {
+    const std::string run_path = dir + "/run.json";
+    if (!fs::exists(run_path)) fail(dir, "not a detection run (no run.json)");
+    json r = read_json_file(run_path);
+    if (run.is_null()) {
+      run = r;
+    } else if (r.value("settings", json::object()).value("fingerprint", json()) !=
+                   run.value("settings", json::object()).value("fingerprint", json()) ||
+               r.value("n_layer", -1) != run.value("n_layer", -1) || r.value("n_head", -1) != run.value("n_head", -1)) {
+      fail(run_path, "run settings differ from " + shard_dirs.front() + "; shards of different runs cannot be merged");
+    }
+    for (auto& t : load_results(dir + "/results.jsonl", false))
+      if (seen.insert(t.test_id).second) all.push_back(std::move(t));
+  }
+  fs::create_directories(out_dir);
+  if (run.contains("settings")) run["settings"].erase("shard");
+  write_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
+  std::string lines;
+  sort_results(all);
+  for (const auto& t : all) lines += to_json(t).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  write_file_atomic(out_dir + "/results.jsonl", lines);
+  return write_outputs(out_dir, run, all);
+}
+
+std::string format_summary(const DetectSummary& s, int top_n) {
+  std::ostringstream out;
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "NIAH accuracy: %d of %d tests counted (%.1f%%), mean ROUGE-1 recall %.1f\n",
+                s.counted, s.tests, 100.0 * s.niah_accuracy, s.mean_rouge_recall);
+  out << buf;
+  std::snprintf(buf, sizeof(buf), "retrieval heads (score > 0.1): %d of %zu (%.2f%%)\n", s.count_above_0_1,
+                s.heads.size(), 100.0 * s.share_above_0_1);
+  out << buf;
+  out << "\n rank  head     kv   score   frequency\n";
+  const int g_size = s.n_kv_head > 0 ? s.n_head / s.n_kv_head : 1;
+  for (int i = 0; i < std::min<int>(top_n, static_cast<int>(s.heads.size())); ++i) {
+    const HeadStat& h = s.heads[i];
+    std::snprintf(buf, sizeof(buf), " %4d  %-7s  %-3d  %.4f  %.3f\n", i + 1,
+                  (std::to_string(h.layer) + "-" + std::to_string(h.head)).c_str(), h.head / g_size, h.mean, h.frequency);
+    out << buf;
+  }
+  if (g_size > 1) {
+    // KV groups holding at least one head above 0.1.
+    std::vector<double> mean_of(static_cast<size_t>(s.n_layer) * s.n_head, 0.0);
+    for (const auto& h : s.heads) mean_of[h.layer * s.n_head + h.head] = h.mean;
+    out << "\n KV groups with retrieval heads (layer-kv: heads above 0.1 / group size, best score)\n";
+    int shown = 0;
+    for (int l = 0; l < s.n_layer; ++l)
+      for (int g = 0; g < s.n_kv_head; ++g) {
+        int above = 0;
+        double best = 0;
+        for (int h = g * g_size; h < (g + 1) * g_size; ++h) {
+          above += mean_of[l * s.n_head + h] > 0.1;
+          best = std::max(best, mean_of[l * s.n_head + h]);
+        }
+        if (above == 0) continue;
+        std::snprintf(buf, sizeof(buf), " %d-%d: %d/%d, %.4f\n", l, g, above, g_size, best);
+        out << buf;
+        ++shown;
+      }
+    if (shown == 0) out << " (none)\n";
+  }
+  return out.str();
+}
+
+}  // namespace rhead

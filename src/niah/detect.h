@@ -1,0 +1,59 @@
+// `rhead detect`: the retrieval-head detection run. Runs the NIAH grid (or one shard of it),
+// appends each finished test to OUT/results.jsonl, skips tests already there, and rebuilds
+// OUT/head_score.json and OUT/summary.json from the JSONL.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "niah/runner.h"
+
+namespace rhead {
+
+struct HeadStat {
+  int layer = 0, head = 0;
+  double mean = 0;       // retrieval score: mean over counted tests
+  double frequency = 0;  // share of counted tests where the head copied at least one token
+};
+
+struct DetectSummary {
+  int n_layer = 0, n_head = 0, n_kv_head = 0;
+  int tests = 0, counted = 0;
+  double niah_accuracy = 0;     // counted / tests
+  double mean_rouge_recall = 0; // over all tests, 0..100
+  std::vector<HeadStat> heads;  // sorted by mean, descending (ties: layer, head)
+  int count_above_0_1 = 0;
+  double share_above_0_1 = 0;
+  nlohmann::json to_json() const;
+};
+
+// Head statistics over a set of results.
+DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int n_head, int n_kv_head);
+
+struct DetectOptions {
+  std::string output_dir;
+  int shard_index = 0, shard_count = 1;
+  std::string merge_into;  // extend this reference head_score file with the run's lists
+  nlohmann::json settings; // recorded in run.json and summary.json
+  std::function<void(int done, int total, const TestResult& last, double elapsed_s)> progress;
+};
+
+// Model description written to run.json / summary.json.
+nlohmann::json model_info_json(const Model& model);
+
+// Runs the (shard of the) grid, resuming from OUT/results.jsonl. Returns the summary of
+// everything in the output directory.
+DetectSummary run_detect(NiahRunner& runner, const DetectOptions& options);
+
+// Rebuilds head_score.json and summary.json in `dir` from its results.jsonl and run.json.
+DetectSummary rebuild_outputs(const std::string& dir);
+
+// Joins shard directories into `out_dir` (results deduplicated by test id).
+DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);
+
+// The printed table: top heads, share above 0.1, per-KV-group view, NIAH accuracy.
+std::string format_summary(const DetectSummary& s, int top_n = 20);
+
+}  // namespace rhead

@@ -1,0 +1,120 @@
+// Needle sets, haystack folders and grid specs.
+#include "niah/inputs.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/error.h"
+#include "io/mapped_file.h"
+
+namespace rhead {
+
+namespace fs = std::filesystem;
+
+std::vector<NeedleSet> read_needle_sets(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, "cannot open needle file");
+  std::vector<NeedleSet> sets;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(line_no);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      fail(where, "invalid JSON");
+    }
+    NeedleSet s;
+    for (const char* key : {"needle", "question", "real_needle"})
+      if (!j.contains(key) || !j[key].is_string()) fail(where, std::string("missing string field '") + key + "'");
+    s.needle.needle = j["needle"];
+    s.needle.question = j["question"];
+    s.needle.real_needle = j["real_needle"];
+    if (j.contains("haystack")) {
+      if (!j["haystack"].is_string()) fail(where, "field 'haystack' must be a string");
+      fs::path h = j["haystack"].get<std::string>();
+      if (h.is_relative()) h = fs::path(path).parent_path() / h;
+      s.haystack_dir = h.string();
+    }
+    sets.push_back(std::move(s));
+  }
+  if (sets.empty()) fail(path, "no needle sets");
+  return sets;
+}
+
+std::string read_haystack_dir(const std::string& dir) {
+  if (!fs::is_directory(dir)) fail(dir, "haystack is not a directory");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".txt") files.push_back(e.path());
+  if (files.empty()) fail(dir, "haystack folder holds no .txt files");
+  std::sort(files.begin(), files.end());
+  std::string text;
+  for (const auto& f : files) text += read_text_file(f.string());
+  return text;
+}
+
+std::string repeat_to_words(const std::string& text, int64_t min_words) {
+  std::istringstream ss(text);
+  int64_t words = 0;
+  std::string w;
+  while (ss >> w) ++words;
+  if (words == 0) throw Error("haystack text has no words");
+  std::string out = text;
+  for (int64_t have = words; have < min_words; have += words) out += text;
+  return out;
+}
+
+std::vector<int64_t> linspace_rounded(double lo, double hi, int n) {
+  std::vector<int64_t> out;
+  if (n <= 0) return out;
+  if (n == 1) return {static_cast<int64_t>(std::nearbyint(lo))};
+  const double step = (hi - lo) / (n - 1);
+  for (int i = 0; i < n; ++i) {
+    const double v = i == n - 1 ? hi : lo + step * i;
+    out.push_back(static_cast<int64_t>(std::nearbyint(v)));  // default rounding: half to even
+  }
+  return out;
+}
+
+std::vector<int64_t> parse_lengths(const std::string& spec) {
+  std::vector<std::string> parts;
+  std::stringstream ss(spec);
+  std::string p;
+  while (std::getline(ss, p, ':')) parts.push_back(p);
+  try {
+    if (parts.size() == 3) {
+      const double lo = std::stod(parts[0]), hi = std::stod(parts[1]);
+      const int n = std::stoi(parts[2]);
+      if (lo <= 0 || hi < lo || n <= 0) throw std::invalid_argument("range");
+      auto v = linspace_rounded(lo, hi, n);
+      v.erase(std::unique(v.begin(), v.end()), v.end());
+      return v;
+    }
+  } catch (const std::exception&) {
+  }
+  throw Error("--lengths '" + spec + "': expected MIN:MAX:N with 0 < MIN <= MAX and N > 0");
+}
+
+std::vector<int> depths_from_count(int n) {
+  std::vector<int> out;
+  for (int64_t v : linspace_rounded(0, 100, n)) out.push_back(static_cast<int>(v));
+  return out;
+}
+
+int clip_lengths(std::vector<int64_t>& lengths, int64_t max_len) {
+  const size_t before = lengths.size();
+  lengths.erase(std::remove_if(lengths.begin(), lengths.end(), [&](int64_t l) { return l > max_len; }), lengths.end());
+  const int dropped = static_cast<int>(before - lengths.size());
+  if (dropped > 0 && (lengths.empty() || lengths.back() != max_len)) lengths.push_back(max_len);
+  return dropped;
+}
+
+}  // namespace rhead

@@ -1,0 +1,192 @@
+// results.jsonl, head_score.json and atomic writes.
+#include "niah/results.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "io/error.h"
+
+namespace rhead {
+
+using nlohmann::json;
+
+json to_json(const TestResult& r) {
+  json j;
+  j["test_id"] = r.test_id;
+  j["needle_id"] = r.needle_id;
+  j["length"] = r.length;
+  j["depth"] = r.depth;
+  j["needle_span"] = {r.span_begin, r.span_end};
+  j["answer"] = r.answer;
+  j["rouge_recall"] = r.rouge_recall;
+  j["counted"] = r.counted;
+  j["head_scores"] = r.head_scores;
+  j["seconds"] = r.seconds;
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["generated_tokens"] = r.generated_tokens;
+  j["timing"] = {{"prefill", r.prefill_seconds}, {"decode", r.decode_seconds}, {"scoring", r.scoring_seconds}};
+  if (r.extra.is_object())
+    for (auto& [k, v] : r.extra.items()) j[k] = v;
+  return j;
+}
+
+TestResult test_result_from_json(const json& j, const std::string& where) {
+  TestResult r;
+  try {
+    r.test_id = j.at("test_id").get<std::string>();
+    r.needle_id = j.at("needle_id").get<int>();
+    r.length = j.at("length").get<int64_t>();
+    r.depth = j.at("depth").get<int>();
+    const auto& span = j.at("needle_span");
+    r.span_begin = span.at(0).get<int64_t>();
+    r.span_end = span.at(1).get<int64_t>();
+    r.answer = j.at("answer").get<std::string>();
+    r.rouge_recall = j.at("rouge_recall").get<double>();
+    r.counted = j.at("counted").get<bool>();
+    r.head_scores = j.at("head_scores").get<std::map<std::string, double>>();
+    r.seconds = j.value("seconds", 0.0);
+    r.prompt_tokens = j.value("prompt_tokens", int64_t{0});
+    r.generated_tokens = j.value("generated_tokens", int64_t{0});
+    if (j.contains("timing")) {
+      r.prefill_seconds = j["timing"].value("prefill", 0.0);
+      r.decode_seconds = j["timing"].value("decode", 0.0);
+      r.scoring_seconds = j["timing"].value("scoring", 0.0);
+    }
+    static const std::set<std::string> known = {"test_id", "needle_id", "length", "depth", "needle_span",
+                                                "answer", "rouge_recall", "counted", "head_scores", "seconds",
+                                                "prompt_tokens", "generated_tokens", "timing"};
+    r.extra = json::object();
+    for (auto& [k, v] : j.items())
+      if (!known.count(k)) r.extra[k] = v;
+  } catch (const json::exception& e) {
+    fail(where, std::string("malformed result line: ") + e.what());
+  }
+  return r;
+}
+
+ResultsWriter::ResultsWriter(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd_ < 0) fail(path, std::string("cannot open for appending: ") + std::strerror(errno));
+}
+
+ResultsWriter::~ResultsWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ResultsWriter::append(const json& line) {
+  const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(path_, std::string("write failed: ") + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fdatasync(fd_);
+}
+
+std::vector<json> read_results_lines(const std::string& path, bool repair_tail) {
+  std::vector<json> out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return out;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  std::set<std::string> seen;
+  size_t pos = 0, good_end = 0;
+  int line_no = 0;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;  // torn tail: no newline yet
+    ++line_no;
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      good_end = pos;
+      continue;
+    }
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::exception&) {
+      fail(path + ":" + std::to_string(line_no), "invalid JSON line");
+    }
+    good_end = pos;
+    const std::string id = j.value("test_id", std::string());
+    if (!id.empty() && !seen.insert(id).second) continue;
+    out.push_back(std::move(j));
+  }
+  if (repair_tail && good_end < text.size()) std::filesystem::resize_file(path, good_end);
+  return out;
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(tmp, "cannot open for writing");
+    out << text;
+    out.flush();
+    if (!out) fail(tmp, "write failed");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail(path, "cannot replace: " + ec.message());
+}
+
+json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_head) {
+  json out = json::object();
+  for (int l = 0; l < n_layer; ++l)
+    for (int h = 0; h < n_head; ++h) {
+      const std::string key = std::to_string(l) + "-" + std::to_string(h);
+      json list = json::array();
+      for (const auto& r : results) {
+        if (!r.counted) continue;
+        auto it = r.head_scores.find(key);
+        list.push_back(it == r.head_scores.end() ? 0.0 : it->second);
+      }
+      out[key] = list;
+    }
+  return out;
+}
+
+void merge_head_scores_into(const std::string& path, const json& scores) {
+  json existing = json::object();
+  if (std::filesystem::exists(path)) {
+    std::ifstream in(path);
+    try {
+      existing = json::parse(in);
+    } catch (const json::exception& e) {
+      fail(path, "not a valid head_score JSON file");
+    }
+    if (!existing.is_object()) fail(path, "not a head_score object");
+    for (auto& [k, v] : scores.items())
+      if (!existing.contains(k)) fail(path, "has no head " + k + ": the score maps have different shapes");
+    for (auto& [k, v] : existing.items())
+      if (!scores.contains(k)) fail(path, "head " + k + " is not in this run: the score maps have different shapes");
+  }
+  for (auto& [k, v] : scores.items()) {
+    json& list = existing[k];
+    if (list.is_null()) list = json::array();
+    for (const auto& s : v) list.push_back(s);
+  }
+  write_file_atomic(path, existing.dump());
+}
+
+void sort_results(std::vector<TestResult>& results) {
+  std::stable_sort(results.begin(), results.end(), [](const TestResult& a, const TestResult& b) {
+    return std::tie(a.needle_id, a.length, a.depth) < std::tie(b.needle_id, b.length, b.depth);
+  });
+}
+
+}  // namespace rhead

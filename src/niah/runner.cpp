@@ -1,0 +1,191 @@
+// One NIAH test: prompt, greedy decode with probes, copy-paste score, ROUGE gate.
+#include "niah/runner.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "io/error.h"
+#include "model/generate.h"
+#include "niah/retrieval_score.h"
+#include "niah/rouge.h"
+
+namespace rhead {
+
+std::string test_id_for(int needle_id, int64_t length, int depth) {
+  return "n" + std::to_string(needle_id) + "-L" + std::to_string(length) + "-d" + std::to_string(depth);
+}
+
+NiahRunner::NiahRunner(LoadedModel model, SessionOptions session_options, NiahRunConfig config)
+    : model_(std::move(model)), config_(std::move(config)) {
+  if (!model_.tokenizer) throw Error(model_.model->source + ": model has no tokenizer (pass --tokenizer)");
+  if (config_.needle_sets.empty()) throw Error("no needle sets");
+  if (session_options.n_ctx <= 0) session_options.n_ctx = max_length() + config_.max_new_tokens + 8;
+  session_ = std::make_unique<Session>(model_.model, session_options);
+}
+
+int64_t NiahRunner::max_length() const {
+  int64_t m = 0;
+  for (int64_t l : config_.grid.lengths) m = std::max(m, l);
+  return m;
+}
+
+std::vector<NiahTask> NiahRunner::tasks() const {
+  std::vector<NiahTask> out;
+  for (int n = 0; n < static_cast<int>(config_.needle_sets.size()); ++n)
+    for (int64_t len : config_.grid.lengths)
+      for (int d : config_.grid.depths) out.push_back({test_id_for(n, len, d), n, len, d});
+  return out;
+}
+
+const NiahRunner::NeedleState& NiahRunner::needle_state(int needle_id) {
+  auto it = needles_.find(needle_id);
+  if (it != needles_.end()) return it->second;
+  const Tokenizer& tok = *model_.tokenizer;
+  const NeedleSet& set = config_.needle_sets.at(needle_id);
+  const std::string dir = set.haystack_dir.empty() ? config_.default_haystack_dir : set.haystack_dir;
+  auto hit = haystack_tokens_.find(dir);
+  if (hit == haystack_tokens_.end()) {
+    const int64_t need = max_length();
+    std::string text = dir.empty() ? builtin_haystack(need) : repeat_to_words(read_haystack_dir(dir), need);
+    std::vector<int32_t> ids = tok.encode(text, false, false);
+    if (ids.empty()) throw Error((dir.empty() ? std::string("built-in haystack") : dir) + ": haystack has no tokens");
+    // Words and tokens differ per tokenizer: repeat the token stream if it is still short.
+    const size_t base = ids.size();
+    while (static_cast<int64_t>(ids.size()) < need) ids.insert(ids.end(), ids.begin(), ids.begin() + base);
+    hit = haystack_tokens_.emplace(dir, std::move(ids)).first;
+  }
+  NeedleState st;
+  st.haystack = hit->second;
+  st.needle = tok.encode(set.needle.needle, false, false);
+  st.answer = tok.encode(set.needle.real_needle, false, false);
+  st.frame = make_prompt_frame(tok, config_.format, set.needle.question);
+  return needles_.emplace(needle_id, std::move(st)).first->second;
+}
+
+NiahPrompt NiahRunner::prompt_for(const NiahTask& task) {
+  const NeedleState& st = needle_state(task.needle_id);
+  const Tokenizer& tok = *model_.tokenizer;
+  return build_niah_prompt(st.haystack, st.needle, st.frame, task.length, task.depth, config_.buffer,
+                           [&](int32_t id) { return token_ends_sentence(tok, id); });
+}
+
+std::vector<NiahTask> NiahRunner::execution_order(std::vector<NiahTask> tasks) {
+  std::vector<std::pair<int64_t, size_t>> keyed;
+  for (size_t i = 0; i < tasks.size(); ++i) keyed.emplace_back(prompt_for(tasks[i]).insert_offset, i);
+  std::vector<size_t> order(tasks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (tasks[a].needle_id != tasks[b].needle_id) return tasks[a].needle_id < tasks[b].needle_id;
+    return keyed[a].first > keyed[b].first;
+  });
+  std::vector<NiahTask> out;
+  for (size_t i : order) out.push_back(tasks[i]);
+  return out;
+}
+
+TestResult NiahRunner::run(const NiahTask& task) {
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  const Tokenizer& tok = *model_.tokenizer;
+  const ModelConfig& c = model_.model->config;
+  NiahPrompt prompt = prompt_for(task);
+  const NeedleState& st = needle_state(task.needle_id);
+
+  TestResult r;
+  r.test_id = task.test_id;
+  r.needle_id = task.needle_id;
+  r.length = task.length;
+  r.depth = task.depth;
+  r.prompt_tokens = static_cast<int64_t>(prompt.tokens.size());
+  r.extra = nlohmann::json::object();
+  if (prompt.tokens.size() + config_.max_new_tokens > static_cast<size_t>(session_->capacity()))
+    throw Error("prompt of " + std::to_string(prompt.tokens.size()) + " tokens does not fit the KV cache");
+
+  std::optional<NeedleSpan> span = find_needle_span(prompt.tokens, st.answer);
+
+  // Reuse the cached prefix: keep the longest common prefix of what the cache holds and
+  // the prompt's prefill part (all tokens but the last).
+  const std::vector<int32_t> prefill(prompt.tokens.begin(), prompt.tokens.end() - 1);
+  size_t keep = 0;
+  if (config_.prefix_reuse) {
+    // Under a mask in phase `all` the cache was computed under the same mask: still valid.
+    while (keep < cached_.size() && keep < prefill.size() && cached_[keep] == prefill[keep]) ++keep;
+  }
+  session_->truncate(static_cast<int64_t>(keep));
+  cached_.resize(keep);
+
+  ProbeRequest probes;
+  probes.argmax = true;
+  probes.sink = !config_.sink_heads.empty();
+  RetrievalScorer scorer(c.n_layer, c.n_head, span.value_or(NeedleSpan{0, 1}), prompt.tokens);
+  std::vector<int32_t> sequence = prompt.tokens;  // prompt + generated, for outside-span copies
+  std::vector<int32_t> answer_ids;
+  int outside_copy_steps = 0, inside_copy_steps = 0;
+  double sink_sum = 0;
+  int sink_n = 0;
+  double scoring_seconds = 0;
+
+  GreedyOptions go;
+  go.max_new_tokens = config_.max_new_tokens;
+  go.probes = &probes;
+  go.mask = config_.mask.empty() ? nullptr : &config_.mask;
+  go.on_token = [&](const DecodeStep& step) {
+    const auto s0 = clock::now();
+    const ProbeRecord& rec = *step.probes;
+    if (span) scorer.observe(rec, step.token);
+    // Copy events anywhere: a head's top-1 position holds the emitted token.
+    bool inside = false, outside = false;
+    for (int l = 0; l < c.n_layer; ++l)
+      for (int h = 0; h < c.n_head; ++h) {
+        const int64_t j = rec.argmax[rec.index(0, l, h)];
+        if (j < 0 || j >= static_cast<int64_t>(sequence.size()) || sequence[j] != step.token) continue;
+        if (span && j >= span->begin && j < span->end) inside = true;
+        else outside = true;
+      }
+    inside_copy_steps += inside;
+    outside_copy_steps += outside;
+    for (auto [l, h] : config_.sink_heads) {
+      sink_sum += rec.sink_mass[rec.index(0, l, h)];
+      ++sink_n;
+    }
+    sequence.push_back(step.token);
+    scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
+    if (tok.is_end_of_generation(step.token)) return false;
+    answer_ids.push_back(step.token);
+    return tok.piece(step.token).find('\n') == std::string::npos;
+  };
+  GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(keep), go);
+  // The cache now holds the prompt (its last token computed by a decode step) and all but
+  // the last generated token; only the prefill-computed part is reusable as is.
+  session_->truncate(static_cast<int64_t>(prefill.size()));
+  cached_ = prefill;
+
+  const auto s0 = clock::now();
+  r.answer = tok.decode(answer_ids);
+  r.rouge_recall = rouge1_recall(config_.needle_sets[task.needle_id].needle.real_needle, r.answer) * 100.0;
+  r.counted = span.has_value() && r.rouge_recall > 50.0;
+  if (span) {
+    r.span_begin = span->begin;
+    r.span_end = span->end;
+    for (int l = 0; l < c.n_layer; ++l)
+      for (int h = 0; h < c.n_head; ++h) {
+        const double s = scorer.scores()[l * c.n_head + h];
+        if (s > 0) r.head_scores[std::to_string(l) + "-" + std::to_string(h)] = s;
+      }
+  } else {
+    r.extra["error"] = "needle span not found in the prompt";
+  }
+  scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
+  r.generated_tokens = static_cast<int64_t>(g.tokens.size());
+  r.prefill_seconds = g.prefill_seconds;
+  r.decode_seconds = g.decode_seconds - scoring_seconds;
+  r.scoring_seconds = scoring_seconds;
+  r.extra["reused_tokens"] = keep;
+  r.extra["copy_steps_inside_span"] = inside_copy_steps;
+  r.extra["copy_steps_outside_span"] = outside_copy_steps;
+  if (sink_n > 0) r.extra["sink_mass_top_heads"] = sink_sum / sink_n;
+  r.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
+  return r;
+}
+
+}  // namespace rhead

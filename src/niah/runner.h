@@ -1,0 +1,76 @@
+// NiahRunner: runs needle-in-a-haystack tests on one model. It tokenizes each haystack
+// once, builds prompts on token ids, decodes greedily with argmax probes on every query
+// head, and scores the copy-paste rule and the ROUGE gate. Consecutive tests reuse the KV
+// cache of their common token prefix (exact: a position's keys and values depend only on
+// the tokens before it).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/loader.h"
+#include "model/session.h"
+#include "niah/inputs.h"
+#include "niah/prompt.h"
+#include "niah/results.h"
+
+namespace rhead {
+
+struct NiahTask {
+  std::string test_id;  // "n{needle}-L{length}-d{depth}"
+  int needle_id = 0;
+  int64_t length = 0;
+  int depth = 0;
+};
+
+struct NiahRunConfig {
+  std::vector<NeedleSet> needle_sets;
+  std::string default_haystack_dir;  // empty: the built-in filler haystack
+  GridSpec grid;
+  PromptFormat format;
+  int64_t buffer = 200;       // tokens kept free for question and answer
+  int max_new_tokens = 50;
+  bool prefix_reuse = true;
+  HeadMask mask;              // empty: no intervention
+  std::vector<std::pair<int, int>> sink_heads;  // heads whose attention-sink mass is recorded
+};
+
+class NiahRunner {
+ public:
+  NiahRunner(LoadedModel model, SessionOptions session_options, NiahRunConfig config);
+
+  // Every test of the grid in canonical order (needle, length, depth).
+  std::vector<NiahTask> tasks() const;
+  // Orders tasks so that consecutive prompts share long prefixes (per needle, latest
+  // insertion point first).
+  std::vector<NiahTask> execution_order(std::vector<NiahTask> tasks);
+  TestResult run(const NiahTask& task);
+
+  const NiahRunConfig& config() const { return config_; }
+  const Model& model() const { return *model_.model; }
+  const Tokenizer& tokenizer() const { return *model_.tokenizer; }
+  int64_t max_length() const;
+
+ private:
+  struct NeedleState {
+    std::vector<int32_t> haystack;  // tokens
+    std::vector<int32_t> needle;    // tokens of the needle sentence
+    std::vector<int32_t> answer;    // tokens of real_needle
+    PromptFrame frame;
+  };
+  const NeedleState& needle_state(int needle_id);
+  NiahPrompt prompt_for(const NiahTask& task);
+
+  LoadedModel model_;
+  NiahRunConfig config_;
+  std::unique_ptr<Session> session_;
+  std::vector<int32_t> cached_;  // tokens whose KV entries the session holds (prefill-computed)
+  std::map<std::string, std::vector<int32_t>> haystack_tokens_;  // by haystack dir ("" = built-in)
+  std::map<int, NeedleState> needles_;
+};
+
+std::string test_id_for(int needle_id, int64_t length, int depth);
+
+}  // namespace rhead
