@@ -101,7 +101,7 @@ HeatmapLayout layout_heatmap(const HeatmapSpec& spec, bool with_colorbar) {
   for (const auto& row : spec.values)
     if (static_cast<int>(row.size()) != lay.cols) fail("heatmap", "rows of different lengths");
   if (spec.square_cells) {
-    lay.cell_w = lay.cell_h = std::clamp(std::min(680.0 / lay.cols, 620.0 / lay.rows), 6.0, 48.0);
+    lay.cell_w = lay.cell_h = std::clamp(std::min(680.0 / lay.cols, 620.0 / lay.rows), 6.0, 80.0);
   } else {
     lay.cell_w = std::clamp(760.0 / lay.cols, 8.0, 90.0);
     lay.cell_h = std::clamp(440.0 / lay.rows, 8.0, 56.0);
@@ -153,8 +153,9 @@ void draw_colorbar(Drawing& d, const ColorScale& colors, double min, double max,
     d.text(x + bar_w + 8, ty + kTickSize * 0.35, text, kTickSize, kAxisColor);
   }
   if (!label.empty()) {
-    d.text(x + bar_w + 8 + widest + 10 + kLabelSize * 0.7, y + height / 2, label, kLabelSize, kBlack, Anchor::middle,
-           true);
+    // Upright caption; smaller when the bar is shorter than the caption.
+    const double size = std::clamp(kLabelSize * (height - 10) / std::max(1.0, text_width(label, kLabelSize)), 11.0, kLabelSize);
+    d.text(x + bar_w + 8 + widest + 10 + size * 0.7, y + height / 2, label, size, kBlack, Anchor::middle, true);
   }
 }
 

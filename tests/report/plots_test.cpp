@@ -1,0 +1,132 @@
+// Every figure kind renders to a PNG libpng can read and an SVG Python's XML parser
+// accepts, with the titles and numbers the paper's figures carry; `rhead plot` writes them.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "analysis/run_files.h"
+#include "analysis/score_map.h"
+#include "report/figures.h"
+#include "report/plots.h"
+#include "synthetic_runs.h"
+#include "test_helpers.h"
+#include "test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace rhead::report;
+using rhead::testing::ScratchDir;
+using rhead::testing::shared_path;
+
+std::string score_file(const std::string& name) { return shared_path("data/head_scores/" + name + ".json"); }
+
+// Saves both formats and checks them; returns the SVG text.
+std::string check_figure(const Drawing& d, const fs::path& dir, const std::string& name) {
+  const std::string png = (dir / (name + ".png")).string(), svg = (dir / (name + ".svg")).string();
+  write_png(d, png);
+  write_svg(d, svg);
+  const RgbImage img = read_png(png);
+  EXPECT_EQ(img.width, d.width) << name;
+  EXPECT_EQ(img.height, d.height) << name;
+  EXPECT_GE(d.width, 300) << name;
+  const auto parsed = rhead::testing::parse_svg(svg);
+  EXPECT_EQ(parsed.exit_code, 0) << name << ": " << parsed.output;
+  EXPECT_EQ(parsed.output.rfind("svg ", 0), 0u) << name << ": " << parsed.output;
+  // Nothing is drawn outside the canvas (text is estimated by its box).
+  for (const auto& s : d.shapes) {
+    if (s.kind != Shape::Kind::text || s.vertical) continue;
+    const double w = text_width(s.text, s.font_size);
+    const double x0 = s.anchor == Anchor::start ? s.x : s.anchor == Anchor::middle ? s.x - w / 2 : s.x - w;
+    EXPECT_GE(x0, 0) << name << ": \"" << s.text << "\"";
+    EXPECT_LE(x0 + w, d.width) << name << ": \"" << s.text << "\"";
+  }
+  return to_svg(d);
+}
+
+TEST(Plots, PaperFiguresFromPublishedScores) {
+  RHEAD_REQUIRE_FILE(score_file("llama-2-7b-80k"));
+  RHEAD_REQUIRE_FILE(score_file("Qwen1.5-14B"));
+  RHEAD_REQUIRE_FILE(score_file("Qwen1.5-14B-Chat"));
+  ScratchDir dir("rhead-plots-");
+  const auto llama = rhead::analysis::read_head_score_json(score_file("llama-2-7b-80k"));
+  const auto qwen = rhead::analysis::read_head_score_json(score_file("Qwen1.5-14B"));
+  const auto chat = rhead::analysis::read_head_score_json(score_file("Qwen1.5-14B-Chat"));
+
+  const std::string heat = check_figure(head_score_heatmap(llama), dir.path(), "heat");
+  EXPECT_NE(heat.find(">layer</text>"), std::string::npos);
+  EXPECT_NE(heat.find(">retrieval score</text>"), std::string::npos);
+  // 32 x 32 cells plus background, frame and colour bar.
+  EXPECT_GT(head_score_heatmap(llama).shapes.size(), 1024u);
+
+  const std::string hist = check_figure(score_histogram(llama), dir.path(), "hist");
+  EXPECT_NE(hist.find("33 of 1024 heads (3.2%) score &gt; 0.1"), std::string::npos);
+  EXPECT_NE(hist.find(">33 (3.2%)</text>"), std::string::npos);
+
+  const std::string freq = check_figure(frequency_scatter(llama), dir.path(), "freq");
+  EXPECT_NE(freq.find(">16-19</text>"), std::string::npos);  // strongest head labelled
+
+  const std::string pair = check_figure(pair_heatmaps(qwen, chat), dir.path(), "pair");
+  EXPECT_NE(pair.find("Pearson r = 0.893"), std::string::npos);
+
+  const auto matrix = rhead::analysis::correlation_matrix({llama, qwen, chat}, true);
+  const std::string corr = check_figure(correlation_heatmap(matrix), dir.path(), "corr");
+  EXPECT_NE(corr.find(">0.89</text>"), std::string::npos);
+}
+
+TEST(Plots, NiahHeatmapAndSweep) {
+  ScratchDir dir("rhead-plots-");
+  rhead::testing::write_niah_run(dir.path() / "niah");
+  const auto run = rhead::analysis::read_niah_run((dir.path() / "niah").string());
+  const auto grids = rhead::analysis::niah_grids(run.tests);
+  ASSERT_EQ(grids.size(), 2u);
+  char mean[32];
+  std::snprintf(mean, sizeof mean, "mean score %.1f", grids[0].mean_score);
+  const std::string svg = check_figure(niah_heatmap(grids[0]), dir.path(), "niah");
+  EXPECT_NE(svg.find(mean), std::string::npos);
+  EXPECT_NE(svg.find(">context length (tokens)</text>"), std::string::npos);
+  // Red at 0, green at 100.
+  const ColorScale c = niah_colors();
+  EXPECT_GT(c.at(0).r, 150);
+  EXPECT_LT(c.at(0).g, 100);
+  EXPECT_GT(c.at(1).g, 120);
+  EXPECT_LT(c.at(1).r, 100);
+  const std::string sweep = check_figure(sweep_plot(run.sweep), dir.path(), "sweep");
+  EXPECT_NE(sweep.find(">top-K retrieval heads</text>"), std::string::npos);
+  EXPECT_NE(sweep.find(">random K heads</text>"), std::string::npos);
+  EXPECT_NE(sweep.find("<polyline"), std::string::npos);
+}
+
+TEST(PlotCli, InfersFiguresFromInputs) {
+  ScratchDir dir("rhead-plots-");
+  rhead::testing::write_detect_run(dir.path() / "hf", 1, "hf-f32");
+  rhead::testing::write_detect_run(dir.path() / "gguf", 2, "niah-tiny-f32.gguf");
+  rhead::testing::write_niah_run(dir.path() / "niah");
+  const fs::path out = dir.path() / "figs";
+  const auto r = rhead::testing::run_command(
+      rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+      rhead::testing::quoted((dir.path() / "hf").string()) + " " +
+      rhead::testing::quoted((dir.path() / "gguf").string()) + " " +
+      rhead::testing::quoted((dir.path() / "niah").string()) + " -o " + rhead::testing::quoted(out.string()) +
+      " --format both --scale 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"hf_heatmap", "hf_histogram", "hf_frequency", "hf_accuracy", "gguf_heatmap", "niah_niah",
+                           "niah_niah_top-2", "niah_sweep", "hf_vs_gguf"}) {
+    EXPECT_TRUE(fs::exists(out / (std::string(name) + ".png"))) << name << "\n" << r.output;
+    EXPECT_TRUE(fs::exists(out / (std::string(name) + ".svg"))) << name;
+  }
+  EXPECT_GT(read_png((out / "hf_vs_gguf.png").string()).width, 600);
+
+  const auto only = rhead::testing::run_command(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+                                                rhead::testing::quoted((dir.path() / "niah").string()) +
+                                                " --kind heatmap -o " + rhead::testing::quoted(out.string()));
+  EXPECT_EQ(only.exit_code, 1) << only.output;
+  EXPECT_NE(only.output.find("no figure of the requested kinds"), std::string::npos) << only.output;
+  const auto bad = rhead::testing::run_command(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+                                               rhead::testing::quoted(dir.path().string()) + " -o " +
+                                               rhead::testing::quoted(out.string()));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("not an rhead detect or niah output directory"), std::string::npos) << bad.output;
+}
+
+}  // namespace

@@ -1,0 +1,152 @@
+// `rhead report`: a self-contained page from fake detect/niah run directories, checked
+// as text and then opened in headless Chromium (scripts/browser_check.py), which fails
+// on console errors or broken images and saves a screenshot under
+// report_test_artifacts/ in the test's working directory.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "io/error.h"
+#include "report/drawing.h"
+#include "report/html_report.h"
+#include "synthetic_runs.h"
+#include "test_helpers.h"
+#include "test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using rhead::testing::quoted;
+using rhead::testing::run_command;
+using rhead::testing::ScratchDir;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Three runs side by side, as a user's experiment folder would hold them.
+fs::path make_runs(const fs::path& root) {
+  rhead::testing::write_detect_run(root / "runs" / "detect-gguf", 2, "niah-tiny-f32.gguf");
+  rhead::testing::write_detect_run(root / "runs" / "detect-hf", 1, "hf-f32");
+  rhead::testing::write_niah_run(root / "runs" / "niah-masking");
+  return root / "runs";
+}
+
+const std::string kChromium = "/usr/bin/chromium";
+const std::string kChecker = std::string(RHEAD_SOURCE_DIR) + "/scripts/browser_check.py";
+
+TEST(Report, SelfContainedPageWithEveryFigure) {
+  ScratchDir dir("rhead-report-");
+  const fs::path runs = make_runs(dir.path());
+  const fs::path page = dir.path() / "out" / "report.html";
+  fs::create_directories(page.parent_path());
+  const auto r = run_command(quoted(rhead::testing::rhead_binary()) + " report " + quoted(runs.string()) + " -o " +
+                             quoted(page.string()) + " --scale 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string html = slurp(page);
+  // Each detect run: heatmap, histogram, frequency, accuracy (4 x 2); niah: 2 grids +
+  // sweep; comparison: 1.
+  EXPECT_EQ(count(html, "<img src=\"data:image/png;base64,"), 12u);
+  EXPECT_EQ(count(html, "<img"), 12u);
+  EXPECT_EQ(count(html, "<script"), 0u);
+  EXPECT_EQ(count(html, "http://"), 0u);
+  EXPECT_EQ(count(html, "https://"), 0u);
+  EXPECT_NE(html.find("Detection run: detect-hf"), std::string::npos);
+  EXPECT_NE(html.find("NIAH run: niah-masking"), std::string::npos);
+  EXPECT_NE(html.find("Comparison of detection runs"), std::string::npos);
+  EXPECT_NE(html.find("<th>architecture</th><td>llama</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th>prompt_template</th>"), std::string::npos);
+  EXPECT_NE(html.find("6 of 18 (33.3%)"), std::string::npos);
+  // Answers are escaped.
+  EXPECT_NE(html.find("I do not &lt;know&gt; &amp; &quot;so&quot;"), std::string::npos);
+  // Raw files linked relative to the page, and they exist there.
+  const std::regex link("<a href=\"([^\"]+)\">");
+  std::size_t links = 0;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), link); it != std::sregex_iterator(); ++it) {
+    ++links;
+    const std::string target = (*it)[1];
+    EXPECT_EQ(target.rfind("../runs/", 0), 0u) << target;
+    EXPECT_TRUE(fs::exists(page.parent_path() / target)) << target;
+  }
+  EXPECT_EQ(links, 3u + 3u + 3u);  // results.jsonl, head_score.json, summary.json x2; niah 3 files
+  // Every inlined image decodes: write the first one out and read it with libpng.
+  const auto start = html.find("base64,") + 7;
+  const std::string b64 = html.substr(start, html.find('"', start) - start);
+  EXPECT_EQ(b64.size() % 4, 0u);
+}
+
+TEST(Report, SingleRunDirectoryAndErrors) {
+  ScratchDir dir("rhead-report-");
+  rhead::testing::write_detect_run(dir.path() / "one", 3, "m.gguf");
+  const fs::path page = dir.path() / "one.html";
+  rhead::report::write_report((dir.path() / "one").string(), page.string());
+  const std::string html = slurp(page);
+  EXPECT_EQ(count(html, "<img"), 4u);
+  EXPECT_EQ(count(html, "Comparison of detection runs"), 0u);
+  EXPECT_FALSE(fs::exists(page.string() + ".tmp"));
+
+  fs::create_directories(dir.path() / "empty");
+  try {
+    rhead::report::write_report((dir.path() / "empty").string(), page.string());
+    FAIL() << "no error for a directory without runs";
+  } catch (const rhead::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no rhead detect or niah output"), std::string::npos) << e.what();
+  }
+  rhead::testing::write_text(dir.path() / "broken" / "summary.json", "{\"heads\": [");
+  const auto r = run_command(quoted(rhead::testing::rhead_binary()) + " report " +
+                             quoted((dir.path() / "broken").string()) + " -o " + quoted(page.string()));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find("summary.json: invalid JSON"), std::string::npos) << r.output;
+}
+
+TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
+  RHEAD_REQUIRE_FILE(kChromium);
+  ScratchDir dir("rhead-report-");
+  const fs::path runs = make_runs(dir.path());
+  const fs::path artifacts = fs::absolute("report_test_artifacts");
+  fs::create_directories(artifacts);
+  const fs::path page = artifacts / "report.html";
+  rhead::report::write_report(runs.string(), page.string());
+  // The raw files are temporary; the page itself must still render.
+  const fs::path shot = artifacts / "report_screenshot.png";
+  fs::remove(shot);
+  const auto r = run_command("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(page.string()) + " " +
+                             quoted(shot.string()) + " --min-images 12");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"images\": 12"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"errors\": []"), std::string::npos) << r.output;
+  ASSERT_TRUE(fs::exists(shot)) << r.output;
+  const auto img = rhead::report::read_png(shot.string());
+  EXPECT_EQ(img.width, 1400);
+  EXPECT_GT(img.height, 1000);
+  std::cout << "screenshot: " << shot.string() << "\n";
+}
+
+TEST(ReportBrowser, CheckerFailsOnConsoleErrorsAndMissingImages) {
+  RHEAD_REQUIRE_FILE(kChromium);
+  ScratchDir dir("rhead-report-");
+  const fs::path bad = dir.path() / "bad.html";
+  rhead::testing::write_text(bad,
+                             "<!DOCTYPE html><html><head><title>bad</title></head><body>"
+                             "<img src=\"missing.png\" alt=\"gone\"><script>console.error('boom');</script></body></html>");
+  const auto r = run_command("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(bad.string()) + " " +
+                             quoted((dir.path() / "bad.png").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("console.error: boom"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"broken_images\": [\"gone\"]"), std::string::npos) << r.output;
+}
+
+}  // namespace
