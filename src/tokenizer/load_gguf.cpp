@@ -65,11 +65,14 @@ std::shared_ptr<TokenizerCore> load_gguf_core(const GGUFFile& gguf) {
     core->eos_id = optional_id(gguf, "tokenizer.ggml.eos_token_id", 2);
     core->add_bos = gguf.get_bool("tokenizer.ggml.add_bos_token").value_or(true);
     core->add_space_prefix = gguf.get_bool("tokenizer.ggml.add_space_prefix").value_or(true);
+    core->decode_strips_prefix_space = core->add_space_prefix;
     // GGUF does not carry SentencePiece's normaliser spec; llama.cpp names this key when
     // it knows the model collapses whitespace.
     core->remove_extra_whitespaces = gguf.get_bool("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
   } else if (*model == "gpt2") {
     core->family = TokenizerFamily::byte_level_bpe;
+    core->add_space_prefix = false;
+    core->decode_strips_prefix_space = false;
     const nlohmann::json& merges = require_array(gguf, "tokenizer.ggml.merges");
     core->merge_list.reserve(merges.size());
     for (const auto& m : merges) {
