@@ -17,6 +17,8 @@ struct RoundTripCase {
   bool collapses_spaces;
 };
 
+void PrintTo(const RoundTripCase& c, std::ostream* os) { *os << c.path; }
+
 class RoundTrip : public ::testing::TestWithParam<RoundTripCase> {};
 
 TEST_P(RoundTrip, DecodeOfEncodeGivesTheEssayBack) {

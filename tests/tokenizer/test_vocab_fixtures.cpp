@@ -96,6 +96,8 @@ struct HfFixture {
 
 // hf_llama2 holds Mistral-7B's vocabulary, whose ids differ from Llama-2's; it is checked
 // against the HF reference on the same strings in test_essay_oracles.cpp.
+void PrintTo(const HfFixture& f, std::ostream* os) { *os << f.dir; }
+
 class HfJsonFixture : public ::testing::TestWithParam<HfFixture> {};
 
 TEST_P(HfJsonFixture, ReproducesLlamaCppExpectations) {
