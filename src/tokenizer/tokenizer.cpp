@@ -9,6 +9,9 @@
 //   - SentencePiece "unused" pieces are not re-segmented (no supported model has any).
 //   - GGUF and llama2.c files do not record SentencePiece's remove_extra_whitespaces, so
 //     tok512 loaded from them keeps runs of spaces that tokenizer.model would collapse.
+//   - SentencePiece text that follows a special token gets the "▁" prefix again, as HF's
+//     legacy Llama tokenizers do ("<s>[INST]" -> <s> "▁[" ...); llama.cpp adds it only at
+//     the start of the text. tokenizer_config.json "legacy": false switches to that.
 #include "tokenizer/tokenizer.h"
 
 #include <filesystem>
