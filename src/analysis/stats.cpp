@@ -87,6 +87,8 @@ std::vector<TopKOverlap> top_k_overlaps(const AlignedMaps& maps, const std::vect
   std::vector<TopKOverlap> out;
   for (int k_requested : ks) {
     const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(std::max(k_requested, 0)), maps.heads.size());
+    // K values beyond the number of heads all clamp to it; report that case once.
+    if (std::any_of(out.begin(), out.end(), [&](const TopKOverlap& o) { return o.k == static_cast<int>(k); })) continue;
     auto ta = top_k_indices(maps.a_mean, k), tb = top_k_indices(maps.b_mean, k);
     std::set<std::size_t> sa(ta.begin(), ta.end()), sb(tb.begin(), tb.end());
     std::size_t shared = 0;

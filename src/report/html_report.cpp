@@ -252,6 +252,7 @@ table{border-collapse:collapse;font-size:.9em;margin:.8em 0}
 caption{font-weight:bold;text-align:left;padding:.3em 0}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
 table.kv th{background:#f6f6f6;font-weight:normal;color:#555}
+table.kv td{max-width:34em;overflow-wrap:anywhere;font-size:.95em}
 table.heads tr.strong td{background:#fdecec}
 .figures{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:.5em 0;max-width:100%}
