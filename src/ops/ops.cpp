@@ -28,12 +28,15 @@ namespace {
 // SIMD dot products is memory-bound and optimal.
 constexpr int64_t kGemmMinTokens = 4;
 constexpr int64_t kTileRows = 128;
+// Below this many multiply-adds (~30 us on one core) a parallel region costs more than it
+// saves, and with more threads than free cores each barrier can cost milliseconds.
+constexpr int64_t kMinParallelMacs = int64_t{1} << 18;
 }  // namespace
 
 void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   const int64_t rows = w.rows, cols = w.cols;
   if (T < kGemmMinTokens) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols * T >= kMinParallelMacs)
     for (int64_t r = 0; r < rows; ++r) {
       const uint8_t* row = w.row(r);
       for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot_row(w.type, row, x + t * cols, cols);
@@ -50,7 +53,7 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
   std::vector<float> tile(static_cast<size_t>(std::min(rows, kTileRows) * cols));
   for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
     const int64_t nr = std::min(kTileRows, rows - r0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nr * cols >= kMinParallelMacs)
     for (int64_t r = 0; r < nr; ++r) dequantize_row(w.type, w.row(r0 + r), tile.data() + r * cols, cols);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(nr),
                 static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), tile.data(), static_cast<int>(cols),
