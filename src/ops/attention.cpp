@@ -106,7 +106,9 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
   }
   inv_sum = 1.0f / sum;
   if (ov == HeadOverride::none || ov == HeadOverride::uniform) {
-    for (int64_t j = 0; j < n_keys; ++j) axpy_kv(out, row[j] * inv_sum, vbase + j * hd * elem, a.kv_f16, hd, fast);
+    // Weights that underflowed to exactly 0 add nothing: skipping them is exact.
+    for (int64_t j = 0; j < n_keys; ++j)
+      if (row[j] != 0.0f) axpy_kv(out, row[j] * inv_sum, vbase + j * hd * elem, a.kv_f16, hd, fast);
   } else if (ov == HeadOverride::mean) {
     std::copy(a.head_means + h * hd, a.head_means + (h + 1) * hd, out);
   }  // zero: out stays 0
@@ -141,7 +143,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
 void run(const AttentionArgs& a, bool fast) {
   const int64_t pairs = a.n_tokens * a.n_head;
   const int64_t max_keys = a.pos0 + a.n_tokens;
-#pragma omp parallel if (pairs > 1 && max_keys * a.head_dim * pairs > 32768)
+#pragma omp parallel if (pairs > 1 && max_keys * a.head_dim * pairs > (1 << 17))
   {
     std::vector<float> row(static_cast<size_t>(max_keys));
 #pragma omp for schedule(dynamic, 1)
