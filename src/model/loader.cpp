@@ -199,46 +199,61 @@ std::string canonical_hf_name(const std::string& hf) {
 }
 
 ModelConfig config_from_hf(const json& j, const std::string& path, const FamilyTraits& fam) {
-  ModelConfig c;
-  try {
-    c.family = fam.family;
-    c.architecture = j.at("model_type").get<std::string>();
-    c.n_layer = j.at("num_hidden_layers").get<int>();
-    c.n_embd = j.at("hidden_size").get<int>();
-    c.n_ff = j.at("intermediate_size").get<int>();
-    c.n_head = j.at("num_attention_heads").get<int>();
-    c.n_kv_head = j.value("num_key_value_heads", c.n_head);
-    if (j.contains("head_dim") && !j["head_dim"].is_null())
-      c.head_dim = j["head_dim"].get<int>();
-    else
-      c.head_dim = c.n_head ? c.n_embd / c.n_head : 0;
-    c.n_vocab = j.at("vocab_size").get<int>();
-    c.n_ctx_train = j.value("max_position_embeddings", 2048);
-    c.rms_eps = j.value("rms_norm_eps", 1e-6f);
-    c.rope_theta = j.value("rope_theta", 10000.0f);
-    c.tied_embeddings = j.value("tie_word_embeddings", false);
-    c.rope_pairing = RopePairing::half;
-    c.qkv_bias = fam.qkv_bias || j.value("attention_bias", false);
-    std::string act = j.value("hidden_act", std::string("silu"));
-    if (act != "silu") fail(path, "unsupported hidden_act '" + act + "' (need silu)");
-    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-      const json& rs = j["rope_scaling"];
-      std::string type = rs.value("rope_type", rs.value("type", std::string("")));
-      if (type == "linear") {
-        c.rope_scaling = RopeScaling::linear;
-        c.rope_factor = rs.at("factor").get<float>();
-      } else if (type == "llama3") {
-        c.rope_scaling = RopeScaling::llama3;
-        c.rope_factor = rs.at("factor").get<float>();
-        c.rope_low_freq_factor = rs.value("low_freq_factor", 1.0f);
-        c.rope_high_freq_factor = rs.value("high_freq_factor", 4.0f);
-        c.rope_original_ctx = rs.value("original_max_position_embeddings", 8192);
-      } else if (type != "default") {
-        fail(path, "unsupported rope_scaling type '" + type + "'");
-      }
+  // Field readers that name the field in their error: nlohmann's own messages do not.
+  auto field = [&](const json& obj, const char* key) -> const json& {
+    if (!obj.contains(key) || obj[key].is_null()) fail(path, std::string("missing field '") + key + "'");
+    return obj[key];
+  };
+  auto as = [&]<typename T>(const json& v, const char* key, T) -> T {
+    try {
+      return v.get<T>();
+    } catch (const json::exception&) {
+      fail(path, std::string("field '") + key + "' has the wrong type (" + v.type_name() + ")");
     }
-  } catch (const json::exception& e) {
-    fail(path, std::string("missing or invalid field: ") + e.what());
+  };
+  auto need_int = [&](const char* key) { return as(field(j, key), key, int{}); };
+  auto opt = [&]<typename T>(const json& obj, const char* key, T fallback) -> T {
+    if (!obj.contains(key) || obj[key].is_null()) return fallback;
+    return as(obj[key], key, fallback);
+  };
+  ModelConfig c;
+  c.family = fam.family;
+  c.architecture = as(field(j, "model_type"), "model_type", std::string());
+  c.n_layer = need_int("num_hidden_layers");
+  c.n_embd = need_int("hidden_size");
+  c.n_ff = need_int("intermediate_size");
+  c.n_head = need_int("num_attention_heads");
+  c.n_kv_head = opt(j, "num_key_value_heads", c.n_head);
+  c.head_dim = opt(j, "head_dim", c.n_head > 0 ? c.n_embd / c.n_head : 0);
+  c.n_vocab = need_int("vocab_size");
+  c.n_ctx_train = opt(j, "max_position_embeddings", 2048);
+  c.rms_eps = opt(j, "rms_norm_eps", 1e-6f);
+  c.rope_theta = opt(j, "rope_theta", 10000.0f);
+  c.tied_embeddings = opt(j, "tie_word_embeddings", false);
+  c.rope_pairing = RopePairing::half;
+  c.qkv_bias = fam.qkv_bias || opt(j, "attention_bias", false);
+  std::string act = opt(j, "hidden_act", std::string("silu"));
+  if (act != "silu") fail(path, "unsupported hidden_act '" + act + "' (need silu)");
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const json& rs = j["rope_scaling"];
+    if (!rs.is_object()) fail(path, "field 'rope_scaling' is not an object");
+    std::string type = opt(rs, "rope_type", opt(rs, "type", std::string("")));
+    if (type == "linear") {
+      c.rope_scaling = RopeScaling::linear;
+      c.rope_factor = as(field(rs, "factor"), "factor", float{});
+    } else if (type == "llama3") {
+      c.rope_scaling = RopeScaling::llama3;
+      c.rope_factor = as(field(rs, "factor"), "factor", float{});
+      c.rope_low_freq_factor = opt(rs, "low_freq_factor", 1.0f);
+      c.rope_high_freq_factor = opt(rs, "high_freq_factor", 4.0f);
+      c.rope_original_ctx = opt(rs, "original_max_position_embeddings", 8192);
+      if (!(c.rope_high_freq_factor > c.rope_low_freq_factor))
+        fail(path, "rope_scaling: high_freq_factor must exceed low_freq_factor");
+    } else if (type != "default") {
+      fail(path, "unsupported rope_scaling type '" + type + "'");
+    }
+    if (c.rope_scaling != RopeScaling::none && !(c.rope_factor > 0))
+      fail(path, "rope_scaling: factor must be positive");
   }
   return c;
 }
