@@ -37,7 +37,7 @@ constexpr int kCodePairs = kCode / 2;      // non-rotating pairs holding a code
 constexpr int kHeadDim = 2 * (kPosPairs + kCodePairs);
 constexpr int kHalf = kHeadDim / 2;
 constexpr int kEmbd = 1 + 3 * kCode;
-constexpr int kHeads = 4, kKvHeads = 2, kLayers = 2, kFF = 16, kCtx = 4096;
+constexpr int kHeads = 4, kKvHeads = 2, kLayers = 2, kFF = 16, kCtx = 2048;
 constexpr int kCur = 1, kPrev = 1 + kCode, kOut = 1 + 2 * kCode;
 constexpr float kPosGain = 24.0f;     // previous-token head query scale
 constexpr float kMatchGain = 500.0f;  // induction head query scale
