@@ -1,0 +1,257 @@
+// Engine speed on whole models: prefill and decode tokens/s, and the weight bytes that each
+// decode token streams from memory (GB/s) against the machine's own memory bandwidth,
+// measured in the same run by a multi-threaded read and a memcpy over a buffer far larger
+// than the caches.
+//
+//   bench_engine [google benchmark flags] MODEL.gguf...
+//   RHEAD_BENCH_MODELS=a.gguf:b.gguf bench_engine
+//
+// Meant for the ~1B random-weight GGUFs of make_bench_model (f16, q8_0, q4_K):
+//   make_bench_model /tmp/bench-f16.gguf --type f16   (likewise q8_0, q4_K)
+// With no model given it runs the small fixtures from ../shared, whose shapes are far too
+// small for the figures to mean much.
+//
+// Figures per model:
+//   prefill/N     N prompt tokens in one forward call (chunks of the session default);
+//                 tokens_per_s, and GFLOP/s of the weight matmuls (2 * matmul params * N)
+//   decode        one token per iteration at context 128..384 (greedy step, f16 KV cache);
+//                 tokens_per_s, weight_GB/s = weight bytes read per token * tokens/s, and
+//                 of_read_bw = weight_GB/s / the measured read bandwidth
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "io/error.h"
+#include "model/generate.h"
+#include "model/loader.h"
+#include "model/session.h"
+
+namespace {
+
+using namespace rhead;
+
+constexpr int64_t kPrefillTokens = 512;
+constexpr int64_t kDecodeContext = 128;   // tokens in the cache before decoding starts
+constexpr int64_t kDecodeWindow = 256;    // decode positions kDecodeContext .. +kDecodeWindow
+constexpr size_t kStreamBytes = size_t{1} << 30;
+
+double g_read_gbps = 0;  // best read bandwidth seen, for the decode ratio
+
+// ---- memory bandwidth ----
+
+struct AlignedBuffer {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  explicit AlignedBuffer(size_t n) : size(n) {
+    data = static_cast<uint8_t*>(std::aligned_alloc(64, n));
+    // Touch every page from the threads that will read it (first-touch placement).
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += 4096) std::memset(data + i, static_cast<int>(i >> 12), std::min<size_t>(4096, n - i));
+  }
+  ~AlignedBuffer() { std::free(data); }
+};
+
+__attribute__((target("avx2"))) uint64_t read_sum(const uint8_t* p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 128 <= n; i += 128) {
+    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+  alignas(32) uint64_t out[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out), s);
+  return out[0] + out[1] + out[2] + out[3];
+}
+
+void BM_MemoryRead(benchmark::State& state) {
+  AlignedBuffer buf(kStreamBytes);
+  uint64_t sink = 0;
+  for (auto _ : state) {
+    uint64_t total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const size_t per = kStreamBytes / nt / 128 * 128;
+      total += read_sum(buf.data + per * t, per);
+    }
+    sink += total;
+  }
+  benchmark::DoNotOptimize(sink);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * kStreamBytes / 1e9,
+                                              benchmark::Counter::kIsRate);
+  state.counters["threads"] = omp_get_max_threads();
+}
+
+void BM_MemoryCopy(benchmark::State& state) {
+  AlignedBuffer src(kStreamBytes / 2), dst(kStreamBytes / 2);
+  for (auto _ : state) {
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const size_t per = src.size / nt;
+      std::memcpy(dst.data + per * t, src.data + per * t, per);
+    }
+    benchmark::ClobberMemory();
+  }
+  // Bytes read plus bytes written.
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * kStreamBytes / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+
+// ---- models ----
+
+struct BenchModel {
+  std::string path, label;
+  std::shared_ptr<const Model> model;
+  int64_t decode_bytes = 0;   // weight bytes one decode token reads (layers + output head)
+  int64_t matmul_params = 0;  // multiply-adds per token in the weight matmuls
+};
+
+BenchModel load_bench_model(const std::string& path) {
+  BenchModel b;
+  b.path = path;
+  b.label = std::filesystem::path(path).filename().string();
+  b.model = load_model(path).model;
+  const Model& m = *b.model;
+  auto add = [&](const Weight& w) {
+    b.decode_bytes += w.bytes();
+    b.matmul_params += w.rows * w.cols;
+  };
+  for (const auto& l : m.layers)
+    for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
+  add(m.output);
+  const ModelConfig& c = m.config;
+  std::printf("%s: %d layers, dim %d, ff %d, heads %d/%d, vocab %d, %.3g params, %.3f GB of weights, "
+              "%.3f GB read per decode token (%s matmul weights)\n",
+              b.label.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_kv_head, c.n_vocab,
+              static_cast<double>(m.n_params()), m.weight_bytes() / 1e9, b.decode_bytes / 1e9,
+              dtype_name(m.layers[0].wq.type));
+  return b;
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int vocab) {
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> dist(3, vocab - 1);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = dist(rng);
+  return t;
+}
+
+void BM_Prefill(benchmark::State& state, const BenchModel* b) {
+  const auto tokens = random_tokens(kPrefillTokens, b->model->config.n_vocab);
+  SessionOptions so;
+  so.n_ctx = kPrefillTokens;
+  Session session(b->model, so);
+  for (auto _ : state) {
+    session.truncate(0);
+    benchmark::DoNotOptimize(session.forward(tokens));
+  }
+  const double n = static_cast<double>(state.iterations()) * kPrefillTokens;
+  state.counters["tokens_per_s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(n * 2.0 * b->matmul_params / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_Decode(benchmark::State& state, const BenchModel* b) {
+  const auto prefix = random_tokens(kDecodeContext, b->model->config.n_vocab);
+  SessionOptions so;
+  so.n_ctx = kDecodeContext + kDecodeWindow;
+  Session session(b->model, so);
+  session.forward(prefix);
+  int32_t next = prefix.back();
+  for (auto _ : state) {
+    if (session.n_past() >= session.capacity()) session.truncate(kDecodeContext);
+    ForwardOptions fo;
+    fo.decode = true;
+    next = argmax_token(session.forward(std::span<const int32_t>(&next, 1), fo));
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["tokens_per_s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
+  state.counters["weight_GB/s"] = benchmark::Counter(n * b->decode_bytes / 1e9, benchmark::Counter::kIsRate);
+}
+
+// Keeps the read bandwidth (memory/read runs first) and adds the decode ratio to it.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_name.function_name == "memory/read" && r.counters.count("GB/s")) {
+        // Rate counters are already divided by the time when they reach a reporter.
+        g_read_gbps = std::max(g_read_gbps, static_cast<double>(r.counters.at("GB/s")));
+      }
+    }
+    std::vector<Run> out = runs;
+    for (Run& r : out) {
+      auto it = r.counters.find("weight_GB/s");
+      if (it != r.counters.end() && g_read_gbps > 0) {
+        r.counters["read_bw_GB/s"] = g_read_gbps;
+        r.counters["of_read_bw"] = static_cast<double>(it->second) / g_read_gbps;
+      }
+    }
+    ConsoleReporter::ReportRuns(out);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  std::vector<std::string> paths;
+  for (int i = 1; i < argc; ++i) paths.push_back(argv[i]);
+  if (paths.empty()) {
+    if (const char* env = std::getenv("RHEAD_BENCH_MODELS")) {
+      std::string s = env;
+      for (size_t at = 0; at <= s.size();) {
+        size_t colon = s.find(':', at);
+        if (colon == std::string::npos) colon = s.size();
+        if (colon > at) paths.push_back(s.substr(at, colon - at));
+        at = colon + 1;
+      }
+    }
+  }
+  if (paths.empty()) {
+    std::printf("no model given (arguments or RHEAD_BENCH_MODELS): using the small fixtures from %s;\n"
+                "make a realistic one with: make_bench_model /tmp/bench-q8_0.gguf --type q8_0\n",
+                RHEAD_SHARED_DIR);
+    for (const char* rel : {"/models/fmt-tiny/fmt-tiny-f32.gguf", "/models/fmt-tiny/fmt-tiny-q8_0.gguf"})
+      if (std::filesystem::exists(std::string(RHEAD_SHARED_DIR) + rel)) paths.push_back(std::string(RHEAD_SHARED_DIR) + rel);
+  }
+  std::printf("OpenMP threads: %d\n", omp_get_max_threads());
+
+  std::vector<std::unique_ptr<BenchModel>> models;
+  for (const auto& p : paths) {
+    try {
+      models.push_back(std::make_unique<BenchModel>(load_bench_model(p)));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "skipping %s\n", e.what());
+    }
+  }
+
+  benchmark::RegisterBenchmark("memory/read", BM_MemoryRead)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  benchmark::RegisterBenchmark("memory/copy", BM_MemoryCopy)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  for (const auto& m : models) {
+    benchmark::RegisterBenchmark(("prefill" + std::to_string(kPrefillTokens) + "/" + m->label).c_str(), BM_Prefill, m.get())
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(2.0);
+    benchmark::RegisterBenchmark(("decode/" + m->label).c_str(), BM_Decode, m.get())
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(5.0);
+  }
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
