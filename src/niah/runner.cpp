@@ -2,6 +2,7 @@
 #include "niah/runner.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "io/error.h"
@@ -124,6 +125,11 @@ TestResult NiahRunner::run(const NiahTask& task) {
   double sink_sum = 0;
   int sink_n = 0;
   double scoring_seconds = 0;
+  // Step records (record_steps): prompt regions by position.
+  const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
+  const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
+  nlohmann::json step_records = nlohmann::json::array();
+  std::vector<double> sink_by_head(config_.sink_heads.size(), 0.0);
 
   GreedyOptions go;
   go.max_new_tokens = config_.max_new_tokens;
@@ -144,9 +150,34 @@ TestResult NiahRunner::run(const NiahTask& task) {
       }
     inside_copy_steps += inside;
     outside_copy_steps += outside;
-    for (auto [l, h] : config_.sink_heads) {
-      sink_sum += rec.sink_mass[rec.index(0, l, h)];
+    double step_sink = 0;
+    for (size_t i = 0; i < config_.sink_heads.size(); ++i) {
+      const auto [l, h] = config_.sink_heads[i];
+      const double mass = rec.sink_mass[rec.index(0, l, h)];
+      sink_sum += mass;
+      step_sink += mass;
+      sink_by_head[i] += mass;
       ++sink_n;
+    }
+    if (config_.record_steps) {
+      int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
+      for (int l = 0; l < c.n_layer; ++l)
+        for (int h = 0; h < c.n_head; ++h) {
+          const int64_t j = rec.argmax[rec.index(0, l, h)];
+          if (j < 0 || j >= static_cast<int64_t>(sequence.size()) || sequence[j] != step.token) continue;
+          if (span && j >= span->begin && j < span->end) ++n_span;
+          else if (j >= prompt.needle_begin && j < prompt.needle_end) ++n_needle;
+          else if (j >= context_begin && j < context_end) ++n_haystack;
+          else ++n_other;
+        }
+      const std::string piece = tok.piece(step.token);
+      const bool content = std::any_of(piece.begin(), piece.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) != 0;
+      });
+      nlohmann::json sr = {{"token", step.token}, {"content", content}, {"span", n_span},
+                           {"needle", n_needle}, {"haystack", n_haystack}, {"other", n_other}};
+      if (!config_.sink_heads.empty()) sr["sink"] = step_sink / static_cast<double>(config_.sink_heads.size());
+      step_records.push_back(std::move(sr));
     }
     sequence.push_back(step.token);
     scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
@@ -184,6 +215,15 @@ TestResult NiahRunner::run(const NiahTask& task) {
   r.extra["copy_steps_inside_span"] = inside_copy_steps;
   r.extra["copy_steps_outside_span"] = outside_copy_steps;
   if (sink_n > 0) r.extra["sink_mass_top_heads"] = sink_sum / sink_n;
+  if (config_.record_steps) {
+    r.extra["steps"] = std::move(step_records);
+    const size_t n_steps = r.extra["steps"].size();
+    nlohmann::json by_head = nlohmann::json::object();
+    for (size_t i = 0; i < config_.sink_heads.size() && n_steps > 0; ++i)
+      by_head[std::to_string(config_.sink_heads[i].first) + "-" + std::to_string(config_.sink_heads[i].second)] =
+          sink_by_head[i] / static_cast<double>(n_steps);
+    r.extra["sink_mass_by_head"] = std::move(by_head);
+  }
   r.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
   return r;
 }

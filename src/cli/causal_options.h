@@ -1,0 +1,41 @@
+// Mask options shared by the causal-experiment commands (niah, qa, cot).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/score_map.h"
+#include "model/loader.h"
+#include "niah/causal.h"
+
+namespace rhead::cli {
+
+struct MaskCliOptions {
+  std::string mask = "none";
+  std::string scores;
+  std::vector<uint64_t> seeds = {0};
+  std::string mode = "uniform";
+  std::string phase = "decode";
+  std::string sweep;
+  bool sweep_random = false;
+};
+
+void add_mask_options(CLI::App* cmd, MaskCliOptions& o);
+
+struct ResolvedMasks {
+  std::optional<analysis::ScoreMap> scores;  // from --scores
+  std::vector<MaskSetting> settings;
+};
+
+// Loads --scores, expands --mask / --sweep into settings and, for --mask-mode mean,
+// calibrates head means on `calibration_tokens()` (called only then).
+ResolvedMasks resolve_masks(const MaskCliOptions& o, const LoadedModel& model, bool baseline,
+                            const std::function<std::vector<int32_t>()>& calibration_tokens);
+
+// Records the mask options in a settings object.
+void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings);
+
+}  // namespace rhead::cli

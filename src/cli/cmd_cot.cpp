@@ -1,0 +1,187 @@
+// `rhead cot -m MODEL [--data FILE.jsonl]`: GSM8K-style arithmetic, answer-only and
+// chain-of-thought prompting, accuracy per style under each mask setting.
+#include <iostream>
+#include <map>
+
+#include "cli/causal_options.h"
+#include "cli/command.h"
+#include "cli/niah_options.h"
+#include "io/error.h"
+#include "niah/cot_task.h"
+#include "niah/detect.h"
+
+namespace rhead::cli {
+namespace {
+
+using nlohmann::json;
+
+struct CotOptions {
+  ModelOptions model;
+  std::string data;
+  std::string fewshot;
+  int shots = 4;
+  std::vector<std::string> styles = {"answer_only", "cot"};
+  std::string chat_template;
+  bool no_chat = false;
+  int max_new_tokens = 96;
+  MaskCliOptions masks;
+  bool no_baseline = false;
+  std::string output = "runs/cot";
+  std::string shard = "0/1";
+  bool quiet = false;
+};
+
+void run(const CotOptions& o) {
+  LoadedModel lm = load_model_from_options(o.model);
+  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
+  const Tokenizer& tok = *lm.tokenizer;
+  const std::vector<CotItem> items =
+      o.data.empty() ? parse_cot_jsonl(builtin_arith_jsonl(), "builtin:arith_small") : read_cot_items(o.data);
+  std::vector<CotItem> shots;
+  if (o.fewshot != "none") {
+    shots = o.fewshot.empty() ? parse_cot_jsonl(builtin_arith_fewshot_jsonl(), "builtin:arith_fewshot")
+                              : read_cot_items(o.fewshot);
+    if (o.shots < static_cast<int>(shots.size())) shots.resize(std::max(0, o.shots));
+  }
+  std::vector<CotStyle> styles;
+  for (const auto& s : o.styles) styles.push_back(cot_style_from_name(s));
+  PromptFormat format;
+  if (!o.chat_template.empty()) {
+    format.chat = chat_template_from_name(o.chat_template);
+    if (!format.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
+  } else if (!o.no_chat) {
+    format.chat = tok.chat_template();
+  }
+  ResolvedMasks masks = resolve_masks(o.masks, lm, !o.no_baseline, [&] {
+    std::vector<int32_t> ids = tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
+    ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
+    return ids;
+  });
+  const auto [shard_i, shard_n] = parse_shard(o.shard);
+
+  json shot_ids = json::array();
+  for (const auto& s : shots) shot_ids.push_back(s.question);
+  json settings;
+  settings["fingerprint"] = {{"model", lm.model->source},
+                             {"data", o.data.empty() ? "builtin:arith_small" : o.data},
+                             {"fewshot", shot_ids},
+                             {"chat", format.chat ? chat_template_name(*format.chat) : "none"},
+                             {"max_new_tokens", o.max_new_tokens}};
+  settings["shard"] = o.shard;
+  settings["styles"] = o.styles;
+  record_mask_settings(o.masks, masks, settings);
+
+  struct Job { size_t mask, style, item; };
+  std::vector<std::string> keys;
+  std::vector<Job> jobs;
+  for (size_t m = 0; m < masks.settings.size(); ++m)
+    for (size_t s = 0; s < styles.size(); ++s)
+      for (size_t i = 0; i < items.size(); ++i) {
+        keys.push_back(masks.settings[m].label + "|" + cot_style_name(styles[s]) + "|" + std::to_string(i) + ":" + items[i].id);
+        jobs.push_back({m, s, i});
+      }
+  apply_threads(o.model);
+  Session session(lm.model, session_options(o.model));
+  ItemLoopOptions lo;
+  lo.output_dir = o.output;
+  lo.shard_index = shard_i;
+  lo.shard_count = shard_n;
+  lo.settings = settings;
+  ProgressBar bar(!o.quiet);
+  int correct = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<json> lines = run_item_loop(
+      lo, keys,
+      [&](size_t k) {
+        const Job& j = jobs[k];
+        const MaskSetting& m = masks.settings[j.mask];
+        const CotItem& it = items[j.item];
+        const CotStyle style = styles[j.style];
+        // Answer-only needs a few tokens: "The answer is N."
+        const int max_new = style == CotStyle::answer_only ? std::min(o.max_new_tokens, 16) : o.max_new_tokens;
+        const CotAnswer a = run_cot_item(session, tok, format, cot_prompt_text(shots, it.question, style), it, style,
+                                         &m.mask, max_new);
+        correct += a.correct;
+        return json{{"mask", m.label},
+                    {"mask_kind", mask_kind_name(m.kind)},
+                    {"mask_k", m.k},
+                    {"mask_seed", m.seed},
+                    {"mask_heads", head_keys(m.heads)},
+                    {"style", cot_style_name(style)},
+                    {"item_id", it.id},
+                    {"question", it.question},
+                    {"gold", it.gold},
+                    {"completion", a.completion},
+                    {"predicted", a.predicted ? json(*a.predicted) : json()},
+                    {"correct", a.correct},
+                    {"prompt_tokens", a.prompt_tokens},
+                    {"generated_tokens", a.generated_tokens},
+                    {"seconds", a.seconds}};
+      },
+      [&](int done, int total) {
+        bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
+      });
+  bar.finish();
+
+  // Accuracy per mask and style.
+  struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; };  // style -> (correct, n)
+  std::map<std::string, Agg> by_mask;
+  for (const auto& l : lines) {
+    Agg& a = by_mask[l.value("mask", std::string("none"))];
+    if (a.mask.is_null()) a.mask = {{"label", l.value("mask", "none")}, {"kind", l.value("mask_kind", "none")},
+                                    {"k", l.value("mask_k", 0)}, {"seed", l.value("mask_seed", 0)},
+                                    {"heads", l.value("mask_heads", json::array())}};
+    auto& c = a.by_style[l.value("style", std::string("?"))];
+    c.first += l.value("correct", false);
+    c.second += 1;
+  }
+  json rows = json::array();
+  std::cout << " mask                          heads  style        items  accuracy\n";
+  for (const auto& [label, a] : by_mask)
+    for (const auto& [style, c] : a.by_style) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, " %-29s %5d  %-11s  %5d  %7.1f%%\n", label.c_str(), a.mask.value("k", 0),
+                    style.c_str(), c.second, 100.0 * c.first / c.second);
+      std::cout << buf;
+      json row = a.mask;
+      row["style"] = style;
+      row["items"] = c.second;
+      row["correct"] = c.first;
+      row["accuracy"] = static_cast<double>(c.first) / c.second;
+      rows.push_back(row);
+    }
+  json summary = {{"model", model_info_json(*lm.model)}, {"settings", settings}, {"results", rows}};
+  write_file_atomic(o.output + "/summary.json", summary.dump(2) + "\n");
+  std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json}\n";
+}
+
+CommandRegistrar reg("cot", [](CLI::App& app) {
+  auto o = std::make_shared<CotOptions>();
+  auto* cmd = app.add_subcommand(
+      "cot", "arithmetic reasoning, answer-only vs chain-of-thought, under head masks (default mask mode uniform, phase decode)");
+  add_model_options(cmd, o->model);
+  cmd->add_option("--data", o->data,
+                  "JSONL, one {\"question\", \"answer\"} a line, the answer ending with \"#### N\" "
+                  "(default: the built-in arith_small set)");
+  cmd->add_option("--fewshot", o->fewshot,
+                  "few-shot exemplars in the same format (default: the built-in arith_fewshot set; 'none': zero-shot)");
+  cmd->add_option("--shots", o->shots, "exemplars used, from the start of the file")->capture_default_str();
+  cmd->add_option("--styles", o->styles,
+                  "prompting styles: answer_only (exemplars end in \"The answer is N.\"), cot (exemplars reason first)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
+  cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
+      ->capture_default_str();
+  add_mask_options(cmd, o->masks);
+  cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
+  cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
+  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  cmd->footer("The answer's number is the first after \"The answer is\", else after \"####\", else the last number.");
+  cmd->callback([o] { run(*o); });
+});
+
+}  // namespace
+}  // namespace rhead::cli

@@ -1,0 +1,503 @@
+// Causal experiments: mask settings, calibration, the masked NIAH grid and its outputs.
+#include "niah/causal.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "analysis/run_files.h"
+#include "io/error.h"
+#include "io/mapped_file.h"
+#include "niah/detect.h"
+#include "niah/taxonomy.h"
+#include "report/figures.h"
+#include "report/plots.h"
+
+namespace rhead {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const char* mask_kind_name(MaskKind kind) {
+  switch (kind) {
+    case MaskKind::none: return "none";
+    case MaskKind::top: return "top";
+    case MaskKind::random: return "random";
+    case MaskKind::heads: return "heads";
+  }
+  return "none";
+}
+
+json MaskSetting::to_json() const {
+  return {{"label", label},
+          {"kind", mask_kind_name(kind)},
+          {"k", k},
+          {"seed", seed},
+          {"heads", head_keys(heads)},
+          {"mode", mask_mode_name(mask.mode)},
+          {"phase", mask_phase_name(mask.phase)}};
+}
+
+std::string mask_label(MaskKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
+                       MaskPhase phase) {
+  std::string label;
+  switch (kind) {
+    case MaskKind::none: return "none";
+    case MaskKind::top: label = "top:" + std::to_string(k); break;
+    case MaskKind::random: label = "random:" + std::to_string(k) + " seed " + std::to_string(seed); break;
+    case MaskKind::heads: label = spec_text; break;
+  }
+  std::vector<std::string> notes;
+  if (mode != MaskMode::uniform) notes.push_back(mask_mode_name(mode));
+  if (phase != MaskPhase::decode) notes.push_back(mask_phase_name(phase));
+  if (!notes.empty()) {
+    label += " [";
+    for (size_t i = 0; i < notes.size(); ++i) label += (i ? ", " : "") + notes[i];
+    label += "]";
+  }
+  return label;
+}
+
+namespace {
+
+MaskSetting make_setting(const MaskSpec& spec, const ModelConfig& config, const analysis::ScoreMap* scores,
+                         uint64_t seed, MaskMode mode, MaskPhase phase) {
+  MaskSetting s;
+  s.kind = spec.kind;
+  s.seed = spec.kind == MaskKind::random ? seed : 0;
+  s.heads = select_heads(spec, config, scores, seed);
+  s.k = static_cast<int>(s.heads.size());
+  if (s.heads.empty()) s.kind = MaskKind::none;
+  s.label = mask_label(s.kind, s.k, s.seed, spec.text, mode, phase);
+  s.mask = make_head_mask(s.heads, config, mode, phase);
+  return s;
+}
+
+}  // namespace
+
+std::vector<MaskSetting> mask_settings(const MaskRequest& req, const ModelConfig& config,
+                                       const analysis::ScoreMap* scores) {
+  if (req.seeds.empty()) throw Error("no --seed given");
+  std::vector<MaskSetting> out;
+  std::set<std::string> seen;
+  auto add = [&](MaskSetting s) {
+    if (seen.insert(s.label).second) out.push_back(std::move(s));
+  };
+  const MaskSpec none = parse_mask_spec("none");
+  if (req.baseline) add(make_setting(none, config, scores, 0, req.mode, req.phase));
+  if (!req.sweep.empty()) {
+    const auto [kind, ks] = parse_sweep_spec(req.sweep);
+    std::vector<MaskKind> kinds = {kind};
+    if (req.sweep_random && kind != MaskKind::random) kinds.push_back(MaskKind::random);
+    for (MaskKind kd : kinds)
+      for (int k : ks) {
+        MaskSpec spec;
+        spec.kind = k == 0 ? MaskKind::none : kd;
+        spec.k = k;
+        spec.text = std::string(mask_kind_name(kd)) + ":" + std::to_string(k);
+        if (spec.kind == MaskKind::random)
+          for (uint64_t seed : req.seeds) add(make_setting(spec, config, scores, seed, req.mode, req.phase));
+        else
+          add(make_setting(spec, config, scores, 0, req.mode, req.phase));
+      }
+    return out;
+  }
+  const MaskSpec spec = parse_mask_spec(req.mask);
+  if (spec.kind == MaskKind::random)
+    for (uint64_t seed : req.seeds) add(make_setting(spec, config, scores, seed, req.mode, req.phase));
+  else
+    add(make_setting(spec, config, scores, 0, req.mode, req.phase));
+  return out;
+}
+
+std::vector<HeadPair> sink_heads_for(const analysis::ScoreMap* scores, int n) {
+  std::vector<HeadPair> out;
+  if (!scores) return out;
+  for (size_t i : analysis::heads_by_mean(*scores)) {
+    if (static_cast<int>(out.size()) >= n || !(scores->mean[i] > analysis::kRetrievalThreshold)) break;
+    const analysis::HeadId id = scores->head_at(i);
+    out.emplace_back(id.layer, id.head);
+  }
+  return out;
+}
+
+std::vector<float> calibrate_head_means(const LoadedModel& lm, const std::vector<int32_t>& tokens) {
+  const ModelConfig& c = lm.model->config;
+  if (tokens.empty()) throw Error("mean ablation: no calibration tokens");
+  SessionOptions so;
+  so.n_ctx = static_cast<int64_t>(tokens.size());
+  Session session(lm.model, so);
+  HeadMeanRecorder rec(c.n_layer, c.n_head, c.head_dim);
+  ForwardOptions fo;
+  fo.record_means = &rec;
+  session.forward(tokens, fo);
+  return rec.means();
+}
+
+// --- niah ---
+
+json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::string& model,
+                      const std::string& needle) {
+  const std::vector<StepCopies> steps = steps_from_json(r.extra.value("steps", json()));
+  const ErrorKind kind = classify_error(r.rouge_recall, steps);
+  const CopyTally tally = tally_copies(steps);
+  json j;
+  j["test_id"] = mask.label + "|" + r.test_id;
+  // Reference NIAH result fields.
+  j["model"] = model;
+  j["context_length"] = r.length;
+  j["depth_percent"] = r.depth;
+  j["needle"] = needle;
+  j["model_response"] = r.answer;
+  j["score"] = r.rouge_recall;
+  // Ours.
+  j["grid_test_id"] = r.test_id;
+  j["needle_id"] = r.needle_id;
+  j["mask"] = mask.label;
+  j["mask_kind"] = mask_kind_name(mask.kind);
+  j["mask_k"] = mask.k;
+  j["mask_seed"] = mask.seed;
+  j["mask_heads"] = head_keys(mask.heads);
+  j["mask_mode"] = mask_mode_name(mask.mask.mode);
+  j["mask_phase"] = mask_phase_name(mask.mask.phase);
+  j["passed"] = r.rouge_recall > 50.0;
+  j["error_kind"] = kind == ErrorKind::none ? json() : json(error_kind_name(kind));
+  j["copy_tally"] = {{"content_steps", tally.content_steps}, {"span_steps", tally.span_steps},
+                     {"haystack_steps", tally.haystack_steps}};
+  j["span"] = {r.span_begin, r.span_end};
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["generated_tokens"] = r.generated_tokens;
+  j["seconds"] = r.seconds;
+  for (const char* key : {"copy_steps_inside_span", "copy_steps_outside_span", "sink_mass_top_heads",
+                          "sink_mass_by_head", "steps", "error"})
+    if (r.extra.contains(key)) j[key] = r.extra[key];
+  return j;
+}
+
+namespace {
+
+int kind_order(const std::string& kind) {
+  if (kind == "none") return 0;
+  if (kind == "top") return 1;
+  if (kind == "random") return 2;
+  return 3;
+}
+
+json read_json(const std::string& path) {
+  try {
+    return json::parse(read_text_file(path));
+  } catch (const json::exception& e) {
+    fail(path, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+// Writes run.json, refusing a directory that holds a run with another fingerprint.
+void prepare_run_dir(const std::string& dir, const json& run) {
+  fs::create_directories(dir);
+  const std::string run_path = dir + "/run.json";
+  if (fs::exists(run_path)) {
+    const json old = read_json(run_path);
+    if (old.value("settings", json::object()).value("fingerprint", json()) !=
+        run.value("settings", json::object()).value("fingerprint", json()))
+      fail(run_path, "this directory holds a run with other settings (model, data or prompt); use another -o");
+  }
+  write_file_atomic(run_path, run.dump(2) + "\n");
+}
+
+void check_shard(int index, int count) {
+  if (count < 1 || index < 0 || index >= count)
+    throw Error("--shard " + std::to_string(index) + "/" + std::to_string(count) + " is not a valid shard");
+}
+
+}  // namespace
+
+NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool sweep) {
+  std::map<std::string, std::vector<const json*>> by_mask;
+  for (const auto& l : lines) by_mask[l.value("mask", std::string("none"))].push_back(&l);
+  NiahCausalSummary s;
+  for (const auto& [label, group] : by_mask) {
+    MaskOutcome o;
+    o.label = label;
+    const json& first = *group.front();
+    o.mask = {{"label", label},
+              {"kind", first.value("mask_kind", std::string("none"))},
+              {"k", first.value("mask_k", 0)},
+              {"seed", first.value("mask_seed", 0)},
+              {"heads", first.value("mask_heads", json::array())},
+              {"mode", first.value("mask_mode", std::string("uniform"))},
+              {"phase", first.value("mask_phase", std::string("decode"))}};
+    for (ErrorKind k : failure_kinds()) o.errors[error_kind_name(k)] = 0;
+    double score_sum = 0, sink_sum = 0;
+    int sink_n = 0;
+    std::map<std::string, std::pair<double, int>> sink_by;
+    for (const json* l : group) {
+      const double score = l->value("score", 0.0);
+      ++o.tests;
+      score_sum += score;
+      o.passed += score > 50.0;
+      const json& ek = (*l).contains("error_kind") ? (*l)["error_kind"] : json();
+      const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";
+      if (ek.is_string()) o.errors[outcome] += 1;
+      if (l->contains("sink_mass_top_heads") && (*l)["sink_mass_top_heads"].is_number()) {
+        const double m = (*l)["sink_mass_top_heads"].get<double>();
+        sink_sum += m;
+        ++sink_n;
+        sink_by[outcome].first += m;
+        sink_by[outcome].second += 1;
+      }
+    }
+    o.mean_score = o.tests ? score_sum / o.tests : 0.0;
+    if (sink_n) o.sink_mass = sink_sum / sink_n;
+    for (const auto& [k, v] : sink_by) o.sink_mass_by_outcome[k] = v.first / v.second;
+    s.masks.push_back(std::move(o));
+  }
+  std::stable_sort(s.masks.begin(), s.masks.end(), [](const MaskOutcome& a, const MaskOutcome& b) {
+    const std::string ka = a.mask.value("kind", ""), kb = b.mask.value("kind", "");
+    if (kind_order(ka) != kind_order(kb)) return kind_order(ka) < kind_order(kb);
+    if (a.mask.value("k", 0) != b.mask.value("k", 0)) return a.mask.value("k", 0) < b.mask.value("k", 0);
+    if (a.mask.value("seed", 0) != b.mask.value("seed", 0)) return a.mask.value("seed", 0) < b.mask.value("seed", 0);
+    return a.label < b.label;
+  });
+  if (sweep) s.sweep = sweep_json(s.masks);
+  return s;
+}
+
+json sweep_json(const std::vector<MaskOutcome>& outcomes) {
+  std::optional<double> none;
+  std::map<int, double> top;
+  std::map<int, std::pair<double, int>> random;
+  for (const auto& o : outcomes) {
+    const std::string kind = o.mask.value("kind", "");
+    const int k = o.mask.value("k", 0);
+    if (kind == "none") none = o.mean_score;
+    else if (kind == "top") top[k] = o.mean_score;
+    else if (kind == "random") random[k].first += o.mean_score, random[k].second += 1;
+  }
+  if (top.empty() && random.empty()) return json();
+  json j = json::object();
+  json t = json::array(), r = json::array();
+  if (none) t.push_back({0, *none}), r.push_back({0, *none});
+  for (const auto& [k, v] : top) t.push_back({k, v});
+  for (const auto& [k, v] : random) r.push_back({k, v.first / v.second});
+  if (!top.empty()) j["top"] = t;
+  if (!random.empty()) j["random"] = r;
+  return j;
+}
+
+json NiahCausalSummary::to_json() const {
+  json j;
+  j["model"] = model;
+  j["settings"] = settings;
+  j["mean_score"] = masks.empty() ? 0.0 : masks.front().mean_score;
+  json ms = json::array();
+  for (const auto& o : masks) {
+    json m = o.mask;
+    m["tests"] = o.tests;
+    m["passed"] = o.passed;
+    m["accuracy"] = o.tests ? static_cast<double>(o.passed) / o.tests : 0.0;
+    m["mean_score"] = o.mean_score;
+    m["errors"] = o.errors;
+    m["sink_mass_top_heads"] = o.sink_mass >= 0 ? json(o.sink_mass) : json();
+    m["sink_mass_by_outcome"] = o.sink_mass_by_outcome;
+    ms.push_back(std::move(m));
+  }
+  j["masks"] = ms;
+  if (!sweep.is_null()) j["sweep"] = sweep;
+  return j;
+}
+
+std::vector<std::string> write_niah_figures(const std::string& dir, const std::string& title_prefix) {
+  std::vector<std::string> written;
+  const auto tests = analysis::read_niah_results(dir + "/results.jsonl");
+  for (const auto& grid : analysis::niah_grids(tests)) {
+    const std::string name = grid.mask.empty() ? "none" : grid.mask;
+    const std::string title = title_prefix + ", mask " + name;
+    const report::Drawing d = report::niah_heatmap(grid, title);
+    for (const char* ext : {".png", ".svg"}) {
+      const std::string path = dir + "/heatmap_" + report::file_stem(name) + ext;
+      report::save_figure(d, path);
+      written.push_back(path);
+    }
+  }
+  if (fs::exists(dir + "/sweep.json")) {
+    const report::Drawing d =
+        report::sweep_plot(analysis::read_sweep(dir + "/sweep.json"), title_prefix + ": masking top-K vs random-K heads");
+    for (const char* ext : {".png", ".svg"}) {
+      report::save_figure(d, dir + "/sweep" + ext);
+      written.push_back(dir + "/sweep" + ext);
+    }
+  }
+  return written;
+}
+
+namespace {
+
+std::string model_stem(const json& run) {
+  const std::string path = run.value("model", json::object()).value("path", std::string("model"));
+  return fs::path(path).filename().string();
+}
+
+NiahCausalSummary write_niah_outputs(const std::string& dir, const json& run, const std::vector<json>& lines) {
+  NiahCausalSummary s = summarize_niah_lines(lines, run.value("sweep", false));
+  s.model = run.value("model", json::object());
+  s.settings = run.value("settings", json::object());
+  write_file_atomic(dir + "/summary.json", s.to_json().dump(2) + "\n");
+  if (!s.sweep.is_null()) write_file_atomic(dir + "/sweep.json", s.sweep.dump(2) + "\n");
+  if (!lines.empty()) write_niah_figures(dir, model_stem(run));
+  return s;
+}
+
+}  // namespace
+
+NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions& session, NiahRunConfig base,
+                                  const NiahCausalOptions& o) {
+  check_shard(o.shard_index, o.shard_count);
+  if (o.masks.empty()) throw Error("no mask setting to run");
+  const ModelConfig& c = model.model->config;
+  const json run = {{"model", model_info_json(*model.model)}, {"settings", o.settings}, {"sweep", o.sweep},
+                    {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}};
+  prepare_run_dir(o.output_dir, run);
+
+  const std::string results_path = o.output_dir + "/results.jsonl";
+  std::vector<json> lines = read_results_lines(results_path, true);
+  std::set<std::string> done;
+  std::map<std::string, json> heads_of_label;
+  for (const auto& l : lines) {
+    done.insert(l.value("test_id", std::string()));
+    heads_of_label.emplace(l.value("mask", std::string("none")), l.value("mask_heads", json::array()));
+  }
+  for (const auto& m : o.masks) {
+    auto it = heads_of_label.find(m.label);
+    if (it != heads_of_label.end() && it->second != json(head_keys(m.heads)))
+      fail(results_path, "mask '" + m.label + "' masked heads " + it->second.dump() + " there, now " +
+                             json(head_keys(m.heads)).dump() + " (other head scores?); use another -o");
+  }
+
+  base.sink_heads = o.sink_heads;
+  base.record_steps = true;
+  base.mask = HeadMask();
+  NiahRunner probe_runner(model, session, base);  // canonical task list
+  const std::vector<NiahTask> tasks = probe_runner.tasks();
+
+  std::vector<std::vector<NiahTask>> todo(o.masks.size());
+  int total = 0;
+  size_t index = 0;
+  for (size_t m = 0; m < o.masks.size(); ++m)
+    for (const auto& t : tasks) {
+      const bool mine = static_cast<int>(index++ % o.shard_count) == o.shard_index;
+      if (mine && !done.count(o.masks[m].label + "|" + t.test_id)) todo[m].push_back(t), ++total;
+    }
+
+  ResultsWriter writer(results_path);
+  const auto t0 = std::chrono::steady_clock::now();
+  int finished = 0;
+  for (size_t m = 0; m < o.masks.size(); ++m) {
+    if (todo[m].empty()) continue;
+    NiahRunConfig config = base;
+    config.mask = o.masks[m].mask;
+    NiahRunner runner(model, session, config);
+    for (const auto& task : runner.execution_order(todo[m])) {
+      const TestResult r = runner.run(task);
+      json line = niah_result_line(r, o.masks[m], model.model->source,
+                                   base.needle_sets.at(task.needle_id).needle.needle);
+      writer.append(line);
+      lines.push_back(std::move(line));
+      ++finished;
+      if (o.progress)
+        o.progress(finished, total, o.masks[m].label, r,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  return write_niah_outputs(o.output_dir, run, lines);
+}
+
+NiahCausalSummary rebuild_niah_outputs(const std::string& dir) {
+  const json run = read_json(dir + "/run.json");
+  return write_niah_outputs(dir, run, read_results_lines(dir + "/results.jsonl", false));
+}
+
+NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir) {
+  if (shard_dirs.empty()) throw Error("merge needs at least one run directory");
+  json run;
+  std::vector<json> all;
+  std::set<std::string> seen;
+  for (const auto& dir : shard_dirs) {
+    const std::string run_path = dir + "/run.json";
+    if (!fs::exists(run_path)) fail(dir, "not a niah run (no run.json)");
+    json r = read_json(run_path);
+    if (run.is_null()) run = r;
+    else if (r.value("settings", json::object()).value("fingerprint", json()) !=
+             run.value("settings", json::object()).value("fingerprint", json()))
+      fail(run_path, "run settings differ from " + shard_dirs.front() + "; shards of different runs cannot be merged");
+    for (auto& l : read_results_lines(dir + "/results.jsonl", false))
+      if (seen.insert(l.value("test_id", std::string())).second) all.push_back(std::move(l));
+  }
+  fs::create_directories(out_dir);
+  if (run.contains("settings")) run["settings"].erase("shard");
+  write_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
+  std::string text;
+  for (const auto& l : all) text += l.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  write_file_atomic(out_dir + "/results.jsonl", text);
+  return write_niah_outputs(out_dir, run, all);
+}
+
+std::string format_niah_summary(const NiahCausalSummary& s) {
+  std::ostringstream out;
+  char buf[512];
+  out << " mask                          heads  tests  mean score  passed  incomplete  hallucination  "
+         "wrong_extraction  sink mass\n";
+  for (const auto& o : s.masks) {
+    const std::string sink = o.sink_mass >= 0 ? std::to_string(o.sink_mass).substr(0, 6) : "-";
+    std::snprintf(buf, sizeof buf, " %-29s %5d  %5d  %10.1f  %6d  %10d  %13d  %16d  %s\n", o.label.c_str(),
+                  o.mask.value("k", 0), o.tests, o.mean_score, o.passed, o.errors.at("incomplete"),
+                  o.errors.at("hallucination"), o.errors.at("wrong_extraction"), sink.c_str());
+    out << buf;
+  }
+  if (!s.sweep.is_null()) {
+    std::map<int, std::pair<std::string, std::string>> rows;
+    for (const char* name : {"top", "random"})
+      if (s.sweep.contains(name))
+        for (const auto& p : s.sweep[name]) {
+          std::snprintf(buf, sizeof buf, "%.1f", p[1].get<double>());
+          (std::string(name) == "top" ? rows[p[0].get<int>()].first : rows[p[0].get<int>()].second) = buf;
+        }
+    out << "\n sweep: mean NIAH score by number of masked heads K\n    K   top-K  random-K\n";
+    for (const auto& [k, v] : rows) {
+      std::snprintf(buf, sizeof buf, " %4d  %6s  %8s\n", k, v.first.empty() ? "-" : v.first.c_str(),
+                    v.second.empty() ? "-" : v.second.c_str());
+      out << buf;
+    }
+  }
+  return out.str();
+}
+
+// --- item loop (qa, cot) ---
+
+std::vector<json> run_item_loop(const ItemLoopOptions& o, const std::vector<std::string>& keys,
+                                const std::function<json(size_t)>& run_one,
+                                const std::function<void(int, int)>& progress) {
+  check_shard(o.shard_index, o.shard_count);
+  prepare_run_dir(o.output_dir, {{"settings", o.settings}});
+  const std::string results_path = o.output_dir + "/results.jsonl";
+  std::vector<json> lines = read_results_lines(results_path, true);
+  std::set<std::string> done;
+  for (const auto& l : lines) done.insert(l.value("test_id", std::string()));
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (static_cast<int>(i % o.shard_count) == o.shard_index && !done.count(keys[i])) todo.push_back(i);
+  ResultsWriter writer(results_path);
+  int finished = 0;
+  for (size_t i : todo) {
+    json line = run_one(i);
+    line["test_id"] = keys[i];
+    writer.append(line);
+    lines.push_back(std::move(line));
+    if (progress) progress(++finished, static_cast<int>(todo.size()));
+  }
+  return lines;
+}
+
+}  // namespace rhead

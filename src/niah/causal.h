@@ -1,0 +1,144 @@
+// Causal experiments on retrieval heads: mask settings (one mask, or a top-K / random-K
+// sweep), mean-ablation calibration, and `rhead niah`, the NIAH grid under each mask with
+// reference result fields, error taxonomy, resume, shards, heatmaps and the sweep plot.
+// The item loop with resume that `rhead qa` and `rhead cot` share lives here too.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/score_map.h"
+#include "model/loader.h"
+#include "model/session.h"
+#include "niah/head_selection.h"
+#include "niah/runner.h"
+
+namespace rhead {
+
+// One mask condition of an experiment.
+struct MaskSetting {
+  std::string label;  // unique name in result files: "none", "top:3", "random:3 seed 1", "heads:2-0" (+ " [zero, all]")
+  MaskKind kind = MaskKind::none;
+  int k = 0;          // heads masked
+  uint64_t seed = 0;  // random only
+  std::vector<HeadPair> heads;
+  HeadMask mask;      // empty for none
+  nlohmann::json to_json() const;  // {label, kind, k, seed, heads, mode, phase}
+};
+
+const char* mask_kind_name(MaskKind kind);
+
+// What the mask options of niah / qa / cot ask for.
+struct MaskRequest {
+  std::string mask = "none";         // --mask
+  std::string scores;                // --scores: reference head_score JSON or a detect directory
+  std::vector<uint64_t> seeds = {0}; // --seed (random:K; a sweep averages over every seed)
+  MaskMode mode = MaskMode::uniform; // --mask-mode
+  MaskPhase phase = MaskPhase::decode;
+  std::string sweep;                 // --sweep top:0,5,10
+  bool sweep_random = false;         // --sweep-random: random-K at the same Ks
+  bool baseline = false;             // also run the unmasked model first
+};
+
+// The label of a mask condition; mode and phase are appended when not uniform / decode.
+std::string mask_label(MaskKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
+                       MaskPhase phase);
+
+// Expands a request into mask settings over the model's shape (baseline first, duplicates
+// dropped). `scores` is loaded by the caller (null when --scores was not given).
+std::vector<MaskSetting> mask_settings(const MaskRequest& request, const ModelConfig& config,
+                                       const analysis::ScoreMap* scores);
+
+// The heads whose attention-sink mass is recorded: the top `n` retrieval heads of the score
+// map (mean above 0.1; none without a map).
+std::vector<HeadPair> sink_heads_for(const analysis::ScoreMap* scores, int n);
+
+// Mean-ablation calibration: every head's mean attention output over `tokens`, run
+// unmasked. Shape [n_layer, n_head, head_dim], as HeadMask::means expects.
+std::vector<float> calibrate_head_means(const LoadedModel& model, const std::vector<int32_t>& tokens);
+
+// --- rhead niah ---
+
+struct NiahCausalOptions {
+  std::string output_dir;
+  int shard_index = 0, shard_count = 1;
+  nlohmann::json settings;           // recorded in run.json; settings["fingerprint"] must match to resume
+  std::vector<MaskSetting> masks;    // run in this order
+  bool sweep = false;                // write sweep.json and the sweep plot
+  std::vector<HeadPair> sink_heads;  // top retrieval heads whose first-token mass is recorded
+  std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)> progress;
+};
+
+// Per-mask summary of a niah directory.
+struct MaskOutcome {
+  std::string label;
+  nlohmann::json mask;  // MaskSetting::to_json of the condition
+  int tests = 0;
+  int passed = 0;       // score > 50
+  double mean_score = 0;
+  std::map<std::string, int> errors;  // incomplete / hallucination / wrong_extraction -> tests
+  // Mean first-token attention mass of the top retrieval heads: over all tests, and by
+  // outcome ("none" for passed tests, else the error kind). -1 when not recorded.
+  double sink_mass = -1;
+  std::map<std::string, double> sink_mass_by_outcome;
+};
+
+struct NiahCausalSummary {
+  nlohmann::json model = nlohmann::json::object();
+  nlohmann::json settings = nlohmann::json::object();
+  std::vector<MaskOutcome> masks;  // by kind (none, top, random, heads), K, seed
+  nlohmann::json sweep;            // {"top": [[K, mean]], "random": [[K, mean]]} or null
+  nlohmann::json to_json() const;  // summary.json
+};
+
+// One results.jsonl line: the reference NIAH fields (model, context_length, depth_percent,
+// needle, model_response, score) and ours (test_id, mask, error_kind, steps, ...).
+nlohmann::json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::string& model,
+                                const std::string& needle);
+
+// Summary of result lines (every mask found in them).
+NiahCausalSummary summarize_niah_lines(const std::vector<nlohmann::json>& lines, bool sweep);
+
+// Sweep series from per-mask outcomes: top (with K = 0 from "none") and random (mean over
+// seeds at each K, with K = 0 from "none"). Null when there is no top or random outcome.
+nlohmann::json sweep_json(const std::vector<MaskOutcome>& outcomes);
+
+// Runs (the shard of) every mask x grid test not yet in OUT/results.jsonl, then rebuilds
+// the outputs. The runner config's mask and sink heads are set per condition.
+NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions& session, NiahRunConfig base,
+                                  const NiahCausalOptions& options);
+
+// Rebuilds summary.json, sweep.json and the figures of a niah directory from results.jsonl.
+NiahCausalSummary rebuild_niah_outputs(const std::string& dir);
+
+// Joins niah shard directories into `out_dir`.
+NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);
+
+// The printed table: per mask, mean score, accuracy, error kinds, sink mass; the sweep.
+std::string format_niah_summary(const NiahCausalSummary& s);
+
+// Writes heatmap_<mask>.{png,svg} for every mask in results.jsonl of `dir` and
+// sweep.{png,svg} when sweep.json exists. Returns the paths written.
+std::vector<std::string> write_niah_figures(const std::string& dir, const std::string& title_prefix);
+
+// --- shared by qa and cot: a resumable loop over (mask, item) keys ---
+
+struct ItemLoopOptions {
+  std::string output_dir;
+  int shard_index = 0, shard_count = 1;
+  nlohmann::json settings;  // run.json; settings["fingerprint"] must match to resume
+};
+
+// Prepares OUT (run.json check), reads OUT/results.jsonl, runs `run_one(key_index)` for every
+// key of the shard that is not yet there (each returns one result line holding "test_id" =
+// keys[i]) and appends it at once. Returns every line of the file afterwards.
+std::vector<nlohmann::json> run_item_loop(const ItemLoopOptions& options, const std::vector<std::string>& keys,
+                                          const std::function<nlohmann::json(size_t)>& run_one,
+                                          const std::function<void(int done, int total)>& progress = {});
+
+}  // namespace rhead
