@@ -89,10 +89,24 @@ std::vector<int64_t> parse_lengths(const std::string& spec) {
   std::stringstream ss(spec);
   std::string p;
   while (std::getline(ss, p, ':')) parts.push_back(p);
+  // The whole field must be the number: std::stod("300x") and std::stoi("2.5") would
+  // otherwise accept a prefix.
+  auto whole_double = [](const std::string& s) {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used != s.size()) throw std::invalid_argument(s);
+    return v;
+  };
+  auto whole_int = [](const std::string& s) {
+    size_t used = 0;
+    const int v = std::stoi(s, &used);
+    if (used != s.size()) throw std::invalid_argument(s);
+    return v;
+  };
   try {
     if (parts.size() == 3) {
-      const double lo = std::stod(parts[0]), hi = std::stod(parts[1]);
-      const int n = std::stoi(parts[2]);
+      const double lo = whole_double(parts[0]), hi = whole_double(parts[1]);
+      const int n = whole_int(parts[2]);
       if (lo <= 0 || hi < lo || n <= 0) throw std::invalid_argument("range");
       auto v = linspace_rounded(lo, hi, n);
       v.erase(std::unique(v.begin(), v.end()), v.end());
