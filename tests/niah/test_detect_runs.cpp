@@ -1,0 +1,282 @@
+// Detection runs through the library (NiahRunner + run_detect) on builtin:induction, whose
+// copying heads are known by construction: the planted heads are found with their exact
+// scores, a resumed run (after a torn write) equals an uninterrupted one, two shards merged
+// equal one run, and prefix reuse on and off give identical results.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "io/builtin_data.h"
+#include "io/error.h"
+#include "model/loader.h"
+#include "niah/detect.h"
+#include "niah/retrieval_score.h"
+#include "niah/rouge.h"
+
+namespace {
+
+using namespace rhead;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/rhead_test_detect_XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string sub(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json read_json(const std::string& path) { return json::parse(slurp(path)); }
+
+const LoadedModel& induction_model() {
+  static const LoadedModel lm = load_model("builtin:induction");
+  return lm;
+}
+
+// The configuration `rhead detect -m builtin:induction` uses: its needle sets, the built-in
+// filler haystack and its prompt template. 3 needles x 3 lengths x 5 depths = 45 tests.
+NiahRunConfig induction_config(bool prefix_reuse) {
+  NiahRunConfig c;
+  for (const auto& n : induction_needles()) c.needle_sets.push_back({n, ""});
+  c.grid.lengths = {300, 650, 1000};
+  c.grid.depths = depths_from_count(5);
+  c.format.base_template = induction_prompt_template();
+  c.prefix_reuse = prefix_reuse;
+  return c;
+}
+
+DetectSummary detect(const LoadedModel& lm, const NiahRunConfig& config, const std::string& dir, int shard_i = 0,
+                     int shard_n = 1) {
+  NiahRunner runner(lm, SessionOptions{}, config);
+  DetectOptions o;
+  o.output_dir = dir;
+  o.shard_index = shard_i;
+  o.shard_count = shard_n;
+  o.settings = {{"fingerprint", {{"model", lm.model->source}, {"test", "detect_runs"}}}};
+  return run_detect(runner, o);
+}
+
+// results.jsonl as test_id -> line, checking that no test appears twice.
+std::map<std::string, json> results_by_id(const std::string& dir) {
+  std::map<std::string, json> out;
+  std::istringstream in(slurp(dir + "/results.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line);
+    const std::string id = j.at("test_id");
+    EXPECT_TRUE(out.emplace(id, j).second) << "test " << id << " appears twice in " << dir;
+  }
+  return out;
+}
+
+// The fields that must not depend on how a run was split, resumed or prefilled.
+void expect_same_results(const std::map<std::string, json>& a, const std::map<std::string, json>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [id, ra] : a) {
+    auto it = b.find(id);
+    ASSERT_NE(it, b.end()) << id;
+    const json& rb = it->second;
+    for (const char* key : {"needle_id", "length", "depth", "needle_span", "answer", "rouge_recall", "counted",
+                            "head_scores", "prompt_tokens", "generated_tokens"})
+      EXPECT_EQ(ra.at(key), rb.at(key)) << id << " " << key;
+  }
+}
+
+class InductionDetect : public ::testing::Test {
+ protected:
+  // One uninterrupted run, shared by the tests below as the reference.
+  static void SetUpTestSuite() {
+    ref_dir_ = new TempDir();
+    ref_summary_ = new DetectSummary(detect(induction_model(), induction_config(true), ref_dir_->sub("ref")));
+  }
+  static void TearDownTestSuite() {
+    delete ref_summary_;
+    delete ref_dir_;
+  }
+  static std::string ref() { return ref_dir_->sub("ref"); }
+  static TempDir* ref_dir_;
+  static DetectSummary* ref_summary_;
+};
+TempDir* InductionDetect::ref_dir_ = nullptr;
+DetectSummary* InductionDetect::ref_summary_ = nullptr;
+
+TEST_F(InductionDetect, FindsExactlyThePlantedHeadsWithTheirScores) {
+  const LoadedModel& lm = induction_model();
+  const Tokenizer& tok = *lm.tokenizer;
+  const int n_layer = lm.model->config.n_layer, n_head = lm.model->config.n_head;
+  const DetectSummary& s = *ref_summary_;
+  EXPECT_EQ(s.tests, 45);
+  EXPECT_EQ(s.counted, 45);  // the copy is exact: every answer passes the ROUGE gate
+  EXPECT_EQ(s.count_above_0_1, 2);
+
+  // Expected per-test score of a copying head: it copies every token of real_needle from
+  // the needle span, and each copy earns 1/|span|; |span| is the number of answer tokens.
+  // The newline that ends each needle lies just past the span and earns nothing.
+  const auto results = results_by_id(ref());
+  ASSERT_EQ(results.size(), 45u);
+  for (const auto& [id, r] : results) {
+    const Needle& n = induction_needles().at(r.at("needle_id").get<int>());
+    const std::vector<int32_t> answer = tok.encode(n.real_needle, false, false);
+    const int64_t span = r["needle_span"][1].get<int64_t>() - r["needle_span"][0].get<int64_t>();
+    EXPECT_EQ(span, static_cast<int64_t>(answer.size())) << id;
+    double expected = 0;
+    for (size_t i = 0; i < answer.size(); ++i) expected += 1.0 / static_cast<double>(span);
+    EXPECT_EQ(r.at("answer").get<std::string>(), n.real_needle + "\n") << id;
+    EXPECT_TRUE(r.at("counted").get<bool>()) << id;
+    const json& hs = r.at("head_scores");
+    EXPECT_EQ(hs.size(), 2u) << id << " " << hs.dump();
+    EXPECT_EQ(hs.value("1-1", -1.0), expected) << id;
+    EXPECT_EQ(hs.value("1-2", -1.0), expected) << id;
+  }
+
+  const json scores = read_json(ref() + "/head_score.json");
+  ASSERT_EQ(scores.size(), static_cast<size_t>(n_layer * n_head));
+  for (int l = 0; l < n_layer; ++l)
+    for (int h = 0; h < n_head; ++h) {
+      const std::string key = std::to_string(l) + "-" + std::to_string(h);
+      const bool planted = l == 1 && (h == 1 || h == 2);
+      ASSERT_EQ(scores[key].size(), 45u) << key;
+      for (const auto& v : scores[key]) EXPECT_NEAR(v.get<double>(), planted ? 1.0 : 0.0, planted ? 1e-12 : 0.0) << key;
+    }
+  ASSERT_GE(s.heads.size(), 3u);
+  std::set<std::pair<int, int>> top = {{s.heads[0].layer, s.heads[0].head}, {s.heads[1].layer, s.heads[1].head}};
+  EXPECT_EQ(top, (std::set<std::pair<int, int>>{{1, 1}, {1, 2}}));
+  EXPECT_NEAR(s.heads[0].mean, 1.0, 1e-12);
+  EXPECT_NEAR(s.heads[1].mean, 1.0, 1e-12);
+  EXPECT_EQ(s.heads[0].frequency, 1.0);
+  EXPECT_EQ(s.heads[2].mean, 0.0);
+  EXPECT_EQ(s.heads[2].frequency, 0.0);
+
+  const json summary = read_json(ref() + "/summary.json");
+  EXPECT_EQ(summary["tests"], 45);
+  EXPECT_EQ(summary["count_above_0_1"], 2);
+}
+
+TEST_F(InductionDetect, RerunOnAFinishedDirectorySkipsEverything) {
+  TempDir d;
+  fs::copy(ref(), d.sub("again"));
+  const std::string before = slurp(d.sub("again") + "/results.jsonl");
+  DetectSummary s = detect(induction_model(), induction_config(true), d.sub("again"));
+  EXPECT_EQ(s.tests, 45);
+  EXPECT_EQ(slurp(d.sub("again") + "/results.jsonl"), before);
+  EXPECT_EQ(read_json(d.sub("again") + "/head_score.json"), read_json(ref() + "/head_score.json"));
+}
+
+TEST_F(InductionDetect, ResumeAfterATornWriteEqualsAnUninterruptedRun) {
+  // Keep the first 17 lines of the finished run and half of the 18th: what a kill during
+  // the 18th write leaves behind.
+  TempDir d;
+  const std::string dir = d.sub("torn");
+  fs::create_directories(dir);
+  fs::copy_file(ref() + "/run.json", dir + "/run.json");
+  const std::string full = slurp(ref() + "/results.jsonl");
+  size_t cut = 0;
+  for (int i = 0; i < 17; ++i) cut = full.find('\n', cut) + 1;
+  const size_t next = full.find('\n', cut) + 1;
+  std::ofstream(dir + "/results.jsonl", std::ios::binary) << full.substr(0, cut + (next - cut) / 2);
+
+  DetectSummary s = detect(induction_model(), induction_config(true), dir);
+  EXPECT_EQ(s.tests, 45);
+  EXPECT_EQ(s.counted, 45);
+  const auto resumed = results_by_id(dir);  // also checks that no test appears twice
+  expect_same_results(resumed, results_by_id(ref()));
+  EXPECT_EQ(read_json(dir + "/head_score.json"), read_json(ref() + "/head_score.json"));
+  // The 17 kept lines are untouched: only the lost tests were run again.
+  EXPECT_EQ(slurp(dir + "/results.jsonl").substr(0, cut), full.substr(0, cut));
+}
+
+TEST_F(InductionDetect, RunWithOtherSettingsIsRefused) {
+  TempDir d;
+  fs::copy(ref(), d.sub("other"));
+  NiahRunner runner(induction_model(), SessionOptions{}, induction_config(true));
+  DetectOptions o;
+  o.output_dir = d.sub("other");
+  o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "something else"}}}};
+  EXPECT_THROW(run_detect(runner, o), Error);
+  o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "detect_runs"}}}};
+  o.shard_index = 2;
+  o.shard_count = 2;
+  EXPECT_THROW(run_detect(runner, o), Error);
+}
+
+TEST_F(InductionDetect, TwoShardsMergedEqualOneRun) {
+  TempDir d;
+  DetectSummary s0 = detect(induction_model(), induction_config(true), d.sub("s0"), 0, 2);
+  DetectSummary s1 = detect(induction_model(), induction_config(true), d.sub("s1"), 1, 2);
+  EXPECT_EQ(s0.tests, 23);  // test indices 0, 2, ..., 44
+  EXPECT_EQ(s1.tests, 22);
+  const auto r0 = results_by_id(d.sub("s0")), r1 = results_by_id(d.sub("s1"));
+  for (const auto& [id, r] : r0) EXPECT_FALSE(r1.count(id)) << id << " is in both shards";
+
+  DetectSummary m = merge_runs({d.sub("s0"), d.sub("s1")}, d.sub("merged"));
+  EXPECT_EQ(m.tests, 45);
+  EXPECT_EQ(m.counted, ref_summary_->counted);
+  EXPECT_EQ(read_json(d.sub("merged") + "/head_score.json"), read_json(ref() + "/head_score.json"));
+  expect_same_results(results_by_id(d.sub("merged")), results_by_id(ref()));
+  // Merging the same shards again (or a shard twice) counts nothing twice.
+  DetectSummary again = merge_runs({d.sub("s0"), d.sub("s1"), d.sub("s0")}, d.sub("merged2"));
+  EXPECT_EQ(again.tests, 45);
+  EXPECT_EQ(read_json(d.sub("merged2") + "/head_score.json"), read_json(ref() + "/head_score.json"));
+  // The merged directory is a complete run: resuming it finds nothing to do.
+  DetectSummary resumed = detect(induction_model(), induction_config(true), d.sub("merged"));
+  EXPECT_EQ(resumed.tests, 45);
+  EXPECT_EQ(read_json(d.sub("merged") + "/head_score.json"), read_json(ref() + "/head_score.json"));
+}
+
+TEST_F(InductionDetect, ShardsOfDifferentRunsAreNotMerged) {
+  TempDir d;
+  fs::create_directories(d.sub("x"));
+  std::ofstream(d.sub("x") + "/run.json") << json{{"settings", {{"fingerprint", {{"model", "other"}}}}},
+                                                  {"n_layer", 2}, {"n_head", 4}, {"n_kv_head", 2}}.dump();
+  std::ofstream(d.sub("x") + "/results.jsonl") << "";
+  EXPECT_THROW(merge_runs({ref(), d.sub("x")}, d.sub("m")), Error);
+  EXPECT_THROW(merge_runs({d.sub("no_such_dir")}, d.sub("m")), Error);
+  EXPECT_THROW(merge_runs({}, d.sub("m")), Error);
+}
+
+TEST_F(InductionDetect, PrefixReuseOnAndOffGiveIdenticalResults) {
+  TempDir d;
+  detect(induction_model(), induction_config(false), d.sub("noreuse"));
+  const auto on = results_by_id(ref()), off = results_by_id(d.sub("noreuse"));
+  expect_same_results(on, off);
+  EXPECT_EQ(read_json(d.sub("noreuse") + "/head_score.json"), read_json(ref() + "/head_score.json"));
+  // Reuse really happened in one run and never in the other.
+  int64_t reused_on = 0, reused_off = 0;
+  for (const auto& [id, r] : on) reused_on += r.value("reused_tokens", int64_t{0});
+  for (const auto& [id, r] : off) reused_off += r.value("reused_tokens", int64_t{0});
+  EXPECT_GT(reused_on, 0);
+  EXPECT_EQ(reused_off, 0);
+}
+
+TEST(NiahRunner, ExecutionOrderKeepsEveryTaskOnceAndGroupsByNeedle) {
+  NiahRunner runner(induction_model(), SessionOptions{}, induction_config(true));
+  const auto tasks = runner.tasks();
+  ASSERT_EQ(tasks.size(), 45u);
+  EXPECT_EQ(tasks.front().test_id, "n0-L300-d0");
+  EXPECT_EQ(tasks.back().test_id, "n2-L1000-d100");
+  const auto order = runner.execution_order(tasks);
+  ASSERT_EQ(order.size(), tasks.size());
+  std::set<std::string> ids;
+  for (const auto& t : order) ids.insert(t.test_id);
+  EXPECT_EQ(ids.size(), tasks.size());
+  for (size_t i = 1; i < order.size(); ++i) EXPECT_LE(order[i - 1].needle_id, order[i].needle_id);
+}
+
+}  // namespace
