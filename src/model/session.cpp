@@ -77,6 +77,16 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
   for (int32_t t : tokens)
     if (t < 0 || t >= c.n_vocab) throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
 
+  // A mask is indexed by (layer, head) of this model: one built for another shape is refused.
+  if (options.mask && !options.mask->empty() &&
+      (options.mask->n_layer != c.n_layer || options.mask->n_head != c.n_head))
+    throw Error("head mask of " + std::to_string(options.mask->n_layer) + " layers x " +
+                std::to_string(options.mask->n_head) + " heads does not fit a model of " + std::to_string(c.n_layer) +
+                " layers x " + std::to_string(c.n_head) + " heads");
+  if (options.mask && !options.mask->empty() && options.mask->mode == MaskMode::mean &&
+      options.mask->means.size() != static_cast<size_t>(c.n_layer) * c.n_head * c.head_dim)
+    throw Error("mean-ablation mask has no recorded means for this model");
+
   // Map observed absolute positions to slots.
   std::vector<int32_t> obs_slot;  // per token of this call
   if (options.probes) {
@@ -87,6 +97,7 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
     for (size_t o = 0; o < positions.size(); ++o) {
       int64_t rel = positions[o] - n_past_;
       if (rel < 0 || rel >= T) throw Error("probe position " + std::to_string(positions[o]) + " is not in this forward call");
+      if (obs_slot[rel] >= 0) throw Error("probe position " + std::to_string(positions[o]) + " is requested twice");
       obs_slot[rel] = static_cast<int32_t>(o);
     }
     ProbeRecord& r = *options.probe_out;
@@ -207,11 +218,7 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
         }
       if (any) {
         a.overrides = overrides.data();
-        if (mask.mode == MaskMode::mean) {
-          if (mask.means.size() != static_cast<size_t>(c.n_layer) * c.n_head * hd)
-            throw Error("mean-ablation mask has no recorded means for this model");
-          a.head_means = mask.means.data() + static_cast<size_t>(l) * c.n_head * hd;
-        }
+        if (mask.mode == MaskMode::mean) a.head_means = mask.means.data() + static_cast<size_t>(l) * c.n_head * hd;
       }
     }
     if (!obs_slot.empty()) {
