@@ -11,6 +11,9 @@
 
 namespace rhead {
 
+// Probes of an overridden head: uniform reports the uniform row (argmax 0, weight 1/n, as a
+// zeroed query would); zero and mean still score their keys, so the probes show where the
+// head's query looks even though its output is replaced.
 enum class HeadOverride : uint8_t {
   none,
   uniform,  // attend uniformly to the causal prefix: output = mean of V[0..pos]
