@@ -10,7 +10,8 @@ namespace rhead {
 void rmsnorm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, float eps);
 
 // y[T, w.rows] = x[T, w.cols] · Wᵀ. Decode-sized T uses per-row SIMD dot products on all
-// cores; larger T goes through a blocked GEMM (rows dequantized in tiles, then BLAS sgemm).
+// cores (block-quantized weights: against x quantized to int8 once); larger T goes through a
+// blocked GEMM (rows dequantized in tiles, then BLAS sgemm).
 void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y);
 // Scalar reference: y[t, r] = dot_row_ref(row r, x[t]).
 void matmul_ref(const Weight& w, const float* x, int64_t n_tokens, float* y);
