@@ -137,16 +137,20 @@ TEST_F(FmtTiny, GgufF16GivesTheSameGreedyTokens) {
 TEST_F(FmtTiny, Q8_0KeepsTheTopTokenAtNearlyEveryPosition) {
   auto q8 = load("fmt-tiny-q8_0.gguf");
   ASSERT_EQ(tokens_.size(), 512u);
-  const auto a = row_argmax(all_logits(q8, tokens_), 512);
-  const auto b = row_argmax(all_logits(f32_.model, tokens_), 512);
-  ASSERT_EQ(a.size(), 512u);
-  int same = 0;
-  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
-  const double agree = same / 512.0;
-  std::printf("q8_0 vs f32: top-1 agreement %.4f over 512 positions\n", agree);
-  EXPECT_GE(agree, 0.95);
-  // Quantization must change something, or the file is not what it claims to be.
   EXPECT_EQ(q8->layers[0].wq.type, DType::Q8_0);
+  const auto reference = row_argmax(all_logits(f32_.model, tokens_), 512);
+  // Through the prefill (GEMM) path and, one token per call, through the decode path.
+  for (int chunk : {256, 1}) {
+    SessionOptions so;
+    so.prefill_chunk = chunk;
+    const auto a = row_argmax(all_logits(q8, tokens_, so), 512);
+    ASSERT_EQ(a.size(), 512u);
+    int same = 0;
+    for (size_t i = 0; i < a.size(); ++i) same += a[i] == reference[i];
+    const double agree = same / 512.0;
+    std::printf("q8_0 vs f32 (chunk %d): top-1 agreement %.4f over 512 positions\n", chunk, agree);
+    EXPECT_GE(agree, 0.95) << "chunk " << chunk;
+  }
 }
 
 TEST_F(FmtTiny, KvCacheF16MatchesF32) {
@@ -179,13 +183,19 @@ TEST_F(FmtTiny, PrefillChunkSizeDoesNotChangeLogits) {
       EXPECT_LE(d, kv_f16 ? 0.05 : 1e-4) << "chunk " << chunk << " kv_f16 " << kv_f16;
     }
   }
-  // Quantized weights take the tile-dequantize GEMM path; it must match the dot path too.
+  // Quantized weights: prefill dequantizes tiles for a GEMM, while decode-sized calls
+  // quantize the activations to int8 for integer dot products (as llama.cpp does), an extra
+  // rounding of about 0.3% per dot product. Both paths must keep the same top-1 tokens.
   auto q8 = load("fmt-tiny-q8_0.gguf");
   SessionOptions so = f32_cache();
   so.prefill_chunk = 1;
-  const auto one = all_logits(q8, tokens_, so);
+  const auto one = row_argmax(all_logits(q8, tokens_, so), 512);
   so.prefill_chunk = 64;
-  EXPECT_LE(max_abs_diff(all_logits(q8, tokens_, so), one), 1e-3);
+  const auto gemm = row_argmax(all_logits(q8, tokens_, so), 512);
+  int same = 0;
+  for (size_t i = 0; i < one.size(); ++i) same += one[i] == gemm[i];
+  std::printf("q8_0 decode path vs GEMM path: top-1 agreement %d / %zu\n", same, one.size());
+  EXPECT_GE(same, 500);
 }
 
 // Feeding tokens in several forward calls (as decode does) equals one call.
