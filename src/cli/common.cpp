@@ -7,8 +7,6 @@
 
 #include "io/error.h"
 
-extern "C" void openblas_set_num_threads(int);
-
 namespace rhead::cli {
 
 void add_model_options(CLI::App* cmd, ModelOptions& o) {
@@ -23,8 +21,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
 
 void apply_threads(const ModelOptions& o) {
   if (o.threads > 0) {
-    omp_set_num_threads(o.threads);
-    openblas_set_num_threads(o.threads);
+    omp_set_num_threads(o.threads);  // BLAS runs single-threaded inside rhead's own threads
   }
 }
 

@@ -2,6 +2,8 @@
 #include "ops/ops.h"
 
 #include <cblas.h>
+
+
 #include <omp.h>
 
 #include <algorithm>
@@ -31,6 +33,14 @@ constexpr int64_t kTileRows = 128;
 // Below this many multiply-adds (~30 us on one core) a parallel region costs more than it
 // saves, and with more threads than free cores each barrier can cost milliseconds.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 18;
+
+void single_threaded_blas() {
+  static const bool done = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
 }  // namespace
 
 void matmul(const Weight& w, const float* x, int64_t T, float* y) {
@@ -55,21 +65,30 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
     }
     return;
   }
-  if (w.type == DType::F32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(rows),
-                static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), static_cast<const float*>(w.data),
-                static_cast<int>(cols), 0.0f, y, static_cast<int>(rows));
-    return;
-  }
-  // Quantized / half weights: dequantize a tile of rows, then one sgemm per tile.
-  std::vector<float> tile(static_cast<size_t>(std::min(rows, kTileRows) * cols));
-  for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
-    const int64_t nr = std::min(kTileRows, rows - r0);
-#pragma omp parallel for schedule(static) if (nr * cols >= kMinParallelMacs)
-    for (int64_t r = 0; r < nr; ++r) dequantize_row(w.type, w.row(r0 + r), tile.data() + r * cols, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(nr),
-                static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), tile.data(), static_cast<int>(cols),
-                0.0f, y + r0, static_cast<int>(rows));
+  // Prefill: one thread system only. OpenMP threads each take tiles of rows, dequantize them
+  // into their own buffer (F32 rows are used in place) and run a single-threaded sgemm on
+  // them; BLAS's own threads stay off, since two thread pools on the same cores starve
+  // each other.
+  single_threaded_blas();
+  const int64_t n_tiles = (rows + kTileRows - 1) / kTileRows;
+#pragma omp parallel if (rows * cols * T >= kMinParallelMacs)
+  {
+    std::vector<float> tile;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_tiles; ++i) {
+      const int64_t r0 = i * kTileRows, nr = std::min(kTileRows, rows - r0);
+      const float* wt;
+      if (w.type == DType::F32) {
+        wt = reinterpret_cast<const float*>(w.row(r0));
+      } else {
+        tile.resize(static_cast<size_t>(nr * cols));
+        for (int64_t r = 0; r < nr; ++r) dequantize_row(w.type, w.row(r0 + r), tile.data() + r * cols, cols);
+        wt = tile.data();
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(nr),
+                  static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), wt, static_cast<int>(cols), 0.0f,
+                  y + r0, static_cast<int>(rows));
+    }
   }
 }
 
