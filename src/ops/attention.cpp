@@ -14,59 +14,73 @@
 namespace rhead {
 namespace {
 
-// ---- K/V row access: f32 q against f16/f32 rows ----
+// ---- Row kernels over all keys of one (token, head): one dispatch per row, not per key ----
 
-__attribute__((target("avx2,fma,f16c"))) float dot_f16_avx2(const float* q, const uint16_t* k, int n) {
-  __m256 acc = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + i)));
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv, acc);
+// row[j] = scale * (q · k_j) for j in [0, n); k rows are hd f16 values each.
+__attribute__((target("avx2,fma,f16c"))) void scores_f16_avx2(const float* q, const uint16_t* k, int64_t n, int hd,
+                                                               float scale, float* row) {
+  const int full = hd / 8 * 8;
+  for (int64_t j = 0; j < n; ++j) {
+    const uint16_t* kj = k + j * hd;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < full; i += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i),
+                            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kj + i))), acc);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    float r = _mm_cvtss_f32(s);
+    for (int i = full; i < hd; ++i) r += q[i] * f16_to_f32(kj[i]);
+    row[j] = r * scale;
   }
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  float r = _mm_cvtss_f32(s);
-  for (; i < n; ++i) r += q[i] * f16_to_f32(k[i]);
-  return r;
 }
 
-__attribute__((target("avx2,fma,f16c"))) void axpy_f16_avx2(float* y, float a, const uint16_t* x, int n) {
-  const __m256 av = _mm256_set1_ps(a);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, xv, _mm256_loadu_ps(y + i)));
+// out += sum_j w[j] * v_j over j in [0, n) with w[j] != 0 (a weight that underflowed to
+// exactly 0 adds nothing, so skipping it is exact).
+__attribute__((target("avx2,fma,f16c"))) void mix_f16_avx2(const float* w, const uint16_t* v, int64_t n, int hd,
+                                                            float* out) {
+  const int full = hd / 8 * 8;
+  for (int64_t j = 0; j < n; ++j) {
+    if (w[j] == 0.0f) continue;
+    const uint16_t* vj = v + j * hd;
+    const __m256 a = _mm256_set1_ps(w[j]);
+    for (int i = 0; i < full; i += 8) {
+      __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vj + i)));
+      _mm256_storeu_ps(out + i, _mm256_fmadd_ps(a, x, _mm256_loadu_ps(out + i)));
+    }
+    for (int i = full; i < hd; ++i) out[i] += w[j] * f16_to_f32(vj[i]);
   }
-  for (; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                        __builtin_cpu_supports("f16c");
 
-inline float dot_kv(const float* q, const void* k, bool f16, int n, bool fast) {
-  if (f16) {
-    const uint16_t* kh = static_cast<const uint16_t*>(k);
-    if (fast && kHaveAvx2) return dot_f16_avx2(q, kh, n);
+// Scalar versions for f32 caches and for the reference path.
+void scores_scalar(const float* q, const void* k, bool f16, int64_t n, int hd, float scale, float* row) {
+  for (int64_t j = 0; j < n; ++j) {
     float r = 0.0f;
-    for (int i = 0; i < n; ++i) r += q[i] * f16_to_f32(kh[i]);
-    return r;
+    if (f16) {
+      const uint16_t* kj = static_cast<const uint16_t*>(k) + j * hd;
+      for (int i = 0; i < hd; ++i) r += q[i] * f16_to_f32(kj[i]);
+    } else {
+      const float* kj = static_cast<const float*>(k) + j * hd;
+      for (int i = 0; i < hd; ++i) r += q[i] * kj[i];
+    }
+    row[j] = r * scale;
   }
-  const float* kf = static_cast<const float*>(k);
-  float r = 0.0f;
-  for (int i = 0; i < n; ++i) r += q[i] * kf[i];
-  return r;
 }
 
-inline void axpy_kv(float* y, float a, const void* v, bool f16, int n, bool fast) {
-  if (f16) {
-    const uint16_t* vh = static_cast<const uint16_t*>(v);
-    if (fast && kHaveAvx2) return axpy_f16_avx2(y, a, vh, n);
-    for (int i = 0; i < n; ++i) y[i] += a * f16_to_f32(vh[i]);
-    return;
+void mix_scalar(const float* w, const void* v, bool f16, int64_t n, int hd, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    if (w[j] == 0.0f) continue;
+    if (f16) {
+      const uint16_t* vj = static_cast<const uint16_t*>(v) + j * hd;
+      for (int i = 0; i < hd; ++i) out[i] += w[j] * f16_to_f32(vj[i]);
+    } else {
+      const float* vj = static_cast<const float*>(v) + j * hd;
+      for (int i = 0; i < hd; ++i) out[i] += w[j] * vj[i];
+    }
   }
-  const float* vf = static_cast<const float*>(v);
-  for (int i = 0; i < n; ++i) y[i] += a * vf[i];
 }
 
 // One (token, head) pair. `row` is the thread's working row of at least n_keys floats.
@@ -89,7 +103,10 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
     std::fill(row, row + n_keys, 0.0f);
   } else {
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    for (int64_t j = 0; j < n_keys; ++j) row[j] = dot_kv(q, kbase + j * hd * elem, a.kv_f16, hd, fast) * scale;
+    if (fast && a.kv_f16 && kHaveAvx2)
+      scores_f16_avx2(q, reinterpret_cast<const uint16_t*>(kbase), n_keys, hd, scale, row);
+    else
+      scores_scalar(q, kbase, a.kv_f16, n_keys, hd, scale, row);
   }
   // Softmax over the row; the argmax is the first strict maximum (earliest on ties).
   float max_logit = -std::numeric_limits<float>::infinity();
@@ -106,9 +123,13 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
   }
   inv_sum = 1.0f / sum;
   if (ov == HeadOverride::none || ov == HeadOverride::uniform) {
-    // Weights that underflowed to exactly 0 add nothing: skipping them is exact.
-    for (int64_t j = 0; j < n_keys; ++j)
-      if (row[j] != 0.0f) axpy_kv(out, row[j] * inv_sum, vbase + j * hd * elem, a.kv_f16, hd, fast);
+    // Normalize first so the mix sums p_j * v_j exactly as the weights are reported.
+    for (int64_t j = 0; j < n_keys; ++j) row[j] *= inv_sum;
+    if (fast && a.kv_f16 && kHaveAvx2)
+      mix_f16_avx2(row, reinterpret_cast<const uint16_t*>(vbase), n_keys, hd, out);
+    else
+      mix_scalar(row, vbase, a.kv_f16, n_keys, hd, out);
+    inv_sum = 1.0f;  // row now holds the normalized weights
   } else if (ov == HeadOverride::mean) {
     std::copy(a.head_means + h * hd, a.head_means + (h + 1) * hd, out);
   }  // zero: out stays 0
