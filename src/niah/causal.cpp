@@ -1,10 +1,13 @@
 // Causal experiments: mask settings, calibration, the masked NIAH grid and its outputs.
 #include "niah/causal.h"
 
+#include "model/head_mask_spec.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -92,8 +95,19 @@ std::vector<MaskSetting> mask_settings(const MaskRequest& req, const ModelConfig
     const auto [kind, ks] = parse_sweep_spec(req.sweep);
     std::vector<MaskKind> kinds = {kind};
     if (req.sweep_random && kind != MaskKind::random) kinds.push_back(MaskKind::random);
+    const int n_heads = config.n_layer * config.n_head;
     for (MaskKind kd : kinds)
       for (int k : ks) {
+        // A sweep list written for large models (top:0,5,...,100) still runs on a small one:
+        // Ks beyond the heads available to this kind are skipped, with a warning.
+        const int available = kd == MaskKind::random && scores
+                                  ? n_heads - static_cast<int>(random_exclusions(*scores).size())
+                                  : n_heads;
+        if (k > available) {
+          std::cerr << "warning: sweep skips " << mask_kind_name(kd) << ":" << k << ": only " << available
+                    << " heads are available\n";
+          continue;
+        }
         MaskSpec spec;
         spec.kind = k == 0 ? MaskKind::none : kd;
         spec.k = k;
@@ -125,16 +139,10 @@ std::vector<HeadPair> sink_heads_for(const analysis::ScoreMap* scores, int n) {
 }
 
 std::vector<float> calibrate_head_means(const LoadedModel& lm, const std::vector<int32_t>& tokens) {
-  const ModelConfig& c = lm.model->config;
   if (tokens.empty()) throw Error("mean ablation: no calibration tokens");
   SessionOptions so;
   so.n_ctx = static_cast<int64_t>(tokens.size());
-  Session session(lm.model, so);
-  HeadMeanRecorder rec(c.n_layer, c.n_head, c.head_dim);
-  ForwardOptions fo;
-  fo.record_means = &rec;
-  session.forward(tokens, fo);
-  return rec.means();
+  return record_head_means(lm.model, tokens, so);
 }
 
 // --- niah ---

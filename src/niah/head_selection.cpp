@@ -1,6 +1,8 @@
 // Mask specs and head selection for the causal experiments.
 #include "niah/head_selection.h"
 
+#include "model/head_mask_spec.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -128,29 +130,7 @@ std::vector<HeadPair> random_k_heads(const analysis::ScoreMap& scores, const Mod
 }
 
 std::vector<HeadPair> parse_head_list(const std::string& spec, const ModelConfig& config) {
-  const size_t colon = spec.find(':');
-  const std::string kind = spec.substr(0, colon);
-  if (colon == std::string::npos || (kind != "heads" && kind != "kv"))
-    throw Error("--mask '" + spec + "': expected heads:L-H,... or kv:L-G,...");
-  const bool kv = kind == "kv";
-  const int n_inner = kv ? config.n_kv_head : config.n_head;
-  std::set<HeadPair> heads;
-  for (const auto& item : split(spec.substr(colon + 1), ',')) {
-    int l = -1, h = -1;
-    char extra = 0;
-    if (std::sscanf(item.c_str(), "%d-%d%c", &l, &h, &extra) != 2)
-      throw Error("--mask '" + spec + "': '" + item + "' is not LAYER-" + (kv ? "GROUP" : "HEAD"));
-    if (l < 0 || l >= config.n_layer || h < 0 || h >= n_inner)
-      throw Error("--mask '" + spec + "': " + item + " is outside the model (" + std::to_string(config.n_layer) +
-                  " layers, " + std::to_string(n_inner) + (kv ? " KV heads)" : " heads)"));
-    if (kv) {
-      const int g = config.group_size();
-      for (int q = h * g; q < (h + 1) * g; ++q) heads.insert({l, q});
-    } else {
-      heads.insert({l, h});
-    }
-  }
-  return {heads.begin(), heads.end()};
+  return parse_head_mask(spec, config).heads();
 }
 
 std::vector<HeadPair> select_heads(const MaskSpec& spec, const ModelConfig& config, const analysis::ScoreMap* scores,
