@@ -171,8 +171,21 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
   }
   DetectSummary s = write_outputs(o.output_dir, run, results);
   if (!o.merge_into.empty()) {
-    sort_results(results);
-    merge_head_scores_into(o.merge_into, head_score_json(results, c.n_layer, c.n_head));
+    // A rerun of the same command (a requeued batch job, a resumed run) must not extend the
+    // file with tests it already holds: OUT/merged_into.json lists the tests each file got.
+    const std::string record_path = o.output_dir + "/merged_into.json";
+    json record = fs::exists(record_path) ? read_json_file(record_path) : json::object();
+    const std::string target = fs::weakly_canonical(o.merge_into).string();
+    std::set<std::string> already;
+    for (const auto& id : record.value(target, json::array())) already.insert(id.get<std::string>());
+    std::vector<TestResult> fresh;
+    for (const auto& r : results)
+      if (!already.count(r.test_id)) fresh.push_back(r);
+    sort_results(fresh);
+    if (!fresh.empty() || !fs::exists(o.merge_into))
+      merge_head_scores_into(o.merge_into, head_score_json(fresh, c.n_layer, c.n_head));
+    for (const auto& r : fresh) record[target].push_back(r.test_id);
+    write_file_atomic(record_path, record.dump(1) + "\n");
   }
   return s;
 }

@@ -35,7 +35,8 @@ DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int
 struct DetectOptions {
   std::string output_dir;
   int shard_index = 0, shard_count = 1;
-  std::string merge_into;  // extend this reference head_score file with the run's lists
+  std::string merge_into;  // extend this reference head_score file with the run's lists, once per test
+                           // (OUT/merged_into.json records the tests each file received)
   nlohmann::json settings; // recorded in run.json and summary.json
   std::function<void(int done, int total, const TestResult& last, double elapsed_s)> progress;
 };
