@@ -116,25 +116,31 @@ void expect_niah_tiny_heads(const DetectRun& run, const std::string& form) {
 
 class NiahTinyDetect : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (!fs::exists(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf")) ||
-        !fs::exists(rhead::testing::shared_path(kTiny + "hf-f32/model.safetensors")) ||
-        !fs::is_directory(rhead::testing::shared_path(kEssays)))
-      return;
-    dir_ = new TempDir();
-    gguf_ = new DetectRun(detect(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf"), niah_tiny_config(true), dir_->sub("gguf")));
-    hf_ = new DetectRun(detect(rhead::testing::shared_path(kTiny + "hf-f32"), niah_tiny_config(true), dir_->sub("hf")));
-  }
+  // Each form is run once per process, on first use (ctest runs each test in a process of
+  // its own, so a test pays only for the runs it reads).
   static void TearDownTestSuite() {
     delete gguf_;
     delete hf_;
     delete dir_;
+    gguf_ = hf_ = nullptr;
+    dir_ = nullptr;
   }
   void SetUp() override {
     RHEAD_REQUIRE_FILE(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf"));
     RHEAD_REQUIRE_FILE(rhead::testing::shared_path(kTiny + "hf-f32/model.safetensors"));
     RHEAD_REQUIRE_FILE(rhead::testing::shared_path(kTiny + "needles.jsonl"));
     RHEAD_REQUIRE_FILE(rhead::testing::shared_path(kEssays));
+    if (!dir_) dir_ = new TempDir();
+  }
+  static const DetectRun& gguf() {
+    if (!gguf_)
+      gguf_ = new DetectRun(
+          detect(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf"), niah_tiny_config(true), dir_->sub("gguf")));
+    return *gguf_;
+  }
+  static const DetectRun& hf() {
+    if (!hf_) hf_ = new DetectRun(detect(rhead::testing::shared_path(kTiny + "hf-f32"), niah_tiny_config(true), dir_->sub("hf")));
+    return *hf_;
   }
   static TempDir* dir_;
   static DetectRun* gguf_;
@@ -144,22 +150,22 @@ TempDir* NiahTinyDetect::dir_ = nullptr;
 DetectRun* NiahTinyDetect::gguf_ = nullptr;
 DetectRun* NiahTinyDetect::hf_ = nullptr;
 
-TEST_F(NiahTinyDetect, GgufFindsTheSixLayerTwoHeads) { expect_niah_tiny_heads(*gguf_, "gguf"); }
+TEST_F(NiahTinyDetect, GgufFindsTheSixLayerTwoHeads) { expect_niah_tiny_heads(gguf(), "gguf"); }
 
-TEST_F(NiahTinyDetect, HfFindsTheSixLayerTwoHeads) { expect_niah_tiny_heads(*hf_, "hf"); }
+TEST_F(NiahTinyDetect, HfFindsTheSixLayerTwoHeads) { expect_niah_tiny_heads(hf(), "hf"); }
 
 // The two forms tokenize the essays slightly differently: tokenizer.model (libsentencepiece
 // rules) collapses runs of spaces, the GGUF's embedded vocabulary (llama.cpp rules) keeps
 // them, and the essays put two spaces after many periods. Their prompts therefore differ in
 // places, and so do a few answers; the score maps must still agree.
 TEST_F(NiahTinyDetect, HfAndGgufScoresMatch) {
-  EXPECT_EQ(above(hf_->summary, 0.1), above(gguf_->summary, 0.1));
-  const auto m_hf = means_of(hf_->summary), m_gguf = means_of(gguf_->summary);
+  EXPECT_EQ(above(hf().summary, 0.1), above(gguf().summary, 0.1));
+  const auto m_hf = means_of(hf().summary), m_gguf = means_of(gguf().summary);
   ASSERT_EQ(m_hf.size(), m_gguf.size());
   for (const auto& [key, mean] : m_hf) EXPECT_NEAR(mean, m_gguf.at(key), 0.05) << key;
-  EXPECT_NEAR(hf_->summary.niah_accuracy, gguf_->summary.niah_accuracy, 0.1);
-  ASSERT_EQ(hf_->results.size(), gguf_->results.size());
-  for (const auto& [id, r] : hf_->results) EXPECT_EQ(r.prompt_tokens, gguf_->results.at(id).prompt_tokens) << id;
+  EXPECT_NEAR(hf().summary.niah_accuracy, gguf().summary.niah_accuracy, 0.1);
+  ASSERT_EQ(hf().results.size(), gguf().results.size());
+  for (const auto& [id, r] : hf().results) EXPECT_EQ(r.prompt_tokens, gguf().results.at(id).prompt_tokens) << id;
 }
 
 // With one tokenizer for both, the F32 GGUF weights and the F32 safetensors give the same
@@ -174,13 +180,13 @@ TEST_F(NiahTinyDetect, GgufWeightsWithTheHfTokenizerReproduceTheHfRun) {
   o.output_dir = d.sub("gguf_spm");
   o.settings = {{"fingerprint", {{"model", "gguf+tokenizer.model"}}}};
   const DetectSummary s = run_detect(runner, o);
-  EXPECT_EQ(s.counted, hf_->summary.counted);
+  EXPECT_EQ(s.counted, hf().summary.counted);
   std::istringstream in(slurp(d.sub("gguf_spm") + "/results.jsonl"));
   std::string line;
   int compared = 0;
   while (std::getline(in, line)) {
     const TestResult r = test_result_from_json(json::parse(line), "gguf_spm");
-    const TestResult& h = hf_->results.at(r.test_id);
+    const TestResult& h = hf().results.at(r.test_id);
     EXPECT_EQ(r.span_begin, h.span_begin) << r.test_id;
     EXPECT_EQ(r.answer, h.answer) << r.test_id;
     EXPECT_EQ(r.counted, h.counted) << r.test_id;
@@ -194,9 +200,9 @@ TEST_F(NiahTinyDetect, GgufWeightsWithTheHfTokenizerReproduceTheHfRun) {
 TEST_F(NiahTinyDetect, PrefixReuseOnAndOffGiveIdenticalResults) {
   TempDir d;
   const DetectRun off = detect(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf"), niah_tiny_config(false), d.sub("off"));
-  ASSERT_EQ(off.results.size(), gguf_->results.size());
+  ASSERT_EQ(off.results.size(), gguf().results.size());
   int64_t reused = 0;
-  for (const auto& [id, r] : gguf_->results) {
+  for (const auto& [id, r] : gguf().results) {
     const TestResult& o = off.results.at(id);
     EXPECT_EQ(r.answer, o.answer) << id;
     EXPECT_EQ(r.counted, o.counted) << id;
@@ -206,7 +212,7 @@ TEST_F(NiahTinyDetect, PrefixReuseOnAndOffGiveIdenticalResults) {
     reused += r.extra.value("reused_tokens", int64_t{0});
   }
   EXPECT_GT(reused, 0);
-  EXPECT_EQ(off.head_score, gguf_->head_score);
+  EXPECT_EQ(off.head_score, gguf().head_score);
 }
 
 // stories260K barely retrieves; the run must still complete with a well-formed output.

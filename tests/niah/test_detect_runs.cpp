@@ -55,7 +55,7 @@ const LoadedModel& induction_model() {
 NiahRunConfig induction_config(bool prefix_reuse) {
   NiahRunConfig c;
   for (const auto& n : induction_needles()) c.needle_sets.push_back({n, ""});
-  c.grid.lengths = {300, 650, 1000};
+  c.grid.lengths = {250, 400, 550};
   c.grid.depths = depths_from_count(5);
   c.format.base_template = induction_prompt_template();
   c.prefix_reuse = prefix_reuse;
@@ -101,16 +101,25 @@ void expect_same_results(const std::map<std::string, json>& a, const std::map<st
 
 class InductionDetect : public ::testing::Test {
  protected:
-  // One uninterrupted run, shared by the tests below as the reference.
-  static void SetUpTestSuite() {
-    ref_dir_ = new TempDir();
-    ref_summary_ = new DetectSummary(detect(induction_model(), induction_config(true), ref_dir_->sub("ref")));
-  }
+  // One uninterrupted run, shared by the tests below as the reference; made on first use
+  // (ctest runs each test in a process of its own).
   static void TearDownTestSuite() {
     delete ref_summary_;
     delete ref_dir_;
+    ref_summary_ = nullptr;
+    ref_dir_ = nullptr;
   }
-  static std::string ref() { return ref_dir_->sub("ref"); }
+  static std::string ref() {
+    if (!ref_dir_) {
+      ref_dir_ = new TempDir();
+      ref_summary_ = new DetectSummary(detect(induction_model(), induction_config(true), ref_dir_->sub("ref")));
+    }
+    return ref_dir_->sub("ref");
+  }
+  static const DetectSummary& ref_summary() {
+    ref();
+    return *ref_summary_;
+  }
   static TempDir* ref_dir_;
   static DetectSummary* ref_summary_;
 };
@@ -121,7 +130,7 @@ TEST_F(InductionDetect, FindsExactlyThePlantedHeadsWithTheirScores) {
   const LoadedModel& lm = induction_model();
   const Tokenizer& tok = *lm.tokenizer;
   const int n_layer = lm.model->config.n_layer, n_head = lm.model->config.n_head;
-  const DetectSummary& s = *ref_summary_;
+  const DetectSummary& s = ref_summary();
   EXPECT_EQ(s.tests, 45);
   EXPECT_EQ(s.counted, 45);  // the copy is exact: every answer passes the ROUGE gate
   EXPECT_EQ(s.count_above_0_1, 2);
@@ -227,7 +236,7 @@ TEST_F(InductionDetect, TwoShardsMergedEqualOneRun) {
 
   DetectSummary m = merge_runs({d.sub("s0"), d.sub("s1")}, d.sub("merged"));
   EXPECT_EQ(m.tests, 45);
-  EXPECT_EQ(m.counted, ref_summary_->counted);
+  EXPECT_EQ(m.counted, ref_summary().counted);
   EXPECT_EQ(read_json(d.sub("merged") + "/head_score.json"), read_json(ref() + "/head_score.json"));
   expect_same_results(results_by_id(d.sub("merged")), results_by_id(ref()));
   // Merging the same shards again (or a shard twice) counts nothing twice.
@@ -265,12 +274,52 @@ TEST_F(InductionDetect, PrefixReuseOnAndOffGiveIdenticalResults) {
   EXPECT_EQ(reused_off, 0);
 }
 
+TEST(InductionMergeInto, RerunsExtendTheReferenceFileOnlyWithNewTests) {
+  TempDir d;
+  const std::string ref_file = d.sub("reference.json");
+  auto run = [&](std::vector<int64_t> lengths) {
+    NiahRunConfig c = induction_config(true);
+    c.grid.lengths = std::move(lengths);
+    c.grid.depths = {0, 100};
+    NiahRunner runner(induction_model(), SessionOptions{}, c);
+    DetectOptions o;
+    o.output_dir = d.sub("run");
+    o.merge_into = ref_file;
+    o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "merge_into"}}}};
+    return run_detect(runner, o);
+  };
+  EXPECT_EQ(run({250}).counted, 6);
+  const json first = read_json(ref_file);
+  EXPECT_EQ(first["1-1"].size(), 6u);
+  EXPECT_EQ(first["0-0"].size(), 6u);
+  // The same command again (a requeued job): nothing new, the file is unchanged.
+  run({250});
+  EXPECT_EQ(read_json(ref_file), first);
+  // A larger grid in the same directory: only the new tests are appended.
+  EXPECT_EQ(run({250, 400}).counted, 12);
+  const json second = read_json(ref_file);
+  EXPECT_EQ(second["1-1"].size(), 12u);
+  EXPECT_EQ(second["0-0"].size(), 12u);
+  for (size_t i = 0; i < 12; ++i) EXPECT_NEAR(second["1-1"][i].get<double>(), 1.0, 1e-12) << i;
+}
+
+TEST_F(InductionDetect, TimingFieldsAddUp) {
+  for (const auto& [id, r] : results_by_id(ref())) {
+    const auto& t = r.at("timing");
+    const double prefill = t.at("prefill"), decode = t.at("decode"), scoring = t.at("scoring");
+    EXPECT_GE(prefill, 0.0) << id;
+    EXPECT_GT(decode, 0.0) << id;
+    EXPECT_GE(scoring, 0.0) << id;
+    EXPECT_LE(prefill + decode + scoring, r.at("seconds").get<double>() + 1e-6) << id;
+  }
+}
+
 TEST(NiahRunner, ExecutionOrderKeepsEveryTaskOnceAndGroupsByNeedle) {
   NiahRunner runner(induction_model(), SessionOptions{}, induction_config(true));
   const auto tasks = runner.tasks();
   ASSERT_EQ(tasks.size(), 45u);
-  EXPECT_EQ(tasks.front().test_id, "n0-L300-d0");
-  EXPECT_EQ(tasks.back().test_id, "n2-L1000-d100");
+  EXPECT_EQ(tasks.front().test_id, "n0-L250-d0");
+  EXPECT_EQ(tasks.back().test_id, "n2-L550-d100");
   const auto order = runner.execution_order(tasks);
   ASSERT_EQ(order.size(), tasks.size());
   std::set<std::string> ids;
