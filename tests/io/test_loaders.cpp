@@ -452,16 +452,12 @@ struct CliResult {
   std::string err;
 };
 
+// Runs rhead with `args`; the result carries its stderr alone.
 CliResult run_cli(const std::string& args) {
+  testing::CommandResult run = testing::run_command(testing::rhead_binary() + " " + args + " 2>&1 >/dev/null");
   CliResult r;
-  const std::string cmd = testing::rhead_binary() + " " + args + " 2>&1 >/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.err.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.exit_code = run.exit_code;
+  r.err = std::move(run.output);
   return r;
 }
 

@@ -2,36 +2,22 @@
 // carries the named fields, masks change what the model does, bad specs fail in one line.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <sys/wait.h>
 
 #include "test_support.h"
 
 namespace rhead {
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out;
-};
+using Result = testing::CommandResult;
 
 // Runs `rhead attn ARGS`; stdout only, or stdout and stderr together.
 Result attn(const std::string& args, bool with_stderr = false) {
-  const std::string cmd = "'" + testing::rhead_binary() + "' attn " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return testing::run_command("'" + testing::rhead_binary() + "' attn " + args +
+                              (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 std::vector<std::string> lines(const std::string& s) {
@@ -47,12 +33,12 @@ const std::string kPrompt = "'river town field road garden market bridge forest 
 
 TEST(CliAttn, MarksInductionHeadsAsCopying) {
   Result r = attn("-m builtin:induction -p " + kPrompt + " -n 5");
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("4 query heads (2 KV heads)"), std::string::npos) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("4 query heads (2 KV heads)"), std::string::npos) << r.output;
   // The continuation is copied from the pattern.
-  EXPECT_NE(r.out.find("generated: \" road garden market bridge forest\""), std::string::npos) << r.out;
+  EXPECT_NE(r.output.find("generated: \" road garden market bridge forest\""), std::string::npos) << r.output;
   int steps = 0;
-  for (const std::string& line : lines(r.out)) {
+  for (const std::string& line : lines(r.output)) {
     if (line.rfind("step ", 0) == 0) ++steps;
     if (line.rfind("  copying heads:", 0) == 0) EXPECT_EQ(line, "  copying heads: 1-1 1-2");
     if (line.rfind("  1-1 ", 0) == 0 || line.rfind("  1-2 ", 0) == 0) {
@@ -62,14 +48,14 @@ TEST(CliAttn, MarksInductionHeadsAsCopying) {
       EXPECT_EQ(line.find(" copy"), std::string::npos) << line;
   }
   EXPECT_EQ(steps, 5);
-  EXPECT_NE(r.out.find("copy events per head (of 5 steps): 1-1:5 1-2:5"), std::string::npos) << r.out;
+  EXPECT_NE(r.output.find("copy events per head (of 5 steps): 1-1:5 1-2:5"), std::string::npos) << r.output;
 }
 
 TEST(CliAttn, JsonHasNamedFieldsPerStep) {
   Result r = attn("-m builtin:induction -p " + kPrompt + " -n 4 --json --top-k 3");
-  ASSERT_EQ(r.status, 0) << r.out;
-  const std::vector<std::string> ls = lines(r.out);
-  ASSERT_EQ(ls.size(), 4u) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::vector<std::string> ls = lines(r.output);
+  ASSERT_EQ(ls.size(), 4u) << r.output;
   // Prompt: BOS + 13 words; the first step's query is the last prompt token, at position 13.
   for (size_t i = 0; i < ls.size(); ++i) {
     nlohmann::json j = nlohmann::json::parse(ls[i]);
@@ -101,14 +87,14 @@ TEST(CliAttn, JsonHasNamedFieldsPerStep) {
 // alone writes enough of the token's code to win).
 TEST(CliAttn, MaskingInductionHeadsStopsCopying) {
   const Result plain = attn("-m builtin:induction -p " + kPrompt + " -n 3 --json");
-  ASSERT_EQ(plain.status, 0);
-  const nlohmann::json first = nlohmann::json::parse(lines(plain.out).at(0));
+  ASSERT_EQ(plain.exit_code, 0);
+  const nlohmann::json first = nlohmann::json::parse(lines(plain.output).at(0));
   for (const std::string mask : {"heads:1-1,1-2", "kv:1-0,1-1 --mask-phase all"})
     for (const std::string mode : {"uniform", "zero", "mean"}) {
       SCOPED_TRACE(mask + " " + mode);
       Result r = attn("-m builtin:induction -p " + kPrompt + " -n 3 --json --mask " + mask + " --mask-mode " + mode);
-      ASSERT_EQ(r.status, 0) << r.out;
-      for (const std::string& line : lines(r.out)) {
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      for (const std::string& line : lines(r.output)) {
         const nlohmann::json j = nlohmann::json::parse(line);
         EXPECT_NE(j.at("token"), first.at("token"));
         if (mode == "uniform" && mask.rfind("heads", 0) == 0) {
@@ -118,30 +104,30 @@ TEST(CliAttn, MaskingInductionHeadsStopsCopying) {
       }
     }
   Result other = attn("-m builtin:induction -p " + kPrompt + " -n 3 --json --mask heads:0-0,1-3");
-  ASSERT_EQ(other.status, 0);
-  ASSERT_EQ(lines(other.out).size(), lines(plain.out).size());
-  for (size_t i = 0; i < lines(plain.out).size(); ++i) {
-    nlohmann::json a = nlohmann::json::parse(lines(other.out)[i]), b = nlohmann::json::parse(lines(plain.out)[i]);
+  ASSERT_EQ(other.exit_code, 0);
+  ASSERT_EQ(lines(other.output).size(), lines(plain.output).size());
+  for (size_t i = 0; i < lines(plain.output).size(); ++i) {
+    nlohmann::json a = nlohmann::json::parse(lines(other.output)[i]), b = nlohmann::json::parse(lines(plain.output)[i]);
     EXPECT_EQ(a.at("token"), b.at("token"));
     EXPECT_EQ(a.at("copies"), b.at("copies"));
     EXPECT_EQ(a.at("blocks.1.attn.masked"), (nlohmann::json{false, false, false, true}));
     EXPECT_FALSE(b.contains("blocks.1.attn.masked"));
   }
   Result one = attn("-m builtin:induction -p " + kPrompt + " -n 3 --json --mask kv:1-0 --mask-mode zero");
-  ASSERT_EQ(one.status, 0);
-  for (const std::string& line : lines(one.out)) {
+  ASSERT_EQ(one.exit_code, 0);
+  for (const std::string& line : lines(one.output)) {
     const nlohmann::json j = nlohmann::json::parse(line);
     EXPECT_EQ(j.at("copies"), (nlohmann::json{"1-2"})) << line;
   }
-  EXPECT_EQ(nlohmann::json::parse(lines(one.out).at(0)).at("token"), first.at("token"));
+  EXPECT_EQ(nlohmann::json::parse(lines(one.output).at(0)).at("token"), first.at("token"));
 }
 
 TEST(CliAttn, BadMaskSpecIsOneLineError) {
   for (const std::string spec : {"heads:2-0", "heads:1-4", "kv:0-2", "heads:x", "bogus:1", "heads:"}) {
     Result r = attn("-m builtin:induction -p 'river town' -n 2 --mask '" + spec + "'", true);
-    EXPECT_NE(r.status, 0) << spec;
-    const std::vector<std::string> ls = lines(r.out);
-    ASSERT_EQ(ls.size(), 1u) << spec << ":\n" << r.out;
+    EXPECT_NE(r.exit_code, 0) << spec;
+    const std::vector<std::string> ls = lines(r.output);
+    ASSERT_EQ(ls.size(), 1u) << spec << ":\n" << r.output;
     EXPECT_EQ(ls[0].rfind("error: mask '" + spec + "': ", 0), 0u) << ls[0];
   }
 }
@@ -151,8 +137,8 @@ TEST(CliAttn, RealModelRuns) {
   RHEAD_REQUIRE_FILE(path);
   Result r = attn("-m '" + path + "' -p 'The secret code of the wall is star oil nest.\nQuestion: What is the "
                   "secret code of the wall?\nAnswer:' -n 6 --json");
-  ASSERT_EQ(r.status, 0) << r.out;
-  const std::vector<std::string> ls = lines(r.out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::vector<std::string> ls = lines(r.output);
   ASSERT_EQ(ls.size(), 6u);
   int copies = 0;
   for (const std::string& line : ls) {

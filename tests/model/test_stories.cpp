@@ -3,11 +3,6 @@
 // through `rhead generate`.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
-
 #include "model/generate.h"
 #include "model/loader.h"
 #include "model/session.h"
@@ -16,12 +11,7 @@
 namespace rhead {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::read_text_file;
 
 const std::string kDir = "models/stories260K/";
 
@@ -47,7 +37,7 @@ std::string greedy_text(const LoadedModel& lm, SessionOptions so = {}) {
 }
 
 void expect_starts_with_sample(const std::string& text) {
-  const std::string expected = read_file(testing::shared_path(kDir + "expected_greedy.txt"));
+  const std::string expected = read_text_file(testing::shared_path(kDir + "expected_greedy.txt"));
   ASSERT_EQ(expected.size(), 565u);
   ASSERT_GE(text.size(), expected.size()) << text;
   EXPECT_EQ(text.substr(0, expected.size()), expected);
@@ -111,32 +101,19 @@ TEST(Stories260K, BinAndGgufGiveTheSameLogits) {
   EXPECT_LE(max_diff, 1e-4);
 }
 
-std::string run_capture_stdout(const std::string& cmd, int* exit_code) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 TEST(Stories260K, CliGenerateReproducesSample) {
   const std::string gguf = testing::shared_path(kDir + "stories260K.gguf");
   const std::string bin = testing::shared_path(kDir + "stories260K.bin");
   RHEAD_REQUIRE_FILE(gguf);
   RHEAD_REQUIRE_FILE(bin);
-  int rc = -1;
-  std::string out = run_capture_stdout(testing::rhead_binary() + " generate -m '" + gguf + "' -n 256 2>/dev/null", &rc);
-  EXPECT_EQ(rc, 0);
-  expect_starts_with_sample(out);
-  out = run_capture_stdout(testing::rhead_binary() + " generate -m '" + bin + "' --tokenizer '" +
-                               testing::shared_path(kDir + "tok512.bin") + "' -n 256 2>/dev/null",
-                           &rc);
-  EXPECT_EQ(rc, 0);
-  expect_starts_with_sample(out);
+  testing::CommandResult r =
+      testing::run_command(testing::rhead_binary() + " generate -m '" + gguf + "' -n 256 2>/dev/null");
+  EXPECT_EQ(r.exit_code, 0);
+  expect_starts_with_sample(r.output);
+  r = testing::run_command(testing::rhead_binary() + " generate -m '" + bin + "' --tokenizer '" +
+                           testing::shared_path(kDir + "tok512.bin") + "' -n 256 2>/dev/null");
+  EXPECT_EQ(r.exit_code, 0);
+  expect_starts_with_sample(r.output);
 }
 
 }  // namespace

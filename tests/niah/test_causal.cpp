@@ -360,13 +360,13 @@ TEST(NiahCausal, InductionHeadsAreCausalAndRunsResume) {
 
 TEST(NiahCausal, CliRunsOnTheBuiltinModel) {
   TempDir dir("rhead-causal-cli-");
-  const auto r = rhead::testing::run_command(
+  const auto r = rhead::testing::run_with_stderr(
       rhead::testing::rhead_binary() + " niah -m builtin:induction --lengths 400:600:2 --depths 2 --mask heads:1-1,1-2 -q -o " +
       rhead::testing::quoted(dir.path.string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("heads:1-1,1-2"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir.path / "heatmap_heads_1-1_1-2.png")) << r.output;
-  const auto help = rhead::testing::run_command(rhead::testing::rhead_binary() + " niah --help");
+  const auto help = rhead::testing::run_with_stderr(rhead::testing::rhead_binary() + " niah --help");
   EXPECT_NE(help.output.find("Default uniform"), std::string::npos);
   EXPECT_NE(help.output.find("Default decode"), std::string::npos);
 }

@@ -27,28 +27,13 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/rhead_test_detect_cli_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
+struct TempDir : rhead::testing::MkdtempDir {
+  TempDir() : MkdtempDir("rhead_test_detect_cli_") {}
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using rhead::testing::read_text_file;
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using rhead::testing::shell_quote;
 
 struct CliResult {
   int exit_code = -1;
@@ -58,24 +43,20 @@ struct CliResult {
 
 // Runs rhead with `args`, capturing stdout and stderr.
 CliResult run_rhead(const std::vector<std::string>& args, const fs::path& scratch) {
-  std::string cmd = quote(rhead::testing::rhead_binary());
-  for (const auto& a : args) cmd += " " + quote(a);
+  std::string cmd = shell_quote(rhead::testing::rhead_binary());
+  for (const auto& a : args) cmd += " " + shell_quote(a);
   const std::string err_path = (scratch / "stderr.txt").string();
-  cmd += " 2>" + quote(err_path);
+  cmd += " 2>" + shell_quote(err_path);
+  rhead::testing::CommandResult run = rhead::testing::run_command(cmd);
   CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err_path);
+  r.exit_code = run.exit_code;
+  r.out = std::move(run.output);
+  r.err = read_text_file(err_path);
   return r;
 }
 
 size_t count_lines(const std::string& path) {
-  const std::string text = slurp(path);
+  const std::string text = read_text_file(path);
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
@@ -87,7 +68,7 @@ constexpr size_t kInductionTests = 60;
 
 std::map<std::string, json> results_by_id(const std::string& dir) {
   std::map<std::string, json> out;
-  std::istringstream in(slurp(dir + "/results.jsonl"));
+  std::istringstream in(read_text_file(dir + "/results.jsonl"));
   std::string line;
   while (std::getline(in, line)) {
     json j = json::parse(line);
@@ -129,7 +110,7 @@ TEST_F(DetectCli, UninterruptedRunPrintsTheTableAndWritesEveryFile) {
   for (const char* f : {"results.jsonl", "head_score.json", "summary.json", "run.json"})
     EXPECT_TRUE(fs::exists(ref() + "/" + f)) << f;
   EXPECT_EQ(count_lines(ref() + "/results.jsonl"), kInductionTests);
-  const json scores = json::parse(slurp(ref() + "/head_score.json"));
+  const json scores = json::parse(read_text_file(ref() + "/head_score.json"));
   EXPECT_EQ(scores["1-1"].size(), kInductionTests);
 }
 
@@ -179,7 +160,7 @@ TEST_F(DetectCli, SigkillMidRunThenResumeEqualsAnUninterruptedRun) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(count_lines(results), kInductionTests);  // every test once (results_by_id checks)
   expect_same_results(out, ref());
-  EXPECT_EQ(json::parse(slurp(out + "/head_score.json")), json::parse(slurp(ref() + "/head_score.json")));
+  EXPECT_EQ(json::parse(read_text_file(out + "/head_score.json")), json::parse(read_text_file(ref() + "/head_score.json")));
 }
 
 TEST_F(DetectCli, ShardsMergedWithTheMergeCommandEqualOneRun) {
@@ -196,10 +177,10 @@ TEST_F(DetectCli, ShardsMergedWithTheMergeCommandEqualOneRun) {
   CliResult m = run_rhead({"merge", d.sub("shard0"), d.sub("shard1"), "-o", d.sub("merged")}, d.path);
   ASSERT_EQ(m.exit_code, 0) << m.err;
   EXPECT_NE(m.out.find("NIAH accuracy"), std::string::npos) << m.out;
-  EXPECT_EQ(json::parse(slurp(d.sub("merged") + "/head_score.json")), json::parse(slurp(ref() + "/head_score.json")));
+  EXPECT_EQ(json::parse(read_text_file(d.sub("merged") + "/head_score.json")), json::parse(read_text_file(ref() + "/head_score.json")));
   expect_same_results(d.sub("merged"), ref());
-  const json s_merged = json::parse(slurp(d.sub("merged") + "/summary.json"));
-  const json s_ref = json::parse(slurp(ref() + "/summary.json"));
+  const json s_merged = json::parse(read_text_file(d.sub("merged") + "/summary.json"));
+  const json s_ref = json::parse(read_text_file(ref() + "/summary.json"));
   for (const char* key : {"tests", "counted", "niah_accuracy", "heads", "count_above_0_1"})
     EXPECT_EQ(s_merged[key], s_ref[key]) << key;
 }
@@ -215,7 +196,7 @@ TEST_F(DetectCli, MergeIntoExtendsAReferenceFile) {
                                    "-q", "-o", d.sub("run"), "--merge-into", ref_file};
   CliResult r = run_rhead(args, d.path);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json merged = json::parse(slurp(ref_file));
+  const json merged = json::parse(read_text_file(ref_file));
   ASSERT_EQ(merged["1-1"].size(), 1u + 12u);  // 3 needles x 2 lengths x 2 depths
   EXPECT_EQ(merged["1-1"][0], 0.5);
   EXPECT_NEAR(merged["1-1"][1].get<double>(), 1.0, 1e-12);

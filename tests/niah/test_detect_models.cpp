@@ -24,22 +24,11 @@ using namespace rhead;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/rhead_test_detect_models_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
+struct TempDir : rhead::testing::MkdtempDir {
+  TempDir() : MkdtempDir("rhead_test_detect_models_") {}
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using rhead::testing::read_text_file;
 
 const std::string kTiny = "models/niah-tiny/";
 const std::string kEssays = "data/haystack/paul_graham_essays";
@@ -71,13 +60,13 @@ DetectRun detect(const std::string& model_path, const NiahRunConfig& config, con
   o.settings = {{"fingerprint", {{"model", model_path}}}};
   DetectRun run;
   run.summary = run_detect(runner, o);
-  std::istringstream in(slurp(dir + "/results.jsonl"));
+  std::istringstream in(read_text_file(dir + "/results.jsonl"));
   std::string line;
   while (std::getline(in, line)) {
     TestResult r = test_result_from_json(json::parse(line), dir);
     EXPECT_TRUE(run.results.emplace(r.test_id, r).second) << r.test_id << " twice";
   }
-  run.head_score = json::parse(slurp(dir + "/head_score.json"));
+  run.head_score = json::parse(read_text_file(dir + "/head_score.json"));
   return run;
 }
 
@@ -181,7 +170,7 @@ TEST_F(NiahTinyDetect, GgufWeightsWithTheHfTokenizerReproduceTheHfRun) {
   o.settings = {{"fingerprint", {{"model", "gguf+tokenizer.model"}}}};
   const DetectSummary s = run_detect(runner, o);
   EXPECT_EQ(s.counted, hf().summary.counted);
-  std::istringstream in(slurp(d.sub("gguf_spm") + "/results.jsonl"));
+  std::istringstream in(read_text_file(d.sub("gguf_spm") + "/results.jsonl"));
   std::string line;
   int compared = 0;
   while (std::getline(in, line)) {

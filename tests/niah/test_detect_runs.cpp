@@ -19,6 +19,7 @@
 #include "niah/detect.h"
 #include "niah/retrieval_score.h"
 #include "niah/rouge.h"
+#include "test_support.h"
 
 namespace {
 
@@ -26,24 +27,13 @@ using namespace rhead;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/rhead_test_detect_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
+struct TempDir : rhead::testing::MkdtempDir {
+  TempDir() : MkdtempDir("rhead_test_detect_") {}
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using rhead::testing::read_text_file;
 
-json read_json(const std::string& path) { return json::parse(slurp(path)); }
+json read_json(const std::string& path) { return json::parse(read_text_file(path)); }
 
 const LoadedModel& induction_model() {
   static const LoadedModel lm = load_model("builtin:induction");
@@ -76,7 +66,7 @@ DetectSummary detect(const LoadedModel& lm, const NiahRunConfig& config, const s
 // results.jsonl as test_id -> line, checking that no test appears twice.
 std::map<std::string, json> results_by_id(const std::string& dir) {
   std::map<std::string, json> out;
-  std::istringstream in(slurp(dir + "/results.jsonl"));
+  std::istringstream in(read_text_file(dir + "/results.jsonl"));
   std::string line;
   while (std::getline(in, line)) {
     json j = json::parse(line);
@@ -181,10 +171,10 @@ TEST_F(InductionDetect, FindsExactlyThePlantedHeadsWithTheirScores) {
 TEST_F(InductionDetect, RerunOnAFinishedDirectorySkipsEverything) {
   TempDir d;
   fs::copy(ref(), d.sub("again"));
-  const std::string before = slurp(d.sub("again") + "/results.jsonl");
+  const std::string before = read_text_file(d.sub("again") + "/results.jsonl");
   DetectSummary s = detect(induction_model(), induction_config(true), d.sub("again"));
   EXPECT_EQ(s.tests, 45);
-  EXPECT_EQ(slurp(d.sub("again") + "/results.jsonl"), before);
+  EXPECT_EQ(read_text_file(d.sub("again") + "/results.jsonl"), before);
   EXPECT_EQ(read_json(d.sub("again") + "/head_score.json"), read_json(ref() + "/head_score.json"));
 }
 
@@ -195,7 +185,7 @@ TEST_F(InductionDetect, ResumeAfterATornWriteEqualsAnUninterruptedRun) {
   const std::string dir = d.sub("torn");
   fs::create_directories(dir);
   fs::copy_file(ref() + "/run.json", dir + "/run.json");
-  const std::string full = slurp(ref() + "/results.jsonl");
+  const std::string full = read_text_file(ref() + "/results.jsonl");
   size_t cut = 0;
   for (int i = 0; i < 17; ++i) cut = full.find('\n', cut) + 1;
   const size_t next = full.find('\n', cut) + 1;
@@ -208,7 +198,7 @@ TEST_F(InductionDetect, ResumeAfterATornWriteEqualsAnUninterruptedRun) {
   expect_same_results(resumed, results_by_id(ref()));
   EXPECT_EQ(read_json(dir + "/head_score.json"), read_json(ref() + "/head_score.json"));
   // The 17 kept lines are untouched: only the lost tests were run again.
-  EXPECT_EQ(slurp(dir + "/results.jsonl").substr(0, cut), full.substr(0, cut));
+  EXPECT_EQ(read_text_file(dir + "/results.jsonl").substr(0, cut), full.substr(0, cut));
 }
 
 TEST_F(InductionDetect, RunWithOtherSettingsIsRefused) {

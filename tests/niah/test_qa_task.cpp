@@ -1,7 +1,6 @@
 // QA and CoT items, prompts, shipped data and answer extraction.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +9,7 @@
 #include "niah/cot_task.h"
 #include "niah/qa_metrics.h"
 #include "niah/qa_task.h"
+#include "test_support.h"
 
 namespace {
 
@@ -99,23 +99,18 @@ TEST(CliQaCot, RunOnTheBuiltinModelWithShippedData) {
   const std::string out = ::testing::TempDir() + "rhead-qa-cli";
   std::filesystem::remove_all(out);
   const std::string qa = std::string(RHEAD_BINARY) + " qa -m builtin:induction --mask heads:1-1 -q -o " + out + "/qa 2>&1";
-  FILE* p = popen(qa.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  EXPECT_EQ(pclose(p), 0) << text;
+  const rhead::testing::CommandResult qa_run = rhead::testing::run_command(qa);
+  const std::string& text = qa_run.output;
+  EXPECT_EQ(qa_run.exit_code, 0) << text;
   EXPECT_NE(text.find("exact match"), std::string::npos) << text;
   EXPECT_NE(text.find("heads:1-1"), std::string::npos) << text;
   EXPECT_TRUE(std::filesystem::exists(out + "/qa/summary.json"));
 
   const std::string cot = std::string(RHEAD_BINARY) + " cot -m builtin:induction --max-new-tokens 8 --shots 1 -q -o " + out + "/cot 2>&1";
-  p = popen(cot.c_str(), "r");
-  text.clear();
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  EXPECT_EQ(pclose(p), 0) << text;
-  EXPECT_NE(text.find("answer_only"), std::string::npos) << text;
-  EXPECT_NE(text.find("cot"), std::string::npos) << text;
+  const rhead::testing::CommandResult cot_run = rhead::testing::run_command(cot);
+  EXPECT_EQ(cot_run.exit_code, 0) << cot_run.output;
+  EXPECT_NE(cot_run.output.find("answer_only"), std::string::npos) << cot_run.output;
+  EXPECT_NE(cot_run.output.find("cot"), std::string::npos) << cot_run.output;
   std::filesystem::remove_all(out);
 }
 

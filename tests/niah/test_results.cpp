@@ -11,6 +11,7 @@
 
 #include "io/error.h"
 #include "niah/results.h"
+#include "test_support.h"
 
 namespace {
 
@@ -18,22 +19,11 @@ using namespace rhead;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/rhead_test_results_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : rhead::testing::MkdtempDir {
+  TempDir() : MkdtempDir("rhead_test_results_") {}
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using rhead::testing::read_text_file;
 
 TestResult make_result(const std::string& id, int needle, int64_t length, int depth, bool counted,
                        std::map<std::string, double> scores) {
@@ -89,7 +79,7 @@ TEST(ResultsJson, MalformedLineNamesWhere) {
 
 TEST(ResultsFile, AppendsOneLinePerResult) {
   TempDir d;
-  const std::string path = d.file("results.jsonl");
+  const std::string path = d.sub("results.jsonl");
   {
     ResultsWriter w(path);
     w.append(to_json(make_result("a", 0, 300, 0, true, {})));
@@ -99,7 +89,7 @@ TEST(ResultsFile, AppendsOneLinePerResult) {
     ResultsWriter w(path);  // reopening appends
     w.append(to_json(make_result("c", 0, 300, 100, true, {})));
   }
-  const std::string text = slurp(path);
+  const std::string text = read_text_file(path);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
   const auto lines = read_results_lines(path, false);
   ASSERT_EQ(lines.size(), 3u);
@@ -108,18 +98,18 @@ TEST(ResultsFile, AppendsOneLinePerResult) {
 
 TEST(ResultsFile, MissingFileReadsAsEmpty) {
   TempDir d;
-  EXPECT_TRUE(read_results_lines(d.file("none.jsonl"), true).empty());
+  EXPECT_TRUE(read_results_lines(d.sub("none.jsonl"), true).empty());
 }
 
 TEST(ResultsFile, TornTailIsCutSoAppendsStayClean) {
   TempDir d;
-  const std::string path = d.file("results.jsonl");
+  const std::string path = d.sub("results.jsonl");
   {
     ResultsWriter w(path);
     w.append(to_json(make_result("a", 0, 300, 0, true, {{"1-1", 1.0}})));
     w.append(to_json(make_result("b", 0, 300, 50, true, {{"1-1", 1.0}})));
   }
-  const std::string whole = slurp(path);
+  const std::string whole = read_text_file(path);
   // Cut the second line in the middle, as a kill during write() would.
   const size_t first_end = whole.find('\n') + 1;
   const size_t cut = first_end + (whole.size() - first_end) / 2;
@@ -138,13 +128,13 @@ TEST(ResultsFile, TornTailIsCutSoAppendsStayClean) {
     ResultsWriter w(path);
     w.append(to_json(make_result("b", 0, 300, 50, true, {{"1-1", 1.0}})));
   }
-  EXPECT_EQ(slurp(path), whole);
+  EXPECT_EQ(read_text_file(path), whole);
   EXPECT_EQ(read_results_lines(path, true).size(), 2u);
 }
 
 TEST(ResultsFile, CorruptLineInTheMiddleIsAnError) {
   TempDir d;
-  const std::string path = d.file("results.jsonl");
+  const std::string path = d.sub("results.jsonl");
   std::ofstream(path) << to_json(make_result("a", 0, 300, 0, true, {})).dump() << "\n{not json\n"
                       << to_json(make_result("b", 0, 300, 0, true, {})).dump() << "\n";
   try {
@@ -157,7 +147,7 @@ TEST(ResultsFile, CorruptLineInTheMiddleIsAnError) {
 
 TEST(ResultsFile, LaterDuplicatesOfATestAreDropped) {
   TempDir d;
-  const std::string path = d.file("results.jsonl");
+  const std::string path = d.sub("results.jsonl");
   {
     ResultsWriter w(path);
     w.append(to_json(make_result("a", 0, 300, 0, true, {{"1-1", 1.0}})));
@@ -195,36 +185,36 @@ TEST(HeadScoreJson, NoCountedTestsGivesEmptyLists) {
 
 TEST(MergeHeadScores, CreatesThenExtendsAReferenceFile) {
   TempDir d;
-  const std::string path = d.file("ref.json");
+  const std::string path = d.sub("ref.json");
   merge_head_scores_into(path, json::parse(R"({"0-0": [0.5], "0-1": [0.0]})"));
-  EXPECT_EQ(json::parse(slurp(path)), json::parse(R"({"0-0": [0.5], "0-1": [0.0]})"));
+  EXPECT_EQ(json::parse(read_text_file(path)), json::parse(R"({"0-0": [0.5], "0-1": [0.0]})"));
   merge_head_scores_into(path, json::parse(R"({"0-0": [1.0, 0.25], "0-1": [0.0, 0.75]})"));
-  EXPECT_EQ(json::parse(slurp(path)), json::parse(R"({"0-0": [0.5, 1.0, 0.25], "0-1": [0.0, 0.0, 0.75]})"));
+  EXPECT_EQ(json::parse(read_text_file(path)), json::parse(R"({"0-0": [0.5, 1.0, 0.25], "0-1": [0.0, 0.0, 0.75]})"));
   EXPECT_FALSE(fs::exists(path + ".tmp"));
 }
 
 TEST(MergeHeadScores, RejectsOtherShapesAndBadFilesWithoutTouchingThem) {
   TempDir d;
-  const std::string path = d.file("ref.json");
+  const std::string path = d.sub("ref.json");
   const std::string original = R"({"0-0": [0.5], "0-1": [0.0]})";
   std::ofstream(path) << original;
   EXPECT_THROW(merge_head_scores_into(path, json::parse(R"({"0-0": [1.0]})")), Error);
   EXPECT_THROW(merge_head_scores_into(path, json::parse(R"({"0-0": [1.0], "0-1": [0.0], "1-0": [0.0]})")), Error);
-  EXPECT_EQ(slurp(path), original);
-  std::ofstream(d.file("bad.json")) << "{\"0-0\": [0.5";
-  EXPECT_THROW(merge_head_scores_into(d.file("bad.json"), json::parse(R"({"0-0": [1.0]})")), Error);
-  std::ofstream(d.file("list.json")) << "[1, 2]";
-  EXPECT_THROW(merge_head_scores_into(d.file("list.json"), json::parse(R"({"0-0": [1.0]})")), Error);
+  EXPECT_EQ(read_text_file(path), original);
+  std::ofstream(d.sub("bad.json")) << "{\"0-0\": [0.5";
+  EXPECT_THROW(merge_head_scores_into(d.sub("bad.json"), json::parse(R"({"0-0": [1.0]})")), Error);
+  std::ofstream(d.sub("list.json")) << "[1, 2]";
+  EXPECT_THROW(merge_head_scores_into(d.sub("list.json"), json::parse(R"({"0-0": [1.0]})")), Error);
 }
 
 TEST(WriteFileAtomic, ReplacesContentAndLeavesNoTemporary) {
   TempDir d;
-  const std::string path = d.file("summary.json");
+  const std::string path = d.sub("summary.json");
   write_file_atomic(path, "first");
   write_file_atomic(path, "second");
-  EXPECT_EQ(slurp(path), "second");
+  EXPECT_EQ(read_text_file(path), "second");
   EXPECT_FALSE(fs::exists(path + ".tmp"));
-  EXPECT_THROW(write_file_atomic(d.file("no/such/dir/x.json"), "x"), Error);
+  EXPECT_THROW(write_file_atomic(d.sub("no/such/dir/x.json"), "x"), Error);
 }
 
 TEST(SortResults, CanonicalOrderIsNeedleLengthDepth) {

@@ -103,7 +103,7 @@ TEST(PlotCli, InfersFiguresFromInputs) {
   rhead::testing::write_detect_run(dir.path() / "gguf", 2, "niah-tiny-f32.gguf");
   rhead::testing::write_niah_run(dir.path() / "niah");
   const fs::path out = dir.path() / "figs";
-  const auto r = rhead::testing::run_command(
+  const auto r = rhead::testing::run_with_stderr(
       rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
       rhead::testing::quoted((dir.path() / "hf").string()) + " " +
       rhead::testing::quoted((dir.path() / "gguf").string()) + " " +
@@ -117,12 +117,12 @@ TEST(PlotCli, InfersFiguresFromInputs) {
   }
   EXPECT_GT(read_png((out / "hf_vs_gguf.png").string()).width, 600);
 
-  const auto only = rhead::testing::run_command(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+  const auto only = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
                                                 rhead::testing::quoted((dir.path() / "niah").string()) +
                                                 " --kind heatmap -o " + rhead::testing::quoted(out.string()));
   EXPECT_EQ(only.exit_code, 1) << only.output;
   EXPECT_NE(only.output.find("no figure of the requested kinds"), std::string::npos) << only.output;
-  const auto bad = rhead::testing::run_command(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+  const auto bad = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
                                                rhead::testing::quoted(dir.path().string()) + " -o " +
                                                rhead::testing::quoted(out.string()));
   EXPECT_EQ(bad.exit_code, 1);

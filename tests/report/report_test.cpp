@@ -20,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using rhead::testing::quoted;
-using rhead::testing::run_command;
+using rhead::testing::run_with_stderr;
 using rhead::testing::ScratchDir;
 
 std::string slurp(const fs::path& p) {
@@ -52,7 +52,7 @@ TEST(Report, SelfContainedPageWithEveryFigure) {
   const fs::path runs = make_runs(dir.path());
   const fs::path page = dir.path() / "out" / "report.html";
   fs::create_directories(page.parent_path());
-  const auto r = run_command(quoted(rhead::testing::rhead_binary()) + " report " + quoted(runs.string()) + " -o " +
+  const auto r = run_with_stderr(quoted(rhead::testing::rhead_binary()) + " report " + quoted(runs.string()) + " -o " +
                              quoted(page.string()) + " --scale 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string html = slurp(page);
@@ -105,7 +105,7 @@ TEST(Report, SingleRunDirectoryAndErrors) {
     EXPECT_NE(std::string(e.what()).find("no rhead detect or niah output"), std::string::npos) << e.what();
   }
   rhead::testing::write_text(dir.path() / "broken" / "summary.json", "{\"heads\": [");
-  const auto r = run_command(quoted(rhead::testing::rhead_binary()) + " report " +
+  const auto r = run_with_stderr(quoted(rhead::testing::rhead_binary()) + " report " +
                              quoted((dir.path() / "broken").string()) + " -o " + quoted(page.string()));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
@@ -123,7 +123,7 @@ TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
   // The raw files are temporary; the page itself must still render.
   const fs::path shot = artifacts / "report_screenshot.png";
   fs::remove(shot);
-  const auto r = run_command("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(page.string()) + " " +
+  const auto r = run_with_stderr("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(page.string()) + " " +
                              quoted(shot.string()) + " --min-images 12");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"images\": 12"), std::string::npos) << r.output;
@@ -142,7 +142,7 @@ TEST(ReportBrowser, CheckerFailsOnConsoleErrorsAndMissingImages) {
   rhead::testing::write_text(bad,
                              "<!DOCTYPE html><html><head><title>bad</title></head><body>"
                              "<img src=\"missing.png\" alt=\"gone\"><script>console.error('boom');</script></body></html>");
-  const auto r = run_command("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(bad.string()) + " " +
+  const auto r = run_with_stderr("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(bad.string()) + " " +
                              quoted((dir.path() / "bad.png").string()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("console.error: boom"), std::string::npos) << r.output;

@@ -19,32 +19,6 @@
 
 namespace rhead::testing {
 
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout only
-};
-
-inline std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out.push_back(c);
-  }
-  return out + "'";
-}
-
-inline CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  char buffer[65536];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
 inline std::vector<std::vector<int32_t>> parse_id_lines(const std::string& text) {
   std::vector<std::vector<int32_t>> lines;
   std::istringstream in(text);
@@ -73,12 +47,12 @@ inline std::vector<std::string> essay_paths() {
 }
 
 inline bool have_sentencepiece_oracle() {
-  return run_command("/usr/bin/python3 -c 'import sentencepiece' >/dev/null 2>&1").status == 0;
+  return run_command("/usr/bin/python3 -c 'import sentencepiece' >/dev/null 2>&1").exit_code == 0;
 }
 
 inline bool have_hf_oracle() {
   return std::filesystem::exists(repo_path("tests/oracle/node_modules/@lenml/tokenizers/package.json")) &&
-         run_command("node --version >/dev/null 2>&1").status == 0;
+         run_command("node --version >/dev/null 2>&1").exit_code == 0;
 }
 
 // Ids of each file per libsentencepiece (no BOS/EOS); empty on failure.
@@ -87,7 +61,7 @@ inline std::vector<std::vector<int32_t>> sentencepiece_oracle(const std::string&
   std::string cmd = "/usr/bin/python3 " + shell_quote(repo_path("scripts/tokenizer_spm_oracle.py")) + " " + shell_quote(model);
   for (const auto& f : files) cmd += " " + shell_quote(f);
   CommandResult r = run_command(cmd);
-  if (r.status != 0) return {};
+  if (r.exit_code != 0) return {};
   return parse_id_lines(r.output);
 }
 
@@ -96,7 +70,7 @@ inline std::vector<std::vector<int32_t>> hf_oracle(const std::string& tokenizer_
   std::string cmd = "cd " + shell_quote(repo_path("tests/oracle")) + " && node encode.js " + shell_quote(tokenizer_dir);
   for (const auto& f : files) cmd += " " + shell_quote(f);
   CommandResult r = run_command(cmd);
-  if (r.status != 0) return {};
+  if (r.exit_code != 0) return {};
   return parse_id_lines(r.output);
 }
 

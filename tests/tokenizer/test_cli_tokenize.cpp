@@ -16,7 +16,7 @@ TEST(CliTokenize, IdsAndNoBos) {
   const std::string tok = shared_path("models/stories260K/tok512.bin");
   RHEAD_REQUIRE_FILE(tok);
   auto r = rhead_tokenize("-m " + shell_quote(tok) + " --ids 'Hello world'");
-  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.output, "1 346 306 414 263 304 341\n");
   r = rhead_tokenize("-m " + shell_quote(tok) + " --ids --no-bos 'Hello world'");
   EXPECT_EQ(r.output, "346 306 414 263 304 341\n");
@@ -27,7 +27,7 @@ TEST(CliTokenize, PiecesOneTokenPerLine) {
   RHEAD_REQUIRE_FILE(tok);
   TempDir dir;
   auto r = rhead_tokenize("-m " + shell_quote(tok) + " -f " + shell_quote(dir.write("in.txt", "Hi.\nYes")));
-  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("1\t<s>\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("13\t\\n\n"), std::string::npos) << r.output;  // the newline piece, escaped
 }
@@ -38,7 +38,7 @@ TEST(CliTokenize, FileByteForByte) {
   TempDir dir;
   std::string file = dir.write("in.txt", "Hello world\n\n  x");
   auto r = rhead_tokenize("-m " + shell_quote(tok) + " --ids -f " + shell_quote(file));
-  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   // GPT-2 adds no BOS; "\n\n" is one token (628), the trailing newline is kept.
   EXPECT_EQ(r.output, "15496 995 628 220 2124\n");
 }
@@ -49,7 +49,7 @@ TEST(CliTokenize, FolderWithOnlyTokenizerJson) {
   TempDir dir;
   std::filesystem::create_symlink(source, dir.path / "tokenizer.json");
   auto r = rhead_tokenize("-m " + shell_quote(dir.path.string()) + " --ids 'Hello world'");
-  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "9707 1879\n");
 }
 
@@ -57,7 +57,7 @@ TEST(CliTokenize, ChatTemplateOverride) {
   const std::string tok = shared_path("data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf");
   RHEAD_REQUIRE_FILE(tok);
   auto r = rhead_tokenize("-m " + shell_quote(tok) + " --ids --chat-template llama2 Hi");
-  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "1 518 25580 29962 6324 518 29914 25580 29962\n");
 }
 
@@ -65,14 +65,14 @@ TEST(CliTokenize, ErrorsAreOneLine) {
   const std::string tok = shared_path("models/stories260K/tok512.bin");
   RHEAD_REQUIRE_FILE(tok);
   auto r = rhead_tokenize("-m " + shell_quote(tok) + " --chat-template vicuna Hi");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output.rfind("error: --chat-template: unknown template \"vicuna\"", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   r = rhead_tokenize("-m " + shell_quote(tok) + " --chat Hi");  // tok512 has no template
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("no chat template"), std::string::npos) << r.output;
   r = rhead_tokenize("-m /no/such/model --ids Hi");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output, "error: /no/such/model: no such file or directory\n");
 }
 
