@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
+#include "io/jsonl.h"
 #include "io/mapped_file.h"
 #include "model/generate.h"
 #include "niah/qa_metrics.h"
@@ -60,20 +61,7 @@ CotStyle cot_style_from_name(const std::string& name) {
 
 std::vector<CotItem> parse_cot_jsonl(const std::string& text, const std::string& where) {
   std::vector<CotItem> items;
-  std::istringstream in(text);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (trim(line).empty()) continue;
-    const std::string at = where + ":" + std::to_string(n);
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::exception& e) {
-      throw Error(at + ": invalid JSON: " + e.what());
-    }
-    if (!j.is_object()) throw Error(at + ": expected an object");
+  for_each_jsonl_object(text, where, [&](const json& j, const std::string& at, int n) {
     for (const char* key : {"question", "answer"})
       if (!j.contains(key) || !j[key].is_string()) throw Error(at + ": \"" + key + "\" must be a string");
     CotItem it;
@@ -84,11 +72,9 @@ std::vector<CotItem> parse_cot_jsonl(const std::string& text, const std::string&
     if (hashes == std::string::npos || !gold) throw Error(at + ": \"answer\" does not end with \"#### N\"");
     it.final_answer = trim(it.answer.substr(hashes + 4));
     it.gold = *gold;
-    it.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>()
-            : j.contains("id")                     ? j["id"].dump()
-                                                   : "line " + std::to_string(n);
+    it.id = jsonl_item_id(j, n);
     items.push_back(std::move(it));
-  }
+  });
   if (items.empty()) throw Error(where + ": no items");
   return items;
 }

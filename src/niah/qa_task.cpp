@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
+#include "io/jsonl.h"
 #include "io/mapped_file.h"
 #include "model/generate.h"
 #include "niah/qa_metrics.h"
@@ -45,20 +46,7 @@ const char* builtin_qa_jsonl() { return kQaSmall + 1; }  // skip the newline aft
 
 std::vector<QaItem> parse_qa_jsonl(const std::string& text, const std::string& where) {
   std::vector<QaItem> items;
-  std::istringstream in(text);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (trim(line).empty()) continue;
-    const std::string at = where + ":" + std::to_string(n);
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::exception& e) {
-      throw Error(at + ": invalid JSON: " + e.what());
-    }
-    if (!j.is_object()) throw Error(at + ": expected an object");
+  for_each_jsonl_object(text, where, [&](const json& j, const std::string& at, int n) {
     QaItem it;
     for (const char* key : {"context", "question"})
       if (!j.contains(key) || !j[key].is_string()) throw Error(at + ": \"" + key + "\" must be a string");
@@ -70,11 +58,9 @@ std::vector<QaItem> parse_qa_jsonl(const std::string& text, const std::string& w
       if (!a.is_string()) throw Error(at + ": \"answers\" must be a non-empty list of strings");
       it.answers.push_back(a);
     }
-    it.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>()
-            : j.contains("id")                     ? j["id"].dump()
-                                                   : "line " + std::to_string(n);
+    it.id = jsonl_item_id(j, n);
     items.push_back(std::move(it));
-  }
+  });
   if (items.empty()) throw Error(where + ": no QA items");
   return items;
 }
