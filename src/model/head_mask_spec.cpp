@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/error.h"
+#include "io/text.h"
 
 namespace rhead {
 namespace {
@@ -21,24 +22,12 @@ bool parse_int(const std::string& s, int& out) {
   return ec == std::errc() && p == end && out >= 0;
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t at = s.find(sep, start);
-    parts.push_back(s.substr(start, at == std::string::npos ? std::string::npos : at - start));
-    if (at == std::string::npos) break;
-    start = at + 1;
-  }
-  return parts;
-}
-
 // One parser per spec kind: adds the heads named by `args` to `mask`.
 using KindParser = std::function<void(const std::string& spec, const std::string& args, const ModelConfig& c,
                                       HeadMask& mask)>;
 
 void parse_heads(const std::string& spec, const std::string& args, const ModelConfig& c, HeadMask& mask) {
-  for (const std::string& item : split(args, ',')) {
+  for (const std::string& item : split_on(args, ',')) {
     const auto [layer, head] = parse_layer_head_pair(item, "mask '" + spec + "'");
     if (layer >= c.n_layer)
       bad_spec(spec, "layer " + std::to_string(layer) + " does not exist (the model has " + std::to_string(c.n_layer) +
@@ -51,7 +40,7 @@ void parse_heads(const std::string& spec, const std::string& args, const ModelCo
 }
 
 void parse_kv(const std::string& spec, const std::string& args, const ModelConfig& c, HeadMask& mask) {
-  for (const std::string& item : split(args, ',')) {
+  for (const std::string& item : split_on(args, ',')) {
     const auto [layer, group] = parse_layer_head_pair(item, "mask '" + spec + "'");
     if (layer >= c.n_layer)
       bad_spec(spec, "layer " + std::to_string(layer) + " does not exist (the model has " + std::to_string(c.n_layer) +

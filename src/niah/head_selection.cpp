@@ -9,6 +9,7 @@
 
 #include "io/builtin_data.h"
 #include "io/error.h"
+#include "io/text.h"
 
 namespace rhead {
 
@@ -20,18 +21,6 @@ int parse_count(const std::string& text, const std::string& spec) {
   if (text.empty() || std::sscanf(text.c_str(), "%d%c", &k, &extra) != 1 || k < 0)
     throw Error("--mask '" + spec + "': '" + text + "' is not a head count");
   return k;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) break;
-    start = p + 1;
-  }
-  return out;
 }
 
 void check_shape(const analysis::ScoreMap& scores, const ModelConfig& config) {
@@ -75,7 +64,7 @@ std::pair<MaskKind, std::vector<int>> parse_sweep_spec(const std::string& spec) 
     list = spec.substr(colon + 1);
   }
   std::vector<int> ks;
-  for (const auto& item : split(list, ',')) ks.push_back(parse_count(item, spec));
+  for (const auto& item : split_on(list, ',')) ks.push_back(parse_count(item, spec));
   if (ks.empty()) throw Error("--sweep '" + spec + "': no K given");
   return {kind, ks};
 }
