@@ -102,21 +102,18 @@ void run(const CotOptions& o) {
         const CotAnswer a = run_cot_item(session, tok, format, cot_prompt_text(shots, it.question, style), it, style,
                                          &m.mask, max_new);
         correct += a.correct;
-        return json{{"mask", m.label},
-                    {"mask_kind", mask_kind_name(m.kind)},
-                    {"mask_k", m.k},
-                    {"mask_seed", m.seed},
-                    {"mask_heads", head_keys(m.heads)},
-                    {"style", cot_style_name(style)},
-                    {"item_id", it.id},
-                    {"question", it.question},
-                    {"gold", it.gold},
-                    {"completion", a.completion},
-                    {"predicted", a.predicted ? json(*a.predicted) : json()},
-                    {"correct", a.correct},
-                    {"prompt_tokens", a.prompt_tokens},
-                    {"generated_tokens", a.generated_tokens},
-                    {"seconds", a.seconds}};
+        json line{{"style", cot_style_name(style)},
+                  {"item_id", it.id},
+                  {"question", it.question},
+                  {"gold", it.gold},
+                  {"completion", a.completion},
+                  {"predicted", a.predicted ? json(*a.predicted) : json()},
+                  {"correct", a.correct},
+                  {"prompt_tokens", a.prompt_tokens},
+                  {"generated_tokens", a.generated_tokens},
+                  {"seconds", a.seconds}};
+        add_mask_fields(m, line);
+        return line;
       },
       [&](int done, int total) {
         bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
@@ -128,9 +125,7 @@ void run(const CotOptions& o) {
   std::map<std::string, Agg> by_mask;
   for (const auto& l : lines) {
     Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.mask.is_null()) a.mask = {{"label", l.value("mask", "none")}, {"kind", l.value("mask_kind", "none")},
-                                    {"k", l.value("mask_k", 0)}, {"seed", l.value("mask_seed", 0)},
-                                    {"heads", l.value("mask_heads", json::array())}};
+    if (a.mask.is_null()) a.mask = mask_from_line(l);
     auto& c = a.by_style[l.value("style", std::string("?"))];
     c.first += l.value("correct", false);
     c.second += 1;

@@ -97,14 +97,14 @@ void run(const QaOptions& o) {
         const QaItem& it = items[what[k].second];
         const QaAnswer a = run_qa_item(session, tok, format, it, &m.mask, o.max_new_tokens);
         correct += a.exact_match > 0;
-        return json{{"mask", m.label},           {"mask_kind", mask_kind_name(m.kind)},
-                    {"mask_k", m.k},             {"mask_seed", m.seed},
-                    {"mask_heads", head_keys(m.heads)}, {"item_id", it.id},
-                    {"question", it.question},   {"answers", it.answers},
-                    {"prediction", a.prediction}, {"exact_match", a.exact_match},
-                    {"f1", a.f1},                {"prompt_tokens", a.prompt_tokens},
-                    {"generated_tokens", a.generated_tokens}, {"context_tokens_dropped", a.context_tokens_dropped},
-                    {"seconds", a.seconds}};
+        json line{{"item_id", it.id},
+                  {"question", it.question},   {"answers", it.answers},
+                  {"prediction", a.prediction}, {"exact_match", a.exact_match},
+                  {"f1", a.f1},                {"prompt_tokens", a.prompt_tokens},
+                  {"generated_tokens", a.generated_tokens}, {"context_tokens_dropped", a.context_tokens_dropped},
+                  {"seconds", a.seconds}};
+        add_mask_fields(m, line);
+        return line;
       },
       [&](int done, int total) {
         bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
@@ -116,9 +116,7 @@ void run(const QaOptions& o) {
   std::map<std::string, Agg> by_mask;
   for (const auto& l : lines) {
     Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.n == 0) a.mask = {{"label", l.value("mask", "none")}, {"kind", l.value("mask_kind", "none")},
-                            {"k", l.value("mask_k", 0)}, {"seed", l.value("mask_seed", 0)},
-                            {"heads", l.value("mask_heads", json::array())}};
+    if (a.n == 0) a.mask = mask_from_line(l);
     ++a.n;
     a.em += l.value("exact_match", 0.0);
     a.f1 += l.value("f1", 0.0);

@@ -34,6 +34,22 @@ const char* mask_kind_name(MaskKind kind) {
   return "none";
 }
 
+void add_mask_fields(const MaskSetting& mask, json& line) {
+  line["mask"] = mask.label;
+  line["mask_kind"] = mask_kind_name(mask.kind);
+  line["mask_k"] = mask.k;
+  line["mask_seed"] = mask.seed;
+  line["mask_heads"] = head_keys(mask.heads);
+}
+
+json mask_from_line(const json& line) {
+  return {{"label", line.value("mask", std::string("none"))},
+          {"kind", line.value("mask_kind", std::string("none"))},
+          {"k", line.value("mask_k", 0)},
+          {"seed", line.value("mask_seed", 0)},
+          {"heads", line.value("mask_heads", json::array())}};
+}
+
 json MaskSetting::to_json() const {
   return {{"label", label},
           {"kind", mask_kind_name(kind)},
@@ -164,11 +180,7 @@ json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::s
   // Ours.
   j["grid_test_id"] = r.test_id;
   j["needle_id"] = r.needle_id;
-  j["mask"] = mask.label;
-  j["mask_kind"] = mask_kind_name(mask.kind);
-  j["mask_k"] = mask.k;
-  j["mask_seed"] = mask.seed;
-  j["mask_heads"] = head_keys(mask.heads);
+  add_mask_fields(mask, j);
   j["mask_mode"] = mask_mode_name(mask.mask.mode);
   j["mask_phase"] = mask_phase_name(mask.mask.phase);
   j["passed"] = r.rouge_recall > 50.0;
@@ -230,13 +242,9 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     MaskOutcome o;
     o.label = label;
     const json& first = *group.front();
-    o.mask = {{"label", label},
-              {"kind", first.value("mask_kind", std::string("none"))},
-              {"k", first.value("mask_k", 0)},
-              {"seed", first.value("mask_seed", 0)},
-              {"heads", first.value("mask_heads", json::array())},
-              {"mode", first.value("mask_mode", std::string("uniform"))},
-              {"phase", first.value("mask_phase", std::string("decode"))}};
+    o.mask = mask_from_line(first);
+    o.mask["mode"] = first.value("mask_mode", std::string("uniform"));
+    o.mask["phase"] = first.value("mask_phase", std::string("decode"));
     for (ErrorKind k : failure_kinds()) o.errors[error_kind_name(k)] = 0;
     double score_sum = 0, sink_sum = 0;
     int sink_n = 0;

@@ -33,6 +33,12 @@ struct MaskSetting {
 
 const char* mask_kind_name(MaskKind kind);
 
+// The mask fields every result line of niah / qa / cot carries: mask (the label), mask_kind,
+// mask_k, mask_seed, mask_heads.
+void add_mask_fields(const MaskSetting& mask, nlohmann::json& line);
+// Those fields read back from a result line as {label, kind, k, seed, heads}.
+nlohmann::json mask_from_line(const nlohmann::json& line);
+
 // What the mask options of niah / qa / cot ask for.
 struct MaskRequest {
   std::string mask = "none";         // --mask
