@@ -1,8 +1,10 @@
 // Mask options of niah, qa and cot.
 #include "cli/causal_options.h"
 
+#include <chrono>
 #include <iostream>
 
+#include "cli/niah_options.h"
 #include "io/error.h"
 
 namespace rhead::cli {
@@ -70,6 +72,34 @@ void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, n
   nlohmann::json list = nlohmann::json::array();
   for (const auto& s : masks.settings) list.push_back(s.to_json());
   settings["masks"] = list;
+}
+
+std::vector<nlohmann::json> run_items_with_progress(const std::string& output_dir, const std::string& shard,
+                                                    const nlohmann::json& settings, bool quiet,
+                                                    const std::vector<std::string>& keys,
+                                                    const std::function<nlohmann::json(size_t, bool&)>& run_one) {
+  const auto [shard_i, shard_n] = parse_shard(shard);
+  ItemLoopOptions lo;
+  lo.output_dir = output_dir;
+  lo.shard_index = shard_i;
+  lo.shard_count = shard_n;
+  lo.settings = settings;
+  ProgressBar bar(!quiet);
+  int correct = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<nlohmann::json> lines = run_item_loop(
+      lo, keys,
+      [&](size_t k) {
+        bool ok = false;
+        nlohmann::json line = run_one(k, ok);
+        correct += ok;
+        return line;
+      },
+      [&](int done, int total) {
+        bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
+      });
+  bar.finish();
+  return lines;
 }
 
 }  // namespace rhead::cli

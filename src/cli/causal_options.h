@@ -38,4 +38,12 @@ ResolvedMasks resolve_masks(const MaskCliOptions& o, const LoadedModel& model, b
 // Records the mask options in a settings object.
 void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings);
 
+// The resumable (mask, item) loop of qa and cot, with a progress bar: shard `shard` (I/N) of
+// `keys` runs into `output_dir`; run_one(i, correct) returns key i's result line and sets
+// `correct` for the bar's running accuracy. Returns every line of the results file.
+std::vector<nlohmann::json> run_items_with_progress(const std::string& output_dir, const std::string& shard,
+                                                    const nlohmann::json& settings, bool quiet,
+                                                    const std::vector<std::string>& keys,
+                                                    const std::function<nlohmann::json(size_t, bool&)>& run_one);
+
 }  // namespace rhead::cli

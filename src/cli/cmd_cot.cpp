@@ -57,7 +57,6 @@ void run(const CotOptions& o) {
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
     return ids;
   });
-  const auto [shard_i, shard_n] = parse_shard(o.shard);
 
   json shot_ids = json::array();
   for (const auto& s : shots) shot_ids.push_back(s.question);
@@ -80,19 +79,10 @@ void run(const CotOptions& o) {
         keys.push_back(masks.settings[m].label + "|" + cot_style_name(styles[s]) + "|" + std::to_string(i) + ":" + items[i].id);
         jobs.push_back({m, s, i});
       }
-  apply_threads(o.model);
   Session session(lm.model, session_options(o.model));
-  ItemLoopOptions lo;
-  lo.output_dir = o.output;
-  lo.shard_index = shard_i;
-  lo.shard_count = shard_n;
-  lo.settings = settings;
-  ProgressBar bar(!o.quiet);
-  int correct = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<json> lines = run_item_loop(
-      lo, keys,
-      [&](size_t k) {
+  const std::vector<json> lines = run_items_with_progress(
+      o.output, o.shard, settings, o.quiet, keys,
+      [&](size_t k, bool& correct) {
         const Job& j = jobs[k];
         const MaskSetting& m = masks.settings[j.mask];
         const CotItem& it = items[j.item];
@@ -101,7 +91,7 @@ void run(const CotOptions& o) {
         const int max_new = style == CotStyle::answer_only ? std::min(o.max_new_tokens, 16) : o.max_new_tokens;
         const CotAnswer a = run_cot_item(session, tok, format, cot_prompt_text(shots, it.question, style), it, style,
                                          &m.mask, max_new);
-        correct += a.correct;
+        correct = a.correct;
         json line{{"style", cot_style_name(style)},
                   {"item_id", it.id},
                   {"question", it.question},
@@ -114,11 +104,7 @@ void run(const CotOptions& o) {
                   {"seconds", a.seconds}};
         add_mask_fields(m, line);
         return line;
-      },
-      [&](int done, int total) {
-        bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
       });
-  bar.finish();
 
   // Accuracy per mask and style.
   struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; };  // style -> (correct, n)

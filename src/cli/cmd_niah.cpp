@@ -58,7 +58,6 @@ void run(const NiahCommandOptions& o) {
     passed += r.rouge_recall > 50.0;
     bar.update(done, total, passed, elapsed, mask + " " + r.test_id);
   };
-  apply_threads(o.niah.model);
   NiahCausalSummary s = run_niah_causal(lm, session_options(o.niah.model), config, c);
   bar.finish();
   if (c.sink_heads.empty()) std::cout << "(no --scores: the attention-sink mass of the top retrieval heads is not recorded)\n";

@@ -61,7 +61,6 @@ void run(const QaOptions& o) {
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
     return ids;
   });
-  const auto [shard_i, shard_n] = parse_shard(o.shard);
 
   json settings;
   settings["fingerprint"] = {{"model", lm.model->source},
@@ -79,24 +78,15 @@ void run(const QaOptions& o) {
       keys.push_back(masks.settings[m].label + "|" + std::to_string(i) + ":" + items[i].id);
       what.emplace_back(m, i);
     }
-  apply_threads(o.model);
   SessionOptions so = session_options(o.model);
   Session session(lm.model, so);
-  ItemLoopOptions lo;
-  lo.output_dir = o.output;
-  lo.shard_index = shard_i;
-  lo.shard_count = shard_n;
-  lo.settings = settings;
-  ProgressBar bar(!o.quiet);
-  int correct = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<json> lines = run_item_loop(
-      lo, keys,
-      [&](size_t k) {
+  const std::vector<json> lines = run_items_with_progress(
+      o.output, o.shard, settings, o.quiet, keys,
+      [&](size_t k, bool& correct) {
         const MaskSetting& m = masks.settings[what[k].first];
         const QaItem& it = items[what[k].second];
         const QaAnswer a = run_qa_item(session, tok, format, it, &m.mask, o.max_new_tokens);
-        correct += a.exact_match > 0;
+        correct = a.exact_match > 0;
         json line{{"item_id", it.id},
                   {"question", it.question},   {"answers", it.answers},
                   {"prediction", a.prediction}, {"exact_match", a.exact_match},
@@ -105,11 +95,7 @@ void run(const QaOptions& o) {
                   {"seconds", a.seconds}};
         add_mask_fields(m, line);
         return line;
-      },
-      [&](int done, int total) {
-        bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
       });
-  bar.finish();
 
   // Per mask: EM and F1 over the items in the directory.
   struct Agg { json mask; int n = 0; double em = 0, f1 = 0; };

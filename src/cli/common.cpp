@@ -19,11 +19,14 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--chunk", o.prefill_chunk, "prefill chunk size in tokens")->check(CLI::PositiveNumber);
 }
 
+namespace {
+// --threads sets OpenMP's pool; BLAS always runs single-threaded inside rhead's threads.
 void apply_threads(const ModelOptions& o) {
   if (o.threads > 0) {
-    omp_set_num_threads(o.threads);  // BLAS runs single-threaded inside rhead's own threads
+    omp_set_num_threads(o.threads);
   }
 }
+}  // namespace
 
 LoadedModel load_model_from_options(const ModelOptions& o) {
   apply_threads(o);

@@ -20,8 +20,6 @@ struct ModelOptions {
 void add_model_options(CLI::App* cmd, ModelOptions& o);
 LoadedModel load_model_from_options(const ModelOptions& o);
 SessionOptions session_options(const ModelOptions& o);
-// Applies --threads to OpenMP (BLAS always runs single-threaded inside rhead's threads).
-void apply_threads(const ModelOptions& o);
 
 std::string human_bytes(double bytes);
 
