@@ -127,6 +127,14 @@ DetectSummary write_outputs(const std::string& dir, const json& run, std::vector
   return s;
 }
 
+// Two run.json records describe the same run: same fingerprint (model, needles, prompt)
+// and the same head grid.
+bool same_run(const json& a, const json& b) {
+  return a.value("settings", json::object()).value("fingerprint", json()) ==
+             b.value("settings", json::object()).value("fingerprint", json()) &&
+         a.value("n_layer", -1) == b.value("n_layer", -1) && a.value("n_head", -1) == b.value("n_head", -1);
+}
+
 }  // namespace
 
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
@@ -140,8 +148,7 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
   if (fs::exists(run_path)) {
     json old = read_json_file(run_path);
     // Tests from a different model, needle set or prompt must not mix in one directory.
-    if (old.value("settings", json::object()).value("fingerprint", json()) != o.settings.value("fingerprint", json()) ||
-        old.value("n_layer", -1) != c.n_layer || old.value("n_head", -1) != c.n_head)
+    if (!same_run(old, run))
       fail(run_path, "this directory holds a run with other settings (model, needles or prompt); use another -o");
   }
   write_file_atomic(run_path, run.dump(2) + "\n");
@@ -206,9 +213,7 @@ DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::
     json r = read_json_file(run_path);
     if (run.is_null()) {
       run = r;
-    } else if (r.value("settings", json::object()).value("fingerprint", json()) !=
-                   run.value("settings", json::object()).value("fingerprint", json()) ||
-               r.value("n_layer", -1) != run.value("n_layer", -1) || r.value("n_head", -1) != run.value("n_head", -1)) {
+    } else if (!same_run(r, run)) {
       fail(run_path, "run settings differ from " + shard_dirs.front() + "; shards of different runs cannot be merged");
     }
     for (auto& t : load_results(dir + "/results.jsonl", false))

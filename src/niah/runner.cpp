@@ -56,7 +56,7 @@ const NiahRunner::NeedleState& NiahRunner::needle_state(int needle_id) {
     hit = haystack_tokens_.emplace(dir, std::move(ids)).first;
   }
   NeedleState st;
-  st.haystack = hit->second;
+  st.haystack = &hit->second;
   st.needle = tok.encode(set.needle.needle, false, false);
   st.answer = tok.encode(set.needle.real_needle, false, false);
   st.frame = make_prompt_frame(tok, config_.format, set.needle.question);
@@ -66,7 +66,7 @@ const NiahRunner::NeedleState& NiahRunner::needle_state(int needle_id) {
 NiahPrompt NiahRunner::prompt_for(const NiahTask& task) {
   const NeedleState& st = needle_state(task.needle_id);
   const Tokenizer& tok = *model_.tokenizer;
-  return build_niah_prompt(st.haystack, st.needle, st.frame, task.length, task.depth, config_.buffer,
+  return build_niah_prompt(*st.haystack, st.needle, st.frame, task.length, task.depth, config_.buffer,
                            [&](int32_t id) { return token_ends_sentence(tok, id); });
 }
 

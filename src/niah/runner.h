@@ -60,7 +60,7 @@ class NiahRunner {
 
  private:
   struct NeedleState {
-    std::vector<int32_t> haystack;  // tokens
+    const std::vector<int32_t>* haystack = nullptr;  // tokens, owned by haystack_tokens_
     std::vector<int32_t> needle;    // tokens of the needle sentence
     std::vector<int32_t> answer;    // tokens of real_needle
     PromptFrame frame;
