@@ -58,14 +58,13 @@ void Session::truncate(int64_t n) {
   n_past_ = n;
 }
 
-const void* Session::k_cache(int layer) const {
+size_t Session::layer_offset(int layer) const {
   const ModelConfig& c = model_->config;
-  return k_.data() + static_cast<size_t>(layer) * c.n_kv_head * capacity_ * c.head_dim * (options_.kv_f16 ? 2 : 4);
+  return static_cast<size_t>(layer) * c.n_kv_head * capacity_ * c.head_dim * (options_.kv_f16 ? 2 : 4);
 }
-const void* Session::v_cache(int layer) const {
-  const ModelConfig& c = model_->config;
-  return v_.data() + static_cast<size_t>(layer) * c.n_kv_head * capacity_ * c.head_dim * (options_.kv_f16 ? 2 : 4);
-}
+
+const void* Session::k_cache(int layer) const { return k_.data() + layer_offset(layer); }
+const void* Session::v_cache(int layer) const { return v_.data() + layer_offset(layer); }
 
 std::vector<float> Session::forward(std::span<const int32_t> tokens, const ForwardOptions& options) {
   const ModelConfig& c = model_->config;
@@ -173,8 +172,8 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     rope(kb_.data(), T, c.n_kv_head, c.head_dim, pos0, inv_freq_.data(), half);
 
     // Append K and V to the cache: [n_kv_head][capacity][hd].
-    uint8_t* kc = const_cast<uint8_t*>(static_cast<const uint8_t*>(k_cache(l)));
-    uint8_t* vc = const_cast<uint8_t*>(static_cast<const uint8_t*>(v_cache(l)));
+    uint8_t* kc = k_.data() + layer_offset(l);
+    uint8_t* vc = v_.data() + layer_offset(l);
     for (int64_t t = 0; t < T; ++t)
       for (int g = 0; g < c.n_kv_head; ++g) {
         const size_t off = (static_cast<size_t>(g) * capacity_ + pos0 + t) * hd * elem;

@@ -50,6 +50,8 @@ class Session {
   void forward_chunk(std::span<const int32_t> tokens, const ForwardOptions& options,
                      const std::vector<int32_t>& obs_slot, std::vector<float>& logits_out);
 
+  size_t layer_offset(int layer) const;  // bytes from the start of k_ / v_ to a layer's cache
+
   std::shared_ptr<const Model> model_;
   SessionOptions options_;
   int64_t capacity_ = 0;
