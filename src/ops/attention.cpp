@@ -83,10 +83,43 @@ void mix_scalar(const float* w, const void* v, bool f16, int64_t n, int hd, floa
   }
 }
 
-// One (token, head) pair. `row` is the thread's working row of at least n_keys floats.
+// The keys one query sees (file comment of attention.h): at most two runs of positions in
+// ascending order, the sink run of a windowed head and the recent run ending at the query.
+struct VisibleKeys {
+  int64_t begin[2] = {0, 0}, end[2] = {0, 0};
+  int n = 0;
+};
+
+VisibleKeys visible_keys(const AttentionArgs& a, int64_t i, int h) {
+  VisibleKeys v;
+  const int64_t lo = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
+  const int64_t hw = a.head_window ? a.head_window[h] : 0;
+  int64_t recent = hw > 0 ? std::max(lo, i - hw + 1) : lo;
+  if (hw > 0 && a.head_sink > lo) {
+    if (a.head_sink >= recent) {
+      recent = lo;  // the sink run reaches the recent run: one run
+    } else {
+      v.begin[0] = lo;
+      v.end[0] = a.head_sink;
+      v.n = 1;
+    }
+  }
+  v.begin[v.n] = recent;
+  v.end[v.n] = i + 1;
+  ++v.n;
+  return v;
+}
+
+float score_scale(const AttentionArgs& a) {
+  return a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(a.head_dim));
+}
+
+// One (token, head) pair. `row` is the thread's working row of at least pos0 + t + 1 floats,
+// indexed by absolute key position; only the visible positions are written or read.
 void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast) {
   const int hd = a.head_dim;
-  const int64_t n_keys = a.pos0 + t + 1;
+  const int64_t pos = a.pos0 + t;
+  const VisibleKeys vis = visible_keys(a, pos, h);
   const int kvh = h / (a.n_head / a.n_kv_head);
   const size_t elem = a.kv_f16 ? 2 : 4;
   const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + kvh * a.kv_head_stride * elem;
@@ -95,40 +128,51 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
   float* out = a.out + (t * a.n_head + h) * hd;
   const HeadOverride ov = a.overrides ? a.overrides[h] : HeadOverride::none;
   const int32_t slot = a.obs_slot ? a.obs_slot[t] : -1;
+  const bool simd = fast && a.kv_f16 && kHaveAvx2;
 
   std::fill(out, out + hd, 0.0f);
   float inv_sum = 0.0f;
-  if (ov == HeadOverride::uniform) {
-    // A zeroed query scores every key 0: uniform weights over the causal prefix.
-    std::fill(row, row + n_keys, 0.0f);
-  } else {
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    if (fast && a.kv_f16 && kHaveAvx2)
-      scores_f16_avx2(q, reinterpret_cast<const uint16_t*>(kbase), n_keys, hd, scale, row);
-    else
-      scores_scalar(q, kbase, a.kv_f16, n_keys, hd, scale, row);
-  }
-  // Softmax over the row; the argmax is the first strict maximum (earliest on ties).
-  float max_logit = -std::numeric_limits<float>::infinity();
-  int64_t argmax = 0;
-  for (int64_t j = 0; j < n_keys; ++j)
-    if (row[j] > max_logit) {
-      max_logit = row[j];
-      argmax = j;
+  for (int r = 0; r < vis.n; ++r) {
+    const int64_t b = vis.begin[r], n = vis.end[r] - b;
+    if (ov == HeadOverride::uniform) {
+      // A zeroed query scores every visible key 0: uniform weights over them.
+      std::fill(row + b, row + b + n, 0.0f);
+    } else {
+      const float scale = score_scale(a);
+      if (simd)
+        scores_f16_avx2(q, reinterpret_cast<const uint16_t*>(kbase) + b * hd, n, hd, scale, row + b);
+      else
+        scores_scalar(q, kbase + b * hd * elem, a.kv_f16, n, hd, scale, row + b);
+      if (a.softcap != 0.0f)
+        for (int64_t j = b; j < b + n; ++j) row[j] = a.softcap * std::tanh(row[j] / a.softcap);
     }
-  float sum = 0.0f;
-  for (int64_t j = 0; j < n_keys; ++j) {
-    row[j] = std::exp(row[j] - max_logit);
-    sum += row[j];
   }
+  // Softmax over the visible keys; the argmax is the first strict maximum (earliest on ties).
+  float max_logit = -std::numeric_limits<float>::infinity();
+  int64_t argmax = vis.begin[0];
+  for (int r = 0; r < vis.n; ++r)
+    for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
+      if (row[j] > max_logit) {
+        max_logit = row[j];
+        argmax = j;
+      }
+  float sum = 0.0f;
+  for (int r = 0; r < vis.n; ++r)
+    for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j) {
+      row[j] = std::exp(row[j] - max_logit);
+      sum += row[j];
+    }
   inv_sum = 1.0f / sum;
   if (ov == HeadOverride::none || ov == HeadOverride::uniform) {
     // Normalize first so the mix sums p_j * v_j exactly as the weights are reported.
-    for (int64_t j = 0; j < n_keys; ++j) row[j] *= inv_sum;
-    if (fast && a.kv_f16 && kHaveAvx2)
-      mix_f16_avx2(row, reinterpret_cast<const uint16_t*>(vbase), n_keys, hd, out);
-    else
-      mix_scalar(row, vbase, a.kv_f16, n_keys, hd, out);
+    for (int r = 0; r < vis.n; ++r) {
+      const int64_t b = vis.begin[r], n = vis.end[r] - b;
+      for (int64_t j = b; j < b + n; ++j) row[j] *= inv_sum;
+      if (simd)
+        mix_f16_avx2(row + b, reinterpret_cast<const uint16_t*>(vbase) + b * hd, n, hd, out);
+      else
+        mix_scalar(row + b, vbase + b * hd * elem, a.kv_f16, n, hd, out);
+    }
     inv_sum = 1.0f;  // row now holds the normalized weights
   } else if (ov == HeadOverride::mean) {
     std::copy(a.head_means + h * hd, a.head_means + (h + 1) * hd, out);
@@ -139,20 +183,22 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
     const int64_t idx = slot * p.obs_stride + h;
     if (p.argmax) p.argmax[idx] = static_cast<int32_t>(argmax);
     if (p.argmax_weight) p.argmax_weight[idx] = row[argmax] * inv_sum;
-    if (p.sink_mass) p.sink_mass[idx] = row[0] * inv_sum;
+    if (p.sink_mass) p.sink_mass[idx] = vis.begin[0] == 0 ? row[0] * inv_sum : 0.0f;
     if (p.span_mass) {
       float m = 0.0f;
-      for (int64_t j = std::max<int64_t>(0, p.span_begin); j < std::min(n_keys, p.span_end); ++j) m += row[j];
+      for (int r = 0; r < vis.n; ++r)
+        for (int64_t j = std::max(vis.begin[r], p.span_begin); j < std::min(vis.end[r], p.span_end); ++j) m += row[j];
       p.span_mass[idx] = m * inv_sum;
     }
     if (p.top_k > 0 && p.topk) {
       // Selection by repeated scan keeps the contract simple: larger weight first, earlier
-      // position first among equals; positions past the prefix are reported as -1.
-      std::vector<char> taken(static_cast<size_t>(n_keys), 0);
+      // position first among equals; slots past the number of visible keys report -1.
+      std::vector<char> taken(static_cast<size_t>(pos + 1), 0);
       for (int i = 0; i < p.top_k; ++i) {
         int64_t best = -1;
-        for (int64_t j = 0; j < n_keys; ++j)
-          if (!taken[j] && (best < 0 || row[j] > row[best])) best = j;
+        for (int r = 0; r < vis.n; ++r)
+          for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
+            if (!taken[j] && (best < 0 || row[j] > row[best])) best = j;
         p.topk[idx * p.top_k + i] = static_cast<int32_t>(best);
         p.topk_weight[idx * p.top_k + i] = best >= 0 ? row[best] * inv_sum : 0.0f;
         if (best >= 0) taken[best] = 1;

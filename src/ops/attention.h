@@ -1,11 +1,19 @@
 // The attention kernel, with probes and head interventions computed in place.
 //
-// For each query token t (absolute position pos0 + t) and query head h, the kernel scores
-// keys 0..pos0+t of KV head h / group_size in one working row, softmaxes it, mixes V, and —
+// For each query token t (absolute position i = pos0 + t) and query head h, the kernel scores
+// the keys of KV head h / group_size that the query sees, softmaxes over them, mixes V, and —
 // only if asked — reads the probes off that same row: argmax (ties go to the earliest
 // position, because the scan keeps the first strict maximum), top-k (ties: earlier first),
 // attention mass in a span, mass on position 0. No [n_head, n_kv] matrix is ever kept beyond
 // the working row of the thread that owns (t, h).
+//
+// Visibility: query i of head h sees key j iff
+//   j <= i
+//   and (window == 0 || i - j < window)
+//   and (head_window == nullptr || head_window[h] == 0 || j < head_sink || i - j < head_window[h]).
+// Softmax, the uniform override and every probe run over the visible keys only: sink_mass is
+// the weight on position 0 (0 when position 0 is not visible), top-k slots past the number of
+// visible keys report position -1 and weight 0.
 #pragma once
 #include <cstdint>
 
@@ -45,6 +53,13 @@ struct AttentionArgs {
   bool kv_f16 = true;
   int64_t kv_head_stride = 0;  // elements between consecutive KV heads (capacity * head_dim)
   float* out = nullptr;        // [n_tokens, n_head, head_dim]
+
+  // Visibility and scoring (see the file comment). The defaults give plain causal attention.
+  int64_t window = 0;                    // model sliding window in positions, layer-wide; 0: none
+  const int32_t* head_window = nullptr;  // [n_head] KV-policy window per query head (>= 0); 0 entry: full
+  int64_t head_sink = 0;                 // KV policy: positions [0, head_sink) stay visible to windowed heads
+  float scale = 0.0f;                    // score = scale * (q . k); 0: 1/sqrt(head_dim)
+  float softcap = 0.0f;                  // 0: none; else score -> softcap * tanh(score / softcap)
 
   const HeadOverride* overrides = nullptr;  // [n_head], nullptr: no intervention
   const float* head_means = nullptr;        // [n_head, head_dim] for HeadOverride::mean

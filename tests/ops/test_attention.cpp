@@ -1,0 +1,361 @@
+// The attention kernel contract: visibility (model window, per-head KV-policy window with a
+// sink), score scale and soft-cap, overrides and probes, for the fast kernel and the scalar
+// reference, against a naive double-precision oracle that applies the visibility rule key by
+// key, plus a small case whose numbers are worked out by hand.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/attention.h"
+#include "ops/quant.h"
+
+namespace rhead {
+namespace {
+
+constexpr int kTopK = 5;
+
+// One attention call's inputs. KV layout: [n_kv][n_keys][hd], f16 or f32.
+struct AttnCase {
+  int n_head = 4, n_kv = 2, hd = 8;
+  int64_t pos0 = 0, n_tokens = 1;
+  bool f16 = true;
+  int64_t window = 0, head_sink = 0;
+  std::vector<int32_t> head_window;  // empty: none
+  float scale = 0.0f, softcap = 0.0f;
+  std::vector<HeadOverride> overrides;  // empty: none
+  std::vector<float> means;             // [n_head, hd]
+  int64_t span_begin = 0, span_end = 0;
+  std::vector<float> q;       // [T, H, hd]
+  std::vector<uint8_t> k, v;  // stored bytes
+  std::vector<double> kd, vd; // the stored values
+  int64_t n_keys() const { return pos0 + n_tokens; }
+};
+
+void store_kv(AttnCase& c, const std::vector<float>& kf, const std::vector<float>& vf) {
+  const size_t elem = c.f16 ? 2 : 4;
+  c.k.resize(kf.size() * elem);
+  c.v.resize(vf.size() * elem);
+  c.kd.resize(kf.size());
+  c.vd.resize(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) {
+    if (c.f16) {
+      const uint16_t a = f32_to_f16(kf[i]), b = f32_to_f16(vf[i]);
+      std::memcpy(&c.k[i * 2], &a, 2);
+      std::memcpy(&c.v[i * 2], &b, 2);
+      c.kd[i] = f16_to_f32(a);
+      c.vd[i] = f16_to_f32(b);
+    } else {
+      std::memcpy(&c.k[i * 4], &kf[i], 4);
+      std::memcpy(&c.v[i * 4], &vf[i], 4);
+      c.kd[i] = kf[i];
+      c.vd[i] = vf[i];
+    }
+  }
+}
+
+// Random q, K, V of the case's shape (the rest of the case set by the caller first).
+void fill_random(AttnCase& c, uint32_t seed, float q_gain = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  c.q.resize(static_cast<size_t>(c.n_tokens) * c.n_head * c.hd);
+  for (auto& x : c.q) x = q_gain * nd(rng);
+  std::vector<float> kf(static_cast<size_t>(c.n_kv) * c.n_keys() * c.hd), vf(kf.size());
+  for (auto& x : kf) x = nd(rng);
+  for (auto& x : vf) x = nd(rng);
+  store_kv(c, kf, vf);
+}
+
+struct AttnResult {
+  std::vector<float> out;
+  std::vector<int32_t> argmax, topk;
+  std::vector<float> argmax_w, topk_w, span, sink;
+  std::vector<double> head_sum;
+};
+
+AttnResult run(const AttnCase& c, void (*kernel)(const AttentionArgs&), bool probes = true) {
+  AttnResult o;
+  const int64_t T = c.n_tokens;
+  const size_t n = static_cast<size_t>(T) * c.n_head;
+  o.out.assign(n * c.hd, -7.0f);
+  o.argmax.assign(n, -9);
+  o.argmax_w.assign(n, -1);
+  o.topk.assign(n * kTopK, -9);
+  o.topk_w.assign(n * kTopK, -1);
+  o.span.assign(n, -1);
+  o.sink.assign(n, -1);
+  o.head_sum.assign(static_cast<size_t>(c.n_head) * c.hd, 0.0);
+  std::vector<int32_t> slots(T);
+  std::iota(slots.begin(), slots.end(), 0);
+  AttentionArgs a;
+  a.n_tokens = T;
+  a.pos0 = c.pos0;
+  a.n_head = c.n_head;
+  a.n_kv_head = c.n_kv;
+  a.head_dim = c.hd;
+  a.q = c.q.data();
+  a.k = c.k.data();
+  a.v = c.v.data();
+  a.kv_f16 = c.f16;
+  a.kv_head_stride = c.n_keys() * c.hd;
+  a.out = o.out.data();
+  a.window = c.window;
+  a.head_window = c.head_window.empty() ? nullptr : c.head_window.data();
+  a.head_sink = c.head_sink;
+  a.scale = c.scale;
+  a.softcap = c.softcap;
+  a.overrides = c.overrides.empty() ? nullptr : c.overrides.data();
+  a.head_means = c.means.empty() ? nullptr : c.means.data();
+  if (probes) {
+    a.obs_slot = slots.data();
+    a.probes.obs_stride = c.n_head;
+    a.probes.argmax = o.argmax.data();
+    a.probes.argmax_weight = o.argmax_w.data();
+    a.probes.top_k = kTopK;
+    a.probes.topk = o.topk.data();
+    a.probes.topk_weight = o.topk_w.data();
+    a.probes.span_begin = c.span_begin;
+    a.probes.span_end = c.span_end;
+    a.probes.span_mass = o.span.data();
+    a.probes.sink_mass = o.sink.data();
+  }
+  a.head_out_sum = o.head_sum.data();
+  kernel(a);
+  return o;
+}
+
+// The visibility rule of attention.h, written literally.
+bool visible(const AttnCase& c, int64_t i, int64_t j, int h) {
+  return j <= i && (c.window == 0 || i - j < c.window) &&
+         (c.head_window.empty() || c.head_window[h] == 0 || j < c.head_sink || i - j < c.head_window[h]);
+}
+
+// Naive oracle in double over the full [T, H, n_keys] score matrix; checks `o` against it.
+void expect_matches_oracle(const AttnCase& c, const AttnResult& o, double tol, bool probes = true) {
+  const int H = c.n_head, hd = c.hd;
+  const double scale = c.scale != 0.0f ? c.scale : 1.0 / std::sqrt(static_cast<double>(hd));
+  std::vector<double> sum(static_cast<size_t>(H) * hd, 0.0);
+  for (int64_t t = 0; t < c.n_tokens; ++t)
+    for (int h = 0; h < H; ++h) {
+      const int g = h / (H / c.n_kv);
+      const int64_t i = c.pos0 + t;
+      const HeadOverride ov = c.overrides.empty() ? HeadOverride::none : c.overrides[h];
+      std::vector<int64_t> keys;
+      for (int64_t j = 0; j <= i; ++j)
+        if (visible(c, i, j, h)) keys.push_back(j);
+      std::vector<double> w(keys.size());
+      double mx = -1e300;
+      for (size_t x = 0; x < keys.size(); ++x) {
+        double d = 0;
+        if (ov != HeadOverride::uniform) {
+          for (int e = 0; e < hd; ++e) d += c.q[(t * H + h) * hd + e] * c.kd[(g * c.n_keys() + keys[x]) * hd + e];
+          d *= scale;
+          if (c.softcap != 0.0f) d = c.softcap * std::tanh(d / c.softcap);
+        }
+        mx = std::max(mx, w[x] = d);
+      }
+      double s = 0;
+      for (auto& x : w) s += (x = std::exp(x - mx));
+      for (auto& x : w) x /= s;
+      const size_t r = t * H + h;
+      const std::string where = "t " + std::to_string(t) + " h " + std::to_string(h);
+      for (int d = 0; d < hd; ++d) {
+        double y = 0;
+        if (ov == HeadOverride::none || ov == HeadOverride::uniform)
+          for (size_t x = 0; x < keys.size(); ++x) y += w[x] * c.vd[(g * c.n_keys() + keys[x]) * hd + d];
+        else if (ov == HeadOverride::mean)
+          y = c.means[h * hd + d];
+        EXPECT_NEAR(o.out[r * hd + d], y, tol) << where << " d " << d;
+        sum[h * hd + d] += o.out[r * hd + d];
+      }
+      if (!probes) continue;
+      const size_t best = std::max_element(w.begin(), w.end()) - w.begin();  // first maximum
+      EXPECT_EQ(o.argmax[r], keys[best]) << where;
+      EXPECT_NEAR(o.argmax_w[r], w[best], tol) << where;
+      EXPECT_NEAR(o.sink[r], keys[0] == 0 ? w[0] : 0.0, tol) << where;
+      double span = 0;
+      for (size_t x = 0; x < keys.size(); ++x)
+        if (keys[x] >= c.span_begin && keys[x] < c.span_end) span += w[x];
+      EXPECT_NEAR(o.span[r], span, tol) << where;
+      std::vector<size_t> order(keys.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return w[x] > w[y]; });
+      for (int k = 0; k < kTopK; ++k) {
+        const int64_t want = k < static_cast<int>(keys.size()) ? keys[order[k]] : -1;
+        EXPECT_EQ(o.topk[r * kTopK + k], want) << where << " rank " << k;
+        EXPECT_NEAR(o.topk_w[r * kTopK + k], want >= 0 ? w[order[k]] : 0.0, tol) << where << " rank " << k;
+      }
+    }
+  for (size_t x = 0; x < sum.size(); ++x) EXPECT_NEAR(o.head_sum[x], sum[x], 1e-9);
+}
+
+void expect_kernels_agree(const AttnResult& a, const AttnResult& b, double tol) {
+  EXPECT_EQ(a.argmax, b.argmax);
+  EXPECT_EQ(a.topk, b.topk);
+  for (size_t i = 0; i < a.out.size(); ++i) EXPECT_NEAR(a.out[i], b.out[i], tol) << "out " << i;
+  for (size_t i = 0; i < a.sink.size(); ++i) {
+    EXPECT_NEAR(a.sink[i], b.sink[i], tol);
+    EXPECT_NEAR(a.span[i], b.span[i], tol);
+    EXPECT_NEAR(a.argmax_w[i], b.argmax_w[i], tol);
+  }
+}
+
+// ---- hand-checked: one head, hd 2, k_j = (j, 0), v_j = (j, 1), q = (1, 0), scale 1 ----------
+// Scores are the key positions themselves, so every weight is a power of e.
+AttnCase ramp_case() {
+  AttnCase c;
+  c.n_head = 1;
+  c.n_kv = 1;
+  c.hd = 2;
+  c.pos0 = 5;
+  c.n_tokens = 1;
+  c.scale = 1.0f;
+  c.q = {1.0f, 0.0f};
+  std::vector<float> kf, vf;
+  for (int j = 0; j < 6; ++j) {
+    kf.insert(kf.end(), {static_cast<float>(j), 0.0f});
+    vf.insert(vf.end(), {static_cast<float>(j), 1.0f});
+  }
+  store_kv(c, kf, vf);
+  c.span_begin = 3;
+  c.span_end = 5;
+  return c;
+}
+
+TEST(AttentionVisibility, HandCheckedWindowSinkAndSoftcap) {
+  for (auto kernel : {attention, attention_ref}) {
+    // Model window 3 at query 5: keys 3, 4, 5 with weights e^-2, e^-1, 1 (sum 1.503214).
+    AttnCase c = ramp_case();
+    c.window = 3;
+    AttnResult o = run(c, kernel);
+    EXPECT_NEAR(o.out[0], 4.575210, 1e-5);
+    EXPECT_NEAR(o.out[1], 1.0, 1e-6);
+    EXPECT_EQ(o.argmax[0], 5);
+    EXPECT_EQ(o.sink[0], 0.0f);  // position 0 is not visible
+    EXPECT_NEAR(o.span[0], (std::exp(-2.0) + std::exp(-1.0)) / 1.503214, 1e-5);
+    EXPECT_EQ(o.topk[3], -1);  // only three keys visible
+    EXPECT_EQ(o.topk_w[3], 0.0f);
+
+    // Head window 2 with a sink of 1: keys 0, 4, 5 with weights e^-5, e^-1, 1.
+    c = ramp_case();
+    c.head_window = {2};
+    c.head_sink = 1;
+    o = run(c, kernel);
+    EXPECT_NEAR(o.out[0], 4.707868, 1e-5);
+    EXPECT_NEAR(o.sink[0], 0.004902, 1e-6);
+    EXPECT_NEAR(o.argmax_w[0], 0.727475, 1e-6);
+    EXPECT_NEAR(o.span[0], 0.267623, 1e-6);  // key 4 only: key 3 is hidden
+    EXPECT_EQ(o.topk[0], 5);
+    EXPECT_EQ(o.topk[1], 4);
+    EXPECT_EQ(o.topk[2], 0);
+    EXPECT_EQ(o.topk[3], -1);
+
+    // Soft-cap 2 over window 3: scores 2 tanh(j / 2) for j = 3, 4, 5.
+    c = ramp_case();
+    c.window = 3;
+    c.softcap = 2.0f;
+    o = run(c, kernel);
+    EXPECT_NEAR(o.out[0], 4.053592, 1e-5);
+
+    // Uniform override under head window 2 + sink 1: the mean of v over keys 0, 4, 5; the
+    // argmax is the first visible key.
+    c = ramp_case();
+    c.head_window = {2};
+    c.head_sink = 1;
+    c.overrides = {HeadOverride::uniform};
+    o = run(c, kernel);
+    EXPECT_NEAR(o.out[0], 3.0, 1e-6);
+    EXPECT_EQ(o.argmax[0], 0);
+    EXPECT_NEAR(o.argmax_w[0], 1.0 / 3.0, 1e-7);
+    EXPECT_NEAR(o.sink[0], 1.0 / 3.0, 1e-7);
+  }
+}
+
+// Defaults are plain causal attention, bit for bit: an explicit scale equal to the default
+// and windows wider than the context change nothing.
+TEST(AttentionVisibility, WideWindowsAndExplicitDefaultScaleAreBitIdentical) {
+  AttnCase c;
+  c.n_head = 6;
+  c.n_kv = 2;
+  c.hd = 24;
+  c.pos0 = 9;
+  c.n_tokens = 7;
+  fill_random(c, 41);
+  c.span_begin = 2;
+  c.span_end = 11;
+  const AttnResult base = run(c, attention);
+  c.scale = 1.0f / std::sqrt(24.0f);
+  c.window = 1000;
+  c.head_window.assign(c.n_head, 500);
+  c.head_sink = 4;
+  const AttnResult same = run(c, attention);
+  EXPECT_EQ(base.out, same.out);
+  EXPECT_EQ(base.argmax, same.argmax);
+  EXPECT_EQ(base.topk, same.topk);
+  EXPECT_EQ(base.topk_w, same.topk_w);
+  EXPECT_EQ(base.span, same.span);
+  EXPECT_EQ(base.sink, same.sink);
+}
+
+struct Shape {
+  int n_head, n_kv, hd;
+  int64_t pos0, n_tokens;
+};
+
+// Every combination of the visibility features on odd sizes and several GQA groupings, both
+// KV types, with probes and masks: both kernels against the oracle and against each other.
+TEST(AttentionVisibility, KernelsMatchOracleAcrossWindowsSinksScalesSoftcaps) {
+  const Shape shapes[] = {{4, 4, 8, 0, 13}, {6, 2, 12, 7, 9}, {8, 1, 20, 3, 17}, {3, 1, 5, 30, 4}, {2, 2, 64, 0, 1}};
+  uint32_t seed = 100;
+  for (const Shape& s : shapes)
+    for (int variant = 0; variant < 6; ++variant)
+      for (bool f16 : {true, false}) {
+        AttnCase c;
+        c.n_head = s.n_head;
+        c.n_kv = s.n_kv;
+        c.hd = s.hd;
+        c.pos0 = s.pos0;
+        c.n_tokens = s.n_tokens;
+        c.f16 = f16;
+        c.span_begin = 1;
+        c.span_end = 6;
+        switch (variant) {
+          case 0: break;  // plain causal
+          case 1: c.window = 5; break;
+          case 2:  // per-head windows (0 = full) with a sink, under a model window
+            c.window = 11;
+            c.head_sink = 2;
+            for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 1 + 2 * h);
+            break;
+          case 3: c.scale = 0.3f; c.softcap = 1.5f; break;
+          case 4:  // sink larger than the window, window 1
+            c.head_sink = 3;
+            for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(1 + h % 2);
+            c.softcap = 3.0f;
+            break;
+          case 5:  // all overrides under per-head windows
+            c.head_sink = 1;
+            for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(3);
+            for (int h = 0; h < c.n_head; ++h)
+              c.overrides.push_back(static_cast<HeadOverride>(h % 4));
+            for (int i = 0; i < c.n_head * c.hd; ++i) c.means.push_back(0.01f * i - 0.5f);
+            break;
+        }
+        fill_random(c, ++seed, 2.0f);
+        SCOPED_TRACE("shape " + std::to_string(s.n_head) + "/" + std::to_string(s.n_kv) + "/" + std::to_string(s.hd) +
+                     " pos0 " + std::to_string(s.pos0) + " T " + std::to_string(s.n_tokens) + " variant " +
+                     std::to_string(variant) + (f16 ? " f16" : " f32"));
+        const AttnResult fast = run(c, attention), ref = run(c, attention_ref);
+        expect_matches_oracle(c, fast, 2e-5);
+        expect_matches_oracle(c, ref, 2e-5);
+        expect_kernels_agree(fast, ref, 2e-5);
+      }
+}
+
+}  // namespace
+}  // namespace rhead
