@@ -1,0 +1,94 @@
+// `rhead kv-plan -m MODEL --scores head_score.json --budget F [--length N]`: which (layer, KV
+// head) pairs keep the whole KV cache under a memory budget, written as head_policy.json (the
+// format is described in niah/kv_conditions.h and the README) for --kv-policy-file or another
+// engine.
+#include <iostream>
+
+#include "cli/common.h"
+#include "cli/command.h"
+#include "io/error.h"
+#include "niah/kv_conditions.h"
+#include "niah/results.h"
+
+namespace rhead::cli {
+namespace {
+
+struct KvPlanOptions {
+  ModelOptions model;
+  std::string scores;
+  std::string budget;
+  int64_t length = 0;
+  int64_t window = 64;
+  int64_t sink = 4;
+  std::string output = "head_policy.json";
+};
+
+// "0.25" or "25%" -> 0.25.
+double parse_budget(const std::string& text) {
+  std::string s = text;
+  const bool percent = !s.empty() && s.back() == '%';
+  if (percent) s.pop_back();
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0') throw Error("--budget '" + text + "': expected a fraction such as 0.25 or 25%");
+  return percent ? v / 100.0 : v;
+}
+
+void run(const KvPlanOptions& o) {
+  LoadedModel lm = load_model_from_options(o.model);
+  const ModelConfig& c = lm.model->config;
+  const analysis::ScoreMap scores = analysis::load_score_map(o.scores);
+  KvPlanRequest r;
+  r.budget = parse_budget(o.budget);
+  r.length = o.length != 0 ? o.length : c.n_ctx_train;
+  r.window = o.window;
+  r.sink = o.sink;
+  r.element_bytes = o.model.kv_type == "f16" ? 2 : 4;
+  const KvPlan plan = plan_kv_cache(scores, c, r);
+  write_file_atomic(o.output, kv_plan_json(plan, c, lm.model->source, o.scores).dump(2) + "\n");
+
+  const KvAccounting& a = plan.predicted;
+  std::printf("budget %.1f%% of the %s KV cache at %lld positions (%s); window %lld, sink %lld\n", 100 * r.budget,
+              o.model.kv_type.c_str(), static_cast<long long>(r.length), human_bytes(a.kv_bytes_full()).c_str(),
+              static_cast<long long>(r.window), static_cast<long long>(r.sink));
+  std::printf(" KV head  score   query heads\n");
+  const int group = c.group_size();
+  for (const KvGroupScore& g : plan.ranking) {
+    bool chosen = false;
+    for (const KvGroupScore& f : plan.full) chosen |= f.layer == g.layer && f.kv_head == g.kv_head;
+    std::printf(" %3d-%-3d  %.3f  %d..%d%s\n", g.layer, g.kv_head, g.score, g.kv_head * group,
+                (g.kv_head + 1) * group - 1, chosen ? "  full" : "");
+  }
+  std::printf("full KV heads: %zu of %d; predicted KV memory %s = %.1f%% (per query head %.1f%%); "
+              "with no full head %.1f%%\nwrote %s\n",
+              plan.full.size(), c.n_layer * c.n_kv_head, human_bytes(a.kv_bytes_kept()).c_str(),
+              100 * a.kv_kept_fraction(), 100 * a.query_kept_fraction(), 100 * plan.floor_fraction,
+              o.output.c_str());
+}
+
+CommandRegistrar reg("kv-plan", [](CLI::App& app) {
+  auto o = std::make_shared<KvPlanOptions>();
+  auto* cmd = app.add_subcommand(
+      "kv-plan",
+      "plan a KV cache under a memory budget: the KV heads of the best retrieval heads keep the whole cache, every "
+      "other head a sink plus a recent window; writes head_policy.json for --kv-policy-file");
+  add_model_options(cmd, o->model);
+  cmd->add_option("--scores", o->scores, "retrieval scores: a head_score JSON or a detect directory")->required();
+  cmd->add_option("--budget", o->budget, "KV memory kept, as a fraction of the full cache (0.25 or 25%)")->required();
+  cmd->add_option("--length", o->length, "positions the budget is stated at (default: the model's context length)");
+  cmd->add_option("--kv-window", o->window, "window of the restricted heads")
+      ->check(CLI::Range(int64_t{1}, int64_t{INT32_MAX}))
+      ->capture_default_str();
+  cmd->add_option("--kv-sink", o->sink, "sink positions every head keeps")
+      ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}))
+      ->capture_default_str();
+  cmd->add_option("-o,--output", o->output, "the plan file")->capture_default_str();
+  cmd->footer(
+      "A KV head keeps the whole cache when one of its query heads does (GQA), so KV heads are ranked by their best "
+      "query head's mean retrieval score; heads scoring 0 are never kept whole. Apply the plan with "
+      "--kv-policy-file in niah, qa, cot, generate and attn.");
+  cmd->callback([o] { run(*o); });
+});
+
+}  // namespace
+}  // namespace rhead::cli

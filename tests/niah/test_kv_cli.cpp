@@ -1,0 +1,77 @@
+// `rhead kv-plan` end to end on builtin:induction (2 layers x 4 query heads, 2 KV heads,
+// head_dim 112): the plan file, its predicted memory, and one-line errors on bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace {
+
+using nlohmann::json;
+using rhead::testing::MkdtempDir;
+
+struct CliRun {
+  int exit_code;
+  std::string out, err;
+};
+
+CliRun rhead_cli(const std::string& args, const MkdtempDir& d) {
+  const std::string err = d.sub("stderr.txt");
+  const auto r = rhead::testing::run_command(rhead::testing::shell_quote(rhead::testing::rhead_binary()) + " " + args +
+                                             " 2>" + rhead::testing::shell_quote(err));
+  return {r.exit_code, r.output, rhead::testing::read_text_file(err)};
+}
+
+// The induction heads 1-1 (KV head 0) and 1-2 (KV head 1) score; every other head 0.
+std::string write_scores(const MkdtempDir& d) {
+  json s = json::object();
+  for (int l = 0; l < 2; ++l)
+    for (int h = 0; h < 4; ++h) s[std::to_string(l) + "-" + std::to_string(h)] = json::array({0.0});
+  s["1-1"] = {1.0};
+  s["1-2"] = {0.8};
+  const std::string path = d.sub("head_score.json");
+  std::ofstream(path) << s.dump();
+  return path;
+}
+
+TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
+  MkdtempDir d("kvplancli");
+  const std::string scores = write_scores(d);
+  // Length 1000, window 64, sink 4: a windowed KV head keeps 68 rows. 4 KV heads, 4000 rows full.
+  // One whole KV head: (1000 + 3 * 68) / 4000 = 30.1%; two: 53.4%. Budget 50% keeps one.
+  CliRun r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " --budget 50% --length 1000 -o " +
+                        d.sub("plan.json"),
+                    d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json plan = json::parse(rhead::testing::read_text_file(d.sub("plan.json")));
+  EXPECT_EQ(plan["format"], "rhead-head-policy");
+  ASSERT_EQ(plan["full_kv_heads"].size(), 1u);
+  EXPECT_EQ(plan["full_kv_heads"][0]["layer"], 1);
+  EXPECT_EQ(plan["full_kv_heads"][0]["kv_head"], 0);
+  EXPECT_EQ(plan["full_query_heads"], json({"1-0", "1-1"}));
+  EXPECT_EQ(plan["predicted"]["kv_bytes_kept"], 1204 * 2 * 112 * 2);
+  EXPECT_EQ(plan["predicted"]["kv_bytes_full"], 4000 * 2 * 112 * 2);
+  EXPECT_EQ(plan["window"], 64);
+  EXPECT_EQ(plan["length"], 1000);
+
+  r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " --budget 0.6 --length 1000 -o " +
+                    d.sub("plan2.json"),
+                d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(rhead::testing::read_text_file(d.sub("plan2.json")))["full_kv_heads"].size(), 2u);
+}
+
+TEST(KvPlanCli, BadInputIsOneLine) {
+  MkdtempDir d("kvplancli");
+  const std::string scores = write_scores(d);
+  for (const std::string args : {"--budget 5% --length 1000", "--budget half", "--budget 0.5 --length -5"}) {
+    const CliRun r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " " + args + " -o " + d.sub("p.json"), d);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  }
+}
+
+}  // namespace
