@@ -1,7 +1,9 @@
 // Attention kernel (fast and scalar reference) with probes and interventions.
 #include "ops/attention.h"
 
+#include <cblas.h>
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -114,6 +116,36 @@ float score_scale(const AttentionArgs& a) {
   return a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(a.head_dim));
 }
 
+// Probes of one observed (token, head) at index idx of the probe arrays. row[j] * inv_sum is
+// the attention weight of visible key j; argmax is the first strict maximum of the scores;
+// n_keys bounds the positions (query position + 1).
+void write_probes(const AttentionProbeOut& p, int64_t idx, const float* row, const VisibleKeys& vis, int64_t argmax,
+                  float inv_sum, int64_t n_keys) {
+  if (p.argmax) p.argmax[idx] = static_cast<int32_t>(argmax);
+  if (p.argmax_weight) p.argmax_weight[idx] = row[argmax] * inv_sum;
+  if (p.sink_mass) p.sink_mass[idx] = vis.begin[0] == 0 ? row[0] * inv_sum : 0.0f;
+  if (p.span_mass) {
+    float m = 0.0f;
+    for (int r = 0; r < vis.n; ++r)
+      for (int64_t j = std::max(vis.begin[r], p.span_begin); j < std::min(vis.end[r], p.span_end); ++j) m += row[j];
+    p.span_mass[idx] = m * inv_sum;
+  }
+  if (p.top_k > 0 && p.topk) {
+    // Selection by repeated scan keeps the contract simple: larger weight first, earlier
+    // position first among equals; slots past the number of visible keys report -1.
+    std::vector<char> taken(static_cast<size_t>(n_keys), 0);
+    for (int i = 0; i < p.top_k; ++i) {
+      int64_t best = -1;
+      for (int r = 0; r < vis.n; ++r)
+        for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
+          if (!taken[j] && (best < 0 || row[j] > row[best])) best = j;
+      p.topk[idx * p.top_k + i] = static_cast<int32_t>(best);
+      p.topk_weight[idx * p.top_k + i] = best >= 0 ? row[best] * inv_sum : 0.0f;
+      if (best >= 0) taken[best] = 1;
+    }
+  }
+}
+
 // One (token, head) pair. `row` is the thread's working row of at least pos0 + t + 1 floats,
 // indexed by absolute key position; only the visible positions are written or read.
 void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast) {
@@ -178,43 +210,364 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
     std::copy(a.head_means + h * hd, a.head_means + (h + 1) * hd, out);
   }  // zero: out stays 0
 
-  if (slot >= 0) {
-    const AttentionProbeOut& p = a.probes;
-    const int64_t idx = slot * p.obs_stride + h;
-    if (p.argmax) p.argmax[idx] = static_cast<int32_t>(argmax);
-    if (p.argmax_weight) p.argmax_weight[idx] = row[argmax] * inv_sum;
-    if (p.sink_mass) p.sink_mass[idx] = vis.begin[0] == 0 ? row[0] * inv_sum : 0.0f;
-    if (p.span_mass) {
-      float m = 0.0f;
-      for (int r = 0; r < vis.n; ++r)
-        for (int64_t j = std::max(vis.begin[r], p.span_begin); j < std::min(vis.end[r], p.span_end); ++j) m += row[j];
-      p.span_mass[idx] = m * inv_sum;
+  if (slot >= 0) write_probes(a.probes, slot * a.probes.obs_stride + h, row, vis, argmax, inv_sum, pos + 1);
+}
+
+// ---- Tiled kernel (flash attention) ----
+//
+// Work item = (KV head g, block of query tokens, slice of keys). Its rows are the (token,
+// head) pairs of the block whose heads belong to group g, so every K/V tile is converted
+// from f16 once and used by all the group's query heads. Per key tile of the item:
+//   S[M, nk] = (scale * Q[M, hd]) . K[nk, hd]^T           (sgemm)
+//   soft-cap, mask the keys a row does not see, online softmax: running max m and sum l per
+//   row, P = exp(S - m), O[M, hd] = O * exp(m_old - m) + P . V[nk, hd]   (sgemm)
+// With several key slices (decode: more threads than work items), each slice keeps its
+// (m, l, O) and the slices are merged at the end. Rows with probes also write their scores
+// into a full-length row, from which the probes are read exactly as in the row kernel.
+
+constexpr int64_t kTileRows = 256;      // query rows (tokens x group heads) per work item
+constexpr int64_t kPrefillKeys = 256;   // keys per tile when there are many query rows
+constexpr int64_t kDecodeKeys = 1024;   // keys per tile for a few query rows
+constexpr int64_t kMinSliceKeys = 512;  // a key slice is never shorter than this
+
+void single_threaded_blas_here() {
+  static const bool done = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
+
+// exp(x) for x <= 0 by the Cephes expf polynomial (about 1 ulp); 0 below -87 and for -inf.
+__attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);  // also true for -inf
+  x = _mm256_max_ps(x, lo);
+  // x = n ln2 + r with |r| <= ln2 / 2.
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  return _mm256_andnot_ps(under, y);
+}
+
+// p[j] = exp(p[j] - m) for j in [0, n) (exp(-inf) = 0); returns the sum. m >= every p[j].
+__attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(float* p, int64_t n, float m) {
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 y = exp_nonpositive_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vm));
+    _mm256_storeu_ps(p + j, y);
+    acc = _mm256_add_ps(acc, y);
+  }
+  if (j < n) {
+    alignas(32) float tail[8];
+    for (int i = 0; i < 8; ++i) tail[i] = j + i < n ? p[j + i] : -std::numeric_limits<float>::infinity();
+    const __m256 y = exp_nonpositive_avx2(_mm256_sub_ps(_mm256_load_ps(tail), vm));
+    _mm256_store_ps(tail, y);
+    for (int64_t i = 0; j + i < n; ++i) p[j + i] = tail[i];
+    acc = _mm256_add_ps(acc, y);
+  }
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s4 = _mm_hadd_ps(s4, s4);
+  s4 = _mm_hadd_ps(s4, s4);
+  return _mm_cvtss_f32(s4);
+}
+
+float exp_shift_sum(float* p, int64_t n, float m) {
+  if (kHaveAvx2) return exp_shift_sum_avx2(p, n, m);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - m));
+  return sum;
+}
+
+// dst[n, hd] = f32 copy of n f16 rows.
+__attribute__((target("avx2,fma,f16c"))) void f16_rows_to_f32_avx2(const uint16_t* src, int64_t count, float* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < count; ++i) dst[i] = f16_to_f32(src[i]);
+}
+
+void f16_rows_to_f32(const uint16_t* src, int64_t count, float* dst) {
+  if (kHaveAvx2) {
+    f16_rows_to_f32_avx2(src, count, dst);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) dst[i] = f16_to_f32(src[i]);
+}
+
+// One query row of a work item.
+struct TileRow {
+  int64_t t;  // token index in the call
+  int h;      // query head
+  VisibleKeys vis;
+  float* scores = nullptr;  // full-length score row of an observed row, else nullptr
+};
+
+// Sets s[j - kb] = -inf for keys j in [kb, kb + nk) the row does not see; false when it sees none.
+bool mask_invisible(float* s, int64_t kb, int64_t nk, const VisibleKeys& v) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const int64_t ke = kb + nk;
+  int64_t at = kb;
+  bool any = false;
+  for (int r = 0; r < v.n; ++r) {
+    const int64_t b = std::clamp(v.begin[r], kb, ke), e = std::clamp(v.end[r], kb, ke);
+    if (b >= e) continue;
+    for (int64_t j = at; j < b; ++j) s[j - kb] = ninf;
+    at = e;
+    any = true;
+  }
+  if (!any) return false;
+  for (int64_t j = at; j < ke; ++j) s[j - kb] = ninf;
+  return true;
+}
+
+struct TileScratch {
+  std::vector<TileRow> rows;
+  std::vector<float> qs, s, kt, vt, o, m, l;
+};
+
+struct TilePlan {
+  int group = 1;           // query heads per KV head
+  int64_t block_tokens = 1;
+  int64_t n_blocks = 1;    // query blocks
+  int64_t n_slices = 1;    // key slices per (KV head, query block)
+  int64_t tile_keys = kPrefillKeys;
+  // Key slice results when n_slices > 1: [T * n_head][n_slices] maxima and sums, and outputs.
+  std::vector<float> slice_m, slice_l, slice_o;
+  // Full-length score rows of observed (token, head) pairs: [n_obs_rows][n_keys].
+  std::vector<int64_t> score_row;  // [T * n_head]: index into scores, or -1
+  std::vector<float> scores;
+};
+
+void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb, int64_t slice, TileScratch& sc) {
+  const int hd = a.head_dim, G = plan.group;
+  const int64_t t0 = qb * plan.block_tokens, t1 = std::min(a.n_tokens, t0 + plan.block_tokens);
+  sc.rows.clear();
+  for (int64_t t = t0; t < t1; ++t)
+    for (int h = g * G; h < (g + 1) * G; ++h) {
+      if (a.overrides && a.overrides[h] != HeadOverride::none) continue;
+      TileRow r{t, h, visible_keys(a, a.pos0 + t, h)};
+      const int64_t sr = plan.score_row[t * a.n_head + h];
+      if (sr >= 0) r.scores = plan.scores.data() + sr * (a.pos0 + a.n_tokens);
+      sc.rows.push_back(r);
     }
-    if (p.top_k > 0 && p.topk) {
-      // Selection by repeated scan keeps the contract simple: larger weight first, earlier
-      // position first among equals; slots past the number of visible keys report -1.
-      std::vector<char> taken(static_cast<size_t>(pos + 1), 0);
-      for (int i = 0; i < p.top_k; ++i) {
-        int64_t best = -1;
-        for (int r = 0; r < vis.n; ++r)
-          for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
-            if (!taken[j] && (best < 0 || row[j] > row[best])) best = j;
-        p.topk[idx * p.top_k + i] = static_cast<int32_t>(best);
-        p.topk_weight[idx * p.top_k + i] = best >= 0 ? row[best] * inv_sum : 0.0f;
-        if (best >= 0) taken[best] = 1;
+  const int64_t M = static_cast<int64_t>(sc.rows.size());
+  if (M == 0) return;
+  // Keys this item covers: its slice of [first visible key of any row, last query + 1).
+  int64_t lo = a.pos0 + t1;
+  for (const TileRow& r : sc.rows) lo = std::min(lo, r.vis.begin[0]);
+  const int64_t hi = a.pos0 + t1;
+  const int64_t k_begin = lo + (hi - lo) * slice / plan.n_slices, k_end = lo + (hi - lo) * (slice + 1) / plan.n_slices;
+
+  const float scale = score_scale(a);
+  const int64_t BK = plan.tile_keys;
+  sc.qs.resize(M * hd);
+  sc.s.resize(M * BK);
+  sc.o.assign(M * hd, 0.0f);
+  sc.m.assign(M, -std::numeric_limits<float>::infinity());
+  sc.l.assign(M, 0.0f);
+  sc.kt.resize(BK * hd);
+  sc.vt.resize(BK * hd);
+  for (int64_t r = 0; r < M; ++r) {
+    const float* q = a.q + (sc.rows[r].t * a.n_head + sc.rows[r].h) * hd;
+    for (int i = 0; i < hd; ++i) sc.qs[r * hd + i] = q[i] * scale;
+  }
+  const size_t elem = a.kv_f16 ? 2 : 4;
+  const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + g * a.kv_head_stride * elem;
+  const uint8_t* vbase = static_cast<const uint8_t*>(a.v) + g * a.kv_head_stride * elem;
+  std::vector<char> sees(M);
+  for (int64_t kb = k_begin; kb < k_end; kb += BK) {
+    const int64_t nk = std::min(BK, k_end - kb);
+    bool any = false;
+    for (int64_t r = 0; r < M; ++r) {
+      const VisibleKeys& v = sc.rows[r].vis;
+      sees[r] = 0;
+      for (int x = 0; x < v.n; ++x) sees[r] |= v.begin[x] < kb + nk && v.end[x] > kb;
+      any |= sees[r];
+    }
+    if (!any) continue;
+    const float* kt;
+    const float* vt;
+    if (a.kv_f16) {
+      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(kbase) + kb * hd, nk * hd, sc.kt.data());
+      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(vbase) + kb * hd, nk * hd, sc.vt.data());
+      kt = sc.kt.data();
+      vt = sc.vt.data();
+    } else {
+      kt = reinterpret_cast<const float*>(kbase) + kb * hd;
+      vt = reinterpret_cast<const float*>(vbase) + kb * hd;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nk), hd, 1.0f,
+                sc.qs.data(), hd, kt, hd, 0.0f, sc.s.data(), static_cast<int>(BK));
+    for (int64_t r = 0; r < M; ++r) {
+      float* s = sc.s.data() + r * BK;
+      if (!sees[r] || !mask_invisible(s, kb, nk, sc.rows[r].vis)) {
+        std::fill(s, s + nk, 0.0f);
+        continue;
       }
+      if (a.softcap != 0.0f)
+        for (int64_t j = 0; j < nk; ++j) s[j] = a.softcap * std::tanh(s[j] / a.softcap);  // tanh(-inf) = -1: remask
+      if (a.softcap != 0.0f) mask_invisible(s, kb, nk, sc.rows[r].vis);
+      if (sc.rows[r].scores) std::copy(s, s + nk, sc.rows[r].scores + kb);
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < nk; ++j) mx = std::max(mx, s[j]);
+      const float m_new = std::max(sc.m[r], mx);
+      const float c = std::exp(sc.m[r] - m_new);  // 0 when m was -inf
+      const float sum = exp_shift_sum(s, nk, m_new);
+      sc.l[r] = sc.l[r] * c + sum;
+      if (c != 1.0f)
+        for (int i = 0; i < hd; ++i) sc.o[r * hd + i] *= c;
+      sc.m[r] = m_new;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), hd, static_cast<int>(nk), 1.0f,
+                sc.s.data(), static_cast<int>(BK), vt, hd, 1.0f, sc.o.data(), hd);
+  }
+  for (int64_t r = 0; r < M; ++r) {
+    const int64_t pair = sc.rows[r].t * a.n_head + sc.rows[r].h;
+    if (plan.n_slices == 1) {
+      float* out = a.out + pair * hd;
+      const float inv = 1.0f / sc.l[r];
+      for (int i = 0; i < hd; ++i) out[i] = sc.o[r * hd + i] * inv;
+    } else {
+      const int64_t at = pair * plan.n_slices + slice;
+      plan.slice_m[at] = sc.m[r];
+      plan.slice_l[at] = sc.l[r];
+      std::copy(sc.o.data() + r * hd, sc.o.data() + (r + 1) * hd, plan.slice_o.data() + at * hd);
     }
   }
 }
 
-void run(const AttentionArgs& a, bool fast) {
+void run_tiled(const AttentionArgs& a, TilePlan& plan) {
+  single_threaded_blas_here();
+  const int64_t items = a.n_kv_head * plan.n_blocks * plan.n_slices;
+  const int64_t pairs = a.n_tokens * a.n_head;
+  const int hd = a.head_dim;
+  const int64_t work = (a.pos0 + a.n_tokens) * hd * pairs;
+#pragma omp parallel if (items > 1 && work > (1 << 17))
+  {
+    TileScratch sc;
+    // Later query blocks see more keys: hand them out first.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < items; ++i) {
+      const int64_t qb = plan.n_blocks - 1 - i / (a.n_kv_head * plan.n_slices);
+      const int64_t rest = i % (a.n_kv_head * plan.n_slices);
+      attend_tile_item(a, plan, static_cast<int>(rest / plan.n_slices), qb, rest % plan.n_slices, sc);
+    }
+  }
+  if (plan.n_slices > 1) {
+    // Merge the key slices: m = max m_s, l = sum l_s exp(m_s - m), O = sum O_s exp(m_s - m) / l.
+    for (int64_t pair = 0; pair < pairs; ++pair) {
+      const int h = static_cast<int>(pair % a.n_head);
+      if (a.overrides && a.overrides[h] != HeadOverride::none) continue;
+      const float* ms = plan.slice_m.data() + pair * plan.n_slices;
+      const float* ls = plan.slice_l.data() + pair * plan.n_slices;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t s = 0; s < plan.n_slices; ++s) m = std::max(m, ms[s]);
+      float l = 0.0f;
+      float* out = a.out + pair * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t s = 0; s < plan.n_slices; ++s) {
+        if (ls[s] == 0.0f) continue;
+        const float w = std::exp(ms[s] - m);
+        l += ls[s] * w;
+        const float* o = plan.slice_o.data() + (pair * plan.n_slices + s) * hd;
+        for (int i = 0; i < hd; ++i) out[i] += w * o[i];
+      }
+      const float inv = 1.0f / l;
+      for (int i = 0; i < hd; ++i) out[i] *= inv;
+    }
+  }
+  // Probes of the observed rows, from their full score rows.
+  if (a.obs_slot) {
+    const int64_t n_keys = a.pos0 + a.n_tokens;
+#pragma omp parallel for schedule(dynamic, 1) if (pairs > 1)
+    for (int64_t pair = 0; pair < pairs; ++pair) {
+      const int64_t sr = plan.score_row[pair];
+      if (sr < 0) continue;
+      const int64_t t = pair / a.n_head;
+      const int h = static_cast<int>(pair % a.n_head);
+      float* row = plan.scores.data() + sr * n_keys;
+      const VisibleKeys vis = visible_keys(a, a.pos0 + t, h);
+      float max_logit = -std::numeric_limits<float>::infinity();
+      int64_t argmax = vis.begin[0];
+      for (int r = 0; r < vis.n; ++r)
+        for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
+          if (row[j] > max_logit) {
+            max_logit = row[j];
+            argmax = j;
+          }
+      float sum = 0.0f;
+      for (int r = 0; r < vis.n; ++r) sum += exp_shift_sum(row + vis.begin[r], vis.end[r] - vis.begin[r], max_logit);
+      write_probes(a.probes, a.obs_slot[t] * a.probes.obs_stride + h, row, vis, argmax, 1.0f / sum, a.pos0 + t + 1);
+    }
+  }
+}
+
+TilePlan plan_tiles(const AttentionArgs& a) {
+  TilePlan p;
+  p.group = a.n_head / a.n_kv_head;
+  p.block_tokens = std::max<int64_t>(1, kTileRows / p.group);
+  p.n_blocks = (a.n_tokens + p.block_tokens - 1) / p.block_tokens;
+  const int64_t n_keys = a.pos0 + a.n_tokens;
+  p.tile_keys = a.n_tokens * p.group >= 64 ? kPrefillKeys : kDecodeKeys;
+  // Flash-decoding: when the threads outnumber the work items, split the keys.
+  const int64_t threads = omp_get_max_threads(), items = a.n_kv_head * p.n_blocks;
+  if (threads > items) p.n_slices = std::clamp<int64_t>((threads + items - 1) / items, 1, n_keys / kMinSliceKeys);
+  p.n_slices = std::max<int64_t>(1, p.n_slices);
+  const int64_t pairs = a.n_tokens * a.n_head;
+  if (p.n_slices > 1) {
+    p.slice_m.assign(pairs * p.n_slices, -std::numeric_limits<float>::infinity());
+    p.slice_l.assign(pairs * p.n_slices, 0.0f);
+    p.slice_o.assign(pairs * p.n_slices * a.head_dim, 0.0f);
+  }
+  p.score_row.assign(pairs, -1);
+  if (a.obs_slot) {
+    int64_t n_rows = 0;
+    for (int64_t t = 0; t < a.n_tokens; ++t)
+      if (a.obs_slot[t] >= 0)
+        for (int h = 0; h < a.n_head; ++h)
+          if (!a.overrides || a.overrides[h] == HeadOverride::none) p.score_row[t * a.n_head + h] = n_rows++;
+    p.scores.resize(n_rows * n_keys);
+  }
+  return p;
+}
+
+void run_rows(const AttentionArgs& a, bool fast, bool overridden_only) {
   const int64_t pairs = a.n_tokens * a.n_head;
   const int64_t max_keys = a.pos0 + a.n_tokens;
 #pragma omp parallel if (pairs > 1 && max_keys * a.head_dim * pairs > (1 << 17))
   {
     std::vector<float> row(static_cast<size_t>(max_keys));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < pairs; ++i) attend_one(a, i / a.n_head, static_cast<int>(i % a.n_head), row.data(), fast);
+    for (int64_t i = 0; i < pairs; ++i) {
+      const int h = static_cast<int>(i % a.n_head);
+      if (overridden_only && (!a.overrides || a.overrides[h] == HeadOverride::none)) continue;
+      attend_one(a, i / a.n_head, h, row.data(), fast);
+    }
+  }
+}
+
+void run(const AttentionArgs& a, bool fast) {
+  if (fast) {
+    TilePlan plan = plan_tiles(a);
+    run_tiled(a, plan);
+    bool any_override = false;
+    for (int h = 0; a.overrides && h < a.n_head; ++h) any_override |= a.overrides[h] != HeadOverride::none;
+    if (any_override) run_rows(a, fast, true);
+  } else {
+    run_rows(a, false, false);
   }
   if (a.head_out_sum) {
     for (int64_t t = 0; t < a.n_tokens; ++t)

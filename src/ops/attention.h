@@ -2,10 +2,16 @@
 //
 // For each query token t (absolute position i = pos0 + t) and query head h, the kernel scores
 // the keys of KV head h / group_size that the query sees, softmaxes over them, mixes V, and —
-// only if asked — reads the probes off that same row: argmax (ties go to the earliest
-// position, because the scan keeps the first strict maximum), top-k (ties: earlier first),
-// attention mass in a span, mass on position 0. No [n_head, n_kv] matrix is ever kept beyond
-// the working row of the thread that owns (t, h).
+// only if asked — reads the probes off that query's row of scores: argmax (ties go to the
+// earliest position, because the scan keeps the first strict maximum), top-k (ties: earlier
+// first), attention mass in a span, mass on position 0. Scores are kept only for the rows that
+// carry probes; no [n_head, n_kv] matrix is ever materialized otherwise.
+//
+// attention() is tiled (flash attention): blocks of queries of one GQA group against tiles of
+// keys with an online softmax, each K/V tile converted from f16 once for all heads of the
+// group; at decode, when threads outnumber the KV heads, the keys are split across threads and
+// the partial softmaxes merged. Overridden heads take the row-at-a-time path. attention_ref()
+// is the scalar row-at-a-time oracle; the two agree to float rounding.
 //
 // Visibility: query i of head h sees key j iff
 //   j <= i

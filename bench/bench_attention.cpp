@@ -1,0 +1,129 @@
+// The attention kernel alone, in the 1.1B bench model's head shape (32 query heads, 4 KV
+// heads, head_dim 64, f16 cache): milliseconds per call for one prefill chunk of 256 tokens
+// and for one decode token, at several context lengths, with and without argmax probes.
+//
+//   bench_attention [--reps R] [--threads T] [--max-context N] [--cpu-time 1]
+//
+// --cpu-time 1 reports the process's CPU time per call instead of wall time: on a shared,
+// loaded machine that measures the kernel's own work (exact with --threads 1; with more
+// threads it also counts time spent waiting at barriers).
+// Per layer of the model; a whole forward pass calls it once per layer (22 for the 1.1B).
+#include <omp.h>
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/attention.h"
+#include "ops/quant.h"
+
+namespace {
+
+using namespace rhead;
+
+constexpr int kHeads = 32, kKvHeads = 4, kHeadDim = 64;
+
+bool g_cpu_time = false;  // report process CPU time instead of wall time
+
+double cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median milliseconds of `reps` calls of T queries at positions pos0.. over a cache of
+// pos0 + T keys.
+double time_call(int64_t pos0, int64_t T, bool probes, int reps, const std::vector<uint16_t>& k,
+                 const std::vector<uint16_t>& v, int64_t capacity) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> q(static_cast<size_t>(T) * kHeads * kHeadDim), out(q.size());
+  for (auto& x : q) x = 2.0f * nd(rng);
+  std::vector<int32_t> slots(T, -1), argmax(kHeads);
+  std::vector<float> weight(kHeads);
+  slots[T - 1] = 0;
+  AttentionArgs a;
+  a.n_tokens = T;
+  a.pos0 = pos0;
+  a.n_head = kHeads;
+  a.n_kv_head = kKvHeads;
+  a.head_dim = kHeadDim;
+  a.q = q.data();
+  a.k = k.data();
+  a.v = v.data();
+  a.kv_f16 = true;
+  a.kv_head_stride = capacity * kHeadDim;
+  a.out = out.data();
+  if (probes) {
+    a.obs_slot = slots.data();
+    a.probes.obs_stride = kHeads;
+    a.probes.argmax = argmax.data();
+    a.probes.argmax_weight = weight.data();
+  }
+  std::vector<double> ms;
+  attention(a);  // warm-up
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = g_cpu_time ? cpu_ms() : 0;
+    const auto w0 = std::chrono::steady_clock::now();
+    attention(a);
+    ms.push_back(g_cpu_time ? cpu_ms() - t0
+                            : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count());
+  }
+  return median(ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 5, threads = 0;
+  int64_t max_context = 16384;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--reps") reps = std::atoi(argv[i + 1]);
+    else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (flag == "--max-context") max_context = std::atoll(argv[i + 1]);
+    else if (flag == "--cpu-time") g_cpu_time = std::atoi(argv[i + 1]) != 0;
+    else {
+      std::fprintf(stderr, "bench_attention: unknown flag %s\n", argv[i]);
+      return 1;
+    }
+  }
+  if (threads > 0) omp_set_num_threads(threads);
+  const int64_t capacity = max_context + 256;
+  std::vector<uint16_t> k(static_cast<size_t>(kKvHeads) * capacity * kHeadDim), v(k.size());
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& x : k) x = f32_to_f16(nd(rng));
+  for (auto& x : v) x = f32_to_f16(nd(rng));
+  std::printf("threads %d, heads %d/%d, head_dim %d, f16 cache, median of %d calls (ms per layer)\n",
+              omp_get_max_threads(), kHeads, kKvHeads, kHeadDim, reps);
+  std::printf("%-8s %8s %10s %12s %14s\n", "call", "context", "ms", "ms+argmax", "GFLOP/s");
+  for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
+    if (ctx > max_context) continue;
+    // Prefill: the last chunk of 256 tokens ending at ctx.
+    const int64_t T = 256, pos0 = ctx - T;
+    const double a = time_call(pos0, T, false, reps, k, v, capacity), b = time_call(pos0, T, true, reps, k, v, capacity);
+    // Score and mix: 4 flops per (query head, visible key, dim).
+    const double flops = 4.0 * kHeads * kHeadDim * (static_cast<double>(T) * pos0 + T * (T + 1) / 2.0);
+    std::printf("%-8s %8lld %10.3f %12.3f %14.2f\n", "prefill", static_cast<long long>(ctx), a, b, flops / a / 1e6);
+  }
+  for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
+    if (ctx > max_context) continue;
+    const double a = time_call(ctx - 1, 1, false, reps, k, v, capacity), b = time_call(ctx - 1, 1, true, reps, k, v, capacity);
+    const double bytes = 2.0 * kKvHeads * ctx * kHeadDim * 2;  // K and V in f16
+    std::printf("%-8s %8lld %10.3f %12.3f %11.2f GB/s\n", "decode", static_cast<long long>(ctx), a, b, bytes / a / 1e6);
+  }
+  return 0;
+}
