@@ -23,5 +23,9 @@ fi
 if [ -f tests/oracle/package.json ] && [ ! -d tests/oracle/node_modules ]; then
   (cd tests/oracle && npm install --no-audit --no-fund --silent)
 fi
+# playwright-core drives Debian's chromium in the browser tests of HTML pages.
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+  (cd tests/browser && npm install --no-audit --no-fund --silent)
+fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"

@@ -12,6 +12,13 @@ namespace rhead::cli {
 
 using nlohmann::json;
 
+void add_prompt_options(CLI::App* cmd, std::string& chat_template, bool& no_chat, std::string& prompt_template) {
+  cmd->add_option("--chat-template", chat_template, "force a chat prompt with this template: llama2, mistral, chatml, llama3");
+  cmd->add_flag("--no-chat", no_chat, "use the base prompt even if the model has a chat template");
+  cmd->add_option("--prompt-template", prompt_template,
+                  "prompt with {context} and {question} placeholders (default: the reference base prompt)");
+}
+
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output) {
   add_model_options(cmd, o.model);
   o.output = default_output;
@@ -19,10 +26,7 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   cmd->add_option("--haystack", o.haystack, "folder of .txt files used as the haystack (default: built-in filler text)");
   cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N, clipped to the model's context")->capture_default_str();
   cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--chat-template", o.chat_template, "force a chat prompt with this template: llama2, mistral, chatml, llama3");
-  cmd->add_flag("--no-chat", o.no_chat, "use the base prompt even if the model has a chat template");
-  cmd->add_option("--prompt-template", o.prompt_template,
-                  "prompt with {context} and {question} placeholders (default: the reference base prompt)");
+  add_prompt_options(cmd, o.chat_template, o.no_chat, o.prompt_template);
   cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str();
   cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str();
   cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
@@ -37,6 +41,27 @@ std::pair<int, int> parse_shard(const std::string& spec) {
   if (std::sscanf(spec.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 0 || i >= n)
     throw Error("--shard '" + spec + "': expected I/N with 0 <= I < N");
   return {i, n};
+}
+
+PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat, const std::string& prompt_template,
+                                       const LoadedModel& lm) {
+  PromptFormat format;
+  const bool builtin_induction = lm.model->source == "builtin:induction";
+  if (!chat_template.empty()) {
+    auto kind = chat_template_from_name(chat_template);
+    if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
+    format.chat = kind;
+    if (!prompt_template.empty()) format.chat_user_template = prompt_template;
+  } else if (!no_chat && prompt_template.empty() && !builtin_induction) {
+    if (auto kind = lm.tokenizer->chat_template()) {
+      format.chat = kind;
+    } else if (!lm.tokenizer->chat_template_text().empty()) {
+      throw Error(lm.model->source + ": the model's chat template is not one rhead knows; pass --chat-template NAME or --no-chat");
+    }
+  }
+  if (!prompt_template.empty() && !format.chat) format.base_template = prompt_template;
+  else if (builtin_induction && prompt_template.empty()) format.base_template = induction_prompt_template();
+  return format;
 }
 
 NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& lm, DefaultNeedles defaults, json& settings) {
@@ -68,21 +93,7 @@ NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& lm, D
   for (int64_t l : c.grid.lengths)
     if (l <= o.buffer) throw Error("context length " + std::to_string(l) + " is not larger than --buffer " + std::to_string(o.buffer));
 
-  // Prompt: chat or base.
-  if (!o.chat_template.empty()) {
-    auto kind = chat_template_from_name(o.chat_template);
-    if (!kind) throw Error("--chat-template '" + o.chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
-    c.format.chat = kind;
-    if (!o.prompt_template.empty()) c.format.chat_user_template = o.prompt_template;
-  } else if (!o.no_chat && o.prompt_template.empty() && !builtin_induction) {
-    if (auto kind = lm.tokenizer->chat_template()) {
-      c.format.chat = kind;
-    } else if (!lm.tokenizer->chat_template_text().empty()) {
-      throw Error(model.source + ": the model's chat template is not one rhead knows; pass --chat-template NAME or --no-chat");
-    }
-  }
-  if (!o.prompt_template.empty() && !c.format.chat) c.format.base_template = o.prompt_template;
-  else if (builtin_induction && o.prompt_template.empty()) c.format.base_template = induction_prompt_template();
+  c.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
   c.buffer = o.buffer;
   c.max_new_tokens = o.max_new_tokens;
   c.prefix_reuse = !o.no_prefix_reuse;

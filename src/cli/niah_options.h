@@ -30,6 +30,15 @@ struct NiahCliOptions {
 
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output);
 
+// --chat-template, --no-chat, --prompt-template.
+void add_prompt_options(CLI::App* cmd, std::string& chat_template, bool& no_chat, std::string& prompt_template);
+
+// The prompt format chosen by --chat-template / --no-chat / --prompt-template: a named chat
+// template, else the model's own chat template (unless --no-chat or a prompt template is
+// given), else the base prompt (builtin:induction: its own template).
+PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat, const std::string& prompt_template,
+                                       const LoadedModel& lm);
+
 // Builds the runner config from the options; `settings` receives a record of every choice
 // (with a "fingerprint" sub-object of those that must match to resume a run).
 NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& model, DefaultNeedles defaults,

@@ -13,6 +13,7 @@
 #include "analysis/stats.h"
 #include "io/error.h"
 #include "report/figures.h"
+#include "report/html_text.h"
 
 namespace rhead::report {
 
@@ -48,20 +49,7 @@ std::string base64_encode(const std::vector<unsigned char>& bytes) {
 
 namespace {
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string escape(const std::string& text) { return html_escape(text); }
 
 std::string fixed(double v, int decimals) {
   char buffer[48];

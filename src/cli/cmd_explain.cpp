@@ -1,0 +1,213 @@
+// `rhead explain -m MODEL --scores head_score.json --context FILE --question TEXT`: answers the
+// question over the document greedily, as a NIAH test would, and traces every answer token to
+// the document tokens that the top retrieval heads copied it from (see experiments/explain.h).
+//
+// Output: a terminal view (answer tokens coloured by support when stdout is a terminal, then
+// one line per token with its sources), or --json (the explanation document), and with
+// --html OUT.html a self-contained page of the context and the answer.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "analysis/score_map.h"
+#include "cli/command.h"
+#include "cli/common.h"
+#include "cli/niah_options.h"
+#include "experiments/explain.h"
+#include "io/error.h"
+#include "model/head_mask_spec.h"
+#include "niah/head_selection.h"
+#include "niah/results.h"
+#include "report/explain_page.h"
+
+namespace rhead::cli {
+namespace {
+
+struct ExplainOptions {
+  ModelOptions model;
+  std::string scores;
+  std::string context;
+  std::string question;
+  std::string chat_template;
+  bool no_chat = false;
+  std::string prompt_template;
+  int max_new_tokens = 50;
+  std::string mask = "none";
+  std::string mask_mode = "uniform";
+  std::string mask_phase = "decode";
+  uint64_t seed = 0;
+  int top_heads = 10;
+  double tau = kDefaultAttendedTau;
+  bool json = false;
+  std::string html;
+};
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open the context file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A piece shown on one line: newlines and control bytes escaped.
+std::string one_line(const std::string& s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (ch < 0x20 || ch == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02X", ch);
+      out += buf;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out;
+}
+
+const char* support_colour(Support s) {
+  switch (s) {
+    case Support::copied: return "\033[1;32m";
+    case Support::attended: return "\033[1;33m";
+    case Support::unsupported: return "\033[1;4;31m";
+  }
+  return "";
+}
+
+std::string head_key(const ExplainHead& h) { return std::to_string(h.first) + "-" + std::to_string(h.second); }
+
+void print_terminal(const Explanation& e, bool colour) {
+  const char* reset = colour ? "\033[0m" : "";
+  std::ostringstream out;
+  out << "answer: ";
+  for (const ExplainedToken& t : e.tokens) out << (colour ? support_colour(t.support) : "") << one_line(t.piece) << reset;
+  out << "\n";
+  int copied = 0;
+  for (const ExplainedToken& t : e.tokens) copied += t.support == Support::copied;
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "support share %.3f (%d of %zu answer tokens copied), tau %.2f, top heads:", e.support_share,
+                copied, e.tokens.size(), e.tau);
+  out << buf;
+  for (const auto& h : e.heads) out << " " << head_key(h);
+  out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
+  for (size_t i = 0; i < e.tokens.size(); ++i) {
+    const ExplainedToken& t = e.tokens[i];
+    const std::string quoted = "\"" + one_line(t.piece) + "\"";
+    std::snprintf(buf, sizeof(buf), "%4zu  %-20s  %s%-11s%s  %.3f  %.3f    ", i, quoted.c_str(),
+                  colour ? support_colour(t.support) : "", support_name(t.support), reset, t.sink_mass, t.document_mass);
+    out << buf;
+    if (t.sources.empty()) out << "-";
+    for (size_t k = 0; k < t.sources.size(); ++k) {
+      const TokenSource& s = t.sources[k];
+      std::snprintf(buf, sizeof(buf), "%s%s %.3f @%lld [%lld,%lld)", k ? ", " : "", head_key(s.head).c_str(), s.weight,
+                    static_cast<long long>(s.pos), static_cast<long long>(s.char_begin), static_cast<long long>(s.char_end));
+      out << buf;
+    }
+    out << "\n";
+  }
+  std::cout << out.str() << std::flush;
+}
+
+MaskMode mask_mode_from(const std::string& s) {
+  if (s == "uniform") return MaskMode::uniform;
+  if (s == "zero") return MaskMode::zero;
+  return MaskMode::mean;
+}
+
+void run_explain(const ExplainOptions& o) {
+  if (o.question.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("--question is empty");
+  const std::string context = read_text_file(o.context);
+  if (context.empty()) fail(o.context, "the context file is empty");
+  LoadedModel lm = load_model_from_options(o.model);
+  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
+  const Tokenizer& tok = *lm.tokenizer;
+  const ModelConfig& c = lm.model->config;
+  const analysis::ScoreMap scores = analysis::load_score_map(o.scores);
+
+  ExplainRequest request;
+  request.context = context;
+  request.question = o.question;
+  request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
+  request.heads = top_k_heads(scores, c, std::min<int>(o.top_heads, c.n_layer * c.n_head));
+  request.tau = o.tau;
+  request.max_new_tokens = o.max_new_tokens;
+
+  SessionOptions so = session_options(o.model);
+  // The KV cache holds what the model can read: its trained context unless --ctx says less.
+  so.n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, c.n_ctx_train) : c.n_ctx_train;
+  HeadMask mask;
+  if (o.mask != "none" && !o.mask.empty()) {
+    const MaskSpec spec = parse_mask_spec(o.mask);
+    mask = make_head_mask(select_heads(spec, c, &scores, o.seed), c, mask_mode_from(o.mask_mode),
+                          o.mask_phase == "all" ? MaskPhase::all : MaskPhase::decode);
+    if (mask.mode == MaskMode::mean && !mask.empty()) {
+      const ExplainPrompt prompt = build_explain_prompt(tok, request);
+      mask.means = record_head_means(lm.model, prompt.tokens, so);
+    }
+    request.mask = &mask;
+  }
+
+  Session session(lm.model, so);
+  const Explanation e = explain(session, tok, request);
+
+  if (o.json) {
+    nlohmann::ordered_json j = explanation_to_json(e);
+    j["model"] = lm.model->source;
+    j["context_file"] = o.context;
+    j["question"] = o.question;
+    j["mask"] = mask.empty() ? "none" : o.mask + " " + mask_mode_name(mask.mode) + "/" + mask_phase_name(mask.phase);
+    std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+  } else {
+    print_terminal(e, isatty(1) != 0);
+  }
+  if (!o.html.empty()) {
+    report::ExplainPageInfo info{lm.model->source, o.context, o.question, mask.empty() ? "" : o.mask};
+    write_file_atomic(o.html, report::build_explain_page(e, context, info));
+    std::fprintf(stderr, "wrote %s\n", o.html.c_str());
+  }
+}
+
+CommandRegistrar reg("explain", [](CLI::App& app) {
+  auto o = std::make_shared<ExplainOptions>();
+  auto* cmd = app.add_subcommand("explain",
+                                 "answer a question over a document and trace each answer token to the document "
+                                 "tokens the top retrieval heads copied it from (copied / attended / unsupported)");
+  add_model_options(cmd, o->model);
+  cmd->add_option("--scores", o->scores, "head scores: head_score.json or a detect output directory")->required();
+  cmd->add_option("--context", o->context, "the document (a text file)")->required();
+  cmd->add_option("--question", o->question, "the question")->required();
+  add_prompt_options(cmd, o->chat_template, o->no_chat, o->prompt_template);
+  cmd->add_option("-n,--max-new-tokens", o->max_new_tokens, "longest answer in tokens")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--top-heads", o->top_heads, "explain with the K highest-scoring heads of --scores")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--tau", o->tau,
+                  "a token no top head copied is 'attended' when the top heads' mean attention mass inside the "
+                  "document is at least tau, else 'unsupported'")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--mask", o->mask, "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
+      ->capture_default_str();
+  cmd->add_option("--mask-mode", o->mask_mode,
+                  "uniform (the reference's zeroed query), zero (remove the output), mean (replace it by its mean over "
+                  "an unmasked run on the prompt)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uniform", "zero", "mean"}));
+  cmd->add_option("--mask-phase", o->mask_phase, "decode (the reference) or all (prefill too)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"decode", "all"}));
+  cmd->add_option("--seed", o->seed, "seed of --mask random:K")->capture_default_str();
+  cmd->add_flag("--json", o->json, "print the explanation as JSON instead of the terminal view");
+  cmd->add_option("--html", o->html, "also write a self-contained HTML page of the context and the answer");
+  cmd->callback([o] { run_explain(*o); });
+});
+
+}  // namespace
+}  // namespace rhead::cli

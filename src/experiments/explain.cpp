@@ -1,0 +1,162 @@
+// Per-token grounding of an answer: copy sources, support and sink mass of the top heads.
+#include "experiments/explain.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "io/error.h"
+#include "model/generate.h"
+
+namespace rhead {
+
+const char* support_name(Support s) {
+  switch (s) {
+    case Support::copied: return "copied";
+    case Support::attended: return "attended";
+    case Support::unsupported: return "unsupported";
+  }
+  return "?";
+}
+
+bool is_answer_token(const Tokenizer& tok, int32_t id) {
+  if (tok.is_end_of_generation(id)) return false;
+  const std::string piece = tok.piece(id);
+  const bool newline = piece.find('\n') != std::string::npos;
+  const bool blank = std::all_of(piece.begin(), piece.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+  return !(newline && blank);
+}
+
+ProbeRequest explain_probe_request(int64_t doc_begin, int64_t doc_end) {
+  ProbeRequest r;
+  r.argmax = true;
+  r.span_begin = doc_begin;
+  r.span_end = doc_end;
+  r.sink = true;
+  return r;
+}
+
+ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& probes, int32_t token,
+                                     std::span<const int32_t> sequence, int64_t doc_begin, int64_t doc_end,
+                                     const std::vector<ExplainHead>& heads, const HeadMask* mask, double tau) {
+  ExplainedToken t;
+  t.id = token;
+  t.piece = tok.piece(token);
+  int active = 0;
+  double doc_mass = 0, sink = 0;
+  for (const auto& [l, h] : heads) {
+    if (mask && !mask->masked.empty() && mask->contains(l, h)) continue;
+    ++active;
+    const int64_t i = probes.index(0, l, h);
+    if (!probes.span_mass.empty()) doc_mass += probes.span_mass[i];
+    if (!probes.sink_mass.empty()) sink += probes.sink_mass[i];
+    const int64_t j = probes.argmax[i];
+    if (j >= doc_begin && j < doc_end && j < static_cast<int64_t>(sequence.size()) && sequence[j] == token) {
+      TokenSource s;
+      s.pos = j;
+      s.head = {l, h};
+      s.weight = probes.argmax_weight[i];
+      s.piece = t.piece;
+      t.sources.push_back(std::move(s));
+    }
+  }
+  if (active > 0) {
+    t.document_mass = doc_mass / active;
+    t.sink_mass = sink / active;
+  }
+  t.support = !t.sources.empty() ? Support::copied : (active > 0 && t.document_mass >= tau ? Support::attended : Support::unsupported);
+  return t;
+}
+
+double support_share(const std::vector<ExplainedToken>& tokens) {
+  if (tokens.empty()) return 0.0;
+  const auto copied = std::count_if(tokens.begin(), tokens.end(), [](const ExplainedToken& t) { return t.support == Support::copied; });
+  return static_cast<double>(copied) / static_cast<double>(tokens.size());
+}
+
+ExplainPrompt build_explain_prompt(const Tokenizer& tok, const ExplainRequest& request) {
+  if (request.question.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("the question is empty");
+  ExplainPrompt p;
+  p.document = tok.encode(request.context, false, false);
+  if (p.document.empty()) throw Error("the context is empty");
+  // The NIAH builder with no needle and the whole document as the haystack (depth 100: the
+  // empty needle goes at its end), so the prompt is the one a NIAH test would build.
+  const PromptFrame frame = make_prompt_frame(tok, request.format, request.question);
+  const int64_t n_doc = static_cast<int64_t>(p.document.size());
+  NiahPrompt niah = build_niah_prompt(p.document, {}, frame, n_doc, 100, 0, [](int32_t) { return true; });
+  p.tokens = std::move(niah.tokens);
+  p.doc_begin = static_cast<int64_t>(frame.before.size());
+  p.doc_end = p.doc_begin + n_doc;
+  return p;
+}
+
+Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest& request) {
+  ExplainPrompt prompt = build_explain_prompt(tok, request);
+  const int64_t need = static_cast<int64_t>(prompt.tokens.size()) + request.max_new_tokens;
+  if (session.n_past() != 0) throw Error("explain needs an empty session");
+  if (need > session.capacity())
+    throw Error("the context is too long for the model: the prompt has " + std::to_string(prompt.tokens.size()) +
+                " tokens (document " + std::to_string(prompt.document.size()) + "), which with " +
+                std::to_string(request.max_new_tokens) + " answer tokens exceeds the context of " +
+                std::to_string(session.capacity()) + " tokens");
+  Explanation e;
+  e.heads = request.heads;
+  e.tau = request.tau;
+  e.doc_begin = prompt.doc_begin;
+  e.doc_end = prompt.doc_end;
+  e.prompt_tokens = static_cast<int64_t>(prompt.tokens.size());
+  e.document_ranges = token_byte_ranges(tok, request.context, prompt.document);
+
+  const ProbeRequest probes = explain_probe_request(prompt.doc_begin, prompt.doc_end);
+  std::vector<int32_t> sequence = prompt.tokens;
+  std::vector<int32_t> answer_ids;
+  GreedyOptions go;
+  go.max_new_tokens = request.max_new_tokens;
+  go.probes = &probes;
+  go.mask = request.mask && !request.mask->empty() ? request.mask : nullptr;
+  go.on_token = [&](const DecodeStep& step) {
+    if (is_answer_token(tok, step.token)) {
+      ExplainedToken t = classify_answer_token(tok, *step.probes, step.token, sequence, prompt.doc_begin,
+                                               prompt.doc_end, request.heads, go.mask, request.tau);
+      for (TokenSource& s : t.sources) {
+        const ByteRange r = e.document_ranges[static_cast<size_t>(s.pos - prompt.doc_begin)];
+        s.char_begin = r.begin;
+        s.char_end = r.end;
+      }
+      e.tokens.push_back(std::move(t));
+    }
+    sequence.push_back(step.token);
+    if (tok.is_end_of_generation(step.token)) return false;
+    if (is_answer_token(tok, step.token)) answer_ids.push_back(step.token);
+    return tok.piece(step.token).find('\n') == std::string::npos;
+  };
+  generate_greedy(session, prompt.tokens, go);
+  e.answer = tok.decode(answer_ids);
+  e.support_share = support_share(e.tokens);
+  return e;
+}
+
+nlohmann::ordered_json explanation_to_json(const Explanation& e) {
+  using nlohmann::ordered_json;
+  auto key = [](const ExplainHead& h) { return std::to_string(h.first) + "-" + std::to_string(h.second); };
+  ordered_json j;
+  j["answer"] = e.answer;
+  ordered_json tokens = ordered_json::array();
+  for (const ExplainedToken& t : e.tokens) {
+    ordered_json sources = ordered_json::array();
+    for (const TokenSource& s : t.sources)
+      sources.push_back({{"pos", s.pos}, {"char_begin", s.char_begin}, {"char_end", s.char_end}, {"head", key(s.head)},
+                         {"weight", s.weight}, {"piece", s.piece}});
+    tokens.push_back({{"id", t.id}, {"piece", t.piece}, {"support", support_name(t.support)}, {"sink_mass", t.sink_mass},
+                      {"document_mass", t.document_mass}, {"sources", std::move(sources)}});
+  }
+  j["tokens"] = std::move(tokens);
+  j["support_share"] = e.support_share;
+  ordered_json heads = ordered_json::array();
+  for (const auto& h : e.heads) heads.push_back(key(h));
+  j["top_heads"] = std::move(heads);
+  j["tau"] = e.tau;
+  j["document"] = {{"begin", e.doc_begin}, {"end", e.doc_end}, {"prompt_tokens", e.prompt_tokens}};
+  return j;
+}
+
+}  // namespace rhead

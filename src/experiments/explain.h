@@ -1,0 +1,119 @@
+// Explain one answer: which context tokens the top retrieval heads copied each answer token
+// from, and whether the answer is grounded in the document.
+//
+// The prompt is the NIAH prompt (make_prompt_frame: template fragments tokenized on their
+// own, the document tokenized once, in between), decoded greedily as NIAH decodes (stop
+// after a token holding a newline, or at end of generation). At every decode step the
+// attention kernel reports, for each query head, its argmax key position and weight, its
+// attention mass inside the document and on position 0. For the answer token emitted at
+// that step, over the chosen top heads:
+//   sources      the heads whose argmax lies on a document token with the token's id (the
+//                copy rule of the retrieval score, over the whole document); a masked head
+//                never copies, its output does not reach the model;
+//   support      copied     at least one top head copied it;
+//                attended   none copied it, but the top heads' mean attention mass inside the
+//                           document is at least tau;
+//                unsupported neither;
+//   sink_mass    the top heads' mean attention mass on position 0.
+// Means run over the top heads that are not masked (0 when all are). The answer's
+// support_share is the share of its tokens that are copied. End-of-generation tokens and
+// tokens that are only whitespace around a newline are not answer tokens.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/probes.h"
+#include "model/session.h"
+#include "niah/prompt.h"
+#include "tokenizer/token_offsets.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rhead {
+
+using ExplainHead = std::pair<int, int>;  // (layer, query head)
+
+// Default tau: half of the top heads' attention inside the document.
+inline constexpr double kDefaultAttendedTau = 0.5;
+
+enum class Support { copied, attended, unsupported };
+const char* support_name(Support s);
+
+struct TokenSource {
+  int64_t pos = 0;          // prompt position of the copied document token
+  int64_t char_begin = 0;   // its bytes in the context text [char_begin, char_end)
+  int64_t char_end = 0;
+  ExplainHead head;         // the top head that copied it
+  float weight = 0;         // that head's attention weight on pos
+  std::string piece;        // the token's text (equal to the answer token's piece)
+};
+
+struct ExplainedToken {
+  int32_t id = 0;
+  std::string piece;
+  Support support = Support::unsupported;
+  double sink_mass = 0;      // mean over unmasked top heads, 0..1
+  double document_mass = 0;  // mean over unmasked top heads, 0..1
+  std::vector<TokenSource> sources;  // by head (top-head order); pos/char offsets filled
+};
+
+// Classifies the token emitted at one decode step. `probes` holds one observation (that
+// step's query) with argmax, span mass over the document and sink mass; `sequence` holds
+// the token at every position up to the query; the document is [doc_begin, doc_end).
+// Sources get pos, head, weight and piece; char offsets are left 0 (the caller maps them).
+ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& probes, int32_t token,
+                                     std::span<const int32_t> sequence, int64_t doc_begin, int64_t doc_end,
+                                     const std::vector<ExplainHead>& heads, const HeadMask* mask, double tau);
+
+// True for tokens that count as answer tokens (not end of generation, not a bare newline).
+bool is_answer_token(const Tokenizer& tok, int32_t id);
+
+// Share of `tokens` that are copied; 0 for no tokens.
+double support_share(const std::vector<ExplainedToken>& tokens);
+
+// The probes classify_answer_token needs, for a document [doc_begin, doc_end).
+ProbeRequest explain_probe_request(int64_t doc_begin, int64_t doc_end);
+
+struct ExplainRequest {
+  std::string context;          // the document text (the context file's bytes)
+  std::string question;
+  PromptFormat format;
+  std::vector<ExplainHead> heads;  // top heads, best first
+  const HeadMask* mask = nullptr;  // interventions (nullptr: none)
+  double tau = kDefaultAttendedTau;
+  int max_new_tokens = 50;
+};
+
+struct Explanation {
+  std::string answer;                   // the answer tokens decoded
+  std::vector<ExplainedToken> tokens;   // answer tokens
+  double support_share = 0;
+  std::vector<ExplainHead> heads;
+  double tau = 0;
+  int64_t doc_begin = 0, doc_end = 0;   // prompt positions of the document
+  int64_t prompt_tokens = 0;
+  std::vector<ByteRange> document_ranges;  // [doc_end - doc_begin] bytes of each document token
+};
+
+// Tokens of the prompt for a request: frame.before + document + frame.after.
+struct ExplainPrompt {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> document;  // the context's tokens
+  int64_t doc_begin = 0, doc_end = 0;
+};
+ExplainPrompt build_explain_prompt(const Tokenizer& tok, const ExplainRequest& request);
+
+// Runs the request on an empty session (its capacity must hold the prompt and the answer;
+// Error otherwise) and explains the answer.
+Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest& request);
+
+// The --json document: answer, tokens (id, piece, support, sink_mass, document_mass,
+// sources with pos, char_begin, char_end, head "L-H", weight, piece), support_share, plus
+// top_heads, tau, and the document's prompt positions.
+nlohmann::ordered_json explanation_to_json(const Explanation& e);
+
+}  // namespace rhead
