@@ -7,7 +7,8 @@ NUL-terminated chunk), so only the Python standard library is needed.
 
 usage: browser_check.py PAGE.html SCREENSHOT.png [--min-images N] [--chromium PATH] [--timeout S]
 Prints one JSON line {"images": n, "broken_images": [...], "errors": [...], "title": ...}
-and exits 0 only when there are no errors, no broken images and at least N images.
+and exits 0 only when there are no errors, no broken images and at least N figures (images
+plus inline SVG elements; "svgs" counts the latter).
 """
 import argparse
 import base64
@@ -106,6 +107,7 @@ IMAGE_CHECK = """(() => {
   return JSON.stringify({
     title: document.title,
     images: images.length,
+    svgs: document.querySelectorAll('svg').length,
     broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt || i.src.slice(0, 60)),
     height: Math.ceil(document.documentElement.scrollHeight),
   });
@@ -166,7 +168,7 @@ def main():
         tools.drain(1.0)  # late console messages
         check = json.loads(tools.send("Runtime.evaluate", {"expression": IMAGE_CHECK, "returnByValue": True},
                                       session=session)["result"]["value"])
-        result.update(title=check["title"], images=check["images"], broken_images=check["broken"])
+        result.update(title=check["title"], images=check["images"], svgs=check["svgs"], broken_images=check["broken"])
         height = max(600, min(check["height"], args.max_height))
         tools.send("Emulation.setDeviceMetricsOverride",
                    {"width": args.width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
@@ -193,7 +195,7 @@ def main():
 
     print(json.dumps(result))
     ok = (not result["errors"] and not result.get("broken_images")
-          and result.get("images", 0) >= args.min_images)
+          and result.get("images", 0) + result.get("svgs", 0) >= args.min_images)
     return 0 if ok else 1
 
 

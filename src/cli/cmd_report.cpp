@@ -25,11 +25,9 @@ const CommandRegistrar registrar("report", [](CLI::App& app) {
   cmd->add_option("dir", opt->dir, "output directory of rhead detect / niah, or a folder of them")->required();
   cmd->add_option("-o,--output", opt->output, "HTML file to write")->capture_default_str();
   cmd->add_option("--title", opt->report.title, "page title");
-  cmd->add_option("--scale", opt->report.png_scale, "pixel density of the inlined figures")->capture_default_str();
   cmd->add_flag("--allow-shape-mismatch", opt->report.allow_shape_mismatch,
                 "compare detection runs of different shapes over their common heads");
   cmd->callback([opt] {
-    if (opt->report.png_scale < 1 || opt->report.png_scale > 4) fail("--scale", "expected 1..4");
     report::write_report(opt->dir, opt->output, opt->report);
     std::cout << opt->output << "\n";
   });

@@ -403,7 +403,7 @@ std::string to_svg(const Drawing& drawing) {
       case Shape::Kind::text: {
         const char* anchor = s.anchor == Anchor::start ? "start" : s.anchor == Anchor::middle ? "middle" : "end";
         out << "<text x=\"" << num(s.x) << "\" y=\"" << num(s.y) << "\" font-size=\"" << num(s.font_size)
-            << "\" fill=\"" << s.fill.hex() << "\" text-anchor=\"" << anchor << '"';
+            << "\" fill=\"" << s.fill.hex() << "\" text-anchor=\"" << anchor << "\" pointer-events=\"none\"";
         if (s.bold) out << " font-weight=\"bold\"";
         if (s.vertical) out << " transform=\"rotate(-90 " << num(s.x) << ' ' << num(s.y) << ")\"";
         out << '>' << xml_escape(s.text) << "</text>\n";

@@ -1,5 +1,5 @@
-// HTML report writer. The page is plain HTML + CSS; figures are PNG data URIs so that
-// the file can be mailed or archived on its own.
+// HTML report writer. The page is plain HTML + CSS; figures are inline SVG so that the file
+// can be mailed or archived on its own.
 #include "report/html_report.h"
 
 #include <algorithm>
@@ -19,33 +19,6 @@ namespace rhead::report {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string base64_encode(const std::vector<unsigned char>& bytes) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const unsigned v = bytes[i] << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 namespace {
 
@@ -76,11 +49,16 @@ void key_value_table(std::ostream& out, const std::string& caption, const json& 
   out << "</table>\n";
 }
 
-void figure_html(std::ostream& out, const NamedFigure& figure, int scale) {
-  const std::vector<std::uint8_t> png = encode_png(figure.drawing, scale);
-  out << "<figure id=\"fig-" << escape(figure.name) << "\"><img src=\"data:image/png;base64,"
-      << base64_encode(std::vector<unsigned char>(png.begin(), png.end())) << "\" width=\"" << figure.drawing.width
-      << "\" height=\"" << figure.drawing.height << "\" alt=\"" << escape(figure.name) << "\">";
+// The figure as inline SVG: crisp text at any zoom, and each heatmap cell's <title> shows on
+// hover. (rhead plot still writes PNG files beside the SVG ones.)
+void figure_html(std::ostream& out, const NamedFigure& figure) {
+  std::string svg = to_svg(figure.drawing);
+  // Inside HTML the SVG needs neither the XML declaration nor the namespace attribute.
+  if (svg.rfind("<?xml", 0) == 0) svg.erase(0, svg.find('\n') + 1);
+  const std::string xmlns = " xmlns=\"http://www.w3.org/2000/svg\"";
+  if (const auto at = svg.find(xmlns); at != std::string::npos) svg.erase(at, xmlns.size());
+  out << "<figure id=\"fig-" << escape(figure.name) << "\" data-kind=\"" << escape(figure.kind) << "\">"
+      << "<svg role=\"img\" aria-label=\"" << escape(figure.name) << "\"" << svg.substr(4);
   if (!figure.caption.empty()) out << "<figcaption>" << escape(figure.caption) << "</figcaption>";
   out << "</figure>\n";
 }
@@ -115,7 +93,7 @@ std::string run_name(const fs::path& dir) {
 }
 
 void detect_section(std::ostream& out, const analysis::DetectRun& run, const std::string& name,
-                    const fs::path& report_dir, int scale) {
+                    const fs::path& report_dir) {
   out << "<section class=\"run\"><h2>Detection run: " << escape(name) << "</h2>\n<div class=\"tables\">\n";
   key_value_table(out, "Model", run.summary ? run.summary->model.raw : json::object());
   key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
@@ -152,7 +130,7 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
     out << "</table>\n";
   }
   out << "<div class=\"figures\">\n";
-  for (const auto& f : detect_run_figures(run, name)) figure_html(out, f, scale);
+  for (const auto& f : detect_run_figures(run, name)) figure_html(out, f);
   out << "</div>\n";
   if (!run.tests.empty()) {
     out << "<details><summary>All " << run.tests.size() << " tests</summary>\n<table class=\"tests\">\n"
@@ -168,8 +146,7 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
   out << "</section>\n";
 }
 
-void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::string& name, const fs::path& report_dir,
-                  int scale) {
+void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::string& name, const fs::path& report_dir) {
   out << "<section class=\"run\"><h2>NIAH run: " << escape(name) << "</h2>\n<div class=\"tables\">\n";
   key_value_table(out, "Model", run.summary ? run.summary->model.raw : json::object());
   key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
@@ -199,14 +176,13 @@ void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::st
     out << "</table>\n";
   }
   out << "</div>\n<div class=\"figures\">\n";
-  for (const auto& f : niah_run_figures(run, name)) figure_html(out, f, scale);
+  for (const auto& f : niah_run_figures(run, name)) figure_html(out, f);
   out << "</div>\n";
   raw_files(out, run.dir, report_dir);
   out << "</section>\n";
 }
 
-void comparison_section(std::ostream& out, const std::vector<analysis::ScoreMap>& maps, bool allow_shape_mismatch,
-                        int scale) {
+void comparison_section(std::ostream& out, const std::vector<analysis::ScoreMap>& maps, bool allow_shape_mismatch) {
   out << "<section class=\"run\"><h2>Comparison of detection runs</h2>\n";
   bool same_shape = true;
   for (const auto& m : maps) same_shape = same_shape && m.n_layer == maps[0].n_layer && m.n_head == maps[0].n_head;
@@ -226,7 +202,7 @@ void comparison_section(std::ostream& out, const std::vector<analysis::ScoreMap>
       out << "</tr>\n";
     }
   out << "</table>\n<div class=\"figures\">\n";
-  for (const auto& f : comparison_figures(maps, allow_shape_mismatch)) figure_html(out, f, scale);
+  for (const auto& f : comparison_figures(maps, allow_shape_mismatch)) figure_html(out, f);
   out << "</div></section>\n";
 }
 
@@ -244,7 +220,7 @@ table.kv td{max-width:34em;overflow-wrap:anywhere;font-size:.95em}
 table.heads tr.strong td{background:#fdecec}
 .figures{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:.5em 0;max-width:100%}
-figure img{max-width:100%;height:auto;border:1px solid #eee}
+figure svg{max-width:100%;height:auto;border:1px solid #eee;display:block}
 figcaption{font-size:.85em;color:#555;max-width:60em}
 .size{color:#888;font-size:.85em}
 details{margin:1em 0}
@@ -275,16 +251,16 @@ std::string build_report_html(const std::string& dir, const std::string& output_
     const std::string name = run_dir == root ? run_name(fs::absolute(root)) : run_dir.filename().string();
     if (analysis::detect_run_kind(run_dir.string()) == analysis::RunKind::detect) {
       const auto run = analysis::read_detect_run(run_dir.string());
-      detect_section(body, run, name, report_dir, options.png_scale);
+      detect_section(body, run, name, report_dir);
       if (run.scores) {
         maps.push_back(*run.scores);
         maps.back().label = name;
       }
     } else {
-      niah_section(body, analysis::read_niah_run(run_dir.string()), name, report_dir, options.png_scale);
+      niah_section(body, analysis::read_niah_run(run_dir.string()), name, report_dir);
     }
   }
-  if (maps.size() >= 2) comparison_section(body, maps, options.allow_shape_mismatch, options.png_scale);
+  if (maps.size() >= 2) comparison_section(body, maps, options.allow_shape_mismatch);
 
   const std::string title = options.title.empty() ? "rhead report: " + run_name(fs::absolute(root)) : options.title;
   std::ostringstream page;

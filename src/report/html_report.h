@@ -1,5 +1,6 @@
 // One self-contained HTML page for rhead output directories: model info, run settings,
-// summary tables, every figure inline (PNG data URIs), and links to the raw files.
+// summary tables, every figure inline (SVG: crisp at any zoom; resting the pointer on a
+// heatmap cell shows its head, score and activation frequency), and links to the raw files.
 // It loads nothing from the network and runs no script, so it opens offline.
 #pragma once
 #include <string>
@@ -9,7 +10,6 @@ namespace rhead::report {
 
 struct ReportOptions {
   std::string title;   // default: "rhead report: <dir name>"
-  int png_scale = 2;   // pixel density of the inlined figures
   bool allow_shape_mismatch = false;  // for the comparison of several detect runs
 };
 
@@ -21,8 +21,5 @@ std::string build_report_html(const std::string& dir, const std::string& output_
 
 // build_report_html, then write the page to output_path (via a temporary file + rename).
 void write_report(const std::string& dir, const std::string& output_path, const ReportOptions& options = {});
-
-// Standard base64 (RFC 4648) with padding, for data URIs.
-std::string base64_encode(const std::vector<unsigned char>& bytes);
 
 }  // namespace rhead::report

@@ -176,6 +176,8 @@ void draw_heatmap_panel(Drawing& d, const HeatmapSpec& spec, const HeatmapLayout
       const double x = gx + c * lay.cell_w, y = gy + r * lay.cell_h;
       const Color color = std::isnan(v) ? kMissingColor : spec.colors.at((v - spec.min) / range);
       d.rect(x, y, lay.cell_w - gap, lay.cell_h - gap, color);
+      if (r < static_cast<int>(spec.cell_tooltips.size()) && c < static_cast<int>(spec.cell_tooltips[r].size()))
+        d.shapes.back().tooltip = spec.cell_tooltips[r][c];
       if (spec.annotate && !std::isnan(v)) {
         const std::string text = format_number(v, spec.annotate_decimals);
         const double size = std::min({lay.cell_h * 0.5, lay.cell_w / (text.size() * 0.62 + 0.4), 15.0});
@@ -228,6 +230,16 @@ HeatmapSpec head_spec(const ScoreMap& map, double max, const std::string& title)
   spec.max = max;
   spec.colorbar_label = "retrieval score";
   spec.annotate = map.n_layer * map.n_head <= 64;
+  // Hover text: head, mean score and activation frequency (share of tests with score > 0).
+  spec.cell_tooltips.assign(map.n_layer, std::vector<std::string>(map.n_head));
+  for (int l = 0; l < map.n_layer; ++l)
+    for (int h = 0; h < map.n_head; ++h) {
+      const std::size_t i = map.index(l, h);
+      std::string text = "head " + std::to_string(l) + "-" + std::to_string(h) + ": score " + format_number(map.mean[i], 3);
+      if (map.frequency.size() == map.head_count())
+        text += ", activation frequency " + format_number(map.frequency[i], 3);
+      spec.cell_tooltips[l][h] = text;
+    }
   return spec;
 }
 
@@ -518,6 +530,13 @@ Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title) {
   spec.square_cells = false;
   spec.annotate = grid.lengths.size() <= 24;
   spec.annotate_decimals = 0;
+  spec.cell_tooltips.assign(grid.depths.size(), std::vector<std::string>(grid.lengths.size()));
+  for (std::size_t r = 0; r < grid.depths.size(); ++r)
+    for (std::size_t c = 0; c < grid.lengths.size(); ++c) {
+      const double v = r < grid.score.size() && c < grid.score[r].size() ? grid.score[r][c] : NAN;
+      spec.cell_tooltips[r][c] = "length " + std::to_string(grid.lengths[c]) + ", depth " + std::to_string(grid.depths[r]) +
+                                 "%: " + (std::isnan(v) ? std::string("no test") : "score " + format_number(v, 1));
+    }
   return heatmap(spec);
 }
 

@@ -36,6 +36,9 @@ struct HeatmapSpec {
   bool square_cells = true;
   bool annotate = false;  // print each value in its cell (small grids)
   int annotate_decimals = 2;
+  // [row][column] text shown when the pointer rests on a cell (SVG <title>; PNG ignores
+  // it); empty: none.
+  std::vector<std::vector<std::string>> cell_tooltips;
 };
 
 Drawing heatmap(const HeatmapSpec& spec);

@@ -4,11 +4,13 @@
 // report_test_artifacts/ in the test's working directory.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
+#include "analysis/run_files.h"
 #include "io/error.h"
 #include "report/drawing.h"
 #include "report/html_report.h"
@@ -53,13 +55,15 @@ TEST(Report, SelfContainedPageWithEveryFigure) {
   const fs::path page = dir.path() / "out" / "report.html";
   fs::create_directories(page.parent_path());
   const auto r = run_with_stderr(quoted(rhead::testing::rhead_binary()) + " report " + quoted(runs.string()) + " -o " +
-                             quoted(page.string()) + " --scale 1");
+                             quoted(page.string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string html = slurp(page);
   // Each detect run: heatmap, histogram, frequency, accuracy (4 x 2); niah: 2 grids +
   // sweep; comparison: 1.
-  EXPECT_EQ(count(html, "<img src=\"data:image/png;base64,"), 12u);
-  EXPECT_EQ(count(html, "<img"), 12u);
+  EXPECT_EQ(count(html, "<svg role=\"img\""), 12u);
+  EXPECT_EQ(count(html, "<img"), 0u);
+  EXPECT_EQ(count(html, "base64,"), 0u);
+  EXPECT_EQ(count(html, "<?xml"), 0u);
   EXPECT_EQ(count(html, "<script"), 0u);
   EXPECT_EQ(count(html, "http://"), 0u);
   EXPECT_EQ(count(html, "https://"), 0u);
@@ -81,10 +85,19 @@ TEST(Report, SelfContainedPageWithEveryFigure) {
     EXPECT_TRUE(fs::exists(page.parent_path() / target)) << target;
   }
   EXPECT_EQ(links, 3u + 3u + 3u);  // results.jsonl, head_score.json, summary.json x2; niah 3 files
-  // Every inlined image decodes: write the first one out and read it with libpng.
-  const auto start = html.find("base64,") + 7;
-  const std::string b64 = html.substr(start, html.find('"', start) - start);
-  EXPECT_EQ(b64.size() % 4, 0u);
+  // Each heatmap cell of a score map names its head, score and activation frequency.
+  const auto run = rhead::analysis::read_detect_run((runs / "detect-hf").string());
+  ASSERT_TRUE(run.scores);
+  const auto& map = *run.scores;
+  for (int l = 0; l < map.n_layer; ++l)
+    for (int h = 0; h < map.n_head; ++h) {
+      char title[160];
+      std::snprintf(title, sizeof title, "<title>head %d-%d: score %.3f, activation frequency %.3f</title>", l, h,
+                    map.mean_at(l, h), map.frequency[map.index(l, h)]);
+      EXPECT_GE(count(html, title), 1u) << title;
+    }
+  // NIAH grid cells name their length, depth and score.
+  EXPECT_NE(html.find("<title>length 300, depth 0%: score"), std::string::npos);
 }
 
 TEST(Report, SingleRunDirectoryAndErrors) {
@@ -93,7 +106,7 @@ TEST(Report, SingleRunDirectoryAndErrors) {
   const fs::path page = dir.path() / "one.html";
   rhead::report::write_report((dir.path() / "one").string(), page.string());
   const std::string html = slurp(page);
-  EXPECT_EQ(count(html, "<img"), 4u);
+  EXPECT_EQ(count(html, "<svg role=\"img\""), 4u);
   EXPECT_EQ(count(html, "Comparison of detection runs"), 0u);
   EXPECT_FALSE(fs::exists(page.string() + ".tmp"));
 
@@ -126,13 +139,37 @@ TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
   const auto r = run_with_stderr("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(page.string()) + " " +
                              quoted(shot.string()) + " --min-images 12");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("\"images\": 12"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"svgs\": 12"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"errors\": []"), std::string::npos) << r.output;
   ASSERT_TRUE(fs::exists(shot)) << r.output;
   const auto img = rhead::report::read_png(shot.string());
   EXPECT_EQ(img.width, 1400);
   EXPECT_GT(img.height, 1000);
   std::cout << "screenshot: " << shot.string() << "\n";
+}
+
+// Resting the pointer on a heatmap cell in Chromium hits that cell, whose <title> the
+// browser shows (tests/browser/heatmap_hover_check.js, driven by playwright-core).
+TEST(ReportBrowser, HeatmapCellsShowTheirTooltipOnHover) {
+  const std::string script = std::string(RHEAD_SOURCE_DIR) + "/tests/browser/heatmap_hover_check.js";
+  for (const std::string need : {std::string(RHEAD_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core",
+                                  kChromium, std::string("/usr/bin/node")}) {
+    if (!fs::exists(need)) {
+      if (rhead::testing::in_ci()) FAIL() << "missing " << need << " (scripts/setup.sh installs it)";
+      GTEST_SKIP() << "missing " << need << " (scripts/setup.sh installs it)";
+    }
+  }
+  ScratchDir dir("rhead-report-");
+  rhead::testing::write_detect_run(dir.path() / "one", 3, "m.gguf");
+  const fs::path page = dir.path() / "one.html";
+  rhead::report::write_report((dir.path() / "one").string(), page.string());
+  const auto r = run_with_stderr("node " + quoted(script) + " " + quoted(page.string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"ok\":true"), std::string::npos) << r.output;
+  // The score heatmap (18 heads, annotated: the numbers must not take the hover) and the
+  // accuracy grid.
+  EXPECT_NE(r.output.find("\"head 2-0: score "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"length 300, depth 0%: score"), std::string::npos) << r.output;
 }
 
 TEST(ReportBrowser, CheckerFailsOnConsoleErrorsAndMissingImages) {
