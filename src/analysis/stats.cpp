@@ -186,4 +186,16 @@ nlohmann::json to_json(const CorrelationMatrix& m) {
   return {{"labels", m.labels}, {"pearson", matrix_json(m.pearson)}, {"spearman", matrix_json(m.spearman)}};
 }
 
+double auroc(const std::vector<double>& positives, const std::vector<double>& negatives) {
+  if (positives.empty() || negatives.empty()) return std::nan("");
+  // Rank-sum form: O(n log n) and exact with ties (average ranks, no tolerance).
+  std::vector<double> all(positives);
+  all.insert(all.end(), negatives.begin(), negatives.end());
+  const std::vector<double> ranks = average_ranks(all, 0.0);
+  double rank_sum = 0;
+  for (std::size_t i = 0; i < positives.size(); ++i) rank_sum += ranks[i];
+  const double n_pos = static_cast<double>(positives.size()), n_neg = static_cast<double>(negatives.size());
+  return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg);
+}
+
 }  // namespace rhead::analysis

@@ -67,6 +67,12 @@ struct CorrelationMatrix {
 
 CorrelationMatrix correlation_matrix(const std::vector<ScoreMap>& maps, bool allow_shape_mismatch);
 
+// Area under the ROC curve of a score that should be higher for `positives` than for
+// `negatives`: the probability that a random positive scores above a random negative, ties
+// counting one half (the Mann-Whitney U statistic / (n_pos * n_neg)). NaN when either group
+// is empty.
+double auroc(const std::vector<double>& positives, const std::vector<double>& negatives);
+
 }  // namespace rhead::analysis
 
 #include <nlohmann/json.hpp>

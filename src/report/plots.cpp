@@ -540,6 +540,57 @@ Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title) {
   return heatmap(spec);
 }
 
+Drawing support_share_histogram(const std::vector<double>& passed, const std::vector<double>& failed, double auroc,
+                                const std::string& title) {
+  constexpr int kBins = 10;
+  auto shares = [](const std::vector<double>& values, std::vector<int>& counts) {
+    counts.assign(kBins, 0);
+    for (double v : values) counts[std::clamp(static_cast<int>(v * kBins), 0, kBins - 1)]++;
+    std::vector<double> out(kBins, 0.0);
+    for (int b = 0; b < kBins; ++b) out[b] = values.empty() ? 0.0 : 100.0 * counts[b] / values.size();
+    return out;
+  };
+  std::vector<int> passed_n, failed_n;
+  const std::vector<double> p = shares(passed, passed_n), f = shares(failed, failed_n);
+  std::string t = title.empty() ? std::string("support share of passed and failed tests") : title;
+  if (std::isfinite(auroc)) t += " (AUROC " + format_number(auroc, 3) + ")";
+  double largest = 1;
+  for (int b = 0; b < kBins; ++b) largest = std::max({largest, p[b], f[b]});
+  Axes a{100, 24 + kTitleSize + 16, 620, 380, nice_ticks(0, 1, 5), nice_ticks(0, largest * 1.1, 5)};
+  a.x.lo = 0;
+  a.x.hi = 1;
+  Drawing d;
+  d.width = static_cast<int>(std::max(a.left + a.width + 200, text_width(t, kTitleSize) + 60));
+  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
+  draw_title(d, t, 20 + kTitleSize * 0.8);
+  draw_axes(d, a, "support share (answer tokens copied by the top heads)", "tests of the group (%)");
+  const Color passed_color{46, 139, 87}, failed_color{205, 60, 60};
+  for (int b = 0; b < kBins; ++b) {
+    const double lo = static_cast<double>(b) / kBins, width = 1.0 / kBins;
+    const std::string range = format_number(lo, 1) + (b + 1 == kBins ? "-1.0" : "-" + format_number(lo + width, 1));
+    const struct { const std::vector<double>& share; const std::vector<int>& count; Color color; const char* name; double at; }
+        groups[2] = {{p, passed_n, passed_color, "passed", 0.1}, {f, failed_n, failed_color, "failed", 0.5}};
+    for (const auto& g : groups) {
+      if (g.count[b] == 0) continue;
+      const double x0 = a.px(lo + width * g.at), x1 = a.px(lo + width * (g.at + 0.4));
+      const double y = a.py(g.share[b]);
+      d.rect(x0, y, x1 - x0, a.top + a.height - y, g.color);
+      d.shapes.back().tooltip = std::string(g.name) + ", support share " + range + ": " + std::to_string(g.count[b]) +
+                                " tests (" + format_number(g.share[b], 1) + "%)";
+    }
+  }
+  double ly = a.top + 10;
+  const std::string labels[2] = {"passed (" + std::to_string(passed.size()) + ")", "failed (" + std::to_string(failed.size()) + ")"};
+  const Color colors[2] = {passed_color, failed_color};
+  for (int i = 0; i < 2; ++i) {
+    const double lx = a.left + a.width + 24;
+    d.rect(lx, ly - 7, 22, 14, colors[i]);
+    d.text(lx + 30, ly + kTickSize * 0.35, labels[i], kTickSize, kBlack);
+    ly += kTickSize + 14;
+  }
+  return d;
+}
+
 Drawing sweep_plot(const std::vector<analysis::SweepSeries>& series, const std::string& title) {
   LinePlotSpec spec;
   spec.title = title.empty() ? "NIAH score when masking K heads" : title;

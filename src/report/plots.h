@@ -80,6 +80,13 @@ Drawing correlation_heatmap(const analysis::CorrelationMatrix& matrix);
 // NIAH length x depth grid, red (0) to green (100), mean score in the title.
 Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title = "");
 // Masking sweep: NIAH mean score against K, one line per series ("top", "random").
+// Distributions of support_share (share of answer tokens the top heads copied) for passed
+// and failed tests: ten bins over [0, 1], bars as the share of each group's tests, so
+// groups of different sizes compare; the AUROC of support_share (passed vs failed) in the
+// title when finite.
+Drawing support_share_histogram(const std::vector<double>& passed, const std::vector<double>& failed, double auroc,
+                                const std::string& title = "");
+
 Drawing sweep_plot(const std::vector<analysis::SweepSeries>& series, const std::string& title = "");
 
 }  // namespace rhead::report

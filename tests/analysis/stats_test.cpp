@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -147,6 +148,37 @@ TEST(TopK, TiesBreakByLayerMajorOrderAndJaccardCounts) {
   EXPECT_EQ(o[3].k, 6);  // clamped to the number of heads
   EXPECT_EQ(o[3].shared, 6);
   EXPECT_DOUBLE_EQ(o[3].jaccard, 1.0);
+}
+
+}  // namespace
+
+namespace {
+
+// The definition itself: every (positive, negative) pair, ties counting one half.
+double auroc_by_pairs(const std::vector<double>& pos, const std::vector<double>& neg) {
+  double wins = 0;
+  for (double p : pos)
+    for (double n : neg) wins += p > n ? 1.0 : p == n ? 0.5 : 0.0;
+  return wins / (static_cast<double>(pos.size()) * static_cast<double>(neg.size()));
+}
+
+TEST(Auroc, MatchesThePairwiseDefinition) {
+  using rhead::analysis::auroc;
+  EXPECT_DOUBLE_EQ(auroc({0.9, 0.8}, {0.1, 0.2}), 1.0);
+  EXPECT_DOUBLE_EQ(auroc({0.1, 0.2}, {0.9, 0.8}), 0.0);
+  EXPECT_DOUBLE_EQ(auroc({0.5}, {0.5}), 0.5);
+  EXPECT_DOUBLE_EQ(auroc({1.0, 0.5, 0.0}, {0.5, 0.25}), 3.5 / 6.0);  // by hand: 2 + 1.5 + 0 wins of 6 pairs
+  EXPECT_TRUE(std::isnan(auroc({}, {0.3})));
+  EXPECT_TRUE(std::isnan(auroc({0.3}, {})));
+  // Support shares take few distinct values: many ties.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> eighths(0, 8);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> pos(3 + trial), neg(40 - trial);
+    for (auto& v : pos) v = eighths(rng) / 8.0;
+    for (auto& v : neg) v = eighths(rng) / 8.0 * 0.7;
+    EXPECT_NEAR(auroc(pos, neg), auroc_by_pairs(pos, neg), 1e-12);
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // accepts, with the titles and numbers the paper's figures carry; `rhead plot` writes them.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "analysis/run_files.h"
@@ -95,6 +96,20 @@ TEST(Plots, NiahHeatmapAndSweep) {
   EXPECT_NE(sweep.find(">top-K retrieval heads</text>"), std::string::npos);
   EXPECT_NE(sweep.find(">random K heads</text>"), std::string::npos);
   EXPECT_NE(sweep.find("<polyline"), std::string::npos);
+}
+
+TEST(Plots, SupportShareDistributions) {
+  // Passed tests: 3 of 4 at 1.0, one at 0.55; failed: 0.0, 0.0, 0.15.
+  const Drawing d = support_share_histogram({1.0, 1.0, 1.0, 0.55}, {0.0, 0.0, 0.15}, 1.0);
+  const std::string svg = to_svg(d);
+  EXPECT_NE(svg.find("support share of passed and failed tests (AUROC 1.000)"), std::string::npos);
+  EXPECT_NE(svg.find("<title>passed, support share 0.9-1.0: 3 tests (75.0%)</title>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>passed, support share 0.5-0.6: 1 tests (25.0%)</title>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>failed, support share 0.0-0.1: 2 tests (66.7%)</title>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>failed, support share 0.1-0.2: 1 tests (33.3%)</title>"), std::string::npos);
+  EXPECT_NE(svg.find("passed (4)"), std::string::npos);
+  // No failed tests: no AUROC in the title, still a figure.
+  EXPECT_EQ(to_svg(support_share_histogram({0.5}, {}, std::nan(""))).find("AUROC"), std::string::npos);
 }
 
 TEST(PlotCli, InfersFiguresFromInputs) {
