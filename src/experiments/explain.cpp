@@ -91,13 +91,13 @@ ExplainPrompt build_explain_prompt(const Tokenizer& tok, const ExplainRequest& r
 
 Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest& request) {
   ExplainPrompt prompt = build_explain_prompt(tok, request);
-  const int64_t need = static_cast<int64_t>(prompt.tokens.size()) + request.max_new_tokens;
   if (session.n_past() != 0) throw Error("explain needs an empty session");
-  if (need > session.capacity())
+  // The answer may use whatever positions the prompt leaves (generation stops when the cache
+  // is full); the prompt itself and one answer token must fit.
+  if (static_cast<int64_t>(prompt.tokens.size()) + 1 > session.capacity())
     throw Error("the context is too long for the model: the prompt has " + std::to_string(prompt.tokens.size()) +
-                " tokens (document " + std::to_string(prompt.document.size()) + "), which with " +
-                std::to_string(request.max_new_tokens) + " answer tokens exceeds the context of " +
-                std::to_string(session.capacity()) + " tokens");
+                " tokens (document " + std::to_string(prompt.document.size()) + "), the model reads at most " +
+                std::to_string(session.capacity()));
   Explanation e;
   e.heads = request.heads;
   e.tau = request.tau;

@@ -107,8 +107,8 @@ struct ExplainPrompt {
 };
 ExplainPrompt build_explain_prompt(const Tokenizer& tok, const ExplainRequest& request);
 
-// Runs the request on an empty session (its capacity must hold the prompt and the answer;
-// Error otherwise) and explains the answer.
+// Runs the request on an empty session and explains the answer. Error when the prompt and
+// one answer token do not fit the session; the answer stops early when the cache is full.
 Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest& request);
 
 // The --json document: answer, tokens (id, piece, support, sink_mass, document_mass,
