@@ -2,7 +2,7 @@
 // heads, head_dim 64, f16 cache): milliseconds per call for one prefill chunk of 256 tokens
 // and for one decode token, at several context lengths, with and without argmax probes.
 //
-//   bench_attention [--reps R] [--threads T] [--max-context N] [--cpu-time 1]
+//   bench_attention [--reps R] [--threads T] [--max-context N] [--cpu-time 1] [--only prefill|decode]
 //
 // --cpu-time 1 reports the process's CPU time per call instead of wall time: on a shared,
 // loaded machine that measures the kernel's own work (exact with --threads 1; with more
@@ -89,11 +89,13 @@ double time_call(int64_t pos0, int64_t T, bool probes, int reps, const std::vect
 int main(int argc, char** argv) {
   int reps = 5, threads = 0;
   int64_t max_context = 16384;
+  std::string only;  // "prefill" or "decode": run only those rows
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--reps") reps = std::atoi(argv[i + 1]);
     else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
     else if (flag == "--max-context") max_context = std::atoll(argv[i + 1]);
+    else if (flag == "--only") only = argv[i + 1];
     else if (flag == "--cpu-time") g_cpu_time = std::atoi(argv[i + 1]) != 0;
     else {
       std::fprintf(stderr, "bench_attention: unknown flag %s\n", argv[i]);
@@ -111,7 +113,7 @@ int main(int argc, char** argv) {
               omp_get_max_threads(), kHeads, kKvHeads, kHeadDim, reps);
   std::printf("%-8s %8s %10s %12s %14s\n", "call", "context", "ms", "ms+argmax", "GFLOP/s");
   for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
-    if (ctx > max_context) continue;
+    if (ctx > max_context || only == "decode") continue;
     // Prefill: the last chunk of 256 tokens ending at ctx.
     const int64_t T = 256, pos0 = ctx - T;
     const double a = time_call(pos0, T, false, reps, k, v, capacity), b = time_call(pos0, T, true, reps, k, v, capacity);
@@ -120,7 +122,7 @@ int main(int argc, char** argv) {
     std::printf("%-8s %8lld %10.3f %12.3f %14.2f\n", "prefill", static_cast<long long>(ctx), a, b, flops / a / 1e6);
   }
   for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
-    if (ctx > max_context) continue;
+    if (ctx > max_context || only == "prefill") continue;
     const double a = time_call(ctx - 1, 1, false, reps, k, v, capacity), b = time_call(ctx - 1, 1, true, reps, k, v, capacity);
     const double bytes = 2.0 * kKvHeads * ctx * kHeadDim * 2;  // K and V in f16
     std::printf("%-8s %8lld %10.3f %12.3f %11.2f GB/s\n", "decode", static_cast<long long>(ctx), a, b, bytes / a / 1e6);

@@ -227,7 +227,8 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
 
 constexpr int64_t kTileRows = 256;      // query rows (tokens x group heads) per work item
 constexpr int64_t kPrefillKeys = 256;   // keys per tile when there are many query rows
-constexpr int64_t kDecodeKeys = 1024;   // keys per tile for a few query rows
+constexpr int64_t kLaneKeys = 128;      // keys per tile of the lane kernel
+constexpr int64_t kMaxLaneRows = 32;    // up to this many query rows per item: lane kernel
 constexpr int64_t kMinSliceKeys = 512;  // a key slice is never shorter than this
 
 void single_threaded_blas_here() {
@@ -336,7 +337,143 @@ bool mask_invisible(float* s, int64_t kb, int64_t nk, const VisibleKeys& v) {
 struct TileScratch {
   std::vector<TileRow> rows;
   std::vector<float> qs, s, kt, vt, o, m, l;
+  std::vector<float> qt, st, ot;  // lane kernel: q^T [hd][8], scores [keys][8], O^T [hd][8]
 };
+
+// Decode-sized items (a few query rows): up to 8 query rows sit in the lanes of one AVX2
+// register, so scores, the online softmax and the V mix are all vertical: for key j,
+// s[j] (8 rows) = sum_d q^T[d] * k_j[d] (k_j[d] broadcast), and O^T[d] += p[j] * v_j[d].
+// No horizontal sums, and each K/V element is read once for all the rows.
+// Rows r0 .. r0 + nr - 1 of sc.rows; keys [k_begin, k_end) of KV base pointers kbase/vbase.
+__attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionArgs& a, TileScratch& sc, int64_t r0,
+                                                                 int nr, const uint8_t* kbase, const uint8_t* vbase,
+                                                                 int64_t k_begin, int64_t k_end, int64_t BK) {
+  const int hd = a.head_dim;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  sc.qt.assign(static_cast<size_t>(hd) * 8, 0.0f);
+  sc.ot.assign(static_cast<size_t>(hd) * 8, 0.0f);
+  sc.st.resize(BK * 8);
+  float* qt = sc.qt.data();
+  float* ot = sc.ot.data();
+  float* st = sc.st.data();
+  alignas(32) int32_t b0[8] = {0}, e0[8] = {0}, b1[8] = {0}, e1[8] = {0};
+  for (int r = 0; r < nr; ++r) {
+    const VisibleKeys& v = sc.rows[r0 + r].vis;
+    b0[r] = static_cast<int32_t>(v.begin[0]);
+    e0[r] = static_cast<int32_t>(v.end[0]);
+    if (v.n > 1) {
+      b1[r] = static_cast<int32_t>(v.begin[1]);
+      e1[r] = static_cast<int32_t>(v.end[1]);
+    }
+    for (int d = 0; d < hd; ++d) qt[d * 8 + r] = sc.qs[(r0 + r) * hd + d];
+  }
+  const __m256i vb0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b0));
+  const __m256i ve0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(e0));
+  const __m256i vb1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b1));
+  const __m256i ve1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(e1));
+  __m256 m = _mm256_set1_ps(ninf), l = _mm256_setzero_ps();
+  for (int64_t kb = k_begin; kb < k_end; kb += BK) {
+    const int64_t nk = std::min(BK, k_end - kb);
+    // Does some row see a key of the tile, and does every row see all of them?
+    bool any = false, full = true;
+    for (int r = 0; r < nr; ++r) {
+      const bool in0 = b0[r] <= kb && kb + nk <= e0[r], in1 = b1[r] <= kb && kb + nk <= e1[r];
+      full &= in0 || in1;
+      any |= (b0[r] < kb + nk && e0[r] > kb) || (b1[r] < kb + nk && e1[r] > kb);
+    }
+    if (!any) continue;
+    const float* kt;
+    const float* vt;
+    if (a.kv_f16) {
+      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(kbase) + kb * hd, nk * hd, sc.kt.data());
+      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(vbase) + kb * hd, nk * hd, sc.vt.data());
+      kt = sc.kt.data();
+      vt = sc.vt.data();
+    } else {
+      kt = reinterpret_cast<const float*>(kbase) + kb * hd;
+      vt = reinterpret_cast<const float*>(vbase) + kb * hd;
+    }
+    // Scores, eight keys at a time.
+    int64_t j = 0;
+    for (; j + 8 <= nk; j += 8) {
+      __m256 acc[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+      const float* k0 = kt + j * hd;
+      for (int d = 0; d < hd; ++d) {
+        const __m256 q = _mm256_loadu_ps(qt + d * 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(q, _mm256_broadcast_ss(k0 + i * hd + d), acc[i]);
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(st + (j + i) * 8, acc[i]);
+    }
+    for (; j < nk; ++j) {
+      __m256 s0 = _mm256_setzero_ps();
+      for (int d = 0; d < hd; ++d) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qt + d * 8), _mm256_broadcast_ss(kt + j * hd + d), s0);
+      _mm256_storeu_ps(st + j * 8, s0);
+    }
+    if (a.softcap != 0.0f)
+      for (int64_t i = 0; i < nk * 8; ++i) st[i] = a.softcap * std::tanh(st[i] / a.softcap);
+    if (!full) {
+      const __m256 vninf = _mm256_set1_ps(ninf);
+      for (j = 0; j < nk; ++j) {
+        const __m256i key = _mm256_set1_epi32(static_cast<int32_t>(kb + j));
+        const __m256i in0 = _mm256_andnot_si256(_mm256_cmpgt_epi32(vb0, key), _mm256_cmpgt_epi32(ve0, key));
+        const __m256i in1 = _mm256_andnot_si256(_mm256_cmpgt_epi32(vb1, key), _mm256_cmpgt_epi32(ve1, key));
+        const __m256 vis = _mm256_castsi256_ps(_mm256_or_si256(in0, in1));
+        _mm256_storeu_ps(st + j * 8, _mm256_blendv_ps(vninf, _mm256_loadu_ps(st + j * 8), vis));
+      }
+    }
+    for (int r = 0; r < nr; ++r)
+      if (float* row = sc.rows[r0 + r].scores)
+        for (j = 0; j < nk; ++j) row[kb + j] = st[j * 8 + r];
+    // Online softmax, all rows at once. A row that has seen no key yet keeps m = -inf and
+    // shifts by 0 instead, so that nothing turns into NaN.
+    __m256 mx = _mm256_set1_ps(ninf);
+    for (j = 0; j < nk; ++j) mx = _mm256_max_ps(mx, _mm256_loadu_ps(st + j * 8));
+    const __m256 m_new = _mm256_max_ps(m, mx);
+    const __m256 shift = _mm256_andnot_ps(_mm256_cmp_ps(m_new, _mm256_set1_ps(ninf), _CMP_EQ_OQ), m_new);
+    const __m256 c = exp_nonpositive_avx2(_mm256_sub_ps(m, shift));
+    __m256 sum = _mm256_setzero_ps();
+    for (j = 0; j < nk; ++j) {
+      const __m256 p = exp_nonpositive_avx2(_mm256_sub_ps(_mm256_loadu_ps(st + j * 8), shift));
+      _mm256_storeu_ps(st + j * 8, p);
+      sum = _mm256_add_ps(sum, p);
+    }
+    l = _mm256_fmadd_ps(l, c, sum);
+    m = m_new;
+    // O^T = O^T * c + sum_j p[j] v_j, eight dimensions at a time (8 accumulators, p and a
+    // broadcast stay within AVX2's 16 registers).
+    int d0 = 0;
+    for (; d0 + 8 <= hd; d0 += 8) {
+      __m256 acc[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(ot + (d0 + i) * 8), c);
+      for (j = 0; j < nk; ++j) {
+        const __m256 p = _mm256_loadu_ps(st + j * 8);
+        const float* v = vt + j * hd + d0;
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(v + i), acc[i]);
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(ot + (d0 + i) * 8, acc[i]);
+    }
+    for (; d0 < hd; ++d0) {
+      __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(ot + d0 * 8), c);
+      for (j = 0; j < nk; ++j) acc = _mm256_fmadd_ps(_mm256_loadu_ps(st + j * 8), _mm256_broadcast_ss(vt + j * hd + d0), acc);
+      _mm256_storeu_ps(ot + d0 * 8, acc);
+    }
+  }
+  alignas(32) float mv[8], lv[8];
+  _mm256_store_ps(mv, m);
+  _mm256_store_ps(lv, l);
+  for (int r = 0; r < nr; ++r) {
+    sc.m[r0 + r] = mv[r];
+    sc.l[r0 + r] = lv[r];
+    for (int d = 0; d < hd; ++d) sc.o[(r0 + r) * hd + d] = ot[d * 8 + r];
+  }
+}
 
 struct TilePlan {
   int group = 1;           // query heads per KV head
@@ -344,6 +481,7 @@ struct TilePlan {
   int64_t n_blocks = 1;    // query blocks
   int64_t n_slices = 1;    // key slices per (KV head, query block)
   int64_t tile_keys = kPrefillKeys;
+  bool lanes = false;      // decode-sized: the 8-lane kernel instead of sgemm tiles
   // Key slice results when n_slices > 1: [T * n_head][n_slices] maxima and sums, and outputs.
   std::vector<float> slice_m, slice_l, slice_o;
   // Full-length score rows of observed (token, head) pairs: [n_obs_rows][n_keys].
@@ -387,8 +525,12 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
   const size_t elem = a.kv_f16 ? 2 : 4;
   const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + g * a.kv_head_stride * elem;
   const uint8_t* vbase = static_cast<const uint8_t*>(a.v) + g * a.kv_head_stride * elem;
-  std::vector<char> sees(M);
-  for (int64_t kb = k_begin; kb < k_end; kb += BK) {
+  if (plan.lanes) {
+    for (int64_t r0 = 0; r0 < M; r0 += 8)
+      attend_lanes_avx2(a, sc, r0, static_cast<int>(std::min<int64_t>(8, M - r0)), kbase, vbase, k_begin, k_end, BK);
+  }
+  std::vector<char> sees(plan.lanes ? 0 : M);
+  for (int64_t kb = k_begin; kb < k_end && !plan.lanes; kb += BK) {
     const int64_t nk = std::min(BK, k_end - kb);
     bool any = false;
     for (int64_t r = 0; r < M; ++r) {
@@ -521,7 +663,8 @@ TilePlan plan_tiles(const AttentionArgs& a) {
   p.block_tokens = std::max<int64_t>(1, kTileRows / p.group);
   p.n_blocks = (a.n_tokens + p.block_tokens - 1) / p.block_tokens;
   const int64_t n_keys = a.pos0 + a.n_tokens;
-  p.tile_keys = a.n_tokens * p.group >= 64 ? kPrefillKeys : kDecodeKeys;
+  p.lanes = kHaveAvx2 && std::min(p.block_tokens, a.n_tokens) * p.group <= kMaxLaneRows;
+  p.tile_keys = p.lanes ? kLaneKeys : kPrefillKeys;
   // Flash-decoding: when the threads outnumber the work items, split the keys.
   const int64_t threads = omp_get_max_threads(), items = a.n_kv_head * p.n_blocks;
   if (threads > items) p.n_slices = std::clamp<int64_t>((threads + items - 1) / items, 1, n_keys / kMinSliceKeys);
