@@ -12,20 +12,29 @@
 // small for the figures to mean much.
 //
 // Figures per model:
-//   prefill/N     N prompt tokens in one forward call (chunks of the session default);
-//                 tokens_per_s, and GFLOP/s of the weight matmuls (2 * matmul params * N)
-//   decode        one token per iteration at context 128..384 (greedy step, f16 KV cache);
-//                 tokens_per_s, weight_GB/s = weight bytes read per token * tokens/s, and
-//                 of_read_bw = weight_GB/s / the measured read bandwidth
+//   prefill/N     N prompt tokens (512, 4096, 16384) in one forward call (chunks of the session
+//                 default); tokens_per_s, GFLOP/s of the weight matmuls (2 * matmul params * N)
+//                 plus attention (4 * n_head * head_dim per visible key, per layer), and
+//                 tokens_per_cpu_s = tokens per second of the process's CPU time (all threads):
+//                 on a shared, loaded machine the figure to compare between builds.
+//                 The 4096 and 16384 runs are one iteration each.
+//   decode/dD     one token per iteration at depth D (0, 4096, 16384) .. D + 64 (greedy step,
+//                 f16 KV cache; the cache of the prefill/D run is reused); tokens_per_s,
+//                 weight_GB/s = weight bytes read per token * tokens/s, kv_GB/s = KV bytes
+//                 read per token * tokens/s, of_read_bw = (weight + KV) GB/s / the measured
+//                 read bandwidth, and tokens_per_cpu_s.
+//   RHEAD_BENCH_PREFILL / RHEAD_BENCH_DEPTHS (comma lists) replace the default lengths.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <time.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -40,9 +49,7 @@ namespace {
 
 using namespace rhead;
 
-constexpr int64_t kPrefillTokens = 512;
-constexpr int64_t kDecodeContext = 128;   // tokens in the cache before decoding starts
-constexpr int64_t kDecodeWindow = 256;    // decode positions kDecodeContext .. +kDecodeWindow
+constexpr int64_t kDecodeWindow = 64;  // decode positions D .. D + kDecodeWindow
 constexpr size_t kStreamBytes = size_t{1} << 30;
 
 double g_read_gbps = 0;  // best read bandwidth seen, for the decode ratio
@@ -117,7 +124,22 @@ struct BenchModel {
   std::shared_ptr<const Model> model;
   int64_t decode_bytes = 0;   // weight bytes one decode token reads (layers + output head)
   int64_t matmul_params = 0;  // multiply-adds per token in the weight matmuls
+  // Session left by prefill/N, with N tokens in its cache, for decode/dN.
+  std::map<int64_t, std::unique_ptr<Session>> filled;
 };
+
+double cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+// Attention flops of n_tokens queries at positions pos0..: 4 * n_head * head_dim per key
+// (score and mix), summed over layers.
+double attention_flops(const ModelConfig& c, int64_t pos0, int64_t n_tokens) {
+  const double keys = static_cast<double>(n_tokens) * pos0 + n_tokens * (n_tokens + 1) / 2.0;
+  return 4.0 * c.n_head * c.head_dim * keys * c.n_layer;
+}
 
 BenchModel load_bench_model(const std::string& path) {
   BenchModel b;
@@ -149,36 +171,69 @@ std::vector<int32_t> random_tokens(int64_t n, int vocab) {
   return t;
 }
 
-void BM_Prefill(benchmark::State& state, const BenchModel* b) {
-  const auto tokens = random_tokens(kPrefillTokens, b->model->config.n_vocab);
+void BM_Prefill(benchmark::State& state, BenchModel* b, int64_t n_tokens) {
+  const auto tokens = random_tokens(n_tokens, b->model->config.n_vocab);
   SessionOptions so;
-  so.n_ctx = kPrefillTokens;
-  Session session(b->model, so);
+  so.n_ctx = n_tokens + kDecodeWindow;
+  auto session = std::make_unique<Session>(b->model, so);
+  const double cpu0 = cpu_seconds();
   for (auto _ : state) {
-    session.truncate(0);
-    benchmark::DoNotOptimize(session.forward(tokens));
+    session->truncate(0);
+    benchmark::DoNotOptimize(session->forward(tokens));
   }
-  const double n = static_cast<double>(state.iterations()) * kPrefillTokens;
+  const double cpu = cpu_seconds() - cpu0;
+  const double n = static_cast<double>(state.iterations()) * n_tokens;
+  const ModelConfig& c = b->model->config;
+  const double flops = n * 2.0 * b->matmul_params + state.iterations() * attention_flops(c, 0, n_tokens);
   state.counters["tokens_per_s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(n * 2.0 * b->matmul_params / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+  state.counters["tokens_per_cpu_s"] = n / cpu;
+  b->filled[n_tokens] = std::move(session);
 }
 
-void BM_Decode(benchmark::State& state, const BenchModel* b) {
-  const auto prefix = random_tokens(kDecodeContext, b->model->config.n_vocab);
-  SessionOptions so;
-  so.n_ctx = kDecodeContext + kDecodeWindow;
-  Session session(b->model, so);
-  session.forward(prefix);
-  int32_t next = prefix.back();
+void BM_Decode(benchmark::State& state, BenchModel* b, int64_t depth) {
+  const ModelConfig& c = b->model->config;
+  std::unique_ptr<Session> session;
+  if (auto it = b->filled.find(depth); it != b->filled.end()) {
+    session = std::move(it->second);
+    b->filled.erase(it);
+  } else {
+    SessionOptions so;
+    so.n_ctx = depth + kDecodeWindow;
+    session = std::make_unique<Session>(b->model, so);
+    if (depth > 0) session->forward(random_tokens(depth, c.n_vocab));
+  }
+  session->truncate(depth);
+  int32_t next = 1;
+  double kv_bytes = 0;  // K and V bytes the decoded tokens read (f16 cache)
+  const double cpu0 = cpu_seconds();
   for (auto _ : state) {
-    if (session.n_past() >= session.capacity()) session.truncate(kDecodeContext);
+    if (session->n_past() >= depth + kDecodeWindow) session->truncate(depth);
+    kv_bytes += 2.0 * 2.0 * c.n_layer * c.n_kv_head * c.head_dim * (session->n_past() + 1);
     ForwardOptions fo;
     fo.decode = true;
-    next = argmax_token(session.forward(std::span<const int32_t>(&next, 1), fo));
+    next = argmax_token(session->forward(std::span<const int32_t>(&next, 1), fo));
   }
+  const double cpu = cpu_seconds() - cpu0;
   const double n = static_cast<double>(state.iterations());
   state.counters["tokens_per_s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
   state.counters["weight_GB/s"] = benchmark::Counter(n * b->decode_bytes / 1e9, benchmark::Counter::kIsRate);
+  state.counters["kv_GB/s"] = benchmark::Counter(kv_bytes / 1e9, benchmark::Counter::kIsRate);
+  state.counters["tokens_per_cpu_s"] = n / cpu;
+}
+
+std::vector<int64_t> lengths_from_env(const char* name, std::vector<int64_t> fallback) {
+  const char* env = std::getenv(name);
+  if (!env) return fallback;
+  std::vector<int64_t> out;
+  for (const char* p = env; *p;) {
+    char* end = nullptr;
+    const long long v = std::strtoll(p, &end, 10);
+    if (end == p) break;
+    out.push_back(v);
+    p = *end == ',' ? end + 1 : end;
+  }
+  return out;
 }
 
 // Keeps the read bandwidth (memory/read runs first) and adds the decode ratio to it.
@@ -195,8 +250,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (Run& r : out) {
       auto it = r.counters.find("weight_GB/s");
       if (it != r.counters.end() && g_read_gbps > 0) {
+        const double kv = r.counters.count("kv_GB/s") ? static_cast<double>(r.counters.at("kv_GB/s")) : 0.0;
         r.counters["read_bw_GB/s"] = g_read_gbps;
-        r.counters["of_read_bw"] = static_cast<double>(it->second) / g_read_gbps;
+        r.counters["of_read_bw"] = (static_cast<double>(it->second) + kv) / g_read_gbps;
       }
     }
     ConsoleReporter::ReportRuns(out);
@@ -240,15 +296,22 @@ int main(int argc, char** argv) {
 
   benchmark::RegisterBenchmark("memory/read", BM_MemoryRead)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
   benchmark::RegisterBenchmark("memory/copy", BM_MemoryCopy)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  const auto prefill_lengths = lengths_from_env("RHEAD_BENCH_PREFILL", {512, 4096, 16384});
+  const auto depths = lengths_from_env("RHEAD_BENCH_DEPTHS", {0, 4096, 16384});
   for (const auto& m : models) {
-    benchmark::RegisterBenchmark(("prefill" + std::to_string(kPrefillTokens) + "/" + m->label).c_str(), BM_Prefill, m.get())
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond)
-        ->MinTime(2.0);
-    benchmark::RegisterBenchmark(("decode/" + m->label).c_str(), BM_Decode, m.get())
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond)
-        ->MinTime(5.0);
+    for (int64_t n : prefill_lengths) {
+      auto* bm = benchmark::RegisterBenchmark(("prefill" + std::to_string(n) + "/" + m->label).c_str(), BM_Prefill,
+                                              m.get(), n)
+                     ->UseRealTime()
+                     ->Unit(benchmark::kMillisecond);
+      if (n > 1024) bm->Iterations(1);
+      else bm->MinTime(2.0);
+    }
+    for (int64_t d : depths)
+      benchmark::RegisterBenchmark(("decode/d" + std::to_string(d) + "/" + m->label).c_str(), BM_Decode, m.get(), d)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(5.0);
   }
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -33,6 +33,10 @@ constexpr int64_t kTileRows = 128;
 // Below this many multiply-adds (~30 us on one core) a parallel region costs more than it
 // saves, and with more threads than free cores each barrier can cost milliseconds.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 18;
+// Decode matvecs hand out rows in chunks rather than one static half per thread: when another
+// process shares a core, the thread on the free core takes more chunks instead of waiting at
+// the barrier for the slowed one.
+constexpr int64_t kDecodeChunkRows = 32;
 
 void single_threaded_blas() {
   static const bool done = [] {
@@ -50,7 +54,7 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
     // (as llama.cpp does; the error this adds is about 0.3% of a dot product).
     std::vector<QuantizedVector> qx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) quantize_vector(x + t * cols, cols, qx[t]);
-#pragma omp parallel for schedule(static) if (rows * cols * T >= kMinParallelMacs)
+#pragma omp parallel for schedule(dynamic, kDecodeChunkRows) if (rows * cols * T >= kMinParallelMacs)
     for (int64_t r = 0; r < rows; ++r) {
       const uint8_t* row = w.row(r);
       for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot_row_int8(w.type, row, qx[t]);
@@ -58,7 +62,7 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
     return;
   }
   if (T < kGemmMinTokens) {
-#pragma omp parallel for schedule(static) if (rows * cols * T >= kMinParallelMacs)
+#pragma omp parallel for schedule(dynamic, kDecodeChunkRows) if (rows * cols * T >= kMinParallelMacs)
     for (int64_t r = 0; r < rows; ++r) {
       const uint8_t* row = w.row(r);
       for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot_row(w.type, row, x + t * cols, cols);
