@@ -65,6 +65,21 @@ ResolvedMasks resolve_masks(const MaskCliOptions& o, const LoadedModel& lm, bool
   return r;
 }
 
+ResolvedMasks resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& lm,
+                                 bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens,
+                                 bool* kv_sweep) {
+  const bool sweep = !kv.sweep_window.empty() || !kv.sweep_full.empty();
+  if (kv_sweep) *kv_sweep = sweep;
+  MaskCliOptions mask_options = masks;
+  if (sweep && masks.sweep.empty()) mask_options.sweep_random = false;  // the flag belongs to the KV sweep
+  ResolvedMasks r = resolve_masks(mask_options, lm, baseline, calibration_tokens);
+  std::vector<KvSetting> kvs =
+      kv_settings_from_options(kv, lm.model->config, r.scores ? &*r.scores : nullptr, masks.seeds, masks.sweep_random);
+  if (kvs.front().policy.active() && (sweep || baseline)) kvs.insert(kvs.begin(), KvSetting{});
+  r.settings = with_kv_settings(r.settings, kvs);
+  return r;
+}
+
 void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings) {
   settings["mask_mode"] = o.mode;
   settings["mask_phase"] = o.phase;

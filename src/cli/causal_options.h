@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analysis/score_map.h"
+#include "cli/kv_options.h"
 #include "model/loader.h"
 #include "niah/causal.h"
 
@@ -34,6 +35,13 @@ struct ResolvedMasks {
 // calibrates head means on `calibration_tokens()` (called only then).
 ResolvedMasks resolve_masks(const MaskCliOptions& o, const LoadedModel& model, bool baseline,
                             const std::function<std::vector<int32_t>()>& calibration_tokens);
+
+// The conditions of an experiment: every mask setting under every KV condition of `kv`. A
+// KV sweep, or --baseline with a KV policy, also runs the full cache (no policy) as the
+// reference. --sweep-random serves both sweeps. Also sets `kv_sweep` when a KV sweep is asked.
+ResolvedMasks resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& model,
+                                 bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens,
+                                 bool* kv_sweep = nullptr);
 
 // Records the mask options in a settings object.
 void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings);

@@ -24,6 +24,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/kv_options.h"
 #include "io/error.h"
 #include "model/generate.h"
 #include "model/head_mask_spec.h"
@@ -42,6 +43,7 @@ struct AttnOptions {
   int top_k = 0;
   bool no_bos = false;
   bool stop_at_eos = true;
+  KvCliOptions kv;
 };
 
 // A token piece made printable on one line: quotes, backslashes and control bytes escaped.
@@ -92,7 +94,14 @@ void run_attn(const AttnOptions& o) {
                  prompt.size());
   }
 
-  Session session(lm.model, so);
+  // KV policy: restricted heads see only the sink and their window; their probes report over
+  // those keys ("window" in the text view, blocks.{l}.attn.kv_full false in JSON).
+  const KvPolicy policy = kv_policy_from_options(o.kv, c, o.kv.scores, o.kv.seed);
+  if (policy.active())
+    std::fprintf(stderr, "%s\n",
+                 describe_kv_policy(policy, c, o.model.kv_type == "f16", static_cast<int64_t>(prompt.size()) + o.n)
+                     .c_str());
+  Session session(lm.model, with_kv_policy(so, policy));
   ProbeRequest req;
   req.argmax = true;
   req.top_k = o.top_k;
@@ -156,6 +165,11 @@ void run_attn(const AttnOptions& o) {
         j[p + "copy"] = copy;
         j[p + "sink_mass"] = sink;
         if (masking) j[p + "masked"] = masked;
+        if (policy.active()) {
+          std::vector<bool> full;
+          for (int h = 0; h < c.n_head; ++h) full.push_back(policy.is_full(l, h));
+          j[p + "kv_full"] = full;
+        }
         if (r.top_k > 0) {
           j[p + "topk"] = topk;
           j[p + "topk_weight"] = topk_w;
@@ -180,9 +194,10 @@ void run_attn(const AttnOptions& o) {
             ++copies[static_cast<size_t>(l) * c.n_head + h];
           }
           const std::string quoted = "\"" + printable(tok.piece(seq[pos])) + "\"";
-          std::snprintf(buf, sizeof(buf), "  %-7s %6d  %-20s  %.4f  %.4f%s%s\n", name.c_str(), pos, quoted.c_str(),
+          std::snprintf(buf, sizeof(buf), "  %-7s %6d  %-20s  %.4f  %.4f%s%s%s\n", name.c_str(), pos, quoted.c_str(),
                         r.argmax_weight[i], r.sink_mass[i], copy ? "  copy" : "",
-                        masking && mask.contains(l, h) ? "  (masked)" : "");
+                        masking && mask.contains(l, h) ? "  (masked)" : "",
+                        policy.active() && !policy.is_full(l, h) ? "  (window)" : "");
           out << buf;
           if (r.top_k > 0) {
             out << "          top-" << r.top_k << ":";
@@ -248,6 +263,8 @@ CommandRegistrar reg("attn", [](CLI::App& app) {
   cmd->add_flag("--json", o->json, "one JSON object per step (blocks.{l}.attn.argmax, ...) on stdout");
   cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
+  add_kv_options(cmd, o->kv);
+  add_kv_selection_options(cmd, o->kv);
   cmd->callback([o] { run_attn(*o); });
 });
 

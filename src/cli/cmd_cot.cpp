@@ -25,6 +25,7 @@ struct CotOptions {
   bool no_chat = false;
   int max_new_tokens = 96;
   MaskCliOptions masks;
+  KvCliOptions kv;
   bool no_baseline = false;
   std::string output = "runs/cot";
   std::string shard = "0/1";
@@ -52,7 +53,7 @@ void run(const CotOptions& o) {
   } else if (!o.no_chat) {
     format.chat = tok.chat_template();
   }
-  ResolvedMasks masks = resolve_masks(o.masks, lm, !o.no_baseline, [&] {
+  ResolvedMasks masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
     std::vector<int32_t> ids = tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
     return ids;
@@ -79,7 +80,7 @@ void run(const CotOptions& o) {
         keys.push_back(masks.settings[m].label + "|" + cot_style_name(styles[s]) + "|" + std::to_string(i) + ":" + items[i].id);
         jobs.push_back({m, s, i});
       }
-  Session session(lm.model, session_options(o.model));
+  KvSessions sessions{lm.model, session_options(o.model)};
   const std::vector<json> lines = run_items_with_progress(
       o.output, o.shard, settings, o.quiet, keys,
       [&](size_t k, bool& correct) {
@@ -89,7 +90,7 @@ void run(const CotOptions& o) {
         const CotStyle style = styles[j.style];
         // Answer-only needs a few tokens: "The answer is N."
         const int max_new = style == CotStyle::answer_only ? std::min(o.max_new_tokens, 16) : o.max_new_tokens;
-        const CotAnswer a = run_cot_item(session, tok, format, cot_prompt_text(shots, it.question, style), it, style,
+        const CotAnswer a = run_cot_item(sessions.get(m.kv), tok, format, cot_prompt_text(shots, it.question, style), it, style,
                                          &m.mask, max_new);
         correct = a.correct;
         json line{{"style", cot_style_name(style)},
@@ -103,15 +104,22 @@ void run(const CotOptions& o) {
                   {"generated_tokens", a.generated_tokens},
                   {"seconds", a.seconds}};
         add_mask_fields(m, line);
+        add_kv_fields(m.kv, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens, line);
         return line;
       });
 
   // Accuracy per mask and style.
-  struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; };  // style -> (correct, n)
+  struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; double kv_kept = 0, query_kept = 0; int n = 0; };  // style -> (correct, n)
   std::map<std::string, Agg> by_mask;
   for (const auto& l : lines) {
     Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.mask.is_null()) a.mask = mask_from_line(l);
+    if (a.mask.is_null()) {
+      a.mask = mask_from_line(l);
+      if (l.contains("kv_policy") && l["kv_policy"].value("window", 0) > 0) a.mask["kv_policy"] = l["kv_policy"];
+    }
+    a.kv_kept += l.value("kv_cache", json::object()).value("kv_kept_fraction", 1.0);
+    a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
+    a.n += 1;
     auto& c = a.by_style[l.value("style", std::string("?"))];
     c.first += l.value("correct", false);
     c.second += 1;
@@ -129,6 +137,8 @@ void run(const CotOptions& o) {
       row["items"] = c.second;
       row["correct"] = c.first;
       row["accuracy"] = static_cast<double>(c.first) / c.second;
+      row["kv_kept_fraction"] = a.kv_kept / a.n;
+      row["query_kept_fraction"] = a.query_kept / a.n;
       rows.push_back(row);
     }
   json summary = {{"model", model_info_json(*lm.model)}, {"settings", settings}, {"results", rows}};
@@ -156,6 +166,8 @@ CommandRegistrar reg("cot", [](CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
       ->capture_default_str();
   add_mask_options(cmd, o->masks);
+  add_kv_options(cmd, o->kv);
+  add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
   cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
   cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items")->capture_default_str();

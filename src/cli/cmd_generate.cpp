@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "cli/command.h"
+#include "cli/kv_options.h"
 #include "io/error.h"
 #include "model/generate.h"
 
@@ -16,6 +17,7 @@ struct GenerateOptions {
   int n = 64;
   bool no_bos = false;
   bool stop_at_eos = true;
+  KvCliOptions kv;
 };
 
 void run_generate(const GenerateOptions& o) {
@@ -24,7 +26,13 @@ void run_generate(const GenerateOptions& o) {
   const Tokenizer& tok = *lm.tokenizer;
   std::vector<int32_t> prompt = tok.encode(o.prompt, !o.no_bos);
   if (prompt.empty()) throw Error("prompt is empty and the tokenizer adds no BOS token");
-  Session session(lm.model, session_options(o.model));
+  const KvPolicy policy = kv_policy_from_options(o.kv, lm.model->config, o.kv.scores, o.kv.seed);
+  if (policy.active())
+    std::fprintf(stderr, "%s\n",
+                 describe_kv_policy(policy, lm.model->config, o.model.kv_type == "f16",
+                                    static_cast<int64_t>(prompt.size()) + o.n)
+                     .c_str());
+  Session session(lm.model, with_kv_policy(session_options(o.model), policy));
   std::string printed = tok.decode(prompt);
   std::cout << printed << std::flush;
   std::vector<int32_t> all = prompt;
@@ -57,6 +65,8 @@ CommandRegistrar reg("generate", [](CLI::App& app) {
   cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
+  add_kv_options(cmd, o->kv);
+  add_kv_selection_options(cmd, o->kv);
   cmd->callback([o] { run_generate(*o); });
 });
 

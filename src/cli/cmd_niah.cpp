@@ -14,6 +14,7 @@ namespace {
 struct NiahCommandOptions {
   NiahCliOptions niah;
   MaskCliOptions masks;
+  KvCliOptions kv;
   bool baseline = false;
   int sink_heads = 5;
   std::vector<std::string> merge_from;
@@ -39,8 +40,9 @@ void run(const NiahCommandOptions& o) {
   NiahRunConfig config = make_niah_config(o.niah, lm, DefaultNeedles::sandwich, settings);
   const auto [shard_i, shard_n] = parse_shard(o.niah.shard);
   settings["shard"] = o.niah.shard;
-  ResolvedMasks masks = resolve_masks(o.masks, lm, o.baseline,
-                                      [&] { return haystack_calibration_tokens(lm, o.niah.haystack); });
+  bool kv_sweep = false;
+  ResolvedMasks masks = resolve_conditions(o.masks, o.kv, lm, o.baseline,
+                                           [&] { return haystack_calibration_tokens(lm, o.niah.haystack); }, &kv_sweep);
   record_mask_settings(o.masks, masks, settings);
 
   NiahCausalOptions c;
@@ -50,6 +52,7 @@ void run(const NiahCommandOptions& o) {
   c.settings = settings;
   c.masks = masks.settings;
   c.sweep = !o.masks.sweep.empty();
+  c.kv_sweep = kv_sweep;
   c.sink_heads = sink_heads_for(masks.scores ? &*masks.scores : nullptr, o.sink_heads);
   c.settings["sink_heads"] = head_keys(c.sink_heads);
   ProgressBar bar(!o.niah.quiet);
@@ -63,8 +66,12 @@ void run(const NiahCommandOptions& o) {
   if (c.sink_heads.empty()) std::cout << "(no --scores: the attention-sink mass of the top retrieval heads is not recorded)\n";
   else std::cout << "sink mass: mean attention on the first token of heads " << nlohmann::json(head_keys(c.sink_heads)).dump() << "\n";
   std::cout << format_niah_summary(s);
+  if (kv_sweep)
+    std::cout << "\n KV sweep: mean NIAH score by KV cache kept\n"
+              << format_kv_sweep(read_kv_sweep_points(o.niah.output + "/kv_sweep.json"), "NIAH score");
   std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, summary.json, heatmap_*.png/svg"
-            << (c.sweep ? ", sweep.json, sweep.png/svg" : "") << "}\n";
+            << (c.sweep ? ", sweep.json, sweep.png/svg" : "") << (kv_sweep ? ", kv_sweep.json/tsv/png/svg" : "")
+            << "}\n";
 }
 
 CommandRegistrar reg("niah", [](CLI::App& app) {
@@ -75,6 +82,8 @@ CommandRegistrar reg("niah", [](CLI::App& app) {
       "(default mask mode uniform, phase decode: the reference's setting), error taxonomy, heatmaps, sweeps");
   add_niah_options(cmd, o->niah, "runs/niah");
   add_mask_options(cmd, o->masks);
+  add_kv_options(cmd, o->kv);
+  add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--baseline", o->baseline, "also run the unmasked model (a sweep always includes K = 0 when listed)");
   cmd->add_option("--sink-heads", o->sink_heads,
                   "record the first-token attention mass of this many top retrieval heads (score > 0.1, from --scores)")

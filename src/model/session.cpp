@@ -51,6 +51,17 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   k_.resize(n);
   v_.resize(n);
   inv_freq_ = rope_inv_freq(c, model_->rope_freq_factors);
+  const KvPolicy& kv = options_.kv_policy;
+  if (kv.active()) {
+    if (kv.n_layer != c.n_layer || kv.n_head != c.n_head || kv.n_kv_head != c.n_kv_head)
+      throw Error("KV policy of " + std::to_string(kv.n_layer) + " layers x " + std::to_string(kv.n_head) +
+                  " heads does not fit a model of " + std::to_string(c.n_layer) + " layers x " +
+                  std::to_string(c.n_head) + " heads");
+    for (int l = 0; l < c.n_layer; ++l) {
+      const std::vector<int32_t> w = kv.head_windows(l);
+      head_windows_.insert(head_windows_.end(), w.begin(), w.end());
+    }
+  }
 }
 
 void Session::truncate(int64_t n) {
@@ -204,6 +215,10 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     a.kv_f16 = options_.kv_f16;
     a.kv_head_stride = capacity_ * hd;
     a.out = att_.data();
+    if (!head_windows_.empty()) {
+      a.head_window = head_windows_.data() + static_cast<size_t>(l) * c.n_head;
+      a.head_sink = options_.kv_policy.sink;
+    }
     if (masking) {
       const HeadMask& mask = *options.mask;
       overrides.assign(c.n_head, HeadOverride::none);

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "model/kv_policy.h"
 #include "model/model.h"
 #include "model/probes.h"
 
@@ -15,6 +16,7 @@ struct SessionOptions {
   int64_t n_ctx = 0;            // KV capacity in tokens; 0: the model's trained context length
   bool kv_f16 = true;           // f16 KV cache (else f32)
   int64_t prefill_chunk = 256;  // tokens per forward chunk during prefill
+  KvPolicy kv_policy;           // streaming-cache visibility per query head, every phase; inactive: none
 };
 
 struct ForwardOptions {
@@ -58,6 +60,7 @@ class Session {
   int64_t n_past_ = 0;
   std::vector<uint8_t> k_, v_;  // [n_layer][n_kv_head][capacity][head_dim] elements of 2 or 4 bytes
   std::vector<float> inv_freq_; // [head_dim / 2]
+  std::vector<int32_t> head_windows_;  // [n_layer, n_head] KV-policy window per query head (0: full); empty: no policy
   // Activation buffers, sized for the largest chunk seen.
   std::vector<float> x_, xn_, q_, kb_, vb_, att_, proj_, gate_, up_;
 };

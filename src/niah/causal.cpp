@@ -51,13 +51,27 @@ json mask_from_line(const json& line) {
 }
 
 json MaskSetting::to_json() const {
-  return {{"label", label},
-          {"kind", mask_kind_name(kind)},
-          {"k", k},
-          {"seed", seed},
-          {"heads", head_keys(heads)},
-          {"mode", mask_mode_name(mask.mode)},
-          {"phase", mask_phase_name(mask.phase)}};
+  json j = {{"label", label},
+            {"kind", mask_kind_name(kind)},
+            {"k", k},
+            {"seed", seed},
+            {"heads", head_keys(heads)},
+            {"mode", mask_mode_name(mask.mode)},
+            {"phase", mask_phase_name(mask.phase)}};
+  if (kv.policy.active()) j["kv_policy"] = kv.to_json();
+  return j;
+}
+
+std::vector<MaskSetting> with_kv_settings(const std::vector<MaskSetting>& masks, const std::vector<KvSetting>& kvs) {
+  std::vector<MaskSetting> out;
+  for (const MaskSetting& m : masks)
+    for (const KvSetting& kv : kvs) {
+      MaskSetting s = m;
+      s.kv = kv;
+      if (kv.policy.active()) s.label = m.kind == MaskKind::none ? kv.label : m.label + " + " + kv.label;
+      out.push_back(std::move(s));
+    }
+  return out;
 }
 
 std::string mask_label(MaskKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
@@ -245,6 +259,8 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     o.mask = mask_from_line(first);
     o.mask["mode"] = first.value("mask_mode", std::string("uniform"));
     o.mask["phase"] = first.value("mask_phase", std::string("decode"));
+    if (first.contains("kv_policy") && first["kv_policy"].value("window", 0) > 0) o.mask["kv_policy"] = first["kv_policy"];
+    double kv_sum = 0, query_sum = 0;
     for (ErrorKind k : failure_kinds()) o.errors[error_kind_name(k)] = 0;
     double score_sum = 0, sink_sum = 0;
     int sink_n = 0;
@@ -253,6 +269,9 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
       const double score = l->value("score", 0.0);
       ++o.tests;
       score_sum += score;
+      const json kv_cache = l->value("kv_cache", json::object());
+      kv_sum += kv_cache.value("kv_kept_fraction", 1.0);
+      query_sum += kv_cache.value("query_kept_fraction", 1.0);
       o.passed += score > 50.0;
       const json& ek = (*l).contains("error_kind") ? (*l)["error_kind"] : json();
       const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";
@@ -266,6 +285,7 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
       }
     }
     o.mean_score = o.tests ? score_sum / o.tests : 0.0;
+    if (o.tests) o.kv_kept_fraction = kv_sum / o.tests, o.query_kept_fraction = query_sum / o.tests;
     if (sink_n) o.sink_mass = sink_sum / sink_n;
     for (const auto& [k, v] : sink_by) o.sink_mass_by_outcome[k] = v.first / v.second;
     s.masks.push_back(std::move(o));
@@ -318,6 +338,8 @@ json NiahCausalSummary::to_json() const {
     m["errors"] = o.errors;
     m["sink_mass_top_heads"] = o.sink_mass >= 0 ? json(o.sink_mass) : json();
     m["sink_mass_by_outcome"] = o.sink_mass_by_outcome;
+    m["kv_kept_fraction"] = o.kv_kept_fraction;
+    m["query_kept_fraction"] = o.query_kept_fraction;
     ms.push_back(std::move(m));
   }
   j["masks"] = ms;
@@ -363,6 +385,18 @@ NiahCausalSummary write_niah_outputs(const std::string& dir, const json& run, co
   write_file_atomic(dir + "/summary.json", s.to_json().dump(2) + "\n");
   if (!s.sweep.is_null()) write_file_atomic(dir + "/sweep.json", s.sweep.dump(2) + "\n");
   if (!lines.empty()) write_niah_figures(dir, model_stem(run));
+  if (run.value("kv_sweep", false)) {
+    std::vector<json> conditions;
+    for (const auto& o : s.masks) {
+      if (o.mask.value("kind", std::string()) != "none") continue;  // the KV sweep runs unmasked
+      conditions.push_back({{"kv_policy", o.mask.value("kv_policy", json::object())},
+                            {"kv_kept_fraction", o.kv_kept_fraction},
+                            {"query_kept_fraction", o.query_kept_fraction},
+                            {"mean_score", o.mean_score}});
+    }
+    write_kv_sweep(dir, kv_sweep_points(conditions),
+                   model_stem(run) + ": NIAH score vs KV cache kept", "mean NIAH score");
+  }
   return s;
 }
 
@@ -374,7 +408,8 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   if (o.masks.empty()) throw Error("no mask setting to run");
   const ModelConfig& c = model.model->config;
   const json run = {{"model", model_info_json(*model.model)}, {"settings", o.settings}, {"sweep", o.sweep},
-                    {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}};
+                    {"kv_sweep", o.kv_sweep}, {"n_layer", c.n_layer}, {"n_head", c.n_head},
+                    {"n_kv_head", c.n_kv_head}};
   prepare_run_dir(o.output_dir, run);
 
   const std::string results_path = o.output_dir + "/results.jsonl";
@@ -414,11 +449,14 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
     if (todo[m].empty()) continue;
     NiahRunConfig config = base;
     config.mask = o.masks[m].mask;
-    NiahRunner runner(model, session, config);
+    SessionOptions session_m = session;
+    session_m.kv_policy = o.masks[m].kv.policy;  // inactive: none
+    NiahRunner runner(model, session_m, config);
     for (const auto& task : runner.execution_order(todo[m])) {
       const TestResult r = runner.run(task);
       json line = niah_result_line(r, o.masks[m], model.model->source,
                                    base.needle_sets.at(task.needle_id).needle.needle);
+      add_kv_fields(o.masks[m].kv, c.head_dim, session.kv_f16 ? 2 : 4, r.prompt_tokens, line);
       writer.append(line);
       lines.push_back(std::move(line));
       ++finished;
@@ -463,14 +501,22 @@ NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, co
 std::string format_niah_summary(const NiahCausalSummary& s) {
   std::ostringstream out;
   char buf[512];
+  bool kv = false;  // any KV policy: add the KV kept columns
+  for (const auto& o : s.masks) kv |= o.mask.contains("kv_policy");
   out << " mask                          heads  tests  mean score  passed  incomplete  hallucination  "
-         "wrong_extraction  sink mass\n";
+         "wrong_extraction  sink mass"
+      << (kv ? "  KV kept/q  KV kept/kv" : "") << "\n";
   for (const auto& o : s.masks) {
     const std::string sink = o.sink_mass >= 0 ? std::to_string(o.sink_mass).substr(0, 6) : "-";
-    std::snprintf(buf, sizeof buf, " %-29s %5d  %5d  %10.1f  %6d  %10d  %13d  %16d  %s\n", o.label.c_str(),
+    std::snprintf(buf, sizeof buf, " %-29s %5d  %5d  %10.1f  %6d  %10d  %13d  %16d  %s", o.label.c_str(),
                   o.mask.value("k", 0), o.tests, o.mean_score, o.passed, o.errors.at("incomplete"),
                   o.errors.at("hallucination"), o.errors.at("wrong_extraction"), sink.c_str());
     out << buf;
+    if (kv) {
+      std::snprintf(buf, sizeof buf, "  %8.1f%%  %9.1f%%", 100 * o.query_kept_fraction, 100 * o.kv_kept_fraction);
+      out << buf;
+    }
+    out << "\n";
   }
   if (!s.sweep.is_null()) {
     std::map<int, std::pair<std::string, std::string>> rows;

@@ -16,6 +16,7 @@
 #include "model/loader.h"
 #include "model/session.h"
 #include "niah/head_selection.h"
+#include "niah/kv_conditions.h"
 #include "niah/runner.h"
 
 namespace rhead {
@@ -28,8 +29,13 @@ struct MaskSetting {
   uint64_t seed = 0;  // random only
   std::vector<HeadPair> heads;
   HeadMask mask;      // empty for none
-  nlohmann::json to_json() const;  // {label, kind, k, seed, heads, mode, phase}
+  KvSetting kv;       // KV-cache policy of the condition (inactive: none); its label is part of `label`
+  nlohmann::json to_json() const;  // {label, kind, k, seed, heads, mode, phase[, kv_policy]}
 };
+
+// Every mask condition under every KV condition (masks x kv, masks outer). A condition with a
+// KV policy is labelled "<mask label> + <kv label>", or the kv label alone when the mask is none.
+std::vector<MaskSetting> with_kv_settings(const std::vector<MaskSetting>& masks, const std::vector<KvSetting>& kvs);
 
 const char* mask_kind_name(MaskKind kind);
 
@@ -76,6 +82,7 @@ struct NiahCausalOptions {
   nlohmann::json settings;           // recorded in run.json; settings["fingerprint"] must match to resume
   std::vector<MaskSetting> masks;    // run in this order
   bool sweep = false;                // write sweep.json and the sweep plot
+  bool kv_sweep = false;             // write kv_sweep.{json,tsv,png,svg}
   std::vector<HeadPair> sink_heads;  // top retrieval heads whose first-token mass is recorded
   std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)> progress;
 };
@@ -88,6 +95,8 @@ struct MaskOutcome {
   int passed = 0;       // score > 50
   double mean_score = 0;
   std::map<std::string, int> errors;  // incomplete / hallucination / wrong_extraction -> tests
+  // KV cache kept, mean over tests (1 without a policy): per query head and per KV head.
+  double query_kept_fraction = 1, kv_kept_fraction = 1;
   // Mean first-token attention mass of the top retrieval heads: over all tests, and by
   // outcome ("none" for passed tests, else the error kind). -1 when not recorded.
   double sink_mass = -1;

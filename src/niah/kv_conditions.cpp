@@ -336,6 +336,38 @@ json kv_sweep_json(const std::vector<KvSweepPoint>& points) {
   return j;
 }
 
+std::vector<KvSweepPoint> read_kv_sweep_points(const std::string& path) {
+  json doc;
+  try {
+    doc = json::parse(read_text_file(path));
+  } catch (const json::exception& e) {
+    fail(path, std::string("invalid JSON: ") + e.what());
+  }
+  std::vector<KvSweepPoint> out;
+  if (!doc.is_object()) fail(path, "not a KV sweep (expected an object of curves)");
+  try {
+    for (const auto& [curve, list] : doc.items())
+      for (const json& p : list) {
+        KvSweepPoint k;
+        k.curve = curve;
+        k.window = p.at("window").get<int64_t>();
+        k.k = p.at("full_k").get<int>();
+        k.conditions = p.at("conditions").get<int>();
+        k.kv_kept_pct = p.at("kv_kept_pct").get<double>();
+        k.query_kept_pct = p.at("query_kept_pct").get<double>();
+        k.mean_score = p.at("mean_score").get<double>();
+        out.push_back(k);
+      }
+  } catch (const json::exception& e) {
+    fail(path, std::string("malformed KV sweep: ") + e.what());
+  }
+  auto order = [](const std::string& c) { return c == "retrieval" ? 0 : c == "random" ? 1 : 2; };
+  std::stable_sort(out.begin(), out.end(), [&](const KvSweepPoint& a, const KvSweepPoint& b) {
+    return order(a.curve) < order(b.curve);
+  });
+  return out;
+}
+
 std::string format_kv_sweep(const std::vector<KvSweepPoint>& points, const std::string& score_name) {
   std::ostringstream out;
   char buf[256];

@@ -135,6 +135,8 @@ struct KvSweepPoint {
 // mean_score}; sorted by curve, then KV kept.
 std::vector<KvSweepPoint> kv_sweep_points(const std::vector<nlohmann::json>& condition_summaries);
 nlohmann::json kv_sweep_json(const std::vector<KvSweepPoint>& points);
+// kv_sweep.json read back.
+std::vector<KvSweepPoint> read_kv_sweep_points(const std::string& path);
 std::string format_kv_sweep(const std::vector<KvSweepPoint>& points, const std::string& score_name);
 // Writes kv_sweep.json, kv_sweep.tsv and kv_sweep.{png,svg} into `dir`; returns the paths.
 std::vector<std::string> write_kv_sweep(const std::string& dir, const std::vector<KvSweepPoint>& points,

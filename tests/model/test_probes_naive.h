@@ -1,13 +1,15 @@
 // A naive full-matrix forward pass for the probe and mask tests: every layer, every query
 // head, the whole [n_tokens, n_tokens] causal attention matrix, in double precision from
 // the model's weights (dequantized row by row). It shares no code with Session beyond the
-// RoPE frequency table and the f16 conversion used to mimic the KV cache.
+// RoPE frequency table and the f16 conversion used to mimic the KV cache. Under a KV policy a
+// restricted head's row gives weight exactly 0 to the keys it does not see.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "model/kv_policy.h"
 #include "model/model.h"
 #include "model/session.h"
 #include "ops/quant.h"
@@ -21,6 +23,8 @@ struct NaiveRun {
   std::vector<std::vector<double>> weights;
   // head_out[((l * n_tokens + t) * n_head + h) * head_dim + i]: a head's output (before W_o).
   std::vector<double> head_out;
+  // logits[t]: [n_vocab] output of token t (final norm and output head).
+  std::vector<std::vector<double>> logits;
   const std::vector<double>& row(int l, int h, int64_t t) const {
     return weights[(static_cast<size_t>(l) * n_head + h) * n_tokens + t];
   }
@@ -59,8 +63,10 @@ inline std::vector<double> naive_rmsnorm(const std::vector<double>& x, const std
 // (one f16 ulp of a large key moves a logit by ~1e-2). The recomputed K and V must still
 // agree with the cache: max_kv_diff reports the largest difference, relative to
 // max(1, |cached value|).
+// kv_policy: the visibility of a KV-cache policy (nullptr or inactive: plain causal).
 inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens, bool kv_f16,
-                              const Session* kv_from = nullptr, double* max_kv_diff = nullptr) {
+                              const Session* kv_from = nullptr, double* max_kv_diff = nullptr,
+                              const KvPolicy* kv_policy = nullptr) {
   const ModelConfig& c = m.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int D = c.n_embd, hd = c.head_dim, H = c.n_head, G = c.n_kv_head, half = hd / 2;
@@ -130,17 +136,21 @@ inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens
     for (int h = 0; h < H; ++h) {
       const int g = h / (H / G);
       for (int64_t t = 0; t < T; ++t) {
-        // The full causal row: scores, softmax, mix.
+        // The full causal row: scores, softmax, mix. Keys a restricted head does not see get
+        // weight 0.
+        const bool restricted = kv_policy && kv_policy->active() && !kv_policy->is_full(l, h);
+        auto visible = [&](int64_t j) { return !restricted || kv_visible(t, j, kv_policy->window, kv_policy->sink); };
         std::vector<double> s(t + 1);
         double mx = -1e300;
         for (int64_t j = 0; j <= t; ++j) {
+          if (!visible(j)) continue;
           double d = 0;
           for (int i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][g * hd + i];
           s[j] = d * scale;
           mx = std::max(mx, s[j]);
         }
         double sum = 0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
+        for (int64_t j = 0; j <= t; ++j) sum += (s[j] = visible(j) ? std::exp(s[j] - mx) : 0.0);
         for (auto& e : s) e /= sum;
         for (int64_t j = 0; j <= t; ++j)
           for (int i = 0; i < hd; ++i) att[t][h * hd + i] += s[j] * v[j][g * hd + i];
@@ -160,6 +170,7 @@ inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens
       for (int i = 0; i < D; ++i) x[t][i] += d[i];
     }
   }
+  for (int64_t t = 0; t < T; ++t) run.logits.push_back(naive_linear(m.output, naive_rmsnorm(x[t], m.output_norm, c.rms_eps)));
   return run;
 }
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
@@ -71,6 +72,44 @@ TEST(KvPlanCli, BadInputIsOneLine) {
     const CliRun r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " " + args + " -o " + d.sub("p.json"), d);
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  }
+}
+
+// generate and attn take the same policy options: a window covering the run changes nothing,
+// a narrow one is visible in attn's JSON, and bad options are one-line errors.
+TEST(KvOptionsCli, GenerateAndAttn) {
+  MkdtempDir d("kvoptcli");
+  const std::string prompt = " -p 'the cat sat on the mat and the dog sat on the log and the cat' -n 8";
+  const CliRun plain = rhead_cli("generate -m builtin:induction" + prompt, d);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  for (const std::string kv : {"--kv-window 4096", "--kv-window 2 --kv-full all"}) {
+    const CliRun r = rhead_cli("generate -m builtin:induction" + prompt + " " + kv, d);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, plain.out) << kv;
+    EXPECT_NE(r.err.find("KV policy: window"), std::string::npos) << r.err;
+  }
+  const CliRun a = rhead_cli("attn -m builtin:induction" + prompt + " --json --kv-window 4 --kv-sink 1 --kv-full heads:1-1", d);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  std::istringstream lines(a.out);
+  std::string line;
+  int steps = 0;
+  while (std::getline(lines, line)) {
+    const json j = json::parse(line);
+    ++steps;
+    EXPECT_EQ(j["blocks.1.attn.kv_full"], json({false, true, false, false}));
+    const int64_t i = j["position"];
+    for (int l = 0; l < 2; ++l)
+      for (int h = 0; h < 4; ++h) {
+        if (l == 1 && h == 1) continue;
+        const int64_t p = j["blocks." + std::to_string(l) + ".attn.argmax"][h];
+        EXPECT_TRUE(p < 1 || i - p < 4) << "head " << l << "-" << h << " at " << i << " looks at " << p;
+      }
+  }
+  EXPECT_EQ(steps, 8);
+  for (const std::string bad : {"--kv-window 8 --kv-full top:2", "--kv-full heads:1-1", "--kv-window 8 --kv-full heads:9-0"}) {
+    const CliRun r = rhead_cli("generate -m builtin:induction" + prompt + " " + bad, d);
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
   }
 }
 

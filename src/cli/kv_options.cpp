@@ -1,0 +1,105 @@
+// KV-cache policy options shared by every command that runs a model.
+#include "cli/kv_options.h"
+
+#include <cstdio>
+
+#include "cli/common.h"
+#include "io/error.h"
+
+namespace rhead::cli {
+
+void add_kv_options(CLI::App* cmd, KvCliOptions& o) {
+  cmd->add_option("--kv-window", o.window,
+                  "KV policy: restricted heads see only the last W positions (plus the sink), in prefill and decode; "
+                  "0: no policy")
+      ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}))
+      ->capture_default_str();
+  cmd->add_option("--kv-sink", o.sink, "KV policy: the first S positions stay visible to every head")
+      ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}))
+      ->capture_default_str();
+  cmd->add_option("--kv-full", o.full,
+                  "KV policy: heads that keep the whole cache: none, all, top:K, random:K (top/random need --scores; "
+                  "random draws non-retrieval heads with --seed), heads:L-H,... or kv:L-G,...")
+      ->capture_default_str();
+  cmd->add_option("--kv-policy-file", o.policy_file,
+                  "KV policy from a head_policy.json written by `rhead kv-plan` (window, sink, full KV heads)");
+}
+
+void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o) {
+  cmd->add_option("--scores", o.scores,
+                  "retrieval scores for --kv-full top:K / random:K: a head_score JSON or a detect directory");
+  cmd->add_option("--seed", o.seed, "seed of --kv-full random:K")->capture_default_str();
+}
+
+void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o) {
+  cmd->add_option("--kv-sweep-window", o.sweep_window,
+                  "KV sweep: windows to run, e.g. 16,32,64 (each with --kv-sink), writes kv_sweep.{json,tsv,png,svg}");
+  cmd->add_option("--kv-sweep-full", o.sweep_full,
+                  "KV sweep: numbers of full heads, e.g. top:0,2,4,6 (K = 0: no head full); with --sweep-random also "
+                  "random:K heads for every --seed");
+}
+
+namespace {
+
+KvRequest request_of(const KvCliOptions& o) {
+  KvRequest r;
+  r.window = o.window;
+  r.sink = o.sink;
+  r.full = o.full;
+  r.policy_file = o.policy_file;
+  if (!o.sweep_window.empty()) r.sweep_windows = parse_window_list(o.sweep_window);
+  r.sweep_full = o.sweep_full;
+  return r;
+}
+
+}  // namespace
+
+KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
+                                uint64_t seed) {
+  std::optional<analysis::ScoreMap> scores;
+  if (!scores_path.empty() && (o.full.rfind("top:", 0) == 0 || o.full.rfind("random:", 0) == 0))
+    scores = analysis::load_score_map(scores_path);
+  KvRequest r = request_of(o);
+  r.seeds = {seed};
+  const std::vector<KvSetting> settings = kv_settings(r, config, scores ? &*scores : nullptr);
+  return settings.front().policy;
+}
+
+std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const ModelConfig& config,
+                                                const analysis::ScoreMap* scores, const std::vector<uint64_t>& seeds,
+                                                bool sweep_random) {
+  KvRequest r = request_of(o);
+  r.seeds = seeds;
+  r.sweep_random = sweep_random;
+  return kv_settings(r, config, scores);
+}
+
+SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy) {
+  if (policy.active()) so.kv_policy = policy;
+  return so;
+}
+
+Session& KvSessions::get(const KvSetting& kv) {
+  if (!session || label != kv.label) {
+    session.reset();  // free the old cache first
+    session = std::make_unique<Session>(model, with_kv_policy(options, kv.policy));
+    label = kv.label;
+  }
+  return *session;
+}
+
+std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
+  if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
+  const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "KV policy: window %lld, sink %lld, %d of %d query heads full (%d of %d KV heads); at %lld positions "
+                "it keeps %.1f%% per query head, %.1f%% per KV head (%s of %s)",
+                static_cast<long long>(p.window), static_cast<long long>(p.sink), a.full_query_heads,
+                c.n_layer * c.n_head, a.full_kv_heads, c.n_layer * c.n_kv_head, static_cast<long long>(length),
+                100 * a.query_kept_fraction(), 100 * a.kv_kept_fraction(), human_bytes(a.kv_bytes_kept()).c_str(),
+                human_bytes(a.kv_bytes_full()).c_str());
+  return buf;
+}
+
+}  // namespace rhead::cli
