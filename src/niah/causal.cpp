@@ -418,13 +418,17 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   std::map<std::string, json> heads_of_label;
   for (const auto& l : lines) {
     done.insert(l.value("test_id", std::string()));
-    heads_of_label.emplace(l.value("mask", std::string("none")), l.value("mask_heads", json::array()));
+    // The heads a label stood for: masked heads, and the full heads of its KV policy.
+    heads_of_label.emplace(l.value("mask", std::string("none")),
+                           json{l.value("mask_heads", json::array()),
+                                l.value("kv_policy", json::object()).value("full_heads", json::array())});
   }
   for (const auto& m : o.masks) {
+    const json now{head_keys(m.heads), m.kv.policy.active() ? json(head_keys(m.kv.policy.full_heads())) : json::array()};
     auto it = heads_of_label.find(m.label);
-    if (it != heads_of_label.end() && it->second != json(head_keys(m.heads)))
-      fail(results_path, "mask '" + m.label + "' masked heads " + it->second.dump() + " there, now " +
-                             json(head_keys(m.heads)).dump() + " (other head scores?); use another -o");
+    if (it != heads_of_label.end() && it->second != now)
+      fail(results_path, "condition '" + m.label + "' had masked / full heads " + it->second.dump() + " there, now " +
+                             now.dump() + " (other head scores?); use another -o");
   }
 
   base.sink_heads = o.sink_heads;

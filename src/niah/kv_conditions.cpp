@@ -285,6 +285,10 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
 
 // --- sweep ---
 
+namespace {
+int curve_order(const std::string& c) { return c == "retrieval" ? 0 : c == "random" ? 1 : c == "none" ? 2 : 3; }
+}  // namespace
+
 std::vector<KvSweepPoint> kv_sweep_points(const std::vector<json>& summaries) {
   struct Acc {
     KvSweepPoint p;
@@ -294,9 +298,12 @@ std::vector<KvSweepPoint> kv_sweep_points(const std::vector<json>& summaries) {
   for (const json& s : summaries) {
     const json kv = s.value("kv_policy", json::object());
     const int64_t window = kv.value("window", int64_t{0});
-    if (window <= 0) continue;
     const std::string kind = kv.value("full_kind", std::string("none"));
-    const std::string curve = kind == "none" ? "none" : kind == "top" ? "retrieval" : kind == "random" ? "random" : "";
+    const std::string curve = window <= 0       ? "full"
+                              : kind == "none"   ? "none"
+                              : kind == "top"    ? "retrieval"
+                              : kind == "random" ? "random"
+                                                 : "";
     if (curve.empty()) continue;
     const int k = kv.value("full_k", 0);
     Acc& a = acc[{curve, window, k}];
@@ -315,9 +322,8 @@ std::vector<KvSweepPoint> kv_sweep_points(const std::vector<json>& summaries) {
     a.p.mean_score = a.score / a.p.conditions;
     out.push_back(a.p);
   }
-  auto order = [](const std::string& c) { return c == "retrieval" ? 0 : c == "random" ? 1 : 2; };
   std::stable_sort(out.begin(), out.end(), [&](const KvSweepPoint& a, const KvSweepPoint& b) {
-    if (order(a.curve) != order(b.curve)) return order(a.curve) < order(b.curve);
+    if (curve_order(a.curve) != curve_order(b.curve)) return curve_order(a.curve) < curve_order(b.curve);
     if (a.kv_kept_pct != b.kv_kept_pct) return a.kv_kept_pct < b.kv_kept_pct;
     return a.window < b.window;
   });
@@ -361,9 +367,8 @@ std::vector<KvSweepPoint> read_kv_sweep_points(const std::string& path) {
   } catch (const json::exception& e) {
     fail(path, std::string("malformed KV sweep: ") + e.what());
   }
-  auto order = [](const std::string& c) { return c == "retrieval" ? 0 : c == "random" ? 1 : 2; };
   std::stable_sort(out.begin(), out.end(), [&](const KvSweepPoint& a, const KvSweepPoint& b) {
-    return order(a.curve) < order(b.curve);
+    return curve_order(a.curve) < curve_order(b.curve);
   });
   return out;
 }
@@ -405,11 +410,14 @@ std::vector<std::string> write_kv_sweep(const std::string& dir, const std::vecto
   spec.y_min = 0;
   spec.y_max = 100;
   size_t color = 0;
-  for (const char* curve : {"retrieval", "random", "none"}) {
+  // Each curve runs through its points in order of KV kept, across windows; the full cache
+  // (no policy) is one reference point at 100%.
+  for (const char* curve : {"retrieval", "random", "none", "full"}) {
     report::LineSeries s;
     s.name = std::string(curve) == "retrieval" ? "retrieval heads full (top-K)"
              : std::string(curve) == "random"  ? "random heads full (random-K)"
-                                               : "no head full";
+             : std::string(curve) == "none"    ? "no head full"
+                                               : "full cache (no policy)";
     for (const KvSweepPoint& p : points)
       if (p.curve == curve) s.points.emplace_back(p.kv_kept_pct, p.mean_score);
     s.color = report::series_color(color++);

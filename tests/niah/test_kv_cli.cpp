@@ -113,4 +113,41 @@ TEST(KvOptionsCli, GenerateAndAttn) {
   }
 }
 
+// qa and cot run the full cache (their baseline) and the policy, with the accounting in every
+// result line and in the summary.
+TEST(KvOptionsCli, QaAndCotCarryTheAccounting) {
+  MkdtempDir d("kvqacot");
+  for (const std::string cmd : {"qa --max-new-tokens 4", "cot --max-new-tokens 4"}) {
+    const std::string out = d.sub(cmd.substr(0, cmd.find(' ')));
+    const CliRun r = rhead_cli(cmd + " -m builtin:induction --kv-window 8 --kv-sink 2 --kv-full heads:1-1 -q -o " + out, d);
+    ASSERT_EQ(r.exit_code, 0) << cmd << ": " << r.err;
+    std::istringstream lines(rhead::testing::read_text_file(out + "/results.jsonl"));
+    std::string line;
+    int with_policy = 0, without = 0;
+    while (std::getline(lines, line)) {
+      const json l = json::parse(line);
+      const json& kv = l.at("kv_cache");
+      EXPECT_EQ(kv["length"], l["prompt_tokens"]) << cmd;
+      if (l["kv_policy"]["window"] == 8) {
+        ++with_policy;
+        EXPECT_EQ(l["kv_policy"]["full_heads"], json({"1-1"}));
+        EXPECT_EQ(l["kv_policy"]["full_kv_heads"], json({"1-0"}));
+        // 2 layers x 2 KV heads: KV head 1-0 whole, the others keep sink + window = 10 rows.
+        const int64_t n = kv["length"];
+        EXPECT_EQ(kv["kv_bytes_kept"].get<int64_t>(), (n + 3 * std::min<int64_t>(n, 10)) * 2 * 112 * 2) << cmd;
+      } else {
+        ++without;
+        EXPECT_EQ(kv["kv_kept_fraction"], 1.0);
+      }
+    }
+    EXPECT_GT(with_policy, 0) << cmd;
+    EXPECT_EQ(with_policy, without) << cmd;
+    const json summary = json::parse(rhead::testing::read_text_file(out + "/summary.json"));
+    const json& rows = summary.contains("masks") ? summary["masks"] : summary["results"];
+    int kept_rows = 0;
+    for (const auto& row : rows) kept_rows += row["kv_kept_fraction"].get<double>() < 1.0;
+    EXPECT_GT(kept_rows, 0) << cmd;
+  }
+}
+
 }  // namespace

@@ -239,12 +239,15 @@ TEST(KvConditions, SweepPointsAverageSeeds) {
   const std::vector<KvSweepPoint> pts = kv_sweep_points(
       {summary("none", 0, 32, 0.1, 10), summary("top", 2, 32, 0.4, 90), summary("random", 2, 32, 0.4, 20),
        summary("random", 2, 32, 0.4, 30), summary("none", 0, 16, 0.05, 5), json{{"mean_score", 99}}});
-  ASSERT_EQ(pts.size(), 4u);
+  ASSERT_EQ(pts.size(), 5u);
   EXPECT_EQ(pts[0].curve, "retrieval");
   EXPECT_DOUBLE_EQ(pts[1].mean_score, 25);
   EXPECT_EQ(pts[1].conditions, 2);
   EXPECT_EQ(pts[2].window, 16);  // "none" points sorted by KV kept
   EXPECT_DOUBLE_EQ(pts[3].kv_kept_pct, 10);
+  EXPECT_EQ(pts[4].curve, "full");  // no policy: the reference point at 100%
+  EXPECT_DOUBLE_EQ(pts[4].kv_kept_pct, 100);
+  EXPECT_DOUBLE_EQ(pts[4].mean_score, 99);
   testing::MkdtempDir d("kvsweep");
   const auto written = write_kv_sweep(d.path.string(), pts, "test", "mean NIAH score");
   EXPECT_EQ(written.size(), 4u);
