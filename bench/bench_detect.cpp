@@ -6,6 +6,10 @@
 // Each configuration runs with every core (OpenMP default) and with one thread: on a model
 // this small, threading overhead can outweigh the work.
 // RHEAD_BENCH_DETECT_LENGTHS (e.g. "300:500:2") shrinks the grid for a quick look.
+// RHEAD_BENCH_DETECT_MODEL=PATH.gguf adds the same grid on that model (for example the 1.1B
+// bench model of make_bench_model, with RHEAD_BENCH_DETECT_LENGTHS=1000:8000:2 and
+// RHEAD_BENCH_DETECT_DEPTHS=1 to keep it to minutes); RHEAD_BENCH_DETECT_DEPTHS sets the
+// number of depths (default 10).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <omp.h>
@@ -26,7 +30,7 @@ const std::string kShared = RHEAD_SHARED_DIR;
 
 const LoadedModel* niah_tiny(const std::string& rel) {
   static std::map<std::string, LoadedModel> loaded;
-  const std::string path = kShared + "/models/niah-tiny/" + rel;
+  const std::string path = rel.starts_with("/") ? rel : kShared + "/models/niah-tiny/" + rel;
   if (!std::filesystem::exists(path)) return nullptr;
   auto it = loaded.find(path);
   if (it == loaded.end()) it = loaded.emplace(path, load_model(path)).first;
@@ -50,7 +54,8 @@ void detect_grid(benchmark::State& state, const std::string& model_rel, bool pre
   c.default_haystack_dir = haystack;
   const char* lengths = std::getenv("RHEAD_BENCH_DETECT_LENGTHS");
   c.grid.lengths = parse_lengths(lengths ? lengths : "300:500:5");
-  c.grid.depths = depths_from_count(10);
+  const char* depths = std::getenv("RHEAD_BENCH_DETECT_DEPTHS");
+  c.grid.depths = depths_from_count(depths ? std::atoi(depths) : 10);
   c.format.base_template = "{context}\nQuestion: {question}\nAnswer:";
   c.prefix_reuse = prefix_reuse;
 
@@ -106,4 +111,14 @@ BENCHMARK_CAPTURE(detect_grid, hf_f32_no_reuse_all_threads, std::string("hf-f32"
 BENCHMARK_CAPTURE(detect_grid, hf_f32_no_reuse_1_thread, std::string("hf-f32"), false, 1)
     ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (const char* model = std::getenv("RHEAD_BENCH_DETECT_MODEL"))
+    benchmark::RegisterBenchmark("detect_grid/model_prefix_reuse_all_threads", detect_grid, std::string(model), true, 0)
+        ->Unit(benchmark::kSecond)
+        ->Iterations(1)
+        ->UseRealTime();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

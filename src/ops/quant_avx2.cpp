@@ -328,25 +328,44 @@ float int8_q4_0(const uint8_t* p, const XView& x) {
 }
 
 float int8_q4_k(const uint8_t* p, const XView& x) {
-  __m256 acc = _mm256_setzero_ps();
-  float offset = 0;
+  // Per super-block of 256: the 8 sub-block scales and mins are decoded to integers once and
+  // turned into one vector each (times d or dmin and x's 8 block scales), so the loop body is
+  // integer dots and FMAs; the min terms (min * x's block sums) go into a vector accumulator
+  // instead of a scalar chain.
+  __m256 acc = _mm256_setzero_ps(), offset = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0f);
+  alignas(32) float step[8];
   for (int64_t b = 0; b < x.n / 256; ++b, p += 144) {
-    float step[8], base[8];
-    k_scales(p, step, base);
+    // The 12 scale bytes as three words; rearranged so that bytes 0-7 hold the 8 scales and
+    // bytes 8-15 the 8 mins, all in registers (no store-to-load round trip).
+    uint32_t w0, w1, w2;
+    std::memcpy(&w0, p + 4, 4);
+    std::memcpy(&w1, p + 8, 4);
+    std::memcpy(&w2, p + 12, 4);
+    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    const __m128i packed = _mm_set_epi32(static_cast<int>(mn_hi), static_cast<int>(mn_lo), static_cast<int>(sc_hi),
+                                         static_cast<int>(sc_lo));
+    const __m256 xd = _mm256_loadu_ps(x.d + 8 * b);
+    const __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(packed));
+    const __m256 mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(packed, 8)));
+    _mm256_store_ps(step, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(f16(p)), scale), xd));
+    // x's sums over each sub-block of 32: pairs of its sums over 16, back in sub-block order.
+    const __m256i s16a = load32(x.sum16 + 16 * b), s16b = load32(x.sum16 + 16 * b + 8);
+    const __m256i sum32 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s16a, s16b), 0xD8);
+    offset = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(f16(p + 2)), mins), xd),
+                             _mm256_cvtepi32_ps(sum32), offset);
     for (int c = 0; c < 4; ++c) {
       __m256i v = load32(p + 16 + 32 * c);
       int64_t xb = 8 * b + 2 * c;  // x block of sub-block 2c; 2c+1 is the next
       __m256i p0 = dot32(_mm256_and_si256(v, low4), load32(x.q + 32 * xb));
       __m256i p1 = dot32(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), load32(x.q + 32 * xb + 32));
-      float d0 = x.d[size_t(xb)], d1 = x.d[size_t(xb + 1)];
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(step[2 * c] * d0), _mm256_cvtepi32_ps(p0), acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(step[2 * c + 1] * d1), _mm256_cvtepi32_ps(p1), acc);
-      offset += base[2 * c] * d0 * float(x.sum16[size_t(2 * xb)] + x.sum16[size_t(2 * xb + 1)]);
-      offset += base[2 * c + 1] * d1 * float(x.sum16[size_t(2 * xb + 2)] + x.sum16[size_t(2 * xb + 3)]);
+      acc = _mm256_fmadd_ps(_mm256_broadcast_ss(step + 2 * c), _mm256_cvtepi32_ps(p0), acc);
+      acc = _mm256_fmadd_ps(_mm256_broadcast_ss(step + 2 * c + 1), _mm256_cvtepi32_ps(p1), acc);
     }
   }
-  return hsum8(acc) - offset;
+  return hsum8(acc) - hsum8(offset);
 }
 
 float int8_q6_k(const uint8_t* p, const XView& x) {
