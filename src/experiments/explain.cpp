@@ -26,14 +26,6 @@ bool is_answer_token(const Tokenizer& tok, int32_t id) {
   return !(newline && blank);
 }
 
-ProbeRequest explain_probe_request(int64_t doc_begin, int64_t doc_end) {
-  ProbeRequest r;
-  r.argmax = true;
-  r.span_begin = doc_begin;
-  r.span_end = doc_end;
-  r.sink = true;
-  return r;
-}
 
 ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& probes, int32_t token,
                                      std::span<const int32_t> sequence, int64_t doc_begin, int64_t doc_end,
@@ -65,6 +57,23 @@ ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& pr
   }
   t.support = !t.sources.empty() ? Support::copied : (active > 0 && t.document_mass >= tau ? Support::attended : Support::unsupported);
   return t;
+}
+
+AnswerSupport::AnswerSupport(const Tokenizer& tok, std::vector<ExplainHead> heads, int64_t doc_begin, int64_t doc_end,
+                             const HeadMask* mask, double tau)
+    : tok_(&tok), heads_(std::move(heads)), doc_begin_(doc_begin), doc_end_(doc_end),
+      mask_(mask && !mask->empty() ? mask : nullptr), tau_(tau) {}
+
+void AnswerSupport::request(ProbeRequest& probes) const {
+  probes.argmax = true;
+  probes.span_begin = doc_begin_;
+  probes.span_end = doc_end_;
+  probes.sink = true;
+}
+
+void AnswerSupport::observe(const ProbeRecord& probes, int32_t token, std::span<const int32_t> sequence) {
+  if (!is_answer_token(*tok_, token)) return;
+  tokens_.push_back(classify_answer_token(*tok_, probes, token, sequence, doc_begin_, doc_end_, heads_, mask_, tau_));
 }
 
 double support_share(const std::vector<ExplainedToken>& tokens) {
@@ -106,24 +115,18 @@ Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest
   e.prompt_tokens = static_cast<int64_t>(prompt.tokens.size());
   e.document_ranges = token_byte_ranges(tok, request.context, prompt.document);
 
-  const ProbeRequest probes = explain_probe_request(prompt.doc_begin, prompt.doc_end);
+  const HeadMask* mask = request.mask && !request.mask->empty() ? request.mask : nullptr;
+  AnswerSupport support(tok, request.heads, prompt.doc_begin, prompt.doc_end, mask, request.tau);
+  ProbeRequest probes;
+  support.request(probes);
   std::vector<int32_t> sequence = prompt.tokens;
   std::vector<int32_t> answer_ids;
   GreedyOptions go;
   go.max_new_tokens = request.max_new_tokens;
   go.probes = &probes;
-  go.mask = request.mask && !request.mask->empty() ? request.mask : nullptr;
+  go.mask = mask;
   go.on_token = [&](const DecodeStep& step) {
-    if (is_answer_token(tok, step.token)) {
-      ExplainedToken t = classify_answer_token(tok, *step.probes, step.token, sequence, prompt.doc_begin,
-                                               prompt.doc_end, request.heads, go.mask, request.tau);
-      for (TokenSource& s : t.sources) {
-        const ByteRange r = e.document_ranges[static_cast<size_t>(s.pos - prompt.doc_begin)];
-        s.char_begin = r.begin;
-        s.char_end = r.end;
-      }
-      e.tokens.push_back(std::move(t));
-    }
+    support.observe(*step.probes, step.token, sequence);
     sequence.push_back(step.token);
     if (tok.is_end_of_generation(step.token)) return false;
     if (is_answer_token(tok, step.token)) answer_ids.push_back(step.token);
@@ -131,6 +134,13 @@ Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest
   };
   generate_greedy(session, prompt.tokens, go);
   e.answer = tok.decode(answer_ids);
+  e.tokens = support.tokens();
+  for (ExplainedToken& t : e.tokens)
+    for (TokenSource& s : t.sources) {
+      const ByteRange r = e.document_ranges[static_cast<size_t>(s.pos - prompt.doc_begin)];
+      s.char_begin = r.begin;
+      s.char_end = r.end;
+    }
   e.support_share = support_share(e.tokens);
   return e;
 }

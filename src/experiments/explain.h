@@ -75,8 +75,28 @@ bool is_answer_token(const Tokenizer& tok, int32_t id);
 // Share of `tokens` that are copied; 0 for no tokens.
 double support_share(const std::vector<ExplainedToken>& tokens);
 
-// The probes classify_answer_token needs, for a document [doc_begin, doc_end).
-ProbeRequest explain_probe_request(int64_t doc_begin, int64_t doc_end);
+// The support of one answer, step by step, for experiments that decode on their own (niah,
+// qa): ask for its probes, show it every emitted token, read support_share at the end.
+class AnswerSupport {
+ public:
+  AnswerSupport(const Tokenizer& tok, std::vector<ExplainHead> heads, int64_t doc_begin, int64_t doc_end,
+                const HeadMask* mask, double tau = kDefaultAttendedTau);
+  // Adds what classify_answer_token reads (argmax, document span mass, sink mass) to `probes`.
+  void request(ProbeRequest& probes) const;
+  // One decode step: `probes` of its query, the token it emitted, and the token at every
+  // position up to the query. Tokens that are not answer tokens are skipped.
+  void observe(const ProbeRecord& probes, int32_t token, std::span<const int32_t> sequence);
+  const std::vector<ExplainedToken>& tokens() const { return tokens_; }
+  double share() const { return support_share(tokens_); }
+
+ private:
+  const Tokenizer* tok_;
+  std::vector<ExplainHead> heads_;
+  int64_t doc_begin_, doc_end_;
+  const HeadMask* mask_;
+  double tau_;
+  std::vector<ExplainedToken> tokens_;
+};
 
 struct ExplainRequest {
   std::string context;          // the document text (the context file's bytes)
