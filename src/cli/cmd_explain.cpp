@@ -15,6 +15,7 @@
 #include "analysis/score_map.h"
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/kv_options.h"
 #include "cli/niah_options.h"
 #include "experiments/explain.h"
 #include "io/error.h"
@@ -43,6 +44,7 @@ struct ExplainOptions {
   double tau = kDefaultAttendedTau;
   bool json = false;
   std::string html;
+  KvCliOptions kv;
 };
 
 std::string read_text_file(const std::string& path) {
@@ -152,7 +154,12 @@ void run_explain(const ExplainOptions& o) {
     request.mask = &mask;
   }
 
-  Session session(lm.model, so);
+  // KV policy: windowed heads see only the sink and their window; their probes report over
+  // those keys, so a source outside a head's window cannot be its argmax.
+  const KvPolicy policy = kv_policy_from_options(o.kv, c, o.scores, o.seed);
+  if (policy.active())
+    std::fprintf(stderr, "%s\n", describe_kv_policy(policy, c, o.model.kv_type == "f16", so.n_ctx).c_str());
+  Session session(lm.model, with_kv_policy(so, policy));
   const Explanation e = explain(session, tok, request);
 
   if (o.json) {
@@ -203,7 +210,8 @@ CommandRegistrar reg("explain", [](CLI::App& app) {
   cmd->add_option("--mask-phase", o->mask_phase, "decode (the reference) or all (prefill too)")
       ->capture_default_str()
       ->check(CLI::IsMember({"decode", "all"}));
-  cmd->add_option("--seed", o->seed, "seed of --mask random:K")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "seed of --mask random:K and --kv-full random:K")->capture_default_str();
+  add_kv_options(cmd, o->kv);  // --kv-full top:K / random:K use --scores and --seed
   cmd->add_flag("--json", o->json, "print the explanation as JSON instead of the terminal view");
   cmd->add_option("--html", o->html, "also write a self-contained HTML page of the context and the answer");
   cmd->callback([o] { run_explain(*o); });

@@ -272,6 +272,28 @@ TEST(ExplainCli, NiahTinyJsonIsInternallyConsistent) {
   EXPECT_GT(j["support_share"].get<double>(), 0.0) << j["answer"];
 }
 
+TEST(ExplainCli, KvPolicyOptionsApply) {
+  // A 16-position window (sink 4) hides the needle from every head: whatever is copied comes
+  // from the last 16 positions before each query (query of answer token k: prompt_tokens - 1 + k).
+  // Keeping the whole cache for the induction heads (by score: top:2) restores the copies.
+  InductionFiles f;
+  auto r = rhead_cli(f.args() + " --kv-window 16 --kv-sink 4 --json 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_NE(j["answer"], "cobalt ember thistle nine");
+  const int64_t first_query = j["document"]["prompt_tokens"].get<int64_t>() - 1;
+  for (size_t k = 0; k < j["tokens"].size(); ++k)
+    for (const auto& s : j["tokens"][k]["sources"]) {
+      const int64_t pos = s["pos"];
+      EXPECT_TRUE(pos < 4 || first_query + static_cast<int64_t>(k) - pos < 16) << "token " << k << " source " << pos;
+    }
+  r = rhead_cli(f.args() + " --kv-window 16 --kv-full top:2 --json 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["answer"], "cobalt ember thistle nine");
+  EXPECT_EQ(j["support_share"], 1.0);
+}
+
 TEST(ExplainCli, TerminalViewWithoutColourWhenNotATerminal) {
   InductionFiles f;
   const auto r = rhead_cli(f.args());
