@@ -69,6 +69,7 @@ void run(const NiahCommandOptions& o) {
   if (kv_sweep)
     std::cout << "\n KV sweep: mean NIAH score by KV cache kept\n"
               << format_kv_sweep(read_kv_sweep_points(o.niah.output + "/kv_sweep.json"), "NIAH score");
+  std::cout << "\nprefilled tokens: " << s.prefilled_tokens << "\n";
   std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, summary.json, heatmap_*.png/svg"
             << (c.sweep ? ", sweep.json, sweep.png/svg" : "") << (kv_sweep ? ", kv_sweep.json/tsv/png/svg" : "")
             << "}\n";

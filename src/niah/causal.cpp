@@ -449,6 +449,7 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   ResultsWriter writer(results_path);
   const auto t0 = std::chrono::steady_clock::now();
   int finished = 0;
+  int64_t prefilled = 0;
   for (size_t m = 0; m < o.masks.size(); ++m) {
     if (todo[m].empty()) continue;
     NiahRunConfig config = base;
@@ -468,8 +469,11 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
         o.progress(finished, total, o.masks[m].label, r,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
+    prefilled += runner.prefilled_tokens();
   }
-  return write_niah_outputs(o.output_dir, run, lines);
+  NiahCausalSummary s = write_niah_outputs(o.output_dir, run, lines);
+  s.prefilled_tokens = prefilled;
+  return s;
 }
 
 NiahCausalSummary rebuild_niah_outputs(const std::string& dir) {

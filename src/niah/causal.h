@@ -108,6 +108,7 @@ struct NiahCausalSummary {
   nlohmann::json settings = nlohmann::json::object();
   std::vector<MaskOutcome> masks;  // by kind (none, top, random, heads), K, seed
   nlohmann::json sweep;            // {"top": [[K, mean]], "random": [[K, mean]]} or null
+  int64_t prefilled_tokens = -1;   // tokens prefilled by this process's run (-1: not run here)
   nlohmann::json to_json() const;  // summary.json
 };
 

@@ -186,6 +186,7 @@ TestResult NiahRunner::run(const NiahTask& task) {
     return tok.piece(step.token).find('\n') == std::string::npos;
   };
   GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(keep), go);
+  prefilled_tokens_ += g.n_prefill;
   // The cache now holds the prompt (its last token computed by a decode step) and all but
   // the last generated token; only the prefill-computed part is reusable as is.
   session_->truncate(static_cast<int64_t>(prefill.size()));

@@ -57,6 +57,8 @@ class NiahRunner {
   const Model& model() const { return *model_.model; }
   const Tokenizer& tokenizer() const { return *model_.tokenizer; }
   int64_t max_length() const;
+  // Tokens run through the prefill forward by this runner so far (cache reuse excluded).
+  int64_t prefilled_tokens() const { return prefilled_tokens_; }
 
  private:
   struct NeedleState {
@@ -74,6 +76,7 @@ class NiahRunner {
   std::vector<int32_t> cached_;  // tokens whose KV entries the session holds (prefill-computed)
   std::map<std::string, std::vector<int32_t>> haystack_tokens_;  // by haystack dir ("" = built-in)
   std::map<int, NeedleState> needles_;
+  int64_t prefilled_tokens_ = 0;
 };
 
 std::string test_id_for(int needle_id, int64_t length, int depth);
