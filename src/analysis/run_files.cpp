@@ -150,7 +150,7 @@ std::vector<DetectTest> read_detect_results(const std::string& path) {
     if (!scores.is_object()) fail(where, "field \"head_scores\" is not an object");
     for (auto it = scores.begin(); it != scores.end(); ++it) {
       if (!it.value().is_number()) fail(where, "head_scores[\"" + it.key() + "\"] is not a number");
-      t.head_scores.emplace_back(parse_head_key(it.key(), where), it.value().get<double>());
+      t.head_scores.emplace_back(HeadId::parse(it.key(), where), it.value().get<double>());
     }
     t.seconds = optional_number(obj, "seconds", where);
     t.prompt_tokens = optional_int(obj, "prompt_tokens", where);
@@ -204,8 +204,8 @@ ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int
     for (auto& list : map.lists) list.push_back(0.0);
     for (const auto& [id, score] : t.head_scores) map.lists[map.index(id.layer, id.head)].back() = score;
   }
-  map.mean.assign(map.head_count(), 0.0);
-  map.frequency.assign(map.head_count(), 0.0);
+  map.mean = HeadGrid<double>(map.n_layer, map.n_head);
+  map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
   for (std::size_t i = 0; i < map.head_count(); ++i) {
     const auto& list = map.lists[i];
     if (list.empty()) continue;
@@ -239,8 +239,8 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
   map.n_head = s.n_head > 0 ? s.n_head : max_head + 1;
   if (max_layer >= map.n_layer || max_head >= map.n_head || map.n_layer <= 0)
     fail(path, "\"heads\" does not match n_layer/n_head");
-  map.mean.assign(map.head_count(), 0.0);
-  map.frequency.assign(map.head_count(), 0.0);
+  map.mean = HeadGrid<double>(map.n_layer, map.n_head);
+  map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
   std::vector<bool> seen(map.head_count(), false);
   for (const auto& h : heads) {
     const std::string where = path + ": heads";

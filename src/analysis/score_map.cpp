@@ -2,7 +2,6 @@
 #include "analysis/score_map.h"
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <numeric>
 
@@ -19,27 +18,6 @@ std::size_t ScoreMap::test_count() const {
   return n;
 }
 
-namespace {
-
-bool parse_nonnegative(std::string_view text, int& out) {
-  if (text.empty()) return false;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && ptr == end && out >= 0;
-}
-
-}  // namespace
-
-HeadId parse_head_key(const std::string& key, const std::string& where) {
-  const auto dash = key.find('-');
-  HeadId id;
-  if (dash == std::string::npos || !parse_nonnegative(std::string_view(key).substr(0, dash), id.layer) ||
-      !parse_nonnegative(std::string_view(key).substr(dash + 1), id.head)) {
-    fail(where, "head key \"" + key + "\" is not of the form \"<layer>-<head>\"");
-  }
-  return id;
-}
-
 ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::string& where) {
   if (!doc.is_object()) fail(where, "expected a JSON object {\"<layer>-<head>\": [scores...]}");
   if (doc.empty()) fail(where, "no heads in the score file");
@@ -47,7 +25,7 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
   entries.reserve(doc.size());
   int max_layer = 0, max_head = 0;
   for (auto it = doc.begin(); it != doc.end(); ++it) {
-    HeadId id = parse_head_key(it.key(), where);
+    const HeadId id = HeadId::parse(it.key(), where);
     if (!it.value().is_array()) fail(where, "value of head \"" + it.key() + "\" is not a list of scores");
     max_layer = std::max(max_layer, id.layer);
     max_head = std::max(max_head, id.head);
@@ -64,8 +42,8 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
                     " heads; every head of the grid must be present");
   }
   map.lists.assign(map.head_count(), {});
-  map.mean.assign(map.head_count(), 0.0);
-  map.frequency.assign(map.head_count(), 0.0);
+  map.mean = HeadGrid<double>(map.n_layer, map.n_head);
+  map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
   for (const auto& [id, values] : entries) {
     auto& list = map.lists[map.index(id.layer, id.head)];
     list.reserve(values->size());
@@ -144,14 +122,6 @@ ScoreMap load_score_map(const std::string& path) {
     return map;
   }
   return score_map_from_reference_json(doc, path);
-}
-
-std::vector<std::size_t> heads_by_mean(const ScoreMap& map) {
-  std::vector<std::size_t> order(map.head_count());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return map.mean[a] > map.mean[b]; });
-  return order;
 }
 
 std::size_t count_above(const ScoreMap& map, double threshold) {

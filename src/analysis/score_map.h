@@ -8,18 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/heads.h"
+
 namespace rhead::analysis {
-
-// One (layer, query head) pair. Heads are always query heads.
-struct HeadId {
-  int layer = 0;
-  int head = 0;
-  bool operator==(const HeadId&) const = default;
-  std::string key() const { return std::to_string(layer) + "-" + std::to_string(head); }
-};
-
-// Retrieval heads are heads whose mean score exceeds this (METHOD.md §3.5).
-inline constexpr double kRetrievalThreshold = 0.1;
 
 // Scores of every head of one model, stored layer-major: index = layer * n_head + head.
 struct ScoreMap {
@@ -27,8 +18,8 @@ struct ScoreMap {
   std::string source;  // the path it was read from
   int n_layer = 0;
   int n_head = 0;
-  std::vector<double> mean;       // [n_layer * n_head] mean retrieval score of each head
-  std::vector<double> frequency;  // [n_layer * n_head] share of tests with score > 0, 0..1
+  HeadGrid<double> mean;       // mean retrieval score of each head
+  HeadGrid<double> frequency;  // share of tests with score > 0, 0..1
   // [n_layer * n_head][tests] per-test scores; empty when the source only has means
   // (a summary.json).
   std::vector<std::vector<double>> lists;
@@ -43,10 +34,6 @@ struct ScoreMap {
   std::size_t test_count() const;
 };
 
-// Parses "L-H" into a head; throws rhead::Error naming `where` when the key is not
-// two non-negative integers joined by '-'.
-HeadId parse_head_key(const std::string& key, const std::string& where);
-
 // Builds a map from the reference format already parsed into `doc`. The shape is
 // inferred from the keys (max layer + 1, max head + 1) and every head of that grid
 // must be present. Mean of an empty list is 0.
@@ -59,9 +46,6 @@ ScoreMap read_head_score_json(const std::string& path);
 // summary.json or results.jsonl, or a detect output directory (head_score.json is
 // preferred, then results.jsonl, then summary.json).
 ScoreMap load_score_map(const std::string& path);
-
-// Heads ordered by mean score, highest first; ties keep layer-major order.
-std::vector<std::size_t> heads_by_mean(const ScoreMap& map);
 
 // Number of heads with mean > threshold.
 std::size_t count_above(const ScoreMap& map, double threshold = kRetrievalThreshold);

@@ -5,8 +5,9 @@
 // then each step feeds one token and emits the greedy next one. At each step, for every
 // (layer, query head), the attention kernel reports its argmax key position (ties: the
 // earliest position) and that position's weight. A head whose argmax position holds the
-// token just emitted is marked as copying: the copy-paste event that the retrieval score
-// counts. A masked head is never marked: its output does not reach the model. (Its probes
+// token just emitted is marked as copying (is_copy, model/heads.h): the copy-paste event
+// that the retrieval score counts. A masked head is never marked: its output does not reach
+// the model. (Its probes
 // still show where it looks: position 0 with weight 1/n in uniform mode, the pattern its
 // query would produce in zero and mean modes.)
 //
@@ -27,7 +28,7 @@
 #include "cli/kv_options.h"
 #include "io/error.h"
 #include "model/generate.h"
-#include "model/head_mask_spec.h"
+#include "model/generate.h"
 
 namespace rhead::cli {
 namespace {
@@ -146,12 +147,12 @@ void run_attn(const AttnOptions& o) {
           am.push_back(pos);
           am_w.push_back(r.argmax_weight[i]);
           am_tok.push_back(seq[pos]);
-          const bool is_copy = seq[pos] == s.token && !(masking && mask.contains(l, h));
-          copy.push_back(is_copy);
+          const bool copies_token = is_copy(pos, seq, s.token, masking && mask.contains(l, h));
+          copy.push_back(copies_token);
           if (masking) masked.push_back(mask.contains(l, h));
           sink.push_back(r.sink_mass[i]);
-          if (is_copy) {
-            copying.push_back(std::to_string(l) + "-" + std::to_string(h));
+          if (copies_token) {
+            copying.push_back(HeadId{l, h}.key());
             ++copies[static_cast<size_t>(l) * c.n_head + h];
           }
           if (r.top_k > 0) {
@@ -187,8 +188,8 @@ void run_attn(const AttnOptions& o) {
         for (int h = 0; h < c.n_head; ++h) {
           const int64_t i = r.index(0, l, h);
           const int32_t pos = r.argmax[i];
-          const bool copy = seq[pos] == s.token && !(masking && mask.contains(l, h));
-          const std::string name = std::to_string(l) + "-" + std::to_string(h);
+          const bool copy = is_copy(pos, seq, s.token, masking && mask.contains(l, h));
+          const std::string name = HeadId{l, h}.key();
           if (copy) {
             copying.push_back(name);
             ++copies[static_cast<size_t>(l) * c.n_head + h];

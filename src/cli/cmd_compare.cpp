@@ -20,7 +20,7 @@ struct CompareOptions {
   bool json = false;
   bool allow_shape_mismatch = false;
   std::vector<int> ks = {10, 20, 50};
-  double threshold = analysis::kRetrievalThreshold;
+  double threshold = kRetrievalThreshold;
   int show = 10;
 };
 

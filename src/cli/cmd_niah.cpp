@@ -58,7 +58,7 @@ void run(const NiahCommandOptions& o) {
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   c.progress = [&](int done, int total, const std::string& mask, const TestResult& r, double elapsed) {
-    passed += r.rouge_recall > 50.0;
+    passed += r.rouge_recall > kPassScore;
     bar.update(done, total, passed, elapsed, mask + " " + r.test_id);
   };
   NiahCausalSummary s = run_niah_causal(lm, session_options(o.niah.model), config, c);
@@ -87,7 +87,8 @@ CommandRegistrar reg("niah", [](CLI::App& app) {
   add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--baseline", o->baseline, "also run the unmasked model (a sweep always includes K = 0 when listed)");
   cmd->add_option("--sink-heads", o->sink_heads,
-                  "record the first-token attention mass of this many top retrieval heads (score > 0.1, from --scores)")
+                  "record the first-token attention mass of this many top retrieval heads (score above the retrieval "
+                  "threshold, from --scores)")
       ->capture_default_str();
   cmd->add_option("--merge-from", o->merge_from,
                   "instead of running: join these niah shard directories into -o (the model is not used)");

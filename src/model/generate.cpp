@@ -1,4 +1,4 @@
-// Greedy decoding loop.
+// Greedy decoding loop and mean-ablation calibration.
 #include "model/generate.h"
 
 #include "io/error.h"
@@ -49,6 +49,20 @@ GenerateResult generate_greedy(Session& session, std::span<const int32_t> prompt
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
   result.decode_seconds = std::chrono::duration<double>(t2 - t1).count();
   return result;
+}
+
+std::vector<float> record_head_means(std::shared_ptr<const Model> model, std::span<const int32_t> tokens,
+                                     const SessionOptions& options) {
+  if (tokens.empty()) throw Error("mean-ablation calibration needs at least one token");
+  const ModelConfig& c = model->config;
+  SessionOptions so = options;
+  if (so.n_ctx > 0 && so.n_ctx < static_cast<int64_t>(tokens.size())) so.n_ctx = static_cast<int64_t>(tokens.size());
+  Session session(model, so);
+  HeadMeanRecorder recorder(c.n_layer, c.n_head, c.head_dim);
+  ForwardOptions fo;
+  fo.record_means = &recorder;
+  session.forward(tokens, fo);
+  return recorder.means();
 }
 
 }  // namespace rhead

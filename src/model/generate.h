@@ -1,10 +1,12 @@
-// Greedy generation, the way the retrieval-head method decodes: prefill every prompt token
-// but the last, then decode one token at a time starting with the last prompt token, so
-// that every emitted token has a decode step (with probes and decode-phase masks).
+// Runs of a Session that callers share. Greedy generation, the way the retrieval-head
+// method decodes: prefill every prompt token but the last, then decode one token at a time
+// starting with the last prompt token, so that every emitted token has a decode step (with
+// probes and decode-phase masks). And the calibration run behind MaskMode::mean.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -36,6 +38,14 @@ struct GenerateResult {
 
 // Greedy decoding from the session's current state plus `prompt` (which must be non-empty).
 GenerateResult generate_greedy(Session& session, std::span<const int32_t> prompt, const GreedyOptions& options);
+
+// The calibration run of MaskMode::mean: `tokens` are run through a fresh Session of
+// `model` (options as given), with no mask and no probes, and every head's attention
+// output (the per-head vector that enters the output projection) is averaged over all of
+// those token positions. The result is what HeadMask::means expects: [n_layer, n_head,
+// head_dim]. The usual calibration text is the prompt itself.
+std::vector<float> record_head_means(std::shared_ptr<const Model> model, std::span<const int32_t> tokens,
+                                     const SessionOptions& options = {});
 
 // Index of the largest logit (first one on ties).
 int32_t argmax_token(std::span<const float> logits);

@@ -16,11 +16,11 @@ const char* mask_mode_name(MaskMode m) {
 
 const char* mask_phase_name(MaskPhase p) { return p == MaskPhase::decode ? "decode" : "all"; }
 
-void HeadMask::add(int layer, int head) {
-  if (layer < 0 || layer >= n_layer || head < 0 || head >= n_head)
-    throw Error("head " + std::to_string(layer) + "-" + std::to_string(head) + " is outside the model (" +
-                std::to_string(n_layer) + " layers x " + std::to_string(n_head) + " heads)");
-  masked[static_cast<size_t>(layer) * n_head + head] = 1;
+void HeadMask::add(HeadId head) {
+  if (head.layer < 0 || head.layer >= n_layer || head.head < 0 || head.head >= n_head)
+    throw Error("head " + head.key() + " is outside the model (" + std::to_string(n_layer) + " layers x " +
+                std::to_string(n_head) + " heads)");
+  masked[static_cast<size_t>(head.layer) * n_head + head.head] = 1;
 }
 
 int HeadMask::count() const {
@@ -29,12 +29,24 @@ int HeadMask::count() const {
   return n;
 }
 
-std::vector<std::pair<int, int>> HeadMask::heads() const {
-  std::vector<std::pair<int, int>> out;
+std::vector<HeadId> HeadMask::heads() const {
+  std::vector<HeadId> out;
   for (int l = 0; l < n_layer; ++l)
     for (int h = 0; h < n_head; ++h)
-      if (contains(l, h)) out.emplace_back(l, h);
+      if (contains(l, h)) out.push_back({l, h});
   return out;
+}
+
+HeadMask make_head_mask(const std::vector<HeadId>& heads, const ModelConfig& config, MaskMode mode, MaskPhase phase) {
+  HeadMask m(config.n_layer, config.n_head);
+  for (HeadId h : heads) m.add(h);
+  m.mode = mode;
+  m.phase = phase;
+  return m;
+}
+
+HeadMask parse_head_mask(const std::string& spec, const ModelConfig& config) {
+  return make_head_mask(select_heads(spec, config), config);
 }
 
 std::vector<float> HeadMeanRecorder::means() const {

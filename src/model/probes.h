@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "model/config.h"
+#include "model/heads.h"
+
 namespace rhead {
 
 // What to record at the observed query positions, for every layer and query head.
@@ -48,12 +51,22 @@ struct HeadMask {
 
   HeadMask() = default;
   HeadMask(int layers, int heads) : n_layer(layers), n_head(heads), masked(static_cast<size_t>(layers) * heads, 0) {}
-  void add(int layer, int head);
+  void add(HeadId head);
+  void add(int layer, int head) { add(HeadId{layer, head}); }
   bool contains(int layer, int head) const { return masked[static_cast<size_t>(layer) * n_head + head] != 0; }
+  bool contains(HeadId head) const { return contains(head.layer, head.head); }
   int count() const;
   bool empty() const { return count() == 0; }
-  std::vector<std::pair<int, int>> heads() const;  // sorted (layer, head)
+  std::vector<HeadId> heads() const;  // sorted (layer, head)
 };
+
+// A mask over the model's shape holding `heads`.
+HeadMask make_head_mask(const std::vector<HeadId>& heads, const ModelConfig& config,
+                        MaskMode mode = MaskMode::uniform, MaskPhase phase = MaskPhase::decode);
+
+// A mask from a head selection that needs no scores ("none", "all", "heads:...", "kv:...";
+// see model/heads.h), mode uniform, phase decode: set them afterwards.
+HeadMask parse_head_mask(const std::string& spec, const ModelConfig& config);
 
 // Accumulates each head's attention output over a calibration run, for MaskMode::mean.
 struct HeadMeanRecorder {

@@ -1,8 +1,6 @@
 // Causal experiments: mask settings, calibration, the masked NIAH grid and its outputs.
 #include "niah/causal.h"
 
-#include "model/head_mask_spec.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +12,8 @@
 #include "analysis/run_files.h"
 #include "io/error.h"
 #include "io/mapped_file.h"
+#include "io/text.h"
+#include "model/generate.h"
 #include "niah/detect.h"
 #include "niah/taxonomy.h"
 #include "report/figures.h"
@@ -24,14 +24,25 @@ namespace rhead {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const char* mask_kind_name(MaskKind kind) {
-  switch (kind) {
-    case MaskKind::none: return "none";
-    case MaskKind::top: return "top";
-    case MaskKind::random: return "random";
-    case MaskKind::heads: return "heads";
+const char* mask_kind_name(SelectionKind kind) {
+  return selection_kind_name(kind == SelectionKind::kv ? SelectionKind::heads : kind);
+}
+
+std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& spec) {
+  SelectionKind kind = SelectionKind::top;
+  std::string list = spec;
+  const size_t colon = spec.find(':');
+  if (colon != std::string::npos) {
+    const std::string name = spec.substr(0, colon);
+    if (name == "top") kind = SelectionKind::top;
+    else if (name == "random") kind = SelectionKind::random;
+    else throw Error("--sweep '" + spec + "': expected top:K1,K2,... or random:K1,K2,...");
+    list = spec.substr(colon + 1);
   }
-  return "none";
+  std::vector<int> ks;
+  for (const auto& item : split_on(list, ',')) ks.push_back(parse_head_selection("top:" + item).k);
+  if (ks.empty()) throw Error("--sweep '" + spec + "': no K given");
+  return {kind, ks};
 }
 
 void add_mask_fields(const MaskSetting& mask, json& line) {
@@ -68,20 +79,22 @@ std::vector<MaskSetting> with_kv_settings(const std::vector<MaskSetting>& masks,
     for (const KvSetting& kv : kvs) {
       MaskSetting s = m;
       s.kv = kv;
-      if (kv.policy.active()) s.label = m.kind == MaskKind::none ? kv.label : m.label + " + " + kv.label;
+      if (kv.policy.active()) s.label = m.kind == SelectionKind::none ? kv.label : m.label + " + " + kv.label;
       out.push_back(std::move(s));
     }
   return out;
 }
 
-std::string mask_label(MaskKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
+std::string mask_label(SelectionKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
                        MaskPhase phase) {
   std::string label;
   switch (kind) {
-    case MaskKind::none: return "none";
-    case MaskKind::top: label = "top:" + std::to_string(k); break;
-    case MaskKind::random: label = "random:" + std::to_string(k) + " seed " + std::to_string(seed); break;
-    case MaskKind::heads: label = spec_text; break;
+    case SelectionKind::none: return "none";
+    case SelectionKind::top: label = "top:" + std::to_string(k); break;
+    case SelectionKind::random: label = "random:" + std::to_string(k) + " seed " + std::to_string(seed); break;
+    case SelectionKind::all:
+    case SelectionKind::heads:
+    case SelectionKind::kv: label = spec_text; break;
   }
   std::vector<std::string> notes;
   if (mode != MaskMode::uniform) notes.push_back(mask_mode_name(mode));
@@ -96,14 +109,14 @@ std::string mask_label(MaskKind kind, int k, uint64_t seed, const std::string& s
 
 namespace {
 
-MaskSetting make_setting(const MaskSpec& spec, const ModelConfig& config, const analysis::ScoreMap* scores,
+MaskSetting make_setting(const HeadSelection& spec, const ModelConfig& config, const analysis::ScoreMap* scores,
                          uint64_t seed, MaskMode mode, MaskPhase phase) {
   MaskSetting s;
   s.kind = spec.kind;
-  s.seed = spec.kind == MaskKind::random ? seed : 0;
-  s.heads = select_heads(spec, config, scores, seed);
+  s.seed = spec.kind == SelectionKind::random ? seed : 0;
+  s.heads = select_heads(spec, config, scores ? &scores->mean : nullptr, seed);
   s.k = static_cast<int>(s.heads.size());
-  if (s.heads.empty()) s.kind = MaskKind::none;
+  if (s.heads.empty()) s.kind = SelectionKind::none;
   s.label = mask_label(s.kind, s.k, s.seed, spec.text, mode, phase);
   s.mask = make_head_mask(s.heads, config, mode, phase);
   return s;
@@ -119,51 +132,48 @@ std::vector<MaskSetting> mask_settings(const MaskRequest& req, const ModelConfig
   auto add = [&](MaskSetting s) {
     if (seen.insert(s.label).second) out.push_back(std::move(s));
   };
-  const MaskSpec none = parse_mask_spec("none");
+  const HeadSelection none = parse_head_selection("none");
   if (req.baseline) add(make_setting(none, config, scores, 0, req.mode, req.phase));
   if (!req.sweep.empty()) {
     const auto [kind, ks] = parse_sweep_spec(req.sweep);
-    std::vector<MaskKind> kinds = {kind};
-    if (req.sweep_random && kind != MaskKind::random) kinds.push_back(MaskKind::random);
+    std::vector<SelectionKind> kinds = {kind};
+    if (req.sweep_random && kind != SelectionKind::random) kinds.push_back(SelectionKind::random);
     const int n_heads = config.n_layer * config.n_head;
-    for (MaskKind kd : kinds)
+    for (SelectionKind kd : kinds)
       for (int k : ks) {
         // A sweep list written for large models (top:0,5,...,100) still runs on a small one:
         // Ks beyond the heads available to this kind are skipped, with a warning.
-        const int available = kd == MaskKind::random && scores
-                                  ? n_heads - static_cast<int>(random_exclusions(*scores).size())
+        const int available = kd == SelectionKind::random && scores
+                                  ? n_heads - static_cast<int>(random_exclusions(scores->mean).size())
                                   : n_heads;
         if (k > available) {
           std::cerr << "warning: sweep skips " << mask_kind_name(kd) << ":" << k << ": only " << available
                     << " heads are available\n";
           continue;
         }
-        MaskSpec spec;
-        spec.kind = k == 0 ? MaskKind::none : kd;
-        spec.k = k;
-        spec.text = std::string(mask_kind_name(kd)) + ":" + std::to_string(k);
-        if (spec.kind == MaskKind::random)
+        const HeadSelection spec =
+            parse_head_selection(k == 0 ? std::string("none") : std::string(mask_kind_name(kd)) + ":" + std::to_string(k));
+        if (spec.kind == SelectionKind::random)
           for (uint64_t seed : req.seeds) add(make_setting(spec, config, scores, seed, req.mode, req.phase));
         else
           add(make_setting(spec, config, scores, 0, req.mode, req.phase));
       }
     return out;
   }
-  const MaskSpec spec = parse_mask_spec(req.mask);
-  if (spec.kind == MaskKind::random)
+  const HeadSelection spec = parse_head_selection(req.mask);
+  if (spec.kind == SelectionKind::random)
     for (uint64_t seed : req.seeds) add(make_setting(spec, config, scores, seed, req.mode, req.phase));
   else
     add(make_setting(spec, config, scores, 0, req.mode, req.phase));
   return out;
 }
 
-std::vector<HeadPair> sink_heads_for(const analysis::ScoreMap* scores, int n) {
-  std::vector<HeadPair> out;
+std::vector<HeadId> sink_heads_for(const analysis::ScoreMap* scores, int n) {
+  std::vector<HeadId> out;
   if (!scores) return out;
-  for (size_t i : analysis::heads_by_mean(*scores)) {
-    if (static_cast<int>(out.size()) >= n || !(scores->mean[i] > analysis::kRetrievalThreshold)) break;
-    const analysis::HeadId id = scores->head_at(i);
-    out.emplace_back(id.layer, id.head);
+  for (size_t i : heads_by_score(scores->mean)) {
+    if (static_cast<int>(out.size()) >= n || !(scores->mean[i] > kRetrievalThreshold)) break;
+    out.push_back(scores->mean.head_at(i));
   }
   return out;
 }
@@ -197,7 +207,7 @@ json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::s
   add_mask_fields(mask, j);
   j["mask_mode"] = mask_mode_name(mask.mask.mode);
   j["mask_phase"] = mask_phase_name(mask.mask.phase);
-  j["passed"] = r.rouge_recall > 50.0;
+  j["passed"] = r.rouge_recall > kPassScore;
   j["error_kind"] = kind == ErrorKind::none ? json() : json(error_kind_name(kind));
   j["copy_tally"] = {{"content_steps", tally.content_steps}, {"span_steps", tally.span_steps},
                      {"haystack_steps", tally.haystack_steps}};
@@ -272,7 +282,7 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
       const json kv_cache = l->value("kv_cache", json::object());
       kv_sum += kv_cache.value("kv_kept_fraction", 1.0);
       query_sum += kv_cache.value("query_kept_fraction", 1.0);
-      o.passed += score > 50.0;
+      o.passed += score > kPassScore;
       const json& ek = (*l).contains("error_kind") ? (*l)["error_kind"] : json();
       const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";
       if (ek.is_string()) o.errors[outcome] += 1;

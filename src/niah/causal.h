@@ -15,7 +15,7 @@
 #include "analysis/score_map.h"
 #include "model/loader.h"
 #include "model/session.h"
-#include "niah/head_selection.h"
+#include "model/heads.h"
 #include "niah/kv_conditions.h"
 #include "niah/runner.h"
 
@@ -24,10 +24,10 @@ namespace rhead {
 // One mask condition of an experiment.
 struct MaskSetting {
   std::string label;  // unique name in result files: "none", "top:3", "random:3 seed 1", "heads:2-0" (+ " [zero, all]")
-  MaskKind kind = MaskKind::none;
+  SelectionKind kind = SelectionKind::none;  // none when no head is masked
   int k = 0;          // heads masked
   uint64_t seed = 0;  // random only
-  std::vector<HeadPair> heads;
+  std::vector<HeadId> heads;
   HeadMask mask;      // empty for none
   KvSetting kv;       // KV-cache policy of the condition (inactive: none); its label is part of `label`
   nlohmann::json to_json() const;  // {label, kind, k, seed, heads, mode, phase[, kv_policy]}
@@ -37,7 +37,13 @@ struct MaskSetting {
 // KV policy is labelled "<mask label> + <kv label>", or the kv label alone when the mask is none.
 std::vector<MaskSetting> with_kv_settings(const std::vector<MaskSetting>& masks, const std::vector<KvSetting>& kvs);
 
-const char* mask_kind_name(MaskKind kind);
+// The mask_kind of result lines: the selection kind, except that a kv: list is a "heads"
+// list (its heads are written out in mask_heads).
+const char* mask_kind_name(SelectionKind kind);
+
+// A sweep list "top:0,5,10" (or "random:0,5" or "0,5,10") -> the kind named ("top" when
+// none is) and the Ks as given.
+std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& spec);
 
 // The mask fields every result line of niah / qa / cot carries: mask (the label), mask_kind,
 // mask_k, mask_seed, mask_heads.
@@ -58,7 +64,7 @@ struct MaskRequest {
 };
 
 // The label of a mask condition; mode and phase are appended when not uniform / decode.
-std::string mask_label(MaskKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
+std::string mask_label(SelectionKind kind, int k, uint64_t seed, const std::string& spec_text, MaskMode mode,
                        MaskPhase phase);
 
 // Expands a request into mask settings over the model's shape (baseline first, duplicates
@@ -67,8 +73,8 @@ std::vector<MaskSetting> mask_settings(const MaskRequest& request, const ModelCo
                                        const analysis::ScoreMap* scores);
 
 // The heads whose attention-sink mass is recorded: the top `n` retrieval heads of the score
-// map (mean above 0.1; none without a map).
-std::vector<HeadPair> sink_heads_for(const analysis::ScoreMap* scores, int n);
+// map (mean above kRetrievalThreshold; none without a map).
+std::vector<HeadId> sink_heads_for(const analysis::ScoreMap* scores, int n);
 
 // Mean-ablation calibration: every head's mean attention output over `tokens`, run
 // unmasked. Shape [n_layer, n_head, head_dim], as HeadMask::means expects.
@@ -83,7 +89,7 @@ struct NiahCausalOptions {
   std::vector<MaskSetting> masks;    // run in this order
   bool sweep = false;                // write sweep.json and the sweep plot
   bool kv_sweep = false;             // write kv_sweep.{json,tsv,png,svg}
-  std::vector<HeadPair> sink_heads;  // top retrieval heads whose first-token mass is recorded
+  std::vector<HeadId> sink_heads;    // top retrieval heads whose first-token mass is recorded
   std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)> progress;
 };
 
@@ -92,7 +98,7 @@ struct MaskOutcome {
   std::string label;
   nlohmann::json mask;  // MaskSetting::to_json of the condition
   int tests = 0;
-  int passed = 0;       // score > 50
+  int passed = 0;       // score > kPassScore
   double mean_score = 0;
   std::map<std::string, int> errors;  // incomplete / hallucination / wrong_extraction -> tests
   // KV cache kept, mean over tests (1 without a policy): per query head and per KV head.

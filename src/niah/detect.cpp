@@ -30,21 +30,21 @@ json DetectSummary::to_json() const {
   j["share_above_0_1"] = share_above_0_1;
   json heads = json::array();
   for (const auto& h : this->heads)
-    heads.push_back({{"layer", h.layer}, {"head", h.head}, {"mean", h.mean}, {"frequency", h.frequency}});
+    heads.push_back({{"layer", h.id.layer}, {"head", h.id.head}, {"mean", h.mean}, {"frequency", h.frequency}});
   j["heads"] = heads;
   // GQA view: each KV group's strongest query head and the group's summed score.
   json groups = json::array();
   if (n_kv_head > 0 && n_head % n_kv_head == 0) {
     const int g_size = n_head / n_kv_head;
-    std::vector<double> mean_of(static_cast<size_t>(n_layer) * n_head, 0.0);
-    for (const auto& h : this->heads) mean_of[h.layer * n_head + h.head] = h.mean;
+    HeadGrid<double> mean_of(n_layer, n_head);
+    for (const auto& h : this->heads) mean_of[h.id] = h.mean;
     for (int l = 0; l < n_layer; ++l)
       for (int g = 0; g < n_kv_head; ++g) {
         double sum = 0, best = 0;
         int best_head = g * g_size;
         for (int h = g * g_size; h < (g + 1) * g_size; ++h) {
-          sum += mean_of[l * n_head + h];
-          if (mean_of[l * n_head + h] > best) best = mean_of[l * n_head + h], best_head = h;
+          sum += mean_of.at(l, h);
+          if (mean_of.at(l, h) > best) best = mean_of.at(l, h), best_head = h;
         }
         groups.push_back({{"layer", l}, {"kv_head", g}, {"sum", sum}, {"max", best}, {"max_head", best_head}});
       }
@@ -59,33 +59,32 @@ DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int
   s.n_head = n_head;
   s.n_kv_head = n_kv_head;
   s.tests = static_cast<int>(results.size());
-  std::vector<double> sum(static_cast<size_t>(n_layer) * n_head, 0.0);
-  std::vector<int> fired(sum.size(), 0);
+  HeadGrid<double> sum(n_layer, n_head);
+  HeadGrid<int> fired(n_layer, n_head);
   double recall_sum = 0;
   for (const auto& r : results) {
     recall_sum += r.rouge_recall;
     if (!r.counted) continue;
     ++s.counted;
     for (const auto& [key, v] : r.head_scores) {
-      int l = 0, h = 0;
-      if (std::sscanf(key.c_str(), "%d-%d", &l, &h) != 2 || l < 0 || l >= n_layer || h < 0 || h >= n_head)
+      const HeadId id = HeadId::parse(key, "result " + r.test_id);
+      if (id.layer >= n_layer || id.head >= n_head)
         throw Error("result " + r.test_id + " names head '" + key + "' outside the model");
-      sum[l * n_head + h] += v;
-      if (v > 0) fired[l * n_head + h] += 1;
+      sum[id] += v;
+      if (v > 0) fired[id] += 1;
     }
   }
   s.niah_accuracy = s.tests ? static_cast<double>(s.counted) / s.tests : 0.0;
   s.mean_rouge_recall = s.tests ? recall_sum / s.tests : 0.0;
-  for (int l = 0; l < n_layer; ++l)
-    for (int h = 0; h < n_head; ++h) {
-      HeadStat st{l, h, 0.0, 0.0};
-      if (s.counted) {
-        st.mean = sum[l * n_head + h] / s.counted;
-        st.frequency = static_cast<double>(fired[l * n_head + h]) / s.counted;
-      }
-      if (st.mean > 0.1) ++s.count_above_0_1;
-      s.heads.push_back(st);
+  for (size_t i = 0; i < sum.size(); ++i) {
+    HeadStat st{sum.head_at(i), 0.0, 0.0};
+    if (s.counted) {
+      st.mean = sum[i] / s.counted;
+      st.frequency = static_cast<double>(fired[i]) / s.counted;
     }
+    if (st.mean > kRetrievalThreshold) ++s.count_above_0_1;
+    s.heads.push_back(st);
+  }
   std::stable_sort(s.heads.begin(), s.heads.end(), [](const HeadStat& a, const HeadStat& b) { return a.mean > b.mean; });
   s.share_above_0_1 = s.heads.empty() ? 0.0 : static_cast<double>(s.count_above_0_1) / s.heads.size();
   return s;
@@ -235,7 +234,7 @@ std::string format_summary(const DetectSummary& s, int top_n) {
   std::snprintf(buf, sizeof(buf), "NIAH accuracy: %d of %d tests counted (%.1f%%), mean ROUGE-1 recall %.1f\n",
                 s.counted, s.tests, 100.0 * s.niah_accuracy, s.mean_rouge_recall);
   out << buf;
-  std::snprintf(buf, sizeof(buf), "retrieval heads (score > 0.1): %d of %zu (%.2f%%)\n", s.count_above_0_1,
+  std::snprintf(buf, sizeof(buf), "retrieval heads (score > %g): %d of %zu (%.2f%%)\n", kRetrievalThreshold, s.count_above_0_1,
                 s.heads.size(), 100.0 * s.share_above_0_1);
   out << buf;
   out << "\n rank  head     kv   score   frequency\n";
@@ -243,22 +242,25 @@ std::string format_summary(const DetectSummary& s, int top_n) {
   for (int i = 0; i < std::min<int>(top_n, static_cast<int>(s.heads.size())); ++i) {
     const HeadStat& h = s.heads[i];
     std::snprintf(buf, sizeof(buf), " %4d  %-7s  %-3d  %.4f  %.3f\n", i + 1,
-                  (std::to_string(h.layer) + "-" + std::to_string(h.head)).c_str(), h.head / g_size, h.mean, h.frequency);
+                  h.id.key().c_str(), h.id.head / g_size, h.mean, h.frequency);
     out << buf;
   }
   if (g_size > 1) {
-    // KV groups holding at least one head above 0.1.
-    std::vector<double> mean_of(static_cast<size_t>(s.n_layer) * s.n_head, 0.0);
-    for (const auto& h : s.heads) mean_of[h.layer * s.n_head + h.head] = h.mean;
-    out << "\n KV groups with retrieval heads (layer-kv: heads above 0.1 / group size, best score)\n";
+    // KV groups holding at least one retrieval head.
+    HeadGrid<double> mean_of(s.n_layer, s.n_head);
+    for (const auto& h : s.heads) mean_of[h.id] = h.mean;
+    std::snprintf(buf, sizeof(buf),
+                  "\n KV groups with retrieval heads (layer-kv: heads above %g / group size, best score)\n",
+                  kRetrievalThreshold);
+    out << buf;
     int shown = 0;
     for (int l = 0; l < s.n_layer; ++l)
       for (int g = 0; g < s.n_kv_head; ++g) {
         int above = 0;
         double best = 0;
         for (int h = g * g_size; h < (g + 1) * g_size; ++h) {
-          above += mean_of[l * s.n_head + h] > 0.1;
-          best = std::max(best, mean_of[l * s.n_head + h]);
+          above += mean_of.at(l, h) > kRetrievalThreshold;
+          best = std::max(best, mean_of.at(l, h));
         }
         if (above == 0) continue;
         std::snprintf(buf, sizeof(buf), " %d-%d: %d/%d, %.4f\n", l, g, above, g_size, best);

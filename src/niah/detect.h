@@ -8,12 +8,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/heads.h"
 #include "niah/runner.h"
 
 namespace rhead {
 
+// One head's row of a detect summary.
 struct HeadStat {
-  int layer = 0, head = 0;
+  HeadId id;
   double mean = 0;       // retrieval score: mean over counted tests
   double frequency = 0;  // share of counted tests where the head copied at least one token
 };
@@ -54,7 +56,7 @@ DetectSummary rebuild_outputs(const std::string& dir);
 // Joins shard directories into `out_dir` (results deduplicated by test id).
 DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);
 
-// The printed table: top heads, share above 0.1, per-KV-group view, NIAH accuracy.
+// The printed table: top heads, share of retrieval heads (kRetrievalThreshold), per-KV-group view, NIAH accuracy.
 std::string format_summary(const DetectSummary& s, int top_n = 20);
 
 }  // namespace rhead

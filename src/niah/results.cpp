@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "io/error.h"
+#include "model/heads.h"
 
 namespace rhead {
 
@@ -148,7 +149,7 @@ json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_
   json out = json::object();
   for (int l = 0; l < n_layer; ++l)
     for (int h = 0; h < n_head; ++h) {
-      const std::string key = std::to_string(l) + "-" + std::to_string(h);
+      const std::string key = HeadId{l, h}.key();
       json list = json::array();
       for (const auto& r : results) {
         if (!r.counted) continue;

@@ -20,11 +20,13 @@ std::optional<NeedleSpan> find_needle_span(const std::vector<int32_t>& prompt, c
   return std::nullopt;
 }
 
-RetrievalScorer::RetrievalScorer(int n_layer, int n_head, NeedleSpan span, const std::vector<int32_t>& prompt)
+RetrievalScorer::RetrievalScorer(int n_layer, int n_head, NeedleSpan span, const std::vector<int32_t>& prompt,
+                                 const HeadMask* mask)
     : n_layer_(n_layer),
       n_head_(n_head),
       span_(span),
       prompt_(prompt),
+      mask_(mask && !mask->empty() ? mask : nullptr),
       scores_(static_cast<size_t>(n_layer) * n_head, 0.0),
       copies_(static_cast<size_t>(n_layer) * n_head, 0) {}
 
@@ -34,7 +36,7 @@ void RetrievalScorer::observe(const ProbeRecord& probes, int32_t token) {
   for (int l = 0; l < n_layer_; ++l)
     for (int h = 0; h < n_head_; ++h) {
       const int64_t j = probes.argmax[probes.index(0, l, h)];
-      if (j >= span_.begin && j < span_.end && prompt_[j] == token) {
+      if (j >= span_.begin && j < span_.end && is_copy(j, prompt_, token, mask_ && mask_->contains(l, h))) {
         scores_[l * n_head_ + h] += credit;
         copies_[l * n_head_ + h] += 1;
       }

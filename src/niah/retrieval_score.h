@@ -19,11 +19,13 @@ struct NeedleSpan {
 // answer tokens (n = number of answer tokens); nullopt if no window does.
 std::optional<NeedleSpan> find_needle_span(const std::vector<int32_t>& prompt, const std::vector<int32_t>& answer);
 
-// Accumulates score[l][h] += 1/|span| for every decode step whose top-1 attention position j
-// lies in the span and holds the token the model emitted at that step.
+// Accumulates score[l][h] += 1/|span| for every decode step at which head (l, h) copies
+// (is_copy in model/heads.h) from a position inside the span. Heads in `mask` (when given)
+// are overridden at every decode step and so never copy.
 class RetrievalScorer {
  public:
-  RetrievalScorer(int n_layer, int n_head, NeedleSpan span, const std::vector<int32_t>& prompt);
+  RetrievalScorer(int n_layer, int n_head, NeedleSpan span, const std::vector<int32_t>& prompt,
+                  const HeadMask* mask = nullptr);
   // `probes` must hold argmax for one observation: the query of the step that emitted `token`.
   void observe(const ProbeRecord& probes, int32_t token);
   const std::vector<double>& scores() const { return scores_; }   // [n_layer * n_head]
@@ -35,6 +37,7 @@ class RetrievalScorer {
   int n_layer_, n_head_;
   NeedleSpan span_;
   const std::vector<int32_t>& prompt_;
+  const HeadMask* mask_;
   std::vector<double> scores_;
   std::vector<int> copies_;
 };

@@ -118,7 +118,8 @@ TestResult NiahRunner::run(const NiahTask& task) {
   ProbeRequest probes;
   probes.argmax = true;
   probes.sink = !config_.sink_heads.empty();
-  RetrievalScorer scorer(c.n_layer, c.n_head, span.value_or(NeedleSpan{0, 1}), prompt.tokens);
+  const HeadMask* mask = config_.mask.empty() ? nullptr : &config_.mask;
+  RetrievalScorer scorer(c.n_layer, c.n_head, span.value_or(NeedleSpan{0, 1}), prompt.tokens, mask);
   std::vector<int32_t> sequence = prompt.tokens;  // prompt + generated, for outside-span copies
   std::vector<int32_t> answer_ids;
   int outside_copy_steps = 0, inside_copy_steps = 0;
@@ -134,42 +135,40 @@ TestResult NiahRunner::run(const NiahTask& task) {
   GreedyOptions go;
   go.max_new_tokens = config_.max_new_tokens;
   go.probes = &probes;
-  go.mask = config_.mask.empty() ? nullptr : &config_.mask;
+  go.mask = mask;
   go.on_token = [&](const DecodeStep& step) {
     const auto s0 = clock::now();
     const ProbeRecord& rec = *step.probes;
     if (span) scorer.observe(rec, step.token);
-    // Copy events anywhere: a head's top-1 position holds the emitted token.
+    // Copy events anywhere (is_copy), counted by where the copied position lies.
     bool inside = false, outside = false;
+    int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
     for (int l = 0; l < c.n_layer; ++l)
       for (int h = 0; h < c.n_head; ++h) {
         const int64_t j = rec.argmax[rec.index(0, l, h)];
-        if (j < 0 || j >= static_cast<int64_t>(sequence.size()) || sequence[j] != step.token) continue;
-        if (span && j >= span->begin && j < span->end) inside = true;
-        else outside = true;
+        if (!is_copy(j, sequence, step.token, mask && mask->contains(l, h))) continue;
+        if (span && j >= span->begin && j < span->end) {
+          inside = true;
+          ++n_span;
+          continue;
+        }
+        outside = true;
+        if (j >= prompt.needle_begin && j < prompt.needle_end) ++n_needle;
+        else if (j >= context_begin && j < context_end) ++n_haystack;
+        else ++n_other;
       }
     inside_copy_steps += inside;
     outside_copy_steps += outside;
     double step_sink = 0;
     for (size_t i = 0; i < config_.sink_heads.size(); ++i) {
-      const auto [l, h] = config_.sink_heads[i];
-      const double mass = rec.sink_mass[rec.index(0, l, h)];
+      const HeadId head = config_.sink_heads[i];
+      const double mass = rec.sink_mass[rec.index(0, head.layer, head.head)];
       sink_sum += mass;
       step_sink += mass;
       sink_by_head[i] += mass;
       ++sink_n;
     }
     if (config_.record_steps) {
-      int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
-      for (int l = 0; l < c.n_layer; ++l)
-        for (int h = 0; h < c.n_head; ++h) {
-          const int64_t j = rec.argmax[rec.index(0, l, h)];
-          if (j < 0 || j >= static_cast<int64_t>(sequence.size()) || sequence[j] != step.token) continue;
-          if (span && j >= span->begin && j < span->end) ++n_span;
-          else if (j >= prompt.needle_begin && j < prompt.needle_end) ++n_needle;
-          else if (j >= context_begin && j < context_end) ++n_haystack;
-          else ++n_other;
-        }
       const std::string piece = tok.piece(step.token);
       const bool content = std::any_of(piece.begin(), piece.end(), [](char ch) {
         return std::isalnum(static_cast<unsigned char>(ch)) != 0;
@@ -198,14 +197,14 @@ TestResult NiahRunner::run(const NiahTask& task) {
   const auto s0 = clock::now();
   r.answer = tok.decode(answer_ids);
   r.rouge_recall = rouge1_recall(config_.needle_sets[task.needle_id].needle.real_needle, r.answer) * 100.0;
-  r.counted = span.has_value() && r.rouge_recall > 50.0;
+  r.counted = span.has_value() && r.rouge_recall > kPassScore;
   if (span) {
     r.span_begin = span->begin;
     r.span_end = span->end;
     for (int l = 0; l < c.n_layer; ++l)
       for (int h = 0; h < c.n_head; ++h) {
         const double s = scorer.scores()[l * c.n_head + h];
-        if (s > 0) r.head_scores[std::to_string(l) + "-" + std::to_string(h)] = s;
+        if (s > 0) r.head_scores[HeadId{l, h}.key()] = s;
       }
   } else {
     r.extra["error"] = "needle span not found in the prompt";
@@ -224,8 +223,7 @@ TestResult NiahRunner::run(const NiahTask& task) {
     const size_t n_steps = r.extra["steps"].size();
     nlohmann::json by_head = nlohmann::json::object();
     for (size_t i = 0; i < config_.sink_heads.size() && n_steps > 0; ++i)
-      by_head[std::to_string(config_.sink_heads[i].first) + "-" + std::to_string(config_.sink_heads[i].second)] =
-          sink_by_head[i] / static_cast<double>(n_steps);
+      by_head[config_.sink_heads[i].key()] = sink_by_head[i] / static_cast<double>(n_steps);
     r.extra["sink_mass_by_head"] = std::move(by_head);
   }
   r.seconds = std::chrono::duration<double>(clock::now() - t_start).count();

@@ -34,7 +34,7 @@ struct NiahRunConfig {
   int max_new_tokens = 50;
   bool prefix_reuse = true;
   HeadMask mask;              // empty: no intervention
-  std::vector<std::pair<int, int>> sink_heads;  // heads whose attention-sink mass is recorded
+  std::vector<HeadId> sink_heads;  // heads whose attention-sink mass is recorded
   // Adds extra["steps"]: one record per decode step with the number of heads whose top-1
   // position holds the emitted token, by where that position lies (answer span, rest of the
   // needle sentence, haystack, anything else), and the sink mass of `sink_heads`; and

@@ -2,6 +2,7 @@
 #include "niah/taxonomy.h"
 
 #include "io/error.h"
+#include "model/heads.h"
 
 namespace rhead {
 
@@ -39,7 +40,7 @@ CopyTally tally_copies(const std::vector<StepCopies>& steps) {
 }
 
 ErrorKind classify_error(double score, const std::vector<StepCopies>& steps) {
-  if (score > 50.0) return ErrorKind::none;
+  if (score > kPassScore) return ErrorKind::none;
   const CopyTally t = tally_copies(steps);
   if (t.haystack_steps > t.span_steps) return ErrorKind::wrong_extraction;
   if (score > 0.0 && t.span_steps > 0) return ErrorKind::incomplete;

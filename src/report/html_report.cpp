@@ -118,12 +118,12 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
   out << "</div>\n";
   if (run.scores) {
     const auto& m = *run.scores;
-    const auto order = analysis::heads_by_mean(m);
+    const auto order = heads_by_score(m.mean);
     out << "<table class=\"heads\"><caption>Strongest heads</caption>\n"
         << "<tr><th>rank</th><th>layer</th><th>head</th><th>mean score</th><th>activation frequency</th></tr>\n";
     for (std::size_t i = 0; i < std::min<std::size_t>(20, order.size()); ++i) {
       const auto id = m.head_at(order[i]);
-      out << "<tr" << (m.mean[order[i]] > analysis::kRetrievalThreshold ? " class=\"strong\"" : "") << "><td>"
+      out << "<tr" << (m.mean[order[i]] > kRetrievalThreshold ? " class=\"strong\"" : "") << "><td>"
           << i + 1 << "</td><td>" << id.layer << "</td><td>" << id.head << "</td><td>" << fixed(m.mean[order[i]], 4)
           << "</td><td>" << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
     }

@@ -437,16 +437,16 @@ Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
   d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
   draw_title(d, t, 20 + kTitleSize * 0.8);
   draw_axes(d, a, "mean retrieval score", "activation frequency");
-  const double threshold_x = a.px(analysis::kRetrievalThreshold);
-  if (analysis::kRetrievalThreshold < a.x.hi) {
+  const double threshold_x = a.px(kRetrievalThreshold);
+  if (kRetrievalThreshold < a.x.hi) {
     d.line(threshold_x, a.top, threshold_x, a.top + a.height, kGrey, 1.5, true);
     d.text(threshold_x + 6, a.top + a.height - 40, "0.1", kTickSize, kGrey);
   }
   // Weak heads first so that retrieval heads are drawn on top.
-  const auto order = analysis::heads_by_mean(map);
+  const auto order = heads_by_score(map.mean);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const double m = map.mean[*it], f = map.frequency[*it];
-    const bool strong = m > analysis::kRetrievalThreshold;
+    const bool strong = m > kRetrievalThreshold;
     d.circle(a.px(m), a.py(f), strong ? 5 : 3.5, strong ? kRed : Color{90, 140, 190});
   }
   // Name the strongest heads; each label takes the first candidate spot beside its point
@@ -458,7 +458,7 @@ Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
   std::vector<Box> placed;
   for (std::size_t i = 0; i < std::min<std::size_t>(6, order.size()); ++i) {
     const std::size_t h = order[i];
-    if (map.mean[h] <= analysis::kRetrievalThreshold) break;
+    if (map.mean[h] <= kRetrievalThreshold) break;
     const double x = a.px(map.mean[h]), y = a.py(map.frequency[h]);
     const std::string key = map.head_at(h).key();
     const double w = text_width(key, kTickSize), th = kTickSize * 0.75;

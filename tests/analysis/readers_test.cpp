@@ -74,8 +74,8 @@ TEST(ReferenceJson, MalformedFilesGiveOneLineErrors) {
       {"{\"0-0\": [0, 1", "invalid JSON"},
       {"[1, 2, 3]", "expected a JSON object"},
       {"{}", "no heads"},
-      {"{\"0x1\": [0]}", "\"0x1\""},
-      {"{\"0-\": [0]}", "\"0-\""},
+      {"{\"0x1\": [0]}", "'0x1'"},
+      {"{\"0-\": [0]}", "'0-'"},
       {"{\"0-0\": 0.5}", "not a list of scores"},
       {"{\"0-0\": [0, \"a\"]}", "non-numeric score"},
       {"{\"0-0\": [0], \"1-1\": [0]}", "every head of the grid"},
@@ -181,7 +181,7 @@ TEST(DetectRun, MalformedLinesNameFileAndLine) {
                                            R"({"test_id": "x", "length": "300", "depth": 0, "rouge_recall": 1, "counted": true, "head_scores": {}})" "\n");
   expect_one_line_error([&] { read_detect_results(p3); }, p3 + ":5", "\"length\" is not an integer");
   const auto p4 = dir.write("d.jsonl", R"({"test_id": "x", "length": 3, "depth": 0, "rouge_recall": 1, "counted": true, "head_scores": {"a-b": 1}})" "\n");
-  expect_one_line_error([&] { read_detect_results(p4); }, p4 + ":1", "\"a-b\"");
+  expect_one_line_error([&] { read_detect_results(p4); }, p4 + ":1", "'a-b'");
   const auto p5 = dir.write("e/summary.json", R"({"heads": [{"layer": 0}]})");
   expect_one_line_error([&] { score_map_from_detect_summary(p5); }, p5, "missing field \"head\"");
 }

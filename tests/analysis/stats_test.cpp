@@ -57,15 +57,15 @@ TEST(ScoreFiles, ShapesCountsAndTopHeadsMatchNumpy) {
     EXPECT_EQ(map.n_layer, e["n_layer"].get<int>()) << name;
     EXPECT_EQ(map.n_head, e["n_head"].get<int>()) << name;
     EXPECT_EQ(map.test_count(), e["tests"].get<std::size_t>()) << name;
-    EXPECT_EQ(count_above(map, 0.1), e["above_0_1"].get<std::size_t>()) << name;
+    EXPECT_EQ(count_above(map, rhead::kRetrievalThreshold), e["above_0_1"].get<std::size_t>()) << name;
     const ScoreBuckets buckets = bucket_scores(map);
     EXPECT_EQ(buckets.high, e["above_0_1"].get<std::size_t>());
     EXPECT_EQ(buckets.zero, e["zero"].get<std::size_t>());
     EXPECT_EQ(buckets.zero + buckets.low + buckets.high, map.head_count());
-    const auto order = heads_by_mean(map);
+    const auto order = heads_by_score(map.mean);
     for (std::size_t i = 0; i < e["top_heads"].size(); ++i) {
       const auto& t = e["top_heads"][i];
-      const HeadId id = map.head_at(order[i]);
+      const rhead::HeadId id = map.head_at(order[i]);
       EXPECT_EQ(id.layer, t["layer"].get<int>()) << name << " rank " << i;
       EXPECT_EQ(id.head, t["head"].get<int>()) << name << " rank " << i;
       EXPECT_NEAR(map.mean[order[i]], t["mean"].get<double>(), 1e-12);

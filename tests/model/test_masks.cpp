@@ -12,7 +12,7 @@
 
 #include "io/error.h"
 #include "model/generate.h"
-#include "model/head_mask_spec.h"
+#include "model/heads.h"
 #include "model/loader.h"
 #include "model/session.h"
 #include "ops/quant.h"
@@ -51,12 +51,12 @@ TEST(MaskSpec, HeadsAndKvGroups) {
   EXPECT_EQ(m.phase, MaskPhase::decode);
 
   m = parse_head_mask("kv:1-1", c);
-  EXPECT_EQ(m.heads(), (std::vector<std::pair<int, int>>{{1, 3}, {1, 4}, {1, 5}}));
+  EXPECT_EQ(m.heads(), (std::vector<HeadId>{{1, 3}, {1, 4}, {1, 5}}));
   m = parse_head_mask("kv:0-0,2-1", c);
-  EXPECT_EQ(m.heads(), (std::vector<std::pair<int, int>>{{0, 0}, {0, 1}, {0, 2}, {2, 3}, {2, 4}, {2, 5}}));
+  EXPECT_EQ(m.heads(), (std::vector<HeadId>{{0, 0}, {0, 1}, {0, 2}, {2, 3}, {2, 4}, {2, 5}}));
   EXPECT_TRUE(parse_head_mask("none", c).empty());
   // Without GQA a KV group is one query head.
-  EXPECT_EQ(parse_head_mask("kv:0-3", shape(1, 4, 4)).heads(), (std::vector<std::pair<int, int>>{{0, 3}}));
+  EXPECT_EQ(parse_head_mask("kv:0-3", shape(1, 4, 4)).heads(), (std::vector<HeadId>{{0, 3}}));
 }
 
 TEST(MaskSpec, BadSpecsGiveOneLineErrors) {

@@ -11,7 +11,7 @@
 #include "io/error.h"
 #include "model/builtin.h"
 #include "niah/causal.h"
-#include "niah/head_selection.h"
+#include "model/heads.h"
 #include "niah/results.h"
 #include "report/drawing.h"
 #include "report/test_helpers.h"
@@ -31,12 +31,12 @@ ModelConfig shape(int layers, int heads, int kv_heads) {
   return c;
 }
 
-analysis::ScoreMap score_map(int layers, int heads, const std::vector<std::pair<HeadPair, double>>& scores) {
+analysis::ScoreMap score_map(int layers, int heads, const std::vector<std::pair<HeadId, double>>& scores) {
   json doc = json::object();
   for (int l = 0; l < layers; ++l)
     for (int h = 0; h < heads; ++h) doc[std::to_string(l) + "-" + std::to_string(h)] = json::array({0.0});
   for (const auto& [head, s] : scores)
-    doc[std::to_string(head.first) + "-" + std::to_string(head.second)] = json::array({s});
+    doc[head.key()] = json::array({s});
   analysis::ScoreMap m = analysis::score_map_from_reference_json(doc, "test scores");
   m.source = "test scores";
   return m;
@@ -58,99 +58,13 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-TEST(HeadSelection, TopKFollowsScoresWithLayerMajorTies) {
-  const auto scores = niah_tiny_scores();
-  const auto cfg = shape(3, 6, 2);
-  EXPECT_EQ(top_k_heads(scores, cfg, 1), (std::vector<HeadPair>{{2, 0}}));
-  EXPECT_EQ(top_k_heads(scores, cfg, 3), (std::vector<HeadPair>{{2, 0}, {2, 1}, {2, 2}}));
-  EXPECT_EQ(top_k_heads(scores, cfg, 5), (std::vector<HeadPair>{{2, 0}, {2, 1}, {2, 2}, {2, 5}, {2, 4}}));
-  // Beyond the scored heads the zero-score heads follow in layer-major order.
-  EXPECT_EQ(top_k_heads(scores, cfg, 7).back(), (HeadPair{0, 0}));
-  EXPECT_THROW(top_k_heads(scores, cfg, 19), Error);
-  EXPECT_THROW(top_k_heads(scores, shape(4, 6, 2), 1), Error);  // map of another shape
-}
-
-TEST(HeadSelection, RandomNeverDrawsScoredTopHeadsAndUsesTheRealShape) {
-  const auto scores = niah_tiny_scores();
-  const auto cfg = shape(3, 6, 2);
-  EXPECT_EQ(random_exclusions(scores).size(), 6u);
-  for (uint64_t seed = 0; seed < 200; ++seed) {
-    const auto heads = random_k_heads(scores, cfg, 5, seed);
-    ASSERT_EQ(heads.size(), 5u);
-    EXPECT_EQ(std::set<HeadPair>(heads.begin(), heads.end()).size(), 5u) << "duplicate head, seed " << seed;
-    for (auto [l, h] : heads) {
-      EXPECT_LT(l, 2) << "a scored layer-2 head was drawn, seed " << seed;
-      EXPECT_GE(h, 0);
-      EXPECT_LT(h, 6);
-    }
-  }
-  // All twelve unscored heads are the whole pool; a thirteenth does not exist.
-  const auto all = random_k_heads(scores, cfg, 12, 7);
-  std::vector<HeadPair> expected;
-  for (int l = 0; l < 2; ++l)
-    for (int h = 0; h < 6; ++h) expected.emplace_back(l, h);
-  EXPECT_EQ(all, expected);
-  EXPECT_THROW(random_k_heads(scores, cfg, 13, 7), Error);
-  EXPECT_THROW(random_k_heads(scores, shape(32, 32, 8), 3, 7), Error);  // not the reference's 32 x 32
-}
-
-TEST(HeadSelection, RandomIsSeededAndCoversThePool) {
-  const auto scores = niah_tiny_scores();
-  const auto cfg = shape(3, 6, 2);
-  EXPECT_EQ(random_k_heads(scores, cfg, 4, 42), random_k_heads(scores, cfg, 4, 42));
-  std::set<std::vector<HeadPair>> distinct;
-  std::set<HeadPair> seen;
-  for (uint64_t seed = 0; seed < 100; ++seed) {
-    const auto heads = random_k_heads(scores, cfg, 3, seed);
-    distinct.insert(heads);
-    seen.insert(heads.begin(), heads.end());
-  }
-  EXPECT_GT(distinct.size(), 30u);  // C(12, 3) = 220 possible draws
-  EXPECT_EQ(seen.size(), 12u);
-}
-
-TEST(HeadSelection, RandomExcludesOnlyTheTop100WithPositiveScore) {
-  // A 32 x 40 model (1280 heads) with 150 positive heads: ranks 1-100 are excluded, ranks
-  // 101-150 stay eligible, as do the zero-score heads.
-  const auto cfg = shape(32, 40, 8);
-  std::vector<std::pair<HeadPair, double>> pos;
-  for (int i = 0; i < 150; ++i) pos.push_back({{i / 40, i % 40}, 1.0 - i * 0.005});
-  const auto scores = score_map(32, 40, pos);
-  const auto excluded = random_exclusions(scores);
-  ASSERT_EQ(excluded.size(), 100u);
-  const std::set<HeadPair> ex(excluded.begin(), excluded.end());
-  for (int i = 0; i < 100; ++i) EXPECT_TRUE(ex.count({i / 40, i % 40}));
-  std::set<HeadPair> drawn;
-  for (uint64_t seed = 0; seed < 20; ++seed)
-    for (auto hp : random_k_heads(scores, cfg, 100, seed)) {
-      EXPECT_FALSE(ex.count(hp)) << hp.first << "-" << hp.second;
-      EXPECT_LT(hp.first, 32);
-      EXPECT_LT(hp.second, 40);
-      drawn.insert(hp);
-    }
-  EXPECT_TRUE(std::any_of(drawn.begin(), drawn.end(), [](HeadPair h) { return h.first * 40 + h.second >= 100 && h.first * 40 + h.second < 150; }));
-  EXPECT_TRUE(std::any_of(drawn.begin(), drawn.end(), [](HeadPair h) { return h.first >= 30; }));
-}
-
-TEST(HeadSelection, SpecsAndHeadLists) {
-  EXPECT_EQ(parse_mask_spec("none").kind, MaskKind::none);
-  EXPECT_EQ(parse_mask_spec("top:3").kind, MaskKind::top);
-  EXPECT_EQ(parse_mask_spec("top:3").k, 3);
-  EXPECT_EQ(parse_mask_spec("random:0").kind, MaskKind::none);
-  EXPECT_EQ(parse_mask_spec("heads:2-0,2-1").kind, MaskKind::heads);
-  EXPECT_THROW(parse_mask_spec("top:x"), Error);
-  EXPECT_THROW(parse_mask_spec("bottom:3"), Error);
+TEST(MaskSettings, SweepSpecs) {
   const auto [kind, ks] = parse_sweep_spec("top:0,5,10");
-  EXPECT_EQ(kind, MaskKind::top);
+  EXPECT_EQ(kind, SelectionKind::top);
   EXPECT_EQ(ks, (std::vector<int>{0, 5, 10}));
+  EXPECT_EQ(parse_sweep_spec("random:1").first, SelectionKind::random);
   EXPECT_THROW(parse_sweep_spec("top:1,,2"), Error);
-
-  const auto cfg = shape(3, 6, 2);
-  EXPECT_EQ(parse_head_list("heads:2-1,0-5,2-1", cfg), (std::vector<HeadPair>{{0, 5}, {2, 1}}));
-  EXPECT_EQ(parse_head_list("kv:1-1", cfg), (std::vector<HeadPair>{{1, 3}, {1, 4}, {1, 5}}));
-  EXPECT_THROW(parse_head_list("heads:3-0", cfg), Error);
-  EXPECT_THROW(parse_head_list("kv:0-2", cfg), Error);
-  EXPECT_THROW(select_heads(parse_mask_spec("top:2"), cfg, nullptr, 0), Error);  // needs scores
+  EXPECT_THROW(parse_sweep_spec("bottom:1"), Error);
 }
 
 TEST(MaskSettings, SweepExpandsTopRandomAndSeeds) {
@@ -204,7 +118,7 @@ std::vector<json> synthetic_lines() {
   MaskSetting none, top;
   none.label = "none";
   top.label = "top:2";
-  top.kind = MaskKind::top;
+  top.kind = SelectionKind::top;
   top.k = 2;
   top.heads = {{2, 0}, {2, 1}};
   top.mask = make_head_mask(top.heads, shape(3, 6, 2), MaskMode::uniform, MaskPhase::decode);

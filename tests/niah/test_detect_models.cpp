@@ -72,14 +72,14 @@ DetectRun detect(const std::string& model_path, const NiahRunConfig& config, con
 
 std::map<std::string, double> means_of(const DetectSummary& s) {
   std::map<std::string, double> m;
-  for (const auto& h : s.heads) m[std::to_string(h.layer) + "-" + std::to_string(h.head)] = h.mean;
+  for (const auto& h : s.heads) m[h.id.key()] = h.mean;
   return m;
 }
 
 std::set<std::string> above(const DetectSummary& s, double threshold) {
   std::set<std::string> out;
   for (const auto& h : s.heads)
-    if (h.mean > threshold) out.insert(std::to_string(h.layer) + "-" + std::to_string(h.head));
+    if (h.mean > threshold) out.insert(h.id.key());
   return out;
 }
 

@@ -155,7 +155,7 @@ TEST_F(InductionDetect, FindsExactlyThePlantedHeadsWithTheirScores) {
       for (const auto& v : scores[key]) EXPECT_NEAR(v.get<double>(), planted ? 1.0 : 0.0, planted ? 1e-12 : 0.0) << key;
     }
   ASSERT_GE(s.heads.size(), 3u);
-  std::set<std::pair<int, int>> top = {{s.heads[0].layer, s.heads[0].head}, {s.heads[1].layer, s.heads[1].head}};
+  std::set<std::pair<int, int>> top = {{s.heads[0].id.layer, s.heads[0].id.head}, {s.heads[1].id.layer, s.heads[1].id.head}};
   EXPECT_EQ(top, (std::set<std::pair<int, int>>{{1, 1}, {1, 2}}));
   EXPECT_NEAR(s.heads[0].mean, 1.0, 1e-12);
   EXPECT_NEAR(s.heads[1].mean, 1.0, 1e-12);

@@ -149,22 +149,22 @@ TEST(Summarize, MeansOverCountedTestsAndActivationFrequency) {
   EXPECT_DOUBLE_EQ(s.niah_accuracy, 0.75);
   EXPECT_DOUBLE_EQ(s.mean_rouge_recall, 75.0);
   ASSERT_EQ(s.heads.size(), 4u);
-  EXPECT_EQ(s.heads[0].layer, 1);
-  EXPECT_EQ(s.heads[0].head, 1);
+  EXPECT_EQ(s.heads[0].id.layer, 1);
+  EXPECT_EQ(s.heads[0].id.head, 1);
   EXPECT_DOUBLE_EQ(s.heads[0].mean, 0.5);
   EXPECT_DOUBLE_EQ(s.heads[0].frequency, 2.0 / 3.0);
-  EXPECT_EQ(s.heads[1].layer, 0);
-  EXPECT_EQ(s.heads[1].head, 0);
+  EXPECT_EQ(s.heads[1].id.layer, 0);
+  EXPECT_EQ(s.heads[1].id.head, 0);
   EXPECT_DOUBLE_EQ(s.heads[1].mean, 0.2);
   EXPECT_DOUBLE_EQ(s.heads[1].frequency, 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(s.heads[2].mean, 0.0);  // 0-1 copied only in an uncounted test
   EXPECT_EQ(s.count_above_0_1, 2);
   EXPECT_DOUBLE_EQ(s.share_above_0_1, 0.5);
   // Ties keep (layer, head) order.
-  EXPECT_EQ(s.heads[2].layer, 0);
-  EXPECT_EQ(s.heads[2].head, 1);
-  EXPECT_EQ(s.heads[3].layer, 1);
-  EXPECT_EQ(s.heads[3].head, 0);
+  EXPECT_EQ(s.heads[2].id.layer, 0);
+  EXPECT_EQ(s.heads[2].id.head, 1);
+  EXPECT_EQ(s.heads[3].id.layer, 1);
+  EXPECT_EQ(s.heads[3].id.head, 0);
 }
 
 TEST(Summarize, HeadOutsideTheModelIsAnError) {
