@@ -19,8 +19,8 @@
 #include "cli/niah_options.h"
 #include "experiments/explain.h"
 #include "io/error.h"
-#include "model/head_mask_spec.h"
-#include "niah/head_selection.h"
+#include "model/generate.h"
+#include "model/heads.h"
 #include "niah/results.h"
 #include "report/explain_page.h"
 
@@ -81,7 +81,6 @@ const char* support_colour(Support s) {
   return "";
 }
 
-std::string head_key(const ExplainHead& h) { return std::to_string(h.first) + "-" + std::to_string(h.second); }
 
 void print_terminal(const Explanation& e, bool colour) {
   const char* reset = colour ? "\033[0m" : "";
@@ -95,7 +94,7 @@ void print_terminal(const Explanation& e, bool colour) {
   std::snprintf(buf, sizeof(buf), "support share %.3f (%d of %zu answer tokens copied), tau %.2f, top heads:", e.support_share,
                 copied, e.tokens.size(), e.tau);
   out << buf;
-  for (const auto& h : e.heads) out << " " << head_key(h);
+  for (const auto& h : e.heads) out << " " << h.key();
   out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
   for (size_t i = 0; i < e.tokens.size(); ++i) {
     const ExplainedToken& t = e.tokens[i];
@@ -106,7 +105,7 @@ void print_terminal(const Explanation& e, bool colour) {
     if (t.sources.empty()) out << "-";
     for (size_t k = 0; k < t.sources.size(); ++k) {
       const TokenSource& s = t.sources[k];
-      std::snprintf(buf, sizeof(buf), "%s%s %.3f @%lld [%lld,%lld)", k ? ", " : "", head_key(s.head).c_str(), s.weight,
+      std::snprintf(buf, sizeof(buf), "%s%s %.3f @%lld [%lld,%lld)", k ? ", " : "", s.head.key().c_str(), s.weight,
                     static_cast<long long>(s.pos), static_cast<long long>(s.char_begin), static_cast<long long>(s.char_end));
       out << buf;
     }
@@ -135,7 +134,7 @@ void run_explain(const ExplainOptions& o) {
   request.context = context;
   request.question = o.question;
   request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
-  request.heads = top_k_heads(scores, c, std::min<int>(o.top_heads, c.n_layer * c.n_head));
+  request.heads = select_heads("top:" + std::to_string(std::min<int>(o.top_heads, c.n_layer * c.n_head)), c, &scores.mean);
   request.tau = o.tau;
   request.max_new_tokens = o.max_new_tokens;
 
@@ -144,8 +143,7 @@ void run_explain(const ExplainOptions& o) {
   so.n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, c.n_ctx_train) : c.n_ctx_train;
   HeadMask mask;
   if (o.mask != "none" && !o.mask.empty()) {
-    const MaskSpec spec = parse_mask_spec(o.mask);
-    mask = make_head_mask(select_heads(spec, c, &scores, o.seed), c, mask_mode_from(o.mask_mode),
+    mask = make_head_mask(select_heads(o.mask, c, &scores.mean, o.seed), c, mask_mode_from(o.mask_mode),
                           o.mask_phase == "all" ? MaskPhase::all : MaskPhase::decode);
     if (mask.mode == MaskMode::mean && !mask.empty()) {
       const ExplainPrompt prompt = build_explain_prompt(tok, request);

@@ -29,7 +29,7 @@ bool is_answer_token(const Tokenizer& tok, int32_t id) {
 
 ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& probes, int32_t token,
                                      std::span<const int32_t> sequence, int64_t doc_begin, int64_t doc_end,
-                                     const std::vector<ExplainHead>& heads, const HeadMask* mask, double tau) {
+                                     const std::vector<HeadId>& heads, const HeadMask* mask, double tau) {
   ExplainedToken t;
   t.id = token;
   t.piece = tok.piece(token);
@@ -42,7 +42,7 @@ ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& pr
     if (!probes.span_mass.empty()) doc_mass += probes.span_mass[i];
     if (!probes.sink_mass.empty()) sink += probes.sink_mass[i];
     const int64_t j = probes.argmax[i];
-    if (j >= doc_begin && j < doc_end && j < static_cast<int64_t>(sequence.size()) && sequence[j] == token) {
+    if (j >= doc_begin && j < doc_end && is_copy(j, sequence, token, false)) {
       TokenSource s;
       s.pos = j;
       s.head = {l, h};
@@ -147,14 +147,13 @@ Explanation explain(Session& session, const Tokenizer& tok, const ExplainRequest
 
 nlohmann::ordered_json explanation_to_json(const Explanation& e) {
   using nlohmann::ordered_json;
-  auto key = [](const ExplainHead& h) { return std::to_string(h.first) + "-" + std::to_string(h.second); };
   ordered_json j;
   j["answer"] = e.answer;
   ordered_json tokens = ordered_json::array();
   for (const ExplainedToken& t : e.tokens) {
     ordered_json sources = ordered_json::array();
     for (const TokenSource& s : t.sources)
-      sources.push_back({{"pos", s.pos}, {"char_begin", s.char_begin}, {"char_end", s.char_end}, {"head", key(s.head)},
+      sources.push_back({{"pos", s.pos}, {"char_begin", s.char_begin}, {"char_end", s.char_end}, {"head", s.head.key()},
                          {"weight", s.weight}, {"piece", s.piece}});
     tokens.push_back({{"id", t.id}, {"piece", t.piece}, {"support", support_name(t.support)}, {"sink_mass", t.sink_mass},
                       {"document_mass", t.document_mass}, {"sources", std::move(sources)}});
@@ -162,7 +161,7 @@ nlohmann::ordered_json explanation_to_json(const Explanation& e) {
   j["tokens"] = std::move(tokens);
   j["support_share"] = e.support_share;
   ordered_json heads = ordered_json::array();
-  for (const auto& h : e.heads) heads.push_back(key(h));
+  for (const auto& h : e.heads) heads.push_back(h.key());
   j["top_heads"] = std::move(heads);
   j["tau"] = e.tau;
   j["document"] = {{"begin", e.doc_begin}, {"end", e.doc_end}, {"prompt_tokens", e.prompt_tokens}};

@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/heads.h"
 #include "model/probes.h"
 #include "model/session.h"
 #include "niah/prompt.h"
@@ -35,7 +36,6 @@
 
 namespace rhead {
 
-using ExplainHead = std::pair<int, int>;  // (layer, query head)
 
 // Default tau: half of the top heads' attention inside the document.
 inline constexpr double kDefaultAttendedTau = 0.5;
@@ -47,7 +47,7 @@ struct TokenSource {
   int64_t pos = 0;          // prompt position of the copied document token
   int64_t char_begin = 0;   // its bytes in the context text [char_begin, char_end)
   int64_t char_end = 0;
-  ExplainHead head;         // the top head that copied it
+  HeadId head;         // the top head that copied it
   float weight = 0;         // that head's attention weight on pos
   std::string piece;        // the token's text (equal to the answer token's piece)
 };
@@ -67,7 +67,7 @@ struct ExplainedToken {
 // Sources get pos, head, weight and piece; char offsets are left 0 (the caller maps them).
 ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& probes, int32_t token,
                                      std::span<const int32_t> sequence, int64_t doc_begin, int64_t doc_end,
-                                     const std::vector<ExplainHead>& heads, const HeadMask* mask, double tau);
+                                     const std::vector<HeadId>& heads, const HeadMask* mask, double tau);
 
 // True for tokens that count as answer tokens (not end of generation, not a bare newline).
 bool is_answer_token(const Tokenizer& tok, int32_t id);
@@ -102,7 +102,7 @@ struct ExplainRequest {
   std::string context;          // the document text (the context file's bytes)
   std::string question;
   PromptFormat format;
-  std::vector<ExplainHead> heads;  // top heads, best first
+  std::vector<HeadId> heads;  // top heads, best first
   const HeadMask* mask = nullptr;  // interventions (nullptr: none)
   double tau = kDefaultAttendedTau;
   int max_new_tokens = 50;
@@ -112,7 +112,7 @@ struct Explanation {
   std::string answer;                   // the answer tokens decoded
   std::vector<ExplainedToken> tokens;   // answer tokens
   double support_share = 0;
-  std::vector<ExplainHead> heads;
+  std::vector<HeadId> heads;
   double tau = 0;
   int64_t doc_begin = 0, doc_end = 0;   // prompt positions of the document
   int64_t prompt_tokens = 0;

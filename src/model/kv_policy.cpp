@@ -37,19 +37,19 @@ int KvPolicy::full_query_heads() const { return static_cast<int>(std::count(full
 
 int KvPolicy::full_kv_heads() const { return static_cast<int>(full_kv_groups().size()); }
 
-std::vector<std::pair<int, int>> KvPolicy::full_heads() const {
-  std::vector<std::pair<int, int>> out;
+std::vector<HeadId> KvPolicy::full_heads() const {
+  std::vector<HeadId> out;
   for (int l = 0; l < n_layer; ++l)
     for (int h = 0; h < n_head; ++h)
-      if (is_full(l, h)) out.emplace_back(l, h);
+      if (is_full(l, h)) out.push_back({l, h});
   return out;
 }
 
-std::vector<std::pair<int, int>> KvPolicy::full_kv_groups() const {
-  std::vector<std::pair<int, int>> out;
+std::vector<HeadId> KvPolicy::full_kv_groups() const {
+  std::vector<HeadId> out;
   for (int l = 0; l < n_layer; ++l)
     for (int g = 0; g < n_kv_head; ++g)
-      if (kv_is_full(l, g)) out.emplace_back(l, g);
+      if (kv_is_full(l, g)) out.push_back({l, g});
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/heads.h"
 
 namespace rhead {
 
@@ -39,8 +40,8 @@ struct KvPolicy {
   bool kv_is_full(int layer, int kv_head) const;
   int full_query_heads() const;
   int full_kv_heads() const;
-  std::vector<std::pair<int, int>> full_heads() const;     // sorted (layer, query head)
-  std::vector<std::pair<int, int>> full_kv_groups() const; // sorted (layer, KV head)
+  std::vector<HeadId> full_heads() const;      // sorted (layer, query head)
+  std::vector<HeadId> full_kv_groups() const;  // sorted (layer, KV head), keys "L-G"
 
   // AttentionArgs::head_window of one layer: [n_head], W for a restricted head, 0 for a full
   // one. Empty when the policy is inactive (no windows at all).

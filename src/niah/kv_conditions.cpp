@@ -11,7 +11,7 @@
 #include "io/error.h"
 #include "io/mapped_file.h"
 #include "io/text.h"
-#include "niah/head_selection.h"
+#include "niah/causal.h"
 #include "niah/results.h"
 #include "report/drawing.h"
 #include "report/plots.h"
@@ -21,12 +21,6 @@ namespace rhead {
 using nlohmann::json;
 
 namespace {
-
-std::vector<std::string> kv_group_keys(const std::vector<std::pair<int, int>>& groups) {
-  std::vector<std::string> out;
-  for (const auto& [l, g] : groups) out.push_back(std::to_string(l) + "-" + std::to_string(g));
-  return out;
-}
 
 std::string window_label(int64_t window, int64_t sink) {
   return "kv W" + std::to_string(window) + " S" + std::to_string(sink);
@@ -42,26 +36,20 @@ json KvSetting::to_json() const {
           {"full_k", k},
           {"seed", seed},
           {"full_heads", head_keys(policy.full_heads())},
-          {"full_kv_heads", kv_group_keys(policy.full_kv_groups())}};
+          {"full_kv_heads", head_keys(policy.full_kv_groups())}};
 }
 
-std::vector<std::pair<int, int>> kv_full_heads(const std::string& spec, const ModelConfig& config,
-                                               const analysis::ScoreMap* scores, uint64_t seed) {
-  if (spec == "all") {
-    std::vector<std::pair<int, int>> out;
-    for (int l = 0; l < config.n_layer; ++l)
-      for (int h = 0; h < config.n_head; ++h) out.emplace_back(l, h);
-    return out;
-  }
-  MaskSpec parsed;
+std::vector<HeadId> kv_full_heads(const std::string& spec, const ModelConfig& config,
+                                  const analysis::ScoreMap* scores, uint64_t seed) {
+  HeadSelection parsed;
   try {
-    parsed = parse_mask_spec(spec);
+    parsed = parse_head_selection(spec);
   } catch (const Error&) {
     throw Error("--kv-full '" + spec + "': expected none, all, top:K, random:K, heads:L-H,... or kv:L-G,...");
   }
-  if ((parsed.kind == MaskKind::top || parsed.kind == MaskKind::random) && !scores)
+  if (parsed.needs_scores() && !scores)
     throw Error("--kv-full '" + spec + "' needs --scores (a head_score JSON or a detect directory)");
-  return select_heads(parsed, config, scores, seed);
+  return select_heads(parsed, config, scores ? &scores->mean : nullptr, seed);
 }
 
 KvSetting make_kv_setting(int64_t window, int64_t sink, const std::string& full_spec, const ModelConfig& config,
@@ -72,8 +60,8 @@ KvSetting make_kv_setting(int64_t window, int64_t sink, const std::string& full_
     return s;
   }
   s.policy = KvPolicy(config, window, sink);
-  const std::vector<std::pair<int, int>> heads = kv_full_heads(full_spec, config, scores, seed);
-  for (const auto& [l, h] : heads) s.policy.set_full(l, h);
+  const std::vector<HeadId> heads = kv_full_heads(full_spec, config, scores, seed);
+  for (HeadId h : heads) s.policy.set_full(h.layer, h.head);
   s.k = static_cast<int>(heads.size());
   const std::string kind = full_spec.substr(0, full_spec.find(':'));
   s.full_kind = s.k == 0 ? "none" : kind == "kv" ? "heads" : kind;
@@ -123,8 +111,8 @@ std::vector<KvSetting> kv_settings(const KvRequest& r, const ModelConfig& config
           add(make_kv_setting(w, r.sink, "none", config, scores, 0));
           continue;
         }
-        if (kind == MaskKind::top) add(make_kv_setting(w, r.sink, "top:" + std::to_string(k), config, scores, 0));
-        if (kind == MaskKind::random || r.sweep_random)
+        if (kind == SelectionKind::top) add(make_kv_setting(w, r.sink, "top:" + std::to_string(k), config, scores, 0));
+        if (kind == SelectionKind::random || r.sweep_random)
           for (uint64_t seed : r.seeds)
             add(make_kv_setting(w, r.sink, "random:" + std::to_string(k), config, scores, seed));
       }
@@ -274,7 +262,7 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
     for (const json& g : doc.at("full_kv_heads")) {
       const int l = g.at("layer").get<int>(), kv = g.at("kv_head").get<int>();
       if (l < 0 || l >= config.n_layer || kv < 0 || kv >= config.n_kv_head)
-        fail(path, "full KV head " + std::to_string(l) + "-" + std::to_string(kv) + " is outside the model");
+        fail(path, "full KV head " + HeadId{l, kv}.key() + " is outside the model");
       for (int h = kv * group; h < (kv + 1) * group; ++h) p.set_full(l, h);
     }
     return p;

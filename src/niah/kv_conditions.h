@@ -31,6 +31,7 @@
 
 #include "analysis/score_map.h"
 #include "model/config.h"
+#include "model/heads.h"
 #include "model/kv_policy.h"
 
 namespace rhead {
@@ -59,7 +60,7 @@ struct KvSetting {
 
 // The full query heads a --kv-full spec names. `scores` may be null unless the spec is
 // top:K or random:K. Errors name --kv-full.
-std::vector<std::pair<int, int>> kv_full_heads(const std::string& spec, const ModelConfig& config,
+std::vector<HeadId> kv_full_heads(const std::string& spec, const ModelConfig& config,
                                                const analysis::ScoreMap* scores, uint64_t seed);
 
 // A policy of window W, sink S, full heads from a spec.

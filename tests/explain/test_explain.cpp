@@ -11,7 +11,8 @@
 #include "experiments/explain.h"
 #include "io/builtin_data.h"
 #include "model/builtin.h"
-#include "model/head_mask_spec.h"
+#include "model/generate.h"
+#include "model/heads.h"
 #include "test_support.h"
 #include "tokenizer/token_offsets.h"
 
@@ -136,7 +137,7 @@ TEST(Explain, MaskedHeadsNeverCopy) {
   EXPECT_EQ(e.answer, "cobalt ember thistle nine");
   for (const auto& t : e.tokens) {
     ASSERT_EQ(t.sources.size(), 1u);
-    EXPECT_EQ(t.sources[0].head, (rhead::ExplainHead{1, 2}));
+    EXPECT_EQ(t.sources[0].head, (rhead::HeadId{1, 2}));
   }
 }
 
@@ -152,7 +153,7 @@ TEST(Explain, SupportClassesFollowTheProbes) {
   rec.span_mass.assign(8, 0.0f);
   rec.sink_mass.assign(8, 0.0f);
   const std::vector<int32_t> seq = {1, 40, 41, 42, 43, 44};  // document: positions [1, 5)
-  const std::vector<rhead::ExplainHead> heads = {{1, 1}, {1, 2}};
+  const std::vector<rhead::HeadId> heads = {{1, 1}, {1, 2}};
   // Head 1-1 looks at position 3 (token 42), and the emitted token is 42: copied.
   rec.argmax[rec.index(0, 1, 1)] = 3;
   auto t = rhead::classify_answer_token(tok, rec, 42, seq, 1, 5, heads, nullptr, 0.5);

@@ -49,7 +49,7 @@ TEST(KvAccounting, HandComputedWithGqa) {
   EXPECT_EQ(a.query_bytes_kept(), 360 * 32);
   EXPECT_EQ(a.full_query_heads, 3);
   EXPECT_EQ(a.full_kv_heads, 2);
-  EXPECT_EQ(p.full_kv_groups(), (std::vector<std::pair<int, int>>{{0, 0}, {1, 1}}));
+  EXPECT_EQ(p.full_kv_groups(), (std::vector<HeadId>{{0, 0}, {1, 1}}));
 
   // Up to sink + window positions nothing is dropped; one more and the windows bite.
   EXPECT_DOUBLE_EQ(kv_accounting(p, 8, 2, 5).kv_kept_fraction(), 1.0);
@@ -124,7 +124,7 @@ TEST(KvPlan, BudgetsOnNiahTinyShape) {
   EXPECT_EQ(p.full[0].layer, 2);
   EXPECT_EQ(p.full[0].kv_head, 0);
   EXPECT_EQ(p.predicted.kv_rows_kept, 692);
-  EXPECT_EQ(p.policy.full_heads(), (std::vector<std::pair<int, int>>{{2, 0}, {2, 1}, {2, 2}}));
+  EXPECT_EQ(p.policy.full_heads(), (std::vector<HeadId>{{2, 0}, {2, 1}, {2, 2}}));
   r.budget = 0.50;
   p = plan_kv_cache(s, c, r);
   ASSERT_EQ(p.full.size(), 2u);
@@ -181,9 +181,9 @@ TEST(KvConditions, FullSpecGrammar) {
   const analysis::ScoreMap s = tiny_scores();
   EXPECT_EQ(kv_full_heads("all", c, nullptr, 0).size(), 18u);
   EXPECT_TRUE(kv_full_heads("none", c, nullptr, 0).empty());
-  EXPECT_EQ(kv_full_heads("top:2", c, &s, 0), (std::vector<std::pair<int, int>>{{2, 0}, {2, 3}}));
-  EXPECT_EQ(kv_full_heads("kv:2-1", c, nullptr, 0), (std::vector<std::pair<int, int>>{{2, 3}, {2, 4}, {2, 5}}));
-  EXPECT_EQ(kv_full_heads("heads:0-1", c, nullptr, 0), (std::vector<std::pair<int, int>>{{0, 1}}));
+  EXPECT_EQ(kv_full_heads("top:2", c, &s, 0), (std::vector<HeadId>{{2, 0}, {2, 3}}));
+  EXPECT_EQ(kv_full_heads("kv:2-1", c, nullptr, 0), (std::vector<HeadId>{{2, 3}, {2, 4}, {2, 5}}));
+  EXPECT_EQ(kv_full_heads("heads:0-1", c, nullptr, 0), (std::vector<HeadId>{{0, 1}}));
   // random:K never draws a head with a score above 0.
   for (uint64_t seed = 0; seed < 5; ++seed)
     for (const auto& [l, h] : kv_full_heads("random:6", c, &s, seed)) {
