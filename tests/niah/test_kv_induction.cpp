@@ -65,7 +65,7 @@ TEST(KvInduction, InductionHeadsFullKeepAnswersAndDetection) {
   ASSERT_GE(s.heads.size(), 2u);
   std::set<std::string> found;
   for (const HeadStat& h : s.heads)
-    if (h.mean > 0.1) found.insert(std::to_string(h.layer) + "-" + std::to_string(h.head));
+    if (h.mean > kRetrievalThreshold) found.insert(h.id.key());
   EXPECT_EQ(found, (std::set<std::string>{"1-1", "1-2"}));
 }
 
