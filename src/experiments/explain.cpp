@@ -59,7 +59,7 @@ ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& pr
   return t;
 }
 
-AnswerSupport::AnswerSupport(const Tokenizer& tok, std::vector<ExplainHead> heads, int64_t doc_begin, int64_t doc_end,
+AnswerSupport::AnswerSupport(const Tokenizer& tok, std::vector<HeadId> heads, int64_t doc_begin, int64_t doc_end,
                              const HeadMask* mask, double tau)
     : tok_(&tok), heads_(std::move(heads)), doc_begin_(doc_begin), doc_end_(doc_end),
       mask_(mask && !mask->empty() ? mask : nullptr), tau_(tau) {}

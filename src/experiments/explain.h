@@ -79,7 +79,7 @@ double support_share(const std::vector<ExplainedToken>& tokens);
 // qa): ask for its probes, show it every emitted token, read support_share at the end.
 class AnswerSupport {
  public:
-  AnswerSupport(const Tokenizer& tok, std::vector<ExplainHead> heads, int64_t doc_begin, int64_t doc_end,
+  AnswerSupport(const Tokenizer& tok, std::vector<HeadId> heads, int64_t doc_begin, int64_t doc_end,
                 const HeadMask* mask, double tau = kDefaultAttendedTau);
   // Adds what classify_answer_token reads (argmax, document span mass, sink mass) to `probes`.
   void request(ProbeRequest& probes) const;
@@ -91,7 +91,7 @@ class AnswerSupport {
 
  private:
   const Tokenizer* tok_;
-  std::vector<ExplainHead> heads_;
+  std::vector<HeadId> heads_;
   int64_t doc_begin_, doc_end_;
   const HeadMask* mask_;
   double tau_;
