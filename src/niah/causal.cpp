@@ -443,9 +443,19 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
 
   base.sink_heads = o.sink_heads;
   base.record_steps = true;
-  base.mask = HeadMask();
-  NiahRunner probe_runner(model, session, base);  // canonical task list
-  const std::vector<NiahTask> tasks = probe_runner.tasks();
+  // One runner per KV policy (the policy is a session option); its KV cache is allocated by
+  // its first test, so listing tasks allocates none.
+  std::map<std::string, std::unique_ptr<NiahRunner>> runners;  // by KV condition label
+  auto runner_for = [&](const MaskSetting& m) -> NiahRunner& {
+    auto& r = runners[m.kv.label];
+    if (!r) {
+      SessionOptions so = session;
+      so.kv_policy = m.kv.policy;  // inactive: none
+      r = std::make_unique<NiahRunner>(model, so, base);
+    }
+    return *r;
+  };
+  const std::vector<NiahTask> tasks = runner_for(o.masks.front()).tasks();
 
   std::vector<std::vector<NiahTask>> todo(o.masks.size());
   int total = 0;
@@ -459,28 +469,46 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   ResultsWriter writer(results_path);
   const auto t0 = std::chrono::steady_clock::now();
   int finished = 0;
-  int64_t prefilled = 0;
-  for (size_t m = 0; m < o.masks.size(); ++m) {
-    if (todo[m].empty()) continue;
-    NiahRunConfig config = base;
-    config.mask = o.masks[m].mask;
-    SessionOptions session_m = session;
-    session_m.kv_policy = o.masks[m].kv.policy;  // inactive: none
-    NiahRunner runner(model, session_m, config);
-    for (const auto& task : runner.execution_order(todo[m])) {
-      const TestResult r = runner.run(task);
-      json line = niah_result_line(r, o.masks[m], model.model->source,
-                                   base.needle_sets.at(task.needle_id).needle.needle);
-      add_kv_fields(o.masks[m].kv, c.head_dim, session.kv_f16 ? 2 : 4, r.prompt_tokens, line);
-      writer.append(line);
-      lines.push_back(std::move(line));
-      ++finished;
-      if (o.progress)
-        o.progress(finished, total, o.masks[m].label, r,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  auto run_one = [&](size_t m, const NiahTask& task) {
+    const TestResult r = runner_for(o.masks[m]).run(task, &o.masks[m].mask);
+    json line = niah_result_line(r, o.masks[m], model.model->source, base.needle_sets.at(task.needle_id).needle.needle);
+    add_kv_fields(o.masks[m].kv, c.head_dim, session.kv_f16 ? 2 : 4, r.prompt_tokens, line);
+    writer.append(line);
+    lines.push_back(std::move(line));
+    ++finished;
+    if (o.progress)
+      o.progress(finished, total, o.masks[m].label, r,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  // Decode-phase masks (and none) leave the prefill untouched: per KV condition, each prompt
+  // is prefilled once and decoded under every such mask in turn. A phase-all mask changes
+  // the prefill, so its tests run together, mask by mask.
+  std::vector<std::string> kv_labels;
+  for (const auto& m : o.masks)
+    if (std::find(kv_labels.begin(), kv_labels.end(), m.kv.label) == kv_labels.end()) kv_labels.push_back(m.kv.label);
+  for (const std::string& kv : kv_labels) {
+    std::map<std::string, std::vector<size_t>> masks_of_test;
+    std::vector<NiahTask> shared_tasks;
+    for (size_t m = 0; m < o.masks.size(); ++m) {
+      if (o.masks[m].kv.label != kv || todo[m].empty()) continue;
+      if (!o.masks[m].mask.empty() && o.masks[m].mask.phase == MaskPhase::all) {
+        NiahRunner& runner = runner_for(o.masks[m]);
+        for (const auto& task : runner.execution_order(todo[m])) run_one(m, task);
+        continue;
+      }
+      for (const auto& t : todo[m]) {
+        auto& list = masks_of_test[t.test_id];
+        if (list.empty()) shared_tasks.push_back(t);
+        list.push_back(m);
+      }
     }
-    prefilled += runner.prefilled_tokens();
+    if (shared_tasks.empty()) continue;
+    NiahRunner& runner = runner_for(o.masks[masks_of_test.begin()->second.front()]);
+    for (const auto& task : runner.execution_order(shared_tasks))
+      for (size_t m : masks_of_test[task.test_id]) run_one(m, task);
   }
+  int64_t prefilled = 0;
+  for (const auto& [label, runner] : runners) prefilled += runner->prefilled_tokens();
   NiahCausalSummary s = write_niah_outputs(o.output_dir, run, lines);
   s.prefilled_tokens = prefilled;
   return s;

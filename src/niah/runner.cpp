@@ -21,8 +21,20 @@ NiahRunner::NiahRunner(LoadedModel model, SessionOptions session_options, NiahRu
   if (!model_.tokenizer) throw Error(model_.model->source + ": model has no tokenizer (pass --tokenizer)");
   if (config_.needle_sets.empty()) throw Error("no needle sets");
   if (session_options.n_ctx <= 0) session_options.n_ctx = max_length() + config_.max_new_tokens + 8;
-  session_ = std::make_unique<Session>(model_.model, session_options);
+  session_options_ = session_options;
 }
+
+namespace {
+
+// The part of a mask that acts on the prefill: all of a phase-all mask, nothing of a
+// decode-phase one.
+bool same_prefill(const HeadMask* mask, const HeadMask& cached_under) {
+  const bool masked = mask && !mask->empty() && mask->phase == MaskPhase::all;
+  if (!masked) return cached_under.empty();
+  return mask->masked == cached_under.masked && mask->mode == cached_under.mode && mask->means == cached_under.means;
+}
+
+}  // namespace
 
 int64_t NiahRunner::max_length() const {
   int64_t m = 0;
@@ -84,7 +96,7 @@ std::vector<NiahTask> NiahRunner::execution_order(std::vector<NiahTask> tasks) {
   return out;
 }
 
-TestResult NiahRunner::run(const NiahTask& task) {
+TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const Tokenizer& tok = *model_.tokenizer;
@@ -99,6 +111,12 @@ TestResult NiahRunner::run(const NiahTask& task) {
   r.depth = task.depth;
   r.prompt_tokens = static_cast<int64_t>(prompt.tokens.size());
   r.extra = nlohmann::json::object();
+  if (!session_) session_ = std::make_unique<Session>(model_.model, session_options_);
+  const HeadMask* mask = mask_in && !mask_in->empty() ? mask_in : nullptr;
+  if (!same_prefill(mask, cached_under_)) {
+    cached_.clear();
+    cached_under_ = mask && mask->phase == MaskPhase::all ? *mask : HeadMask();
+  }
   if (prompt.tokens.size() + config_.max_new_tokens > static_cast<size_t>(session_->capacity()))
     throw Error("prompt of " + std::to_string(prompt.tokens.size()) + " tokens does not fit the KV cache");
 
@@ -109,7 +127,7 @@ TestResult NiahRunner::run(const NiahTask& task) {
   const std::vector<int32_t> prefill(prompt.tokens.begin(), prompt.tokens.end() - 1);
   size_t keep = 0;
   if (config_.prefix_reuse) {
-    // Under a mask in phase `all` the cache was computed under the same mask: still valid.
+    // The cache was computed under this test's prefill mask (see same_prefill): still valid.
     while (keep < cached_.size() && keep < prefill.size() && cached_[keep] == prefill[keep]) ++keep;
   }
   session_->truncate(static_cast<int64_t>(keep));
@@ -118,7 +136,6 @@ TestResult NiahRunner::run(const NiahTask& task) {
   ProbeRequest probes;
   probes.argmax = true;
   probes.sink = !config_.sink_heads.empty();
-  const HeadMask* mask = config_.mask.empty() ? nullptr : &config_.mask;
   RetrievalScorer scorer(c.n_layer, c.n_head, span.value_or(NeedleSpan{0, 1}), prompt.tokens, mask);
   std::vector<int32_t> sequence = prompt.tokens;  // prompt + generated, for outside-span copies
   std::vector<int32_t> answer_ids;

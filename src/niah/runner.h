@@ -2,7 +2,9 @@
 // once, builds prompts on token ids, decodes greedily with argmax probes on every query
 // head, and scores the copy-paste rule and the ROUGE gate. Consecutive tests reuse the KV
 // cache of their common token prefix (exact: a position's keys and values depend only on
-// the tokens before it).
+// the tokens before it). The head mask is given per test: a decode-phase mask leaves the
+// prefill untouched, so tests of one prompt under several decode-phase masks share one
+// prefill; a phase-all mask keeps the cache only for tests under the same mask.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -33,7 +35,6 @@ struct NiahRunConfig {
   int64_t buffer = 200;       // tokens kept free for question and answer
   int max_new_tokens = 50;
   bool prefix_reuse = true;
-  HeadMask mask;              // empty: no intervention
   std::vector<HeadId> sink_heads;  // heads whose attention-sink mass is recorded
   // Adds extra["steps"]: one record per decode step with the number of heads whose top-1
   // position holds the emitted token, by where that position lies (answer span, rest of the
@@ -51,7 +52,9 @@ class NiahRunner {
   // Orders tasks so that consecutive prompts share long prefixes (per needle, latest
   // insertion point first).
   std::vector<NiahTask> execution_order(std::vector<NiahTask> tasks);
-  TestResult run(const NiahTask& task);
+  // Runs one test under `mask` (nullptr or empty: no intervention). The KV cache is
+  // allocated by the first call: listing and ordering tasks allocate none.
+  TestResult run(const NiahTask& task, const HeadMask* mask = nullptr);
 
   const NiahRunConfig& config() const { return config_; }
   const Model& model() const { return *model_.model; }
@@ -72,8 +75,10 @@ class NiahRunner {
 
   LoadedModel model_;
   NiahRunConfig config_;
+  SessionOptions session_options_;
   std::unique_ptr<Session> session_;
   std::vector<int32_t> cached_;  // tokens whose KV entries the session holds (prefill-computed)
+  HeadMask cached_under_;        // the prefill mask those entries were computed under (empty: none)
   std::map<std::string, std::vector<int32_t>> haystack_tokens_;  // by haystack dir ("" = built-in)
   std::map<int, NeedleState> needles_;
   int64_t prefilled_tokens_ = 0;

@@ -108,11 +108,10 @@ TEST(Taxonomy, RunnerStepRecordsOnTheInductionModel) {
   EXPECT_EQ(ok.extra.at("sink_mass_by_head").size(), 2u);
   EXPECT_EQ(classify_error(ok.rouge_recall, steps), ErrorKind::none);
 
-  c.mask = HeadMask(lm.model->config.n_layer, lm.model->config.n_head);
-  c.mask.add(1, 1);
-  c.mask.add(1, 2);
-  NiahRunner masked(lm, {}, c);
-  const TestResult bad = masked.run(masked.tasks().front());
+  HeadMask mask(lm.model->config.n_layer, lm.model->config.n_head);
+  mask.add(1, 1);
+  mask.add(1, 2);
+  const TestResult bad = plain.run(plain.tasks().front(), &mask);  // same runner, mask per call
   const auto bad_steps = steps_from_json(bad.extra.at("steps"));
   EXPECT_LE(bad.rouge_recall, 50.0) << bad.answer;
   EXPECT_EQ(tally_copies(bad_steps).span_steps, 0);
@@ -120,7 +119,6 @@ TEST(Taxonomy, RunnerStepRecordsOnTheInductionModel) {
 
   // Without record_steps (detect) the result carries no step records.
   c.record_steps = false;
-  c.mask = HeadMask();
   NiahRunner detect_like(lm, {}, c);
   EXPECT_FALSE(detect_like.run(detect_like.tasks().front()).extra.contains("steps"));
 }
