@@ -152,7 +152,7 @@ BenchModel load_bench_model(const std::string& path) {
     b.matmul_params += w.rows * w.cols;
   };
   for (const auto& l : m.layers)
-    for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
+    for_each_layer_weight(l, add);
   add(m.output);
   const ModelConfig& c = m.config;
   std::printf("%s: %d layers, dim %d, ff %d, heads %d/%d, vocab %d, %.3g params, %.3f GB of weights, "

@@ -5,7 +5,8 @@ Run with Debian's Python (python3-torch, python3-numpy):
 
     /usr/bin/python3 scripts/torch_reference.py [--shared ../shared] [--out tests/data/model]
 
-The model below is written from the equations, in float64, in the Hugging Face layout:
+The model below is written from the equations, in float64, in the Hugging Face layout
+(shown for Llama; forward() notes what each other family changes):
   x = embed[tokens]
   per layer:
     h  = rmsnorm(x) * w_in                      rmsnorm(v) = v / sqrt(mean(v^2) + eps)
@@ -28,6 +29,16 @@ Fixtures (one JSON file each in tests/data/model/):
   random_llama3.json    random weights, llama with rope_scaling llama3 (factor 8, low 1,
                         high 4, original_max_position_embeddings 64), GQA 8:2.
   random_linear.json    random weights, llama with linear rope scaling (factor 4), one KV head.
+  random_mistral.json   llama family (model_type mistral), sliding window 12 < 40 tokens.
+  random_mixtral.json   4 experts, top-2, softmax over the chosen experts' router logits.
+  random_qwen3.json     per-head q_norm/k_norm before RoPE, head_dim 32 (q width != hidden).
+  random_qwen3moe.json  8 experts, top-2, norm_topk_prob false, q/k norms.
+  random_gemma2.json    (1 + w) norms, sqrt(d) embedding scale, GeGLU, post-norms,
+                        query_pre_attn_scalar 24, attention / final soft-caps 2 / 3, window 16
+                        on even layers (3 layers), tied head.
+  random_phi3.json      fused qkv_proj / gate_up_proj, window 20 < 48 tokens, LongRoPE with the
+                        long factors (48 > original 32) and attention factor sqrt(1 + ln 8 / ln 32).
+  random_phi3_short.json  the same model on 30 tokens: the short factors.
 
 Random weights are not committed. Each fixture names a seed, and the weights come from
 this generator, which tests/model/random_weights.h implements identically:
@@ -38,9 +49,11 @@ this generator, which tests/model/random_weights.h implements identically:
   unit(draw) = ((draw >> 48) - 32768) / 32768, a multiple of 2^-15 in [-1, 1).
   One stream runs over the tensors in the order of hf_tensor_list(); each tensor is filled
   in row-major order with base + unit * scale, where
-    embed_tokens, lm_head and every Linear weight [out, in]: base 0, scale 2^-s with s the
-      largest integer such that 4^s <= in (embed_tokens: in = hidden_size)
-    norms: base 1, scale 1/4;   biases: base 0, scale 1/2.
+    embed_tokens, lm_head and every Linear weight [out, in] (routers and experts included):
+      base 0, scale 2^-s with s the largest integer such that 4^s <= in (embed_tokens:
+      in = hidden_size)
+    norms: base 1, scale 1/4 (Gemma-2, whose HF norms hold w of (1 + w): base 0);
+    biases: base 0, scale 1/2.
   All of these are exact in float32, so both sides hold bit-identical weights.
   Tokens: a second stream with seed s + 1; token i = (draw >> 32) % vocab_size.
 """
@@ -80,29 +93,63 @@ def linear_scale(n_in):
 
 
 def hf_tensor_list(cfg):
-    """(name, shape, base, scale) in generation order, for a Llama/Qwen2 config."""
+    """(name, shape, base, scale) in generation order, for any family's HF config."""
+    mt = cfg["model_type"]
     d = cfg["hidden_size"]
     f = cfg["intermediate_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
     hd = cfg.get("head_dim") or d // nh
     v = cfg["vocab_size"]
-    bias = cfg["model_type"] == "qwen2" or cfg.get("attention_bias", False)
+    bias = mt == "qwen2" or cfg.get("attention_bias", False)
+    norm_base = 0.0 if mt == "gemma2" else 1.0  # Gemma's HF norms store w of (1 + w)
+    qk_norm = mt in ("qwen3", "qwen3_moe")
     out = [("model.embed_tokens.weight", [v, d], 0.0, linear_scale(d))]
     for layer in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % layer
-        out.append((p + "input_layernorm.weight", [d], 1.0, 0.25))
-        for proj, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
-            out.append((p + "self_attn.%s_proj.weight" % proj, [rows, d], 0.0, linear_scale(d)))
-            if bias:
-                out.append((p + "self_attn.%s_proj.bias" % proj, [rows], 0.0, 0.5))
+        out.append((p + "input_layernorm.weight", [d], norm_base, 0.25))
+        if mt == "phi3":
+            out.append((p + "self_attn.qkv_proj.weight", [(nh + 2 * nkv) * hd, d], 0.0, linear_scale(d)))
+        else:
+            for proj, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
+                out.append((p + "self_attn.%s_proj.weight" % proj, [rows, d], 0.0, linear_scale(d)))
+                if bias:
+                    out.append((p + "self_attn.%s_proj.bias" % proj, [rows], 0.0, 0.5))
+        if qk_norm:
+            out.append((p + "self_attn.q_norm.weight", [hd], 1.0, 0.25))
+            out.append((p + "self_attn.k_norm.weight", [hd], 1.0, 0.25))
         out.append((p + "self_attn.o_proj.weight", [d, nh * hd], 0.0, linear_scale(nh * hd)))
-        out.append((p + "post_attention_layernorm.weight", [d], 1.0, 0.25))
-        out.append((p + "mlp.gate_proj.weight", [f, d], 0.0, linear_scale(d)))
-        out.append((p + "mlp.up_proj.weight", [f, d], 0.0, linear_scale(d)))
-        out.append((p + "mlp.down_proj.weight", [d, f], 0.0, linear_scale(f)))
-    out.append(("model.norm.weight", [d], 1.0, 0.25))
-    if not cfg.get("tie_word_embeddings", False):
+        if cfg.get("attention_bias", False) and mt == "llama":
+            out.append((p + "self_attn.o_proj.bias", [d], 0.0, 0.5))
+        out.append((p + "post_attention_layernorm.weight", [d], norm_base, 0.25))
+        if mt == "gemma2":
+            out.append((p + "pre_feedforward_layernorm.weight", [d], norm_base, 0.25))
+            out.append((p + "post_feedforward_layernorm.weight", [d], norm_base, 0.25))
+        if mt == "mixtral":
+            ne = cfg["num_local_experts"]
+            out.append((p + "block_sparse_moe.gate.weight", [ne, d], 0.0, linear_scale(d)))
+            for e in range(ne):
+                q = p + "block_sparse_moe.experts.%d." % e
+                out.append((q + "w1.weight", [f, d], 0.0, linear_scale(d)))
+                out.append((q + "w2.weight", [d, f], 0.0, linear_scale(f)))
+                out.append((q + "w3.weight", [f, d], 0.0, linear_scale(d)))
+        elif mt == "qwen3_moe":
+            ne, fe = cfg["num_experts"], cfg["moe_intermediate_size"]
+            out.append((p + "mlp.gate.weight", [ne, d], 0.0, linear_scale(d)))
+            for e in range(ne):
+                q = p + "mlp.experts.%d." % e
+                out.append((q + "gate_proj.weight", [fe, d], 0.0, linear_scale(d)))
+                out.append((q + "up_proj.weight", [fe, d], 0.0, linear_scale(d)))
+                out.append((q + "down_proj.weight", [d, fe], 0.0, linear_scale(fe)))
+        elif mt == "phi3":
+            out.append((p + "mlp.gate_up_proj.weight", [2 * f, d], 0.0, linear_scale(d)))
+            out.append((p + "mlp.down_proj.weight", [d, f], 0.0, linear_scale(f)))
+        else:
+            out.append((p + "mlp.gate_proj.weight", [f, d], 0.0, linear_scale(d)))
+            out.append((p + "mlp.up_proj.weight", [f, d], 0.0, linear_scale(d)))
+            out.append((p + "mlp.down_proj.weight", [d, f], 0.0, linear_scale(f)))
+    out.append(("model.norm.weight", [d], norm_base, 0.25))
+    if not cfg.get("tie_word_embeddings", mt == "gemma2"):
         out.append(("lm_head.weight", [v, d], 0.0, linear_scale(d)))
     return out
 
@@ -160,16 +207,23 @@ def read_safetensors(path):
 # The model
 
 
-def rope_inv_freq(cfg, head_dim):
+def rope_inv_freq(cfg, head_dim, seq_len):
+    """Inverse frequencies [head_dim/2] and the cos/sin magnitude (LongRoPE's attention factor)."""
     theta = float(cfg.get("rope_theta", 10000.0))
     inv = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
     rs = cfg.get("rope_scaling")
     if not rs:
-        return inv
+        return inv, 1.0
     kind = rs.get("rope_type", rs.get("type"))
+    if kind in ("longrope", "su"):
+        orig = cfg.get("original_max_position_embeddings", cfg["max_position_embeddings"])
+        factors = rs["long_factor"] if seq_len > orig else rs["short_factor"]
+        scale = cfg["max_position_embeddings"] / orig
+        attn = math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1 else 1.0
+        return inv / torch.tensor(factors, dtype=torch.float64), attn
     factor = float(rs["factor"])
     if kind == "linear":
-        return inv / factor
+        return inv / factor, 1.0
     if kind == "llama3":
         low = float(rs.get("low_freq_factor", 1.0))
         high = float(rs.get("high_freq_factor", 4.0))
@@ -180,7 +234,7 @@ def rope_inv_freq(cfg, head_dim):
         blended = (1 - smooth) * inv / factor + smooth * inv
         out = torch.where(wavelen > low_wavelen, inv / factor, inv)
         medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
-        return torch.where(medium, blended, out)
+        return torch.where(medium, blended, out), 1.0
     raise ValueError("unsupported rope scaling %r" % kind)
 
 
@@ -193,21 +247,72 @@ def rmsnorm(x, w, eps):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
 
 
+def gelu_tanh(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def layer_window(cfg, layer):
+    """Sliding window of a layer (0: full): Gemma-2 on even layers, Mistral/Mixtral/Phi-3 on all."""
+    w = cfg.get("sliding_window") or 0
+    if cfg["model_type"] in ("qwen2", "qwen3", "qwen3_moe"):
+        return 0  # only with use_sliding_window, which the fixtures leave off
+    if cfg["model_type"] == "gemma2":
+        return w if layer % 2 == 0 else 0
+    return w
+
+
+def moe(cfg, W, prefix, h):
+    """Top-k routing: softmax over all router logits, the top k kept; Mixtral (and
+    Qwen3-MoE with norm_topk_prob) renormalizes them over the chosen experts."""
+    if cfg["model_type"] == "mixtral":
+        ne, k, norm = cfg["num_local_experts"], cfg["num_experts_per_tok"], True
+        router, names = prefix + "block_sparse_moe.gate.weight", ("w1", "w3", "w2")
+        expert = prefix + "block_sparse_moe.experts.%d.%s.weight"
+    else:
+        ne, k, norm = cfg["num_experts"], cfg["num_experts_per_tok"], cfg.get("norm_topk_prob", False)
+        router, names = prefix + "mlp.gate.weight", ("gate_proj", "up_proj", "down_proj")
+        expert = prefix + "mlp.experts.%d.%s.weight"
+    probs = torch.softmax(h @ W[router].T, -1)       # [T, ne]
+    top_p, top_i = torch.topk(probs, k, dim=-1)       # [T, k]
+    if norm:
+        top_p = top_p / top_p.sum(-1, keepdim=True)
+    out = torch.zeros_like(h)
+    for e in range(ne):
+        g, u, dn = (W[expert % (e, n)] for n in names)
+        y = (torch.nn.functional.silu(h @ g.T) * (h @ u.T)) @ dn.T  # [T, d]
+        weight = (top_p * (top_i == e)).sum(-1, keepdim=True)      # [T, 1], 0 if not chosen
+        out = out + weight * y
+    return out
+
+
 def forward(cfg, w, tokens):
     """Logits [T, vocab] in float64 for `tokens` starting at position 0."""
     W = {k: v.to(torch.float64) for k, v in w.items()}
+    mt = cfg["model_type"]
+    gemma = mt == "gemma2"
     d = cfg["hidden_size"]
+    f = cfg["intermediate_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
     hd = cfg.get("head_dim") or d // nh
     eps = float(cfg.get("rms_norm_eps", 1e-6))
     T = len(tokens)
+
+    def norm(x, name):  # Gemma multiplies by (1 + w)
+        return rmsnorm(x, (1 + W[name]) if gemma else W[name], eps)
+
     x = W["model.embed_tokens.weight"][torch.tensor(tokens)]  # [T, d]
+    if gemma:
+        x = x * math.sqrt(d)
     pos = torch.arange(T, dtype=torch.float64)
-    angles = pos[:, None] * rope_inv_freq(cfg, hd)[None, :]   # [T, hd/2]
-    cos = torch.cat((angles.cos(), angles.cos()), -1)[:, None, :]  # [T, 1, hd]
-    sin = torch.cat((angles.sin(), angles.sin()), -1)[:, None, :]
-    causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    inv, mag = rope_inv_freq(cfg, hd, T)
+    angles = pos[:, None] * inv[None, :]   # [T, hd/2]
+    cos = mag * torch.cat((angles.cos(), angles.cos()), -1)[:, None, :]  # [T, 1, hd]
+    sin = mag * torch.cat((angles.sin(), angles.sin()), -1)[:, None, :]
+    scale = float(cfg["query_pre_attn_scalar"]) ** -0.5 if gemma else 1 / math.sqrt(hd)
+    softcap = cfg.get("attn_logit_softcapping") if gemma else None
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
     for layer in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % layer
 
@@ -216,25 +321,55 @@ def forward(cfg, w, tokens):
             b = W.get(p + name + ".bias")
             return y if b is None else y + b
 
-        h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
-        q = lin("self_attn.q_proj", h).view(T, nh, hd)
-        k = lin("self_attn.k_proj", h).view(T, nkv, hd)
-        v = lin("self_attn.v_proj", h).view(T, nkv, hd)
+        h = norm(x, p + "input_layernorm.weight")
+        if mt == "phi3":
+            qkv = lin("self_attn.qkv_proj", h)
+            q, k, v = qkv.split([nh * hd, nkv * hd, nkv * hd], -1)
+            q, k, v = q.reshape(T, nh, hd), k.reshape(T, nkv, hd), v.reshape(T, nkv, hd)
+        else:
+            q = lin("self_attn.q_proj", h).view(T, nh, hd)
+            k = lin("self_attn.k_proj", h).view(T, nkv, hd)
+            v = lin("self_attn.v_proj", h).view(T, nkv, hd)
+        if mt in ("qwen3", "qwen3_moe"):  # per-head RMSNorm before RoPE
+            q = rmsnorm(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = rmsnorm(k, W[p + "self_attn.k_norm.weight"], eps)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         group = nh // nkv
         k = k.repeat_interleave(group, dim=1)  # query head j reads KV head j // group
         v = v.repeat_interleave(group, dim=1)
-        scores = torch.einsum("thd,shd->hts", q, k) / math.sqrt(hd) + causal
+        scores = torch.einsum("thd,shd->hts", q, k) * scale
+        if softcap:
+            scores = softcap * torch.tanh(scores / softcap)
+        window = layer_window(cfg, layer)
+        hidden = (j > i) | ((i - j >= window) if window else torch.zeros_like(j > i))
+        scores = scores.masked_fill(hidden, float("-inf"))
         att = torch.einsum("hts,shd->thd", torch.softmax(scores, -1), v).reshape(T, nh * hd)
-        x = x + att @ W[p + "self_attn.o_proj.weight"].T
-        h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
-        gate = h @ W[p + "mlp.gate_proj.weight"].T
-        up = h @ W[p + "mlp.up_proj.weight"].T
-        x = x + (torch.nn.functional.silu(gate) * up) @ W[p + "mlp.down_proj.weight"].T
-    x = rmsnorm(x, W["model.norm.weight"], eps)
+        a = lin("self_attn.o_proj", att)
+        if gemma:
+            a = norm(a, p + "post_attention_layernorm.weight")
+        x = x + a
+        h = norm(x, p + ("pre_feedforward_layernorm.weight" if gemma else "post_attention_layernorm.weight"))
+        if mt in ("mixtral", "qwen3_moe"):
+            y = moe(cfg, W, p, h)
+        elif mt == "phi3":
+            gate, up = (h @ W[p + "mlp.gate_up_proj.weight"].T).split([f, f], -1)
+            y = (torch.nn.functional.silu(gate) * up) @ W[p + "mlp.down_proj.weight"].T
+        else:
+            gate = h @ W[p + "mlp.gate_proj.weight"].T
+            up = h @ W[p + "mlp.up_proj.weight"].T
+            act = gelu_tanh(gate) if gemma else torch.nn.functional.silu(gate)
+            y = (act * up) @ W[p + "mlp.down_proj.weight"].T
+        if gemma:
+            y = norm(y, p + "post_feedforward_layernorm.weight")
+        x = x + y
+    x = norm(x, "model.norm.weight")
     head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
-    return x @ head.T
+    logits = x @ head.T
+    if gemma and cfg.get("final_logit_softcapping"):
+        cap = cfg["final_logit_softcapping"]
+        logits = cap * torch.tanh(logits / cap)
+    return logits
 
 
 # ---------------------------------------------------------------------------
@@ -288,6 +423,102 @@ RANDOM_FIXTURES = [
         },
     },
 ]
+
+
+
+def _longrope_factors(half, lo, hi):
+    return [lo + (hi - lo) * i / (half - 1) for i in range(half)]
+
+
+# One fixture per family the engine runs, sized so the whole set runs in seconds.
+RANDOM_FIXTURES += [
+    {
+        "name": "random_mistral",  # llama family with a sliding window shorter than the prompt
+        "seed": 0x5EED0004,
+        "n_tokens": 40,
+        "config": {
+            "architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_size": 64,
+            "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
+            "rope_theta": 10000.0, "hidden_act": "silu", "sliding_window": 12,
+            "vocab_size": 96, "tie_word_embeddings": False, "torch_dtype": "float32",
+        },
+    },
+    {
+        "name": "random_mixtral",
+        "seed": 0x5EED0005,
+        "n_tokens": 48,
+        "config": {
+            "architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "hidden_size": 64,
+            "intermediate_size": 80, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
+            "rope_theta": 1000000.0, "hidden_act": "silu", "num_local_experts": 4,
+            "num_experts_per_tok": 2, "sliding_window": None, "router_aux_loss_coef": 0.02,
+            "output_router_logits": False, "vocab_size": 128, "tie_word_embeddings": False,
+            "torch_dtype": "float32",
+        },
+    },
+    {
+        "name": "random_qwen3",
+        "seed": 0x5EED0006,
+        "n_tokens": 48,
+        "config": {
+            "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 32, "max_position_embeddings": 256,
+            "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "hidden_act": "silu",
+            "attention_bias": False, "use_sliding_window": False, "sliding_window": None,
+            "max_window_layers": 2, "vocab_size": 128, "tie_word_embeddings": True,
+            "torch_dtype": "float32",
+        },
+    },
+    {
+        "name": "random_qwen3moe",
+        "seed": 0x5EED0007,
+        "n_tokens": 40,
+        "config": {
+            "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": 64,
+            "intermediate_size": 128, "moe_intermediate_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+            "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+            "hidden_act": "silu", "num_experts": 8, "num_experts_per_tok": 2,
+            "norm_topk_prob": False, "decoder_sparse_step": 1, "mlp_only_layers": [],
+            "attention_bias": False, "use_sliding_window": False, "vocab_size": 128,
+            "tie_word_embeddings": False, "torch_dtype": "float32",
+        },
+    },
+    {
+        "name": "random_gemma2",  # soft-caps that bite, query_pre_attn_scalar != head_dim, window 16
+        "seed": 0x5EED0008,
+        "n_tokens": 40,
+        "config": {
+            "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 256,
+            "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_activation": "gelu_pytorch_tanh",
+            "query_pre_attn_scalar": 24, "sliding_window": 16, "attn_logit_softcapping": 2.0,
+            "final_logit_softcapping": 3.0, "attention_bias": False, "vocab_size": 128,
+            "tie_word_embeddings": True, "torch_dtype": "float32",
+        },
+    },
+    {
+        "name": "random_phi3",  # window 20 < prompt; LongRoPE long factors (prompt > original 32)
+        "seed": 0x5EED0009,
+        "n_tokens": 48,
+        "config": {
+            "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 64,
+            "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 4, "max_position_embeddings": 256,
+            "original_max_position_embeddings": 32, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "hidden_act": "silu", "sliding_window": 20,
+            "rope_scaling": {"type": "longrope", "short_factor": _longrope_factors(8, 1.0, 1.5),
+                             "long_factor": _longrope_factors(8, 1.0, 6.0)},
+            "vocab_size": 128, "tie_word_embeddings": False, "torch_dtype": "float32",
+        },
+    },
+]
+# The same Phi-3 with a prompt within the original context: the short factors.
+RANDOM_FIXTURES.append(dict(RANDOM_FIXTURES[-1], name="random_phi3_short", n_tokens=30))
 
 
 def write_fixture(path, payload, logits, positions):

@@ -16,14 +16,17 @@ void run_info(const ModelOptions& o) {
   auto count = [&](const Weight& w) { types[dtype_name(w.type)]++; };
   count(m.tok_embd);
   if (m.output.data != m.tok_embd.data) count(m.output);
-  for (const auto& l : m.layers)
-    for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) count(*w);
+  for (const auto& l : m.layers) for_each_layer_weight(l, count);
   std::printf("model:          %s (%s)\n", m.source.c_str(), m.format.c_str());
   std::printf("architecture:   %s (family %s)\n", c.architecture.c_str(), family_name(c.family));
   std::printf("layers:         %d\n", c.n_layer);
   std::printf("heads:          %d query, %d KV (group size %d)\n", c.n_head, c.n_kv_head, c.group_size());
   std::printf("head dim:       %d\n", c.head_dim);
-  std::printf("width:          %d (MLP %d)\n", c.n_embd, c.n_ff);
+  if (c.n_expert > 0)
+    std::printf("width:          %d (experts: %d, %d used per token, expert MLP %d)\n", c.n_embd, c.n_expert,
+                c.n_expert_used, c.n_ff_expert);
+  else
+    std::printf("width:          %d (MLP %d)\n", c.n_embd, c.n_ff);
   std::printf("vocab:          %d\n", c.n_vocab);
   std::printf("context length: %d\n", c.n_ctx_train);
   std::printf("rope:           theta %g, %s pairs, scaling %s", c.rope_theta,
@@ -33,6 +36,11 @@ void run_info(const ModelOptions& o) {
   std::printf("rms_norm_eps:   %g\n", c.rms_eps);
   std::printf("embeddings:     %s\n", c.tied_embeddings ? "tied" : "untied");
   std::printf("qkv bias:       %s\n", c.qkv_bias ? "yes" : "no");
+  if (c.sliding_window > 0)
+    std::printf("sliding window: %lld (%s)\n", static_cast<long long>(c.sliding_window),
+                c.sliding_window_period == 1 ? "every layer" : "even layers");
+  if (c.attn_softcap > 0 || c.final_softcap > 0)
+    std::printf("soft-caps:      attention %g, final logits %g\n", c.attn_softcap, c.final_softcap);
   std::printf("tensor types:  ");
   for (const auto& [name, n] : types) std::printf(" %s x%d", name.c_str(), n);
   std::printf("\n");

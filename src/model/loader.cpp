@@ -1,6 +1,8 @@
-// Model loaders. Every format is first turned into one set of named tensor views in
-// canonical (GGUF-style) names with row-major shapes; bind_weights then checks every shape
-// against the config and builds the Model. Nothing is copied except small norm/bias vectors.
+// Model loaders. The family's hparams reader builds the config (refusing keys it does not
+// implement); every file tensor is then mapped through the family's tensor table to a
+// canonical (GGUF-style) name with a row-major shape, or refused; bind_weights checks every
+// shape against the config and builds the Model. Nothing is copied except small norm/bias
+// vectors.
 #include "model/loader.h"
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "io/error.h"
@@ -16,6 +17,7 @@
 #include "io/safetensors.h"
 #include "model/builtin.h"
 #include "model/family.h"
+#include "model/hparams.h"
 #include "ops/quant.h"
 
 namespace rhead {
@@ -29,72 +31,228 @@ struct TensorRef {
   std::vector<int64_t> shape;  // row-major, outermost first: a Linear weight is [out, in]
   const void* data;
   std::string file;
+  float add = 0.0f;            // added to every element of a vector when read (TensorEntry::hf_add)
 };
-using TensorSet = std::map<std::string, TensorRef>;
+// A canonical tensor: one piece, or one piece per expert when the file stores experts separately.
+struct CanonicalTensor {
+  std::vector<TensorRef> pieces;
+  bool per_expert = false;
+};
+using TensorSet = std::map<std::string, CanonicalTensor>;
 
-Weight bind_matrix(const TensorSet& ts, const std::string& name, int64_t rows, int64_t cols,
-                   const std::string& where) {
-  auto it = ts.find(name);
-  if (it == ts.end()) fail(where, "missing tensor '" + name + "'");
-  const TensorRef& t = it->second;
-  if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
-    fail(t.file, "tensor '" + name + "' has shape mismatch: expected [" + std::to_string(rows) + ", " +
-                     std::to_string(cols) + "]");
-  return Weight{t.type, t.data, rows, cols};
+int64_t dim_value(Dim d, const ModelConfig& c) {
+  switch (d) {
+    case Dim::embd: return c.n_embd;
+    case Dim::ff: return c.n_ff;
+    case Dim::q: return c.q_dim();
+    case Dim::kv: return c.kv_dim();
+    case Dim::vocab: return c.n_vocab;
+    case Dim::head_dim: return c.head_dim;
+    case Dim::rope_half: return c.head_dim / 2;
+    case Dim::expert: return c.n_expert;
+    case Dim::ff_expert: return c.n_ff_expert;
+  }
+  return 0;
 }
 
-std::vector<float> bind_vector(const TensorSet& ts, const std::string& name, int64_t n,
-                               const std::string& where) {
-  auto it = ts.find(name);
-  if (it == ts.end()) fail(where, "missing tensor '" + name + "'");
-  const TensorRef& t = it->second;
-  int64_t count = 1;
-  for (int64_t d : t.shape) count *= d;
-  if (count != n)
-    fail(t.file, "tensor '" + name + "' has shape mismatch: expected " + std::to_string(n) + " elements");
+std::string shape_text(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// Matches `name` against a pattern with "{L}" / "{E}" placeholders (decimal indices).
+bool match_pattern(std::string_view pattern, std::string_view name, int& layer, int& expert) {
+  layer = expert = -1;
+  size_t p = 0, n = 0;
+  while (p < pattern.size()) {
+    if (pattern.compare(p, 3, "{L}") == 0 || pattern.compare(p, 3, "{E}") == 0) {
+      size_t end = n;
+      while (end < name.size() && end - n < 9 && name[end] >= '0' && name[end] <= '9') ++end;
+      if (end == n) return false;
+      const int v = std::stoi(std::string(name.substr(n, end - n)));
+      (pattern[p + 1] == 'L' ? layer : expert) = v;
+      n = end;
+      p += 3;
+    } else {
+      if (n >= name.size() || name[n] != pattern[p]) return false;
+      ++n;
+      ++p;
+    }
+  }
+  return n == name.size();
+}
+
+std::string substitute(std::string pattern, int layer) {
+  if (size_t at = pattern.find("{L}"); at != std::string::npos) pattern.replace(at, 3, std::to_string(layer));
+  return pattern;
+}
+
+// Files name tensors their own way: through the family's table, every file tensor becomes a
+// canonical tensor, a row block of a fused one, a per-expert piece, or a tensor ignored on
+// purpose. Any other tensor is refused.
+void add_file_tensor(TensorSet& ts, const FamilyDef& fam, const ModelConfig& c, bool gguf, const std::string& name,
+                     const TensorRef& ref) {
+  bool known = false;
+  for (const TensorEntry& e : fam.tensors) {
+    const std::string& pattern = gguf ? e.gguf : e.hf;
+    int layer = -1, expert = -1;
+    if (pattern.empty() || !match_pattern(pattern, name, layer, expert)) continue;
+    if (layer >= c.n_layer) fail(ref.file, "tensor '" + name + "' names a layer beyond the model's " + std::to_string(c.n_layer));
+    known = true;
+    if (e.canonical.empty()) continue;
+    TensorRef r = ref;
+    if (!gguf) r.add = e.hf_add;
+    if (!e.fused_rows.empty()) {
+      int64_t total = 0, begin = 0;
+      for (size_t i = 0; i < e.fused_rows.size(); ++i) {
+        if (static_cast<int>(i) == e.part) begin = total;
+        total += dim_value(e.fused_rows[i], c);
+      }
+      if (r.shape.size() != 2 || r.shape[0] != total)
+        fail(r.file, "fused tensor '" + name + "' has shape " + shape_text(r.shape) + ", expected " +
+                         std::to_string(total) + " rows");
+      r.shape[0] = dim_value(e.fused_rows[e.part], c);
+      r.data = static_cast<const uint8_t*>(r.data) + begin * row_bytes(r.type, r.shape[1]);
+    }
+    const std::string canon = substitute(e.canonical, layer);
+    CanonicalTensor& t = ts[canon];
+    if (expert >= 0) {
+      if (expert >= c.n_expert)
+        fail(r.file, "tensor '" + name + "' names expert " + std::to_string(expert) + " of " + std::to_string(c.n_expert));
+      if (!t.per_expert && !t.pieces.empty()) fail(r.file, "tensor '" + canon + "' is given twice");
+      t.per_expert = true;
+      t.pieces.resize(c.n_expert, TensorRef{DType::F32, {}, nullptr, ""});
+      if (t.pieces[expert].data) fail(r.file, "tensor '" + name + "' is given twice");
+      t.pieces[expert] = r;
+    } else {
+      if (!t.pieces.empty()) fail(r.file, "tensor '" + canon + "' is given twice");
+      t.pieces = {r};
+    }
+  }
+  if (!known) fail(ref.file, "tensor '" + name + "' is not part of the " + fam.name + " family");
+}
+
+Weight as_matrix(const TensorRef& t) { return Weight{t.type, t.data, t.shape[0], t.shape[1]}; }
+
+std::vector<float> as_vector(const TensorRef& t) {
+  int64_t n = 1;
+  for (int64_t d : t.shape) n *= d;
   std::vector<float> v(n);
   dequantize_row(t.type, t.data, v.data(), n);
+  if (t.add != 0.0f)
+    for (float& x : v) x += t.add;
   return v;
 }
 
-void bind_weights(Model& m, const TensorSet& ts, const FamilyTraits& fam, const std::string& where) {
-  const ModelConfig& c = m.config;
-  m.tok_embd = bind_matrix(ts, "token_embd.weight", c.n_vocab, c.n_embd, where);
-  m.output_norm = bind_vector(ts, "output_norm.weight", c.n_embd, where);
-  if (ts.count("output.weight") && !c.tied_embeddings)
-    m.output = bind_matrix(ts, "output.weight", c.n_vocab, c.n_embd, where);
-  else
-    m.output = m.tok_embd;
-  if (ts.count("rope_freqs.weight"))
-    m.rope_freq_factors = bind_vector(ts, "rope_freqs.weight", c.head_dim / 2, where);
-  m.layers.resize(c.n_layer);
-  for (int i = 0; i < c.n_layer; ++i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    LayerWeights& l = m.layers[i];
-    l.attn_norm = bind_vector(ts, p + "attn_norm.weight", c.n_embd, where);
-    l.wq = bind_matrix(ts, p + "attn_q.weight", c.q_dim(), c.n_embd, where);
-    l.wk = bind_matrix(ts, p + "attn_k.weight", c.kv_dim(), c.n_embd, where);
-    l.wv = bind_matrix(ts, p + "attn_v.weight", c.kv_dim(), c.n_embd, where);
-    l.wo = bind_matrix(ts, p + "attn_output.weight", c.n_embd, c.q_dim(), where);
-    if (fam.qkv_bias || ts.count(p + "attn_q.bias")) {
-      l.bq = bind_vector(ts, p + "attn_q.bias", c.q_dim(), where);
-      l.bk = bind_vector(ts, p + "attn_k.bias", c.kv_dim(), where);
-      l.bv = bind_vector(ts, p + "attn_v.bias", c.kv_dim(), where);
+// Where a canonical tensor goes in the Model.
+void store(Model& m, const std::string& canon, int layer, const CanonicalTensor& t) {
+  static const std::map<std::string, Weight LayerWeights::*> matrices = {
+      {"attn_q.weight", &LayerWeights::wq},        {"attn_k.weight", &LayerWeights::wk},
+      {"attn_v.weight", &LayerWeights::wv},        {"attn_output.weight", &LayerWeights::wo},
+      {"ffn_gate.weight", &LayerWeights::w_gate},  {"ffn_up.weight", &LayerWeights::w_up},
+      {"ffn_down.weight", &LayerWeights::w_down},  {"ffn_gate_inp.weight", &LayerWeights::router}};
+  static const std::map<std::string, std::vector<Weight> LayerWeights::*> experts = {
+      {"ffn_gate_exps.weight", &LayerWeights::exp_gate},
+      {"ffn_up_exps.weight", &LayerWeights::exp_up},
+      {"ffn_down_exps.weight", &LayerWeights::exp_down}};
+  static const std::map<std::string, std::vector<float> LayerWeights::*> vectors = {
+      {"attn_norm.weight", &LayerWeights::attn_norm},     {"attn_q.bias", &LayerWeights::bq},
+      {"attn_k.bias", &LayerWeights::bk},                 {"attn_v.bias", &LayerWeights::bv},
+      {"attn_output.bias", &LayerWeights::bo},            {"attn_q_norm.weight", &LayerWeights::q_norm},
+      {"attn_k_norm.weight", &LayerWeights::k_norm},      {"post_attention_norm.weight", &LayerWeights::post_attn_norm},
+      {"ffn_norm.weight", &LayerWeights::ffn_norm},       {"post_ffw_norm.weight", &LayerWeights::post_ffn_norm}};
+  const TensorRef& first = t.pieces.front();
+  if (layer < 0) {
+    if (canon == "token_embd.weight") m.tok_embd = as_matrix(first);
+    else if (canon == "output.weight") m.output = as_matrix(first);
+    else if (canon == "output_norm.weight") m.output_norm = as_vector(first);
+    else if (canon == "rope_freqs.weight") m.rope_freq_factors = as_vector(first);
+    else if (canon == "rope_factors_short.weight") m.config.rope_short_factors = as_vector(first);
+    else if (canon == "rope_factors_long.weight") m.config.rope_long_factors = as_vector(first);
+    else throw Error("internal: no place for tensor '" + canon + "'");
+    return;
+  }
+  const std::string base = canon.substr(canon.find('.', 4) + 1);  // after "blk.N."
+  LayerWeights& l = m.layers[layer];
+  if (auto it = matrices.find(base); it != matrices.end()) {
+    l.*(it->second) = as_matrix(first);
+  } else if (auto ie = experts.find(base); ie != experts.end()) {
+    std::vector<Weight>& out = l.*(ie->second);
+    out.clear();
+    if (t.per_expert) {
+      for (const TensorRef& p : t.pieces) out.push_back(as_matrix(p));
+    } else {  // one [n_expert, rows, cols] tensor
+      const int64_t rows = first.shape[1], cols = first.shape[2];
+      for (int64_t e = 0; e < first.shape[0]; ++e)
+        out.push_back(Weight{first.type, static_cast<const uint8_t*>(first.data) + e * rows * row_bytes(first.type, cols),
+                             rows, cols});
     }
-    l.ffn_norm = bind_vector(ts, p + "ffn_norm.weight", c.n_embd, where);
-    l.w_gate = bind_matrix(ts, p + "ffn_gate.weight", c.n_ff, c.n_embd, where);
-    l.w_up = bind_matrix(ts, p + "ffn_up.weight", c.n_ff, c.n_embd, where);
-    l.w_down = bind_matrix(ts, p + "ffn_down.weight", c.n_embd, c.n_ff, where);
+  } else if (auto iv = vectors.find(base); iv != vectors.end()) {
+    l.*(iv->second) = as_vector(first);
+  } else {
+    throw Error("internal: no place for tensor '" + canon + "'");
+  }
+}
+
+// Checks every canonical tensor of the family's table against the config (present unless
+// optional, shape) and builds the Model's weights.
+void bind_weights(Model& m, const TensorSet& ts, const FamilyDef& fam, const std::string& where) {
+  ModelConfig& c = m.config;
+  m.layers.assign(c.n_layer, LayerWeights{});
+  std::set<std::string> done;
+  for (const TensorEntry& e : fam.tensors) {
+    if (e.canonical.empty() || !done.insert(e.canonical).second) continue;
+    const bool per_layer = e.canonical.find("{L}") != std::string::npos;
+    bool optional = false;  // optional if any entry for this canonical name says so
+    for (const TensorEntry& o : fam.tensors)
+      if (o.canonical == e.canonical && o.optional) optional = true;
+    std::vector<int64_t> expected;
+    for (Dim d : e.shape) expected.push_back(dim_value(d, c));
+    for (int layer = per_layer ? 0 : -1; layer < (per_layer ? c.n_layer : 0); ++layer) {
+      const std::string name = per_layer ? substitute(e.canonical, layer) : e.canonical;
+      auto it = ts.find(name);
+      if (it == ts.end()) {
+        if (optional) continue;
+        fail(where, "missing tensor '" + name + "'");
+      }
+      const CanonicalTensor& t = it->second;
+      if (t.per_expert) {
+        const std::vector<int64_t> piece(expected.begin() + 1, expected.end());
+        for (size_t i = 0; i < t.pieces.size(); ++i) {
+          if (!t.pieces[i].data) fail(where, "tensor '" + name + "' lacks expert " + std::to_string(i));
+          if (t.pieces[i].shape != piece)
+            fail(t.pieces[i].file, "tensor '" + name + "' expert " + std::to_string(i) + " has shape " +
+                                       shape_text(t.pieces[i].shape) + ", expected " + shape_text(piece));
+        }
+      } else {
+        const TensorRef& r = t.pieces.front();
+        int64_t count = 1, want = 1;
+        for (int64_t d : r.shape) count *= d;
+        for (int64_t d : expected) want *= d;
+        const bool vector = expected.size() == 1;
+        if (vector ? count != want : r.shape != expected)
+          fail(r.file, "tensor '" + name + "' has shape " + shape_text(r.shape) + ", expected " + shape_text(expected));
+      }
+      store(m, e.canonical, layer, t);
+    }
+  }
+  if (!m.output.data || c.tied_embeddings) m.output = m.tok_embd;
+  if (c.rope_scaling == RopeScaling::longrope || !c.rope_long_factors.empty() || !c.rope_short_factors.empty()) {
+    const size_t half = static_cast<size_t>(c.head_dim / 2);
+    if (c.rope_long_factors.size() != half || c.rope_short_factors.size() != half)
+      fail(where, "longrope needs short and long factors of head_dim / 2 = " + std::to_string(half) + " entries");
+    c.rope_scaling = RopeScaling::longrope;
   }
 }
 
 void check_config(const ModelConfig& c, const std::string& where) {
-  auto positive = [&](int v, const char* what) {
+  auto positive = [&](int64_t v, const char* what) {
     if (v <= 0) fail(where, std::string("invalid or missing ") + what);
   };
   positive(c.n_layer, "layer count");
   positive(c.n_embd, "embedding width");
-  positive(c.n_ff, "feed-forward width");
+  if (c.n_expert == 0) positive(c.n_ff, "feed-forward width");
   positive(c.n_head, "head count");
   positive(c.n_kv_head, "KV head count");
   positive(c.head_dim, "head dimension");
@@ -102,42 +260,31 @@ void check_config(const ModelConfig& c, const std::string& where) {
   if (c.n_head % c.n_kv_head != 0) fail(where, "head count is not a multiple of the KV head count");
   if (c.head_dim % 2 != 0) fail(where, "head dimension must be even for RoPE");
   if (c.n_ctx_train <= 0) fail(where, "invalid or missing context length");
+  if (c.n_expert > 0) {
+    positive(c.n_ff_expert, "expert feed-forward width");
+    if (c.n_expert_used < 1 || c.n_expert_used > c.n_expert)
+      fail(where, "experts used per token must be between 1 and the expert count");
+  } else if (c.n_expert_used != 0) {
+    fail(where, "experts used per token without experts");
+  }
+  if (c.sliding_window < 0) fail(where, "negative sliding window");
+  for (float v : {c.attn_softcap, c.final_softcap, c.attn_scale, c.embd_scale})
+    if (!(v >= 0) || !std::isfinite(v)) fail(where, "soft-caps and scales must be finite and non-negative");
 }
 
 // ---- GGUF ----
 
-ModelConfig config_from_gguf(const GGUFFile& g, const FamilyTraits& fam) {
-  const std::string a = fam.gguf_arch + ".";
-  auto need_int = [&](const std::string& key) -> int {
-    auto v = g.get_int(a + key);
-    if (!v) fail(g.path(), "missing metadata key '" + a + key + "'");
-    return static_cast<int>(*v);
-  };
+ModelConfig config_from_gguf(const GGUFFile& g, const FamilyDef& fam) {
   ModelConfig c;
   c.family = fam.family;
   c.architecture = fam.gguf_arch;
-  c.n_layer = need_int("block_count");
-  c.n_embd = need_int("embedding_length");
-  c.n_ff = need_int("feed_forward_length");
-  c.n_head = need_int("attention.head_count");
-  c.n_kv_head = static_cast<int>(g.get_int(a + "attention.head_count_kv").value_or(c.n_head));
-  c.head_dim = static_cast<int>(g.get_int(a + "attention.key_length").value_or(c.n_head ? c.n_embd / c.n_head : 0));
-  c.n_ctx_train = static_cast<int>(g.get_int(a + "context_length").value_or(2048));
-  c.rms_eps = static_cast<float>(g.get_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
-  c.rope_theta = static_cast<float>(g.get_float(a + "rope.freq_base").value_or(10000.0));
   c.rope_pairing = fam.gguf_rope_pairing;
-  c.qkv_bias = fam.qkv_bias;
-  if (auto type = g.get_string(a + "rope.scaling.type")) {
-    if (*type == "linear") {
-      c.rope_scaling = RopeScaling::linear;
-      c.rope_factor = static_cast<float>(g.get_float(a + "rope.scaling.factor").value_or(1.0));
-    } else if (*type != "none") {
-      fail(g.path(), "unsupported RoPE scaling type '" + *type + "'");
-    }
-  }
+  GgufConfigReader r(g, fam.gguf_arch);
+  fam.read_gguf(r, c);
+  r.finish(fam.name);
   if (const GGUFTensorInfo* t = g.find_tensor("token_embd.weight"))
     c.n_vocab = static_cast<int>(t->dims.size() == 2 ? t->dims[1] : 0);
-  c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
+  if (!c.tied_embeddings) c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
   return c;
 }
 
@@ -149,7 +296,7 @@ std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
   const std::string& path = g.path();
   auto arch = g.get_string("general.architecture");
   if (!arch) fail(path, "missing metadata key 'general.architecture'");
-  const FamilyTraits* fam = family_for_gguf_arch(*arch);
+  const FamilyDef* fam = family_for_gguf(g);
   if (!fam) fail(path, "unsupported architecture '" + *arch + "'");
   auto m = std::make_shared<Model>();
   m->config = config_from_gguf(g, *fam);
@@ -159,7 +306,7 @@ std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
   TensorSet ts;
   for (const auto& t : g.tensors) {
     std::vector<int64_t> shape(t.dims.rbegin(), t.dims.rend());  // ggml order -> row-major
-    ts[t.name] = TensorRef{t.type, shape, t.data, path};
+    add_file_tensor(ts, *fam, m->config, true, t.name, TensorRef{t.type, shape, t.data, path});
   }
   bind_weights(*m, ts, *fam, path);
   m->keep_alive.push_back(g.file);
@@ -167,98 +314,6 @@ std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
 }
 
 // ---- Hugging Face directory ----
-
-namespace {
-
-std::string canonical_hf_name(const std::string& hf) {
-  static const std::regex layer_re(R"(model\.layers\.(\d+)\.(.+))");
-  static const std::map<std::string, std::string> top = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"}};
-  static const std::map<std::string, std::string> per_layer = {
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},
-      {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.bias", "attn_k.bias"},
-      {"self_attn.v_proj.bias", "attn_v.bias"},
-      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},
-      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}};
-  if (auto it = top.find(hf); it != top.end()) return it->second;
-  std::smatch m;
-  if (std::regex_match(hf, m, layer_re)) {
-    if (auto it = per_layer.find(m[2].str()); it != per_layer.end())
-      return "blk." + m[1].str() + "." + it->second;
-  }
-  return "";
-}
-
-ModelConfig config_from_hf(const json& j, const std::string& path, const FamilyTraits& fam) {
-  // Field readers that name the field in their error: nlohmann's own messages do not.
-  auto field = [&](const json& obj, const char* key) -> const json& {
-    if (!obj.contains(key) || obj[key].is_null()) fail(path, std::string("missing field '") + key + "'");
-    return obj[key];
-  };
-  auto as = [&]<typename T>(const json& v, const char* key, T) -> T {
-    try {
-      return v.get<T>();
-    } catch (const json::exception&) {
-      fail(path, std::string("field '") + key + "' has the wrong type (" + v.type_name() + ")");
-    }
-  };
-  auto need_int = [&](const char* key) { return as(field(j, key), key, int{}); };
-  auto opt = [&]<typename T>(const json& obj, const char* key, T fallback) -> T {
-    if (!obj.contains(key) || obj[key].is_null()) return fallback;
-    return as(obj[key], key, fallback);
-  };
-  ModelConfig c;
-  c.family = fam.family;
-  c.architecture = as(field(j, "model_type"), "model_type", std::string());
-  c.n_layer = need_int("num_hidden_layers");
-  c.n_embd = need_int("hidden_size");
-  c.n_ff = need_int("intermediate_size");
-  c.n_head = need_int("num_attention_heads");
-  c.n_kv_head = opt(j, "num_key_value_heads", c.n_head);
-  c.head_dim = opt(j, "head_dim", c.n_head > 0 ? c.n_embd / c.n_head : 0);
-  c.n_vocab = need_int("vocab_size");
-  c.n_ctx_train = opt(j, "max_position_embeddings", 2048);
-  c.rms_eps = opt(j, "rms_norm_eps", 1e-6f);
-  c.rope_theta = opt(j, "rope_theta", 10000.0f);
-  c.tied_embeddings = opt(j, "tie_word_embeddings", false);
-  c.rope_pairing = RopePairing::half;
-  c.qkv_bias = fam.qkv_bias || opt(j, "attention_bias", false);
-  std::string act = opt(j, "hidden_act", std::string("silu"));
-  if (act != "silu") fail(path, "unsupported hidden_act '" + act + "' (need silu)");
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const json& rs = j["rope_scaling"];
-    if (!rs.is_object()) fail(path, "field 'rope_scaling' is not an object");
-    std::string type = opt(rs, "rope_type", opt(rs, "type", std::string("")));
-    if (type == "linear") {
-      c.rope_scaling = RopeScaling::linear;
-      c.rope_factor = as(field(rs, "factor"), "factor", float{});
-    } else if (type == "llama3") {
-      c.rope_scaling = RopeScaling::llama3;
-      c.rope_factor = as(field(rs, "factor"), "factor", float{});
-      c.rope_low_freq_factor = opt(rs, "low_freq_factor", 1.0f);
-      c.rope_high_freq_factor = opt(rs, "high_freq_factor", 4.0f);
-      c.rope_original_ctx = opt(rs, "original_max_position_embeddings", 8192);
-      if (!(c.rope_high_freq_factor > c.rope_low_freq_factor))
-        fail(path, "rope_scaling: high_freq_factor must exceed low_freq_factor");
-    } else if (type != "default") {
-      fail(path, "unsupported rope_scaling type '" + type + "'");
-    }
-    if (c.rope_scaling != RopeScaling::none && !(c.rope_factor > 0))
-      fail(path, "rope_scaling: factor must be positive");
-  }
-  return c;
-}
-
-}  // namespace
 
 std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   const std::string config_path = dir + "/config.json";
@@ -269,11 +324,19 @@ std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   } catch (const json::exception& e) {
     fail(config_path, std::string("invalid JSON: ") + e.what());
   }
-  std::string model_type = cfg.value("model_type", std::string(""));
-  const FamilyTraits* fam = family_for_hf_model_type(model_type);
+  if (!cfg.is_object()) fail(config_path, "config is not a JSON object");
+  const json& type_field = cfg.contains("model_type") ? cfg["model_type"] : json();
+  const std::string model_type = type_field.is_string() ? type_field.get<std::string>() : "";
+  const FamilyDef* fam = family_for_hf_model_type(model_type);
   if (!fam) fail(config_path, "unsupported model_type '" + model_type + "'");
   auto m = std::make_shared<Model>();
-  m->config = config_from_hf(cfg, config_path, *fam);
+  m->config.family = fam->family;
+  m->config.rope_pairing = RopePairing::half;
+  {
+    HfConfigReader r(cfg, config_path);
+    fam->read_hf(r, m->config);
+    r.finish(fam->name);
+  }
   m->source = dir;
   m->format = "hf";
   check_config(m->config, config_path);
@@ -301,10 +364,8 @@ std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   TensorSet ts;
   for (const auto& f : files) {
     auto st = std::make_shared<SafetensorsFile>(SafetensorsFile::open(f));
-    for (const auto& [name, t] : st->tensors) {
-      std::string canon = canonical_hf_name(name);
-      if (!canon.empty()) ts[canon] = TensorRef{t.type, t.shape, t.data, f};
-    }
+    for (const auto& [name, t] : st->tensors)
+      add_file_tensor(ts, *fam, m->config, false, name, TensorRef{t.type, t.shape, t.data, f});
     m->keep_alive.push_back(st);
   }
   bind_weights(*m, ts, *fam, dir);
@@ -352,7 +413,7 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
     uint64_t n = 1;
     for (int64_t d : shape) n *= static_cast<uint64_t>(d);
     const uint8_t* p = file->view(off, n * 4, "truncated: tensor '" + name + "'");
-    ts[name] = TensorRef{DType::F32, shape, p, path};
+    ts[name] = CanonicalTensor{{TensorRef{DType::F32, shape, p, path}}};
     off += n * 4;
   };
   auto take_layers = [&](const std::string& suffix, std::vector<int64_t> shape) {

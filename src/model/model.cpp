@@ -7,6 +7,11 @@ const char* family_name(Family f) {
   switch (f) {
     case Family::llama: return "llama";
     case Family::qwen2: return "qwen2";
+    case Family::mixtral: return "mixtral";
+    case Family::qwen3: return "qwen3";
+    case Family::qwen3moe: return "qwen3moe";
+    case Family::gemma2: return "gemma2";
+    case Family::phi3: return "phi3";
   }
   return "?";
 }
@@ -16,6 +21,7 @@ const char* rope_scaling_name(RopeScaling s) {
     case RopeScaling::none: return "none";
     case RopeScaling::linear: return "linear";
     case RopeScaling::llama3: return "llama3";
+    case RopeScaling::longrope: return "longrope";
   }
   return "?";
 }
@@ -25,14 +31,14 @@ template <typename F>
 void for_each_weight(const Model& m, F&& f) {
   f(m.tok_embd);
   if (m.output.data != m.tok_embd.data) f(m.output);
-  for (const auto& l : m.layers)
-    for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) f(*w);
+  for (const auto& l : m.layers) for_each_layer_weight(l, f);
 }
 int64_t vector_params(const Model& m) {
   int64_t n = static_cast<int64_t>(m.output_norm.size());
   for (const auto& l : m.layers)
-    n += static_cast<int64_t>(l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() +
-                              l.bv.size());
+    for (const auto* v : {&l.attn_norm, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm, &l.k_norm, &l.post_attn_norm,
+                          &l.ffn_norm, &l.post_ffn_norm})
+      n += static_cast<int64_t>(v->size());
   return n;
 }
 }  // namespace

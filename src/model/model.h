@@ -13,13 +13,30 @@
 
 namespace rhead {
 
+// One layer's weights. Which of the optional ones are present is the family's business (its
+// tensor table); the blocks use whatever is non-empty.
 struct LayerWeights {
   std::vector<float> attn_norm;  // [n_embd]
   Weight wq, wk, wv, wo;         // [q_dim, n_embd], [kv_dim, n_embd] x2, [n_embd, q_dim]
-  std::vector<float> bq, bk, bv; // qwen2 biases, empty otherwise
+  std::vector<float> bq, bk, bv; // [q_dim], [kv_dim] x2: q/k/v biases (qwen2), empty otherwise
+  std::vector<float> bo;         // [n_embd]: output-projection bias, empty otherwise
+  std::vector<float> q_norm, k_norm;    // [head_dim]: per-head QK-norm (qwen3), empty otherwise
+  std::vector<float> post_attn_norm;    // [n_embd]: norm of the attention output (gemma2)
   std::vector<float> ffn_norm;   // [n_embd]
-  Weight w_gate, w_up, w_down;   // [n_ff, n_embd] x2, [n_embd, n_ff]
+  std::vector<float> post_ffn_norm;     // [n_embd]: norm of the MLP output (gemma2)
+  Weight w_gate, w_up, w_down;   // dense MLP: [n_ff, n_embd] x2, [n_embd, n_ff]; absent in MoE layers
+  Weight router;                 // MoE: [n_expert, n_embd] router logits
+  std::vector<Weight> exp_gate, exp_up, exp_down;  // MoE: n_expert x [n_ff_expert, n_embd] x2, [n_embd, n_ff_expert]
 };
+
+// Calls f(const Weight&) on every matrix of a layer that is present (rows > 0).
+template <typename F>
+void for_each_layer_weight(const LayerWeights& l, F&& f) {
+  for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+    if (w->rows > 0) f(*w);
+  for (const auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+    for (const Weight& w : *experts) f(w);
+}
 
 struct Model {
   ModelConfig config;

@@ -1,7 +1,7 @@
-// The Llama-family forward pass. Per layer:
-//   h = x + Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
-//   x = h + W_down · (silu(W_gate·norm(h)) * W_up·norm(h))
-// followed by the final norm and the output head.
+// The forward pass: embedding (times embd_scale), the family's layer forward per layer
+// (model/arch_*.cpp, built from model/blocks.h), the final norm, the output head and the final
+// soft-cap. The Session owns the KV cache and runs attention (cache append, probes, masks) for
+// the family's attention block.
 #include "model/session.h"
 
 #include <algorithm>
@@ -9,11 +9,20 @@
 #include <cstring>
 
 #include "io/error.h"
+#include "model/family.h"
 #include "ops/attention.h"
 #include "ops/ops.h"
 #include "ops/quant.h"
 
 namespace rhead {
+
+namespace {
+// The layer's attention variant into the kernel's arguments.
+void set_attention_variant(AttentionArgs& a, const AttentionVariant& v) {
+  if (v.window != 0 || v.scale != 0.0f || v.softcap != 0.0f)
+    throw Error("sliding window, attention scale and soft-cap need the attention kernel's visibility arguments");
+}
+}  // namespace
 
 std::vector<float> rope_inv_freq(const ModelConfig& c, const std::vector<float>& freq_factors) {
   const int half = c.head_dim / 2;
@@ -50,7 +59,12 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   const size_t n = static_cast<size_t>(c.n_layer) * c.n_kv_head * capacity_ * c.head_dim * elem;
   k_.resize(n);
   v_.resize(n);
-  inv_freq_ = rope_inv_freq(c, model_->rope_freq_factors);
+  // LongRoPE: the long factors when the session may hold more positions than the original
+  // context (llama.cpp chooses by context size; HF by the positions of the call).
+  const std::vector<float>& factors = c.rope_scaling != RopeScaling::longrope ? model_->rope_freq_factors
+                                      : capacity_ > c.rope_original_ctx        ? c.rope_long_factors
+                                                                               : c.rope_short_factors;
+  inv_freq_ = rope_inv_freq(c, factors);
   const KvPolicy& kv = options_.kv_policy;
   if (kv.active()) {
     if (kv.n_layer != c.n_layer || kv.n_head != c.n_head || kv.n_kv_head != c.n_kv_head)
@@ -145,51 +159,30 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
   const Model& m = *model_;
   const ModelConfig& c = m.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
-  const int64_t D = c.n_embd, F = c.n_ff, QD = c.q_dim(), KD = c.kv_dim(), hd = c.head_dim;
+  const int64_t D = c.n_embd, hd = c.head_dim;
   const int64_t pos0 = n_past_;
   const size_t elem = options_.kv_f16 ? 2 : 4;
 
-  x_.resize(T * D);     // x: [T, D] residual stream
-  xn_.resize(T * D);    // xn: [T, D] normed
-  q_.resize(T * QD);    // q: [T, n_head, hd]
-  kb_.resize(T * KD);   // k: [T, n_kv_head, hd]
-  vb_.resize(T * KD);   // v: [T, n_kv_head, hd]
-  att_.resize(T * QD);  // att: [T, n_head, hd]
-  proj_.resize(T * D);  // proj: [T, D]
-  gate_.resize(T * F);  // gate, up: [T, F]
-  up_.resize(T * F);
-
+  x_.resize(T * D);  // x: [T, D] residual stream
   for (int64_t t = 0; t < T; ++t) dequantize_row(m.tok_embd.type, m.tok_embd.row(tokens[t]), &x_[t * D], D);
+  if (c.embd_scale != 0.0f)
+    for (float& v : x_) v *= c.embd_scale;
 
   const bool masking = options.mask && !options.mask->empty() &&
                        (options.mask->phase == MaskPhase::all || options.decode);
   std::vector<HeadOverride> overrides;
 
-  for (int l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& w = m.layers[l];
-    rmsnorm(x_.data(), w.attn_norm.data(), xn_.data(), T, D, c.rms_eps);
-    matmul(w.wq, xn_.data(), T, q_.data());
-    matmul(w.wk, xn_.data(), T, kb_.data());
-    matmul(w.wv, xn_.data(), T, vb_.data());
-    if (!w.bq.empty()) {
-      for (int64_t t = 0; t < T; ++t) {
-        add_inplace(&q_[t * QD], w.bq.data(), QD);
-        add_inplace(&kb_[t * KD], w.bk.data(), KD);
-        add_inplace(&vb_[t * KD], w.bv.data(), KD);
-      }
-    }
-    const bool half = c.rope_pairing == RopePairing::half;
-    rope(q_.data(), T, c.n_head, c.head_dim, pos0, inv_freq_.data(), half);
-    rope(kb_.data(), T, c.n_kv_head, c.head_dim, pos0, inv_freq_.data(), half);
-
+  // The family's blocks call this for attention: KV cache append, then the probe kernel.
+  auto attend = [&](int l, const float* q, const float* kb, const float* vb, float* out,
+                    const AttentionVariant& variant) {
     // Append K and V to the cache: [n_kv_head][capacity][hd].
     uint8_t* kc = k_.data() + layer_offset(l);
     uint8_t* vc = v_.data() + layer_offset(l);
     for (int64_t t = 0; t < T; ++t)
       for (int g = 0; g < c.n_kv_head; ++g) {
         const size_t off = (static_cast<size_t>(g) * capacity_ + pos0 + t) * hd * elem;
-        const float* ks = &kb_[(t * c.n_kv_head + g) * hd];
-        const float* vs = &vb_[(t * c.n_kv_head + g) * hd];
+        const float* ks = &kb[(t * c.n_kv_head + g) * hd];
+        const float* vs = &vb[(t * c.n_kv_head + g) * hd];
         if (options_.kv_f16) {
           auto* kd = reinterpret_cast<uint16_t*>(kc + off);
           auto* vd = reinterpret_cast<uint16_t*>(vc + off);
@@ -209,12 +202,13 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     a.n_head = c.n_head;
     a.n_kv_head = c.n_kv_head;
     a.head_dim = c.head_dim;
-    a.q = q_.data();
+    a.q = q;
     a.k = kc;
     a.v = vc;
     a.kv_f16 = options_.kv_f16;
     a.kv_head_stride = capacity_ * hd;
-    a.out = att_.data();
+    a.out = out;
+    set_attention_variant(a, variant);
     if (!head_windows_.empty()) {
       a.head_window = head_windows_.data() + static_cast<size_t>(l) * c.n_head;
       a.head_sink = options_.kv_policy.sink;
@@ -260,26 +254,23 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     }
     if (options.record_means) a.head_out_sum = options.record_means->sum.data() + static_cast<size_t>(l) * c.n_head * hd;
     attention(a);
+  };
 
-    matmul(w.wo, att_.data(), T, proj_.data());
-    add_inplace(x_.data(), proj_.data(), T * D);
-
-    rmsnorm(x_.data(), w.ffn_norm.data(), xn_.data(), T, D, c.rms_eps);
-    matmul(w.w_gate, xn_.data(), T, gate_.data());
-    matmul(w.w_up, xn_.data(), T, up_.data());
-    silu_mul(gate_.data(), up_.data(), T * F);
-    matmul(w.w_down, gate_.data(), T, proj_.data());
-    add_inplace(x_.data(), proj_.data(), T * D);
-  }
+  LayerContext ctx{m, T, pos0, x_.data(), act_, inv_freq_.data(), attend};
+  const FamilyDef& family = family_def(c.family);
+  for (int l = 0; l < c.n_layer; ++l) family.forward_layer(ctx, l);
   if (options.record_means) options.record_means->n_tokens += T;
   n_past_ += T;
 
   // Output head: only the rows the caller needs.
   const int64_t first = options.all_logits ? 0 : T - 1;
   const int64_t n_out = T - first;
-  rmsnorm(&x_[first * D], m.output_norm.data(), xn_.data(), n_out, D, c.rms_eps);
+  act_.xn.resize(std::max<size_t>(act_.xn.size(), n_out * D));
+  rmsnorm(&x_[first * D], m.output_norm.data(), act_.xn.data(), n_out, D, c.rms_eps);
   logits_out.resize(n_out * c.n_vocab);
-  matmul(m.output, xn_.data(), n_out, logits_out.data());
+  matmul(m.output, act_.xn.data(), n_out, logits_out.data());
+  if (c.final_softcap != 0.0f)
+    for (float& v : logits_out) v = c.final_softcap * std::tanh(v / c.final_softcap);
 }
 
 }  // namespace rhead

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "model/blocks.h"
 #include "model/kv_policy.h"
 #include "model/model.h"
 #include "model/probes.h"
@@ -61,8 +62,8 @@ class Session {
   std::vector<uint8_t> k_, v_;  // [n_layer][n_kv_head][capacity][head_dim] elements of 2 or 4 bytes
   std::vector<float> inv_freq_; // [head_dim / 2]
   std::vector<int32_t> head_windows_;  // [n_layer, n_head] KV-policy window per query head (0: full); empty: no policy
-  // Activation buffers, sized for the largest chunk seen.
-  std::vector<float> x_, xn_, q_, kb_, vb_, att_, proj_, gate_, up_;
+  std::vector<float> x_;  // [chunk, n_embd] residual stream
+  Activations act_;       // the blocks' scratch buffers, sized for the largest chunk seen
 };
 
 // RoPE inverse frequencies for a config (theta, linear / llama3 scaling, GGUF freq factors).

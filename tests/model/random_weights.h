@@ -40,32 +40,73 @@ struct RandomTensorSpec {
   double base, scale;
 };
 
-// Generation order and value ranges of every tensor of a Llama / Qwen2 HF config.
+// Generation order and value ranges of every tensor of an HF config of any family
+// (scripts/torch_reference.py: hf_tensor_list).
 inline std::vector<RandomTensorSpec> hf_tensor_list(const nlohmann::json& cfg) {
+  const std::string mt = cfg.at("model_type");
   const int64_t d = cfg.at("hidden_size"), f = cfg.at("intermediate_size");
   const int64_t nh = cfg.at("num_attention_heads");
   const int64_t nkv = cfg.value("num_key_value_heads", nh);
   const int64_t hd = cfg.contains("head_dim") ? cfg.at("head_dim").get<int64_t>() : d / nh;
   const int64_t v = cfg.at("vocab_size");
-  const bool bias = cfg.at("model_type") == "qwen2" || cfg.value("attention_bias", false);
+  const bool attention_bias = cfg.value("attention_bias", false);
+  const bool bias = mt == "qwen2" || attention_bias;
+  const double norm_base = mt == "gemma2" ? 0.0 : 1.0;  // Gemma's HF norms store w of (1 + w)
+  const bool qk_norm = mt == "qwen3" || mt == "qwen3_moe";
   std::vector<RandomTensorSpec> out;
   out.push_back({"model.embed_tokens.weight", {v, d}, 0.0, linear_scale(d)});
   for (int layer = 0; layer < cfg.at("num_hidden_layers").get<int>(); ++layer) {
     const std::string p = "model.layers." + std::to_string(layer) + ".";
-    out.push_back({p + "input_layernorm.weight", {d}, 1.0, 0.25});
-    const std::pair<const char*, int64_t> projections[] = {{"q", nh * hd}, {"k", nkv * hd}, {"v", nkv * hd}};
-    for (const auto& [proj, rows] : projections) {
-      out.push_back({p + "self_attn." + proj + "_proj.weight", {rows, d}, 0.0, linear_scale(d)});
-      if (bias) out.push_back({p + "self_attn." + proj + "_proj.bias", {rows}, 0.0, 0.5});
+    out.push_back({p + "input_layernorm.weight", {d}, norm_base, 0.25});
+    if (mt == "phi3") {
+      out.push_back({p + "self_attn.qkv_proj.weight", {(nh + 2 * nkv) * hd, d}, 0.0, linear_scale(d)});
+    } else {
+      const std::pair<const char*, int64_t> projections[] = {{"q", nh * hd}, {"k", nkv * hd}, {"v", nkv * hd}};
+      for (const auto& [proj, rows] : projections) {
+        out.push_back({p + "self_attn." + proj + "_proj.weight", {rows, d}, 0.0, linear_scale(d)});
+        if (bias) out.push_back({p + "self_attn." + proj + "_proj.bias", {rows}, 0.0, 0.5});
+      }
+    }
+    if (qk_norm) {
+      out.push_back({p + "self_attn.q_norm.weight", {hd}, 1.0, 0.25});
+      out.push_back({p + "self_attn.k_norm.weight", {hd}, 1.0, 0.25});
     }
     out.push_back({p + "self_attn.o_proj.weight", {d, nh * hd}, 0.0, linear_scale(nh * hd)});
-    out.push_back({p + "post_attention_layernorm.weight", {d}, 1.0, 0.25});
-    out.push_back({p + "mlp.gate_proj.weight", {f, d}, 0.0, linear_scale(d)});
-    out.push_back({p + "mlp.up_proj.weight", {f, d}, 0.0, linear_scale(d)});
-    out.push_back({p + "mlp.down_proj.weight", {d, f}, 0.0, linear_scale(f)});
+    if (attention_bias && mt == "llama") out.push_back({p + "self_attn.o_proj.bias", {d}, 0.0, 0.5});
+    out.push_back({p + "post_attention_layernorm.weight", {d}, norm_base, 0.25});
+    if (mt == "gemma2") {
+      out.push_back({p + "pre_feedforward_layernorm.weight", {d}, norm_base, 0.25});
+      out.push_back({p + "post_feedforward_layernorm.weight", {d}, norm_base, 0.25});
+    }
+    if (mt == "mixtral") {
+      const int64_t ne = cfg.at("num_local_experts");
+      out.push_back({p + "block_sparse_moe.gate.weight", {ne, d}, 0.0, linear_scale(d)});
+      for (int64_t e = 0; e < ne; ++e) {
+        const std::string q = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+        out.push_back({q + "w1.weight", {f, d}, 0.0, linear_scale(d)});
+        out.push_back({q + "w2.weight", {d, f}, 0.0, linear_scale(f)});
+        out.push_back({q + "w3.weight", {f, d}, 0.0, linear_scale(d)});
+      }
+    } else if (mt == "qwen3_moe") {
+      const int64_t ne = cfg.at("num_experts"), fe = cfg.at("moe_intermediate_size");
+      out.push_back({p + "mlp.gate.weight", {ne, d}, 0.0, linear_scale(d)});
+      for (int64_t e = 0; e < ne; ++e) {
+        const std::string q = p + "mlp.experts." + std::to_string(e) + ".";
+        out.push_back({q + "gate_proj.weight", {fe, d}, 0.0, linear_scale(d)});
+        out.push_back({q + "up_proj.weight", {fe, d}, 0.0, linear_scale(d)});
+        out.push_back({q + "down_proj.weight", {d, fe}, 0.0, linear_scale(fe)});
+      }
+    } else if (mt == "phi3") {
+      out.push_back({p + "mlp.gate_up_proj.weight", {2 * f, d}, 0.0, linear_scale(d)});
+      out.push_back({p + "mlp.down_proj.weight", {d, f}, 0.0, linear_scale(f)});
+    } else {
+      out.push_back({p + "mlp.gate_proj.weight", {f, d}, 0.0, linear_scale(d)});
+      out.push_back({p + "mlp.up_proj.weight", {f, d}, 0.0, linear_scale(d)});
+      out.push_back({p + "mlp.down_proj.weight", {d, f}, 0.0, linear_scale(f)});
+    }
   }
-  out.push_back({"model.norm.weight", {d}, 1.0, 0.25});
-  if (!cfg.value("tie_word_embeddings", false)) out.push_back({"lm_head.weight", {v, d}, 0.0, linear_scale(d)});
+  out.push_back({"model.norm.weight", {d}, norm_base, 0.25});
+  if (!cfg.value("tie_word_embeddings", mt == "gemma2")) out.push_back({"lm_head.weight", {v, d}, 0.0, linear_scale(d)});
   return out;
 }
 

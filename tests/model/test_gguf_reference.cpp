@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "io/gguf_writer.h"
@@ -63,9 +64,23 @@ std::vector<float> llama3_freq_factors(const json& cfg, int64_t head_dim) {
   return out;
 }
 
-std::string write_gguf(const std::string& path, const json& cfg, const std::vector<NamedTensor>& hf) {
-  const bool qwen = cfg.at("model_type") == "qwen2";
-  const std::string arch = qwen ? "qwen2" : "llama";
+// GGUF architecture name of an HF model_type, as llama.cpp's converter names it.
+std::string gguf_arch(const std::string& model_type) {
+  if (model_type == "llama" || model_type == "mistral" || model_type == "mixtral") return "llama";
+  if (model_type == "qwen3_moe") return "qwen3moe";
+  return model_type;  // qwen2, qwen3, gemma2, phi3
+}
+
+struct GgufWriteOptions {
+  bool old_expert_layout = false;  // Mixtral: one tensor per expert instead of 3-D *_exps
+  std::vector<std::string> extra_tensors;  // names of extra 1-element tensors (refusal tests)
+};
+
+std::string write_gguf(const std::string& path, const json& cfg, const std::vector<NamedTensor>& hf,
+                       const GgufWriteOptions& opt = {}) {
+  const std::string mt = cfg.at("model_type");
+  const std::string arch = gguf_arch(mt);
+  const bool permute = arch == "llama";  // llama.cpp permutes Q/K of llama-arch files only
   const int64_t d = cfg.at("hidden_size"), nh = cfg.at("num_attention_heads");
   const int64_t nkv = cfg.value("num_key_value_heads", nh);
   const int64_t hd = cfg.contains("head_dim") ? cfg.at("head_dim").get<int64_t>() : d / nh;
@@ -81,7 +96,29 @@ std::string write_gguf(const std::string& path, const json& cfg, const std::vect
   w.set(arch + ".attention.value_length", static_cast<uint32_t>(hd));
   w.set(arch + ".attention.layer_norm_rms_epsilon", cfg.at("rms_norm_eps").get<double>(), GGUFValueType::F32);
   w.set(arch + ".rope.freq_base", cfg.at("rope_theta").get<double>(), GGUFValueType::F32);
+  if (cfg.contains("sliding_window") && !cfg.at("sliding_window").is_null() && mt != "qwen3" && mt != "qwen3_moe")
+    w.set(arch + ".attention.sliding_window", cfg.at("sliding_window").get<uint32_t>());
+  if (mt == "mixtral") {
+    w.set(arch + ".expert_count", cfg.at("num_local_experts").get<uint32_t>());
+    w.set(arch + ".expert_used_count", cfg.at("num_experts_per_tok").get<uint32_t>());
+  } else if (mt == "qwen3_moe") {
+    w.set(arch + ".expert_count", cfg.at("num_experts").get<uint32_t>());
+    w.set(arch + ".expert_used_count", cfg.at("num_experts_per_tok").get<uint32_t>());
+    w.set(arch + ".expert_feed_forward_length", cfg.at("moe_intermediate_size").get<uint32_t>());
+    w.set(arch + ".expert_weights_norm", cfg.value("norm_topk_prob", false));
+  } else if (mt == "gemma2") {
+    w.set(arch + ".attn_logit_softcapping", cfg.at("attn_logit_softcapping").get<double>(), GGUFValueType::F32);
+    w.set(arch + ".final_logit_softcapping", cfg.at("final_logit_softcapping").get<double>(), GGUFValueType::F32);
+    // llama.cpp scales by 1/sqrt(head_dim); a different query_pre_attn_scalar travels as attention.scale.
+    const double qpas = cfg.at("query_pre_attn_scalar");
+    if (qpas != hd) w.set(arch + ".attention.scale", 1.0 / std::sqrt(qpas), GGUFValueType::F32);
+  }
   std::vector<std::vector<float>> keep;  // tensors converted here, alive until write()
+  auto add = [&](const std::string& name, std::vector<int64_t> row_major, std::vector<float> values) {
+    keep.push_back(std::move(values));
+    std::vector<int64_t> dims(row_major.rbegin(), row_major.rend());  // row-major -> ggml order
+    w.add_tensor(name, DType::F32, dims, keep.back().data(), keep.back().size() * 4);
+  };
   if (cfg.contains("rope_scaling")) {
     const json& rs = cfg.at("rope_scaling");
     const std::string type = rs.value("rope_type", rs.value("type", std::string()));
@@ -89,8 +126,14 @@ std::string write_gguf(const std::string& path, const json& cfg, const std::vect
       w.set(arch + ".rope.scaling.type", "linear");
       w.set(arch + ".rope.scaling.factor", rs.at("factor").get<double>(), GGUFValueType::F32);
     } else if (type == "llama3") {
-      keep.push_back(llama3_freq_factors(cfg, hd));
-      w.add_tensor("rope_freqs.weight", DType::F32, {hd / 2}, keep.back().data(), keep.back().size() * 4);
+      add("rope_freqs.weight", {hd / 2}, llama3_freq_factors(cfg, hd));
+    } else if (type == "longrope") {
+      const double orig = cfg.at("original_max_position_embeddings"), max_pos = cfg.at("max_position_embeddings");
+      const double scale = max_pos / orig;
+      w.set(arch + ".rope.scaling.original_context_length", static_cast<uint32_t>(orig));
+      w.set(arch + ".rope.scaling.attn_factor", std::sqrt(1 + std::log(scale) / std::log(orig)), GGUFValueType::F32);
+      add("rope_factors_long.weight", {hd / 2}, rs.at("long_factor").get<std::vector<float>>());
+      add("rope_factors_short.weight", {hd / 2}, rs.at("short_factor").get<std::vector<float>>());
     }
   }
   static const std::vector<std::pair<std::string, std::string>> names = {
@@ -99,30 +142,64 @@ std::string write_gguf(const std::string& path, const json& cfg, const std::vect
       {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.k_proj.weight", "attn_k.weight"},
       {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
       {"self_attn.k_proj.bias", "attn_k.bias"}, {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.qkv_proj.weight", "attn_qkv.weight"}, {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
       {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"}, {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}};
+      {"mlp.down_proj.weight", "ffn_down.weight"}, {"mlp.gate_up_proj.weight", "ffn_up.weight"},
+      {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"}, {"mlp.gate.weight", "ffn_gate_inp.weight"}};
+  // Gemma-2's norms (GGUF stores w + 1) and its own norm names.
+  static const std::vector<std::pair<std::string, std::string>> gemma_names = {
+      {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"}};
+  // Experts: HF per-expert names -> GGUF 3-D stacks (or the older per-expert names).
+  static const std::vector<std::pair<std::string, std::string>> expert_names = {
+      {"w1.weight", "ffn_gate"}, {"w3.weight", "ffn_up"}, {"w2.weight", "ffn_down"},
+      {"gate_proj.weight", "ffn_gate"}, {"up_proj.weight", "ffn_up"}, {"down_proj.weight", "ffn_down"}};
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> stacks;  // 3-D expert tensors
   for (const auto& t : hf) {
-    std::string name;
-    std::string rest = t.name;
-    std::string prefix;
+    std::string rest = t.name, prefix;
     if (rest.rfind("model.layers.", 0) == 0) {
       const size_t dot = rest.find('.', 13);
       prefix = "blk." + rest.substr(13, dot - 13) + ".";
       rest = rest.substr(dot + 1);
     }
-    for (const auto& [from, to] : names)
-      if (from == rest) name = prefix + to;
-    EXPECT_FALSE(name.empty()) << t.name;
-    const std::vector<float>* values = &t.values;
-    const bool is_q = rest == "self_attn.q_proj.weight", is_k = rest == "self_attn.k_proj.weight";
-    if (!qwen && (is_q || is_k)) {
-      keep.push_back(permute_rows_to_adjacent(t.values, is_q ? nh : nkv, hd, d));
-      values = &keep.back();
+    std::vector<float> values = t.values;
+    const bool is_norm = rest.find("norm") != std::string::npos && rest.find("q_norm") == std::string::npos &&
+                         rest.find("k_norm") == std::string::npos;
+    if (mt == "gemma2" && is_norm)
+      for (float& x : values) x += 1.0f;
+    for (const std::string& ep : {std::string("block_sparse_moe.experts."), std::string("mlp.experts.")}) {
+      if (rest.rfind(ep, 0) != 0) continue;
+      const size_t dot = rest.find('.', ep.size());
+      const std::string e = rest.substr(ep.size(), dot - ep.size()), what = rest.substr(dot + 1);
+      for (const auto& [from, to] : expert_names)
+        if (from == what) {
+          if (opt.old_expert_layout) {
+            add(prefix + to + "." + e + ".weight", t.shape, values);
+          } else {
+            auto& [shape, data] = stacks[prefix + to + "_exps.weight"];
+            shape = {std::stoll(e) + 1, t.shape[0], t.shape[1]};
+            data.insert(data.end(), values.begin(), values.end());  // experts arrive in order
+          }
+        }
+      rest.clear();
     }
-    std::vector<int64_t> dims(t.shape.rbegin(), t.shape.rend());  // row-major -> ggml order
-    w.add_tensor(name, DType::F32, dims, values->data(), values->size() * 4);
+    if (rest.empty()) continue;
+    std::string name;
+    if (mt == "gemma2")
+      for (const auto& [from, to] : gemma_names)
+        if (from == rest) name = prefix + to;
+    for (const auto& [from, to] : names)
+      if (name.empty() && from == rest) name = prefix + to;
+    EXPECT_FALSE(name.empty()) << t.name;
+    const bool is_q = rest == "self_attn.q_proj.weight", is_k = rest == "self_attn.k_proj.weight";
+    if (permute && (is_q || is_k)) values = permute_rows_to_adjacent(values, is_q ? nh : nkv, hd, d);
+    add(name, t.shape, std::move(values));
   }
+  for (auto& [name, st] : stacks) add(name, st.first, std::move(st.second));
+  for (const auto& extra : opt.extra_tensors) add(extra, {1}, {0.0f});
   w.write(path);
   return path;
 }
@@ -137,10 +214,11 @@ TEST_P(GgufReference, MatchesTorch) {
       write_gguf(dir / "model.gguf", cfg, testing::random_hf_weights(cfg, fx.at("seed").get<uint64_t>()));
   auto model = load_model(path).model;
   EXPECT_EQ(model->config.rope_pairing,
-            cfg.at("model_type") == "qwen2" ? RopePairing::half : RopePairing::adjacent);
+            gguf_arch(cfg.at("model_type")) == "llama" ? RopePairing::adjacent : RopePairing::half);
   const auto tokens = fx.at("tokens").get<std::vector<int32_t>>();
   SessionOptions so;
   so.kv_f16 = false;
+  so.n_ctx = static_cast<int64_t>(tokens.size());  // LongRoPE picks its factors by capacity
   Session s(model, so);
   ForwardOptions fo;
   fo.all_logits = true;
@@ -157,7 +235,10 @@ TEST_P(GgufReference, MatchesTorch) {
   EXPECT_LE(max_diff, 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GgufReference, ::testing::Values("random_qwen2", "random_llama3", "random_linear"),
+INSTANTIATE_TEST_SUITE_P(Fixtures, GgufReference,
+                         ::testing::Values("random_qwen2", "random_llama3", "random_linear", "random_mistral",
+                                           "random_mixtral", "random_qwen3", "random_qwen3moe", "random_gemma2",
+                                           "random_phi3", "random_phi3_short"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

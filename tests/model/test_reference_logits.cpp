@@ -123,7 +123,9 @@ TEST_P(RandomReference, MatchesTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RandomReference,
-                         ::testing::Values("random_qwen2", "random_llama3", "random_linear"),
+                         ::testing::Values("random_qwen2", "random_llama3", "random_linear", "random_mistral",
+                                           "random_mixtral", "random_qwen3", "random_qwen3moe", "random_gemma2",
+                                           "random_phi3", "random_phi3_short"),
                          [](const auto& info) { return info.param; });
 
 // The fixtures would not notice a wrong feature if it barely moved the logits. Each feature
@@ -137,7 +139,11 @@ TEST(ReferenceLogits, FixturesAreSensitiveToWhatTheyTest) {
   };
   const Case cases[] = {
       {"random_llama3", [](json& c) { c.erase("rope_scaling"); }, "llama3 scaling removed"},
-      {"random_llama3", [](json& c) { c["rope_scaling"]["rope_type"] = "linear"; }, "llama3 scaling as linear"},
+      {"random_llama3",
+       [](json& c) {
+         c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c["rope_scaling"]["factor"]}};
+       },
+       "llama3 scaling as linear"},
       {"random_linear", [](json& c) { c.erase("rope_scaling"); }, "linear scaling removed"},
       {"random_qwen2", [](json& c) { c["rope_theta"] = 10000.0; }, "rope_theta changed"},
   };
