@@ -19,8 +19,9 @@ namespace rhead {
 namespace {
 // The layer's attention variant into the kernel's arguments.
 void set_attention_variant(AttentionArgs& a, const AttentionVariant& v) {
-  if (v.window != 0 || v.scale != 0.0f || v.softcap != 0.0f)
-    throw Error("sliding window, attention scale and soft-cap need the attention kernel's visibility arguments");
+  a.window = v.window;
+  a.scale = v.scale;
+  a.softcap = v.softcap;
 }
 }  // namespace
 
