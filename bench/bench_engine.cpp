@@ -8,6 +8,10 @@
 //
 // Meant for the ~1B random-weight GGUFs of make_bench_model (f16, q8_0, q4_K):
 //   make_bench_model /tmp/bench-f16.gguf --type f16   (likewise q8_0, q4_K)
+// MoE next to the dense model of the same active size (top-2 of 8 half-width experts):
+//   make_bench_model /tmp/moe.gguf --type q8_0 --preset moe-1b
+//   bench_engine /tmp/moe.gguf /tmp/bench-q8_0.gguf   (decode rows of both, side by side)
+// For an MoE model the bytes and matmul parameters per token count the used experts only.
 // With no model given it runs the small fixtures from ../shared, whose shapes are far too
 // small for the figures to mean much.
 //
@@ -151,13 +155,24 @@ BenchModel load_bench_model(const std::string& path) {
     b.decode_bytes += w.bytes();
     b.matmul_params += w.rows * w.cols;
   };
-  for (const auto& l : m.layers)
-    for_each_layer_weight(l, add);
+  // MoE: a token reads its n_expert_used experts only; count the active share of them.
+  const ModelConfig& mc = m.config;
+  auto add_expert = [&](const Weight& w) {
+    b.decode_bytes += w.bytes() * mc.n_expert_used / mc.n_expert;
+    b.matmul_params += w.rows * w.cols * mc.n_expert_used / mc.n_expert;
+  };
+  for (const auto& l : m.layers) {
+    for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+      if (w->rows > 0) add(*w);
+    for (const auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+      for (const Weight& w : *experts) add_expert(w);
+  }
   add(m.output);
   const ModelConfig& c = m.config;
   std::printf("%s: %d layers, dim %d, ff %d, heads %d/%d, vocab %d, %.3g params, %.3f GB of weights, "
               "%.3f GB read per decode token (%s matmul weights)\n",
-              b.label.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_kv_head, c.n_vocab,
+              b.label.c_str(), c.n_layer, c.n_embd, c.n_expert > 0 ? c.n_ff_expert : c.n_ff, c.n_head, c.n_kv_head,
+              c.n_vocab,
               static_cast<double>(m.n_params()), m.weight_bytes() / 1e9, b.decode_bytes / 1e9,
               dtype_name(m.layers[0].wq.type));
   return b;

@@ -2,8 +2,10 @@
 // measurements on machines without a real model, plus a minimal SentencePiece-style vocab
 // (byte tokens and filler pieces) so that the file loads like a llama.cpp conversion.
 //
-//   make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny] [--seed N]
+//   make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny|moe-1b|moe-tiny] [--seed N]
 //
+// Presets moe-1b and moe-tiny are Mixtral-style twins of 1b and tiny with the same active size
+// (top-2 of 8 experts of half the MLP width; llama.cpp's 3-D ffn_*_exps layout).
 // Preset 1b is TinyLlama-1.1B's shape: dim 2048, 22 layers, 32 heads, 4 KV heads (head_dim
 // 64), hidden 5632, vocab 32000 (1.10e9 parameters). Weights are N(0, 0.02), norms are 1.
 // --type q4_K mixes types the way llama.cpp's Q4_K_M does: Q6_K for output.weight and for
@@ -30,12 +32,17 @@ using json = nlohmann::json;
 
 struct Shape {
   int64_t dim, n_layers, n_heads, n_kv_heads, hidden, vocab, context;
+  int64_t n_expert = 0, n_expert_used = 0;  // MoE: `hidden` is one expert's width
 };
 
+// The MoE presets have the active size of their dense twin: top-2 of 8 experts, each half
+// the dense MLP width, so a token runs the same number of multiply-adds.
 Shape preset_shape(const std::string& name) {
   if (name == "1b") return {2048, 22, 32, 4, 5632, 32000, 2048};
   if (name == "tiny") return {256, 2, 8, 4, 768, 512, 512};
-  fail("make_bench_model", "unknown preset '" + name + "' (expected 1b or tiny)");
+  if (name == "moe-1b") return {2048, 22, 32, 4, 2816, 32000, 2048, 8, 2};
+  if (name == "moe-tiny") return {256, 2, 8, 4, 384, 512, 512, 8, 2};
+  fail("make_bench_model", "unknown preset '" + name + "' (expected 1b, tiny, moe-1b or moe-tiny)");
 }
 
 // splitmix64: a fast, well-mixed generator whose state can be seeded per row, so that
@@ -88,10 +95,14 @@ const NormalTable& normal_table() {
 }
 
 // A 2-D weight [rows, row_length] of random values, generated and quantized row by row.
+// A [rows, row_length] matrix, or `n_mat` of them stacked as one 3-D tensor (MoE experts).
 void add_random_weight(GGUFWriter& w, const std::string& name, DType type, int64_t row_length, int64_t rows,
-                       uint64_t seed) {
+                       uint64_t seed, int64_t n_mat = 1) {
   const NormalTable& table = normal_table();
-  w.add_tensor(name, type, {row_length, rows}, [=, &table](uint8_t* dst) {
+  std::vector<int64_t> dims = {row_length, rows};
+  if (n_mat > 1) dims.push_back(n_mat);
+  rows *= n_mat;
+  w.add_tensor(name, type, dims, [=, &table](uint8_t* dst) {
     const int64_t stride = row_bytes(type, row_length);
 #pragma omp parallel
     {
@@ -176,14 +187,14 @@ int run(int argc, char** argv) {
     else if (a == "--preset") preset = value();
     else if (a == "--seed") seed = std::stoull(value());
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny] [--seed N]\n");
+      std::printf("usage: make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny|moe-1b|moe-tiny] [--seed N]\n");
       return 0;
     } else if (!a.empty() && a[0] == '-') fail("make_bench_model", "unknown option " + a);
     else if (out.empty()) out = a;
     else fail("make_bench_model", "unexpected argument " + a);
   }
   if (out.empty() || type_name.empty())
-    fail("make_bench_model", "usage: make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny]");
+    fail("make_bench_model", "usage: make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny|moe-1b|moe-tiny]");
 
   DType main_type, more_bits_type, output_type;
   int file_type;  // llama.cpp's general.file_type
@@ -211,13 +222,17 @@ int run(int argc, char** argv) {
   w.set("llama.rope.freq_base", 10000.0, GGUFValueType::F32);
   w.set("llama.attention.layer_norm_rms_epsilon", 1e-5, GGUFValueType::F32);
   w.set("llama.vocab_size", s.vocab, GGUFValueType::U32);
+  if (s.n_expert > 0) {
+    w.set("llama.expert_count", s.n_expert, GGUFValueType::U32);
+    w.set("llama.expert_used_count", s.n_expert_used, GGUFValueType::U32);
+  }
   add_tokenizer(w, s.vocab);
 
   uint64_t tensor_seed = seed * 1000;
   int64_t params = 0;
-  auto weight = [&](const std::string& name, DType t, int64_t row_length, int64_t rows) {
-    add_random_weight(w, name, t, row_length, rows, ++tensor_seed);
-    params += row_length * rows;
+  auto weight = [&](const std::string& name, DType t, int64_t row_length, int64_t rows, int64_t n_mat = 1) {
+    add_random_weight(w, name, t, row_length, rows, ++tensor_seed, n_mat);
+    params += row_length * rows * n_mat;
   };
   weight("token_embd.weight", main_type, s.dim, s.vocab);
   for (int64_t l = 0; l < s.n_layers; ++l) {
@@ -229,9 +244,16 @@ int run(int argc, char** argv) {
     weight(p + "attn_v.weight", v_down, s.dim, kv_dim);
     weight(p + "attn_output.weight", main_type, s.dim, s.dim);
     add_ones(w, p + "ffn_norm.weight", s.dim);
-    weight(p + "ffn_gate.weight", main_type, s.dim, s.hidden);
-    weight(p + "ffn_up.weight", main_type, s.dim, s.hidden);
-    weight(p + "ffn_down.weight", v_down, s.hidden, s.dim);
+    if (s.n_expert > 0) {  // Mixtral as llama.cpp writes it: router + 3-D expert tensors
+      weight(p + "ffn_gate_inp.weight", DType::F32, s.dim, s.n_expert);
+      weight(p + "ffn_gate_exps.weight", main_type, s.dim, s.hidden, s.n_expert);
+      weight(p + "ffn_up_exps.weight", main_type, s.dim, s.hidden, s.n_expert);
+      weight(p + "ffn_down_exps.weight", v_down, s.hidden, s.dim, s.n_expert);
+    } else {
+      weight(p + "ffn_gate.weight", main_type, s.dim, s.hidden);
+      weight(p + "ffn_up.weight", main_type, s.dim, s.hidden);
+      weight(p + "ffn_down.weight", v_down, s.hidden, s.dim);
+    }
     params += 2 * s.dim;
   }
   add_ones(w, "output_norm.weight", s.dim);

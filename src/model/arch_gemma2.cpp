@@ -12,8 +12,8 @@
 //   num_attention_heads, num_key_value_heads, head_dim, vocab_size, max_position_embeddings,
 //   rms_norm_eps, rope_theta, rope_scaling (linear, llama3), tie_word_embeddings (default
 //   true; false refused), hidden_activation (gelu_pytorch_tanh), query_pre_attn_scalar,
-//   sliding_window, attn_logit_softcapping, final_logit_softcapping, layer_types (must be the
-//   alternating sliding/full pattern). Refused unless default: attention_bias, mlp_bias,
+//   sliding_window (sliding_window_size, an older spelling, must agree), attn_logit_softcapping,
+//   final_logit_softcapping, layer_types (must be the alternating sliding/full pattern). Refused unless default: attention_bias, mlp_bias,
 //   partial_rotary_factor. Ignored: hidden_act (Gemma-2 uses hidden_activation),
 //   cache_implementation, and the keys every family ignores (arch_llama.cpp).
 // GGUF keys (gemma2.*): those of the llama family plus attention.sliding_window,
@@ -71,16 +71,10 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   r.refuse_unless("attention_bias", false);
   c.attn_scale = static_cast<float>(1.0 / std::sqrt(r.opt_double("query_pre_attn_scalar", c.head_dim)));
   c.sliding_window = r.opt_int("sliding_window", 4096);
+  r.refuse_unless("sliding_window_size", c.sliding_window);  // an older spelling, same value
   c.attn_softcap = static_cast<float>(r.opt_double("attn_logit_softcapping", 0.0));
   c.final_softcap = static_cast<float>(r.opt_double("final_logit_softcapping", 0.0));
-  if (r.has("layer_types")) {
-    const nlohmann::json& types = r.get("layer_types");
-    bool alternating = types.is_array() && static_cast<int>(types.size()) == c.n_layer;
-    for (size_t i = 0; alternating && i < types.size(); ++i)
-      alternating = types[i] == (i % 2 == 0 ? "sliding_attention" : "full_attention");
-    if (!alternating)
-      fail(r.path(), "layer_types other than alternating sliding/full attention are not implemented by the gemma2 family");
-  }
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -72,6 +72,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   require_silu(r, c, "llama");
   c.qkv_bias = c.o_bias = r.opt_bool("attention_bias", false);
   c.sliding_window = r.opt_int("sliding_window", 0);
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -54,6 +54,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   c.expert_weights_norm = true;
   c.sliding_window = r.opt_int("sliding_window", 0);
   r.ignore({"router_aux_loss_coef", "output_router_logits", "router_jitter_noise"});
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -54,6 +54,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   r.refuse_unless("attention_bias", false);
   c.sliding_window = r.opt_int("sliding_window", 0);
   r.ignore({"resid_pdrop", "embd_pdrop", "original_max_position_embeddings"});
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -26,6 +26,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   require_silu(r, c, "qwen2");
   read_qwen_window_hf(r);
   c.qkv_bias = true;
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -32,6 +32,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   r.refuse_unless("attention_bias", false);
   read_qwen_window_hf(r);
   c.qk_norm = true;
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

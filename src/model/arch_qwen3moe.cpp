@@ -40,6 +40,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   c.expert_weights_norm = r.opt_bool("norm_topk_prob", false);
   c.qk_norm = true;
   r.ignore({"router_aux_loss_coef", "output_router_logits"});
+  read_layer_types_hf(r, c);
 }
 
 void read_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -102,7 +102,7 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
 
   // Per token: softmax over all router logits, keep the top K (ties: lower expert index),
   // renormalize over the chosen ones when asked.
-  std::vector<std::vector<std::pair<int64_t, float>>> routed(E);  // expert -> (token, weight)
+  std::vector<std::vector<std::pair<int64_t, double>>> routed(E);  // expert -> (token, weight)
   std::vector<int> order(E);
   std::vector<double> prob(E);
   for (int64_t t = 0; t < T; ++t) {
@@ -116,10 +116,12 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
     double chosen = 0;
     for (int64_t k = 0; k < K; ++k) chosen += prob[order[k]];
     const double denom = c.expert_weights_norm ? chosen : sum;
-    for (int64_t k = 0; k < K; ++k) routed[order[k]].push_back({t, static_cast<float>(prob[order[k]] / denom)});
+    for (int64_t k = 0; k < K; ++k) routed[order[k]].push_back({t, prob[order[k]] / denom});
   }
 
-  std::fill(y, y + T * D, 0.0f);
+  // The weighted sum is kept in double: experts that agree then give exactly their common
+  // output (the weights sum to 1 in double, not always in float).
+  a.moe_sum.assign(T * D, 0.0);
   for (int64_t e = 0; e < E; ++e) {
     const auto& tokens = routed[e];
     if (tokens.empty()) continue;
@@ -134,12 +136,13 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
     silu_mul(a.gate.data(), a.up.data(), n * F);
     matmul(w.exp_down[e], a.gate.data(), n, a.ye.data());
     for (int64_t i = 0; i < n; ++i) {
-      float* dst = y + tokens[i].first * D;
+      double* dst = &a.moe_sum[tokens[i].first * D];
       const float* src = &a.ye[i * D];
-      const float wt = tokens[i].second;
+      const double wt = tokens[i].second;
       for (int64_t d = 0; d < D; ++d) dst[d] += wt * src[d];
     }
   }
+  for (int64_t i = 0; i < T * D; ++i) y[i] = static_cast<float>(a.moe_sum[i]);
 }
 
 void ffn_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y) {

@@ -28,6 +28,7 @@ struct Activations {
   std::vector<float> gate, up;  // [T, n_ff] (MoE: [tokens routed to one expert, n_ff_expert])
   std::vector<float> router;  // [T, n_expert] router logits
   std::vector<float> xe, ye;  // MoE: gathered rows of one expert [n, n_embd], its output [n, n_embd]
+  std::vector<double> moe_sum;  // MoE: [T, n_embd] weighted sum of the experts' outputs
 };
 
 // Session's part of attention for one layer: appends k and v ([T, n_kv_head, head_dim], RoPE

@@ -161,6 +161,12 @@ void read_rope_scaling_hf(HfConfigReader& r, const json& rs, ModelConfig& c, boo
     if (!v->is_number()) fail(path, std::string("rope_scaling: '") + key + "' is not a number");
     return v->get<double>();
   };
+  // Newer configs carry theta inside "rope_parameters".
+  if (const json* theta = field("rope_theta")) {
+    if (!theta->is_number()) fail(path, "rope_parameters: 'rope_theta' is not a number");
+    c.rope_theta = theta->get<float>();
+  }
+  if (number("partial_rotary_factor", 1.0) != 1.0) fail(path, "partial rotary embeddings are not implemented");
   std::string type;
   if (const json* t = field("rope_type")) type = t->is_string() ? t->get<std::string>() : "";
   if (const json* t = field("type"); t && type.empty()) type = t->is_string() ? t->get<std::string>() : "";
@@ -213,8 +219,18 @@ void read_llama_hf(HfConfigReader& r, ModelConfig& c, bool allow_longrope) {
   c.tied_embeddings = r.opt_bool("tie_word_embeddings", false);
   c.rope_pairing = RopePairing::half;
   if (r.has("rope_scaling")) read_rope_scaling_hf(r, r.get("rope_scaling"), c, allow_longrope);
+  if (r.has("rope_parameters")) read_rope_scaling_hf(r, r.get("rope_parameters"), c, allow_longrope);
   r.refuse_unless("partial_rotary_factor", 1.0);
   r.refuse_unless("mlp_bias", false);
+}
+
+void read_layer_types_hf(HfConfigReader& r, const ModelConfig& c) {
+  if (!r.has("layer_types")) return;
+  const json& types = r.get("layer_types");
+  bool same = types.is_array() && static_cast<int>(types.size()) == c.n_layer;
+  for (int l = 0; same && l < c.n_layer; ++l)
+    same = types[l] == (c.layer_window(l) > 0 ? "sliding_attention" : "full_attention");
+  if (!same) fail(r.path(), "config key 'layer_types' = " + types.dump() + " does not match the family's attention pattern");
 }
 
 void read_llama_gguf(GgufConfigReader& r, ModelConfig& c) {
@@ -239,6 +255,9 @@ void read_llama_gguf(GgufConfigReader& r, ModelConfig& c) {
   } else if (type != "none") {
     fail(r.path(), "unsupported RoPE scaling type '" + type + "'");
   }
+  // Some converters write zero expert counts into dense files; a non-zero count makes the
+  // file an MoE family's (family_for_gguf), whose reader reads them again.
+  if (r.opt_int("expert_count", 0) == 0) r.opt_int("expert_used_count", 0);
   // vocab_size is checked against token_embd by the tensor table; the rest records training.
   r.ignore({"vocab_size", "rope.scaling.finetuned", "rope.scaling.original_context_length", "rope.scaling.factor"});
 }

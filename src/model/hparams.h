@@ -61,10 +61,14 @@ class GgufConfigReader {
 };
 
 // Shared keys of Llama-like families: shape, context, norm eps, RoPE theta and scaling
-// (none, linear, llama3; longrope when allow_longrope), tied embeddings; refuses mlp_bias and
+// (none, linear, llama3; longrope when allow_longrope; in rope_scaling or, as newer configs
+// write it, rope_parameters with rope_theta inside), tied embeddings; refuses mlp_bias and
 // partial_rotary_factor unless default. The activation is the family's (require_silu).
 void read_llama_hf(HfConfigReader& r, ModelConfig& c, bool allow_longrope = false);
 void read_llama_gguf(GgufConfigReader& r, ModelConfig& c);
+// layer_types (newer configs: "sliding_attention" / "full_attention" per layer) must say what
+// the config's window already implies; call after the window is read.
+void read_layer_types_hf(HfConfigReader& r, const ModelConfig& c);
 // Reads hidden_act and refuses any but silu (families whose MLP and experts are SwiGLU).
 void require_silu(HfConfigReader& r, ModelConfig& c, const std::string& family);
 // Qwen's sliding-window keys: use_sliding_window must be false; then sliding_window and

@@ -178,13 +178,38 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& w
 }
 
 PreTokenizer pre_tokenizer_for_gguf_name(const std::string& name, const std::string& where) {
+  // Each group runs the split its models publish (their tokenizer.json), as llama.cpp runs it.
   if (name.empty() || name_in(name, {"default", "gpt-2", "gpt2", "mpt", "olmo", "jais", "phi-2", "roberta-bpe",
                                      "jina-es", "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de",
-                                     "jina-v2-code", "gigachat"}))
+                                     "jina-v2-code", "jina-v2-en", "gigachat", "trillion"}))
     return isolated_sequence({kGpt2Pattern}, where);
-  if (name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe"}))
+  if (name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe", "pixtral"}))
     return isolated_sequence({kLlama3Pattern}, where);
-  if (name_in(name, {"qwen2", "stablelm2", "hunyuan", "megrez"})) return isolated_sequence({kQwen2Pattern}, where);
+  if (name_in(name, {"qwen2", "stablelm2", "hunyuan", "megrez", "deepseek-r1-qwen"}))
+    return isolated_sequence({kQwen2Pattern}, where);
+  // StarCoder-style: every digit its own word, then GPT-2's split.
+  if (name_in(name, {"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"}))
+    return isolated_sequence({R"re(\p{N})re", R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re"},
+                             where);
+  // BLOOM-style: words are runs of anything but whitespace and sentence punctuation.
+  if (name_in(name, {"bloom", "poro-chat", "gpt3-finnish"}))
+    return isolated_sequence({R"re( ?[^(\s|.,!?…。，、।۔،)]+)re"}, where);
+  if (name == "viking") return isolated_sequence({R"re( ?[^(\s|.,!?…。，、।۔،)]+)re", R"re(\p{N})re"}, where);
+  // Mistral's tekken (o200k-style): case-aware letter runs, single digits.
+  if (name == "tekken")
+    return isolated_sequence(
+        {R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re"},
+        where);
+  if (name == "deepseek-v3")
+    return isolated_sequence(
+        {R"re(\p{N}{1,3})re", R"re([一-龥぀-ゟ゠-ヿ]+)re",
+         R"re([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re"},
+        where);
+  if (name == "chameleon")
+    return isolated_sequence({R"re(<sentinel:[0-9]+>)re", R"re((IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z)re",
+                              R"re(([\t\n]|    |  ))re", R"re(\p{N})re", R"re([\p{P}!-/:-@\[-`{-~])re",
+                              R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re"},
+                             where);
   if (name == "deepseek-llm")
     return isolated_sequence({R"re([\r\n])re", std::string(R"re(\s?[)re") + kDeepseekLetters + "]+",
                               R"re(\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)re",
@@ -199,7 +224,8 @@ PreTokenizer pre_tokenizer_for_gguf_name(const std::string& name, const std::str
                               R"re([0-9][0-9][0-9])re"},
                              where);
   fail(where, "unsupported tokenizer.ggml.pre \"" + name +
-                  "\" (known: gpt-2, llama-bpe, qwen2, deepseek-llm, deepseek-coder, falcon and their aliases)");
+                  "\" (known: gpt-2, llama-bpe, qwen2, starcoder, bloom, tekken, deepseek-llm, deepseek-coder, "
+                  "deepseek-v3, chameleon, falcon and their aliases)");
 }
 
 bool gguf_pre_ignores_merges(const std::string& name) { return name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3"}); }

@@ -11,6 +11,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "io/error.h"
+#include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -240,6 +242,73 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GgufReference,
                                            "random_mixtral", "random_qwen3", "random_qwen3moe", "random_gemma2",
                                            "random_phi3", "random_phi3_short"),
                          [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace rhead
+
+namespace rhead {
+namespace {
+
+double gguf_max_diff(const std::string& path, const json& fx) {
+  auto model = load_model(path).model;
+  const auto tokens = fx.at("tokens").get<std::vector<int32_t>>();
+  SessionOptions so;
+  so.kv_f16 = false;
+  so.n_ctx = static_cast<int64_t>(tokens.size());
+  Session s(model, so);
+  ForwardOptions fo;
+  fo.all_logits = true;
+  const auto logits = s.forward(tokens, fo);
+  const auto expected = fx.at("logits").get<std::vector<std::vector<float>>>();
+  const auto positions = fx.at("positions").get<std::vector<int>>();
+  const int64_t V = model->config.n_vocab;
+  double max_diff = 0;
+  for (size_t i = 0; i < positions.size(); ++i)
+    for (int64_t v = 0; v < V; ++v)
+      max_diff = std::max(max_diff, std::fabs(double(logits[positions[i] * V + v]) - expected[i][v]));
+  return max_diff;
+}
+
+// Mixtral GGUFs from older converters hold one 2-D tensor per expert.
+TEST(GgufFamilies, MixtralOlderPerExpertLayoutMatchesTorch) {
+  const json fx = read_fixture("random_mixtral");
+  const json cfg = fx.at("config");
+  TempDir dir("rhead-gguf-mixtral-old");
+  GgufWriteOptions opt;
+  opt.old_expert_layout = true;
+  const std::string path =
+      write_gguf(dir / "model.gguf", cfg, testing::random_hf_weights(cfg, fx.at("seed").get<uint64_t>()), opt);
+  ASSERT_NE(GGUFFile::open(path).find_tensor("blk.0.ffn_gate.3.weight"), nullptr);
+  EXPECT_LE(gguf_max_diff(path, fx), 1e-4);
+}
+
+// A GGUF with a tensor the family does not know, or a metadata key of the architecture that
+// the family does not implement, is refused with one line naming the file and the culprit.
+TEST(GgufFamilies, ExtraTensorAndUnknownKeyAreRefused) {
+  const json fx = read_fixture("random_linear");
+  const json cfg = fx.at("config");
+  const auto weights = testing::random_hf_weights(cfg, fx.at("seed").get<uint64_t>());
+  TempDir dir("rhead-gguf-refuse");
+  GgufWriteOptions opt;
+  opt.extra_tensors = {"blk.0.attn_sinks.weight"};
+  const std::string path = write_gguf(dir / "extra.gguf", cfg, weights, opt);
+  try {
+    load_model(path);
+    ADD_FAILURE() << "extra tensor accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": tensor 'blk.0.attn_sinks.weight' is not part of the llama family");
+  }
+  // A metadata key of the architecture that changes the maths.
+  GGUFFile g = GGUFFile::open(write_gguf(dir / "key.gguf", cfg, weights));
+  g.metadata["llama.attn_logit_softcapping"] = 30.0;
+  try {
+    model_from_gguf(g);
+    ADD_FAILURE() << "unknown key accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir / "key.gguf" + ": metadata key 'llama.attn_logit_softcapping' is not implemented by the llama family");
+  }
+}
 
 }  // namespace
 }  // namespace rhead

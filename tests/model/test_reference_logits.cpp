@@ -146,6 +146,17 @@ TEST(ReferenceLogits, FixturesAreSensitiveToWhatTheyTest) {
        "llama3 scaling as linear"},
       {"random_linear", [](json& c) { c.erase("rope_scaling"); }, "linear scaling removed"},
       {"random_qwen2", [](json& c) { c["rope_theta"] = 10000.0; }, "rope_theta changed"},
+      {"random_mistral", [](json& c) { c.erase("sliding_window"); }, "mistral window removed"},
+      {"random_mixtral", [](json& c) { c["num_experts_per_tok"] = 1; }, "mixtral top-1"},
+      {"random_qwen3moe", [](json& c) { c["norm_topk_prob"] = true; }, "qwen3moe weights renormalized"},
+      {"random_gemma2", [](json& c) { c["attn_logit_softcapping"] = nullptr; }, "gemma2 attention soft-cap removed"},
+      {"random_gemma2", [](json& c) { c["final_logit_softcapping"] = nullptr; }, "gemma2 final soft-cap removed"},
+      {"random_gemma2", [](json& c) { c["query_pre_attn_scalar"] = 16; }, "gemma2 query_pre_attn_scalar = head_dim"},
+      {"random_gemma2", [](json& c) { c["sliding_window"] = 1000; }, "gemma2 window removed"},
+      {"random_phi3", [](json& c) { c["sliding_window"] = 1000; }, "phi3 window removed"},
+      {"random_phi3", [](json& c) { c.erase("rope_scaling"); }, "phi3 LongRoPE removed"},
+      {"random_phi3_short", [](json& c) { c["rope_scaling"]["short_factor"] = c["rope_scaling"]["long_factor"]; },
+       "phi3 long factors where the short apply"},
   };
   for (const auto& cs : cases) {
     const json fx = read_fixture(cs.fixture);
