@@ -165,9 +165,18 @@ TEST(Refusal, HfConfigKeysAndTensorsTheFamilyDoesNotCompute) {
   testing::write_random_hf_model(q.path, qwen, 1);
   EXPECT_NE(load_error(q.path).find("config key 'use_sliding_window' = true is not implemented"), std::string::npos);
 
-  // An extra tensor in the safetensors file.
+  // A tensor the family needs is missing.
   json cfg = fx.at("config");
   auto weights = testing::random_hf_weights(cfg, fx.at("seed"));
+  {
+    auto fewer = weights;
+    std::erase_if(fewer, [](const NamedTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
+    TempDir missing("rhead-refuse-missing");
+    std::ofstream(missing / "config.json") << cfg.dump();
+    testing::write_safetensors_f32(missing / "model.safetensors", fewer);
+    EXPECT_EQ(load_error(missing.path), missing.path + ": missing tensor 'blk.1.ffn_up.weight'");
+  }
+  // An extra tensor in the safetensors file.
   weights.push_back({"model.layers.0.self_attn.rel_bias.weight", {4}, {0, 0, 0, 0}});
   TempDir dir("rhead-refuse-tensor");
   std::ofstream(dir / "config.json") << cfg.dump();

@@ -49,8 +49,8 @@ TEST(PreTokenizerNames, GroupsSplitAsTheirPublishedRegex) {
   EXPECT_EQ(split("tekken", "HelloWorld 42x"), (V{"Hello", "World", " ", "4", "2", "x"}));
   // DeepSeek-V3: digits in threes first, then letters with their marks.
   EXPECT_EQ(split("deepseek-v3", "abc 1234"), (V{"abc", " ", "123", "4"}));
-  // Chameleon: sentinels whole, two- and four-space runs isolated.
-  EXPECT_EQ(split("chameleon", "<sentinel:12>ab  c"), (V{"<sentinel:12>", "ab", "  ", "c"}));
+  // Chameleon: two- and four-space runs isolated, then single digits, then GPT-2's split.
+  EXPECT_EQ(split("chameleon", "ab  c12"), (V{"ab", "  ", "c", "1", "2"}));
   // Qwen2 pattern (DeepSeek-R1 distilled into Qwen): single digits.
   EXPECT_EQ(split("deepseek-r1-qwen", "x 12345"), (V{"x", " ", "1", "2", "3", "4", "5"}));
   // Llama-3 pattern (ChatGLM-4, Smaug, DBRX): digits in threes.
