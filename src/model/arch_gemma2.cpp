@@ -14,7 +14,7 @@
 //   true; false refused), hidden_activation (gelu_pytorch_tanh), query_pre_attn_scalar,
 //   sliding_window (sliding_window_size, an older spelling, must agree), attn_logit_softcapping,
 //   final_logit_softcapping, layer_types (must be the alternating sliding/full pattern). Refused unless default: attention_bias, mlp_bias,
-//   partial_rotary_factor. Ignored: hidden_act (Gemma-2 uses hidden_activation),
+//   partial_rotary_factor, use_bidirectional_attention. Ignored: hidden_act (Gemma-2 uses hidden_activation),
 //   cache_implementation, and the keys every family ignores (arch_llama.cpp).
 // GGUF keys (gemma2.*): those of the llama family plus attention.sliding_window,
 //   attn_logit_softcapping, final_logit_softcapping, attention.scale (when present; else
@@ -69,6 +69,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   r.ignore({"hidden_act", "cache_implementation"});
   if (!r.opt_bool("tie_word_embeddings", true)) fail(r.path(), "tie_word_embeddings = false is not implemented by the gemma2 family");
   r.refuse_unless("attention_bias", false);
+  r.refuse_unless("use_bidirectional_attention", false);  // newer configs write it; true is not causal
   c.attn_scale = static_cast<float>(1.0 / std::sqrt(r.opt_double("query_pre_attn_scalar", c.head_dim)));
   c.sliding_window = r.opt_int("sliding_window", 4096);
   r.refuse_unless("sliding_window_size", c.sliding_window);  // an older spelling, same value
