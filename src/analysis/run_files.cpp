@@ -267,9 +267,24 @@ std::vector<NiahTest> read_niah_results(const std::string& path) {
     t.needle = optional_string(obj, "needle", where);
     t.model_response = optional_string(obj, "model_response", where);
     t.score = get_number(obj, "score", where);
+    t.support_share = optional_number(obj, "support_share", where, -1);
     tests.push_back(std::move(t));
   });
   return tests;
+}
+
+std::vector<SupportSplit> support_splits(const std::vector<NiahTest>& tests) {
+  std::map<std::string, SupportSplit> by_mask;
+  for (const auto& t : tests) {
+    if (t.support_share < 0) continue;
+    const std::string mask = t.mask == "none" ? "" : t.mask;
+    SupportSplit& s = by_mask[mask];
+    s.mask = mask;
+    (t.score > 50.0 ? s.passed : s.failed).push_back(t.support_share);
+  }
+  std::vector<SupportSplit> out;
+  for (auto& [mask, split] : by_mask) out.push_back(std::move(split));
+  return out;
 }
 
 NiahSummary read_niah_summary(const std::string& path) {

@@ -67,7 +67,16 @@ struct NiahTest {
   std::string needle;
   std::string model_response;
   double score = 0;  // 0..100
+  double support_share = -1;  // share of answer tokens copied by the support heads; -1: not recorded
 };
+
+// support_share of the passed (score > 50) and failed tests of one mask, for the
+// distribution figure; both empty when the lines carry none.
+struct SupportSplit {
+  std::string mask;  // "" for the unmasked model
+  std::vector<double> passed, failed;
+};
+std::vector<SupportSplit> support_splits(const std::vector<NiahTest>& tests);
 
 // Masking sweep: NIAH mean score for each number K of masked heads.
 struct SweepSeries {

@@ -17,6 +17,7 @@ struct NiahCommandOptions {
   KvCliOptions kv;
   bool baseline = false;
   int sink_heads = 5;
+  int support_heads = 10;
   std::vector<std::string> merge_from;
 };
 
@@ -55,6 +56,12 @@ void run(const NiahCommandOptions& o) {
   c.kv_sweep = kv_sweep;
   c.sink_heads = sink_heads_for(masks.scores ? &*masks.scores : nullptr, o.sink_heads);
   c.settings["sink_heads"] = head_keys(c.sink_heads);
+  // support_share: copies by the top heads of --scores, else by every head.
+  const int n_heads = lm.model->config.n_layer * lm.model->config.n_head;
+  c.support_heads = masks.scores ? select_heads("top:" + std::to_string(std::min(o.support_heads, n_heads)),
+                                                lm.model->config, &masks.scores->mean)
+                                 : select_heads("all", lm.model->config);
+  c.settings["support_heads"] = head_keys(c.support_heads);
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   c.progress = [&](int done, int total, const std::string& mask, const TestResult& r, double elapsed) {
@@ -90,6 +97,10 @@ CommandRegistrar reg("niah", [](CLI::App& app) {
                   "record the first-token attention mass of this many top retrieval heads (score above the retrieval "
                   "threshold, from --scores)")
       ->capture_default_str();
+  cmd->add_option("--support-heads", o->support_heads,
+                  "support_share counts copies by this many top heads of --scores (every head without --scores)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--merge-from", o->merge_from,
                   "instead of running: join these niah shard directories into -o (the model is not used)");
   cmd->footer(

@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 #include <set>
 #include <sstream>
 
 #include "analysis/run_files.h"
+#include "analysis/stats.h"
 #include "io/error.h"
 #include "io/mapped_file.h"
 #include "io/text.h"
@@ -215,6 +217,7 @@ json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::s
   j["prompt_tokens"] = r.prompt_tokens;
   j["generated_tokens"] = r.generated_tokens;
   j["seconds"] = r.seconds;
+  if (r.support_share >= 0) j["support_share"] = r.support_share;
   for (const char* key : {"copy_steps_inside_span", "copy_steps_outside_span", "sink_mass_top_heads",
                           "sink_mass_by_head", "steps", "error"})
     if (r.extra.contains(key)) j[key] = r.extra[key];
@@ -275,6 +278,7 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     double score_sum = 0, sink_sum = 0;
     int sink_n = 0;
     std::map<std::string, std::pair<double, int>> sink_by;
+    std::vector<double> support_passed, support_failed;
     for (const json* l : group) {
       const double score = l->value("score", 0.0);
       ++o.tests;
@@ -286,6 +290,8 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
       const json& ek = (*l).contains("error_kind") ? (*l)["error_kind"] : json();
       const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";
       if (ek.is_string()) o.errors[outcome] += 1;
+      if (l->contains("support_share") && (*l)["support_share"].is_number())
+        (score > 50.0 ? support_passed : support_failed).push_back((*l)["support_share"].get<double>());
       if (l->contains("sink_mass_top_heads") && (*l)["sink_mass_top_heads"].is_number()) {
         const double m = (*l)["sink_mass_top_heads"].get<double>();
         sink_sum += m;
@@ -298,6 +304,12 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     if (o.tests) o.kv_kept_fraction = kv_sum / o.tests, o.query_kept_fraction = query_sum / o.tests;
     if (sink_n) o.sink_mass = sink_sum / sink_n;
     for (const auto& [k, v] : sink_by) o.sink_mass_by_outcome[k] = v.first / v.second;
+    auto mean = [](const std::vector<double>& v) {
+      return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    };
+    o.support_share_passed = mean(support_passed);
+    o.support_share_failed = mean(support_failed);
+    o.support_auroc = analysis::auroc(support_passed, support_failed);
     s.masks.push_back(std::move(o));
   }
   std::stable_sort(s.masks.begin(), s.masks.end(), [](const MaskOutcome& a, const MaskOutcome& b) {
@@ -348,6 +360,10 @@ json NiahCausalSummary::to_json() const {
     m["errors"] = o.errors;
     m["sink_mass_top_heads"] = o.sink_mass >= 0 ? json(o.sink_mass) : json();
     m["sink_mass_by_outcome"] = o.sink_mass_by_outcome;
+    auto number_or_null = [](double v) { return std::isnan(v) ? json() : json(v); };
+    m["support_share_passed"] = number_or_null(o.support_share_passed);
+    m["support_share_failed"] = number_or_null(o.support_share_failed);
+    m["support_auroc"] = number_or_null(o.support_auroc);
     m["kv_kept_fraction"] = o.kv_kept_fraction;
     m["query_kept_fraction"] = o.query_kept_fraction;
     ms.push_back(std::move(m));
@@ -366,6 +382,16 @@ std::vector<std::string> write_niah_figures(const std::string& dir, const std::s
     const report::Drawing d = report::niah_heatmap(grid, title);
     for (const char* ext : {".png", ".svg"}) {
       const std::string path = dir + "/heatmap_" + report::file_stem(name) + ext;
+      report::save_figure(d, path);
+      written.push_back(path);
+    }
+  }
+  for (const auto& split : analysis::support_splits(tests)) {
+    const std::string name = split.mask.empty() ? "none" : split.mask;
+    const report::Drawing d = report::support_share_histogram(
+        split.passed, split.failed, analysis::auroc(split.passed, split.failed), title_prefix + ", mask " + name + ": support share");
+    for (const char* ext : {".png", ".svg"}) {
+      const std::string path = dir + "/support_" + report::file_stem(name) + ext;
       report::save_figure(d, path);
       written.push_back(path);
     }
@@ -442,6 +468,7 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   }
 
   base.sink_heads = o.sink_heads;
+  base.support_heads = o.support_heads;
   base.record_steps = true;
   // One runner per KV policy (the policy is a session option); its KV cache is allocated by
   // its first test, so listing tasks allocates none.
@@ -563,6 +590,23 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
       out << buf;
     }
     out << "\n";
+  }
+  bool support = false;
+  for (const auto& o : s.masks) support |= !std::isnan(o.support_share_passed) || !std::isnan(o.support_share_failed);
+  if (support) {
+    out << "\n support: share of answer tokens copied by the support heads (mean over passed / failed tests)\n"
+        << " mask                          passed  failed  support_auroc\n";
+    auto cell = [](double v) {
+      char b[32];
+      if (std::isnan(v)) return std::string("-");
+      std::snprintf(b, sizeof b, "%.3f", v);
+      return std::string(b);
+    };
+    for (const auto& o : s.masks) {
+      std::snprintf(buf, sizeof buf, " %-29s %6s  %6s  %13s\n", o.label.c_str(), cell(o.support_share_passed).c_str(),
+                    cell(o.support_share_failed).c_str(), cell(o.support_auroc).c_str());
+      out << buf;
+    }
   }
   if (!s.sweep.is_null()) {
     std::map<int, std::pair<std::string, std::string>> rows;

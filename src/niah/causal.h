@@ -3,6 +3,7 @@
 // reference result fields, error taxonomy, resume, shards, heatmaps and the sweep plot.
 // The item loop with resume that `rhead qa` and `rhead cot` share lives here too.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -90,6 +91,7 @@ struct NiahCausalOptions {
   bool sweep = false;                // write sweep.json and the sweep plot
   bool kv_sweep = false;             // write kv_sweep.{json,tsv,png,svg}
   std::vector<HeadId> sink_heads;    // top retrieval heads whose first-token mass is recorded
+  std::vector<HeadId> support_heads; // heads whose copies support an answer token (support_share)
   std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)> progress;
 };
 
@@ -107,6 +109,10 @@ struct MaskOutcome {
   // outcome ("none" for passed tests, else the error kind). -1 when not recorded.
   double sink_mass = -1;
   std::map<std::string, double> sink_mass_by_outcome;
+  // support_share (experiments/explain.h) of passed and failed tests, and its AUROC for
+  // telling them apart; NaN when not recorded or a group is empty.
+  double support_share_passed = std::nan(""), support_share_failed = std::nan("");
+  double support_auroc = std::nan("");
 };
 
 struct NiahCausalSummary {

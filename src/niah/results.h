@@ -26,6 +26,9 @@ struct TestResult {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0, scoring_seconds = 0;
+  // Share of answer tokens that the support heads copied from the context
+  // (experiments/explain.h); -1 when no support heads were given.
+  double support_share = -1;
   nlohmann::json extra;      // command-specific fields (niah: mask, taxonomy, ...)
 };
 

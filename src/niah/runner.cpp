@@ -9,6 +9,7 @@
 #include "model/generate.h"
 #include "niah/retrieval_score.h"
 #include "niah/rouge.h"
+#include "experiments/explain.h"
 
 namespace rhead {
 
@@ -149,6 +150,11 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   nlohmann::json step_records = nlohmann::json::array();
   std::vector<double> sink_by_head(config_.sink_heads.size(), 0.0);
 
+  // Support of the answer over the whole context (haystack and needle), by the support heads.
+  const bool track_support = !config_.support_heads.empty();
+  AnswerSupport support(tok, config_.support_heads, context_begin, context_end,
+                        mask);
+  if (track_support) support.request(probes);
   GreedyOptions go;
   go.max_new_tokens = config_.max_new_tokens;
   go.probes = &probes;
@@ -195,6 +201,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
       if (!config_.sink_heads.empty()) sr["sink"] = step_sink / static_cast<double>(config_.sink_heads.size());
       step_records.push_back(std::move(sr));
     }
+    if (track_support) support.observe(rec, step.token, sequence);
     sequence.push_back(step.token);
     scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
     if (tok.is_end_of_generation(step.token)) return false;
@@ -232,6 +239,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   r.decode_seconds = g.decode_seconds - scoring_in_decode;
   r.scoring_seconds = scoring_seconds;
   r.extra["reused_tokens"] = keep;
+  if (track_support) r.support_share = support.share();
   r.extra["copy_steps_inside_span"] = inside_copy_steps;
   r.extra["copy_steps_outside_span"] = outside_copy_steps;
   if (sink_n > 0) r.extra["sink_mass_top_heads"] = sink_sum / sink_n;

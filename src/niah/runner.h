@@ -41,6 +41,9 @@ struct NiahRunConfig {
   // needle sentence, haystack, anything else), and the sink mass of `sink_heads`; and
   // extra["sink_mass_by_head"]. Off for detect, whose result lines stay as they are.
   bool record_steps = false;
+  // Heads whose copies make an answer token supported (TestResult::support_share); empty:
+  // not recorded.
+  std::vector<HeadId> support_heads;
 };
 
 class NiahRunner {

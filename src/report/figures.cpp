@@ -11,7 +11,7 @@ namespace rhead::report {
 using analysis::ScoreMap;
 
 const std::vector<std::string>& figure_kinds() {
-  static const std::vector<std::string> kinds = {"heatmap", "histogram", "frequency", "accuracy",
+  static const std::vector<std::string> kinds = {"heatmap", "histogram", "frequency", "accuracy", "support",
                                                  "niah",    "sweep",     "pair",      "correlation"};
   return kinds;
 }
@@ -71,6 +71,14 @@ std::vector<NamedFigure> niah_run_figures(const analysis::NiahRun& run, const st
                    "NIAH score by context length and needle depth" +
                        (grid.mask.empty() ? std::string(".") : " with heads masked (" + grid.mask + ")."),
                    niah_heatmap(grid, title)});
+  }
+  for (const auto& split : analysis::support_splits(run.tests)) {
+    const std::string suffix = split.mask.empty() ? "" : "_" + file_stem(split.mask);
+    out.push_back({"support", stem + "_support" + suffix,
+                   "Share of answer tokens the top heads copied from the context, for passed and failed tests" +
+                       (split.mask.empty() ? std::string(".") : " (" + split.mask + ")."),
+                   support_share_histogram(split.passed, split.failed, analysis::auroc(split.passed, split.failed),
+                                           label + (split.mask.empty() ? "" : ", mask " + split.mask) + ": support share")});
   }
   if (!run.sweep.empty())
     out.push_back({"sweep", stem + "_sweep",

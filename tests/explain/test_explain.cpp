@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "experiments/explain.h"
 #include "io/builtin_data.h"
@@ -374,6 +375,34 @@ TEST(ExplainPage, UnsupportedTokensAreMarkedInChromium) {
   const nlohmann::json j = nlohmann::json::parse(read_text_file("explain_test_artifacts/masked.json"));
   ASSERT_FALSE(j["tokens"].empty());
   for (const auto& t : j["tokens"]) EXPECT_EQ(t["support"], "unsupported");
+}
+
+}  // namespace
+
+namespace {
+
+// rhead niah records support_share on every result line and its summary the AUROC.
+TEST(NiahSupport, EveryLineHasSupportShareAndTheSummaryItsAuroc) {
+  InductionFiles f;
+  const std::string out = f.dir.sub("niah");
+  const auto r = rhead_cli("niah -m builtin:induction --lengths 300:400:2 --depths 2 -q --scores " + shell_quote(f.scores) +
+                           " --support-heads 2 -o " + shell_quote(out) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("support_auroc"), std::string::npos) << r.output;
+  int lines = 0;
+  std::istringstream in(read_text_file(out + "/results.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ASSERT_TRUE(j.contains("support_share")) << line;
+    // The induction heads copy the needle's answer: every passed answer is fully supported.
+    if (j["score"].get<double>() > 50) EXPECT_EQ(j["support_share"], 1.0) << line;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2 * 2 * 3);
+  const nlohmann::json summary = nlohmann::json::parse(read_text_file(out + "/summary.json"));
+  ASSERT_FALSE(summary["masks"].empty());
+  EXPECT_TRUE(summary["masks"][0].contains("support_auroc"));
+  EXPECT_TRUE(summary["masks"][0].contains("support_share_passed"));
 }
 
 }  // namespace
