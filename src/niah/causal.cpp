@@ -541,11 +541,6 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   return s;
 }
 
-NiahCausalSummary rebuild_niah_outputs(const std::string& dir) {
-  const json run = read_json(dir + "/run.json");
-  return write_niah_outputs(dir, run, read_results_lines(dir + "/results.jsonl", false));
-}
-
 NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir) {
   if (shard_dirs.empty()) throw Error("merge needs at least one run directory");
   json run;

@@ -141,9 +141,6 @@ nlohmann::json sweep_json(const std::vector<MaskOutcome>& outcomes);
 NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions& session, NiahRunConfig base,
                                   const NiahCausalOptions& options);
 
-// Rebuilds summary.json, sweep.json and the figures of a niah directory from results.jsonl.
-NiahCausalSummary rebuild_niah_outputs(const std::string& dir);
-
 // Joins niah shard directories into `out_dir`.
 NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);
 

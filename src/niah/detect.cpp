@@ -196,11 +196,6 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
   return s;
 }
 
-DetectSummary rebuild_outputs(const std::string& dir) {
-  const json run = read_json_file(dir + "/run.json");
-  return write_outputs(dir, run, load_results(dir + "/results.jsonl", false));
-}
-
 DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir) {
   if (shard_dirs.empty()) throw Error("merge needs at least one run directory");
   json run;

@@ -50,9 +50,6 @@ nlohmann::json model_info_json(const Model& model);
 // everything in the output directory.
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& options);
 
-// Rebuilds head_score.json and summary.json in `dir` from its results.jsonl and run.json.
-DetectSummary rebuild_outputs(const std::string& dir);
-
 // Joins shard directories into `out_dir` (results deduplicated by test id).
 DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);
 
