@@ -39,7 +39,11 @@ FAMILIES = ["random_mixtral", "random_qwen3", "random_qwen3moe", "random_gemma2"
 
 def hf_config_dict(cfg):
     """The fixture config as AutoConfig.for_model takes it."""
-    return {k: v for k, v in cfg.items() if k not in ("architectures", "torch_dtype", "model_type")}
+    d = {k: v for k, v in cfg.items() if k not in ("architectures", "torch_dtype", "model_type")}
+    # Some configs default pad_token_id to an id of the full vocabulary (Phi-3: 32000), which
+    # the tiny random vocabularies do not have; transformers then refuses the embedding.
+    d.setdefault("pad_token_id", None)
+    return d
 
 
 def run_fixture(fx, out_dir, ckpt_root):
@@ -63,7 +67,9 @@ def run_fixture(fx, out_dir, ckpt_root):
     problems = {k: v for k, v in problems.items() if v}
     if problems:
         raise RuntimeError("weights do not fit %s: %s" % (type(model).__name__, problems))
-    model = model.double().eval()
+    # Float64 everywhere, except MoE: transformers' grouped expert matmul takes no doubles.
+    moe = "num_local_experts" in cfg or "num_experts" in cfg
+    model = (model.float() if moe else model.double()).eval()
     tokens = ref.random_tokens(seed, fx["n_tokens"], cfg["vocab_size"])
     with torch.no_grad():
         logits = model(torch.tensor([tokens]), use_cache=False).logits[0].to(torch.float64)

@@ -4,7 +4,7 @@
 // norm_topk_prob their weights are renormalized to sum 1, else used as they are.
 //
 // config.json keys read: those of the llama family (arch_llama.cpp) except sliding_window,
-//   plus num_experts, num_experts_per_tok, moe_intermediate_size, norm_topk_prob.
+//   plus num_experts (or num_local_experts), num_experts_per_tok, moe_intermediate_size, norm_topk_prob.
 //   Refused unless default: decoder_sparse_step (1), mlp_only_layers ([]), attention_bias
 //   (false), use_sliding_window (false; then sliding_window and max_window_layers are
 //   ignored). intermediate_size (the width of dense layers, of which there are none) is read
@@ -34,7 +34,9 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   r.refuse_unless("decoder_sparse_step", 1);
   r.refuse_unless("mlp_only_layers", nlohmann::json::array());
   read_qwen_window_hf(r);
-  c.n_expert = r.need_int("num_experts");
+  // Newer transformers versions save the expert count as num_local_experts; both must agree.
+  c.n_expert = r.has("num_experts") ? r.need_int("num_experts") : r.need_int("num_local_experts");
+  r.refuse_unless("num_local_experts", c.n_expert);
   c.n_expert_used = r.need_int("num_experts_per_tok");
   c.n_ff_expert = r.need_int("moe_intermediate_size");
   c.expert_weights_norm = r.opt_bool("norm_topk_prob", false);
