@@ -16,6 +16,7 @@
 #include "io/gguf_writer.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "model/reference_fixture.h"
 #include "model/session.h"
 #include "test_support.h"
 
@@ -217,22 +218,7 @@ TEST_P(GgufReference, MatchesTorch) {
   auto model = load_model(path).model;
   EXPECT_EQ(model->config.rope_pairing,
             gguf_arch(cfg.at("model_type")) == "llama" ? RopePairing::adjacent : RopePairing::half);
-  const auto tokens = fx.at("tokens").get<std::vector<int32_t>>();
-  SessionOptions so;
-  so.kv_f16 = false;
-  so.n_ctx = static_cast<int64_t>(tokens.size());  // LongRoPE picks its factors by capacity
-  Session s(model, so);
-  ForwardOptions fo;
-  fo.all_logits = true;
-  const auto logits = s.forward(tokens, fo);
-  const auto expected = fx.at("logits").get<std::vector<std::vector<float>>>();
-  const auto positions = fx.at("positions").get<std::vector<int>>();
-  const int64_t V = model->config.n_vocab;
-  ASSERT_EQ(logits.size(), tokens.size() * V);
-  double max_diff = 0;
-  for (size_t i = 0; i < positions.size(); ++i)
-    for (int64_t v = 0; v < V; ++v)
-      max_diff = std::max(max_diff, std::fabs(double(logits[positions[i] * V + v]) - expected[i][v]));
+  const double max_diff = testing::fixture_max_logit_diff(model, fx);
   std::printf("%s as GGUF vs torch: max |dlogit| = %.3g\n", GetParam().c_str(), max_diff);
   EXPECT_LE(max_diff, 1e-4);
 }
@@ -250,23 +236,7 @@ namespace rhead {
 namespace {
 
 double gguf_max_diff(const std::string& path, const json& fx) {
-  auto model = load_model(path).model;
-  const auto tokens = fx.at("tokens").get<std::vector<int32_t>>();
-  SessionOptions so;
-  so.kv_f16 = false;
-  so.n_ctx = static_cast<int64_t>(tokens.size());
-  Session s(model, so);
-  ForwardOptions fo;
-  fo.all_logits = true;
-  const auto logits = s.forward(tokens, fo);
-  const auto expected = fx.at("logits").get<std::vector<std::vector<float>>>();
-  const auto positions = fx.at("positions").get<std::vector<int>>();
-  const int64_t V = model->config.n_vocab;
-  double max_diff = 0;
-  for (size_t i = 0; i < positions.size(); ++i)
-    for (int64_t v = 0; v < V; ++v)
-      max_diff = std::max(max_diff, std::fabs(double(logits[positions[i] * V + v]) - expected[i][v]));
-  return max_diff;
+  return testing::fixture_max_logit_diff(load_model(path).model, fx);
 }
 
 // Mixtral GGUFs from older converters hold one 2-D tensor per expert.

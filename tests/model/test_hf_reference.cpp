@@ -12,6 +12,7 @@
 
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "model/reference_fixture.h"
 #include "model/session.h"
 #include "test_support.h"
 
@@ -31,21 +32,7 @@ TEST_P(HfReference, MatchesTransformers) {
   std::ofstream(dir / "config.json") << fx.at("hf_config").dump(2);
   testing::write_safetensors_f32(dir / "model.safetensors", testing::random_hf_weights(fx.at("config"), seed));
   auto model = load_model(dir.path).model;
-  const auto tokens = fx.at("tokens").get<std::vector<int32_t>>();
-  SessionOptions so;
-  so.kv_f16 = false;
-  so.n_ctx = static_cast<int64_t>(tokens.size());
-  Session s(model, so);
-  ForwardOptions fo;
-  fo.all_logits = true;
-  const auto logits = s.forward(tokens, fo);
-  const auto expected = fx.at("logits").get<std::vector<std::vector<float>>>();
-  const auto positions = fx.at("positions").get<std::vector<int>>();
-  const int64_t V = model->config.n_vocab;
-  double max_diff = 0;
-  for (size_t i = 0; i < positions.size(); ++i)
-    for (int64_t v = 0; v < V; ++v)
-      max_diff = std::max(max_diff, std::fabs(double(logits[positions[i] * V + v]) - expected[i][v]));
+  const double max_diff = testing::fixture_max_logit_diff(model, fx);
   std::printf("%s vs transformers %s (%s): max |dlogit| = %.3g\n", GetParam().c_str(),
               fx.at("transformers_version").get<std::string>().c_str(), fx.at("hf_class").get<std::string>().c_str(),
               max_diff);
