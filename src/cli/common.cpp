@@ -16,7 +16,10 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--ctx", o.n_ctx, "KV cache capacity in tokens (default: the model's context length)");
   cmd->add_option("--kv-type", o.kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--threads", o.threads, "threads (default: all cores)");
-  cmd->add_option("--chunk", o.prefill_chunk, "prefill chunk size in tokens")->check(CLI::PositiveNumber);
+  cmd->add_option("--chunk", o.prefill_chunk, "prefill chunk size in tokens (default: 256 on cpu, 4096 on cuda)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--device", o.device, "where the model runs (default: cuda when a GPU is present, else cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
 namespace {
@@ -40,6 +43,7 @@ SessionOptions session_options(const ModelOptions& o) {
   so.n_ctx = o.n_ctx;
   so.kv_f16 = o.kv_type == "f16";
   so.prefill_chunk = o.prefill_chunk;
+  so.device = o.device.empty() ? default_device() : parse_device(o.device);
   return so;
 }
 

@@ -14,7 +14,8 @@ struct ModelOptions {
   int64_t n_ctx = 0;           // --ctx
   std::string kv_type = "f16"; // --kv-type
   int threads = 0;             // --threads (0: all cores)
-  int64_t prefill_chunk = 256; // --chunk
+  int64_t prefill_chunk = 0;   // --chunk (0: the device's default)
+  std::string device;          // --device cpu|cuda (empty: cuda when a GPU is present, else cpu)
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o);

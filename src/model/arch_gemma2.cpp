@@ -91,11 +91,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 // Gemma-2 layer: pre- and post-norms around attention and the GeGLU MLP.
 void forward_layer(LayerContext& ctx, int l) {
   const LayerWeights& w = ctx.layer(l);
-  const int64_t TD = ctx.n_tokens * ctx.config().n_embd;
-  ctx.act.xn.resize(std::max(ctx.act.xn.size(), static_cast<size_t>(TD)));  // xn, y: [T, D]
-  ctx.act.y.resize(std::max(ctx.act.y.size(), static_cast<size_t>(TD)));
-  float* xn = ctx.act.xn.data();
-  float* y = ctx.act.y.data();
+  float* xn = ctx.act.xn;  // xn, y: [T, D]
+  float* y = ctx.act.y;
   norm_rows(ctx, ctx.x, w.attn_norm, xn);
   attention_block(ctx, l, xn, y);  // sliding window on even layers, scale, soft-cap
   norm_rows(ctx, y, w.post_attn_norm, y);

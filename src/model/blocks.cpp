@@ -1,71 +1,52 @@
-// Shared blocks of the layer forwards (see blocks.h).
+// Shared blocks of the layer forwards (see blocks.h). Every op goes through ctx.backend; the
+// buffers are the Session's Activations, sized for the chunk before the first layer runs.
 #include "model/blocks.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
-#include "ops/ops.h"
-
 namespace rhead {
 
 namespace {
 
-void grow(std::vector<float>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
+void gate_act_mul(Backend& be, Activation a, float* g, const float* u, int64_t n) {
+  if (a == Activation::gelu_tanh) be.gelu_tanh_mul(g, u, n);
+  else be.silu_mul(g, u, n);
 }
 
-// g[i] = gelu_tanh(g[i]) * u[i]; gelu_tanh(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-void gelu_tanh_mul(float* g, const float* u, int64_t n) {
-  const float c = 0.7978845608028654f;  // sqrt(2 / pi)
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = g[i];
-    g[i] = 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x))) * u[i];
-  }
-}
-
-void gate_act_mul(Activation a, float* g, const float* u, int64_t n) {
-  if (a == Activation::gelu_tanh) gelu_tanh_mul(g, u, n);
-  else silu_mul(g, u, n);
-}
-
-void add_bias(float* y, const std::vector<float>& b, int64_t rows) {
-  if (b.empty()) return;
-  const int64_t n = static_cast<int64_t>(b.size());
-  for (int64_t t = 0; t < rows; ++t) add_inplace(y + t * n, b.data(), n);
+void add_bias(Backend& be, float* y, const std::vector<float>& b, int64_t rows) {
+  if (!b.empty()) be.add_bias(y, b, rows);
 }
 
 }  // namespace
 
 void norm_rows(const LayerContext& ctx, const float* in, const std::vector<float>& w, float* out) {
   const ModelConfig& c = ctx.config();
-  rmsnorm(in, w.data(), out, ctx.n_tokens, c.n_embd, c.rms_eps);
+  ctx.backend.rmsnorm(in, w, out, ctx.n_tokens, c.n_embd, c.rms_eps);
 }
 
-void add_residual(LayerContext& ctx, const float* y) { add_inplace(ctx.x, y, ctx.n_tokens * ctx.config().n_embd); }
+void add_residual(LayerContext& ctx, const float* y) { ctx.backend.add(ctx.x, y, ctx.n_tokens * ctx.config().n_embd); }
 
 void attention_block(LayerContext& ctx, int l, const float* xn, float* y) {
   const ModelConfig& c = ctx.config();
   const LayerWeights& w = ctx.layer(l);
   const int64_t T = ctx.n_tokens;
+  Backend& be = ctx.backend;
   Activations& a = ctx.act;
-  grow(a.q, T * c.q_dim());   // q: [T, n_head, hd]
-  grow(a.k, T * c.kv_dim());  // k, v: [T, n_kv_head, hd]
-  grow(a.v, T * c.kv_dim());
-  grow(a.att, T * c.q_dim()); // att: [T, n_head, hd]
-  matmul(w.wq, xn, T, a.q.data());
-  matmul(w.wk, xn, T, a.k.data());
-  matmul(w.wv, xn, T, a.v.data());
-  add_bias(a.q.data(), w.bq, T);
-  add_bias(a.k.data(), w.bk, T);
-  add_bias(a.v.data(), w.bv, T);
+  be.matmul(w.wq, xn, T, a.q);  // q: [T, n_head, hd]
+  be.matmul(w.wk, xn, T, a.k);  // k, v: [T, n_kv_head, hd]
+  be.matmul(w.wv, xn, T, a.v);
+  add_bias(be, a.q, w.bq, T);
+  add_bias(be, a.k, w.bk, T);
+  add_bias(be, a.v, w.bv, T);
   if (!w.q_norm.empty()) {  // per head: rows of head_dim
-    rmsnorm(a.q.data(), w.q_norm.data(), a.q.data(), T * c.n_head, c.head_dim, c.rms_eps);
-    rmsnorm(a.k.data(), w.k_norm.data(), a.k.data(), T * c.n_kv_head, c.head_dim, c.rms_eps);
+    be.rmsnorm(a.q, w.q_norm, a.q, T * c.n_head, c.head_dim, c.rms_eps);
+    be.rmsnorm(a.k, w.k_norm, a.k, T * c.n_kv_head, c.head_dim, c.rms_eps);
   }
   const bool half = c.rope_pairing == RopePairing::half;
-  rope(a.q.data(), T, c.n_head, c.head_dim, ctx.pos0, ctx.inv_freq, half);
-  rope(a.k.data(), T, c.n_kv_head, c.head_dim, ctx.pos0, ctx.inv_freq, half);
+  be.rope(a.q, T, c.n_head, c.head_dim, ctx.pos0, ctx.inv_freq, half);
+  be.rope(a.k, T, c.n_kv_head, c.head_dim, ctx.pos0, ctx.inv_freq, half);
 
   AttentionVariant variant;
   variant.window = c.layer_window(l);
@@ -76,37 +57,39 @@ void attention_block(LayerContext& ctx, int l, const float* xn, float* y) {
     const float base = c.attn_scale != 0.0f ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     variant.scale = base * c.rope_attn_factor * c.rope_attn_factor;
   }
-  ctx.attend(l, a.q.data(), a.k.data(), a.v.data(), a.att.data(), variant);
-  matmul(w.wo, a.att.data(), T, y);
-  add_bias(y, w.bo, T);
+  ctx.attend(l, a.q, a.k, a.v, a.att, variant);  // att: [T, n_head, hd]
+  be.matmul(w.wo, a.att, T, y);                  // y: [T, n_embd]
+  add_bias(be, y, w.bo, T);
 }
 
 void mlp_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y) {
   const ModelConfig& c = ctx.config();
   const int64_t T = ctx.n_tokens, F = w.w_gate.rows;
+  Backend& be = ctx.backend;
   Activations& a = ctx.act;
-  grow(a.gate, T * F);  // gate, up: [T, F]
-  grow(a.up, T * F);
-  matmul(w.w_gate, xn, T, a.gate.data());
-  matmul(w.w_up, xn, T, a.up.data());
-  gate_act_mul(c.activation, a.gate.data(), a.up.data(), T * F);
-  matmul(w.w_down, a.gate.data(), T, y);
+  be.matmul(w.w_gate, xn, T, a.gate);  // gate, up: [T, F]
+  be.matmul(w.w_up, xn, T, a.up);
+  gate_act_mul(be, c.activation, a.gate, a.up, T * F);
+  be.matmul(w.w_down, a.gate, T, y);   // y: [T, n_embd]
 }
 
 void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y) {
   const ModelConfig& c = ctx.config();
   const int64_t T = ctx.n_tokens, D = c.n_embd, E = c.n_expert, K = c.n_expert_used, F = c.n_ff_expert;
+  Backend& be = ctx.backend;
   Activations& a = ctx.act;
-  grow(a.router, T * E);  // router: [T, E]
-  matmul(w.router, xn, T, a.router.data());
+  be.matmul(w.router, xn, T, a.router);  // router: [T, E]
+  a.router_host.resize(T * E);
+  be.to_host(a.router_host.data(), a.router, T * E * sizeof(float));
 
   // Per token: softmax over all router logits, keep the top K (ties: lower expert index),
   // renormalize over the chosen ones when asked.
-  std::vector<std::vector<std::pair<int64_t, double>>> routed(E);  // expert -> (token, weight)
+  std::vector<std::vector<int32_t>> rows(E);     // expert -> tokens routed to it
+  std::vector<std::vector<double>> weights(E);   // expert -> their routing weights
   std::vector<int> order(E);
   std::vector<double> prob(E);
   for (int64_t t = 0; t < T; ++t) {
-    const float* logits = &a.router[t * E];
+    const float* logits = &a.router_host[t * E];
     const float mx = *std::max_element(logits, logits + E);
     double sum = 0;
     for (int64_t e = 0; e < E; ++e) sum += prob[e] = std::exp(static_cast<double>(logits[e]) - mx);
@@ -116,33 +99,26 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
     double chosen = 0;
     for (int64_t k = 0; k < K; ++k) chosen += prob[order[k]];
     const double denom = c.expert_weights_norm ? chosen : sum;
-    for (int64_t k = 0; k < K; ++k) routed[order[k]].push_back({t, prob[order[k]] / denom});
+    for (int64_t k = 0; k < K; ++k) {
+      rows[order[k]].push_back(static_cast<int32_t>(t));
+      weights[order[k]].push_back(prob[order[k]] / denom);
+    }
   }
 
   // The weighted sum is kept in double: experts that agree then give exactly their common
   // output (the weights sum to 1 in double, not always in float).
-  a.moe_sum.assign(T * D, 0.0);
+  be.zero(a.moe_sum, static_cast<size_t>(T * D) * sizeof(double));  // moe_sum: [T, D]
   for (int64_t e = 0; e < E; ++e) {
-    const auto& tokens = routed[e];
-    if (tokens.empty()) continue;
-    const int64_t n = static_cast<int64_t>(tokens.size());
-    grow(a.xe, n * D);  // xe: [n, D] the rows routed to expert e
-    grow(a.ye, n * D);  // ye: [n, D]
-    grow(a.gate, n * F);  // gate, up: [n, F]
-    grow(a.up, n * F);
-    for (int64_t i = 0; i < n; ++i) std::copy(xn + tokens[i].first * D, xn + (tokens[i].first + 1) * D, &a.xe[i * D]);
-    matmul(w.exp_gate[e], a.xe.data(), n, a.gate.data());
-    matmul(w.exp_up[e], a.xe.data(), n, a.up.data());
-    silu_mul(a.gate.data(), a.up.data(), n * F);
-    matmul(w.exp_down[e], a.gate.data(), n, a.ye.data());
-    for (int64_t i = 0; i < n; ++i) {
-      double* dst = &a.moe_sum[tokens[i].first * D];
-      const float* src = &a.ye[i * D];
-      const double wt = tokens[i].second;
-      for (int64_t d = 0; d < D; ++d) dst[d] += wt * src[d];
-    }
+    if (rows[e].empty()) continue;
+    const int64_t n = static_cast<int64_t>(rows[e].size());
+    be.gather_rows(xn, rows[e], D, a.xe);  // xe: [n, D] the rows routed to expert e
+    be.matmul(w.exp_gate[e], a.xe, n, a.gate);  // gate, up: [n, F]
+    be.matmul(w.exp_up[e], a.xe, n, a.up);
+    be.silu_mul(a.gate, a.up, n * F);
+    be.matmul(w.exp_down[e], a.gate, n, a.ye);  // ye: [n, D]
+    be.add_rows_weighted(a.moe_sum, a.ye, rows[e], weights[e], D);
   }
-  for (int64_t i = 0; i < T * D; ++i) y[i] = static_cast<float>(a.moe_sum[i]);
+  be.narrow(a.moe_sum, y, T * D);
 }
 
 void ffn_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y) {
@@ -152,11 +128,8 @@ void ffn_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
 
 void pre_norm_layer(LayerContext& ctx, int l) {
   const LayerWeights& w = ctx.layer(l);
-  const int64_t TD = ctx.n_tokens * ctx.config().n_embd;
-  grow(ctx.act.xn, TD);  // xn, y: [T, D]
-  grow(ctx.act.y, TD);
-  float* xn = ctx.act.xn.data();
-  float* y = ctx.act.y.data();
+  float* xn = ctx.act.xn;  // xn, y: [T, D]
+  float* y = ctx.act.y;
   norm_rows(ctx, ctx.x, w.attn_norm, xn);
   attention_block(ctx, l, xn, y);
   add_residual(ctx, y);

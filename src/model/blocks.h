@@ -1,13 +1,18 @@
 // The shared blocks a family's layer forward is assembled from: RMSNorm, the attention block
 // (projections, biases, QK-norm, RoPE, the probe kernel through the Session), the gated MLP
 // (SwiGLU / GeGLU) and the mixture of experts. Each block reads and writes [n_tokens, width]
-// row-major f32 buffers; a family's forward (model/arch_*.cpp) calls them in its order.
+// row-major f32 buffers of the Session's backend (host memory on the CPU, device memory on
+// CUDA) and runs every op through that Backend; a family's forward (model/arch_*.cpp) calls
+// them in its order.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
+#include "model/activations.h"
 #include "model/model.h"
+#include "ops/backend.h"
 
 namespace rhead {
 
@@ -18,33 +23,22 @@ struct AttentionVariant {
   float softcap = 0.0f; // 0: none
 };
 
-// Scratch buffers, owned by the Session, grown to the largest chunk.
-struct Activations {
-  std::vector<float> xn;      // [T, n_embd] normed input of a block
-  std::vector<float> y;       // [T, n_embd] block output
-  std::vector<float> q;       // [T, n_head, head_dim]
-  std::vector<float> k, v;    // [T, n_kv_head, head_dim]
-  std::vector<float> att;     // [T, n_head, head_dim] attention output
-  std::vector<float> gate, up;  // [T, n_ff] (MoE: [tokens routed to one expert, n_ff_expert])
-  std::vector<float> router;  // [T, n_expert] router logits
-  std::vector<float> xe, ye;  // MoE: gathered rows of one expert [n, n_embd], its output [n, n_embd]
-  std::vector<double> moe_sum;  // MoE: [T, n_embd] weighted sum of the experts' outputs
-};
-
 // Session's part of attention for one layer: appends k and v ([T, n_kv_head, head_dim], RoPE
 // applied) to its KV cache at the chunk's positions and runs the probe kernel on q
 // ([T, n_head, head_dim]) -> out [T, n_head, head_dim], with probes and interventions.
+// q, k, v, out: backend memory.
 using AttendFn = std::function<void(int layer, const float* q, const float* k, const float* v, float* out,
                                     const AttentionVariant& variant)>;
 
 // What a family's layer forward reads and writes for one chunk of n_tokens tokens.
 struct LayerContext {
   const Model& model;
+  Backend& backend;         // runs every op; owns the memory of x and act
   int64_t n_tokens;
   int64_t pos0;             // absolute position of the chunk's first token
-  float* x;                 // [n_tokens, n_embd] residual stream
+  float* x;                 // [n_tokens, n_embd] residual stream (backend memory)
   Activations& act;
-  const float* inv_freq;    // [head_dim / 2] RoPE inverse frequencies of this session
+  std::span<const float> inv_freq;  // [head_dim / 2] RoPE inverse frequencies of this session (host)
   AttendFn attend;
   const ModelConfig& config() const { return model.config; }
   const LayerWeights& layer(int l) const { return model.layers[l]; }
@@ -60,7 +54,9 @@ void attention_block(LayerContext& ctx, int layer, const float* xn, float* y);
 // y = W_down · (act(W_gate·xn) * W_up·xn), act = silu or tanh-GELU per the config.
 void mlp_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y);
 // y = sum over the top n_expert_used experts e of weight_e · SwiGLU_e(xn); weights from the
-// softmax of the router logits (renormalized over the chosen when expert_weights_norm).
+// softmax of the router logits (renormalized over the chosen when expert_weights_norm). The
+// routing is decided on the host from the router logits; each chosen expert runs on the
+// backend over the rows routed to it.
 void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y);
 // The feed-forward of a layer: moe_block when the layer has experts, else mlp_block.
 void ffn_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y);

@@ -1,18 +1,15 @@
 // The forward pass: embedding (times embd_scale), the family's layer forward per layer
 // (model/arch_*.cpp, built from model/blocks.h), the final norm, the output head and the final
-// soft-cap. The Session owns the KV cache and runs attention (cache append, probes, masks) for
-// the family's attention block.
+// soft-cap, every op on the Session's backend. The Session owns the backend, the KV cache and
+// runs attention (cache append, probes, masks) for the family's attention block.
 #include "model/session.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "io/error.h"
 #include "model/family.h"
 #include "ops/attention.h"
-#include "ops/ops.h"
-#include "ops/quant.h"
 
 namespace rhead {
 
@@ -51,15 +48,21 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, const std::vector<float>&
   return inv;
 }
 
+int64_t default_prefill_chunk(Device d) { return d == Device::cuda ? 4096 : 256; }
+
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
     : model_(std::move(model)), options_(options) {
   const ModelConfig& c = model_->config;
   capacity_ = options_.n_ctx > 0 ? options_.n_ctx : c.n_ctx_train;
-  if (options_.prefill_chunk <= 0) options_.prefill_chunk = 256;
-  const size_t elem = options_.kv_f16 ? 2 : 4;
-  const size_t n = static_cast<size_t>(c.n_layer) * c.n_kv_head * capacity_ * c.head_dim * elem;
-  k_.resize(n);
-  v_.resize(n);
+  if (options_.prefill_chunk <= 0) options_.prefill_chunk = default_prefill_chunk(options_.device);
+  backend_ = make_backend(options_.device);
+  kv_.type = options_.kv_f16 ? KvType::f16 : KvType::f32;
+  kv_.n_layer = c.n_layer;
+  kv_.n_kv_head = c.n_kv_head;
+  kv_.head_dim = c.head_dim;
+  kv_.capacity = capacity_;
+  kv_.k = backend_->alloc(kv_.bytes());
+  kv_.v = backend_->alloc(kv_.bytes());
   // LongRoPE: the long factors when the session may hold more positions than the original
   // context (llama.cpp chooses by context size; HF by the positions of the call).
   const std::vector<float>& factors = c.rope_scaling != RopeScaling::longrope ? model_->rope_freq_factors
@@ -79,18 +82,26 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   }
 }
 
+Session::~Session() {
+  act_.release();
+  backend_->free(kv_.k);
+  backend_->free(kv_.v);
+}
+
 void Session::truncate(int64_t n) {
   if (n < 0 || n > n_past_) throw Error("cannot truncate a session of " + std::to_string(n_past_) + " tokens to " + std::to_string(n));
   n_past_ = n;
 }
 
-size_t Session::layer_offset(int layer) const {
-  const ModelConfig& c = model_->config;
-  return static_cast<size_t>(layer) * c.n_kv_head * capacity_ * c.head_dim * (options_.kv_f16 ? 2 : 4);
+const void* Session::kv_layer_on_host(const void* layer_data) const {
+  if (backend_->device() == Device::cpu) return layer_data;
+  kv_host_.resize(kv_.layer_bytes());
+  backend_->to_host(kv_host_.data(), layer_data, kv_host_.size());
+  return kv_host_.data();
 }
 
-const void* Session::k_cache(int layer) const { return k_.data() + layer_offset(layer); }
-const void* Session::v_cache(int layer) const { return v_.data() + layer_offset(layer); }
+const void* Session::k_cache(int layer) const { return kv_layer_on_host(kv_.k_layer(layer)); }
+const void* Session::v_cache(int layer) const { return kv_layer_on_host(kv_.v_layer(layer)); }
 
 std::vector<float> Session::forward(std::span<const int32_t> tokens, const ForwardOptions& options) {
   const ModelConfig& c = model_->config;
@@ -159,15 +170,17 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
                             const std::vector<int32_t>& obs_slot, std::vector<float>& logits_out) {
   const Model& m = *model_;
   const ModelConfig& c = m.config;
+  Backend& be = *backend_;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t D = c.n_embd, hd = c.head_dim;
   const int64_t pos0 = n_past_;
-  const size_t elem = options_.kv_f16 ? 2 : 4;
+  // Output head: only the rows the caller needs.
+  const int64_t first = options.all_logits ? 0 : T - 1;
+  const int64_t n_out = T - first;
+  act_.reserve(be, c, T, n_out);
 
-  x_.resize(T * D);  // x: [T, D] residual stream
-  for (int64_t t = 0; t < T; ++t) dequantize_row(m.tok_embd.type, m.tok_embd.row(tokens[t]), &x_[t * D], D);
-  if (c.embd_scale != 0.0f)
-    for (float& v : x_) v *= c.embd_scale;
+  be.embed(m.tok_embd, tokens.data(), T, act_.x);  // x: [T, D] residual stream
+  if (c.embd_scale != 0.0f) be.scale(act_.x, c.embd_scale, T * D);
 
   const bool masking = options.mask && !options.mask->empty() &&
                        (options.mask->phase == MaskPhase::all || options.decode);
@@ -176,26 +189,7 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
   // The family's blocks call this for attention: KV cache append, then the probe kernel.
   auto attend = [&](int l, const float* q, const float* kb, const float* vb, float* out,
                     const AttentionVariant& variant) {
-    // Append K and V to the cache: [n_kv_head][capacity][hd].
-    uint8_t* kc = k_.data() + layer_offset(l);
-    uint8_t* vc = v_.data() + layer_offset(l);
-    for (int64_t t = 0; t < T; ++t)
-      for (int g = 0; g < c.n_kv_head; ++g) {
-        const size_t off = (static_cast<size_t>(g) * capacity_ + pos0 + t) * hd * elem;
-        const float* ks = &kb[(t * c.n_kv_head + g) * hd];
-        const float* vs = &vb[(t * c.n_kv_head + g) * hd];
-        if (options_.kv_f16) {
-          auto* kd = reinterpret_cast<uint16_t*>(kc + off);
-          auto* vd = reinterpret_cast<uint16_t*>(vc + off);
-          for (int64_t i = 0; i < hd; ++i) {
-            kd[i] = f32_to_f16(ks[i]);
-            vd[i] = f32_to_f16(vs[i]);
-          }
-        } else {
-          std::memcpy(kc + off, ks, hd * 4);
-          std::memcpy(vc + off, vs, hd * 4);
-        }
-      }
+    be.kv_append(kv_, l, pos0, T, kb, vb);  // cache: [n_kv_head][capacity][hd]
 
     AttentionArgs a;
     a.n_tokens = T;
@@ -204,10 +198,11 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     a.n_kv_head = c.n_kv_head;
     a.head_dim = c.head_dim;
     a.q = q;
-    a.k = kc;
-    a.v = vc;
-    a.kv_f16 = options_.kv_f16;
-    a.kv_head_stride = capacity_ * hd;
+    const KvLayerView kv = kv_.view(l);
+    a.k = kv.k;
+    a.v = kv.v;
+    a.kv_f16 = kv.f16;
+    a.kv_head_stride = kv.head_stride;
     a.out = out;
     set_attention_variant(a, variant);
     if (!head_windows_.empty()) {
@@ -254,24 +249,20 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
       if (req.sink) p.sink_mass = r.sink_mass.data() + base;
     }
     if (options.record_means) a.head_out_sum = options.record_means->sum.data() + static_cast<size_t>(l) * c.n_head * hd;
-    attention(a);
+    be.attention(a);
   };
 
-  LayerContext ctx{m, T, pos0, x_.data(), act_, inv_freq_.data(), attend};
+  LayerContext ctx{m, be, T, pos0, act_.x, act_, inv_freq_, attend};
   const FamilyDef& family = family_def(c.family);
   for (int l = 0; l < c.n_layer; ++l) family.forward_layer(ctx, l);
   if (options.record_means) options.record_means->n_tokens += T;
   n_past_ += T;
 
-  // Output head: only the rows the caller needs.
-  const int64_t first = options.all_logits ? 0 : T - 1;
-  const int64_t n_out = T - first;
-  act_.xn.resize(std::max<size_t>(act_.xn.size(), n_out * D));
-  rmsnorm(&x_[first * D], m.output_norm.data(), act_.xn.data(), n_out, D, c.rms_eps);
+  be.rmsnorm(act_.x + first * D, m.output_norm, act_.xn, n_out, D, c.rms_eps);
+  be.matmul(m.output, act_.xn, n_out, act_.logits);  // logits: [n_out, n_vocab]
+  if (c.final_softcap != 0.0f) be.softcap(act_.logits, c.final_softcap, n_out * c.n_vocab);
   logits_out.resize(n_out * c.n_vocab);
-  matmul(m.output, act_.xn.data(), n_out, logits_out.data());
-  if (c.final_softcap != 0.0f)
-    for (float& v : logits_out) v = c.final_softcap * std::tanh(v / c.final_softcap);
+  be.to_host(logits_out.data(), act_.logits, logits_out.size() * sizeof(float));
 }
 
 }  // namespace rhead

@@ -1,24 +1,33 @@
-// Session: one sequence being run through a shared Model. Owns the KV cache (f16 by default)
-// and the activation buffers; forward() appends tokens, prefilling in chunks.
+// Session: one sequence being run through a shared Model on one backend (CPU or CUDA). Owns
+// the backend, the KV cache (f16 by default) and the activation buffers, all in the backend's
+// memory; forward() appends tokens, prefilling in chunks.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "model/activations.h"
 #include "model/blocks.h"
 #include "model/kv_policy.h"
 #include "model/model.h"
 #include "model/probes.h"
+#include "ops/backend.h"
+#include "ops/kv_cache.h"
 
 namespace rhead {
 
 struct SessionOptions {
   int64_t n_ctx = 0;            // KV capacity in tokens; 0: the model's trained context length
   bool kv_f16 = true;           // f16 KV cache (else f32)
-  int64_t prefill_chunk = 256;  // tokens per forward chunk during prefill
+  int64_t prefill_chunk = 0;    // tokens per forward chunk during prefill; 0: the device's default
   KvPolicy kv_policy;           // streaming-cache visibility per query head, every phase; inactive: none
+  Device device = Device::cpu;  // where the forward pass runs
 };
+
+// Prefill chunk used when SessionOptions::prefill_chunk is 0: 256 tokens on the CPU (cache
+// friendly), 4096 on CUDA (GEMMs big enough for the tensor cores).
+int64_t default_prefill_chunk(Device d);
 
 struct ForwardOptions {
   const ProbeRequest* probes = nullptr;  // what to observe (needs probe_out)
@@ -32,6 +41,9 @@ struct ForwardOptions {
 class Session {
  public:
   explicit Session(std::shared_ptr<const Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   // Runs `tokens` at positions n_past()..; returns the logits of the last token ([n_vocab]),
   // or of every token ([n_tokens, n_vocab]) with all_logits.
@@ -44,26 +56,30 @@ class Session {
   const Model& model() const { return *model_; }
   const SessionOptions& options() const { return options_; }
 
-  // Raw KV cache of a layer: [n_kv_head][capacity][head_dim] in f16 or f32.
+  // Raw KV cache of a layer in host memory: [n_kv_head][capacity][head_dim] in f16 or f32.
+  // On CUDA this copies the layer to a host buffer, valid until the next call.
   const void* k_cache(int layer) const;
   const void* v_cache(int layer) const;
-  size_t kv_cache_bytes() const { return (k_.size() + v_.size()); }
+  size_t kv_cache_bytes() const { return 2 * kv_.bytes(); }
+  const KvCache& kv_cache() const { return kv_; }
+  Backend& backend() const { return *backend_; }
 
  private:
   void forward_chunk(std::span<const int32_t> tokens, const ForwardOptions& options,
                      const std::vector<int32_t>& obs_slot, std::vector<float>& logits_out);
 
-  size_t layer_offset(int layer) const;  // bytes from the start of k_ / v_ to a layer's cache
+  const void* kv_layer_on_host(const void* layer_data) const;
 
   std::shared_ptr<const Model> model_;
   SessionOptions options_;
   int64_t capacity_ = 0;
   int64_t n_past_ = 0;
-  std::vector<uint8_t> k_, v_;  // [n_layer][n_kv_head][capacity][head_dim] elements of 2 or 4 bytes
-  std::vector<float> inv_freq_; // [head_dim / 2]
+  std::unique_ptr<Backend> backend_;
+  KvCache kv_;                   // k, v: [n_layer][n_kv_head][capacity][head_dim] in backend memory
+  std::vector<float> inv_freq_;  // [head_dim / 2]
   std::vector<int32_t> head_windows_;  // [n_layer, n_head] KV-policy window per query head (0: full); empty: no policy
-  std::vector<float> x_;  // [chunk, n_embd] residual stream
-  Activations act_;       // the blocks' scratch buffers, sized for the largest chunk seen
+  Activations act_;              // sized for the largest chunk seen
+  mutable std::vector<uint8_t> kv_host_;  // k_cache / v_cache copy of one layer (CUDA)
 };
 
 // RoPE inverse frequencies for a config (theta, linear / llama3 scaling, GGUF freq factors).

@@ -24,6 +24,8 @@ void rope(float* x, int64_t n_tokens, int n_heads, int head_dim, int64_t pos0, c
 
 // g[i] = silu(g[i]) * u[i]
 void silu_mul(float* g, const float* u, int64_t n);
+// g[i] = gelu_tanh(g[i]) * u[i], gelu_tanh(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+void gelu_tanh_mul(float* g, const float* u, int64_t n);
 
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
