@@ -2,12 +2,16 @@
 // measurements on machines without a real model, plus a minimal SentencePiece-style vocab
 // (byte tokens and filler pieces) so that the file loads like a llama.cpp conversion.
 //
-//   make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny|moe-1b|moe-tiny] [--seed N]
+//   make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny] [--seed N]
 //
 // Presets moe-1b and moe-tiny are Mixtral-style twins of 1b and tiny with the same active size
 // (top-2 of 8 experts of half the MLP width; llama.cpp's 3-D ffn_*_exps layout).
 // Preset 1b is TinyLlama-1.1B's shape: dim 2048, 22 layers, 32 heads, 4 KV heads (head_dim
-// 64), hidden 5632, vocab 32000 (1.10e9 parameters). Weights are N(0, 0.02), norms are 1.
+// 64), hidden 5632, vocab 32000 (1.10e9 parameters). Preset 7b is Llama-2-7B's shape (dim
+// 4096, 32 layers, 32 heads, 32 KV heads, hidden 11008, vocab 32000); 8b is Llama-3-8B's (dim
+// 4096, 32 layers, 32 heads, 8 KV heads, hidden 14336, vocab 128256, RoPE theta 500000). Both
+// declare a 64K context so that the paper's 50K-token tests fit. Weights are N(0, 0.02),
+// norms are 1.
 // --type q4_K mixes types the way llama.cpp's Q4_K_M does: Q6_K for output.weight and for
 // attn_v / ffn_down in the first and last eighth of the layers and every third layer between,
 // Q4_K elsewhere.
@@ -33,16 +37,19 @@ using json = nlohmann::json;
 struct Shape {
   int64_t dim, n_layers, n_heads, n_kv_heads, hidden, vocab, context;
   int64_t n_expert = 0, n_expert_used = 0;  // MoE: `hidden` is one expert's width
+  double rope_theta = 10000.0;
 };
 
 // The MoE presets have the active size of their dense twin: top-2 of 8 experts, each half
 // the dense MLP width, so a token runs the same number of multiply-adds.
 Shape preset_shape(const std::string& name) {
   if (name == "1b") return {2048, 22, 32, 4, 5632, 32000, 2048};
+  if (name == "7b") return {4096, 32, 32, 32, 11008, 32000, 65536};
+  if (name == "8b") return {4096, 32, 32, 8, 14336, 128256, 65536, 0, 0, 500000.0};
   if (name == "tiny") return {256, 2, 8, 4, 768, 512, 512};
   if (name == "moe-1b") return {2048, 22, 32, 4, 2816, 32000, 2048, 8, 2};
   if (name == "moe-tiny") return {256, 2, 8, 4, 384, 512, 512, 8, 2};
-  fail("make_bench_model", "unknown preset '" + name + "' (expected 1b, tiny, moe-1b or moe-tiny)");
+  fail("make_bench_model", "unknown preset '" + name + "' (expected 1b, 7b, 8b, tiny, moe-1b or moe-tiny)");
 }
 
 // splitmix64: a fast, well-mixed generator whose state can be seeded per row, so that
@@ -187,22 +194,23 @@ int run(int argc, char** argv) {
     else if (a == "--preset") preset = value();
     else if (a == "--seed") seed = std::stoull(value());
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny|moe-1b|moe-tiny] [--seed N]\n");
+      std::printf("usage: make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny] [--seed N]\n");
       return 0;
     } else if (!a.empty() && a[0] == '-') fail("make_bench_model", "unknown option " + a);
     else if (out.empty()) out = a;
     else fail("make_bench_model", "unexpected argument " + a);
   }
   if (out.empty() || type_name.empty())
-    fail("make_bench_model", "usage: make_bench_model OUT.gguf --type f16|q8_0|q4_K [--preset 1b|tiny|moe-1b|moe-tiny]");
+    fail("make_bench_model", "usage: make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny]");
 
   DType main_type, more_bits_type, output_type;
   int file_type;  // llama.cpp's general.file_type
   if (type_name == "f16") main_type = more_bits_type = output_type = DType::F16, file_type = 1;
+  else if (type_name == "bf16") main_type = more_bits_type = output_type = DType::BF16, file_type = 32;
   else if (type_name == "q8_0") main_type = more_bits_type = output_type = DType::Q8_0, file_type = 7;
   else if (type_name == "q4_K" || type_name == "q4_k")
     main_type = DType::Q4_K, more_bits_type = output_type = DType::Q6_K, file_type = 15;
-  else fail("make_bench_model", "unknown --type '" + type_name + "' (expected f16, q8_0 or q4_K)");
+  else fail("make_bench_model", "unknown --type '" + type_name + "' (expected f16, bf16, q8_0 or q4_K)");
 
   Shape s = preset_shape(preset);
   const int64_t head_dim = s.dim / s.n_heads, kv_dim = head_dim * s.n_kv_heads;
@@ -219,7 +227,7 @@ int run(int argc, char** argv) {
   w.set("llama.attention.head_count", s.n_heads, GGUFValueType::U32);
   w.set("llama.attention.head_count_kv", s.n_kv_heads, GGUFValueType::U32);
   w.set("llama.rope.dimension_count", head_dim, GGUFValueType::U32);
-  w.set("llama.rope.freq_base", 10000.0, GGUFValueType::F32);
+  w.set("llama.rope.freq_base", s.rope_theta, GGUFValueType::F32);
   w.set("llama.attention.layer_norm_rms_epsilon", 1e-5, GGUFValueType::F32);
   w.set("llama.vocab_size", s.vocab, GGUFValueType::U32);
   if (s.n_expert > 0) {

@@ -170,7 +170,7 @@ CommandRegistrar reg("cot", [](CLI::App& app) {
   add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
   cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items")->capture_default_str();
+  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->footer("The answer's number is the first after \"The answer is\", else after \"####\", else the last number.");
   cmd->callback([o] { run(*o); });

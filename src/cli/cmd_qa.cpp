@@ -198,7 +198,7 @@ CommandRegistrar reg("qa", [](CLI::App& app) {
   add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
   cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items")->capture_default_str();
+  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] { run(*o); });
 });

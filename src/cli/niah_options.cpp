@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "io/error.h"
@@ -31,11 +32,36 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str();
   cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid")->capture_default_str();
+  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")->capture_default_str();
   cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
 }
 
-std::pair<int, int> parse_shard(const std::string& spec) {
+namespace {
+// "auto": this task's place in a Slurm job array, I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN
+// of N = SLURM_ARRAY_TASK_COUNT (arrays with a step, --array=0-9:2, are not dense and refused).
+std::string shard_from_slurm_env() {
+  auto read = [](const char* name, bool required) -> long {
+    const char* v = std::getenv(name);
+    if (!v || !*v) {
+      if (required) throw Error(std::string("--shard auto: ") + name + " is not set (not inside a Slurm job array)");
+      return 0;
+    }
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    if (*end != 0 || x < 0) throw Error(std::string("--shard auto: ") + name + "='" + v + "' is not a non-negative integer");
+    return x;
+  };
+  const long id = read("SLURM_ARRAY_TASK_ID", true), count = read("SLURM_ARRAY_TASK_COUNT", true);
+  const long min = read("SLURM_ARRAY_TASK_MIN", false);
+  if (id < min || id - min >= count)
+    throw Error("--shard auto: SLURM_ARRAY_TASK_ID " + std::to_string(id) + " is outside the array of " +
+                std::to_string(count) + " tasks starting at " + std::to_string(min) + " (use a dense --array=0-N)");
+  return std::to_string(id - min) + "/" + std::to_string(count);
+}
+}  // namespace
+
+std::pair<int, int> parse_shard(const std::string& spec_in) {
+  const std::string spec = spec_in == "auto" ? shard_from_slurm_env() : spec_in;
   int i = 0, n = 0;
   char extra = 0;
   if (std::sscanf(spec.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 0 || i >= n)
