@@ -16,7 +16,7 @@
 #   GPU_CHECK_SKIP      comma list of parts to leave out: torch, detect, hf
 # If the build cannot be configured here (missing -dev packages) and ./.gpu_carry/prebuilt.tar.gz
 # holds binaries built elsewhere from this source (bin/, lib/ for the shared libraries they
-# need), those are used instead, and the file says so.
+# need; scripts/gpu_pack_prebuilt.sh makes it), those are used instead, and the file says so.
 # Each step has its own time limit, so that one slow step cannot take the figures of the
 # others with it; a step that fails or runs out of time is recorded as such.
 set -uo pipefail
