@@ -15,12 +15,12 @@ namespace {
 using rhead::testing::read_text_file;
 using rhead::testing::shell_quote;
 
-struct Run {
+struct DetectRun {
   int exit_code;
   std::string err;
 };
 
-Run detect(const std::string& env, const std::string& shard, const std::string& out) {
+DetectRun detect(const std::string& env, const std::string& shard, const std::string& out) {
   const std::string err_path = out + ".err";
   const std::string cmd = env + " " + shell_quote(rhead::testing::rhead_binary()) +
                           " detect -m builtin:induction --lengths 300:400:2 --depths 2 -q --device cpu --shard " +
@@ -41,19 +41,19 @@ std::set<std::string> test_ids(const std::string& dir) {
 TEST(ShardAuto, SlurmArrayTaskRunsItsExplicitShard) {
   rhead::testing::MkdtempDir d("rhead_shard_auto_");
   const std::string clean = "env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT -u SLURM_ARRAY_TASK_MIN";
-  const Run a = detect(clean + " SLURM_ARRAY_TASK_ID=4 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=2", "auto",
+  const DetectRun a = detect(clean + " SLURM_ARRAY_TASK_ID=4 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=2", "auto",
                        d.sub("auto"));
   ASSERT_EQ(a.exit_code, 0) << a.err;
-  const Run e = detect(clean, "1/2", d.sub("explicit"));
+  const DetectRun e = detect(clean, "1/2", d.sub("explicit"));
   ASSERT_EQ(e.exit_code, 0) << e.err;
   const std::set<std::string> ids = test_ids(d.sub("auto"));
   EXPECT_FALSE(ids.empty());
   EXPECT_EQ(ids, test_ids(d.sub("explicit")));
 
-  const Run outside = detect(clean, "auto", d.sub("none"));
+  const DetectRun outside = detect(clean, "auto", d.sub("none"));
   EXPECT_NE(outside.exit_code, 0);
   EXPECT_NE(outside.err.find("SLURM_ARRAY_TASK_ID is not set"), std::string::npos) << outside.err;
-  const Run past = detect(clean + " SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_COUNT=2", "auto", d.sub("past"));
+  const DetectRun past = detect(clean + " SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_COUNT=2", "auto", d.sub("past"));
   EXPECT_NE(past.exit_code, 0);
   EXPECT_NE(past.err.find("outside the array"), std::string::npos) << past.err;
 }
