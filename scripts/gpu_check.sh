@@ -19,7 +19,8 @@
 #   GPU_CHECK_TESTS     gtest filter for the CUDA tests (default: all)
 #   GPU_CHECK_SKIP      comma list of parts to leave out: bench, detect, torch
 #   GPU_CHECK_FLASH     prefill attention kernel of the benchmarks and detection
-#                       (RHEAD_CUDA_FLASH); default: tc when its test passed, else the default
+#                       (RHEAD_CUDA_FLASH); default: the build's default when that is the
+#                       register tensor-core kernel and its test passed, else tc if that one passed
 #   GPU_CHECK_BUILD=1   build here even when ./.gpu_carry/prebuilt.tar.gz is present
 # Order: tests, rhead benchmarks, detection, PyTorch last (its figures change least).
 set -uo pipefail
@@ -136,8 +137,11 @@ cat "$LOGS"/test_cuda*.log | grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [A-Za-z0-9/_.
   grep -v '^\[  SKIPPED \] [A-Za-z0-9/_.]*$' | head -150 | tee -a "$R" >/dev/null
 log "$FENCE"
 
+# The prefill kernel of the benchmarks: the build's default when it is the register-resident
+# tensor-core kernel and its test passed; else the WMMA kernel (tc) when its test passed.
+passed() { grep -q "^\[       OK \] CudaAttention.$1 " "$LOGS"/test_cuda*.log; }
 FLASH=${GPU_CHECK_FLASH:-}
-if [ -z "$FLASH" ] && grep -q '^\[       OK \] CudaAttention.TensorCoreFlashPrefillMatchesReference' "$LOGS"/test_cuda*.log; then
+if [ -z "$FLASH" ] && ! passed RegisterFlashPrefillMatchesReference && passed TensorCoreFlashPrefillMatchesReference; then
   FLASH=tc
 fi
 [ -n "$FLASH" ] && export RHEAD_CUDA_FLASH=$FLASH
