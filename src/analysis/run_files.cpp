@@ -10,7 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "io/checked.h"
 #include "io/error.h"
+#include "io/json.h"
 
 namespace rhead::analysis {
 
@@ -22,11 +24,7 @@ json read_json_file(const std::string& path) {
   if (!in) fail(path, fs::exists(path) ? "cannot open file" : "no such file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  try {
-    return json::parse(buffer.str());
-  } catch (const json::parse_error& e) {
-    fail(path, std::string("invalid JSON: ") + e.what());
-  }
+  return parse_json(buffer.str(), path);
 }
 
 namespace {
@@ -45,8 +43,7 @@ double get_number(const json& obj, const char* name, const std::string& where) {
 
 int get_int(const json& obj, const char* name, const std::string& where) {
   const json& v = require(obj, name, where);
-  if (!v.is_number_integer()) fail(where, std::string("field \"") + name + "\" is not an integer");
-  return v.get<int>();
+  return json_int(v, where, std::string("field \"") + name + "\"");
 }
 
 std::string get_string(const json& obj, const char* name, const std::string& where) {
@@ -78,14 +75,9 @@ void for_each_jsonl(const std::string& path, OnLine on_line) {
     ++number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(number);
-    json obj;
-    try {
-      obj = json::parse(line);
-    } catch (const json::parse_error& e) {
-      fail(where, std::string("invalid JSON: ") + e.what());
-    }
+    const json obj = parse_json(line, where);
     if (!obj.is_object()) fail(where, "expected one JSON object per line");
-    on_line(obj, where);
+    guard_input(where, [&] { on_line(obj, where); });
   }
 }
 
@@ -136,10 +128,9 @@ std::vector<DetectTest> read_detect_results(const std::string& path) {
     t.depth = get_int(obj, "depth", where);
     if (obj.contains("needle_span")) {
       const json& span = obj["needle_span"];
-      if (!span.is_array() || span.size() != 2 || !span[0].is_number_integer() || !span[1].is_number_integer())
-        fail(where, "field \"needle_span\" is not [start, end]");
-      t.needle_start = span[0].get<int>();
-      t.needle_end = span[1].get<int>();
+      if (!span.is_array() || span.size() != 2) fail(where, "field \"needle_span\" is not [start, end]");
+      t.needle_start = json_int(span[0], where, "needle_span start");
+      t.needle_end = json_int(span[1], where, "needle_span end");
     }
     t.answer = optional_string(obj, "answer", where);
     t.rouge_recall = get_number(obj, "rouge_recall", where);
@@ -196,6 +187,7 @@ ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int
   ScoreMap map;
   map.source = source;
   map.label = fs::path(source).stem().string();
+  check_head_grid(n_layer, n_head, source);
   map.n_layer = n_layer;
   map.n_head = n_head;
   map.lists.assign(map.head_count(), {});
@@ -229,15 +221,16 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
   int max_layer = -1, max_head = -1;
   for (const auto& h : heads) {
     if (!h.is_object()) fail(path, "an entry of \"heads\" is not an object");
-    max_layer = std::max(max_layer, get_int(h, "layer", path + ": heads"));
-    max_head = std::max(max_head, get_int(h, "head", path + ": heads"));
+    max_layer = std::max(max_layer, json_int(require(h, "layer", path), path, "heads[].layer", 0, kMaxModelCount));
+    max_head = std::max(max_head, json_int(require(h, "head", path), path, "heads[].head", 0, kMaxModelCount));
   }
   ScoreMap map;
   map.source = path;
   map.label = fs::path(path).stem().string();
   map.n_layer = s.n_layer > 0 ? s.n_layer : max_layer + 1;
   map.n_head = s.n_head > 0 ? s.n_head : max_head + 1;
-  if (max_layer >= map.n_layer || max_head >= map.n_head || map.n_layer <= 0)
+  check_head_grid(map.n_layer, map.n_head, path);
+  if (max_layer >= map.n_layer || max_head >= map.n_head)
     fail(path, "\"heads\" does not match n_layer/n_head");
   map.mean = HeadGrid<double>(map.n_layer, map.n_head);
   map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
@@ -385,7 +378,11 @@ RunKind detect_run_kind(const std::string& dir) {
     std::string line;
     while (std::getline(in, line)) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      json obj = json::parse(line, nullptr, false);
+      json obj;
+      try {
+        obj = parse_json(line, results.string());
+      } catch (const Error&) {  // not JSON: not a run this reader knows
+      }
       if (obj.is_object() && obj.contains("head_scores")) return RunKind::detect;
       if (obj.is_object() && obj.contains("context_length")) return RunKind::niah;
       break;

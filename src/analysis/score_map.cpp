@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "analysis/run_files.h"
+#include "io/checked.h"
 #include "io/error.h"
 
 namespace rhead::analysis {
@@ -36,6 +37,7 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
   map.label = fs::path(where).stem().string();
   map.n_layer = max_layer + 1;
   map.n_head = max_head + 1;
+  check_head_grid(map.n_layer, map.n_head, where);
   if (entries.size() != map.head_count()) {
     fail(where, "has " + std::to_string(entries.size()) + " heads but its keys span " +
                     std::to_string(map.n_layer) + " layers x " + std::to_string(map.n_head) +
@@ -122,6 +124,14 @@ ScoreMap load_score_map(const std::string& path) {
     return map;
   }
   return score_map_from_reference_json(doc, path);
+}
+
+void check_head_grid(long long n_layer, long long n_head, const std::string& where) {
+  if (n_layer < 1 || n_head < 1 || n_layer > static_cast<long long>(kMaxHeadGrid) ||
+      n_head > static_cast<long long>(kMaxHeadGrid) ||
+      static_cast<std::size_t>(n_layer) * static_cast<std::size_t>(n_head) > kMaxHeadGrid)
+    fail(where, "a head grid of " + std::to_string(n_layer) + " layers x " + std::to_string(n_head) +
+                    " heads is outside [1, 2^20] heads");
 }
 
 std::size_t count_above(const ScoreMap& map, double threshold) {

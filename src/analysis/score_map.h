@@ -47,6 +47,12 @@ ScoreMap read_head_score_json(const std::string& path);
 // preferred, then results.jsonl, then summary.json).
 ScoreMap load_score_map(const std::string& path);
 
+// Largest head grid (layers x heads) a score map may have: far above real models
+// (128 x 128), far below what a corrupt file could make rhead allocate.
+inline constexpr std::size_t kMaxHeadGrid = std::size_t{1} << 20;
+// Error "where: ..." unless 1 <= n_layer, n_head and n_layer * n_head <= kMaxHeadGrid.
+void check_head_grid(long long n_layer, long long n_head, const std::string& where);
+
 // Number of heads with mean > threshold.
 std::size_t count_above(const ScoreMap& map, double threshold = kRetrievalThreshold);
 

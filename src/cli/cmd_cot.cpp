@@ -164,7 +164,8 @@ CommandRegistrar reg("cot", [](CLI::App& app) {
   cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
   cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   add_mask_options(cmd, o->masks);
   add_kv_options(cmd, o->kv);
   add_kv_sweep_options(cmd, o->kv);

@@ -192,7 +192,7 @@ CommandRegistrar reg("qa", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
   cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")->capture_default_str();
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")->capture_default_str()->check(CLI::PositiveNumber);
   add_mask_options(cmd, o->masks);
   add_kv_options(cmd, o->kv);
   add_kv_sweep_options(cmd, o->kv);

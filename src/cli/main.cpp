@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   using namespace rhead::cli;
   CLI::App app{"rhead: find, inspect and ablate the retrieval heads of language models"};
   app.require_subcommand(1);
+  // Bad option values end like every other error: one line on stderr.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return "error: " + std::string(e.what()) + "\n"; });
   auto& registry = command_registry();
   std::sort(registry.begin(), registry.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });

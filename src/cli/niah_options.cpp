@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -28,8 +29,8 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N, clipped to the model's context")->capture_default_str();
   cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(CLI::PositiveNumber);
   add_prompt_options(cmd, o.chat_template, o.no_chat, o.prompt_template);
-  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str();
-  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str();
+  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
   cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")->capture_default_str();
@@ -62,9 +63,16 @@ std::string shard_from_slurm_env() {
 
 std::pair<int, int> parse_shard(const std::string& spec_in) {
   const std::string spec = spec_in == "auto" ? shard_from_slurm_env() : spec_in;
+  // from_chars, not sscanf: an out-of-range number is an error, not undefined behaviour.
+  auto whole_int = [](std::string_view text, int& out) {
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, out);
+    return !text.empty() && ec == std::errc() && ptr == end;
+  };
   int i = 0, n = 0;
-  char extra = 0;
-  if (std::sscanf(spec.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 0 || i >= n)
+  const size_t slash = spec.find('/');
+  if (slash == std::string::npos || !whole_int(std::string_view(spec).substr(0, slash), i) ||
+      !whole_int(std::string_view(spec).substr(slash + 1), n) || n < 1 || i < 0 || i >= n)
     throw Error("--shard '" + spec + "': expected I/N with 0 <= I < N");
   return {i, n};
 }

@@ -1,9 +1,13 @@
 // GGUF parsing with bounds checks on every read.
 #include "io/gguf.h"
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
+#include "io/checked.h"
 #include "io/error.h"
+#include "io/json.h"
 
 namespace rhead {
 namespace {
@@ -36,6 +40,18 @@ enum : uint32_t {
   kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64
 };
 
+// Fewest bytes one value of `type` takes in the file (a string: its u64 length; an array:
+// its u32 type and u64 count). Unknown types: 1, so the caller's own check reports them.
+uint64_t min_value_bytes(uint32_t type) {
+  switch (type) {
+    case kU16: case kI16: return 2;
+    case kU32: case kI32: case kF32: return 4;
+    case kString: case kU64: case kI64: case kF64: return 8;
+    case kArray: return 12;
+    default: return 1;
+  }
+}
+
 nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, const std::string& path,
                           int depth) {
   const char* what = "metadata value";
@@ -56,8 +72,9 @@ nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, cons
       if (depth > 4) fail(path, "metadata key '" + key + "': arrays nested too deeply");
       uint32_t elem = r.read<uint32_t>("array type");
       uint64_t n = r.read<uint64_t>("array length");
-      // Every element takes at least one byte: a count larger than the rest of the file is corrupt.
-      if (n > r.remaining())
+      // Every element takes at least min_value_bytes: a count that cannot fit in the rest of
+      // the file is corrupt, and is rejected before anything is allocated for it.
+      if (n > r.remaining() / min_value_bytes(elem))
         fail(path, "metadata key '" + key + "': array length " + std::to_string(n) +
                        " exceeds the file size");
       nlohmann::json arr = nlohmann::json::array();
@@ -73,12 +90,11 @@ nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, cons
 }  // namespace
 
 int64_t GGUFTensorInfo::n_elements() const {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
+  return checked_element_count(dims, "GGUF tensor", "tensor '" + name + "'");
 }
 
-GGUFFile GGUFFile::open(const std::string& path) {
+namespace {
+GGUFFile open_unguarded(const std::string& path) {
   GGUFFile g;
   g.file = MappedFile::open(path);
   g.source = path;
@@ -90,13 +106,19 @@ GGUFFile GGUFFile::open(const std::string& path) {
     fail(path, "unsupported GGUF version " + std::to_string(g.version) + " (need 2 or 3)");
   uint64_t n_tensors = r.read<uint64_t>("tensor count");
   uint64_t n_kv = r.read<uint64_t>("metadata count");
-  if (n_tensors > g.file->size() || n_kv > g.file->size())
-    fail(path, "corrupt header: counts exceed the file size");
+  // A metadata entry takes at least 13 bytes (key length, type, one value byte) and a tensor
+  // record at least 32 (name length, n_dims, one dim, type, offset).
+  if (n_kv > r.remaining() / 13)
+    fail(path, "corrupt header: metadata count " + std::to_string(n_kv) + " exceeds what the file can hold");
+  if (n_tensors > r.remaining() / 32)
+    fail(path, "corrupt header: tensor count " + std::to_string(n_tensors) + " exceeds what the file can hold");
 
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = r.read_string("metadata key");
     uint32_t type = r.read<uint32_t>("metadata type");
-    g.metadata[key] = read_value(r, type, key, path, 0);
+    nlohmann::json value = read_value(r, type, key, path, 0);
+    if (!g.metadata.emplace(key, std::move(value)).second)
+      fail(path, "metadata key '" + key + "' appears twice");
   }
 
   uint64_t alignment = 32;
@@ -106,9 +128,12 @@ GGUFFile GGUFFile::open(const std::string& path) {
     alignment = static_cast<uint64_t>(*a);
   }
 
+  std::set<std::string> names;
+  g.tensors.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GGUFTensorInfo t;
     t.name = r.read_string("tensor name");
+    if (!names.insert(t.name).second) fail(path, "tensor '" + t.name + "' appears twice");
     uint32_t n_dims = r.read<uint32_t>("tensor dims");
     if (n_dims == 0 || n_dims > 4)
       fail(path, "tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions");
@@ -127,20 +152,29 @@ GGUFFile GGUFFile::open(const std::string& path) {
     if (t.dims[0] % info.block_elems != 0)
       fail(path, "tensor '" + t.name + "': row length " + std::to_string(t.dims[0]) +
                      " is not a multiple of the " + info.name + " block size");
-    t.bytes = static_cast<uint64_t>(row_bytes(t.type, t.dims[0])) *
-              static_cast<uint64_t>(t.n_elements() / t.dims[0]);
+    const int64_t n_elements = checked_element_count(t.dims, path, "tensor '" + t.name + "'");
+    t.bytes = checked_mul(static_cast<uint64_t>(row_bytes(t.type, t.dims[0])),
+                          static_cast<uint64_t>(n_elements / t.dims[0]), path, "tensor '" + t.name + "' byte size");
     if (t.offset % alignment != 0)
       fail(path, "tensor '" + t.name + "' offset is not aligned to " + std::to_string(alignment));
     g.tensors.push_back(std::move(t));
   }
 
   uint64_t data_start = (r.pos + alignment - 1) / alignment * alignment;
+  std::vector<ByteRange> ranges;
   for (auto& t : g.tensors) {
     if (t.offset > g.file->size() || data_start > g.file->size() - t.offset)
       fail(path, "tensor '" + t.name + "' data offset lies past the end of the file");
     t.data = g.file->view(data_start + t.offset, t.bytes, "tensor '" + t.name + "' data");
+    ranges.push_back({t.offset, t.offset + t.bytes, t.name});
   }
+  check_disjoint(ranges, path);
   return g;
+}
+}  // namespace
+
+GGUFFile GGUFFile::open(const std::string& path) {
+  return guard_input(path, [&] { return open_unguarded(path); });
 }
 
 const GGUFTensorInfo* GGUFFile::find_tensor(const std::string& name) const {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "io/error.h"
+#include "io/json.h"
 
 namespace rhead {
 
@@ -17,14 +18,10 @@ void for_each_jsonl_object(
     ++n;
     if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
     const std::string at = where + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(at + ": invalid JSON: " + e.what());
-    }
+    const nlohmann::json j = parse_json(line, at);
     if (!j.is_object()) throw Error(at + ": expected an object");
-    read_item(j, at, n);
+    // A library failure inside the caller's reader still names the line.
+    guard_input(at, [&] { read_item(j, at, n); });
   }
 }
 

@@ -18,7 +18,8 @@ bool parse_count(std::string_view s, int& out) {
   if (s.empty()) return false;
   const char* end = s.data() + s.size();
   auto [p, ec] = std::from_chars(s.data(), end, out);
-  return ec == std::errc() && p == end && out >= 0;
+  // Bounded: a layer, head or count this large is corrupt input, and max + 1 must not overflow.
+  return ec == std::errc() && p == end && out >= 0 && out < (1 << 24);
 }
 
 [[noreturn]] void bad_spec(std::string_view spec, const std::string& problem) {

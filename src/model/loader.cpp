@@ -12,10 +12,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "io/checked.h"
 #include "io/error.h"
 #include "io/gguf.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "model/builtin.h"
+#include "model/config_checks.h"
 #include "model/family.h"
 #include "model/hparams.h"
 #include "ops/quant.h"
@@ -136,8 +139,7 @@ void add_file_tensor(TensorSet& ts, const FamilyDef& fam, const ModelConfig& c, 
 Weight as_matrix(const TensorRef& t) { return Weight{t.type, t.data, t.shape[0], t.shape[1]}; }
 
 std::vector<float> as_vector(const TensorRef& t) {
-  int64_t n = 1;
-  for (int64_t d : t.shape) n *= d;
+  const int64_t n = checked_element_count(t.shape, t.file, "tensor shape", /*allow_zero=*/true);
   std::vector<float> v(n);
   dequantize_row(t.type, t.data, v.data(), n);
   if (t.add != 0.0f)
@@ -227,9 +229,8 @@ void bind_weights(Model& m, const TensorSet& ts, const FamilyDef& fam, const std
         }
       } else {
         const TensorRef& r = t.pieces.front();
-        int64_t count = 1, want = 1;
-        for (int64_t d : r.shape) count *= d;
-        for (int64_t d : expected) want *= d;
+        const int64_t count = checked_element_count(r.shape, r.file, "tensor '" + name + "'", /*allow_zero=*/true);
+        const int64_t want = checked_element_count(expected, where, "expected shape of '" + name + "'", true);
         const bool vector = expected.size() == 1;
         if (vector ? count != want : r.shape != expected)
           fail(r.file, "tensor '" + name + "' has shape " + shape_text(r.shape) + ", expected " + shape_text(expected));
@@ -247,6 +248,7 @@ void bind_weights(Model& m, const TensorSet& ts, const FamilyDef& fam, const std
 }
 
 void check_config(const ModelConfig& c, const std::string& where) {
+  validate_model_config(c, where);
   auto positive = [&](int64_t v, const char* what) {
     if (v <= 0) fail(where, std::string("invalid or missing ") + what);
   };
@@ -283,7 +285,7 @@ ModelConfig config_from_gguf(const GGUFFile& g, const FamilyDef& fam) {
   fam.read_gguf(r, c);
   r.finish(fam.name);
   if (const GGUFTensorInfo* t = g.find_tensor("token_embd.weight"))
-    c.n_vocab = static_cast<int>(t->dims.size() == 2 ? t->dims[1] : 0);
+    c.n_vocab = checked_int(t->dims.size() == 2 ? static_cast<int64_t>(t->dims[1]) : 0, g.path(), "token_embd.weight row count", 0);
   if (!c.tied_embeddings) c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
   return c;
 }
@@ -303,6 +305,11 @@ std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
   m->source = path;
   m->format = "gguf";
   check_config(m->config, path);
+  {
+    std::vector<std::string> names;
+    for (const auto& t : g.tensors) names.push_back(t.name);
+    check_block_tensors(names, m->config.n_layer, path);
+  }
   TensorSet ts;
   for (const auto& t : g.tensors) {
     std::vector<int64_t> shape(t.dims.rbegin(), t.dims.rend());  // ggml order -> row-major
@@ -318,12 +325,7 @@ std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
 std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   const std::string config_path = dir + "/config.json";
   if (!fs::exists(config_path)) fail(dir, "missing config.json");
-  json cfg;
-  try {
-    cfg = json::parse(read_text_file(config_path));
-  } catch (const json::exception& e) {
-    fail(config_path, std::string("invalid JSON: ") + e.what());
-  }
+  const json cfg = read_json_file(config_path);
   if (!cfg.is_object()) fail(config_path, "config is not a JSON object");
   const json& type_field = cfg.contains("model_type") ? cfg["model_type"] : json();
   const std::string model_type = type_field.is_string() ? type_field.get<std::string>() : "";
@@ -346,17 +348,14 @@ std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   if (fs::exists(dir + "/model.safetensors")) {
     files.push_back(dir + "/model.safetensors");
   } else if (fs::exists(index_path)) {
-    json index;
-    try {
-      index = json::parse(read_text_file(index_path));
-      std::set<std::string> unique;
-      for (auto& [name, file] : index.at("weight_map").items()) unique.insert(file.get<std::string>());
-      for (const auto& f : unique) {
-        if (f.find('/') != std::string::npos) fail(index_path, "shard name '" + f + "' is not a plain file name");
-        files.push_back(dir + "/" + f);
-      }
-    } catch (const json::exception& e) {
-      fail(index_path, std::string("invalid index: ") + e.what());
+    const json index = read_json_file(index_path);
+    const json& weight_map = json_required(index, "weight_map", index_path);
+    if (!weight_map.is_object()) fail(index_path, "field 'weight_map' is not an object");
+    std::set<std::string> unique;
+    for (auto& [name, file] : weight_map.items()) unique.insert(json_string(file, index_path, "weight_map['" + name + "']"));
+    for (const auto& f : unique) {
+      if (f.find('/') != std::string::npos) fail(index_path, "shard name '" + f + "' is not a plain file name");
+      files.push_back(dir + "/" + f);
     }
   } else {
     fail(dir, "no model.safetensors or model.safetensors.index.json");
@@ -394,6 +393,9 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   c.n_layer = h[2];
   c.n_head = h[3];
   c.n_kv_head = h[4];
+  // Range first: std::abs(INT32_MIN) below would be undefined.
+  for (int v : h)
+    if (v == 0 || std::abs(static_cast<int64_t>(v)) > (1 << 24)) fail(path, "corrupt header");
   c.tied_embeddings = h[5] > 0;
   c.n_vocab = std::abs(h[5]);
   c.n_ctx_train = h[6];
@@ -402,19 +404,17 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   c.rms_eps = 1e-5f;
   m->source = path;
   m->format = "llama2c";
-  for (int v : h)
-    if (v == 0 || std::abs(static_cast<int64_t>(v)) > (1 << 24)) fail(path, "corrupt header");
   check_config(c, path);
   if (c.n_head * c.head_dim != c.n_embd) fail(path, "dim is not a multiple of n_heads");
 
   TensorSet ts;
   uint64_t off = sizeof(h);
   auto take = [&](const std::string& name, std::vector<int64_t> shape) {
-    uint64_t n = 1;
-    for (int64_t d : shape) n *= static_cast<uint64_t>(d);
-    const uint8_t* p = file->view(off, n * 4, "truncated: tensor '" + name + "'");
+    const uint64_t bytes = checked_mul(static_cast<uint64_t>(checked_element_count(shape, path, "tensor '" + name + "'")),
+                                       uint64_t{4}, path, "tensor '" + name + "' byte size");
+    const uint8_t* p = file->view(off, bytes, "truncated: tensor '" + name + "'");
     ts[name] = CanonicalTensor{{TensorRef{DType::F32, shape, p, path}}};
-    off += n * 4;
+    off += bytes;
   };
   auto take_layers = [&](const std::string& suffix, std::vector<int64_t> shape) {
     for (int l = 0; l < c.n_layer; ++l) take("blk." + std::to_string(l) + "." + suffix, shape);
@@ -431,7 +431,8 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   take_layers("ffn_down.weight", {D, F});
   take_layers("ffn_up.weight", {F, D});
   take("output_norm.weight", {D});
-  off += static_cast<uint64_t>(c.n_ctx_train) * c.head_dim * 4;  // freq_cis_real, freq_cis_imag: unused
+  // freq_cis_real, freq_cis_imag: unused
+  off = checked_add(off, static_cast<uint64_t>(c.n_ctx_train) * c.head_dim * 4, path, "RoPE table offset");
   if (!c.tied_embeddings) take("output.weight", {c.n_vocab, D});
   else file->view(0, off, "truncated: RoPE tables");
   bind_weights(*m, ts, llama_family(), path);
@@ -439,7 +440,8 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   return m;
 }
 
-LoadedModel load_model(const std::string& path, const LoadOptions& options) {
+namespace {
+LoadedModel load_model_unguarded(const std::string& path, const LoadOptions& options) {
   LoadedModel out;
   const std::string builtin_prefix = "builtin:";
   if (path.rfind(builtin_prefix, 0) == 0) return load_builtin_model(path.substr(builtin_prefix.size()));
@@ -462,6 +464,13 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
     fail(path, "tokenizer has " + std::to_string(out.tokenizer->n_vocab()) + " tokens but the model only " +
                    std::to_string(out.model->config.n_vocab));
   return out;
+}
+
+}  // namespace
+
+// Library failures (nlohmann, bad_alloc, length_error) become one line naming the model.
+LoadedModel load_model(const std::string& path, const LoadOptions& options) {
+  return guard_input(path, [&] { return load_model_unguarded(path, options); });
 }
 
 }  // namespace rhead

@@ -13,6 +13,7 @@
 #include "analysis/run_files.h"
 #include "analysis/stats.h"
 #include "io/error.h"
+#include "io/json.h"
 #include "io/mapped_file.h"
 #include "io/text.h"
 #include "model/generate.h"
@@ -233,13 +234,7 @@ int kind_order(const std::string& kind) {
   return 3;
 }
 
-json read_json(const std::string& path) {
-  try {
-    return json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    fail(path, std::string("invalid JSON: ") + e.what());
-  }
-}
+json read_json(const std::string& path) { return read_json_file(path); }
 
 // Writes run.json, refusing a directory that holds a run with another fingerprint.
 void prepare_run_dir(const std::string& dir, const json& run) {

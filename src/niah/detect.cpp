@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "io/error.h"
+#include "io/json.h"
 #include "io/mapped_file.h"
 
 namespace rhead {
@@ -104,14 +105,6 @@ std::vector<TestResult> load_results(const std::string& path, bool repair) {
   std::vector<TestResult> out;
   for (const auto& j : read_results_lines(path, repair)) out.push_back(test_result_from_json(j, path));
   return out;
-}
-
-json read_json_file(const std::string& path) {
-  try {
-    return json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    fail(path, std::string("invalid JSON: ") + e.what());
-  }
 }
 
 DetectSummary write_outputs(const std::string& dir, const json& run, std::vector<TestResult> results) {

@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/checked.h"
 #include "io/error.h"
+#include "io/json.h"
+#include "io/jsonl.h"
 #include "io/mapped_file.h"
 
 namespace rhead {
@@ -16,35 +19,25 @@ namespace rhead {
 namespace fs = std::filesystem;
 
 std::vector<NeedleSet> read_needle_sets(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(path, "cannot open needle file");
   std::vector<NeedleSet> sets;
-  std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      fail(where, "invalid JSON");
-    }
+  for_each_jsonl_object(read_text_file(path), path, [&](const nlohmann::json& j, const std::string& where, int) {
     NeedleSet s;
-    for (const char* key : {"needle", "question", "real_needle"})
-      if (!j.contains(key) || !j[key].is_string()) fail(where, std::string("missing string field '") + key + "'");
+    // Each text must say something: an empty needle scores every answer, an empty question
+    // asks nothing.
+    for (const char* key : {"needle", "question", "real_needle"}) {
+      const std::string text = json_string_field(j, key, where);
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail(where, std::string("field '") + key + "' is empty");
+    }
     s.needle.needle = j["needle"];
     s.needle.question = j["question"];
     s.needle.real_needle = j["real_needle"];
     if (j.contains("haystack")) {
-      if (!j["haystack"].is_string()) fail(where, "field 'haystack' must be a string");
-      fs::path h = j["haystack"].get<std::string>();
+      fs::path h = json_string(j["haystack"], where, "field 'haystack'");
       if (h.is_relative()) h = fs::path(path).parent_path() / h;
       s.haystack_dir = h.string();
     }
     sets.push_back(std::move(s));
-  }
+  });
   if (sets.empty()) fail(path, "no needle sets");
   return sets;
 }
@@ -103,23 +96,36 @@ std::vector<int64_t> parse_lengths(const std::string& spec) {
     if (used != s.size()) throw std::invalid_argument(s);
     return v;
   };
+  const std::string where = "--lengths '" + spec + "'";
+  double lo = 0, hi = 0;
+  int n = 0;
   try {
-    if (parts.size() == 3) {
-      const double lo = whole_double(parts[0]), hi = whole_double(parts[1]);
-      const int n = whole_int(parts[2]);
-      if (lo <= 0 || hi < lo || n <= 0) throw std::invalid_argument("range");
-      auto v = linspace_rounded(lo, hi, n);
-      v.erase(std::unique(v.begin(), v.end()), v.end());
-      return v;
-    }
+    if (parts.size() != 3) throw std::invalid_argument("parts");
+    lo = whole_double(parts[0]);
+    hi = whole_double(parts[1]);
+    n = whole_int(parts[2]);
   } catch (const std::exception&) {
+    fail(where, "expected MIN:MAX:N with 0 < MIN <= MAX and N > 0");
   }
-  throw Error("--lengths '" + spec + "': expected MIN:MAX:N with 0 < MIN <= MAX and N > 0");
+  // Written so that NaN fails every comparison: !(lo > 0), not lo <= 0.
+  if (!(lo >= 1 && hi >= lo && hi <= static_cast<double>(kMaxContextLength)))
+    fail(where, "expected 1 <= MIN <= MAX <= " + std::to_string(kMaxContextLength) + " tokens");
+  if (n <= 0 || n > kMaxGridLengths)
+    fail(where, "N must be in [1, " + std::to_string(kMaxGridLengths) + "]");
+  checked_double_to_int(lo, where, "MIN", 1, kMaxContextLength);
+  checked_double_to_int(hi, where, "MAX", 1, kMaxContextLength);
+  auto v = linspace_rounded(lo, hi, n);
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
 }
 
 std::vector<int> depths_from_count(int n) {
+  if (n < 1 || n > kMaxDepths)
+    throw Error("--depths " + std::to_string(n) + ": must be in [1, " + std::to_string(kMaxDepths) +
+                "] (depths are integer percents; more would repeat test ids)");
   std::vector<int> out;
   for (int64_t v : linspace_rounded(0, 100, n)) out.push_back(static_cast<int>(v));
+  out.erase(std::unique(out.begin(), out.end()), out.end());  // test ids stay distinct
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "io/error.h"
+#include "io/json.h"
 #include "io/mapped_file.h"
 #include "io/text.h"
 #include "niah/causal.h"
@@ -238,12 +239,7 @@ json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::stri
 }
 
 KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
-  json doc;
-  try {
-    doc = json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    fail(path, std::string("invalid JSON: ") + e.what());
-  }
+  const json doc = read_json_file(path);
   try {
     if (!doc.is_object() || doc.value("format", std::string()) != "rhead-head-policy")
       fail(path, "not a head policy (expected \"format\": \"rhead-head-policy\")");
@@ -267,7 +263,7 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
     }
     return p;
   } catch (const json::exception& e) {
-    fail(path, std::string("malformed head policy: ") + e.what());
+    fail(path, "malformed head policy: " + json_error_text(e));
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "io/error.h"
 #include "model/heads.h"
+#include "io/json.h"
 
 namespace rhead {
 
@@ -42,16 +43,18 @@ json to_json(const TestResult& r) {
 TestResult test_result_from_json(const json& j, const std::string& where) {
   TestResult r;
   try {
-    r.test_id = j.at("test_id").get<std::string>();
-    r.needle_id = j.at("needle_id").get<int>();
-    r.length = j.at("length").get<int64_t>();
-    r.depth = j.at("depth").get<int>();
-    const auto& span = j.at("needle_span");
-    r.span_begin = span.at(0).get<int64_t>();
-    r.span_end = span.at(1).get<int64_t>();
-    r.answer = j.at("answer").get<std::string>();
-    r.rouge_recall = j.at("rouge_recall").get<double>();
-    r.counted = j.at("counted").get<bool>();
+    // Strict types: a depth of 2.5 or a needle_id of true is a corrupt line, not 2 or 1.
+    r.test_id = json_string_field(j, "test_id", where);
+    r.needle_id = json_int_field(j, "needle_id", where);
+    r.length = json_integer(json_required(j, "length", where), where, "field 'length'");
+    r.depth = json_int_field(j, "depth", where);
+    const auto& span = json_required(j, "needle_span", where);
+    if (!span.is_array() || span.size() != 2) fail(where, "field 'needle_span' is not [begin, end]");
+    r.span_begin = json_integer(span[0], where, "needle_span begin");
+    r.span_end = json_integer(span[1], where, "needle_span end");
+    r.answer = json_string_field(j, "answer", where);
+    r.rouge_recall = json_number_field(j, "rouge_recall", where);
+    r.counted = json_bool(json_required(j, "counted", where), where, "field 'counted'");
     r.head_scores = j.at("head_scores").get<std::map<std::string, double>>();
     r.seconds = j.value("seconds", 0.0);
     r.prompt_tokens = j.value("prompt_tokens", int64_t{0});
@@ -68,7 +71,7 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     for (auto& [k, v] : j.items())
       if (!known.count(k)) r.extra[k] = v;
   } catch (const json::exception& e) {
-    fail(where, std::string("malformed result line: ") + e.what());
+    fail(where, "malformed result line: " + json_error_text(e));
   }
   return r;
 }
@@ -116,12 +119,7 @@ std::vector<json> read_results_lines(const std::string& path, bool repair_tail) 
       good_end = pos;
       continue;
     }
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::exception&) {
-      fail(path + ":" + std::to_string(line_no), "invalid JSON line");
-    }
+    json j = parse_json(line, path + ":" + std::to_string(line_no));
     good_end = pos;
     const std::string id = j.value("test_id", std::string());
     if (!id.empty() && !seen.insert(id).second) continue;
@@ -129,20 +127,6 @@ std::vector<json> read_results_lines(const std::string& path, bool repair_tail) 
   }
   if (repair_tail && good_end < text.size()) std::filesystem::resize_file(path, good_end);
   return out;
-}
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(tmp, "cannot open for writing");
-    out << text;
-    out.flush();
-    if (!out) fail(tmp, "write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(path, "cannot replace: " + ec.message());
 }
 
 json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_head) {
@@ -164,12 +148,7 @@ json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_
 void merge_head_scores_into(const std::string& path, const json& scores) {
   json existing = json::object();
   if (std::filesystem::exists(path)) {
-    std::ifstream in(path);
-    try {
-      existing = json::parse(in);
-    } catch (const json::exception& e) {
-      fail(path, "not a valid head_score JSON file");
-    }
+    existing = read_json_file(path);
     if (!existing.is_object()) fail(path, "not a head_score object");
     for (auto& [k, v] : scores.items())
       if (!existing.contains(k)) fail(path, "has no head " + k + ": the score maps have different shapes");

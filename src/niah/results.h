@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include "io/atomic_file.h"
 
 namespace rhead {
 
@@ -54,8 +55,6 @@ class ResultsWriter {
 // Later duplicates of a test_id are dropped.
 std::vector<nlohmann::json> read_results_lines(const std::string& path, bool repair_tail);
 
-// Writes `text` to `path` atomically.
-void write_file_atomic(const std::string& path, const std::string& text);
 
 // Reference head_score format: {"L-H": [score of each counted test, ...]}, all heads,
 // tests in the given order.

@@ -11,6 +11,7 @@
 #include "analysis/run_files.h"
 #include "analysis/score_map.h"
 #include "analysis/stats.h"
+#include "io/atomic_file.h"
 #include "io/error.h"
 #include "report/figures.h"
 #include "report/html_text.h"
@@ -276,16 +277,7 @@ std::string build_report_html(const std::string& dir, const std::string& output_
 
 void write_report(const std::string& dir, const std::string& output_path, const ReportOptions& options) {
   const std::string html = build_report_html(dir, output_path, options);
-  const std::string temp = output_path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary);
-    if (!out) fail(output_path, "cannot open for writing");
-    out << html;
-    if (!out) fail(output_path, "write failed");
-  }
-  std::error_code ec;
-  fs::rename(temp, output_path, ec);
-  if (ec) fail(output_path, "cannot move the finished report into place: " + ec.message());
+  write_file_atomic(output_path, html);
 }
 
 }  // namespace rhead::report

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
+#include "io/json.h"
 #include "io/mapped_file.h"
 #include "tokenizer/tokenizer_core.h"
 
@@ -17,27 +18,28 @@ namespace {
 
 constexpr std::string_view kMetaspace = "\xE2\x96\x81";
 
-json parse_json_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail(path, std::string("invalid JSON: ") + e.what());
-  }
-}
+json parse_json_file(const std::string& path) { return read_json_file(path); }
 
 std::string type_of(const json& node) {
   if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return "";
   return node["type"].get<std::string>();
 }
 
-// Every node of a possibly nested "Sequence" (normalizers, pretokenizers, processors, decoders).
-void flatten(const json& node, const char* list_key, std::vector<json>& out) {
-  if (node.is_null()) return;
-  if (type_of(node) == "Sequence" && node.contains(list_key) && node[list_key].is_array()) {
-    for (const auto& child : node[list_key]) flatten(child, list_key, out);
-  } else {
-    out.push_back(node);
+// Every node of a possibly nested "Sequence" (normalizers, pretokenizers, processors, decoders),
+// in order. Iterative: an explicit stack of nodes still to visit, so nesting depth costs heap,
+// not call stack (parse_json already caps the depth).
+void flatten(const json& root, const char* list_key, std::vector<json>& out) {
+  std::vector<const json*> pending{&root};
+  while (!pending.empty()) {
+    const json* node = pending.back();
+    pending.pop_back();
+    if (node->is_null()) continue;
+    if (type_of(*node) == "Sequence" && node->contains(list_key) && (*node)[list_key].is_array()) {
+      const json& children = (*node)[list_key];
+      for (auto it = children.rbegin(); it != children.rend(); ++it) pending.push_back(&*it);
+    } else {
+      out.push_back(*node);
+    }
   }
 }
 
@@ -172,14 +174,21 @@ std::shared_ptr<TokenizerCore> load_tokenizer_json_core(const std::string& path)
   if (model_type != "BPE") fail(path, "unsupported tokenizer model type \"" + model_type + "\" (only BPE is supported)");
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail(path, "BPE model without a vocab object");
 
-  // Vocabulary: ids may be sparse and added tokens may extend it.
+  // Vocabulary: ids may be sparse and added tokens may extend it, but the table is sized
+  // from the largest id, so ids are bounded by the number of entries before anything is
+  // allocated: a 10 KB file must not claim id 5e7 (4 GB of empty strings).
+  const json added = root.contains("added_tokens") ? root["added_tokens"] : json::array();
+  if (!added.is_array()) fail(path, "added_tokens is not a list");
+  const int64_t n_entries = static_cast<int64_t>(model["vocab"].size() + added.size());
+  const int64_t id_limit = 2 * n_entries + 1024;
   int64_t max_id = -1;
-  for (const auto& [text, id] : model["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0) fail(path, "vocab entry \"" + text + "\" has a bad id");
-    max_id = std::max(max_id, id.get<int64_t>());
+  for (const auto& [text, id] : model["vocab"].items())
+    max_id = std::max(max_id, json_integer(id, path, "vocab entry \"" + text + "\" id", 0, id_limit - 1));
+  for (const auto& t : added) {
+    if (!t.is_object()) fail(path, "added_tokens holds a non-object");
+    max_id = std::max(max_id, json_integer(json_required(t, "id", path + ": added token"), path, "added token id", 0,
+                                           id_limit - 1));
   }
-  const json added = root.value("added_tokens", json::array());
-  for (const auto& t : added) max_id = std::max(max_id, t.value("id", int64_t{-1}));
   if (max_id < 0) fail(path, "empty vocabulary");
   core->tokens.assign(static_cast<size_t>(max_id + 1), std::string());
   core->kinds.assign(core->tokens.size(), TokenKind::normal);
@@ -229,8 +238,8 @@ std::shared_ptr<TokenizerCore> load_tokenizer_json_core(const std::string& path)
 
   std::string unk = model.contains("unk_token") && model["unk_token"].is_string() ? model["unk_token"].get<std::string>() : "";
   for (const auto& t : added) {
-    int64_t id = t.value("id", int64_t{-1});
-    std::string content = t.value("content", std::string());
+    const int64_t id = json_integer(t["id"], path, "added token id");
+    const std::string content = json_string_field(t, "content", path + ": added token", "");
     if (id < 0 || content.empty()) fail(path, "added token without id or content");
     core->tokens[id] = content;
     bool special = t.value("special", false);

@@ -19,6 +19,7 @@
 
 #include "io/error.h"
 #include "io/gguf.h"
+#include "io/json.h"
 #include "tokenizer/tokenizer_core.h"
 
 namespace rhead {
@@ -42,18 +43,20 @@ bool is_space_byte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '
 
 }  // namespace
 
-Tokenizer Tokenizer::from_gguf(const GGUFFile& gguf) { return Tokenizer(detail::load_gguf_core(gguf)); }
+Tokenizer Tokenizer::from_gguf(const GGUFFile& gguf) {
+  return Tokenizer(guard_input(gguf.path(), [&] { return detail::load_gguf_core(gguf); }));
+}
 
 Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
-  return Tokenizer(detail::load_tokenizer_json_core(path));
+  return Tokenizer(guard_input(path, [&] { return detail::load_tokenizer_json_core(path); }));
 }
 
 Tokenizer Tokenizer::from_sentencepiece_model(const std::string& path) {
-  return Tokenizer(detail::load_sentencepiece_model_core(path));
+  return Tokenizer(guard_input(path, [&] { return detail::load_sentencepiece_model_core(path); }));
 }
 
 Tokenizer Tokenizer::from_llama2c(const std::string& tok_bin_path) {
-  return Tokenizer(detail::load_llama2c_core(tok_bin_path));
+  return Tokenizer(guard_input(tok_bin_path, [&] { return detail::load_llama2c_core(tok_bin_path); }));
 }
 
 Tokenizer Tokenizer::from_hf_dir(const std::string& dir) {

@@ -179,7 +179,7 @@ TEST(DetectRun, MalformedLinesNameFileAndLine) {
   expect_one_line_error([&] { read_detect_results(p2); }, p2 + ":1", "missing field \"rouge_recall\"");
   const auto p3 = dir.write("c.jsonl", std::string(kDetectResults) +
                                            R"({"test_id": "x", "length": "300", "depth": 0, "rouge_recall": 1, "counted": true, "head_scores": {}})" "\n");
-  expect_one_line_error([&] { read_detect_results(p3); }, p3 + ":5", "\"length\" is not an integer");
+  expect_one_line_error([&] { read_detect_results(p3); }, p3 + ":5", "\"length\" must be an integer");
   const auto p4 = dir.write("d.jsonl", R"({"test_id": "x", "length": 3, "depth": 0, "rouge_recall": 1, "counted": true, "head_scores": {"a-b": 1}})" "\n");
   expect_one_line_error([&] { read_detect_results(p4); }, p4 + ":1", "'a-b'");
   const auto p5 = dir.write("e/summary.json", R"({"heads": [{"layer": 0}]})");

@@ -191,7 +191,8 @@ TEST_F(MalformedGguf, TruncatedAtEverySectionIsRejected) {
 
 TEST_F(MalformedGguf, SectionCutsGiveSpecificMessages) {
   EXPECT_REJECTED(write("a.gguf", bytes_.substr(0, 12)), "truncated: tensor count");
-  EXPECT_REJECTED(write("b.gguf", bytes_.substr(0, layout_.metadata_begin + 30)), "truncated: metadata");
+  EXPECT_REJECTED(write("b.gguf", bytes_.substr(0, layout_.metadata_begin + 30)), "metadata count",
+                  "exceeds what the file can hold");
   EXPECT_REJECTED(write("c.gguf", bytes_.substr(0, layout_.tensor_infos_begin + 20)), "truncated: tensor");
   EXPECT_REJECTED(write("d.gguf", bytes_.substr(0, bytes_.size() - 1)), "lies past the end of the file");
 }
@@ -208,10 +209,10 @@ TEST_F(MalformedGguf, BadMagicAndVersion) {
 TEST_F(MalformedGguf, HugeCountsAreRejectedBeforeAllocating) {
   std::string b = bytes_;
   put<uint64_t>(b, 8, uint64_t{1} << 60);
-  EXPECT_REJECTED(write("ntensors.gguf", b), "counts exceed the file size");
+  EXPECT_REJECTED(write("ntensors.gguf", b), "tensor count", "exceeds what the file can hold");
   b = bytes_;
   put<uint64_t>(b, 16, ~uint64_t{0});
-  EXPECT_REJECTED(write("nkv.gguf", b), "counts exceed the file size");
+  EXPECT_REJECTED(write("nkv.gguf", b), "metadata count", "exceeds what the file can hold");
   // A metadata string length near 2^64 must not wrap the bounds check.
   b = bytes_;
   put<uint64_t>(b, 24, ~uint64_t{0} - 3);
@@ -374,7 +375,7 @@ TEST_F(MalformedHf, HeaderIsNotJson) {
   std::string b = weights_;
   b[8] = '[';
   const std::string d = make("json", config_, b);
-  EXPECT_REJECTED(d, "model.safetensors", "not valid JSON");
+  EXPECT_REJECTED(d, "model.safetensors", "invalid JSON");
 }
 
 TEST_F(MalformedHf, MissingConfigJson) {
