@@ -7,7 +7,7 @@ SUDO=""
 PACKAGES=(build-essential cmake pkg-config libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev libopenblas-dev libpng-dev
   libsentencepiece-dev python3-sentencepiece sentencepiece
-  python3-torch python3-nltk python3-numpy chromium)
+  python3-torch python3-nltk python3-numpy chromium clang-14 libfuzzer-14-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
