@@ -9,7 +9,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
 #include "io/error.h"
+#include "io/json.h"
 
 namespace rhead {
 
@@ -68,6 +72,25 @@ void write_file_atomic(const std::string& path, const std::string& text) {
     ::unlink(tmp.c_str());
     fail(path, std::string("cannot replace: ") + std::strerror(err));
   }
+}
+
+void write_files_journaled(const std::string& journal, const std::vector<FileText>& files) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const FileText& f : files) j.push_back({{"path", f.path}, {"text", f.text}});
+  write_file_atomic(journal, j.dump() + "\n");
+  finish_journal(journal);
+}
+
+bool finish_journal(const std::string& journal) {
+  if (!std::filesystem::exists(journal)) return false;
+  const nlohmann::json j = read_json_file(journal);
+  if (!j.is_array()) fail(journal, "not a write journal (expected an array of {path, text})");
+  std::vector<FileText> files;
+  for (const auto& e : j)
+    files.push_back({json_string_field(e, "path", journal), json_string_field(e, "text", journal)});
+  for (const FileText& f : files) write_file_atomic(f.path, f.text);
+  if (std::remove(journal.c_str()) != 0) fail(journal, std::string("cannot remove: ") + std::strerror(errno));
+  return true;
 }
 
 }  // namespace rhead

@@ -51,6 +51,10 @@ std::vector<HeadId> sorted_unique(std::vector<HeadId> heads) {
 std::vector<HeadId> top_k(const HeadGrid<double>& scores, int k) {
   if (static_cast<size_t>(k) > scores.size())
     throw Error("top:" + std::to_string(k) + ": the model has only " + std::to_string(scores.size()) + " heads");
+  // A score map whose lists are all empty (or all zero) ranks nothing: its "top" heads would
+  // be whichever come first, so the selection is refused rather than made up.
+  if (k > 0 && std::none_of(scores.begin(), scores.end(), [](double v) { return v > 0; }))
+    throw Error("top:" + std::to_string(k) + ": no head has a score above 0 (the score lists are empty or all zero)");
   const std::vector<size_t> order = heads_by_score(scores);
   std::vector<HeadId> out;
   for (int i = 0; i < k; ++i) out.push_back(scores.head_at(order[i]));

@@ -5,6 +5,7 @@
 
 #include "io/error.h"
 #include "io/gguf.h"
+#include "io/json.h"
 
 namespace rhead {
 
@@ -36,23 +37,14 @@ const json& HfConfigReader::get(const char* key) {
 }
 
 namespace {
+// One strict reader (io/json.h): true or 2.9 is not an integer, "4" is not a number.
 template <typename T>
 T convert(const json& v, const std::string& path, const char* key) {
-  if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_boolean()) fail(path, std::string("field '") + key + "' has the wrong type (" + v.type_name() + ")");
-  } else if constexpr (std::is_arithmetic_v<T>) {
-    if (!v.is_number()) fail(path, std::string("field '") + key + "' has the wrong type (" + v.type_name() + ")");
-    if constexpr (std::is_integral_v<T>) {
-      if (!v.is_number_integer())
-        fail(path, std::string("field '") + key + "' must be an integer");
-      const int64_t n = v.get<int64_t>();
-      if (n < std::numeric_limits<T>::min() || n > std::numeric_limits<T>::max())
-        fail(path, std::string("field '") + key + "' is out of range");
-    }
-  } else {
-    if (!v.is_string()) fail(path, std::string("field '") + key + "' has the wrong type (" + v.type_name() + ")");
-  }
-  return v.get<T>();
+  const std::string what = std::string("field '") + key + "'";
+  if constexpr (std::is_same_v<T, bool>) return json_bool(v, path, what);
+  else if constexpr (std::is_same_v<T, int>) return json_int(v, path, what);
+  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(json_number(v, path, what));
+  else return json_string(v, path, what);
 }
 }  // namespace
 
@@ -104,7 +96,8 @@ int GgufConfigReader::opt_int(const std::string& key, int fallback) {
   seen_.insert(key);
   auto v = g_.get_int(prefix_ + key);
   if (!v) return fallback;
-  if (*v < 0 || *v > std::numeric_limits<int>::max()) fail(path(), "metadata key '" + prefix_ + key + "' is out of range");
+  if (*v < 0 || *v > std::numeric_limits<int>::max())
+    fail(path(), "metadata key '" + prefix_ + key + "' = " + std::to_string(*v) + " is out of range");
   return static_cast<int>(*v);
 }
 

@@ -172,7 +172,11 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
   if (!o.merge_into.empty()) {
     // A rerun of the same command (a requeued batch job, a resumed run) must not extend the
     // file with tests it already holds: OUT/merged_into.json lists the tests each file got.
+    // The target and that record change together through a journal (io/atomic_file.h), so a
+    // failure between the two writes cannot make the next run merge the same tests again.
     const std::string record_path = o.output_dir + "/merged_into.json";
+    const std::string journal = o.output_dir + "/merged_into.journal";
+    finish_journal(journal);
     json record = fs::exists(record_path) ? read_json_file(record_path) : json::object();
     const std::string target = fs::weakly_canonical(o.merge_into).string();
     std::set<std::string> already;
@@ -181,10 +185,11 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
     for (const auto& r : results)
       if (!already.count(r.test_id)) fresh.push_back(r);
     sort_results(fresh);
-    if (!fresh.empty() || !fs::exists(o.merge_into))
-      merge_head_scores_into(o.merge_into, head_score_json(fresh, c.n_layer, c.n_head));
-    for (const auto& r : fresh) record[target].push_back(r.test_id);
-    write_file_atomic(record_path, record.dump(1) + "\n");
+    if (!fresh.empty() || !fs::exists(o.merge_into)) {
+      const json merged = head_scores_merged_with(o.merge_into, head_score_json(fresh, c.n_layer, c.n_head));
+      for (const auto& r : fresh) record[target].push_back(r.test_id);
+      write_files_journaled(journal, {{o.merge_into, merged.dump()}, {record_path, record.dump(1) + "\n"}});
+    }
   }
   return s;
 }

@@ -145,7 +145,7 @@ json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_
   return out;
 }
 
-void merge_head_scores_into(const std::string& path, const json& scores) {
+json head_scores_merged_with(const std::string& path, const json& scores) {
   json existing = json::object();
   if (std::filesystem::exists(path)) {
     existing = read_json_file(path);
@@ -160,7 +160,11 @@ void merge_head_scores_into(const std::string& path, const json& scores) {
     if (list.is_null()) list = json::array();
     for (const auto& s : v) list.push_back(s);
   }
-  write_file_atomic(path, existing.dump());
+  return existing;
+}
+
+void merge_head_scores_into(const std::string& path, const json& scores) {
+  write_file_atomic(path, head_scores_merged_with(path, scores).dump());
 }
 
 void sort_results(std::vector<TestResult>& results) {

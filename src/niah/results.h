@@ -63,6 +63,8 @@ nlohmann::json head_score_json(const std::vector<TestResult>& results, int n_lay
 // Extends the lists of an existing reference file with `scores` (same keys); the file is
 // replaced atomically. Error if the files' heads differ.
 void merge_head_scores_into(const std::string& path, const nlohmann::json& scores);
+// The head_score file at `path` (empty when missing) with `scores` appended, not written.
+nlohmann::json head_scores_merged_with(const std::string& path, const nlohmann::json& scores);
 
 // Orders results canonically: by needle, length, depth.
 void sort_results(std::vector<TestResult>& results);

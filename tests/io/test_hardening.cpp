@@ -278,7 +278,7 @@ TEST(HardenedHf, ImpossibleHyperParameters) {
   cfg = tiny_hf_config();
   cfg["num_hidden_layers"] = 1;  // the weights hold 2 blocks
   const std::string blocks = hf_dir_with_config(dir, "blocks", cfg);
-  EXPECT_ERROR(load_model(blocks), "blk.1.", "belongs to block 1", "declares 1 blocks");
+  EXPECT_ERROR(load_model(blocks), "model.layers.1.", "beyond the model's 1");
 }
 
 // A safetensors file from a header object and raw data.

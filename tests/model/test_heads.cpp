@@ -110,6 +110,15 @@ TEST(HeadSelection, TopKFollowsScoresWithLayerMajorTies) {
   EXPECT_EQ(select_heads("top:5", cfg, &scores), (std::vector<HeadId>{{2, 0}, {2, 1}, {2, 2}, {2, 5}, {2, 4}}));
   // Beyond the scored heads the zero-score heads follow in layer-major order.
   EXPECT_EQ(select_heads("top:7", cfg, &scores).back(), (HeadId{0, 0}));
+  // A map with no scored head (empty or all-zero lists) ranks nothing: top:K is refused.
+  const HeadGrid<double> unscored(3, 6);
+  try {
+    select_heads("top:2", cfg, &unscored);
+    ADD_FAILURE() << "top:2 on an unscored map was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no head has a score above 0"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(select_heads("top:0", cfg, &unscored).empty());
 }
 
 TEST(HeadSelection, RandomNeverDrawsScoredTopHeadsAndUsesTheRealShape) {

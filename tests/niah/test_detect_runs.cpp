@@ -293,6 +293,38 @@ TEST(InductionMergeInto, RerunsExtendTheReferenceFileOnlyWithNewTests) {
   for (size_t i = 0; i < 12; ++i) EXPECT_NEAR(second["1-1"][i].get<double>(), 1.0, 1e-12) << i;
 }
 
+TEST(InductionMergeInto, AFailureBetweenTheTwoWritesCountsNothingTwice) {
+  TempDir d;
+  const std::string ref_file = d.sub("reference.json");
+  auto run = [&](std::vector<int64_t> lengths) {
+    NiahRunConfig c = induction_config(true);
+    c.grid.lengths = std::move(lengths);
+    c.grid.depths = {0, 100};
+    NiahRunner runner(induction_model(), SessionOptions{}, c);
+    DetectOptions o;
+    o.output_dir = d.sub("run");
+    o.merge_into = ref_file;
+    o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "merge_into_failure"}}}};
+    return run_detect(runner, o);
+  };
+  run({250});
+  ASSERT_EQ(read_json(ref_file)["1-1"].size(), 6u);
+  // The record's temporary file cannot be created: the target is written, the record is not.
+  const std::string blocker = d.sub("run") + "/merged_into.json.tmp";
+  std::filesystem::create_directory(blocker);
+  EXPECT_THROW(run({250, 400}), Error);
+  EXPECT_EQ(read_json(ref_file)["1-1"].size(), 12u);
+  EXPECT_TRUE(std::filesystem::exists(d.sub("run") + "/merged_into.journal"));
+  std::filesystem::remove(blocker);
+  // The rerun finishes the interrupted merge and adds nothing twice: 12 entries, not 18.
+  EXPECT_EQ(run({250, 400}).counted, 12);
+  EXPECT_EQ(read_json(ref_file)["1-1"].size(), 12u);
+  EXPECT_EQ(read_json(ref_file)["0-0"].size(), 12u);
+  EXPECT_FALSE(std::filesystem::exists(d.sub("run") + "/merged_into.journal"));
+  run({250, 400});
+  EXPECT_EQ(read_json(ref_file)["1-1"].size(), 12u);
+}
+
 TEST_F(InductionDetect, TimingFieldsAddUp) {
   for (const auto& [id, r] : results_by_id(ref())) {
     const auto& t = r.at("timing");
