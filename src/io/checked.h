@@ -79,18 +79,18 @@ inline int64_t checked_double_to_int(double v, const std::string& where, const s
 }
 
 // A tensor's bytes [begin, end) within a file's data section.
-struct ByteRange {
+struct DataSpan {
   uint64_t begin = 0, end = 0;
   std::string name;
 };
 
 // Error "where: tensors 'a' and 'b' share bytes [x, y)" when two non-empty ranges overlap:
 // two names for one set of bytes would make the file mean two things.
-inline void check_disjoint(std::vector<ByteRange> ranges, const std::string& where) {
+inline void check_disjoint(std::vector<DataSpan> ranges, const std::string& where) {
   std::sort(ranges.begin(), ranges.end(),
-            [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
-  const ByteRange* last = nullptr;
-  for (const ByteRange& r : ranges) {
+            [](const DataSpan& a, const DataSpan& b) { return a.begin < b.begin; });
+  const DataSpan* last = nullptr;
+  for (const DataSpan& r : ranges) {
     if (r.end <= r.begin) continue;
     if (last && r.begin < last->end)
       fail(where, "tensors '" + last->name + "' and '" + r.name + "' share bytes [" + std::to_string(r.begin) +

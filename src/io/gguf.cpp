@@ -161,7 +161,7 @@ GGUFFile open_unguarded(const std::string& path) {
   }
 
   uint64_t data_start = (r.pos + alignment - 1) / alignment * alignment;
-  std::vector<ByteRange> ranges;
+  std::vector<DataSpan> ranges;
   for (auto& t : g.tensors) {
     if (t.offset > g.file->size() || data_start > g.file->size() - t.offset)
       fail(path, "tensor '" + t.name + "' data offset lies past the end of the file");

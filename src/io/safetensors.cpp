@@ -24,7 +24,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   if (!header.is_object()) fail(path, "header is not a JSON object");
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = f.size() - data_start;
-  std::vector<ByteRange> ranges;
+  std::vector<DataSpan> ranges;
   for (auto& [name, info] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string what = "tensor '" + name + "'";

@@ -56,13 +56,14 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     r.rouge_recall = json_number_field(j, "rouge_recall", where);
     r.counted = json_bool(json_required(j, "counted", where), where, "field 'counted'");
     r.head_scores = j.at("head_scores").get<std::map<std::string, double>>();
-    r.seconds = j.value("seconds", 0.0);
-    r.prompt_tokens = j.value("prompt_tokens", int64_t{0});
-    r.generated_tokens = j.value("generated_tokens", int64_t{0});
-    if (j.contains("timing")) {
-      r.prefill_seconds = j["timing"].value("prefill", 0.0);
-      r.decode_seconds = j["timing"].value("decode", 0.0);
-      r.scoring_seconds = j["timing"].value("scoring", 0.0);
+    r.seconds = json_number_field(j, "seconds", where, 0.0);
+    r.prompt_tokens = json_int_field(j, "prompt_tokens", where, 0);
+    r.generated_tokens = json_int_field(j, "generated_tokens", where, 0);
+    if (const json* timing = json_field(j, "timing", where)) {
+      if (!timing->is_object()) fail(where, "field 'timing' is not an object");
+      r.prefill_seconds = json_number_field(*timing, "prefill", where, 0.0);
+      r.decode_seconds = json_number_field(*timing, "decode", where, 0.0);
+      r.scoring_seconds = json_number_field(*timing, "scoring", where, 0.0);
     }
     static const std::set<std::string> known = {"test_id", "needle_id", "length", "depth", "needle_span",
                                                 "answer", "rouge_recall", "counted", "head_scores", "seconds",
@@ -120,8 +121,10 @@ std::vector<json> read_results_lines(const std::string& path, bool repair_tail) 
       continue;
     }
     json j = parse_json(line, path + ":" + std::to_string(line_no));
+    const std::string where = path + ":" + std::to_string(line_no);
+    if (!j.is_object()) fail(where, "expected one JSON object per line");
     good_end = pos;
-    const std::string id = j.value("test_id", std::string());
+    const std::string id = json_string_field(j, "test_id", where, "");
     if (!id.empty() && !seen.insert(id).second) continue;
     out.push_back(std::move(j));
   }

@@ -54,8 +54,7 @@ __attribute__((target("avx2,fma,f16c"))) void mix_f16_avx2(const float* w, const
   }
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                       __builtin_cpu_supports("f16c");
+const bool kHaveAvx2 = cpu_has_isa(KernelISA::AVX2);
 
 // Scalar versions for f32 caches and for the reference path.
 void scores_scalar(const float* q, const void* k, bool f16, int64_t n, int hd, float scale, float* row) {

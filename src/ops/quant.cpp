@@ -2,6 +2,7 @@
 // quantizers, f16/bf16 conversions, and the run-time choice of kernel set.
 #include "ops/quant.h"
 
+#include <cpuid.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -487,9 +488,12 @@ const char* isa_name(KernelISA isa) {
 bool cpu_has_isa(KernelISA isa) {
   switch (isa) {
     case KernelISA::Scalar: return true;
-    case KernelISA::AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+    case KernelISA::AVX2: {
+      // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c".
+      unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+      const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    }
     case KernelISA::AVX512:
       return cpu_has_isa(KernelISA::AVX2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");

@@ -9,8 +9,13 @@
 
 #include "ops/quant.h"
 
+// Every function below is compiled for these ISA extensions (clang and gcc spell it differently).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace rhead::detail {
 namespace {
@@ -443,4 +448,8 @@ float dot_row_avx2(DType t, const void* row, const float* x, int64_t n) {
 
 }  // namespace rhead::detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -8,8 +8,13 @@
 
 #include "ops/quant.h"
 
+// Every function below is compiled for these ISA extensions (clang and gcc spell it differently).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+#endif
 // GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
@@ -174,4 +179,8 @@ float dot_row_int8_vnni(DType t, const void* row, const int8_t* q, const float* 
 
 }  // namespace rhead::detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -430,6 +430,18 @@ TEST(HardenedText, ResultLinesNameTheFileAndLine) {
   EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "field \"depth\" must be an integer, got 2.5");
   write_bytes(path, std::string(300, '[') + "\n");
   EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "nested deeper");
+  // Found by fuzz_result_lines: a line that is not an object, or a test_id or timing of the
+  // wrong type, escaped as a library exception instead of a line naming the file.
+  write_bytes(path, "{\"test_id\": \"a\"}\n\"t{est_id5\"\n");
+  EXPECT_ERROR(read_results_lines(path, false), path + ":2", "expected one JSON object per line");
+  write_bytes(path, "{\"test_id\": {}}\n");
+  EXPECT_ERROR(read_results_lines(path, false), path + ":1", "field 'test_id'");
+  json line = json::parse(R"({"test_id": "a", "needle_id": 0, "length": 1000, "depth": 50, "needle_span": [1, 2],
+                              "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {}})");
+  line["timing"] = "fast";
+  EXPECT_ERROR(test_result_from_json(line, path + ":1"), path + ":1", "field 'timing' is not an object");
+  line["timing"] = json::object({{"prefill", "x"}});
+  EXPECT_ERROR(test_result_from_json(line, path + ":1"), path + ":1", "field 'prefill'");
 }
 
 TEST(HardenedJson, OneStrictReader) {
