@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cuda/attention_cuda.cuh"
+#include "cuda/flash_prefill.cuh"
 
 namespace rhead::cuda {
 namespace {
@@ -823,7 +824,28 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     fp.scale = scale;
     fp.softcap = a.softcap;
     const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
-    if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
+    if (flash_prefill_selected(hd, a.kv_f16)) {
+      // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
+      FlashPrefillArgs fa;
+      fa.q = a.q;
+      fa.k = a.k;
+      fa.v = a.v;
+      fa.head_stride = a.kv_head_stride;
+      fa.out = a.out;
+      fa.n_tokens = T;
+      fa.pos0 = a.pos0;
+      fa.n_head = a.n_head;
+      fa.n_kv_head = a.n_kv_head;
+      fa.head_dim = hd;
+      fa.window = a.window;
+      fa.head_window = d_hw;
+      fa.head_sink = a.head_sink;
+      fa.overrides = d_over;
+      fa.head_means = d_means;
+      fa.scale = scale;
+      fa.softcap = a.softcap;
+      flash_prefill(fa, stream);
+    } else if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
       if (hd == 64) launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);
       else launch_flash_tc<128>(fp, tiles, a.n_kv_head, stream);
     } else if (a.kv_f16) {

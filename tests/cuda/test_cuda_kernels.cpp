@@ -2,7 +2,9 @@
 // (decode mat-vec and prefill GEMM paths, odd row counts), the small ops, and attention
 // against attention_ref — probes (argmax with ties, top-k, span and sink mass), head overrides
 // and the visibility rules — for GQA groups 1, 4 and 8, head_dim 64 and 128 (and the tiny
-// models' 16), contexts that cross the kernels' tile and split boundaries, decode and prefill.
+// models' 16), contexts that cross the kernels' tile and split boundaries, decode and prefill;
+// every prefill kernel (the default register-resident tensor-core one and, through
+// RHEAD_CUDA_FLASH, the f32 and WMMA ones).
 // Without a usable GPU every test skips, naming the reason.
 #include <gtest/gtest.h>
 
@@ -10,6 +12,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ops/attention.h"
@@ -268,6 +271,24 @@ TEST(CudaOps, FamilyOpsMatchCpuBackend) {
 
 // ---- attention ----
 
+// Selects the prefill attention kernel (RHEAD_CUDA_FLASH) for one scope; nullptr: the default.
+struct FlashKernelChoice {
+  bool had = false;
+  std::string saved;
+  explicit FlashKernelChoice(const char* kind) {
+    if (const char* v = std::getenv("RHEAD_CUDA_FLASH")) {
+      had = true;
+      saved = v;
+    }
+    if (kind) ::setenv("RHEAD_CUDA_FLASH", kind, 1);
+    else ::unsetenv("RHEAD_CUDA_FLASH");
+  }
+  ~FlashKernelChoice() {
+    if (had) ::setenv("RHEAD_CUDA_FLASH", saved.c_str(), 1);
+    else ::unsetenv("RHEAD_CUDA_FLASH");
+  }
+};
+
 struct AttnCase {
   int n_head, n_kv_head, head_dim;
   int64_t pos0, n_tokens;
@@ -286,8 +307,8 @@ std::string describe(const AttnCase& c) {
          (c.softcap != 0 ? " softcap" : "") + (c.overrides ? " overrides" : "") + (c.tie_keys ? " ties" : "");
 }
 
-// out_tol: the f32 kernels match to float rounding; the tensor-core prefill rounds Q and the
-// weights to f16 (about 1e-3).
+// out_tol: the f32 kernels match to float rounding; the tensor-core prefill kernels round Q
+// and the weights to f16 (about 1e-3).
 void check_attention(const AttnCase& c, float out_tol = 2e-5f) {
   SCOPED_TRACE(describe(c));
   auto be = make_backend(Device::cuda);
@@ -430,8 +451,10 @@ TEST(CudaAttention, DecodeSplitKWithProbesMatchesReference) {
   check_attention({8, 1, 128, 600, 2, false});  // f32 cache, GQA 8
 }
 
+// The f32 prefill kernel (RHEAD_CUDA_FLASH=f32; the only one for f32 caches and other head sizes).
 TEST(CudaAttention, FlashPrefillMatchesReference) {
   SKIP_WITHOUT_CUDA();
+  FlashKernelChoice f32_kernel("f32");
   for (int hd : {64, 128})
     for (auto [nh, nkv] : {std::pair{8, 8}, std::pair{16, 4}, std::pair{16, 2}}) {
       check_attention({nh, nkv, hd, 0, 97});   // crosses 32-key tiles and 64-row tiles
@@ -469,8 +492,10 @@ TEST(CudaAttention, TensorCoreFlashPrefillMatchesReference) {
   ::unsetenv("RHEAD_CUDA_FLASH");
 }
 
+// Decode, a few rows, and the f32 prefill kernel (to float rounding).
 TEST(CudaAttention, VisibilityOverridesAndTies) {
   SKIP_WITHOUT_CUDA();
+  FlashKernelChoice f32_kernel("f32");
   for (int64_t T : {1, 3, 60}) {
     AttnCase c{8, 2, 64, 290, T};
     c.window = 100;
@@ -492,6 +517,49 @@ TEST(CudaAttention, VisibilityOverridesAndTies) {
     c.window = 290;  // position 0 leaves the window: sink mass 0
     check_attention(c);
   }
+}
+
+// The default prefill kernel for f16 caches with head_dim 64 or 128 (flash_prefill.cu: mma.sync
+// with the softmax in registers): GQA groups 1, 3, 4 and 8, token counts from the smallest
+// prefill call (5) to 1029, cached prefixes on and off the 64-key tile grid, and every
+// visibility rule, the scale, the soft-cap, the overrides and tied maxima. Output within 3e-3
+// (Q and the weights are rounded to f16); probes come from the row kernel and stay exact.
+TEST(CudaAttention, RegisterFlashPrefillMatchesReference) {
+  SKIP_WITHOUT_CUDA();
+  FlashKernelChoice default_kernel(nullptr);
+  const float tol = 3e-3f;
+  for (int hd : {64, 128}) {
+    for (auto [nh, nkv] : {std::pair{8, 8}, std::pair{16, 4}, std::pair{32, 4}}) {
+      check_attention({nh, nkv, hd, 0, 97}, tol);   // crosses 64-key tiles and 128-row blocks
+      check_attention({nh, nkv, hd, 300, 37}, tol); // a chunk after a prefix off the tile grid
+      check_attention({nh, nkv, hd, 64, 5}, tol);   // the smallest prefill call, prefix on the grid
+    }
+    check_attention({8, 8, hd, 0, 300}, tol);   // group 1: blocks of 128 tokens, a partial last one
+    check_attention({8, 1, hd, 0, 1029}, tol);  // group 8, long causal context
+    AttnCase c{8, 2, hd, 290, 97};
+    for (int64_t w : {int64_t{100}, int64_t{1}, int64_t{290}}) {
+      c.window = w;
+      check_attention(c, tol);
+    }
+    c.window = 0;
+    c.head_windows = true;  // KV-policy windows 37 + h with a sink of 4
+    check_attention(c, tol);
+    c.window = 50;          // both windows: the sink lies outside the model window
+    check_attention(c, tol);
+    c.window = 0;
+    c.head_windows = false;
+    c.softcap = 5.0f;
+    c.scale = 0.3f;
+    check_attention(c, tol);
+    c.softcap = 0.0f;
+    c.scale = 0.0f;
+    c.overrides = true;     // uniform, zero and mean heads
+    check_attention(c, tol);
+    c.overrides = false;
+    c.tie_keys = true;
+    check_attention(c, tol);
+  }
+  check_attention({24, 8, 64, 5, 70}, tol);  // group 3: a warp's rows straddle tokens
 }
 
 }  // namespace

@@ -1,0 +1,415 @@
+// Causal prefill attention with register-resident online softmax (FlashAttention-2 style),
+// f16 tensor-core products through mma.sync m16n8k16 with f32 accumulation.
+//
+// Grid (row tiles, n_kv_head), kWarps warps per block. A block owns kWarps * 16 query rows of
+// one GQA group, row r = (token r / group, head kv_head * group + r % group), so the query
+// heads of a group share every K/V tile. Each warp owns 16 consecutive rows. Per key tile of
+// kKeys positions (K and V double-buffered in shared memory through cp.async):
+//   S[16][kKeys] = Q K^T      Q: f16 A fragments held in registers for the whole kernel
+//                             (scale folded in), K: B fragments by ldmatrix
+//   soft-cap, masks, running max / sum and the rescale of O on the S fragments (a row lives
+//   in the 4 lanes of a quad: quad shuffles reduce it)
+//   O[16][HD] += P V          P: the S fragments rounded to f16 A fragments in registers,
+//                             V: B fragments by ldmatrix.trans
+// Fragment layouts (m16n8k16, g = lane / 4, c = lane % 4):
+//   A 16x16 row-major, 4 regs of half2: {row g, cols 2c..2c+1}, {row g+8, cols 2c..},
+//     {row g, cols 2c+8..}, {row g+8, cols 2c+8..}
+//   B 16x8 (k x n), 2 regs: {k 2c..2c+1, n g}, {k 2c+8..2c+9, n g}
+//   C 16x8 f32, 4 floats: {row g, cols 2c, 2c+1}, {row g+8, cols 2c, 2c+1}
+// so the C fragments of key blocks 2k and 2k+1 are, once rounded, the A fragment of key
+// chunk k of P V.
+//
+// Tiles no row of the block sees are never loaded (causal: past the block's last position;
+// windows: before the block's earliest visible key); a warp skips the products of a tile none
+// of its rows sees, and evaluates the masks only on tiles that cross its diagonal or when
+// windows or a uniform override are present. Invisible scores are -inf; a row whose running
+// max is still -inf uses 0 as its reference so that exp2 gives 0, never NaN.
+#include "cuda/flash_prefill.cuh"
+
+#include <cuda_fp16.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "cuda/cuda_common.cuh"
+#include "ops/attention.h"
+
+namespace rhead::cuda {
+namespace {
+
+constexpr int kWarps = 8;         // warps per block: 128 query rows share each K/V tile
+constexpr int kKeys = 64;         // keys per tile
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <int HD>
+struct PrefillLayout {
+  static constexpr int ld = HD + 8;            // halves per K/V row in shared memory (16-byte pad: ldmatrix without bank conflicts)
+  static constexpr int tile = kKeys * ld;      // halves per K or V tile
+  static constexpr int bytes = 2 * 2 * tile * 2;  // 2 stages x (K, V) x halves
+};
+
+struct PrefillParams {
+  const float* q;
+  const __half* k;
+  const __half* v;
+  int64_t head_stride;
+  float* out;
+  int n_tokens, pos0, n_head, group;
+  int window, head_sink;
+  const int32_t* head_window;
+  const uint8_t* overrides;
+  const float* head_means;
+  float scale, softcap;
+};
+
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);  // lo in the low 16 bits: the lower column
+  uint32_t u;
+  memcpy(&u, &h, 4);
+  return u;
+}
+
+// D = A B + D, f16 inputs, f32 accumulators.
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8x8 f16 matrices; lanes 8m..8m+7 give the row addresses of matrix m.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// 16 bytes global -> shared; src_bytes 0 writes zeros (src must still be a valid address).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+__device__ __forceinline__ int warp_min(int x) {
+  for (int off = 16; off > 0; off >>= 1) x = min(x, __shfl_xor_sync(0xffffffffu, x, off));
+  return x;
+}
+__device__ __forceinline__ int warp_max(int x) {
+  for (int off = 16; off > 0; off >>= 1) x = max(x, __shfl_xor_sync(0xffffffffu, x, off));
+  return x;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParams p) {
+  using L = PrefillLayout<HD>;
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kChunks = HD / 8;  // 16-byte chunks per K/V row
+  extern __shared__ __align__(128) unsigned char prefill_smem[];
+  __shared__ int warp_lo[kWarps], warp_hi[kWarps];
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane >> 2, c = lane & 3;
+  const int kvh = blockIdx.y;
+  const int n_rows_total = p.n_tokens * p.group;
+  // The last row tiles see the most keys: start them first.
+  const int row_tile = gridDim.x - 1 - blockIdx.x;
+  const int warp_row0 = row_tile * (kWarps * 16) + warp * 16;
+
+  // This thread's two rows: warp_row0 + g (half 0) and warp_row0 + g + 8 (half 1). Rows past
+  // the end borrow the last row's position (their keys exist) and are not written.
+  bool row_valid[2];
+  int row_pos[2], row_wlo[2], row_hw[2], row_lo[2];
+  bool row_uniform[2];
+  int64_t row_out[2];  // offset of the row in q / out: (t * n_head + h) * HD
+  int row_head[2];
+  uint8_t row_ov[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const int R = warp_row0 + g + 8 * hf;
+    row_valid[hf] = R < n_rows_total;
+    const int Rc = min(R, n_rows_total - 1);
+    const int t = Rc / p.group;
+    const int h = kvh * p.group + Rc % p.group;
+    const int i = p.pos0 + t;
+    const int wlo = p.window > 0 ? max(i - p.window + 1, 0) : 0;
+    const int hw = p.head_window ? p.head_window[h] : 0;
+    row_pos[hf] = i;
+    row_wlo[hf] = wlo;
+    row_hw[hf] = hw;
+    // Earliest visible key: the window start, or for a KV-policy window whose sink lies before
+    // the model window, the start of the policy window.
+    row_lo[hf] = hw > 0 && p.head_sink <= wlo ? max(wlo, i - hw + 1) : wlo;
+    row_ov[hf] = p.overrides ? p.overrides[h] : 0;
+    row_uniform[hf] = row_ov[hf] == static_cast<uint8_t>(HeadOverride::uniform);
+    row_out[hf] = (static_cast<int64_t>(t) * p.n_head + h) * HD;
+    row_head[hf] = h;
+  }
+  const int warp_first_pos = warp_min(min(row_pos[0], row_pos[1]));
+  const int warp_last_pos = warp_max(max(row_pos[0], row_pos[1]));
+  const int warp_lo_key = warp_min(min(row_lo[0], row_lo[1]));
+  const bool always_mask =
+      p.window > 0 || __any_sync(0xffffffffu, row_hw[0] > 0 || row_hw[1] > 0 || row_uniform[0] || row_uniform[1]);
+  if (lane == 0) {
+    warp_lo[warp] = warp_lo_key;
+    warp_hi[warp] = warp_last_pos;
+  }
+
+  // Q fragments for the warp's 16 rows, scaled, f16.
+  uint32_t qf[HD / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < HD / 16; ++kk)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      float2 a = make_float2(0.0f, 0.0f), b = make_float2(0.0f, 0.0f);
+      if (row_valid[hf]) {
+        const float* qrow = p.q + row_out[hf] + kk * 16 + 2 * c;
+        a = *reinterpret_cast<const float2*>(qrow);
+        b = *reinterpret_cast<const float2*>(qrow + 8);
+      }
+      qf[kk][hf] = pack_half2(a.x * p.scale, a.y * p.scale);
+      qf[kk][2 + hf] = pack_half2(b.x * p.scale, b.y * p.scale);
+    }
+  __syncthreads();
+
+  // Key range of the block: [block_lo, block_hi]; keys past block_hi are zero-filled.
+  int block_lo = INT_MAX, block_hi = -1;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    block_lo = min(block_lo, warp_lo[w]);
+    block_hi = max(block_hi, warp_hi[w]);
+  }
+  const int first_tile = block_lo / kKeys, last_tile = block_hi / kKeys;
+
+  const __half* kbase = p.k + kvh * p.head_stride;
+  const __half* vbase = p.v + kvh * p.head_stride;
+  const uint32_t smem = static_cast<uint32_t>(__cvta_generic_to_shared(prefill_smem));
+  auto load_tile = [&](int tile, int stage) {
+    const uint32_t kdst = smem + stage * 2 * L::tile * 2;
+    const uint32_t vdst = kdst + L::tile * 2;
+    for (int idx = threadIdx.x; idx < kKeys * kChunks; idx += kThreads) {
+      const int key = idx / kChunks, chunk = idx % kChunks;
+      const int pos = tile * kKeys + key;
+      const bool in = pos <= block_hi;
+      const int64_t src = static_cast<int64_t>(in ? pos : 0) * HD + chunk * 8;
+      const uint32_t off = (key * L::ld + chunk * 8) * 2;
+      cp_async16(kdst + off, kbase + src, in ? 16 : 0);
+      cp_async16(vdst + off, vbase + src, in ? 16 : 0);
+    }
+  };
+
+  float o[HD / 8][4];
+#pragma unroll
+  for (int nb = 0; nb < HD / 8; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[nb][e] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+
+  // ldmatrix row addresses of this lane (in halves, within a tile):
+  //  K (B of Q K^T): matrices {keys 0-7, dims 0-7}, {keys 0-7, dims 8-15}, {keys 8-15, dims 0-7},
+  //    {keys 8-15, dims 8-15} of a 16-key, 16-dim block -> regs {0,1}: key block 0, {2,3}: key block 1
+  //  V (B of P V, transposed): {keys 0-7, dims 0-7}, {keys 8-15, dims 0-7}, {keys 0-7, dims 8-15},
+  //    {keys 8-15, dims 8-15} -> regs {0,1}: dim block 0, {2,3}: dim block 1
+  const int m = lane >> 3, mr = lane & 7;
+  const uint32_t k_lane = ((m >> 1) * 8 + mr) * L::ld + (m & 1) * 8;
+  const uint32_t v_lane = ((m & 1) * 8 + mr) * L::ld + (m >> 1) * 8;
+
+  load_tile(first_tile, 0);
+  cp_async_commit();
+  for (int tile = first_tile; tile <= last_tile; ++tile) {
+    const int stage = (tile - first_tile) & 1;
+    if (tile < last_tile) load_tile(tile + 1, stage ^ 1);
+    cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning "this tile"
+    cp_async_wait_all_but_one();
+    __syncthreads();
+
+    const int kb0 = tile * kKeys;
+    const bool seen = kb0 <= warp_last_pos && kb0 + kKeys - 1 >= warp_lo_key;
+    if (seen) {
+      const uint32_t ks = smem + stage * 2 * L::tile * 2;
+      const uint32_t vs = ks + L::tile * 2;
+
+      // S = Q K^T for the warp's 16 rows and the tile's keys.
+      float s[kKeys / 8][4];
+#pragma unroll
+      for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[nb][e] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; ++kk)
+#pragma unroll
+        for (int kp = 0; kp < kKeys / 16; ++kp) {
+          uint32_t b[4];
+          ldmatrix_x4(b, ks + (k_lane + kp * 16 * L::ld + kk * 16) * 2);
+          mma_16816(s[2 * kp], qf[kk], b[0], b[1]);
+          mma_16816(s[2 * kp + 1], qf[kk], b[2], b[3]);
+        }
+
+      if (p.softcap != 0.0f) {
+        const float inv_cap = 1.0f / p.softcap;
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[nb][e] = p.softcap * tanhf(s[nb][e] * inv_cap);
+      }
+      if (always_mask || kb0 + kKeys - 1 > warp_first_pos) {
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int hf = e >> 1;
+            const int j = kb0 + nb * 8 + 2 * c + (e & 1);
+            const int i = row_pos[hf];
+            const bool visible = j <= i && j >= row_wlo[hf] &&
+                                 (row_hw[hf] == 0 || j < p.head_sink || i - j < row_hw[hf]);
+            s[nb][e] = visible ? (row_uniform[hf] ? 0.0f : s[nb][e]) : -INFINITY;
+          }
+      }
+
+      // Online softmax per row half; the rescale factor multiplies the running sum and O.
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb) tile_max = fmaxf(tile_max, fmaxf(s[nb][2 * hf], s[nb][2 * hf + 1]));
+        tile_max = quad_max(tile_max);
+        const float new_max = fmaxf(row_max[hf], tile_max);
+        const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all -inf so far: weights exp2(-inf) = 0
+        const float ref_scaled = ref * kLog2e;
+        const float alpha = exp2f(row_max[hf] * kLog2e - ref_scaled);  // 0 when row_max is -inf
+        row_max[hf] = new_max;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+          for (int e = 2 * hf; e < 2 * hf + 2; ++e) {
+            const float w = exp2f(fmaf(s[nb][e], kLog2e, -ref_scaled));
+            s[nb][e] = w;
+            sum += w;
+          }
+        row_sum[hf] = row_sum[hf] * alpha + sum;
+#pragma unroll
+        for (int nb = 0; nb < HD / 8; ++nb) {
+          o[nb][2 * hf] *= alpha;
+          o[nb][2 * hf + 1] *= alpha;
+        }
+      }
+
+      // O += P V: P's A fragment of key chunk kc is the pair of S blocks 2kc, 2kc+1.
+#pragma unroll
+      for (int kc = 0; kc < kKeys / 16; ++kc) {
+        uint32_t a[4];
+        a[0] = pack_half2(s[2 * kc][0], s[2 * kc][1]);
+        a[1] = pack_half2(s[2 * kc][2], s[2 * kc][3]);
+        a[2] = pack_half2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+        a[3] = pack_half2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+#pragma unroll
+        for (int dp = 0; dp < HD / 16; ++dp) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, vs + (v_lane + kc * 16 * L::ld + dp * 16) * 2);
+          mma_16816(o[2 * dp], a, b[0], b[1]);
+          mma_16816(o[2 * dp + 1], a, b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // the stage just read is the next load's target
+  }
+
+  // O / sum, or the override's output.
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const float total = quad_sum(row_sum[hf]);
+    if (!row_valid[hf]) continue;
+    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+    const HeadOverride ov = static_cast<HeadOverride>(row_ov[hf]);
+    float* orow = p.out + row_out[hf];
+#pragma unroll
+    for (int nb = 0; nb < HD / 8; ++nb) {
+      const int d = nb * 8 + 2 * c;
+      float2 val = make_float2(o[nb][2 * hf] * inv, o[nb][2 * hf + 1] * inv);
+      if (ov == HeadOverride::zero) val = make_float2(0.0f, 0.0f);
+      if (ov == HeadOverride::mean) val = *reinterpret_cast<const float2*>(p.head_means + row_head[hf] * HD + d);
+      *reinterpret_cast<float2*>(orow + d) = val;
+    }
+  }
+}
+
+template <int HD>
+void launch(const PrefillParams& p, int n_kv_head, cudaStream_t stream) {
+  using L = PrefillLayout<HD>;
+  static bool configured = false;  // more than 48 KiB of dynamic shared memory: opt in once
+  if (!configured) {
+    RHEAD_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes));
+    configured = true;
+  }
+  const int64_t rows = static_cast<int64_t>(p.n_tokens) * p.group;
+  const int64_t tiles = (rows + kWarps * 16 - 1) / (kWarps * 16);
+  flash_prefill_kernel<HD><<<dim3(static_cast<unsigned>(tiles), n_kv_head), kWarps * 32, L::bytes, stream>>>(p);
+  RHEAD_CUDA_LAUNCHED("flash_prefill_kernel");
+}
+
+int device_major() {
+  static int major = -1;
+  if (major < 0) {
+    int dev = 0;
+    RHEAD_CUDA_CHECK(cudaGetDevice(&dev));
+    RHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  }
+  return major;
+}
+
+int clamp_to_int(int64_t x) { return static_cast<int>(x < 0 ? 0 : (x > INT_MAX ? INT_MAX : x)); }
+
+}  // namespace
+
+bool flash_prefill_selected(int head_dim, bool kv_f16) {
+  if (!kv_f16 || (head_dim != 64 && head_dim != 128)) return false;
+  const char* kind = std::getenv("RHEAD_CUDA_FLASH");
+  if (kind && (std::string(kind) == "f32" || std::string(kind) == "tc")) return false;
+  return device_major() >= 8;
+}
+
+void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
+  if (a.head_dim != 64 && a.head_dim != 128) throw Error("flash_prefill: head_dim must be 64 or 128, not " + std::to_string(a.head_dim));
+  if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0) throw Error("flash_prefill: n_head must be a multiple of n_kv_head");
+  const int64_t group = a.n_head / a.n_kv_head;
+  if (a.pos0 + a.n_tokens >= INT_MAX || a.n_tokens * group >= INT_MAX)
+    throw Error("flash_prefill: positions and rows must fit in 31 bits");
+  if (a.n_tokens <= 0) return;
+  PrefillParams p{};
+  p.q = a.q;
+  p.k = static_cast<const __half*>(a.k);
+  p.v = static_cast<const __half*>(a.v);
+  p.head_stride = a.head_stride;
+  p.out = a.out;
+  p.n_tokens = static_cast<int>(a.n_tokens);
+  p.pos0 = static_cast<int>(a.pos0);
+  p.n_head = a.n_head;
+  p.group = static_cast<int>(group);
+  p.window = clamp_to_int(a.window);
+  p.head_sink = clamp_to_int(a.head_sink);
+  p.head_window = a.head_window;
+  p.overrides = a.overrides;
+  p.head_means = a.head_means;
+  p.scale = a.scale;
+  p.softcap = a.softcap;
+  if (a.head_dim == 64) launch<64>(p, a.n_kv_head, stream);
+  else launch<128>(p, a.n_kv_head, stream);
+}
+
+}  // namespace rhead::cuda
