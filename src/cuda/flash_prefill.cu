@@ -1,10 +1,12 @@
 // Causal prefill attention with register-resident online softmax (FlashAttention-2 style),
 // f16 tensor-core products through mma.sync m16n8k16 with f32 accumulation.
 //
-// Grid (row tiles, n_kv_head), kWarps warps per block. A block owns kWarps * 16 query rows of
+// Grid (row tiles, n_kv_head), W warps per block (8 by default; RHEAD_CUDA_FLASH_WARPS=4 selects
+// 4, for measurements: two blocks per SM instead of one). A block owns W * 16 query rows of
 // one GQA group, row r = (token r / group, head kv_head * group + r % group), so the query
 // heads of a group share every K/V tile. Each warp owns 16 consecutive rows. Per key tile of
-// kKeys positions (K and V double-buffered in shared memory through cp.async):
+// kKeys positions (K and V double-buffered in shared memory through cp.async: the next tile
+// loads while this one is computed):
 //   S[16][kKeys] = Q K^T      Q: f16 A fragments held in registers for the whole kernel
 //                             (scale folded in), K: B fragments by ldmatrix
 //   soft-cap, masks, running max / sum and the rescale of O on the S fragments (a row lives
@@ -40,7 +42,6 @@
 namespace rhead::cuda {
 namespace {
 
-constexpr int kWarps = 8;         // warps per block: 128 query rows share each K/V tile
 constexpr int kKeys = 64;         // keys per tile
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -96,7 +97,14 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int sr
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// 2^x on the special-function unit (flush-to-zero; exp2(-inf) = 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 __device__ __forceinline__ float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
@@ -115,7 +123,23 @@ __device__ __forceinline__ int warp_max(int x) {
   return x;
 }
 
-template <int HD>
+// Row R of a block's GQA group: token R / group, query head kv_head * group + R % group. Rows
+// past the end (valid false) take the last row's place.
+struct RowPlace {
+  bool valid;
+  int t, h;
+  template <int HD>
+  __device__ int64_t offset(const PrefillParams& p) const {  // of the row in q and out
+    return (static_cast<int64_t>(t) * p.n_head + h) * HD;
+  }
+};
+
+__device__ __forceinline__ RowPlace row_place(const PrefillParams& p, int kvh, int n_rows_total, int R) {
+  const int Rc = min(R, n_rows_total - 1);
+  return {R < n_rows_total, Rc / p.group, kvh * p.group + Rc % p.group};
+}
+
+template <int HD, int kWarps>
 __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParams p) {
   using L = PrefillLayout<HD>;
   constexpr int kThreads = kWarps * 32;
@@ -132,33 +156,23 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   const int warp_row0 = row_tile * (kWarps * 16) + warp * 16;
 
   // This thread's two rows: warp_row0 + g (half 0) and warp_row0 + g + 8 (half 1). Rows past
-  // the end borrow the last row's position (their keys exist) and are not written.
-  bool row_valid[2];
+  // the end borrow the last row's position (their keys exist) and are not written. Only what
+  // the masks need stays live through the key loop; the epilogue recomputes the rest.
   int row_pos[2], row_wlo[2], row_hw[2], row_lo[2];
   bool row_uniform[2];
-  int64_t row_out[2];  // offset of the row in q / out: (t * n_head + h) * HD
-  int row_head[2];
-  uint8_t row_ov[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
-    const int R = warp_row0 + g + 8 * hf;
-    row_valid[hf] = R < n_rows_total;
-    const int Rc = min(R, n_rows_total - 1);
-    const int t = Rc / p.group;
-    const int h = kvh * p.group + Rc % p.group;
-    const int i = p.pos0 + t;
+    const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
+    const int i = p.pos0 + rp.t;
     const int wlo = p.window > 0 ? max(i - p.window + 1, 0) : 0;
-    const int hw = p.head_window ? p.head_window[h] : 0;
+    const int hw = p.head_window ? p.head_window[rp.h] : 0;
     row_pos[hf] = i;
     row_wlo[hf] = wlo;
     row_hw[hf] = hw;
     // Earliest visible key: the window start, or for a KV-policy window whose sink lies before
     // the model window, the start of the policy window.
     row_lo[hf] = hw > 0 && p.head_sink <= wlo ? max(wlo, i - hw + 1) : wlo;
-    row_ov[hf] = p.overrides ? p.overrides[h] : 0;
-    row_uniform[hf] = row_ov[hf] == static_cast<uint8_t>(HeadOverride::uniform);
-    row_out[hf] = (static_cast<int64_t>(t) * p.n_head + h) * HD;
-    row_head[hf] = h;
+    row_uniform[hf] = p.overrides && p.overrides[rp.h] == static_cast<uint8_t>(HeadOverride::uniform);
   }
   const int warp_first_pos = warp_min(min(row_pos[0], row_pos[1]));
   const int warp_last_pos = warp_max(max(row_pos[0], row_pos[1]));
@@ -176,9 +190,10 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   for (int kk = 0; kk < HD / 16; ++kk)
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
+      const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
       float2 a = make_float2(0.0f, 0.0f), b = make_float2(0.0f, 0.0f);
-      if (row_valid[hf]) {
-        const float* qrow = p.q + row_out[hf] + kk * 16 + 2 * c;
+      if (rp.valid) {
+        const float* qrow = p.q + rp.offset<HD>(p) + kk * 16 + 2 * c;
         a = *reinterpret_cast<const float2*>(qrow);
         b = *reinterpret_cast<const float2*>(qrow + 8);
       }
@@ -229,14 +244,19 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   const uint32_t k_lane = ((m >> 1) * 8 + mr) * L::ld + (m & 1) * 8;
   const uint32_t v_lane = ((m & 1) * 8 + mr) * L::ld + (m >> 1) * 8;
 
+  // One barrier per tile: after it, this tile's K/V have landed for every thread and every
+  // warp is done with the previous tile, whose stage then receives the next tile while this
+  // one is computed.
   load_tile(first_tile, 0);
   cp_async_commit();
   for (int tile = first_tile; tile <= last_tile; ++tile) {
     const int stage = (tile - first_tile) & 1;
-    if (tile < last_tile) load_tile(tile + 1, stage ^ 1);
-    cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning "this tile"
-    cp_async_wait_all_but_one();
+    cp_async_wait_all();
     __syncthreads();
+    if (tile < last_tile) {
+      load_tile(tile + 1, stage ^ 1);
+      cp_async_commit();
+    }
 
     const int kb0 = tile * kKeys;
     const bool seen = kb0 <= warp_last_pos && kb0 + kKeys - 1 >= warp_lo_key;
@@ -291,14 +311,14 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
         const float new_max = fmaxf(row_max[hf], tile_max);
         const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all -inf so far: weights exp2(-inf) = 0
         const float ref_scaled = ref * kLog2e;
-        const float alpha = exp2f(row_max[hf] * kLog2e - ref_scaled);  // 0 when row_max is -inf
+        const float alpha = fast_exp2(row_max[hf] * kLog2e - ref_scaled);  // 0 when row_max is -inf
         row_max[hf] = new_max;
         float sum = 0.0f;
 #pragma unroll
         for (int nb = 0; nb < kKeys / 8; ++nb)
 #pragma unroll
           for (int e = 2 * hf; e < 2 * hf + 2; ++e) {
-            const float w = exp2f(fmaf(s[nb][e], kLog2e, -ref_scaled));
+            const float w = fast_exp2(fmaf(s[nb][e], kLog2e, -ref_scaled));
             s[nb][e] = w;
             sum += w;
           }
@@ -327,39 +347,39 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
         }
       }
     }
-    __syncthreads();  // the stage just read is the next load's target
   }
 
   // O / sum, or the override's output.
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     const float total = quad_sum(row_sum[hf]);
-    if (!row_valid[hf]) continue;
+    const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
+    if (!rp.valid) continue;
     const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    const HeadOverride ov = static_cast<HeadOverride>(row_ov[hf]);
-    float* orow = p.out + row_out[hf];
+    const HeadOverride ov = p.overrides ? static_cast<HeadOverride>(p.overrides[rp.h]) : HeadOverride::none;
+    float* orow = p.out + rp.offset<HD>(p);
 #pragma unroll
     for (int nb = 0; nb < HD / 8; ++nb) {
       const int d = nb * 8 + 2 * c;
       float2 val = make_float2(o[nb][2 * hf] * inv, o[nb][2 * hf + 1] * inv);
       if (ov == HeadOverride::zero) val = make_float2(0.0f, 0.0f);
-      if (ov == HeadOverride::mean) val = *reinterpret_cast<const float2*>(p.head_means + row_head[hf] * HD + d);
+      if (ov == HeadOverride::mean) val = *reinterpret_cast<const float2*>(p.head_means + rp.h * HD + d);
       *reinterpret_cast<float2*>(orow + d) = val;
     }
   }
 }
 
-template <int HD>
+template <int HD, int kWarps>
 void launch(const PrefillParams& p, int n_kv_head, cudaStream_t stream) {
   using L = PrefillLayout<HD>;
   static bool configured = false;  // more than 48 KiB of dynamic shared memory: opt in once
   if (!configured) {
-    RHEAD_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes));
+    RHEAD_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<HD, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes));
     configured = true;
   }
   const int64_t rows = static_cast<int64_t>(p.n_tokens) * p.group;
   const int64_t tiles = (rows + kWarps * 16 - 1) / (kWarps * 16);
-  flash_prefill_kernel<HD><<<dim3(static_cast<unsigned>(tiles), n_kv_head), kWarps * 32, L::bytes, stream>>>(p);
+  flash_prefill_kernel<HD, kWarps><<<dim3(static_cast<unsigned>(tiles), n_kv_head), kWarps * 32, L::bytes, stream>>>(p);
   RHEAD_CUDA_LAUNCHED("flash_prefill_kernel");
 }
 
@@ -408,8 +428,12 @@ void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
   p.head_means = a.head_means;
   p.scale = a.scale;
   p.softcap = a.softcap;
-  if (a.head_dim == 64) launch<64>(p, a.n_kv_head, stream);
-  else launch<128>(p, a.n_kv_head, stream);
+  static const bool four_warps = [] {
+    const char* w = std::getenv("RHEAD_CUDA_FLASH_WARPS");
+    return w && std::string(w) == "4";
+  }();
+  if (a.head_dim == 64) four_warps ? launch<64, 4>(p, a.n_kv_head, stream) : launch<64, 8>(p, a.n_kv_head, stream);
+  else four_warps ? launch<128, 4>(p, a.n_kv_head, stream) : launch<128, 8>(p, a.n_kv_head, stream);
 }
 
 }  // namespace rhead::cuda
