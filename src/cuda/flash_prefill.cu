@@ -1,17 +1,19 @@
 // Causal prefill attention with register-resident online softmax (FlashAttention-2 style),
 // f16 tensor-core products through mma.sync m16n8k16 with f32 accumulation.
 //
-// Grid (row tiles, n_kv_head), W warps per block (8 by default; RHEAD_CUDA_FLASH_WARPS=4 selects
-// 4, for measurements: two blocks per SM instead of one). A block owns W * 16 query rows of
-// one GQA group, row r = (token r / group, head kv_head * group + r % group), so the query
-// heads of a group share every K/V tile. Each warp owns 16 consecutive rows. Per key tile of
-// kKeys positions (K and V double-buffered in shared memory through cp.async: the next tile
-// loads while this one is computed):
-//   S[16][kKeys] = Q K^T      Q: f16 A fragments held in registers for the whole kernel
-//                             (scale folded in), K: B fragments by ldmatrix
+// Grid (row tiles, n_kv_head). A block owns W * R query rows of one GQA group, row r = (token
+// r / group, head kv_head * group + r % group), so the query heads of a group share every K/V
+// tile; each of its W warps owns R consecutive rows (MT = R / 16 m-tiles). Block shapes W x R:
+// 8x16 (default: one block of 8 warps per SM for head_dim 128), 4x16 and 4x32 (two blocks per
+// SM); RHEAD_CUDA_FLASH_SHAPE selects one, for measurements. Per key tile of kKeys positions
+// (64; 32 for 4x32 at head_dim 128, where 64 would spill), K and V double-buffered in shared
+// memory through cp.async (the next tile loads while this one is computed):
+//   S[R][kKeys] = Q K^T       Q: f16 A fragments, scale folded in, held in registers for the
+//                             whole kernel (MT = 1) or staged in shared memory and read by
+//                             ldmatrix (MT = 2); K: B fragments by ldmatrix
 //   soft-cap, masks, running max / sum and the rescale of O on the S fragments (a row lives
 //   in the 4 lanes of a quad: quad shuffles reduce it)
-//   O[16][HD] += P V          P: the S fragments rounded to f16 A fragments in registers,
+//   O[R][HD] += P V           P: the S fragments rounded to f16 A fragments in registers,
 //                             V: B fragments by ldmatrix.trans
 // Fragment layouts (m16n8k16, g = lane / 4, c = lane % 4):
 //   A 16x16 row-major, 4 regs of half2: {row g, cols 2c..2c+1}, {row g+8, cols 2c..},
@@ -42,14 +44,20 @@
 namespace rhead::cuda {
 namespace {
 
-constexpr int kKeys = 64;         // keys per tile
+// Keys per tile: 64, or 32 where a warp's 32 rows of head_dim 128 would not fit in registers.
+template <int HD, int MT>
+constexpr int kKeysFor = HD * MT > 128 ? 32 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
 
-template <int HD>
+// Dynamic shared memory: 2 stages x (K, V) tiles, then (MT > 1) the block's Q rows.
+template <int HD, int kWarps, int MT>
 struct PrefillLayout {
-  static constexpr int ld = HD + 8;            // halves per K/V row in shared memory (16-byte pad: ldmatrix without bank conflicts)
-  static constexpr int tile = kKeys * ld;      // halves per K or V tile
-  static constexpr int bytes = 2 * 2 * tile * 2;  // 2 stages x (K, V) x halves
+  static constexpr int kKeys = kKeysFor<HD, MT>;
+  static constexpr int ld = HD + 8;             // halves per row (16-byte pad: ldmatrix without bank conflicts)
+  static constexpr int tile = kKeys * ld;       // halves per K or V tile
+  static constexpr int q_offset = 2 * 2 * tile * 2;  // bytes
+  static constexpr int q_rows = MT > 1 ? kWarps * 16 * MT : 0;
+  static constexpr int bytes = q_offset + q_rows * ld * 2;
 };
 
 struct PrefillParams {
@@ -139,13 +147,16 @@ __device__ __forceinline__ RowPlace row_place(const PrefillParams& p, int kvh, i
   return {R < n_rows_total, Rc / p.group, kvh * p.group + Rc % p.group};
 }
 
-template <int HD, int kWarps>
+template <int HD, int kWarps, int MT>
 __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParams p) {
-  using L = PrefillLayout<HD>;
+  using L = PrefillLayout<HD, kWarps, MT>;
   constexpr int kThreads = kWarps * 32;
-  constexpr int kChunks = HD / 8;  // 16-byte chunks per K/V row
+  constexpr int kChunks = HD / 8;   // 16-byte chunks per K/V row
+  constexpr int kRows = 16 * MT;    // query rows per warp
+  constexpr int kKeys = L::kKeys;
   extern __shared__ __align__(128) unsigned char prefill_smem[];
   __shared__ int warp_lo[kWarps], warp_hi[kWarps];
+  __shared__ int4 row_info[kWarps * kRows];  // per row: position, model-window start, head window, uniform
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, c = lane & 3;
@@ -153,53 +164,72 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   const int n_rows_total = p.n_tokens * p.group;
   // The last row tiles see the most keys: start them first.
   const int row_tile = gridDim.x - 1 - blockIdx.x;
-  const int warp_row0 = row_tile * (kWarps * 16) + warp * 16;
+  const int warp_row0 = row_tile * (kWarps * kRows) + warp * kRows;
 
-  // This thread's two rows: warp_row0 + g (half 0) and warp_row0 + g + 8 (half 1). Rows past
-  // the end borrow the last row's position (their keys exist) and are not written. Only what
-  // the masks need stays live through the key loop; the epilogue recomputes the rest.
-  int row_pos[2], row_wlo[2], row_hw[2], row_lo[2];
-  bool row_uniform[2];
+  // This thread's rows: warp_row0 + 16 mt + g (half 0) and + 8 (half 1) of each m-tile mt.
+  // Rows past the end borrow the last row's position (their keys exist) and are not written.
+  // What the masks need waits in shared memory (row_info); the epilogue recomputes the rest.
+  int first_pos = INT_MAX, last_pos = -1, lo_key = INT_MAX;
+  bool special = p.window > 0;  // windows or a uniform override: every tile takes the masks
 #pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
-    const int i = p.pos0 + rp.t;
-    const int wlo = p.window > 0 ? max(i - p.window + 1, 0) : 0;
-    const int hw = p.head_window ? p.head_window[rp.h] : 0;
-    row_pos[hf] = i;
-    row_wlo[hf] = wlo;
-    row_hw[hf] = hw;
-    // Earliest visible key: the window start, or for a KV-policy window whose sink lies before
-    // the model window, the start of the policy window.
-    row_lo[hf] = hw > 0 && p.head_sink <= wlo ? max(wlo, i - hw + 1) : wlo;
-    row_uniform[hf] = p.overrides && p.overrides[rp.h] == static_cast<uint8_t>(HeadOverride::uniform);
-  }
-  const int warp_first_pos = warp_min(min(row_pos[0], row_pos[1]));
-  const int warp_last_pos = warp_max(max(row_pos[0], row_pos[1]));
-  const int warp_lo_key = warp_min(min(row_lo[0], row_lo[1]));
-  const bool always_mask =
-      p.window > 0 || __any_sync(0xffffffffu, row_hw[0] > 0 || row_hw[1] > 0 || row_uniform[0] || row_uniform[1]);
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + 16 * mt + g + 8 * hf);
+      const int i = p.pos0 + rp.t;
+      const int wlo = p.window > 0 ? max(i - p.window + 1, 0) : 0;
+      const int hw = p.head_window ? p.head_window[rp.h] : 0;
+      const bool uniform = p.overrides && p.overrides[rp.h] == static_cast<uint8_t>(HeadOverride::uniform);
+      if (c == 0) row_info[warp * kRows + 16 * mt + g + 8 * hf] = make_int4(i, wlo, hw, uniform);
+      // Earliest visible key: the window start, or for a KV-policy window whose sink lies
+      // before the model window, the start of the policy window.
+      lo_key = min(lo_key, hw > 0 && p.head_sink <= wlo ? max(wlo, i - hw + 1) : wlo);
+      first_pos = min(first_pos, i);
+      last_pos = max(last_pos, i);
+      special = special || hw > 0 || uniform;
+    }
+  const int warp_first_pos = warp_min(first_pos);
+  const int warp_last_pos = warp_max(last_pos);
+  const int warp_lo_key = warp_min(lo_key);
+  const bool always_mask = __any_sync(0xffffffffu, special);
   if (lane == 0) {
     warp_lo[warp] = warp_lo_key;
     warp_hi[warp] = warp_last_pos;
   }
 
-  // Q fragments for the warp's 16 rows, scaled, f16.
-  uint32_t qf[HD / 16][4];
+  // Q, scaled, f16: A fragments in registers for one m-tile per warp; for more, staged in
+  // shared memory (the warp's own rows) and read by ldmatrix at each key tile.
+  const uint32_t smem = static_cast<uint32_t>(__cvta_generic_to_shared(prefill_smem));
+  const int m = lane >> 3, mr = lane & 7;
+  uint32_t qf[MT == 1 ? HD / 16 : 1][4];
+  if constexpr (MT == 1) {
 #pragma unroll
-  for (int kk = 0; kk < HD / 16; ++kk)
+    for (int kk = 0; kk < HD / 16; ++kk)
 #pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
-      float2 a = make_float2(0.0f, 0.0f), b = make_float2(0.0f, 0.0f);
-      if (rp.valid) {
-        const float* qrow = p.q + rp.offset<HD>(p) + kk * 16 + 2 * c;
-        a = *reinterpret_cast<const float2*>(qrow);
-        b = *reinterpret_cast<const float2*>(qrow + 8);
+      for (int hf = 0; hf < 2; ++hf) {
+        const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
+        float2 a = make_float2(0.0f, 0.0f), b = make_float2(0.0f, 0.0f);
+        if (rp.valid) {
+          const float* qrow = p.q + rp.offset<HD>(p) + kk * 16 + 2 * c;
+          a = *reinterpret_cast<const float2*>(qrow);
+          b = *reinterpret_cast<const float2*>(qrow + 8);
+        }
+        qf[kk][hf] = pack_half2(a.x * p.scale, a.y * p.scale);
+        qf[kk][2 + hf] = pack_half2(b.x * p.scale, b.y * p.scale);
       }
-      qf[kk][hf] = pack_half2(a.x * p.scale, a.y * p.scale);
-      qf[kk][2 + hf] = pack_half2(b.x * p.scale, b.y * p.scale);
+  } else {
+    __half* qs = reinterpret_cast<__half*>(prefill_smem + L::q_offset) + warp * kRows * L::ld;
+    for (int idx = lane; idx < kRows * (HD / 2); idx += 32) {
+      const int r = idx / (HD / 2), d = (idx % (HD / 2)) * 2;
+      const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + r);
+      float2 v = make_float2(0.0f, 0.0f);
+      if (rp.valid) v = *reinterpret_cast<const float2*>(p.q + rp.offset<HD>(p) + d);
+      *reinterpret_cast<__half2*>(qs + r * L::ld + d) = __floats2half2_rn(v.x * p.scale, v.y * p.scale);
     }
+  }
+  // A fragment of rows 16 mt .. 16 mt + 15 of the warp: matrices {rows 0-7, cols 0-7},
+  // {rows 8-15, cols 0-7}, {rows 0-7, cols 8-15}, {rows 8-15, cols 8-15}.
+  const uint32_t q_lane = smem + L::q_offset + ((warp * kRows + (m & 1) * 8 + mr) * L::ld + (m >> 1) * 8) * 2;
   __syncthreads();
 
   // Key range of the block: [block_lo, block_hi]; keys past block_hi are zero-filled.
@@ -213,7 +243,6 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
 
   const __half* kbase = p.k + kvh * p.head_stride;
   const __half* vbase = p.v + kvh * p.head_stride;
-  const uint32_t smem = static_cast<uint32_t>(__cvta_generic_to_shared(prefill_smem));
   auto load_tile = [&](int tile, int stage) {
     const uint32_t kdst = smem + stage * 2 * L::tile * 2;
     const uint32_t vdst = kdst + L::tile * 2;
@@ -228,19 +257,27 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
     }
   };
 
-  float o[HD / 8][4];
+  float o[MT][HD / 8][4];
 #pragma unroll
-  for (int nb = 0; nb < HD / 8; ++nb)
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) o[nb][e] = 0.0f;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+    for (int nb = 0; nb < HD / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[mt][nb][e] = 0.0f;
+  float row_max[MT][2], row_sum[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      row_max[mt][hf] = -INFINITY;
+      row_sum[mt][hf] = 0.0f;
+    }
 
   // ldmatrix row addresses of this lane (in halves, within a tile):
   //  K (B of Q K^T): matrices {keys 0-7, dims 0-7}, {keys 0-7, dims 8-15}, {keys 8-15, dims 0-7},
   //    {keys 8-15, dims 8-15} of a 16-key, 16-dim block -> regs {0,1}: key block 0, {2,3}: key block 1
   //  V (B of P V, transposed): {keys 0-7, dims 0-7}, {keys 8-15, dims 0-7}, {keys 0-7, dims 8-15},
   //    {keys 8-15, dims 8-15} -> regs {0,1}: dim block 0, {2,3}: dim block 1
-  const int m = lane >> 3, mr = lane & 7;
   const uint32_t k_lane = ((m >> 1) * 8 + mr) * L::ld + (m & 1) * 8;
   const uint32_t v_lane = ((m & 1) * 8 + mr) * L::ld + (m >> 1) * 8;
 
@@ -264,86 +301,113 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
       const uint32_t ks = smem + stage * 2 * L::tile * 2;
       const uint32_t vs = ks + L::tile * 2;
 
-      // S = Q K^T for the warp's 16 rows and the tile's keys.
-      float s[kKeys / 8][4];
+      // S = Q K^T for the warp's rows and the tile's keys.
+      float s[MT][kKeys / 8][4];
 #pragma unroll
-      for (int nb = 0; nb < kKeys / 8; ++nb)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[nb][e] = 0.0f;
+        for (int nb = 0; nb < kKeys / 8; ++nb)
 #pragma unroll
-      for (int kk = 0; kk < HD / 16; ++kk)
+          for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; ++kk) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          if constexpr (MT == 1) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) a[mt][e] = qf[kk][e];
+          } else {
+            ldmatrix_x4(a[mt], q_lane + (mt * 16 * L::ld + kk * 16) * 2);
+          }
+        }
 #pragma unroll
         for (int kp = 0; kp < kKeys / 16; ++kp) {
           uint32_t b[4];
           ldmatrix_x4(b, ks + (k_lane + kp * 16 * L::ld + kk * 16) * 2);
-          mma_16816(s[2 * kp], qf[kk], b[0], b[1]);
-          mma_16816(s[2 * kp + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma_16816(s[mt][2 * kp], a[mt], b[0], b[1]);
+            mma_16816(s[mt][2 * kp + 1], a[mt], b[2], b[3]);
+          }
         }
+      }
 
       if (p.softcap != 0.0f) {
         const float inv_cap = 1.0f / p.softcap;
 #pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb)
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) s[nb][e] = p.softcap * tanhf(s[nb][e] * inv_cap);
+          for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[mt][nb][e] = p.softcap * tanhf(s[mt][nb][e] * inv_cap);
       }
       if (always_mask || kb0 + kKeys - 1 > warp_first_pos) {
 #pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb)
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int hf = e >> 1;
-            const int j = kb0 + nb * 8 + 2 * c + (e & 1);
-            const int i = row_pos[hf];
-            const bool visible = j <= i && j >= row_wlo[hf] &&
-                                 (row_hw[hf] == 0 || j < p.head_sink || i - j < row_hw[hf]);
-            s[nb][e] = visible ? (row_uniform[hf] ? 0.0f : s[nb][e]) : -INFINITY;
-          }
+          for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int4 row = row_info[warp * kRows + 16 * mt + g + 8 * (e >> 1)];  // {i, wlo, hw, uniform}
+              const int j = kb0 + nb * 8 + 2 * c + (e & 1);
+              const bool visible = j <= row.x && j >= row.y && (row.z == 0 || j < p.head_sink || row.x - j < row.z);
+              s[mt][nb][e] = visible ? (row.w ? 0.0f : s[mt][nb][e]) : -INFINITY;
+            }
       }
 
-      // Online softmax per row half; the rescale factor multiplies the running sum and O.
+      // Online softmax per row; the rescale factor multiplies the running sum and O.
 #pragma unroll
-      for (int hf = 0; hf < 2; ++hf) {
-        float tile_max = -INFINITY;
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb) tile_max = fmaxf(tile_max, fmaxf(s[nb][2 * hf], s[nb][2 * hf + 1]));
-        tile_max = quad_max(tile_max);
-        const float new_max = fmaxf(row_max[hf], tile_max);
-        const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all -inf so far: weights exp2(-inf) = 0
-        const float ref_scaled = ref * kLog2e;
-        const float alpha = fast_exp2(row_max[hf] * kLog2e - ref_scaled);  // 0 when row_max is -inf
-        row_max[hf] = new_max;
-        float sum = 0.0f;
+        for (int hf = 0; hf < 2; ++hf) {
+          float tile_max = -INFINITY;
 #pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb)
+          for (int nb = 0; nb < kKeys / 8; ++nb)
+            tile_max = fmaxf(tile_max, fmaxf(s[mt][nb][2 * hf], s[mt][nb][2 * hf + 1]));
+          tile_max = quad_max(tile_max);
+          const float new_max = fmaxf(row_max[mt][hf], tile_max);
+          const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all -inf so far: weights exp2(-inf) = 0
+          const float ref_scaled = ref * kLog2e;
+          const float alpha = fast_exp2(row_max[mt][hf] * kLog2e - ref_scaled);  // 0 when row_max is -inf
+          row_max[mt][hf] = new_max;
+          float sum = 0.0f;
 #pragma unroll
-          for (int e = 2 * hf; e < 2 * hf + 2; ++e) {
-            const float w = fast_exp2(fmaf(s[nb][e], kLog2e, -ref_scaled));
-            s[nb][e] = w;
-            sum += w;
+          for (int nb = 0; nb < kKeys / 8; ++nb)
+#pragma unroll
+            for (int e = 2 * hf; e < 2 * hf + 2; ++e) {
+              const float w = fast_exp2(fmaf(s[mt][nb][e], kLog2e, -ref_scaled));
+              s[mt][nb][e] = w;
+              sum += w;
+            }
+          row_sum[mt][hf] = row_sum[mt][hf] * alpha + sum;
+#pragma unroll
+          for (int nb = 0; nb < HD / 8; ++nb) {
+            o[mt][nb][2 * hf] *= alpha;
+            o[mt][nb][2 * hf + 1] *= alpha;
           }
-        row_sum[hf] = row_sum[hf] * alpha + sum;
-#pragma unroll
-        for (int nb = 0; nb < HD / 8; ++nb) {
-          o[nb][2 * hf] *= alpha;
-          o[nb][2 * hf + 1] *= alpha;
         }
-      }
 
       // O += P V: P's A fragment of key chunk kc is the pair of S blocks 2kc, 2kc+1.
 #pragma unroll
       for (int kc = 0; kc < kKeys / 16; ++kc) {
-        uint32_t a[4];
-        a[0] = pack_half2(s[2 * kc][0], s[2 * kc][1]);
-        a[1] = pack_half2(s[2 * kc][2], s[2 * kc][3]);
-        a[2] = pack_half2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-        a[3] = pack_half2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          a[mt][0] = pack_half2(s[mt][2 * kc][0], s[mt][2 * kc][1]);
+          a[mt][1] = pack_half2(s[mt][2 * kc][2], s[mt][2 * kc][3]);
+          a[mt][2] = pack_half2(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
+          a[mt][3] = pack_half2(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
+        }
 #pragma unroll
         for (int dp = 0; dp < HD / 16; ++dp) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, vs + (v_lane + kc * 16 * L::ld + dp * 16) * 2);
-          mma_16816(o[2 * dp], a, b[0], b[1]);
-          mma_16816(o[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma_16816(o[mt][2 * dp], a[mt], b[0], b[1]);
+            mma_16816(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
+          }
         }
       }
     }
@@ -351,36 +415,61 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
 
   // O / sum, or the override's output.
 #pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const float total = quad_sum(row_sum[hf]);
-    const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + g + 8 * hf);
-    if (!rp.valid) continue;
-    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    const HeadOverride ov = p.overrides ? static_cast<HeadOverride>(p.overrides[rp.h]) : HeadOverride::none;
-    float* orow = p.out + rp.offset<HD>(p);
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int nb = 0; nb < HD / 8; ++nb) {
-      const int d = nb * 8 + 2 * c;
-      float2 val = make_float2(o[nb][2 * hf] * inv, o[nb][2 * hf + 1] * inv);
-      if (ov == HeadOverride::zero) val = make_float2(0.0f, 0.0f);
-      if (ov == HeadOverride::mean) val = *reinterpret_cast<const float2*>(p.head_means + rp.h * HD + d);
-      *reinterpret_cast<float2*>(orow + d) = val;
+    for (int hf = 0; hf < 2; ++hf) {
+      const float total = quad_sum(row_sum[mt][hf]);
+      const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + 16 * mt + g + 8 * hf);
+      if (!rp.valid) continue;
+      const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+      const HeadOverride ov = p.overrides ? static_cast<HeadOverride>(p.overrides[rp.h]) : HeadOverride::none;
+      float* orow = p.out + rp.offset<HD>(p);
+#pragma unroll
+      for (int nb = 0; nb < HD / 8; ++nb) {
+        const int d = nb * 8 + 2 * c;
+        float2 val = make_float2(o[mt][nb][2 * hf] * inv, o[mt][nb][2 * hf + 1] * inv);
+        if (ov == HeadOverride::zero) val = make_float2(0.0f, 0.0f);
+        if (ov == HeadOverride::mean) val = *reinterpret_cast<const float2*>(p.head_means + rp.h * HD + d);
+        *reinterpret_cast<float2*>(orow + d) = val;
+      }
     }
-  }
 }
 
-template <int HD, int kWarps>
+template <int HD, int kWarps, int MT>
 void launch(const PrefillParams& p, int n_kv_head, cudaStream_t stream) {
-  using L = PrefillLayout<HD>;
+  using L = PrefillLayout<HD, kWarps, MT>;
   static bool configured = false;  // more than 48 KiB of dynamic shared memory: opt in once
   if (!configured) {
-    RHEAD_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<HD, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes));
+    RHEAD_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<HD, kWarps, MT>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes));
     configured = true;
   }
+  constexpr int kBlockRows = kWarps * 16 * MT;
   const int64_t rows = static_cast<int64_t>(p.n_tokens) * p.group;
-  const int64_t tiles = (rows + kWarps * 16 - 1) / (kWarps * 16);
-  flash_prefill_kernel<HD, kWarps><<<dim3(static_cast<unsigned>(tiles), n_kv_head), kWarps * 32, L::bytes, stream>>>(p);
+  const int64_t tiles = (rows + kBlockRows - 1) / kBlockRows;
+  flash_prefill_kernel<HD, kWarps, MT>
+      <<<dim3(static_cast<unsigned>(tiles), n_kv_head), kWarps * 32, L::bytes, stream>>>(p);
   RHEAD_CUDA_LAUNCHED("flash_prefill_kernel");
+}
+
+// Block shape: warps x rows per warp. RHEAD_CUDA_FLASH_SHAPE = 8x16 (default), 4x16 or 4x32.
+enum class BlockShape { w8x16, w4x16, w4x32 };
+
+BlockShape block_shape() {
+  const char* v = std::getenv("RHEAD_CUDA_FLASH_SHAPE");
+  const std::string s = v ? v : "";
+  if (s == "4x16") return BlockShape::w4x16;
+  if (s == "4x32") return BlockShape::w4x32;
+  return BlockShape::w8x16;
+}
+
+template <int HD>
+void launch_shape(const PrefillParams& p, int n_kv_head, cudaStream_t stream) {
+  switch (block_shape()) {
+    case BlockShape::w4x16: launch<HD, 4, 1>(p, n_kv_head, stream); break;
+    case BlockShape::w4x32: launch<HD, 4, 2>(p, n_kv_head, stream); break;
+    default: launch<HD, 8, 1>(p, n_kv_head, stream); break;
+  }
 }
 
 int device_major() {
@@ -428,12 +517,8 @@ void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
   p.head_means = a.head_means;
   p.scale = a.scale;
   p.softcap = a.softcap;
-  static const bool four_warps = [] {
-    const char* w = std::getenv("RHEAD_CUDA_FLASH_WARPS");
-    return w && std::string(w) == "4";
-  }();
-  if (a.head_dim == 64) four_warps ? launch<64, 4>(p, a.n_kv_head, stream) : launch<64, 8>(p, a.n_kv_head, stream);
-  else four_warps ? launch<128, 4>(p, a.n_kv_head, stream) : launch<128, 8>(p, a.n_kv_head, stream);
+  if (a.head_dim == 64) launch_shape<64>(p, a.n_kv_head, stream);
+  else launch_shape<128>(p, a.n_kv_head, stream);
 }
 
 }  // namespace rhead::cuda

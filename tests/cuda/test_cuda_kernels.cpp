@@ -521,21 +521,19 @@ TEST(CudaAttention, VisibilityOverridesAndTies) {
 
 // The default prefill kernel for f16 caches with head_dim 64 or 128 (flash_prefill.cu: mma.sync
 // with the softmax in registers): GQA groups 1, 3, 4 and 8, token counts from the smallest
-// prefill call (5) to 1029, cached prefixes on and off the 64-key tile grid, and every
-// visibility rule, the scale, the soft-cap, the overrides and tied maxima. Output within 3e-3
-// (Q and the weights are rounded to f16); probes come from the row kernel and stay exact.
-TEST(CudaAttention, RegisterFlashPrefillMatchesReference) {
-  SKIP_WITHOUT_CUDA();
-  FlashKernelChoice default_kernel(nullptr);
+// prefill call (5) to 1029, cached prefixes on and off the key-tile grid, and every visibility
+// rule, the scale, the soft-cap, the overrides and tied maxima. Output within 3e-3 (Q and the
+// weights are rounded to f16); probes come from the row kernel and stay exact.
+void check_register_flash_prefill(bool all_cases) {
   const float tol = 3e-3f;
   for (int hd : {64, 128}) {
     for (auto [nh, nkv] : {std::pair{8, 8}, std::pair{16, 4}, std::pair{32, 4}}) {
-      check_attention({nh, nkv, hd, 0, 97}, tol);   // crosses 64-key tiles and 128-row blocks
+      check_attention({nh, nkv, hd, 0, 97}, tol);   // crosses key tiles and row blocks
       check_attention({nh, nkv, hd, 300, 37}, tol); // a chunk after a prefix off the tile grid
-      check_attention({nh, nkv, hd, 64, 5}, tol);   // the smallest prefill call, prefix on the grid
+      if (all_cases) check_attention({nh, nkv, hd, 64, 5}, tol);  // the smallest prefill call, prefix on the grid
     }
-    check_attention({8, 8, hd, 0, 300}, tol);   // group 1: blocks of 128 tokens, a partial last one
-    check_attention({8, 1, hd, 0, 1029}, tol);  // group 8, long causal context
+    check_attention({8, 8, hd, 0, 300}, tol);  // group 1: several row blocks, a partial last one
+    if (all_cases) check_attention({8, 1, hd, 0, 1029}, tol);  // group 8, long causal context
     AttnCase c{8, 2, hd, 290, 97};
     for (int64_t w : {int64_t{100}, int64_t{1}, int64_t{290}}) {
       c.window = w;
@@ -560,6 +558,25 @@ TEST(CudaAttention, RegisterFlashPrefillMatchesReference) {
     check_attention(c, tol);
   }
   check_attention({24, 8, 64, 5, 70}, tol);  // group 3: a warp's rows straddle tokens
+}
+
+TEST(CudaAttention, RegisterFlashPrefillMatchesReference) {
+  SKIP_WITHOUT_CUDA();
+  FlashKernelChoice default_kernel(nullptr);
+  check_register_flash_prefill(true);
+}
+
+// The kernel's other block shapes (RHEAD_CUDA_FLASH_SHAPE): 4 warps of 16 rows, and 4 warps of
+// 32 rows (Q from shared memory, 32-key tiles at head_dim 128).
+TEST(CudaAttention, RegisterFlashPrefillBlockShapesMatchReference) {
+  SKIP_WITHOUT_CUDA();
+  FlashKernelChoice default_kernel(nullptr);
+  for (const char* shape : {"4x16", "4x32"}) {
+    SCOPED_TRACE(std::string("block shape ") + shape);
+    ::setenv("RHEAD_CUDA_FLASH_SHAPE", shape, 1);
+    check_register_flash_prefill(false);
+  }
+  ::unsetenv("RHEAD_CUDA_FLASH_SHAPE");
 }
 
 }  // namespace
