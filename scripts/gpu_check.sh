@@ -166,6 +166,13 @@ if ! skip bench; then
   step bench_rhead 150 "$BIN/bench_gpu" "$M" --device cuda --prefill "$PREFILL" --decode-context "$DECODE_CTX" \
     --decode-tokens 32
   figures bench_rhead
+  # The other block shapes of the register tensor-core kernel, and the older WMMA kernel, at 32K.
+  if [ -z "${RHEAD_CUDA_FLASH:-}" ] && [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
+    step bench_shape_4x16 45 env RHEAD_CUDA_FLASH_SHAPE=4x16 "$BIN/bench_gpu" "$M" --device cuda --prefill 32768 \
+      --decode-tokens 0 && figures bench_shape_4x16
+    step bench_shape_4x32 45 env RHEAD_CUDA_FLASH_SHAPE=4x32 "$BIN/bench_gpu" "$M" --device cuda --prefill 32768 \
+      --decode-tokens 0 && figures bench_shape_4x32
+  fi
 fi
 
 if ! skip detect; then
