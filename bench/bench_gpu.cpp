@@ -92,11 +92,12 @@ int run(int argc, char** argv) {
       std::fflush(stdout);
     }
   };
-  // The prefill attention kernel: the default is the register-resident tensor-core one (its
-  // block shape from RHEAD_CUDA_FLASH_SHAPE); RHEAD_CUDA_FLASH=f32|tc select the older ones.
+  // The prefill attention kernel: f32 by default; RHEAD_CUDA_FLASH=tc (WMMA) or mma (register
+  // resident, block shape from RHEAD_CUDA_FLASH_SHAPE).
   const char* requested = std::getenv("RHEAD_CUDA_FLASH");
   const char* shape = std::getenv("RHEAD_CUDA_FLASH_SHAPE");
-  const std::string flash = requested && *requested ? requested : std::string("mma-") + (shape && *shape ? shape : "8x16");
+  const std::string kind = requested && *requested ? requested : "f32";
+  const std::string flash = kind == "mma" ? "mma-" + std::string(shape && *shape ? shape : "8x16") : kind;
   run_prefill(flash.c_str());
 
   if (decode_context > 0 && decode_tokens > 0) {

@@ -141,7 +141,9 @@ log "$FENCE"
 # tensor-core kernel and its test passed; else the WMMA kernel (tc) when its test passed.
 passed() { grep -q "^\[       OK \] CudaAttention.$1 " "$LOGS"/test_cuda*.log; }
 FLASH=${GPU_CHECK_FLASH:-}
-if [ -z "$FLASH" ] && ! passed RegisterFlashPrefillMatchesReference && passed TensorCoreFlashPrefillMatchesReference; then
+if [ -z "$FLASH" ] && passed RegisterFlashPrefillMatchesReference; then
+  FLASH=mma
+elif [ -z "$FLASH" ] && passed TensorCoreFlashPrefillMatchesReference; then
   FLASH=tc
 fi
 [ -n "$FLASH" ] && export RHEAD_CUDA_FLASH=$FLASH
@@ -167,7 +169,7 @@ if ! skip bench; then
     --decode-tokens 32
   figures bench_rhead
   # The other block shapes of the register tensor-core kernel, and the older WMMA kernel, at 32K.
-  if [ -z "${RHEAD_CUDA_FLASH:-}" ] && [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
+  if [ "${RHEAD_CUDA_FLASH:-}" = mma ] && [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
     step bench_shape_4x16 45 env RHEAD_CUDA_FLASH_SHAPE=4x16 "$BIN/bench_gpu" "$M" --device cuda --prefill 32768 \
       --decode-tokens 0 && figures bench_shape_4x16
     step bench_shape_4x32 45 env RHEAD_CUDA_FLASH_SHAPE=4x32 "$BIN/bench_gpu" "$M" --device cuda --prefill 32768 \

@@ -1,6 +1,6 @@
 // Causal prefill attention on the tensor cores with register-resident softmax (f16 cache,
-// head_dim 64 or 128, sm_80 and newer): the default prefill kernel of attention_cuda.cu where
-// it applies. Same contract as ops/attention.h for the outputs (visibility, scale, soft-cap,
+// head_dim 64 or 128, sm_80 and newer): a prefill kernel of attention_cuda.cu, selected with
+// RHEAD_CUDA_FLASH=mma until it has run on a GPU. Same contract as ops/attention.h for the outputs (visibility, scale, soft-cap,
 // head overrides); probes and calibration sums stay with the caller (attention_cuda.cu runs
 // the observed rows through its row kernel afterwards).
 #pragma once

@@ -562,7 +562,7 @@ void check_register_flash_prefill(bool all_cases) {
 
 TEST(CudaAttention, RegisterFlashPrefillMatchesReference) {
   SKIP_WITHOUT_CUDA();
-  FlashKernelChoice default_kernel(nullptr);
+  FlashKernelChoice register_kernel("mma");
   check_register_flash_prefill(true);
 }
 
@@ -570,7 +570,7 @@ TEST(CudaAttention, RegisterFlashPrefillMatchesReference) {
 // 32 rows (Q from shared memory, 32-key tiles at head_dim 128).
 TEST(CudaAttention, RegisterFlashPrefillBlockShapesMatchReference) {
   SKIP_WITHOUT_CUDA();
-  FlashKernelChoice default_kernel(nullptr);
+  FlashKernelChoice register_kernel("mma");
   for (const char* shape : {"4x16", "4x32"}) {
     SCOPED_TRACE(std::string("block shape ") + shape);
     ::setenv("RHEAD_CUDA_FLASH_SHAPE", shape, 1);
