@@ -1,6 +1,8 @@
 // Mask options of niah, qa and cot.
 #include "cli/causal_options.h"
 
+#include "experiments/experiment.h"
+
 #include <chrono>
 #include <iostream>
 
@@ -89,32 +91,27 @@ void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, n
   settings["masks"] = list;
 }
 
-std::vector<nlohmann::json> run_items_with_progress(const std::string& output_dir, const std::string& shard,
-                                                    const nlohmann::json& settings, bool quiet,
-                                                    const std::vector<std::string>& keys,
-                                                    const std::function<nlohmann::json(size_t, bool&)>& run_one) {
+RunDir run_items_with_progress(const std::string& kind, const std::string& output_dir, const std::string& shard,
+                               const nlohmann::json& record, bool quiet, const std::vector<std::string>& keys,
+                               const std::function<nlohmann::json(size_t, bool&)>& run_one) {
   const auto [shard_i, shard_n] = parse_shard(shard);
-  ItemLoopOptions lo;
-  lo.output_dir = output_dir;
-  lo.shard_index = shard_i;
-  lo.shard_count = shard_n;
-  lo.settings = settings;
   ProgressBar bar(!quiet);
   int correct = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<nlohmann::json> lines = run_item_loop(
-      lo, keys,
-      [&](size_t k) {
-        bool ok = false;
-        nlohmann::json line = run_one(k, ok);
-        correct += ok;
-        return line;
-      },
-      [&](int done, int total) {
-        bar.update(done, total, correct, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
-      });
+  KeyedExperiment e(kind, record, keys, [&](size_t k) {
+    bool ok = false;
+    nlohmann::json line = run_one(k, ok);
+    correct += ok;
+    return line;
+  });
+  ExperimentRunOptions ro;
+  ro.output_dir = output_dir;
+  ro.shard = {shard_i, shard_n};
+  ro.progress = [&](int done, int total, const nlohmann::json&, double elapsed) {
+    bar.update(done, total, correct, elapsed, "");
+  };
+  RunDir dir = run_experiment(e, ro);
   bar.finish();
-  return lines;
+  return dir;
 }
 
 }  // namespace rhead::cli

@@ -10,6 +10,7 @@
 #include "analysis/score_map.h"
 #include "cli/kv_options.h"
 #include "model/loader.h"
+#include "io/run_dir.h"
 #include "niah/causal.h"
 
 namespace rhead::cli {
@@ -46,12 +47,12 @@ ResolvedMasks resolve_conditions(const MaskCliOptions& masks, const KvCliOptions
 // Records the mask options in a settings object.
 void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings);
 
-// The resumable (mask, item) loop of qa and cot, with a progress bar: shard `shard` (I/N) of
-// `keys` runs into `output_dir`; run_one(i, correct) returns key i's result line and sets
-// `correct` for the bar's running accuracy. Returns every line of the results file.
-std::vector<nlohmann::json> run_items_with_progress(const std::string& output_dir, const std::string& shard,
-                                                    const nlohmann::json& settings, bool quiet,
-                                                    const std::vector<std::string>& keys,
-                                                    const std::function<nlohmann::json(size_t, bool&)>& run_one);
+// The resumable (mask, item) run of qa and cot, with a progress bar: shard `shard` (I/N) of
+// `keys` runs into `output_dir` as a run of `kind` described by `record` (run.json);
+// run_one(i, correct) returns key i's result line and sets `correct` for the bar's running
+// accuracy. Returns the run directory with every line.
+RunDir run_items_with_progress(const std::string& kind, const std::string& output_dir, const std::string& shard,
+                               const nlohmann::json& record, bool quiet, const std::vector<std::string>& keys,
+                               const std::function<nlohmann::json(size_t, bool&)>& run_one);
 
 }  // namespace rhead::cli

@@ -8,6 +8,7 @@
 #include "cli/niah_options.h"
 #include "io/error.h"
 #include "niah/cot_task.h"
+#include "experiments/cot_run.h"
 #include "niah/detect.h"
 
 namespace rhead::cli {
@@ -81,8 +82,9 @@ void run(const CotOptions& o) {
         jobs.push_back({m, s, i});
       }
   KvSessions sessions{lm.model, session_options(o.model)};
-  const std::vector<json> lines = run_items_with_progress(
-      o.output, o.shard, settings, o.quiet, keys,
+  const json record = {{"model", model_info_json(*lm.model)}, {"settings", settings}};
+  const RunDir dir = run_items_with_progress(
+      "cot", o.output, o.shard, record, o.quiet, keys,
       [&](size_t k, bool& correct) {
         const Job& j = jobs[k];
         const MaskSetting& m = masks.settings[j.mask];
@@ -108,41 +110,7 @@ void run(const CotOptions& o) {
         return line;
       });
 
-  // Accuracy per mask and style.
-  struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; double kv_kept = 0, query_kept = 0; int n = 0; };  // style -> (correct, n)
-  std::map<std::string, Agg> by_mask;
-  for (const auto& l : lines) {
-    Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.mask.is_null()) {
-      a.mask = mask_from_line(l);
-      if (l.contains("kv_policy") && l["kv_policy"].value("window", 0) > 0) a.mask["kv_policy"] = l["kv_policy"];
-    }
-    a.kv_kept += l.value("kv_cache", json::object()).value("kv_kept_fraction", 1.0);
-    a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
-    a.n += 1;
-    auto& c = a.by_style[l.value("style", std::string("?"))];
-    c.first += l.value("correct", false);
-    c.second += 1;
-  }
-  json rows = json::array();
-  std::cout << " mask                          heads  style        items  accuracy\n";
-  for (const auto& [label, a] : by_mask)
-    for (const auto& [style, c] : a.by_style) {
-      char buf[256];
-      std::snprintf(buf, sizeof buf, " %-29s %5d  %-11s  %5d  %7.1f%%\n", label.c_str(), a.mask.value("k", 0),
-                    style.c_str(), c.second, 100.0 * c.first / c.second);
-      std::cout << buf;
-      json row = a.mask;
-      row["style"] = style;
-      row["items"] = c.second;
-      row["correct"] = c.first;
-      row["accuracy"] = static_cast<double>(c.first) / c.second;
-      row["kv_kept_fraction"] = a.kv_kept / a.n;
-      row["query_kept_fraction"] = a.query_kept / a.n;
-      rows.push_back(row);
-    }
-  json summary = {{"model", model_info_json(*lm.model)}, {"settings", settings}, {"results", rows}};
-  write_file_atomic(o.output + "/summary.json", summary.dump(2) + "\n");
+  std::cout << write_cot_outputs(dir);
   std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json}\n";
 }
 

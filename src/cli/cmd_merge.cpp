@@ -1,8 +1,9 @@
-// `rhead merge DIR... -o OUT`: join the outputs of detection shards.
+// `rhead merge DIR... -o OUT`: join the shard directories of one run, of any kind (detect,
+// niah, qa, cot), and rebuild its summaries and figures.
 #include <iostream>
 
 #include "cli/command.h"
-#include "niah/detect.h"
+#include "experiments/experiment.h"
 
 namespace rhead::cli {
 namespace {
@@ -14,13 +15,13 @@ struct MergeOptions {
 
 CommandRegistrar reg("merge", [](CLI::App& app) {
   auto o = std::make_shared<MergeOptions>();
-  auto* cmd = app.add_subcommand("merge", "join detection shard directories into one run");
+  auto* cmd = app.add_subcommand("merge", "join the shard directories of one run (detect, niah, qa or cot) into one");
   cmd->add_option("dirs", o->dirs, "shard output directories")->required();
   cmd->add_option("-o,--output", o->output, "merged output directory")->required();
   cmd->callback([o] {
-    DetectSummary s = merge_runs(o->dirs, o->output);
-    std::cout << format_summary(s);
-    std::cout << "\nwrote " << o->output << "/{results.jsonl, head_score.json, summary.json}\n";
+    const RunDir merged = merge_run_dirs(o->dirs, o->output);
+    std::cout << write_run_outputs(merged);
+    std::cout << "\nwrote " << o->output << " (" << merged.lines().size() << " results)\n";
   });
 });
 

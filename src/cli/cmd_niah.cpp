@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "cli/niah_options.h"
 #include "io/error.h"
+#include "experiments/experiment.h"
 #include "niah/causal.h"
 
 namespace rhead::cli {
@@ -31,8 +32,8 @@ std::vector<int32_t> haystack_calibration_tokens(const LoadedModel& lm, const st
 
 void run(const NiahCommandOptions& o) {
   if (!o.merge_from.empty()) {
-    NiahCausalSummary s = merge_niah_runs(o.merge_from, o.niah.output);
-    std::cout << format_niah_summary(s) << "\nwrote " << o.niah.output << "\n";
+    // The older spelling of `rhead merge DIR... -o OUT`.
+    std::cout << write_run_outputs(merge_run_dirs(o.merge_from, o.niah.output)) << "\nwrote " << o.niah.output << "\n";
     return;
   }
   LoadedModel lm = load_model_from_options(o.niah.model);

@@ -10,8 +10,7 @@
 #include "io/error.h"
 #include "niah/detect.h"
 #include "niah/qa_task.h"
-#include "report/drawing.h"
-#include "report/plots.h"
+#include "experiments/qa_run.h"
 
 namespace rhead::cli {
 namespace {
@@ -81,8 +80,10 @@ void run(const QaOptions& o) {
       what.emplace_back(m, i);
     }
   KvSessions sessions{lm.model, session_options(o.model)};
-  const std::vector<json> lines = run_items_with_progress(
-      o.output, o.shard, settings, o.quiet, keys,
+  const json record = {{"model", model_info_json(*lm.model)}, {"settings", settings},
+                       {"sweep", !o.masks.sweep.empty()}, {"kv_sweep", kv_sweep}};
+  const RunDir dir = run_items_with_progress(
+      "qa", o.output, o.shard, record, o.quiet, keys,
       [&](size_t k, bool& correct) {
         const MaskSetting& m = masks.settings[what[k].first];
         const QaItem& it = items[what[k].second];
@@ -99,85 +100,9 @@ void run(const QaOptions& o) {
         return line;
       });
 
-  // Per mask: EM and F1 over the items in the directory.
-  struct Agg { json mask; int n = 0; double em = 0, f1 = 0, kv_kept = 0, query_kept = 0; };
-  std::map<std::string, Agg> by_mask;
-  for (const auto& l : lines) {
-    Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.n == 0) {
-      a.mask = mask_from_line(l);
-      if (l.contains("kv_policy") && l["kv_policy"].value("window", 0) > 0) a.mask["kv_policy"] = l["kv_policy"];
-    }
-    ++a.n;
-    a.kv_kept += l.value("kv_cache", json::object()).value("kv_kept_fraction", 1.0);
-    a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
-    a.em += l.value("exact_match", 0.0);
-    a.f1 += l.value("f1", 0.0);
-  }
-  std::vector<MaskOutcome> outcomes;
-  json rows = json::array();
-  std::vector<json> kv_conditions;
-  std::cout << " mask                          heads  items  exact match     F1  KV kept/q  KV kept/kv\n";
-  for (const auto& [label, a] : by_mask) {
-    const double em = 100.0 * a.em / a.n, f1 = 100.0 * a.f1 / a.n;
-    char buf[256];
-    const double kv_kept = a.kv_kept / a.n, query_kept = a.query_kept / a.n;
-    std::snprintf(buf, sizeof buf, " %-29s %5d  %5d  %11.1f  %5.1f  %8.1f%%  %9.1f%%\n", label.c_str(),
-                  a.mask.value("k", 0), a.n, em, f1, 100 * query_kept, 100 * kv_kept);
-    std::cout << buf;
-    json row = a.mask;
-    row["items"] = a.n;
-    row["exact_match"] = em;
-    row["f1"] = f1;
-    row["kv_kept_fraction"] = kv_kept;
-    row["query_kept_fraction"] = query_kept;
-    if (a.mask.value("kind", std::string()) == "none")
-      kv_conditions.push_back({{"kv_policy", a.mask.value("kv_policy", json::object())},
-                               {"kv_kept_fraction", kv_kept},
-                               {"query_kept_fraction", query_kept},
-                               {"mean_score", f1}});
-    rows.push_back(row);
-    MaskOutcome oc;
-    oc.label = label;
-    oc.mask = a.mask;
-    oc.tests = a.n;
-    oc.mean_score = f1;
-    outcomes.push_back(oc);
-  }
-  json summary = {{"model", model_info_json(*lm.model)}, {"settings", settings}, {"masks", rows}};
-  const json sweep = o.masks.sweep.empty() ? json() : sweep_json(outcomes);
-  if (!sweep.is_null()) {
-    summary["sweep_f1"] = sweep;
-    write_file_atomic(o.output + "/sweep.json", sweep.dump(2) + "\n");
-    report::LinePlotSpec spec;
-    spec.title = std::filesystem::path(lm.model->source).filename().string() + ": QA F1 when masking K heads";
-    spec.x_label = "number of masked heads K";
-    spec.y_label = "F1";
-    spec.y_min = 0;
-    spec.y_max = 100;
-    size_t i = 0;
-    for (const char* name : {"top", "random"}) {
-      if (!sweep.contains(name)) continue;
-      report::LineSeries s;
-      s.name = std::string(name) == "top" ? "top-K retrieval heads" : "random K heads";
-      for (const auto& p : sweep[name]) s.points.emplace_back(p[0].get<double>(), p[1].get<double>());
-      s.color = report::series_color(i++);
-      s.dashed = std::string(name) == "random";
-      spec.series.push_back(s);
-    }
-    const report::Drawing d = report::line_plot(spec);
-    report::save_figure(d, o.output + "/sweep.png");
-    report::save_figure(d, o.output + "/sweep.svg");
-  }
-  if (kv_sweep) {
-    const std::vector<KvSweepPoint> points = kv_sweep_points(kv_conditions);
-    write_kv_sweep(o.output, points, std::filesystem::path(lm.model->source).filename().string() + ": QA F1 vs KV cache kept", "F1");
-    summary["kv_sweep"] = kv_sweep_json(points);
-    std::cout << "\n KV sweep: QA F1 by KV cache kept\n" << format_kv_sweep(points, "F1");
-  }
-  write_file_atomic(o.output + "/summary.json", summary.dump(2) + "\n");
-  std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json" << (sweep.is_null() ? "" : ", sweep.json, sweep.png/svg")
-            << "}\n";
+  std::cout << write_qa_outputs(dir);
+  std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json"
+            << (dir.record().value("sweep", false) ? ", sweep.json, sweep.png/svg" : "") << "}\n";
 }
 
 CommandRegistrar reg("qa", [](CLI::App& app) {

@@ -18,6 +18,7 @@
 #include "io/text.h"
 #include "model/generate.h"
 #include "niah/detect.h"
+#include "experiments/experiment.h"
 #include "niah/taxonomy.h"
 #include "report/figures.h"
 #include "report/plots.h"
@@ -234,26 +235,6 @@ int kind_order(const std::string& kind) {
   return 3;
 }
 
-json read_json(const std::string& path) { return read_json_file(path); }
-
-// Writes run.json, refusing a directory that holds a run with another fingerprint.
-void prepare_run_dir(const std::string& dir, const json& run) {
-  fs::create_directories(dir);
-  const std::string run_path = dir + "/run.json";
-  if (fs::exists(run_path)) {
-    const json old = read_json(run_path);
-    if (old.value("settings", json::object()).value("fingerprint", json()) !=
-        run.value("settings", json::object()).value("fingerprint", json()))
-      fail(run_path, "this directory holds a run with other settings (model, data or prompt); use another -o");
-  }
-  write_file_atomic(run_path, run.dump(2) + "\n");
-}
-
-void check_shard(int index, int count) {
-  if (count < 1 || index < 0 || index >= count)
-    throw Error("--shard " + std::to_string(index) + "/" + std::to_string(count) + " is not a valid shard");
-}
-
 }  // namespace
 
 NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool sweep) {
@@ -409,12 +390,17 @@ std::string model_stem(const json& run) {
   return fs::path(path).filename().string();
 }
 
-NiahCausalSummary write_niah_outputs(const std::string& dir, const json& run, const std::vector<json>& lines) {
+}  // namespace
+
+NiahCausalSummary write_niah_outputs(const RunDir& run_dir) {
+  const std::string& dir = run_dir.path();
+  const json& run = run_dir.record();
+  const std::vector<json>& lines = run_dir.lines();
   NiahCausalSummary s = summarize_niah_lines(lines, run.value("sweep", false));
   s.model = run.value("model", json::object());
   s.settings = run.value("settings", json::object());
-  write_file_atomic(dir + "/summary.json", s.to_json().dump(2) + "\n");
-  if (!s.sweep.is_null()) write_file_atomic(dir + "/sweep.json", s.sweep.dump(2) + "\n");
+  run_dir.write_file("summary.json", s.to_json().dump(2) + "\n");
+  if (!s.sweep.is_null()) run_dir.write_file("sweep.json", s.sweep.dump(2) + "\n");
   if (!lines.empty()) write_niah_figures(dir, model_stem(run));
   if (run.value("kv_sweep", false)) {
     std::vector<json> conditions;
@@ -431,134 +417,154 @@ NiahCausalSummary write_niah_outputs(const std::string& dir, const json& run, co
   return s;
 }
 
+namespace {
+
+// Every mask condition x grid test as an Experiment. One runner per KV policy (the policy is
+// a session option); its KV cache is allocated by its first test, so listing tasks allocates
+// none.
+class NiahExperiment : public Experiment {
+ public:
+  NiahExperiment(const LoadedModel& model, const SessionOptions& session, NiahRunConfig base,
+                 const NiahCausalOptions& o, json record)
+      : model_(model), session_(session), base_(std::move(base)), o_(o), record_(std::move(record)) {
+    base_.sink_heads = o.sink_heads;
+    base_.support_heads = o.support_heads;
+    base_.record_steps = true;
+    tasks_ = runner_for(o.masks.front()).tasks();
+  }
+  std::string kind() const override { return "niah"; }
+  json run_record() const override { return record_; }
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> out;
+    for (const auto& m : o_.masks)
+      for (const auto& t : tasks_) out.push_back(m.label + "|" + t.test_id);
+    return out;
+  }
+  void check_lines(const RunDir& dir) const override {
+    std::map<std::string, json> heads_of_label;
+    for (const auto& l : dir.lines())
+      // The heads a label stood for: masked heads, and the full heads of its KV policy.
+      heads_of_label.emplace(l.value("mask", std::string("none")),
+                             json{l.value("mask_heads", json::array()),
+                                  l.value("kv_policy", json::object()).value("full_heads", json::array())});
+    for (const auto& m : o_.masks) {
+      const json now{head_keys(m.heads), m.kv.policy.active() ? json(head_keys(m.kv.policy.full_heads())) : json::array()};
+      auto it = heads_of_label.find(m.label);
+      if (it != heads_of_label.end() && it->second != now)
+        fail(dir.file("results.jsonl"), "condition '" + m.label + "' had masked / full heads " + it->second.dump() +
+                                            " there, now " + now.dump() + " (other head scores?); use another -o");
+    }
+  }
+  // Decode-phase masks (and none) leave the prefill untouched: per KV condition, each prompt
+  // is prefilled once and decoded under every such mask in turn. A phase-all mask changes
+  // the prefill, so its tests run together, mask by mask.
+  std::vector<size_t> execution_order(std::vector<size_t> pending) const override {
+    const size_t n_tasks = tasks_.size();
+    std::vector<std::vector<size_t>> todo(o_.masks.size());  // per mask: task indices
+    for (size_t i : pending) todo[i / n_tasks].push_back(i % n_tasks);
+    auto tasks_of = [&](const std::vector<size_t>& idx) {
+      std::vector<NiahTask> t;
+      for (size_t i : idx) t.push_back(tasks_[i]);
+      return t;
+    };
+    std::map<std::string, size_t> task_index;
+    for (size_t i = 0; i < n_tasks; ++i) task_index[tasks_[i].test_id] = i;
+    std::vector<size_t> out;
+    std::vector<std::string> kv_labels;
+    for (const auto& m : o_.masks)
+      if (std::find(kv_labels.begin(), kv_labels.end(), m.kv.label) == kv_labels.end()) kv_labels.push_back(m.kv.label);
+    for (const std::string& kv : kv_labels) {
+      std::map<size_t, std::vector<size_t>> masks_of_task;
+      std::vector<size_t> shared;
+      for (size_t m = 0; m < o_.masks.size(); ++m) {
+        if (o_.masks[m].kv.label != kv || todo[m].empty()) continue;
+        NiahRunner& runner = runner_for(o_.masks[m]);
+        if (!o_.masks[m].mask.empty() && o_.masks[m].mask.phase == MaskPhase::all) {
+          for (const auto& t : runner.execution_order(tasks_of(todo[m]))) out.push_back(m * n_tasks + task_index.at(t.test_id));
+          continue;
+        }
+        for (size_t t : todo[m]) {
+          auto& list = masks_of_task[t];
+          if (list.empty()) shared.push_back(t);
+          list.push_back(m);
+        }
+      }
+      if (shared.empty()) continue;
+      NiahRunner& runner = runner_for(o_.masks[masks_of_task.begin()->second.front()]);
+      for (const auto& t : runner.execution_order(tasks_of(shared))) {
+        const size_t ti = task_index.at(t.test_id);
+        for (size_t m : masks_of_task[ti]) out.push_back(m * n_tasks + ti);
+      }
+    }
+    return out;
+  }
+  json run_key(size_t i) override {
+    const MaskSetting& m = o_.masks[i / tasks_.size()];
+    const NiahTask& task = tasks_[i % tasks_.size()];
+    last_ = runner_for(m).run(task, &m.mask);
+    last_mask_ = m.label;
+    json line = niah_result_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle);
+    add_kv_fields(m.kv, model_.model->config.head_dim, session_.kv_f16 ? 2 : 4, last_.prompt_tokens, line);
+    return line;
+  }
+  int64_t prefilled_tokens() const {
+    int64_t n = 0;
+    for (const auto& [label, runner] : runners_) n += runner->prefilled_tokens();
+    return n;
+  }
+  const TestResult& last() const { return last_; }
+  const std::string& last_mask() const { return last_mask_; }
+
+ private:
+  NiahRunner& runner_for(const MaskSetting& m) const {
+    auto& r = runners_[m.kv.label];
+    if (!r) {
+      SessionOptions so = session_;
+      so.kv_policy = m.kv.policy;  // inactive: none
+      r = std::make_unique<NiahRunner>(model_, so, base_);
+    }
+    return *r;
+  }
+
+  const LoadedModel& model_;
+  SessionOptions session_;
+  NiahRunConfig base_;
+  const NiahCausalOptions& o_;
+  json record_;
+  std::vector<NiahTask> tasks_;
+  mutable std::map<std::string, std::unique_ptr<NiahRunner>> runners_;  // by KV condition label
+  TestResult last_;
+  std::string last_mask_;
+};
+
 }  // namespace
 
 NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions& session, NiahRunConfig base,
                                   const NiahCausalOptions& o) {
-  check_shard(o.shard_index, o.shard_count);
   if (o.masks.empty()) throw Error("no mask setting to run");
   const ModelConfig& c = model.model->config;
-  const json run = {{"model", model_info_json(*model.model)}, {"settings", o.settings}, {"sweep", o.sweep},
+  NiahExperiment e(model, session, std::move(base), o,
+                   {{"model", model_info_json(*model.model)}, {"settings", o.settings}, {"sweep", o.sweep},
                     {"kv_sweep", o.kv_sweep}, {"n_layer", c.n_layer}, {"n_head", c.n_head},
-                    {"n_kv_head", c.n_kv_head}};
-  prepare_run_dir(o.output_dir, run);
-
-  const std::string results_path = o.output_dir + "/results.jsonl";
-  std::vector<json> lines = read_results_lines(results_path, true);
-  std::set<std::string> done;
-  std::map<std::string, json> heads_of_label;
-  for (const auto& l : lines) {
-    done.insert(l.value("test_id", std::string()));
-    // The heads a label stood for: masked heads, and the full heads of its KV policy.
-    heads_of_label.emplace(l.value("mask", std::string("none")),
-                           json{l.value("mask_heads", json::array()),
-                                l.value("kv_policy", json::object()).value("full_heads", json::array())});
-  }
-  for (const auto& m : o.masks) {
-    const json now{head_keys(m.heads), m.kv.policy.active() ? json(head_keys(m.kv.policy.full_heads())) : json::array()};
-    auto it = heads_of_label.find(m.label);
-    if (it != heads_of_label.end() && it->second != now)
-      fail(results_path, "condition '" + m.label + "' had masked / full heads " + it->second.dump() + " there, now " +
-                             now.dump() + " (other head scores?); use another -o");
-  }
-
-  base.sink_heads = o.sink_heads;
-  base.support_heads = o.support_heads;
-  base.record_steps = true;
-  // One runner per KV policy (the policy is a session option); its KV cache is allocated by
-  // its first test, so listing tasks allocates none.
-  std::map<std::string, std::unique_ptr<NiahRunner>> runners;  // by KV condition label
-  auto runner_for = [&](const MaskSetting& m) -> NiahRunner& {
-    auto& r = runners[m.kv.label];
-    if (!r) {
-      SessionOptions so = session;
-      so.kv_policy = m.kv.policy;  // inactive: none
-      r = std::make_unique<NiahRunner>(model, so, base);
-    }
-    return *r;
-  };
-  const std::vector<NiahTask> tasks = runner_for(o.masks.front()).tasks();
-
-  std::vector<std::vector<NiahTask>> todo(o.masks.size());
-  int total = 0;
-  size_t index = 0;
-  for (size_t m = 0; m < o.masks.size(); ++m)
-    for (const auto& t : tasks) {
-      const bool mine = static_cast<int>(index++ % o.shard_count) == o.shard_index;
-      if (mine && !done.count(o.masks[m].label + "|" + t.test_id)) todo[m].push_back(t), ++total;
-    }
-
-  ResultsWriter writer(results_path);
-  const auto t0 = std::chrono::steady_clock::now();
-  int finished = 0;
-  auto run_one = [&](size_t m, const NiahTask& task) {
-    const TestResult r = runner_for(o.masks[m]).run(task, &o.masks[m].mask);
-    json line = niah_result_line(r, o.masks[m], model.model->source, base.needle_sets.at(task.needle_id).needle.needle);
-    add_kv_fields(o.masks[m].kv, c.head_dim, session.kv_f16 ? 2 : 4, r.prompt_tokens, line);
-    writer.append(line);
-    lines.push_back(std::move(line));
-    ++finished;
-    if (o.progress)
-      o.progress(finished, total, o.masks[m].label, r,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  };
-  // Decode-phase masks (and none) leave the prefill untouched: per KV condition, each prompt
-  // is prefilled once and decoded under every such mask in turn. A phase-all mask changes
-  // the prefill, so its tests run together, mask by mask.
-  std::vector<std::string> kv_labels;
-  for (const auto& m : o.masks)
-    if (std::find(kv_labels.begin(), kv_labels.end(), m.kv.label) == kv_labels.end()) kv_labels.push_back(m.kv.label);
-  for (const std::string& kv : kv_labels) {
-    std::map<std::string, std::vector<size_t>> masks_of_test;
-    std::vector<NiahTask> shared_tasks;
-    for (size_t m = 0; m < o.masks.size(); ++m) {
-      if (o.masks[m].kv.label != kv || todo[m].empty()) continue;
-      if (!o.masks[m].mask.empty() && o.masks[m].mask.phase == MaskPhase::all) {
-        NiahRunner& runner = runner_for(o.masks[m]);
-        for (const auto& task : runner.execution_order(todo[m])) run_one(m, task);
-        continue;
-      }
-      for (const auto& t : todo[m]) {
-        auto& list = masks_of_test[t.test_id];
-        if (list.empty()) shared_tasks.push_back(t);
-        list.push_back(m);
-      }
-    }
-    if (shared_tasks.empty()) continue;
-    NiahRunner& runner = runner_for(o.masks[masks_of_test.begin()->second.front()]);
-    for (const auto& task : runner.execution_order(shared_tasks))
-      for (size_t m : masks_of_test[task.test_id]) run_one(m, task);
-  }
-  int64_t prefilled = 0;
-  for (const auto& [label, runner] : runners) prefilled += runner->prefilled_tokens();
-  NiahCausalSummary s = write_niah_outputs(o.output_dir, run, lines);
-  s.prefilled_tokens = prefilled;
+                    {"n_kv_head", c.n_kv_head}});
+  ExperimentRunOptions ro;
+  ro.output_dir = o.output_dir;
+  ro.shard = {o.shard_index, o.shard_count};
+  if (o.progress)
+    ro.progress = [&](int done, int total, const json&, double elapsed) {
+      o.progress(done, total, e.last_mask(), e.last(), elapsed);
+    };
+  const RunDir dir = run_experiment(e, ro);
+  NiahCausalSummary s = write_niah_outputs(dir);
+  s.prefilled_tokens = e.prefilled_tokens();
   return s;
 }
 
 NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir) {
-  if (shard_dirs.empty()) throw Error("merge needs at least one run directory");
-  json run;
-  std::vector<json> all;
-  std::set<std::string> seen;
-  for (const auto& dir : shard_dirs) {
-    const std::string run_path = dir + "/run.json";
-    if (!fs::exists(run_path)) fail(dir, "not a niah run (no run.json)");
-    json r = read_json(run_path);
-    if (run.is_null()) run = r;
-    else if (r.value("settings", json::object()).value("fingerprint", json()) !=
-             run.value("settings", json::object()).value("fingerprint", json()))
-      fail(run_path, "run settings differ from " + shard_dirs.front() + "; shards of different runs cannot be merged");
-    for (auto& l : read_results_lines(dir + "/results.jsonl", false))
-      if (seen.insert(l.value("test_id", std::string())).second) all.push_back(std::move(l));
-  }
-  fs::create_directories(out_dir);
-  if (run.contains("settings")) run["settings"].erase("shard");
-  write_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
-  std::string text;
-  for (const auto& l : all) text += l.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  write_file_atomic(out_dir + "/results.jsonl", text);
-  return write_niah_outputs(out_dir, run, all);
+  const RunDir merged = merge_run_dirs(shard_dirs, out_dir);
+  if (merged.kind() != "niah" && !merged.kind().empty())
+    fail(shard_dirs.front(), "holds a " + merged.kind() + " run, not a niah run");
+  return write_niah_outputs(merged);
 }
 
 std::string format_niah_summary(const NiahCausalSummary& s) {
@@ -614,32 +620,6 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
     }
   }
   return out.str();
-}
-
-// --- item loop (qa, cot) ---
-
-std::vector<json> run_item_loop(const ItemLoopOptions& o, const std::vector<std::string>& keys,
-                                const std::function<json(size_t)>& run_one,
-                                const std::function<void(int, int)>& progress) {
-  check_shard(o.shard_index, o.shard_count);
-  prepare_run_dir(o.output_dir, {{"settings", o.settings}});
-  const std::string results_path = o.output_dir + "/results.jsonl";
-  std::vector<json> lines = read_results_lines(results_path, true);
-  std::set<std::string> done;
-  for (const auto& l : lines) done.insert(l.value("test_id", std::string()));
-  std::vector<size_t> todo;
-  for (size_t i = 0; i < keys.size(); ++i)
-    if (static_cast<int>(i % o.shard_count) == o.shard_index && !done.count(keys[i])) todo.push_back(i);
-  ResultsWriter writer(results_path);
-  int finished = 0;
-  for (size_t i : todo) {
-    json line = run_one(i);
-    line["test_id"] = keys[i];
-    writer.append(line);
-    lines.push_back(std::move(line));
-    if (progress) progress(++finished, static_cast<int>(todo.size()));
-  }
-  return lines;
 }
 
 }  // namespace rhead

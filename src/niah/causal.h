@@ -1,7 +1,6 @@
 // Causal experiments on retrieval heads: mask settings (one mask, or a top-K / random-K
 // sweep), mean-ablation calibration, and `rhead niah`, the NIAH grid under each mask with
 // reference result fields, error taxonomy, resume, shards, heatmaps and the sweep plot.
-// The item loop with resume that `rhead qa` and `rhead cot` share lives here too.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/score_map.h"
+#include "io/run_dir.h"
 #include "model/loader.h"
 #include "model/session.h"
 #include "model/heads.h"
@@ -141,6 +141,10 @@ nlohmann::json sweep_json(const std::vector<MaskOutcome>& outcomes);
 NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions& session, NiahRunConfig base,
                                   const NiahCausalOptions& options);
 
+// Rebuilds summary.json, sweep.json, the KV sweep files and the figures of a niah run
+// directory from its lines.
+NiahCausalSummary write_niah_outputs(const RunDir& dir);
+
 // Joins niah shard directories into `out_dir`.
 NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);
 
@@ -150,20 +154,5 @@ std::string format_niah_summary(const NiahCausalSummary& s);
 // Writes heatmap_<mask>.{png,svg} for every mask in results.jsonl of `dir` and
 // sweep.{png,svg} when sweep.json exists. Returns the paths written.
 std::vector<std::string> write_niah_figures(const std::string& dir, const std::string& title_prefix);
-
-// --- shared by qa and cot: a resumable loop over (mask, item) keys ---
-
-struct ItemLoopOptions {
-  std::string output_dir;
-  int shard_index = 0, shard_count = 1;
-  nlohmann::json settings;  // run.json; settings["fingerprint"] must match to resume
-};
-
-// Prepares OUT (run.json check), reads OUT/results.jsonl, runs `run_one(key_index)` for every
-// key of the shard that is not yet there (each returns one result line holding "test_id" =
-// keys[i]) and appends it at once. Returns every line of the file afterwards.
-std::vector<nlohmann::json> run_item_loop(const ItemLoopOptions& options, const std::vector<std::string>& keys,
-                                          const std::function<nlohmann::json(size_t)>& run_one,
-                                          const std::function<void(int done, int total)>& progress = {});
 
 }  // namespace rhead

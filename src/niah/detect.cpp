@@ -6,12 +6,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "io/error.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
+#include "experiments/experiment.h"
+#include "io/atomic_file.h"
 
 namespace rhead {
 
@@ -101,124 +104,106 @@ json model_info_json(const Model& m) {
 
 namespace {
 
-std::vector<TestResult> load_results(const std::string& path, bool repair) {
+std::vector<TestResult> results_of(const RunDir& dir) {
   std::vector<TestResult> out;
-  for (const auto& j : read_results_lines(path, repair)) out.push_back(test_result_from_json(j, path));
+  for (const auto& j : dir.lines()) out.push_back(test_result_from_json(j, dir.file("results.jsonl")));
   return out;
 }
 
-DetectSummary write_outputs(const std::string& dir, const json& run, std::vector<TestResult> results) {
-  const int n_layer = run.at("n_layer"), n_head = run.at("n_head"), n_kv_head = run.at("n_kv_head");
-  sort_results(results);
-  DetectSummary s = summarize(results, n_layer, n_head, n_kv_head);
-  write_file_atomic(dir + "/head_score.json", head_score_json(results, n_layer, n_head).dump() + "\n");
-  json summary = s.to_json();
-  summary["model"] = run.value("model", json::object());
-  summary["settings"] = run.value("settings", json::object());
-  write_file_atomic(dir + "/summary.json", summary.dump(2) + "\n");
-  return s;
-}
+// The NIAH grid as an Experiment: one key per test, run in the runner's order (prefix reuse).
+class DetectExperiment : public Experiment {
+ public:
+  DetectExperiment(NiahRunner& runner, json record) : runner_(runner), record_(std::move(record)), tasks_(runner.tasks()) {}
+  std::string kind() const override { return "detect"; }
+  json run_record() const override { return record_; }
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> out;
+    for (const auto& t : tasks_) out.push_back(t.test_id);
+    return out;
+  }
+  std::vector<size_t> execution_order(std::vector<size_t> pending) const override {
+    std::map<std::string, size_t> index_of;
+    std::vector<NiahTask> todo;
+    for (size_t i : pending) index_of[tasks_[i].test_id] = i, todo.push_back(tasks_[i]);
+    std::vector<size_t> out;
+    for (const auto& t : runner_.execution_order(std::move(todo))) out.push_back(index_of.at(t.test_id));
+    return out;
+  }
+  json run_key(size_t i) override {
+    last_ = runner_.run(tasks_[i]);
+    return to_json(last_);
+  }
+  const TestResult& last() const { return last_; }
 
-// Two run.json records describe the same run: same fingerprint (model, needles, prompt)
-// and the same head grid.
-bool same_run(const json& a, const json& b) {
-  return a.value("settings", json::object()).value("fingerprint", json()) ==
-             b.value("settings", json::object()).value("fingerprint", json()) &&
-         a.value("n_layer", -1) == b.value("n_layer", -1) && a.value("n_head", -1) == b.value("n_head", -1);
+ private:
+  NiahRunner& runner_;
+  json record_;
+  std::vector<NiahTask> tasks_;
+  TestResult last_;
+};
+
+// Extends o.merge_into with the tests it does not hold yet.
+void merge_into_reference(const DetectOptions& o, const ModelConfig& c, const std::vector<TestResult>& results) {
+  // A rerun of the same command (a requeued batch job, a resumed run) must not extend the
+  // file with tests it already holds: OUT/merged_into.json lists the tests each file got.
+  // The target and that record change together through a journal (io/atomic_file.h), so a
+  // failure between the two writes cannot make the next run merge the same tests again.
+  const std::string record_path = o.output_dir + "/merged_into.json";
+  const std::string journal = o.output_dir + "/merged_into.journal";
+  finish_journal(journal);
+  json record = fs::exists(record_path) ? read_json_file(record_path) : json::object();
+  const std::string target = fs::weakly_canonical(o.merge_into).string();
+  std::set<std::string> already;
+  for (const auto& id : record.value(target, json::array())) already.insert(id.get<std::string>());
+  std::vector<TestResult> fresh;
+  for (const auto& r : results)
+    if (!already.count(r.test_id)) fresh.push_back(r);
+  sort_results(fresh);
+  if (!fresh.empty() || !fs::exists(o.merge_into)) {
+    const json merged = head_scores_merged_with(o.merge_into, head_score_json(fresh, c.n_layer, c.n_head));
+    for (const auto& r : fresh) record[target].push_back(r.test_id);
+    write_files_journaled(journal, {{o.merge_into, merged.dump()}, {record_path, record.dump(1) + "\n"}});
+  }
 }
 
 }  // namespace
 
+DetectSummary write_detect_outputs(const RunDir& dir) {
+  const json& run = dir.record();
+  const std::string where = dir.file("run.json");
+  const int n_layer = json_int_field(run, "n_layer", where), n_head = json_int_field(run, "n_head", where),
+            n_kv_head = json_int_field(run, "n_kv_head", where);
+  std::vector<TestResult> results = results_of(dir);
+  sort_results(results);
+  DetectSummary s = summarize(results, n_layer, n_head, n_kv_head);
+  dir.write_file("head_score.json", head_score_json(results, n_layer, n_head).dump() + "\n");
+  json summary = s.to_json();
+  summary["model"] = run.value("model", json::object());
+  summary["settings"] = run.value("settings", json::object());
+  dir.write_file("summary.json", summary.dump(2) + "\n");
+  return s;
+}
+
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
-  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
-    throw Error("--shard " + std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count) + " is not a valid shard");
-  fs::create_directories(o.output_dir);
   const ModelConfig& c = runner.model().config;
-  json run = {{"model", model_info_json(runner.model())}, {"settings", o.settings},
-              {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}};
-  const std::string run_path = o.output_dir + "/run.json";
-  if (fs::exists(run_path)) {
-    json old = read_json_file(run_path);
-    // Tests from a different model, needle set or prompt must not mix in one directory.
-    if (!same_run(old, run))
-      fail(run_path, "this directory holds a run with other settings (model, needles or prompt); use another -o");
-  }
-  write_file_atomic(run_path, run.dump(2) + "\n");
-
-  const std::string results_path = o.output_dir + "/results.jsonl";
-  std::vector<TestResult> results = load_results(results_path, true);
-  std::set<std::string> done;
-  for (const auto& r : results) done.insert(r.test_id);
-
-  std::vector<NiahTask> todo;
-  const std::vector<NiahTask> all = runner.tasks();
-  for (size_t i = 0; i < all.size(); ++i)
-    if (static_cast<int>(i % o.shard_count) == o.shard_index && !done.count(all[i].test_id)) todo.push_back(all[i]);
-  todo = runner.execution_order(std::move(todo));
-
-  ResultsWriter writer(results_path);
-  const auto t0 = std::chrono::steady_clock::now();
-  int finished = 0;
-  for (const auto& task : todo) {
-    TestResult r = runner.run(task);
-    writer.append(to_json(r));
-    results.push_back(r);
-    ++finished;
-    if (o.progress)
-      o.progress(finished, static_cast<int>(todo.size()), r,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  DetectSummary s = write_outputs(o.output_dir, run, results);
-  if (!o.merge_into.empty()) {
-    // A rerun of the same command (a requeued batch job, a resumed run) must not extend the
-    // file with tests it already holds: OUT/merged_into.json lists the tests each file got.
-    // The target and that record change together through a journal (io/atomic_file.h), so a
-    // failure between the two writes cannot make the next run merge the same tests again.
-    const std::string record_path = o.output_dir + "/merged_into.json";
-    const std::string journal = o.output_dir + "/merged_into.journal";
-    finish_journal(journal);
-    json record = fs::exists(record_path) ? read_json_file(record_path) : json::object();
-    const std::string target = fs::weakly_canonical(o.merge_into).string();
-    std::set<std::string> already;
-    for (const auto& id : record.value(target, json::array())) already.insert(id.get<std::string>());
-    std::vector<TestResult> fresh;
-    for (const auto& r : results)
-      if (!already.count(r.test_id)) fresh.push_back(r);
-    sort_results(fresh);
-    if (!fresh.empty() || !fs::exists(o.merge_into)) {
-      const json merged = head_scores_merged_with(o.merge_into, head_score_json(fresh, c.n_layer, c.n_head));
-      for (const auto& r : fresh) record[target].push_back(r.test_id);
-      write_files_journaled(journal, {{o.merge_into, merged.dump()}, {record_path, record.dump(1) + "\n"}});
-    }
-  }
+  DetectExperiment e(runner, {{"model", model_info_json(runner.model())}, {"settings", o.settings},
+                              {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}});
+  ExperimentRunOptions ro;
+  ro.output_dir = o.output_dir;
+  ro.shard = {o.shard_index, o.shard_count};
+  if (o.progress)
+    ro.progress = [&](int done, int total, const json&, double elapsed) { o.progress(done, total, e.last(), elapsed); };
+  const RunDir dir = run_experiment(e, ro);
+  DetectSummary s = write_detect_outputs(dir);
+  if (!o.merge_into.empty()) merge_into_reference(o, c, results_of(dir));
   return s;
 }
 
 DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir) {
-  if (shard_dirs.empty()) throw Error("merge needs at least one run directory");
-  json run;
-  std::vector<TestResult> all;
-  std::set<std::string> seen;
-  for (const auto& dir : shard_dirs) {
-    const std::string run_path = dir + "/run.json";
-    if (!fs::exists(run_path)) fail(dir, "not a detection run (no run.json)");
-    json r = read_json_file(run_path);
-    if (run.is_null()) {
-      run = r;
-    } else if (!same_run(r, run)) {
-      fail(run_path, "run settings differ from " + shard_dirs.front() + "; shards of different runs cannot be merged");
-    }
-    for (auto& t : load_results(dir + "/results.jsonl", false))
-      if (seen.insert(t.test_id).second) all.push_back(std::move(t));
-  }
-  fs::create_directories(out_dir);
-  if (run.contains("settings")) run["settings"].erase("shard");
-  write_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
-  std::string lines;
-  sort_results(all);
-  for (const auto& t : all) lines += to_json(t).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  write_file_atomic(out_dir + "/results.jsonl", lines);
-  return write_outputs(out_dir, run, all);
+  const RunDir merged = merge_run_dirs(shard_dirs, out_dir);
+  if (!merged.kind().empty() && merged.kind() != "detect")
+    fail(shard_dirs.front(), "holds a " + merged.kind() + " run, not a detect run");
+  return write_detect_outputs(merged);
 }
 
 std::string format_summary(const DetectSummary& s, int top_n) {

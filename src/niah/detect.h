@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/heads.h"
+#include "io/run_dir.h"
 #include "niah/runner.h"
 
 namespace rhead {
@@ -49,6 +50,9 @@ nlohmann::json model_info_json(const Model& model);
 // Runs the (shard of the) grid, resuming from OUT/results.jsonl. Returns the summary of
 // everything in the output directory.
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& options);
+
+// Rebuilds head_score.json and summary.json of a detect run directory from its lines.
+DetectSummary write_detect_outputs(const RunDir& dir);
 
 // Joins shard directories into `out_dir` (results deduplicated by test id).
 DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::string& out_dir);

@@ -1,16 +1,10 @@
-// results.jsonl, head_score.json and atomic writes.
+// Detect result lines and head_score.json.
 #include "niah/results.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "io/error.h"
 #include "model/heads.h"
@@ -75,61 +69,6 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     fail(where, "malformed result line: " + json_error_text(e));
   }
   return r;
-}
-
-ResultsWriter::ResultsWriter(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd_ < 0) fail(path, std::string("cannot open for appending: ") + std::strerror(errno));
-}
-
-ResultsWriter::~ResultsWriter() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void ResultsWriter::append(const json& line) {
-  const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(path_, std::string("write failed: ") + std::strerror(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fdatasync(fd_);
-}
-
-std::vector<json> read_results_lines(const std::string& path, bool repair_tail) {
-  std::vector<json> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return out;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::set<std::string> seen;
-  size_t pos = 0, good_end = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    const size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) break;  // torn tail: no newline yet
-    ++line_no;
-    const std::string line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      good_end = pos;
-      continue;
-    }
-    json j = parse_json(line, path + ":" + std::to_string(line_no));
-    const std::string where = path + ":" + std::to_string(line_no);
-    if (!j.is_object()) fail(where, "expected one JSON object per line");
-    good_end = pos;
-    const std::string id = json_string_field(j, "test_id", where, "");
-    if (!id.empty() && !seen.insert(id).second) continue;
-    out.push_back(std::move(j));
-  }
-  if (repair_tail && good_end < text.size()) std::filesystem::resize_file(path, good_end);
-  return out;
 }
 
 json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_head) {

@@ -1,7 +1,6 @@
-// Result files of a detection run. results.jsonl is append-only: one JSON line per finished
-// test, written with a single write() and synced before the next test starts, so a killed
-// run loses at most the test in flight. Aggregates (head_score.json, summary.json) are
-// rebuilt from it and replaced atomically (write to a temp file, rename).
+// Result records of a detection run: one TestResult per finished NIAH test (one line of
+// results.jsonl in a run directory, io/run_dir.h) and the reference head_score.json built
+// from them.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -10,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 #include "io/atomic_file.h"
+#include "io/run_dir.h"
 
 namespace rhead {
 
@@ -35,26 +35,6 @@ struct TestResult {
 
 nlohmann::json to_json(const TestResult& r);
 TestResult test_result_from_json(const nlohmann::json& j, const std::string& where);
-
-// Appends lines to results.jsonl.
-class ResultsWriter {
- public:
-  explicit ResultsWriter(const std::string& path);
-  ~ResultsWriter();
-  ResultsWriter(const ResultsWriter&) = delete;
-  ResultsWriter& operator=(const ResultsWriter&) = delete;
-  void append(const nlohmann::json& line);  // one write(), then fdatasync
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
-// Reads every complete JSON line of a results file (a missing file reads as empty). A torn
-// last line — a write interrupted by a kill — is cut off the file so appends stay clean.
-// Later duplicates of a test_id are dropped.
-std::vector<nlohmann::json> read_results_lines(const std::string& path, bool repair_tail);
-
 
 // Reference head_score format: {"L-H": [score of each counted test, ...]}, all heads,
 // tests in the given order.

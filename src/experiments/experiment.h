@@ -1,0 +1,77 @@
+// The experiment seam: every kind of run (detect, niah with its mask and KV sweeps, qa, cot)
+// is an Experiment over one run directory (io/run_dir.h). An experiment lists its keys, runs
+// one key into one result line, and turns the lines into its summary files and figures; one
+// driver, run_experiment(), does resume, shards and progress for all of them, and
+// write_run_outputs() rebuilds any kind's outputs from its lines alone (after `rhead merge`).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/run_dir.h"
+
+namespace rhead {
+
+class Experiment {
+ public:
+  virtual ~Experiment() = default;
+  // The kind recorded in run.json ("detect", "niah", "qa", "cot").
+  virtual std::string kind() const = 0;
+  // run.json: {"settings": {"fingerprint": ..., ...}, "model": ..., ...}.
+  virtual nlohmann::json run_record() const = 0;
+  // Every key of the whole run; key i belongs to shard i mod N.
+  virtual std::vector<std::string> keys() const = 0;
+  // Refuses to resume a directory whose lines do not fit this run (default: any fits).
+  virtual void check_lines(const RunDir& /*dir*/) const {}
+  // The order to run the pending key indices in (e.g. to reuse a prefilled prompt).
+  virtual std::vector<size_t> execution_order(std::vector<size_t> pending) const { return pending; }
+  // Runs key `index`: its result line (the driver sets "test_id" to the key).
+  virtual nlohmann::json run_key(size_t index) = 0;
+};
+
+// An experiment given by its parts: qa and cot, one line per (mask, item) key.
+class KeyedExperiment : public Experiment {
+ public:
+  KeyedExperiment(std::string kind, nlohmann::json record, std::vector<std::string> keys,
+                  std::function<nlohmann::json(size_t)> run_one)
+      : kind_(std::move(kind)), record_(std::move(record)), keys_(std::move(keys)), run_one_(std::move(run_one)) {}
+  std::string kind() const override { return kind_; }
+  nlohmann::json run_record() const override { return record_; }
+  std::vector<std::string> keys() const override { return keys_; }
+  nlohmann::json run_key(size_t index) override { return run_one_(index); }
+
+ private:
+  std::string kind_;
+  nlohmann::json record_;
+  std::vector<std::string> keys_;
+  std::function<nlohmann::json(size_t)> run_one_;
+};
+
+struct ExperimentRunOptions {
+  std::string output_dir;
+  Shard shard;
+  // After each key: keys done and pending in this process, the key's line, seconds since start.
+  std::function<void(int done, int total, const nlohmann::json& line, double elapsed_s)> progress;
+};
+
+// Opens the run directory for `experiment` (refusing another kind or fingerprint), runs every
+// pending key of the shard, appending each line as it finishes. Returns the directory with
+// all its lines; the caller writes the outputs (write_run_outputs or the kind's own writer).
+RunDir run_experiment(Experiment& experiment, const ExperimentRunOptions& options);
+
+// The summary and figures of one kind, rebuilt from a run directory's lines; returns the
+// printed summary table.
+struct RunKindOutputs {
+  std::string kind;
+  std::function<std::string(const RunDir&)> write_outputs;
+};
+// Every kind, for `rhead merge`.
+const std::vector<RunKindOutputs>& run_kinds();
+
+// Rebuilds the aggregate files of `dir` with its kind's writer (a directory without a kind
+// is an older detect run). Error for an unknown kind.
+std::string write_run_outputs(const RunDir& dir);
+
+}  // namespace rhead

@@ -1,0 +1,104 @@
+// QA run outputs: per-mask EM / F1, the sweep plot and the KV sweep.
+#include "experiments/qa_run.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "niah/causal.h"
+#include "niah/kv_conditions.h"
+#include "report/drawing.h"
+#include "report/plots.h"
+
+namespace rhead {
+
+using nlohmann::json;
+
+std::string write_qa_outputs(const RunDir& dir) {
+  const json& run = dir.record();
+  const std::string model_name =
+      std::filesystem::path(run.value("model", json::object()).value("path", std::string("model"))).filename().string();
+  // Per mask: EM and F1 over the items in the directory.
+  struct Agg { json mask; int n = 0; double em = 0, f1 = 0, kv_kept = 0, query_kept = 0; };
+  std::map<std::string, Agg> by_mask;
+  for (const auto& l : dir.lines()) {
+    Agg& a = by_mask[l.value("mask", std::string("none"))];
+    if (a.n == 0) {
+      a.mask = mask_from_line(l);
+      if (l.contains("kv_policy") && l["kv_policy"].value("window", 0) > 0) a.mask["kv_policy"] = l["kv_policy"];
+    }
+    ++a.n;
+    a.kv_kept += l.value("kv_cache", json::object()).value("kv_kept_fraction", 1.0);
+    a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
+    a.em += l.value("exact_match", 0.0);
+    a.f1 += l.value("f1", 0.0);
+  }
+  std::ostringstream out;
+  std::vector<MaskOutcome> outcomes;
+  json rows = json::array();
+  std::vector<json> kv_conditions;
+  out << " mask                          heads  items  exact match     F1  KV kept/q  KV kept/kv\n";
+  for (const auto& [label, a] : by_mask) {
+    const double em = 100.0 * a.em / a.n, f1 = 100.0 * a.f1 / a.n;
+    char buf[256];
+    const double kv_kept = a.kv_kept / a.n, query_kept = a.query_kept / a.n;
+    std::snprintf(buf, sizeof buf, " %-29s %5d  %5d  %11.1f  %5.1f  %8.1f%%  %9.1f%%\n", label.c_str(),
+                  a.mask.value("k", 0), a.n, em, f1, 100 * query_kept, 100 * kv_kept);
+    out << buf;
+    json row = a.mask;
+    row["items"] = a.n;
+    row["exact_match"] = em;
+    row["f1"] = f1;
+    row["kv_kept_fraction"] = kv_kept;
+    row["query_kept_fraction"] = query_kept;
+    if (a.mask.value("kind", std::string()) == "none")
+      kv_conditions.push_back({{"kv_policy", a.mask.value("kv_policy", json::object())},
+                               {"kv_kept_fraction", kv_kept},
+                               {"query_kept_fraction", query_kept},
+                               {"mean_score", f1}});
+    rows.push_back(row);
+    MaskOutcome oc;
+    oc.label = label;
+    oc.mask = a.mask;
+    oc.tests = a.n;
+    oc.mean_score = f1;
+    outcomes.push_back(oc);
+  }
+  json summary = {{"model", run.value("model", json::object())}, {"settings", run.value("settings", json::object())},
+                  {"masks", rows}};
+  const json sweep = run.value("sweep", false) ? sweep_json(outcomes) : json();
+  if (!sweep.is_null()) {
+    summary["sweep_f1"] = sweep;
+    dir.write_file("sweep.json", sweep.dump(2) + "\n");
+    report::LinePlotSpec spec;
+    spec.title = model_name + ": QA F1 when masking K heads";
+    spec.x_label = "number of masked heads K";
+    spec.y_label = "F1";
+    spec.y_min = 0;
+    spec.y_max = 100;
+    size_t i = 0;
+    for (const char* name : {"top", "random"}) {
+      if (!sweep.contains(name)) continue;
+      report::LineSeries s;
+      s.name = std::string(name) == "top" ? "top-K retrieval heads" : "random K heads";
+      for (const auto& p : sweep[name]) s.points.emplace_back(p[0].get<double>(), p[1].get<double>());
+      s.color = report::series_color(i++);
+      s.dashed = std::string(name) == "random";
+      spec.series.push_back(s);
+    }
+    const report::Drawing d = report::line_plot(spec);
+    report::save_figure(d, dir.file("sweep.png"));
+    report::save_figure(d, dir.file("sweep.svg"));
+  }
+  if (run.value("kv_sweep", false)) {
+    const std::vector<KvSweepPoint> points = kv_sweep_points(kv_conditions);
+    write_kv_sweep(dir.path(), points, model_name + ": QA F1 vs KV cache kept", "F1");
+    summary["kv_sweep"] = kv_sweep_json(points);
+    out << "\n KV sweep: QA F1 by KV cache kept\n" << format_kv_sweep(points, "F1");
+  }
+  dir.write_file("summary.json", summary.dump(2) + "\n");
+  return out.str();
+}
+
+}  // namespace rhead
