@@ -7,8 +7,8 @@
 #include "cli/command.h"
 #include "cli/niah_options.h"
 #include "io/error.h"
-#include "niah/cot_task.h"
 #include "experiments/cot_run.h"
+#include "tasks/cot_task.h"
 #include "niah/detect.h"
 
 namespace rhead::cli {

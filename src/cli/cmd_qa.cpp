@@ -9,8 +9,8 @@
 #include "cli/niah_options.h"
 #include "io/error.h"
 #include "niah/detect.h"
-#include "niah/qa_task.h"
 #include "experiments/qa_run.h"
+#include "tasks/qa_task.h"
 
 namespace rhead::cli {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/dtype.h"
+#include "io/dtype.h"
 
 namespace rhead {
 

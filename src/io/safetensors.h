@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/mapped_file.h"
-#include "ops/dtype.h"
+#include "io/dtype.h"
 
 namespace rhead {
 

@@ -292,8 +292,6 @@ ModelConfig config_from_gguf(const GGUFFile& g, const FamilyDef& fam) {
 
 }  // namespace
 
-std::shared_ptr<Model> load_gguf_model(const std::string& path) { return model_from_gguf(GGUFFile::open(path)); }
-
 std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
   const std::string& path = g.path();
   auto arch = g.get_string("general.architecture");

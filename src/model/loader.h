@@ -22,7 +22,6 @@ struct LoadedModel {
 // Dispatches on the path: "builtin:NAME", *.gguf, a directory (HF), *.bin (llama2.c).
 LoadedModel load_model(const std::string& path, const LoadOptions& options = {});
 
-std::shared_ptr<Model> load_gguf_model(const std::string& path);
 std::shared_ptr<Model> model_from_gguf(const GGUFFile& gguf);
 std::shared_ptr<Model> load_hf_model(const std::string& dir);
 std::shared_ptr<Model> load_llama2c_model(const std::string& path);

@@ -60,7 +60,6 @@ class Session {
   // On CUDA this copies the layer to a host buffer, valid until the next call.
   const void* k_cache(int layer) const;
   const void* v_cache(int layer) const;
-  size_t kv_cache_bytes() const { return 2 * kv_.bytes(); }
   const KvCache& kv_cache() const { return kv_; }
   Backend& backend() const { return *backend_; }
 

@@ -8,7 +8,7 @@
 #include "io/error.h"
 #include "model/generate.h"
 #include "niah/retrieval_score.h"
-#include "niah/rouge.h"
+#include "text/rouge.h"
 #include "experiments/explain.h"
 
 namespace rhead {

@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ops/dtype.h"
+#include "io/dtype.h"
 
 namespace rhead {
 

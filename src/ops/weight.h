@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "ops/dtype.h"
+#include "io/dtype.h"
 
 namespace rhead {
 

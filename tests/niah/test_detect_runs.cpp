@@ -18,7 +18,7 @@
 #include "model/loader.h"
 #include "niah/detect.h"
 #include "niah/retrieval_score.h"
-#include "niah/rouge.h"
+#include "text/rouge.h"
 #include "test_support.h"
 
 namespace {

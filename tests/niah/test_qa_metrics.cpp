@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "niah/qa_metrics.h"
+#include "text/qa_metrics.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "niah/porter_stemmer.h"
-#include "niah/rouge.h"
+#include "text/porter_stemmer.h"
+#include "text/rouge.h"
 #include "test_support.h"
 
 namespace {

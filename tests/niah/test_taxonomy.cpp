@@ -4,7 +4,7 @@
 #include "io/builtin_data.h"
 #include "io/error.h"
 #include "model/builtin.h"
-#include "niah/rouge.h"
+#include "text/rouge.h"
 #include "niah/runner.h"
 #include "niah/taxonomy.h"
 

@@ -1,6 +1,6 @@
 // Arithmetic reasoning under head masking (`rhead cot`): GSM8K-style items {"question",
 // "answer"} whose answer ends with "#### N", few-shot exemplars, two prompting styles
-// (answer only, chain of thought) and numeric answer extraction (niah/qa_metrics.h).
+// (answer only, chain of thought) and numeric answer extraction (text/qa_metrics.h).
 #pragma once
 #include <optional>
 #include <string>

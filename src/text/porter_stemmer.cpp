@@ -5,7 +5,7 @@
 // first rule whose suffix the word ends with decides: if its condition holds the
 // suffix is replaced, otherwise the word is left as it is (later rules are not
 // tried). Step 5a is the one exception, where both "e" rules are tried.
-#include "niah/porter_stemmer.h"
+#include "text/porter_stemmer.h"
 
 #include <array>
 #include <utility>

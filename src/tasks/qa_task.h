@@ -1,6 +1,6 @@
 // Extractive QA under head masking (`rhead qa`): items {"context", "question", "answers"},
 // a prompt template with {context} and {question}, greedy answers cut at the first newline,
-// SQuAD exact match and F1 (niah/qa_metrics.h).
+// SQuAD exact match and F1 (text/qa_metrics.h).
 #pragma once
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 // GSM8K-style items, few-shot prompts and numeric scoring.
-#include "niah/cot_task.h"
+#include "tasks/cot_task.h"
 
 #include <chrono>
 #include <sstream>
@@ -10,7 +10,7 @@
 #include "io/jsonl.h"
 #include "io/mapped_file.h"
 #include "model/generate.h"
-#include "niah/qa_metrics.h"
+#include "text/qa_metrics.h"
 
 namespace rhead {
 

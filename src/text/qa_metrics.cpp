@@ -1,5 +1,5 @@
 // SQuAD exact match / F1 and GSM8K numeric answers; see qa_metrics.h.
-#include "niah/qa_metrics.h"
+#include "text/qa_metrics.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <unordered_map>
 
-#include "niah/porter_stemmer.h"
+#include "text/porter_stemmer.h"
 
 namespace rhead {
 namespace {

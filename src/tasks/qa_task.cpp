@@ -1,5 +1,5 @@
 // Extractive QA items, prompts and scoring.
-#include "niah/qa_task.h"
+#include "tasks/qa_task.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "io/jsonl.h"
 #include "io/mapped_file.h"
 #include "model/generate.h"
-#include "niah/qa_metrics.h"
+#include "text/qa_metrics.h"
 
 namespace rhead {
 

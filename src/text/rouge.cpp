@@ -1,10 +1,10 @@
 // ROUGE-1 with rouge_score's tokenizer; see rouge.h for the rules.
-#include "niah/rouge.h"
+#include "text/rouge.h"
 
 #include <algorithm>
 #include <unordered_map>
 
-#include "niah/porter_stemmer.h"
+#include "text/porter_stemmer.h"
 
 namespace rhead {
 

@@ -1,5 +1,5 @@
 // Type table for DType.
-#include "ops/dtype.h"
+#include "io/dtype.h"
 
 namespace rhead {
 
