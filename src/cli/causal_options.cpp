@@ -11,6 +11,13 @@
 
 namespace rhead::cli {
 
+void add_support_heads_option(CLI::App* cmd, int& n) {
+  cmd->add_option("--support-heads", n,
+                  "support_share counts copies by this many top heads of --scores (every head without --scores)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
 void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
   cmd->add_option("--mask", o.mask,
                   "heads to mask: none, top:K, random:K, heads:L-H,... or kv:L-G,... (top/random need --scores)")

@@ -26,6 +26,8 @@ struct MaskCliOptions {
 };
 
 void add_mask_options(CLI::App* cmd, MaskCliOptions& o);
+// --support-heads N (niah, qa): the heads whose copies count for support_share.
+void add_support_heads_option(CLI::App* cmd, int& n);
 
 struct ResolvedMasks {
   std::optional<analysis::ScoreMap> scores;  // from --scores

@@ -58,10 +58,7 @@ void run(const NiahCommandOptions& o) {
   c.sink_heads = sink_heads_for(masks.scores ? &*masks.scores : nullptr, o.sink_heads);
   c.settings["sink_heads"] = head_keys(c.sink_heads);
   // support_share: copies by the top heads of --scores, else by every head.
-  const int n_heads = lm.model->config.n_layer * lm.model->config.n_head;
-  c.support_heads = masks.scores ? select_heads("top:" + std::to_string(std::min(o.support_heads, n_heads)),
-                                                lm.model->config, &masks.scores->mean)
-                                 : select_heads("all", lm.model->config);
+  c.support_heads = support_heads_for(masks.scores ? &masks.scores->mean : nullptr, o.support_heads, lm.model->config);
   c.settings["support_heads"] = head_keys(c.support_heads);
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
@@ -98,10 +95,7 @@ CommandRegistrar reg("niah", [](CLI::App& app) {
                   "record the first-token attention mass of this many top retrieval heads (score above the retrieval "
                   "threshold, from --scores)")
       ->capture_default_str();
-  cmd->add_option("--support-heads", o->support_heads,
-                  "support_share counts copies by this many top heads of --scores (every head without --scores)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_support_heads_option(cmd, o->support_heads);
   cmd->add_option("--merge-from", o->merge_from,
                   "instead of running: join these niah shard directories into -o (the model is not used)");
   cmd->footer(

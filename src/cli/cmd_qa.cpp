@@ -9,6 +9,7 @@
 #include "cli/niah_options.h"
 #include "io/error.h"
 #include "niah/detect.h"
+#include "experiments/explain.h"
 #include "experiments/qa_run.h"
 #include "tasks/qa_task.h"
 
@@ -24,6 +25,7 @@ struct QaOptions {
   std::string chat_template;
   bool no_chat = false;
   int max_new_tokens = 32;
+  int support_heads = 10;
   MaskCliOptions masks;
   KvCliOptions kv;
   bool no_baseline = false;
@@ -71,6 +73,10 @@ void run(const QaOptions& o) {
                              {"max_new_tokens", o.max_new_tokens}};
   settings["shard"] = o.shard;
   record_mask_settings(o.masks, masks, settings);
+  // support_share: copies by the top heads of --scores, else by every head.
+  const std::vector<HeadId> support_heads =
+      support_heads_for(masks.scores ? &masks.scores->mean : nullptr, o.support_heads, lm.model->config);
+  settings["support_heads"] = head_keys(support_heads);
 
   std::vector<std::string> keys;
   std::vector<std::pair<size_t, size_t>> what;  // (mask, item)
@@ -87,7 +93,8 @@ void run(const QaOptions& o) {
       [&](size_t k, bool& correct) {
         const MaskSetting& m = masks.settings[what[k].first];
         const QaItem& it = items[what[k].second];
-        const QaAnswer a = run_qa_item(sessions.get(m.kv), tok, format, it, &m.mask, o.max_new_tokens);
+        const QaAnswer a =
+            run_qa_item(sessions.get(m.kv), tok, format, it, &m.mask, o.max_new_tokens, support_heads);
         correct = a.exact_match > 0;
         json line{{"item_id", it.id},
                   {"question", it.question},   {"answers", it.answers},
@@ -95,6 +102,7 @@ void run(const QaOptions& o) {
                   {"f1", a.f1},                {"prompt_tokens", a.prompt_tokens},
                   {"generated_tokens", a.generated_tokens}, {"context_tokens_dropped", a.context_tokens_dropped},
                   {"seconds", a.seconds}};
+        if (a.support_share >= 0) line["support_share"] = a.support_share;
         add_mask_fields(m, line);
         add_kv_fields(m.kv, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens, line);
         return line;
@@ -118,6 +126,7 @@ CommandRegistrar reg("qa", [](CLI::App& app) {
   cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
   cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  add_support_heads_option(cmd, o->support_heads);
   add_mask_options(cmd, o->masks);
   add_kv_options(cmd, o->kv);
   add_kv_sweep_options(cmd, o->kv);

@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
 
+#include "analysis/stats.h"
 #include "io/error.h"
 #include "model/generate.h"
 
@@ -80,6 +84,41 @@ double support_share(const std::vector<ExplainedToken>& tokens) {
   if (tokens.empty()) return 0.0;
   const auto copied = std::count_if(tokens.begin(), tokens.end(), [](const ExplainedToken& t) { return t.support == Support::copied; });
   return static_cast<double>(copied) / static_cast<double>(tokens.size());
+}
+
+std::vector<HeadId> support_heads_for(const HeadGrid<double>* scores, int n, const ModelConfig& config) {
+  if (!scores) return select_heads("all", config);
+  return select_heads("top:" + std::to_string(std::min(n, config.n_layer * config.n_head)), config, scores);
+}
+
+namespace {
+double mean_of(const std::vector<double>& v) {
+  return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+}  // namespace
+
+double SupportSummary::mean_passed() const { return mean_of(passed); }
+double SupportSummary::mean_failed() const { return mean_of(failed); }
+double SupportSummary::auroc() const { return analysis::auroc(passed, failed); }
+
+std::string support_table(const std::vector<std::pair<std::string, SupportSummary>>& rows) {
+  if (std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.second.empty(); })) return "";
+  auto cell = [](double v) {
+    char b[32];
+    if (std::isnan(v)) return std::string("-");
+    std::snprintf(b, sizeof b, "%.3f", v);
+    return std::string(b);
+  };
+  std::string out =
+      "\n support: share of answer tokens copied by the support heads (mean over passed / failed runs)\n"
+      " mask                          passed  failed  support_auroc\n";
+  for (const auto& [label, s] : rows) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " %-29s %6s  %6s  %13s\n", label.c_str(), cell(s.mean_passed()).c_str(),
+                  cell(s.mean_failed()).c_str(), cell(s.auroc()).c_str());
+    out += buf;
+  }
+  return out;
 }
 
 ExplainPrompt build_explain_prompt(const Tokenizer& tok, const ExplainRequest& request) {

@@ -75,6 +75,25 @@ bool is_answer_token(const Tokenizer& tok, int32_t id);
 // Share of `tokens` that are copied; 0 for no tokens.
 double support_share(const std::vector<ExplainedToken>& tokens);
 
+// The heads whose copies count for support_share in niah and qa runs: the top `n` heads of a
+// score map by mean retrieval score, or every head of the model without one.
+std::vector<HeadId> support_heads_for(const HeadGrid<double>* scores, int n, const ModelConfig& config);
+
+// support_share over the runs of one condition, split by outcome (NIAH: score > 50; QA: F1 >
+// 0.5): the mean of each side and the AUROC of support_share for telling passed runs from
+// failed ones (NaN where a side is empty).
+struct SupportSummary {
+  std::vector<double> passed, failed;
+  void add(double share, bool pass) { (pass ? passed : failed).push_back(share); }
+  double mean_passed() const;
+  double mean_failed() const;
+  double auroc() const;
+  bool empty() const { return passed.empty() && failed.empty(); }
+};
+
+// The printed table of support by condition; "" when no condition has a support_share.
+std::string support_table(const std::vector<std::pair<std::string, SupportSummary>>& rows);
+
 // The support of one answer, step by step, for experiments that decode on their own (niah,
 // qa): ask for its probes, show it every emitted token, read support_share at the end.
 class AnswerSupport {

@@ -1,12 +1,15 @@
 // QA run outputs: per-mask EM / F1, the sweep plot and the KV sweep.
 #include "experiments/qa_run.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <sstream>
 
+#include "experiments/explain.h"
 #include "niah/causal.h"
+#include "tasks/qa_task.h"
 #include "niah/kv_conditions.h"
 #include "report/drawing.h"
 #include "report/plots.h"
@@ -20,7 +23,12 @@ std::string write_qa_outputs(const RunDir& dir) {
   const std::string model_name =
       std::filesystem::path(run.value("model", json::object()).value("path", std::string("model"))).filename().string();
   // Per mask: EM and F1 over the items in the directory.
-  struct Agg { json mask; int n = 0; double em = 0, f1 = 0, kv_kept = 0, query_kept = 0; };
+  struct Agg {
+    json mask;
+    int n = 0;
+    double em = 0, f1 = 0, kv_kept = 0, query_kept = 0;
+    SupportSummary support;  // passed: F1 > 0.5
+  };
   std::map<std::string, Agg> by_mask;
   for (const auto& l : dir.lines()) {
     Agg& a = by_mask[l.value("mask", std::string("none"))];
@@ -33,6 +41,8 @@ std::string write_qa_outputs(const RunDir& dir) {
     a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
     a.em += l.value("exact_match", 0.0);
     a.f1 += l.value("f1", 0.0);
+    if (l.contains("support_share") && l["support_share"].is_number())
+      a.support.add(l["support_share"].get<double>(), l.value("f1", 0.0) > kQaPassF1);
   }
   std::ostringstream out;
   std::vector<MaskOutcome> outcomes;
@@ -52,6 +62,12 @@ std::string write_qa_outputs(const RunDir& dir) {
     row["f1"] = f1;
     row["kv_kept_fraction"] = kv_kept;
     row["query_kept_fraction"] = query_kept;
+    if (!a.support.empty()) {
+      auto number_or_null = [](double v) { return std::isnan(v) ? json() : json(v); };
+      row["support_share_passed"] = number_or_null(a.support.mean_passed());
+      row["support_share_failed"] = number_or_null(a.support.mean_failed());
+      row["support_auroc"] = number_or_null(a.support.auroc());
+    }
     if (a.mask.value("kind", std::string()) == "none")
       kv_conditions.push_back({{"kv_policy", a.mask.value("kv_policy", json::object())},
                                {"kv_kept_fraction", kv_kept},
@@ -65,6 +81,9 @@ std::string write_qa_outputs(const RunDir& dir) {
     oc.mean_score = f1;
     outcomes.push_back(oc);
   }
+  std::vector<std::pair<std::string, SupportSummary>> support_rows;
+  for (const auto& [label, a] : by_mask) support_rows.push_back({label, a.support});
+  out << support_table(support_rows);
   json summary = {{"model", run.value("model", json::object())}, {"settings", run.value("settings", json::object())},
                   {"masks", rows}};
   const json sweep = run.value("sweep", false) ? sweep_json(outcomes) : json();

@@ -254,7 +254,6 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     double score_sum = 0, sink_sum = 0;
     int sink_n = 0;
     std::map<std::string, std::pair<double, int>> sink_by;
-    std::vector<double> support_passed, support_failed;
     for (const json* l : group) {
       const double score = l->value("score", 0.0);
       ++o.tests;
@@ -267,7 +266,7 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
       const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";
       if (ek.is_string()) o.errors[outcome] += 1;
       if (l->contains("support_share") && (*l)["support_share"].is_number())
-        (score > 50.0 ? support_passed : support_failed).push_back((*l)["support_share"].get<double>());
+        o.support.add((*l)["support_share"].get<double>(), score > kPassScore);
       if (l->contains("sink_mass_top_heads") && (*l)["sink_mass_top_heads"].is_number()) {
         const double m = (*l)["sink_mass_top_heads"].get<double>();
         sink_sum += m;
@@ -280,12 +279,6 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     if (o.tests) o.kv_kept_fraction = kv_sum / o.tests, o.query_kept_fraction = query_sum / o.tests;
     if (sink_n) o.sink_mass = sink_sum / sink_n;
     for (const auto& [k, v] : sink_by) o.sink_mass_by_outcome[k] = v.first / v.second;
-    auto mean = [](const std::vector<double>& v) {
-      return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-    };
-    o.support_share_passed = mean(support_passed);
-    o.support_share_failed = mean(support_failed);
-    o.support_auroc = analysis::auroc(support_passed, support_failed);
     s.masks.push_back(std::move(o));
   }
   std::stable_sort(s.masks.begin(), s.masks.end(), [](const MaskOutcome& a, const MaskOutcome& b) {
@@ -337,9 +330,9 @@ json NiahCausalSummary::to_json() const {
     m["sink_mass_top_heads"] = o.sink_mass >= 0 ? json(o.sink_mass) : json();
     m["sink_mass_by_outcome"] = o.sink_mass_by_outcome;
     auto number_or_null = [](double v) { return std::isnan(v) ? json() : json(v); };
-    m["support_share_passed"] = number_or_null(o.support_share_passed);
-    m["support_share_failed"] = number_or_null(o.support_share_failed);
-    m["support_auroc"] = number_or_null(o.support_auroc);
+    m["support_share_passed"] = number_or_null(o.support.mean_passed());
+    m["support_share_failed"] = number_or_null(o.support.mean_failed());
+    m["support_auroc"] = number_or_null(o.support.auroc());
     m["kv_kept_fraction"] = o.kv_kept_fraction;
     m["query_kept_fraction"] = o.query_kept_fraction;
     ms.push_back(std::move(m));
@@ -587,23 +580,9 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
     }
     out << "\n";
   }
-  bool support = false;
-  for (const auto& o : s.masks) support |= !std::isnan(o.support_share_passed) || !std::isnan(o.support_share_failed);
-  if (support) {
-    out << "\n support: share of answer tokens copied by the support heads (mean over passed / failed tests)\n"
-        << " mask                          passed  failed  support_auroc\n";
-    auto cell = [](double v) {
-      char b[32];
-      if (std::isnan(v)) return std::string("-");
-      std::snprintf(b, sizeof b, "%.3f", v);
-      return std::string(b);
-    };
-    for (const auto& o : s.masks) {
-      std::snprintf(buf, sizeof buf, " %-29s %6s  %6s  %13s\n", o.label.c_str(), cell(o.support_share_passed).c_str(),
-                    cell(o.support_share_failed).c_str(), cell(o.support_auroc).c_str());
-      out << buf;
-    }
-  }
+  std::vector<std::pair<std::string, SupportSummary>> support_rows;
+  for (const auto& o : s.masks) support_rows.push_back({o.label, o.support});
+  out << support_table(support_rows);
   if (!s.sweep.is_null()) {
     std::map<int, std::pair<std::string, std::string>> rows;
     for (const char* name : {"top", "random"})

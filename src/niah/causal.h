@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/score_map.h"
+#include "experiments/explain.h"
 #include "io/run_dir.h"
 #include "model/loader.h"
 #include "model/session.h"
@@ -110,9 +111,8 @@ struct MaskOutcome {
   double sink_mass = -1;
   std::map<std::string, double> sink_mass_by_outcome;
   // support_share (experiments/explain.h) of passed and failed tests, and its AUROC for
-  // telling them apart; NaN when not recorded or a group is empty.
-  double support_share_passed = std::nan(""), support_share_failed = std::nan("");
-  double support_auroc = std::nan("");
+  // telling them apart (empty when not recorded).
+  SupportSummary support;
 };
 
 struct NiahCausalSummary {

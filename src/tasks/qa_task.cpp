@@ -10,6 +10,7 @@
 #include "io/error.h"
 #include "io/jsonl.h"
 #include "io/mapped_file.h"
+#include "experiments/explain.h"
 #include "model/generate.h"
 #include "text/qa_metrics.h"
 
@@ -81,7 +82,7 @@ std::vector<int32_t> qa_prompt_tokens(const Tokenizer& tok, const PromptFormat& 
 }
 
 QaAnswer run_qa_item(Session& session, const Tokenizer& tok, const PromptFormat& format, const QaItem& item,
-                     const HeadMask* mask, int max_new_tokens) {
+                     const HeadMask* mask, int max_new_tokens, const std::vector<HeadId>& support_heads) {
   const auto t0 = std::chrono::steady_clock::now();
   QaAnswer a;
   const std::vector<int32_t> prompt =
@@ -91,7 +92,21 @@ QaAnswer run_qa_item(Session& session, const Tokenizer& tok, const PromptFormat&
   GreedyOptions go;
   go.max_new_tokens = max_new_tokens;
   go.mask = mask && !mask->empty() ? mask : nullptr;
+  // The context's positions in the prompt: after the frame's opening, before its closing.
+  const PromptFrame frame = make_prompt_frame(tok, format, item.question);
+  const int64_t context_begin = static_cast<int64_t>(frame.before.size());
+  const int64_t context_end = static_cast<int64_t>(prompt.size() - frame.after.size());
+  const bool track_support = !support_heads.empty();
+  AnswerSupport support(tok, support_heads, context_begin, context_end, go.mask);
+  ProbeRequest probes;
+  std::vector<int32_t> sequence = prompt;
+  if (track_support) {
+    support.request(probes);
+    go.probes = &probes;
+  }
   go.on_token = [&](const DecodeStep& step) {
+    if (track_support) support.observe(*step.probes, step.token, sequence);
+    sequence.push_back(step.token);
     if (tok.is_end_of_generation(step.token)) return false;
     answer.push_back(step.token);
     return tok.piece(step.token).find('\n') == std::string::npos;
@@ -105,6 +120,7 @@ QaAnswer run_qa_item(Session& session, const Tokenizer& tok, const PromptFormat&
   a.f1 = squad_f1(a.prediction, item.answers);
   a.prompt_tokens = static_cast<int64_t>(prompt.size());
   a.generated_tokens = static_cast<int64_t>(g.tokens.size());
+  if (track_support) a.support_share = support.share();
   a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return a;
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "model/heads.h"
 #include "model/probes.h"
 #include "model/session.h"
 #include "niah/prompt.h"
@@ -31,6 +32,10 @@ std::vector<QaItem> read_qa_items(const std::string& path);
 // The shipped data set (data/qa_small.jsonl, embedded): short passages of our own writing.
 const char* builtin_qa_jsonl();
 
+// An answer with F1 above this counts as right when support_share is compared across
+// outcomes (support_auroc).
+inline constexpr double kQaPassF1 = 0.5;
+
 struct QaAnswer {
   std::string prediction;
   double exact_match = 0;  // 0 or 1
@@ -38,6 +43,9 @@ struct QaAnswer {
   int64_t prompt_tokens = 0, generated_tokens = 0;
   int64_t context_tokens_dropped = 0;  // the start of a context too long for the session
   double seconds = 0;
+  // Share of the answer's tokens copied from the context by the support heads
+  // (experiments/explain.h); -1 when no support heads were given.
+  double support_share = -1;
 };
 
 // Prompt tokens of one item: frame before + context + frame after. A context that does not
@@ -45,8 +53,9 @@ struct QaAnswer {
 std::vector<int32_t> qa_prompt_tokens(const Tokenizer& tok, const PromptFormat& format, const QaItem& item,
                                       int64_t max_prompt_tokens, int64_t& dropped);
 
-// Answers one item greedily from an empty session state, under `mask` (nullptr: none).
+// Answers one item greedily from an empty session state, under `mask` (nullptr: none), and
+// measures its support_share by `support_heads` (none: not measured).
 QaAnswer run_qa_item(Session& session, const Tokenizer& tok, const PromptFormat& format, const QaItem& item,
-                     const HeadMask* mask, int max_new_tokens);
+                     const HeadMask* mask, int max_new_tokens, const std::vector<HeadId>& support_heads = {});
 
 }  // namespace rhead

@@ -406,3 +406,81 @@ TEST(NiahSupport, EveryLineHasSupportShareAndTheSummaryItsAuroc) {
 }
 
 }  // namespace
+
+namespace {
+
+// AUROC by counting pairs (ties count half): the probability that a passed item's
+// support_share is above a failed one's. Written here, apart from analysis/stats.
+double pairwise_auroc(const std::vector<double>& pos, const std::vector<double>& neg) {
+  double wins = 0;
+  for (double p : pos)
+    for (double n : neg) wins += p > n ? 1.0 : (p == n ? 0.5 : 0.0);
+  return wins / static_cast<double>(pos.size() * neg.size());
+}
+
+// rhead qa records support_share per item and, per mask, support_auroc against F1 > 0.5. The
+// items are NIAH-style passages for niah-tiny (a needle in some essay words; the question asks
+// for it), short enough that some answers pass and some fail.
+TEST(QaSupport, EveryItemHasSupportShareAndTheSummaryItsAurocAgainstF1) {
+  const std::string model = rhead::testing::shared_path("models/niah-tiny/niah-tiny-f32.gguf");
+  const std::string essay = rhead::testing::shared_path("data/haystack/paul_graham_essays/addiction.txt");
+  const std::string needles = rhead::testing::shared_path("models/niah-tiny/needles.jsonl");
+  RHEAD_REQUIRE_FILE(model);
+  RHEAD_REQUIRE_FILE(essay);
+  RHEAD_REQUIRE_FILE(needles);
+  std::vector<std::string> words;
+  {
+    std::istringstream in(read_text_file(essay));
+    for (std::string w; in >> w;) words.push_back(w);
+  }
+  MkdtempDir dir("rhead-qa-support-");
+  const std::string items = dir.sub("items.jsonl");
+  {
+    std::ofstream out(items);
+    std::istringstream in(read_text_file(needles));
+    size_t k = 0;
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json n = nlohmann::json::parse(line);
+      for (size_t len : {15, 30, 45, 60}) {
+        std::string context;
+        for (size_t i = 0; i < len; ++i) {
+          if (i == len / 2) context += n["needle"].get<std::string>() + " ";
+          context += words.at(50 * k + i) + (i + 1 < len ? " " : "");
+        }
+        ++k;
+        out << nlohmann::json{{"id", "item-" + std::to_string(k)}, {"context", context}, {"question", n["question"]},
+                              {"answers", {n["real_needle"]}}}.dump()
+            << "\n";
+      }
+    }
+  }
+  const std::string run = dir.sub("qa");
+  const auto r = rhead_cli("qa -m " + shell_quote(model) + " --data " + shell_quote(items) + " --no-chat -q -o " +
+                           shell_quote(run) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("support_auroc"), std::string::npos) << r.output;
+  std::vector<double> passed, failed;
+  std::istringstream in(read_text_file(run + "/results.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ASSERT_TRUE(j.contains("support_share")) << line;
+    const double share = j["support_share"].get<double>();
+    EXPECT_GE(share, 0.0) << line;
+    EXPECT_LE(share, 1.0) << line;
+    (j["f1"].get<double>() > 0.5 ? passed : failed).push_back(share);
+  }
+  EXPECT_EQ(passed.size() + failed.size(), 12u);
+  ASSERT_FALSE(passed.empty()) << "no answer passed: the test needs both outcomes";
+  ASSERT_FALSE(failed.empty()) << "no answer failed: the test needs both outcomes";
+  const nlohmann::json summary = nlohmann::json::parse(read_text_file(run + "/summary.json"));
+  ASSERT_EQ(summary["masks"].size(), 1u);
+  const nlohmann::json& m = summary["masks"][0];
+  EXPECT_NEAR(m["support_auroc"].get<double>(), pairwise_auroc(passed, failed), 1e-12);
+  double mp = 0, mf = 0;
+  for (double v : passed) mp += v / static_cast<double>(passed.size());
+  for (double v : failed) mf += v / static_cast<double>(failed.size());
+  EXPECT_NEAR(m["support_share_passed"].get<double>(), mp, 1e-12);
+  EXPECT_NEAR(m["support_share_failed"].get<double>(), mf, 1e-12);
+}
+
+}  // namespace
