@@ -74,7 +74,7 @@ void detect_grid(benchmark::State& state, const std::string& model_rel, bool pre
       test_seconds += r.seconds;
       prompt_tokens += r.prompt_tokens;
       generated += r.generated_tokens;
-      reused += r.extra.value("reused_tokens", int64_t{0});
+      reused += r.reused_tokens;
       counted += r.counted;
       ++tests;
     }

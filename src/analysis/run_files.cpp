@@ -118,60 +118,22 @@ json read_object_file(const std::string& path) {
 
 }  // namespace
 
-std::vector<DetectTest> read_detect_results(const std::string& path) {
-  std::vector<DetectTest> tests;
-  for_each_jsonl(path, [&](const json& obj, const std::string& where) {
-    DetectTest t;
-    t.test_id = get_string(obj, "test_id", where);
-    t.needle_id = optional_int(obj, "needle_id", where);
-    t.length = get_int(obj, "length", where);
-    t.depth = get_int(obj, "depth", where);
-    if (obj.contains("needle_span")) {
-      const json& span = obj["needle_span"];
-      if (!span.is_array() || span.size() != 2) fail(where, "field \"needle_span\" is not [start, end]");
-      t.needle_start = json_int(span[0], where, "needle_span start");
-      t.needle_end = json_int(span[1], where, "needle_span end");
-    }
-    t.answer = optional_string(obj, "answer", where);
-    t.rouge_recall = get_number(obj, "rouge_recall", where);
-    const json& counted = require(obj, "counted", where);
-    if (!counted.is_boolean()) fail(where, "field \"counted\" is not true/false");
-    t.counted = counted.get<bool>();
-    const json& scores = require(obj, "head_scores", where);
-    if (!scores.is_object()) fail(where, "field \"head_scores\" is not an object");
-    for (auto it = scores.begin(); it != scores.end(); ++it) {
-      if (!it.value().is_number()) fail(where, "head_scores[\"" + it.key() + "\"] is not a number");
-      t.head_scores.emplace_back(HeadId::parse(it.key(), where), it.value().get<double>());
-    }
-    t.seconds = optional_number(obj, "seconds", where);
-    t.prompt_tokens = optional_int(obj, "prompt_tokens", where);
-    tests.push_back(std::move(t));
-  });
+std::vector<TestResult> read_detect_results(const std::string& path) {
+  std::vector<TestResult> tests;
+  for_each_jsonl(path, [&](const json& obj, const std::string& where) { tests.push_back(test_result_from_json(obj, where)); });
   return tests;
 }
 
 DetectSummary read_detect_summary(const std::string& path) {
-  const json doc = read_object_file(path);
-  DetectSummary s;
-  s.raw = doc;
-  s.model = read_model_info(doc, path);
-  s.settings = read_settings(doc, path);
-  s.n_layer = optional_int(doc, "n_layer", path, s.model.n_layer);
-  s.n_head = optional_int(doc, "n_head", path, s.model.n_head);
-  s.n_kv_head = optional_int(doc, "n_kv_head", path, s.model.n_kv_head);
-  s.tests = optional_int(doc, "tests", path);
-  s.counted = optional_int(doc, "counted", path);
-  s.niah_accuracy = optional_number(doc, "niah_accuracy", path);
-  s.count_above_0_1 = optional_int(doc, "count_above_0_1", path);
-  s.share_above_0_1 = optional_number(doc, "share_above_0_1", path);
-  return s;
+  return detect_summary_from_json(read_object_file(path), path);
 }
 
-ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int n_layer, int n_head,
+ScoreMap score_map_from_detect_results(const std::vector<TestResult>& tests, int n_layer, int n_head,
                                        const std::string& source) {
   int max_layer = -1, max_head = -1;
   for (const auto& t : tests)
-    for (const auto& [id, score] : t.head_scores) {
+    for (const auto& [key, score] : t.head_scores) {
+      const HeadId id = HeadId::parse(key, source);
       max_layer = std::max(max_layer, id.layer);
       max_head = std::max(max_head, id.head);
     }
@@ -194,7 +156,10 @@ ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int
   for (const auto& t : tests) {
     if (!t.counted) continue;
     for (auto& list : map.lists) list.push_back(0.0);
-    for (const auto& [id, score] : t.head_scores) map.lists[map.index(id.layer, id.head)].back() = score;
+    for (const auto& [key, score] : t.head_scores) {
+      const HeadId id = HeadId::parse(key, source);
+      map.lists[map.index(id.layer, id.head)].back() = score;
+    }
   }
   map.mean = HeadGrid<double>(map.n_layer, map.n_head);
   map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
@@ -214,15 +179,12 @@ ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int
 }
 
 ScoreMap score_map_from_detect_summary(const std::string& path) {
-  const json doc = read_object_file(path);
-  const json& heads = require(doc, "heads", path);
-  if (!heads.is_array()) fail(path, "field \"heads\" is not a list");
-  DetectSummary s = read_detect_summary(path);
+  const DetectSummary s = read_detect_summary(path);
+  if (!read_object_file(path).contains("heads")) fail(path, "missing field 'heads'");
   int max_layer = -1, max_head = -1;
-  for (const auto& h : heads) {
-    if (!h.is_object()) fail(path, "an entry of \"heads\" is not an object");
-    max_layer = std::max(max_layer, json_int(require(h, "layer", path), path, "heads[].layer", 0, kMaxModelCount));
-    max_head = std::max(max_head, json_int(require(h, "head", path), path, "heads[].head", 0, kMaxModelCount));
+  for (const auto& h : s.heads) {
+    max_layer = std::max(max_layer, h.id.layer);
+    max_head = std::max(max_head, h.id.head);
   }
   ScoreMap map;
   map.source = path;
@@ -235,14 +197,11 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
   map.mean = HeadGrid<double>(map.n_layer, map.n_head);
   map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
   std::vector<bool> seen(map.head_count(), false);
-  for (const auto& h : heads) {
-    const std::string where = path + ": heads";
-    const int layer = get_int(h, "layer", where), head = get_int(h, "head", where);
-    if (layer < 0 || head < 0) fail(where, "negative layer or head");
-    const std::size_t i = map.index(layer, head);
+  for (const auto& h : s.heads) {
+    const std::size_t i = map.index(h.id.layer, h.id.head);
     seen[i] = true;
-    map.mean[i] = get_number(h, "mean", where);
-    map.frequency[i] = optional_number(h, "frequency", where);
+    map.mean[i] = h.mean;
+    map.frequency[i] = h.frequency;
   }
   if (std::find(seen.begin(), seen.end(), false) != seen.end())
     fail(path, "\"heads\" does not list every head of the model");
@@ -359,9 +318,9 @@ std::vector<NiahGrid> niah_grids(const std::vector<NiahTest>& tests) {
   return grids;
 }
 
-NiahGrid detect_accuracy_grid(const std::vector<DetectTest>& tests) {
+NiahGrid detect_accuracy_grid(const std::vector<TestResult>& tests) {
   std::vector<std::tuple<int, int, double>> cells;
-  for (const auto& t : tests) cells.emplace_back(t.length, t.depth, t.rouge_recall);
+  for (const auto& t : tests) cells.emplace_back(static_cast<int>(t.length), t.depth, t.rouge_recall);
   return make_grid("", cells);
 }
 

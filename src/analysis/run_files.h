@@ -10,10 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/score_map.h"
+#include "niah/detect.h"
+#include "niah/results.h"
 
 namespace rhead::analysis {
 
-// Model description shared by both summary files (all fields optional in the file).
+// Model description of a niah summary (all fields optional in the file).
 struct ModelInfo {
   std::string path;
   std::string architecture;
@@ -21,39 +23,15 @@ struct ModelInfo {
   nlohmann::json raw = nlohmann::json::object();  // the whole "model" object, for display
 };
 
-// One line of a detect results.jsonl.
-struct DetectTest {
-  std::string test_id;
-  int needle_id = 0;
-  int length = 0;  // context length, tokens
-  int depth = 0;   // needle depth, percent
-  int needle_start = 0, needle_end = 0;  // [s, e) in prompt tokens
-  std::string answer;
-  double rouge_recall = 0;  // 0..100
-  bool counted = false;
-  std::vector<std::pair<HeadId, double>> head_scores;  // nonzero scores only
-  double seconds = 0;
-  int prompt_tokens = 0;
-};
-
-struct DetectSummary {
-  ModelInfo model;
-  nlohmann::json settings = nlohmann::json::object();
-  int n_layer = 0, n_head = 0, n_kv_head = 0;
-  int tests = 0, counted = 0;
-  double niah_accuracy = 0;  // 0..1
-  int count_above_0_1 = 0;
-  double share_above_0_1 = 0;
-  nlohmann::json raw = nlohmann::json::object();
-};
-
-std::vector<DetectTest> read_detect_results(const std::string& path);
+// A detect results.jsonl and summary.json, read with the writers' own records
+// (niah/results.h TestResult, niah/detect.h DetectSummary).
+std::vector<TestResult> read_detect_results(const std::string& path);
 DetectSummary read_detect_summary(const std::string& path);
 
 // Rebuilds per-head lists from results.jsonl: every counted test adds one entry per
 // head (0 when the head is absent). Shape comes from the arguments when positive,
 // else from the largest layer/head seen.
-ScoreMap score_map_from_detect_results(const std::vector<DetectTest>& tests, int n_layer, int n_head,
+ScoreMap score_map_from_detect_results(const std::vector<TestResult>& tests, int n_layer, int n_head,
                                        const std::string& source);
 // Means and frequencies from summary.json "heads" (no per-test lists).
 ScoreMap score_map_from_detect_summary(const std::string& path);
@@ -109,7 +87,7 @@ struct NiahGrid {
 // Groups tests by mask ("" first, then by name) and averages each grid cell.
 std::vector<NiahGrid> niah_grids(const std::vector<NiahTest>& tests);
 // The same grid from detect tests: cell value = mean ROUGE recall.
-NiahGrid detect_accuracy_grid(const std::vector<DetectTest>& tests);
+NiahGrid detect_accuracy_grid(const std::vector<TestResult>& tests);
 
 // What an output directory holds.
 enum class RunKind { detect, niah, unknown };
@@ -117,7 +95,7 @@ enum class RunKind { detect, niah, unknown };
 struct DetectRun {
   std::string dir;
   std::optional<DetectSummary> summary;
-  std::vector<DetectTest> tests;
+  std::vector<TestResult> tests;
   std::optional<ScoreMap> scores;
 };
 

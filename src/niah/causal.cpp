@@ -193,7 +193,7 @@ std::vector<float> calibrate_head_means(const LoadedModel& lm, const std::vector
 
 json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::string& model,
                       const std::string& needle) {
-  const std::vector<StepCopies> steps = steps_from_json(r.extra.value("steps", json()));
+  const std::vector<StepCopies> steps = r.steps.value_or(std::vector<StepCopies>{});
   const ErrorKind kind = classify_error(r.rouge_recall, steps);
   const CopyTally tally = tally_copies(steps);
   json j;
@@ -220,9 +220,14 @@ json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::s
   j["generated_tokens"] = r.generated_tokens;
   j["seconds"] = r.seconds;
   if (r.support_share >= 0) j["support_share"] = r.support_share;
-  for (const char* key : {"copy_steps_inside_span", "copy_steps_outside_span", "sink_mass_top_heads",
-                          "sink_mass_by_head", "steps", "error"})
-    if (r.extra.contains(key)) j[key] = r.extra[key];
+  j["copy_steps_inside_span"] = r.copy_steps_inside_span;
+  j["copy_steps_outside_span"] = r.copy_steps_outside_span;
+  if (r.sink_mass_top_heads >= 0) j["sink_mass_top_heads"] = r.sink_mass_top_heads;
+  if (r.steps) {
+    j["steps"] = steps_to_json(*r.steps);
+    j["sink_mass_by_head"] = r.sink_mass_by_head;
+  }
+  if (!r.error.empty()) j["error"] = r.error;
   return j;
 }
 

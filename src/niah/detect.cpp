@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
@@ -23,6 +24,8 @@ using nlohmann::json;
 
 json DetectSummary::to_json() const {
   json j;
+  j["model"] = model;
+  j["settings"] = settings;
   j["n_layer"] = n_layer;
   j["n_head"] = n_head;
   j["n_kv_head"] = n_kv_head;
@@ -55,6 +58,43 @@ json DetectSummary::to_json() const {
   }
   j["kv_groups"] = groups;
   return j;
+}
+
+DetectSummary detect_summary_from_json(const json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "expected a JSON object");
+  DetectSummary s;
+  if (const json* m = json_field(j, "model", where)) {
+    if (m->is_string()) s.model = {{"path", *m}};  // some writers store only the model path
+    else if (m->is_object()) s.model = *m;
+    else fail(where, "field 'model' is not an object");
+  }
+  if (const json* v = json_field(j, "settings", where)) {
+    if (!v->is_object()) fail(where, "field 'settings' is not an object");
+    s.settings = *v;
+  }
+  const std::string mw = where + ": model";
+  s.n_layer = json_int_field(j, "n_layer", where, json_int_field(s.model, "n_layer", mw, 0));
+  s.n_head = json_int_field(j, "n_head", where, json_int_field(s.model, "n_head", mw, 0));
+  s.n_kv_head = json_int_field(j, "n_kv_head", where, json_int_field(s.model, "n_kv_head", mw, 0));
+  s.tests = json_int_field(j, "tests", where, 0);
+  s.counted = json_int_field(j, "counted", where, 0);
+  s.niah_accuracy = json_number_field(j, "niah_accuracy", where, 0.0);
+  s.mean_rouge_recall = json_number_field(j, "mean_rouge_recall", where, 0.0);
+  s.count_above_0_1 = json_int_field(j, "count_above_0_1", where, 0);
+  s.share_above_0_1 = json_number_field(j, "share_above_0_1", where, 0.0);
+  if (const json* heads = json_field(j, "heads", where)) {
+    if (!heads->is_array()) fail(where, "field 'heads' is not a list");
+    const std::string hw = where + ": heads";
+    for (const auto& h : *heads) {
+      HeadStat st;
+      st.id.layer = json_int(json_required(h, "layer", hw), hw, "field 'layer'", 0, kMaxModelCount);
+      st.id.head = json_int(json_required(h, "head", hw), hw, "field 'head'", 0, kMaxModelCount);
+      st.mean = json_number_field(h, "mean", hw);
+      st.frequency = json_number_field(h, "frequency", hw, 0.0);
+      s.heads.push_back(st);
+    }
+  }
+  return s;
 }
 
 DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int n_head, int n_kv_head) {
@@ -177,10 +217,9 @@ DetectSummary write_detect_outputs(const RunDir& dir) {
   sort_results(results);
   DetectSummary s = summarize(results, n_layer, n_head, n_kv_head);
   dir.write_file("head_score.json", head_score_json(results, n_layer, n_head).dump() + "\n");
-  json summary = s.to_json();
-  summary["model"] = run.value("model", json::object());
-  summary["settings"] = run.value("settings", json::object());
-  dir.write_file("summary.json", summary.dump(2) + "\n");
+  s.model = run.value("model", json::object());
+  s.settings = run.value("settings", json::object());
+  dir.write_file("summary.json", s.to_json().dump(2) + "\n");
   return s;
 }
 

@@ -29,8 +29,16 @@ json to_json(const TestResult& r) {
   j["prompt_tokens"] = r.prompt_tokens;
   j["generated_tokens"] = r.generated_tokens;
   j["timing"] = {{"prefill", r.prefill_seconds}, {"decode", r.decode_seconds}, {"scoring", r.scoring_seconds}};
-  if (r.extra.is_object())
-    for (auto& [k, v] : r.extra.items()) j[k] = v;
+  if (!r.error.empty()) j["error"] = r.error;
+  j["reused_tokens"] = r.reused_tokens;
+  j["copy_steps_inside_span"] = r.copy_steps_inside_span;
+  j["copy_steps_outside_span"] = r.copy_steps_outside_span;
+  if (r.sink_mass_top_heads >= 0) j["sink_mass_top_heads"] = r.sink_mass_top_heads;
+  if (r.steps) {
+    j["steps"] = steps_to_json(*r.steps);
+    j["sink_mass_by_head"] = r.sink_mass_by_head;
+  }
+  if (r.support_share >= 0) j["support_share"] = r.support_share;
   return j;
 }
 
@@ -49,7 +57,12 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     r.answer = json_string_field(j, "answer", where);
     r.rouge_recall = json_number_field(j, "rouge_recall", where);
     r.counted = json_bool(json_required(j, "counted", where), where, "field 'counted'");
-    r.head_scores = j.at("head_scores").get<std::map<std::string, double>>();
+    const json& scores = json_required(j, "head_scores", where);
+    if (!scores.is_object()) fail(where, "field 'head_scores' is not an object");
+    for (const auto& [key, v] : scores.items()) {
+      HeadId::parse(key, where);
+      r.head_scores[key] = json_number(v, where, "head_scores['" + key + "']");
+    }
     r.seconds = json_number_field(j, "seconds", where, 0.0);
     r.prompt_tokens = json_int_field(j, "prompt_tokens", where, 0);
     r.generated_tokens = json_int_field(j, "generated_tokens", where, 0);
@@ -59,12 +72,25 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
       r.decode_seconds = json_number_field(*timing, "decode", where, 0.0);
       r.scoring_seconds = json_number_field(*timing, "scoring", where, 0.0);
     }
-    static const std::set<std::string> known = {"test_id", "needle_id", "length", "depth", "needle_span",
-                                                "answer", "rouge_recall", "counted", "head_scores", "seconds",
-                                                "prompt_tokens", "generated_tokens", "timing"};
-    r.extra = json::object();
-    for (auto& [k, v] : j.items())
-      if (!known.count(k)) r.extra[k] = v;
+    r.support_share = json_number_field(j, "support_share", where, -1.0);
+    r.error = json_string_field(j, "error", where, "");
+    if (const json* v = json_field(j, "reused_tokens", where)) r.reused_tokens = json_integer(*v, where, "field 'reused_tokens'");
+    if (const json* v = json_field(j, "copy_steps_inside_span", where))
+      r.copy_steps_inside_span = json_integer(*v, where, "field 'copy_steps_inside_span'");
+    if (const json* v = json_field(j, "copy_steps_outside_span", where))
+      r.copy_steps_outside_span = json_integer(*v, where, "field 'copy_steps_outside_span'");
+    r.sink_mass_top_heads = json_number_field(j, "sink_mass_top_heads", where, -1.0);
+    if (const json* steps = json_field(j, "steps", where)) {
+      try {
+        r.steps = steps_from_json(*steps);
+      } catch (const Error& e) {
+        fail(where, e.what());
+      }
+    }
+    if (const json* by_head = json_field(j, "sink_mass_by_head", where)) {
+      if (!by_head->is_object()) fail(where, "field 'sink_mass_by_head' is not an object");
+      for (const auto& [key, v] : by_head->items()) r.sink_mass_by_head[key] = json_number(v, where, "sink_mass_by_head['" + key + "']");
+    }
   } catch (const json::exception& e) {
     fail(where, "malformed result line: " + json_error_text(e));
   }

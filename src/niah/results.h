@@ -4,12 +4,14 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include "io/atomic_file.h"
 #include "io/run_dir.h"
+#include "niah/taxonomy.h"
 
 namespace rhead {
 
@@ -30,9 +32,17 @@ struct TestResult {
   // Share of answer tokens that the support heads copied from the context
   // (experiments/explain.h); -1 when no support heads were given.
   double support_share = -1;
-  nlohmann::json extra;      // command-specific fields (niah: mask, taxonomy, ...)
+  // What the runner observed beside the score.
+  std::string error;                 // "needle span not found in the prompt", or empty
+  int64_t reused_tokens = 0;         // prompt tokens whose KV entries came from the previous test
+  int64_t copy_steps_inside_span = 0, copy_steps_outside_span = 0;  // head copies by source
+  double sink_mass_top_heads = -1;   // mean first-token mass of the sink heads; -1: none observed
+  std::optional<std::vector<StepCopies>> steps;      // per decode step (NiahRunConfig::record_steps)
+  std::map<std::string, double> sink_mass_by_head;   // "L-H" -> mean first-token mass, with steps
 };
 
+// The one detect result line: the writer's and every reader's. Types are strict (a depth of
+// 2.5 or a head key "a-b" is an error naming `where`); fields after "counted" are optional.
 nlohmann::json to_json(const TestResult& r);
 TestResult test_result_from_json(const nlohmann::json& j, const std::string& where);
 

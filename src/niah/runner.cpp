@@ -111,7 +111,6 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   r.length = task.length;
   r.depth = task.depth;
   r.prompt_tokens = static_cast<int64_t>(prompt.tokens.size());
-  r.extra = nlohmann::json::object();
   if (!session_) session_ = std::make_unique<Session>(model_.model, session_options_);
   const HeadMask* mask = mask_in && !mask_in->empty() ? mask_in : nullptr;
   if (!same_prefill(mask, cached_under_)) {
@@ -147,7 +146,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   // Step records (record_steps): prompt regions by position.
   const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
   const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
-  nlohmann::json step_records = nlohmann::json::array();
+  std::vector<StepCopies> step_records;
   std::vector<double> sink_by_head(config_.sink_heads.size(), 0.0);
 
   // Support of the answer over the whole context (haystack and needle), by the support heads.
@@ -196,10 +195,15 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
       const bool content = std::any_of(piece.begin(), piece.end(), [](char ch) {
         return std::isalnum(static_cast<unsigned char>(ch)) != 0;
       });
-      nlohmann::json sr = {{"token", step.token}, {"content", content}, {"span", n_span},
-                           {"needle", n_needle}, {"haystack", n_haystack}, {"other", n_other}};
-      if (!config_.sink_heads.empty()) sr["sink"] = step_sink / static_cast<double>(config_.sink_heads.size());
-      step_records.push_back(std::move(sr));
+      StepCopies sr;
+      sr.token = step.token;
+      sr.content = content;
+      sr.span = n_span;
+      sr.needle = n_needle;
+      sr.haystack = n_haystack;
+      sr.other = n_other;
+      if (!config_.sink_heads.empty()) sr.sink = step_sink / static_cast<double>(config_.sink_heads.size());
+      step_records.push_back(sr);
     }
     if (track_support) support.observe(rec, step.token, sequence);
     sequence.push_back(step.token);
@@ -231,25 +235,23 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
         if (s > 0) r.head_scores[HeadId{l, h}.key()] = s;
       }
   } else {
-    r.extra["error"] = "needle span not found in the prompt";
+    r.error = "needle span not found in the prompt";
   }
   scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
   r.generated_tokens = static_cast<int64_t>(g.tokens.size());
   r.prefill_seconds = g.prefill_seconds;
   r.decode_seconds = g.decode_seconds - scoring_in_decode;
   r.scoring_seconds = scoring_seconds;
-  r.extra["reused_tokens"] = keep;
+  r.reused_tokens = static_cast<int64_t>(keep);
   if (track_support) r.support_share = support.share();
-  r.extra["copy_steps_inside_span"] = inside_copy_steps;
-  r.extra["copy_steps_outside_span"] = outside_copy_steps;
-  if (sink_n > 0) r.extra["sink_mass_top_heads"] = sink_sum / sink_n;
+  r.copy_steps_inside_span = inside_copy_steps;
+  r.copy_steps_outside_span = outside_copy_steps;
+  if (sink_n > 0) r.sink_mass_top_heads = sink_sum / sink_n;
   if (config_.record_steps) {
-    r.extra["steps"] = std::move(step_records);
-    const size_t n_steps = r.extra["steps"].size();
-    nlohmann::json by_head = nlohmann::json::object();
+    const size_t n_steps = step_records.size();
     for (size_t i = 0; i < config_.sink_heads.size() && n_steps > 0; ++i)
-      by_head[config_.sink_heads[i].key()] = sink_by_head[i] / static_cast<double>(n_steps);
-    r.extra["sink_mass_by_head"] = std::move(by_head);
+      r.sink_mass_by_head[config_.sink_heads[i].key()] = sink_by_head[i] / static_cast<double>(n_steps);
+    r.steps = std::move(step_records);
   }
   r.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
   return r;

@@ -36,10 +36,10 @@ struct NiahRunConfig {
   int max_new_tokens = 50;
   bool prefix_reuse = true;
   std::vector<HeadId> sink_heads;  // heads whose attention-sink mass is recorded
-  // Adds extra["steps"]: one record per decode step with the number of heads whose top-1
+  // Fills TestResult::steps: one record per decode step with the number of heads whose top-1
   // position holds the emitted token, by where that position lies (answer span, rest of the
   // needle sentence, haystack, anything else), and the sink mass of `sink_heads`; and
-  // extra["sink_mass_by_head"]. Off for detect, whose result lines stay as they are.
+  // TestResult::sink_mass_by_head. Off for detect, whose result lines stay as they are.
   bool record_steps = false;
   // Heads whose copies make an answer token supported (TestResult::support_share); empty:
   // not recorded.

@@ -55,6 +55,7 @@ std::vector<StepCopies> steps_from_json(const nlohmann::json& steps) {
     if (!j.is_object()) throw Error("step record " + j.dump() + " is not an object");
     try {
       StepCopies s;
+      s.token = j.value("token", -1);
       s.content = j.value("content", true);
       s.span = j.value("span", 0);
       s.needle = j.value("needle", 0);
@@ -74,6 +75,7 @@ nlohmann::json steps_to_json(const std::vector<StepCopies>& steps) {
   for (const auto& s : steps) {
     nlohmann::json j = {{"content", s.content}, {"span", s.span}, {"needle", s.needle},
                         {"haystack", s.haystack}, {"other", s.other}};
+    if (s.token >= 0) j["token"] = s.token;
     if (s.sink >= 0) j["sink"] = s.sink;
     out.push_back(std::move(j));
   }

@@ -10,6 +10,7 @@
 // Only steps that emit a token with a letter or digit count, so a copied newline or
 // punctuation mark decides nothing.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ const std::vector<ErrorKind>& failure_kinds();
 // One decode step: how many heads had their top-1 position on a token equal to the emitted
 // one, by the region holding that position.
 struct StepCopies {
+  int32_t token = -1;   // the emitted token (-1: not recorded)
   bool content = true;  // the emitted token has a letter or digit
   int span = 0;         // answer span (real_needle)
   int needle = 0;       // the rest of the needle sentence
@@ -48,7 +50,7 @@ CopyTally tally_copies(const std::vector<StepCopies>& steps);
 // `score` is ROUGE-1 recall x 100 of the answer against real_needle.
 ErrorKind classify_error(double score, const std::vector<StepCopies>& steps);
 
-// Reads the runner's extra["steps"] records. Error on a malformed record.
+// The "steps" records of a result line. Error on a malformed record.
 std::vector<StepCopies> steps_from_json(const nlohmann::json& steps);
 nlohmann::json steps_to_json(const std::vector<StepCopies>& steps);
 

@@ -96,7 +96,7 @@ std::string run_name(const fs::path& dir) {
 void detect_section(std::ostream& out, const analysis::DetectRun& run, const std::string& name,
                     const fs::path& report_dir) {
   out << "<section class=\"run\"><h2>Detection run: " << escape(name) << "</h2>\n<div class=\"tables\">\n";
-  key_value_table(out, "Model", run.summary ? run.summary->model.raw : json::object());
+  key_value_table(out, "Model", run.summary ? run.summary->model : json::object());
   key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
   json summary = json::object();
   if (run.summary) {

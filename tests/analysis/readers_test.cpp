@@ -117,8 +117,8 @@ TEST(DetectRun, ResultsRebuildTheReferenceLists) {
   dir.write("run/summary.json", kDetectSummary);
   const auto tests = read_detect_results(results);
   ASSERT_EQ(tests.size(), 3u);
-  EXPECT_EQ(tests[0].needle_start, 10);
-  EXPECT_EQ(tests[0].needle_end, 18);
+  EXPECT_EQ(tests[0].span_begin, 10);
+  EXPECT_EQ(tests[0].span_end, 18);
   EXPECT_FALSE(tests[1].counted);
   EXPECT_EQ(tests[2].head_scores.size(), 1u);
 
@@ -139,9 +139,11 @@ TEST(DetectRun, ResultsRebuildTheReferenceLists) {
   EXPECT_EQ(bare.n_layer, 3);
   EXPECT_EQ(bare.n_head, 4);
 
-  const DetectSummary s = read_detect_summary((dir.path() / "run/summary.json").string());
-  EXPECT_EQ(s.model.architecture, "llama");
-  EXPECT_EQ(s.model.n_kv_head, 2);
+  const auto s = read_detect_summary((dir.path() / "run/summary.json").string());
+  EXPECT_EQ(s.model["architecture"], "llama");
+  EXPECT_EQ(s.n_kv_head, 2);
+  ASSERT_EQ(s.heads.size(), 18u);
+  EXPECT_EQ(s.heads[0].id.key(), "2-3");
   EXPECT_EQ(s.settings["lengths"], "300:400:2");
   EXPECT_EQ(s.counted, 2);
 
@@ -175,15 +177,15 @@ TEST(DetectRun, MalformedLinesNameFileAndLine) {
   TempDir dir;
   const auto p1 = dir.write("a.jsonl", std::string(kDetectResults).substr(0, 300) + "\n");
   expect_one_line_error([&] { read_detect_results(p1); }, p1 + ":2", "invalid JSON");
-  const auto p2 = dir.write("b.jsonl", R"({"test_id": "x", "length": 300, "depth": 0, "counted": true, "head_scores": {}})" "\n");
-  expect_one_line_error([&] { read_detect_results(p2); }, p2 + ":1", "missing field \"rouge_recall\"");
+  const auto p2 = dir.write("b.jsonl", R"({"test_id": "x", "needle_id": 0, "length": 300, "depth": 0, "needle_span": [1, 2], "answer": "", "counted": true, "head_scores": {}})" "\n");
+  expect_one_line_error([&] { read_detect_results(p2); }, p2 + ":1", "missing field 'rouge_recall'");
   const auto p3 = dir.write("c.jsonl", std::string(kDetectResults) +
-                                           R"({"test_id": "x", "length": "300", "depth": 0, "rouge_recall": 1, "counted": true, "head_scores": {}})" "\n");
-  expect_one_line_error([&] { read_detect_results(p3); }, p3 + ":5", "\"length\" must be an integer");
-  const auto p4 = dir.write("d.jsonl", R"({"test_id": "x", "length": 3, "depth": 0, "rouge_recall": 1, "counted": true, "head_scores": {"a-b": 1}})" "\n");
+                                           R"({"test_id": "x", "needle_id": 0, "length": "300", "depth": 0, "needle_span": [1, 2], "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {}})" "\n");
+  expect_one_line_error([&] { read_detect_results(p3); }, p3 + ":5", "'length' must be an integer");
+  const auto p4 = dir.write("d.jsonl", R"({"test_id": "x", "needle_id": 0, "length": 3, "depth": 0, "needle_span": [1, 2], "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {"a-b": 1}})" "\n");
   expect_one_line_error([&] { read_detect_results(p4); }, p4 + ":1", "'a-b'");
   const auto p5 = dir.write("e/summary.json", R"({"heads": [{"layer": 0}]})");
-  expect_one_line_error([&] { score_map_from_detect_summary(p5); }, p5, "missing field \"head\"");
+  expect_one_line_error([&] { score_map_from_detect_summary(p5); }, p5, "missing field 'head'");
 }
 
 TEST(NiahRun, GridsPerMaskAndSweep) {

@@ -425,9 +425,10 @@ TEST(HardenedText, ResultLinesNameTheFileAndLine) {
   EXPECT_ERROR(read_results_lines(path, false), path + ":2", "invalid JSON");
   EXPECT_ERROR(test_result_from_json(json::parse(R"({"test_id": "a", "needle_id": "x"})"), path + ":1"),
                path + ":1", "field 'needle_id' must be an integer");
-  write_bytes(path, R"({"test_id": "a", "length": 1000, "depth": 2.5, "rouge_recall": 1, "counted": true, "head_scores": {}})"
+  write_bytes(path, R"({"test_id": "a", "needle_id": 0, "length": 1000, "depth": 2.5, "needle_span": [1, 2], "answer": "",)"
+                    R"( "rouge_recall": 1, "counted": true, "head_scores": {}})"
                     "\n");
-  EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "field \"depth\" must be an integer, got 2.5");
+  EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "field 'depth' must be an integer, got 2.5");
   write_bytes(path, std::string(300, '[') + "\n");
   EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "nested deeper");
   // Found by fuzz_result_lines: a line that is not an object, or a test_id or timing of the

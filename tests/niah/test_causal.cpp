@@ -133,11 +133,12 @@ std::vector<json> synthetic_lines() {
         r.answer = m == &none ? "star oil nest" : "red fish";
         r.rouge_recall = m == &none ? 100.0 : (i % 2 ? 33.3 : 0.0);
         // Masked tests: odd ones copied one span token, even ones copied from the haystack.
-        json steps = json::array();
-        if (m == &none) steps.push_back({{"content", true}, {"span", 3}});
-        else if (i % 2) steps.push_back({{"content", true}, {"span", 1}});
-        else steps.push_back({{"content", true}, {"haystack", 2}});
-        r.extra = {{"steps", steps}, {"sink_mass_top_heads", m == &none ? 0.1 : 0.5}};
+        StepCopies step;
+        if (m == &none) step.span = 3;
+        else if (i % 2) step.span = 1;
+        else step.haystack = 2;
+        r.steps = std::vector<StepCopies>{step};
+        r.sink_mass_top_heads = m == &none ? 0.1 : 0.5;
         lines.push_back(niah_result_line(r, *m, "model.gguf", "The secret code is star oil nest."));
         ++i;
       }

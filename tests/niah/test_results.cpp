@@ -44,13 +44,18 @@ TestResult make_result(const std::string& id, int needle, int64_t length, int de
   r.prefill_seconds = 0.25;
   r.decode_seconds = 0.125;
   r.scoring_seconds = 0.0625;
-  r.extra = json::object();
   return r;
 }
 
 TEST(ResultsJson, RoundTripKeepsEveryField) {
   TestResult r = make_result("n1-L300-d50", 1, 300, 50, true, {{"1-2", 0.75}, {"0-0", 0.25}});
-  r.extra["reused_tokens"] = 120;
+  r.reused_tokens = 120;
+  r.sink_mass_top_heads = 0.375;
+  StepCopies step;
+  step.token = 7;
+  step.span = 2;
+  r.steps = std::vector<StepCopies>{step};
+  r.sink_mass_by_head = {{"1-2", 0.5}};
   const TestResult back = test_result_from_json(json::parse(to_json(r).dump()), "here");
   EXPECT_EQ(back.test_id, r.test_id);
   EXPECT_EQ(back.needle_id, 1);
@@ -65,7 +70,14 @@ TEST(ResultsJson, RoundTripKeepsEveryField) {
   EXPECT_EQ(back.prefill_seconds, 0.25);
   EXPECT_EQ(back.decode_seconds, 0.125);
   EXPECT_EQ(back.scoring_seconds, 0.0625);
-  EXPECT_EQ(back.extra.value("reused_tokens", 0), 120);
+  EXPECT_EQ(back.reused_tokens, 120);
+  EXPECT_EQ(back.sink_mass_top_heads, 0.375);
+  ASSERT_TRUE(back.steps.has_value());
+  ASSERT_EQ(back.steps->size(), 1u);
+  EXPECT_EQ(back.steps->front().token, 7);
+  EXPECT_EQ(back.steps->front().span, 2);
+  EXPECT_EQ(back.sink_mass_by_head, r.sink_mass_by_head);
+  EXPECT_EQ(to_json(back), to_json(r));
 }
 
 TEST(ResultsJson, MalformedLineNamesWhere) {

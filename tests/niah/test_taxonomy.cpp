@@ -101,18 +101,20 @@ TEST(Taxonomy, RunnerStepRecordsOnTheInductionModel) {
   NiahRunner plain(lm, {}, c);
   const TestResult ok = plain.run(plain.tasks().front());
   ASSERT_GT(ok.rouge_recall, 50.0) << ok.answer;
-  const auto steps = steps_from_json(ok.extra.at("steps"));
+  ASSERT_TRUE(ok.steps.has_value());
+  const auto steps = *ok.steps;
   ASSERT_FALSE(steps.empty());
   EXPECT_GT(tally_copies(steps).span_steps, 0);
   EXPECT_GE(mean_sink_mass(steps), 0.0);
-  EXPECT_EQ(ok.extra.at("sink_mass_by_head").size(), 2u);
+  EXPECT_EQ(ok.sink_mass_by_head.size(), 2u);
   EXPECT_EQ(classify_error(ok.rouge_recall, steps), ErrorKind::none);
 
   HeadMask mask(lm.model->config.n_layer, lm.model->config.n_head);
   mask.add(1, 1);
   mask.add(1, 2);
   const TestResult bad = plain.run(plain.tasks().front(), &mask);  // same runner, mask per call
-  const auto bad_steps = steps_from_json(bad.extra.at("steps"));
+  ASSERT_TRUE(bad.steps.has_value());
+  const auto bad_steps = *bad.steps;
   EXPECT_LE(bad.rouge_recall, 50.0) << bad.answer;
   EXPECT_EQ(tally_copies(bad_steps).span_steps, 0);
   EXPECT_NE(classify_error(bad.rouge_recall, bad_steps), ErrorKind::none);
@@ -120,7 +122,7 @@ TEST(Taxonomy, RunnerStepRecordsOnTheInductionModel) {
   // Without record_steps (detect) the result carries no step records.
   c.record_steps = false;
   NiahRunner detect_like(lm, {}, c);
-  EXPECT_FALSE(detect_like.run(detect_like.tasks().front()).extra.contains("steps"));
+  EXPECT_FALSE(detect_like.run(detect_like.tasks().front()).steps.has_value());
 }
 
 }  // namespace
