@@ -3,8 +3,15 @@
 // binary included) with their output captured.
 #pragma once
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <vector>
 
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +83,62 @@ struct MkdtempDir {
   MkdtempDir& operator=(const MkdtempDir&) = delete;
   std::string sub(const std::string& name) const { return (path / name).string(); }
 };
+
+// rhead run with its exit code, stdout and stderr.
+struct CliResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs the rhead binary with `args`, capturing stdout and stderr (through a file in `scratch`).
+inline CliResult run_rhead(const std::vector<std::string>& args, const std::filesystem::path& scratch) {
+  std::string cmd = shell_quote(rhead_binary());
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  const std::string err_path = (scratch / "stderr.txt").string();
+  cmd += " 2>" + shell_quote(err_path);
+  CommandResult run = run_command(cmd);
+  return {run.exit_code, std::move(run.output), read_text_file(err_path)};
+}
+
+// Newlines in a file (0 when missing).
+inline size_t count_lines(const std::string& path) {
+  const std::string text = read_text_file(path);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Starts rhead with `args` and kills it with SIGKILL once the file `watched` holds `lines`
+// lines. Returns whether it was killed (false: it ended first, or did not get there in 120 s).
+inline bool run_rhead_and_kill(std::vector<std::string> args, const std::string& watched, size_t lines) {
+  args.insert(args.begin(), rhead_binary());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::filesystem::exists(watched) && count_lines(watched) >= lines) {
+      ::kill(pid, SIGKILL);
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      return WIFSIGNALED(status);
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return false;
+}
 
 }  // namespace rhead::testing
 

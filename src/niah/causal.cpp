@@ -219,15 +219,7 @@ json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::s
   j["prompt_tokens"] = r.prompt_tokens;
   j["generated_tokens"] = r.generated_tokens;
   j["seconds"] = r.seconds;
-  if (r.support_share >= 0) j["support_share"] = r.support_share;
-  j["copy_steps_inside_span"] = r.copy_steps_inside_span;
-  j["copy_steps_outside_span"] = r.copy_steps_outside_span;
-  if (r.sink_mass_top_heads >= 0) j["sink_mass_top_heads"] = r.sink_mass_top_heads;
-  if (r.steps) {
-    j["steps"] = steps_to_json(*r.steps);
-    j["sink_mass_by_head"] = r.sink_mass_by_head;
-  }
-  if (!r.error.empty()) j["error"] = r.error;
+  add_observation_fields(r, j);
   return j;
 }
 

@@ -29,17 +29,21 @@ json to_json(const TestResult& r) {
   j["prompt_tokens"] = r.prompt_tokens;
   j["generated_tokens"] = r.generated_tokens;
   j["timing"] = {{"prefill", r.prefill_seconds}, {"decode", r.decode_seconds}, {"scoring", r.scoring_seconds}};
-  if (!r.error.empty()) j["error"] = r.error;
   j["reused_tokens"] = r.reused_tokens;
-  j["copy_steps_inside_span"] = r.copy_steps_inside_span;
-  j["copy_steps_outside_span"] = r.copy_steps_outside_span;
-  if (r.sink_mass_top_heads >= 0) j["sink_mass_top_heads"] = r.sink_mass_top_heads;
-  if (r.steps) {
-    j["steps"] = steps_to_json(*r.steps);
-    j["sink_mass_by_head"] = r.sink_mass_by_head;
-  }
-  if (r.support_share >= 0) j["support_share"] = r.support_share;
+  add_observation_fields(r, j);
   return j;
+}
+
+void add_observation_fields(const TestResult& r, json& line) {
+  if (!r.error.empty()) line["error"] = r.error;
+  line["copy_steps_inside_span"] = r.copy_steps_inside_span;
+  line["copy_steps_outside_span"] = r.copy_steps_outside_span;
+  if (r.sink_mass_top_heads >= 0) line["sink_mass_top_heads"] = r.sink_mass_top_heads;
+  if (r.steps) {
+    line["steps"] = steps_to_json(*r.steps);
+    line["sink_mass_by_head"] = r.sink_mass_by_head;
+  }
+  if (r.support_share >= 0) line["support_share"] = r.support_share;
 }
 
 TestResult test_result_from_json(const json& j, const std::string& where) {

@@ -45,6 +45,10 @@ struct TestResult {
 // 2.5 or a head key "a-b" is an error naming `where`); fields after "counted" are optional.
 nlohmann::json to_json(const TestResult& r);
 TestResult test_result_from_json(const nlohmann::json& j, const std::string& where);
+// The fields both detect and niah lines carry beside their own: error, copy_steps_inside_span,
+// copy_steps_outside_span, sink_mass_top_heads, steps + sink_mass_by_head, support_share
+// (each only when recorded).
+void add_observation_fields(const TestResult& r, nlohmann::json& line);
 
 // Reference head_score format: {"L-H": [score of each counted test, ...]}, all heads,
 // tests in the given order.

@@ -5,19 +5,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "test_support.h"
@@ -27,63 +21,14 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 using rhead::testing::read_text_file;
-using rhead::testing::shell_quote;
 
 struct TempDir : rhead::testing::MkdtempDir {
   TempDir() : MkdtempDir("rhead_test_resume_merge_") {}
 };
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CliResult run_rhead(const std::vector<std::string>& args, const fs::path& scratch) {
-  std::string cmd = shell_quote(rhead::testing::rhead_binary());
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  const std::string err_path = (scratch / "stderr.txt").string();
-  cmd += " 2>" + shell_quote(err_path);
-  rhead::testing::CommandResult run = rhead::testing::run_command(cmd);
-  return {run.exit_code, std::move(run.output), read_text_file(err_path)};
-}
-
-size_t count_lines(const std::string& path) {
-  const std::string text = read_text_file(path);
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// Starts rhead with `args` and kills it with SIGKILL once `results` holds `lines` lines.
-// Returns whether it was killed (false: it ended first).
-bool run_and_kill(std::vector<std::string> args, const std::string& results, size_t lines) {
-  args.insert(args.begin(), rhead::testing::rhead_binary());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(results) && count_lines(results) >= lines) {
-      ::kill(pid, SIGKILL);
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      return WIFSIGNALED(status);
-    }
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  return false;
-}
+using rhead::testing::CliResult;
+using rhead::testing::count_lines;
+using rhead::testing::run_rhead;
 
 // results.jsonl by key, each line without its timing fields; a key twice fails the test.
 std::map<std::string, json> lines_by_key(const std::string& dir) {
@@ -162,7 +107,7 @@ TEST_P(RunKind, SigkillThenResumeEqualsAnUninterruptedRun) {
   const size_t total = count_lines(ref + "/results.jsonl");
   ASSERT_GE(total, 8u);
   const std::string out = d.sub("killed");
-  ASSERT_TRUE(run_and_kill(GetParam().args(out), out + "/results.jsonl", 2)) << "the run ended before the kill";
+  ASSERT_TRUE(rhead::testing::run_rhead_and_kill(GetParam().args(out), out + "/results.jsonl", 2)) << "the run ended before the kill";
   const size_t kept = count_lines(out + "/results.jsonl");
   EXPECT_LT(kept, total);
   EXPECT_FALSE(fs::exists(out + "/summary.json"));  // summaries are written at the end

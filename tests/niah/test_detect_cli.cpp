@@ -4,20 +4,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "test_support.h"
@@ -33,32 +27,9 @@ struct TempDir : rhead::testing::MkdtempDir {
 
 using rhead::testing::read_text_file;
 
-using rhead::testing::shell_quote;
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-// Runs rhead with `args`, capturing stdout and stderr.
-CliResult run_rhead(const std::vector<std::string>& args, const fs::path& scratch) {
-  std::string cmd = shell_quote(rhead::testing::rhead_binary());
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  const std::string err_path = (scratch / "stderr.txt").string();
-  cmd += " 2>" + shell_quote(err_path);
-  rhead::testing::CommandResult run = rhead::testing::run_command(cmd);
-  CliResult r;
-  r.exit_code = run.exit_code;
-  r.out = std::move(run.output);
-  r.err = read_text_file(err_path);
-  return r;
-}
-
-size_t count_lines(const std::string& path) {
-  const std::string text = read_text_file(path);
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-}
+using rhead::testing::CliResult;
+using rhead::testing::count_lines;
+using rhead::testing::run_rhead;
 
 // A grid of builtin:induction large enough to take a few seconds: 3 needles x 4 x 5.
 std::vector<std::string> induction_args(const std::string& out) {
@@ -118,40 +89,9 @@ TEST_F(DetectCli, SigkillMidRunThenResumeEqualsAnUninterruptedRun) {
   TempDir d;
   const std::string out = d.sub("killed");
   const std::string results = out + "/results.jsonl";
-  std::vector<std::string> args = induction_args(out);
-  args.insert(args.begin(), rhead::testing::rhead_binary());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
   // Kill it once some tests are on disk.
-  bool killed = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(results) && count_lines(results) >= 5) {
-      ::kill(pid, SIGKILL);
-      killed = true;
-      break;
-    }
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) break;  // finished before we could kill it
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (killed) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFSIGNALED(status));
-  }
-  ASSERT_TRUE(killed) << "the run finished before it could be killed";
+  ASSERT_TRUE(rhead::testing::run_rhead_and_kill(induction_args(out), results, 5))
+      << "the run finished before it could be killed";
   const size_t kept = count_lines(results);
   EXPECT_LT(kept, kInductionTests);
   EXPECT_FALSE(fs::exists(out + "/head_score.json"));  // aggregates are written at the end
