@@ -12,6 +12,7 @@
 #include "experiments/explain.h"
 #include "experiments/qa_run.h"
 #include "tasks/qa_task.h"
+#include "tasks/task_records.h"
 
 namespace rhead::cli {
 namespace {
@@ -96,16 +97,21 @@ void run(const QaOptions& o) {
         const QaAnswer a =
             run_qa_item(sessions.get(m.kv), tok, format, it, &m.mask, o.max_new_tokens, support_heads);
         correct = a.exact_match > 0;
-        json line{{"item_id", it.id},
-                  {"question", it.question},   {"answers", it.answers},
-                  {"prediction", a.prediction}, {"exact_match", a.exact_match},
-                  {"f1", a.f1},                {"prompt_tokens", a.prompt_tokens},
-                  {"generated_tokens", a.generated_tokens}, {"context_tokens_dropped", a.context_tokens_dropped},
-                  {"seconds", a.seconds}};
-        if (a.support_share >= 0) line["support_share"] = a.support_share;
-        add_mask_fields(m, line);
-        add_kv_fields(m.kv, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens, line);
-        return line;
+        QaLine line;
+        line.item_id = it.id;
+        line.question = it.question;
+        line.answers = it.answers;
+        line.prediction = a.prediction;
+        line.exact_match = a.exact_match;
+        line.f1 = a.f1;
+        line.prompt_tokens = a.prompt_tokens;
+        line.generated_tokens = a.generated_tokens;
+        line.context_tokens_dropped = a.context_tokens_dropped;
+        line.seconds = a.seconds;
+        if (a.support_share >= 0) line.support_share = a.support_share;
+        line.condition =
+            line_condition(m, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens);
+        return to_json(line);
       });
 
   std::cout << write_qa_outputs(dir);

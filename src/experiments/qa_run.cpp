@@ -10,6 +10,7 @@
 #include "experiments/explain.h"
 #include "niah/causal.h"
 #include "tasks/qa_task.h"
+#include "tasks/task_records.h"
 #include "niah/kv_conditions.h"
 #include "report/drawing.h"
 #include "report/plots.h"
@@ -30,19 +31,17 @@ std::string write_qa_outputs(const RunDir& dir) {
     SupportSummary support;  // passed: F1 > 0.5
   };
   std::map<std::string, Agg> by_mask;
-  for (const auto& l : dir.lines()) {
-    Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.n == 0) {
-      a.mask = mask_from_line(l);
-      if (l.contains("kv_policy") && l["kv_policy"].value("window", 0) > 0) a.mask["kv_policy"] = l["kv_policy"];
-    }
+  const std::string results = dir.file("results.jsonl");
+  for (size_t i = 0; i < dir.lines().size(); ++i) {
+    const QaLine l = qa_line_from_json(dir.lines()[i], results + ":" + std::to_string(i + 1));
+    Agg& a = by_mask[l.condition.mask];
+    if (a.n == 0) a.mask = l.condition.summary_mask();
     ++a.n;
-    a.kv_kept += l.value("kv_cache", json::object()).value("kv_kept_fraction", 1.0);
-    a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
-    a.em += l.value("exact_match", 0.0);
-    a.f1 += l.value("f1", 0.0);
-    if (l.contains("support_share") && l["support_share"].is_number())
-      a.support.add(l["support_share"].get<double>(), l.value("f1", 0.0) > kQaPassF1);
+    a.kv_kept += l.condition.kv_kept_fraction();
+    a.query_kept += l.condition.query_kept_fraction();
+    a.em += l.exact_match;
+    a.f1 += l.f1;
+    if (l.support_share) a.support.add(*l.support_share, l.f1 > kQaPassF1);
   }
   std::ostringstream out;
   std::vector<MaskOutcome> outcomes;
