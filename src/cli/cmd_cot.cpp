@@ -9,6 +9,7 @@
 #include "io/error.h"
 #include "experiments/cot_run.h"
 #include "tasks/cot_task.h"
+#include "tasks/task_records.h"
 #include "niah/detect.h"
 
 namespace rhead::cli {
@@ -95,19 +96,20 @@ void run(const CotOptions& o) {
         const CotAnswer a = run_cot_item(sessions.get(m.kv), tok, format, cot_prompt_text(shots, it.question, style), it, style,
                                          &m.mask, max_new);
         correct = a.correct;
-        json line{{"style", cot_style_name(style)},
-                  {"item_id", it.id},
-                  {"question", it.question},
-                  {"gold", it.gold},
-                  {"completion", a.completion},
-                  {"predicted", a.predicted ? json(*a.predicted) : json()},
-                  {"correct", a.correct},
-                  {"prompt_tokens", a.prompt_tokens},
-                  {"generated_tokens", a.generated_tokens},
-                  {"seconds", a.seconds}};
-        add_mask_fields(m, line);
-        add_kv_fields(m.kv, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens, line);
-        return line;
+        CotLine line;
+        line.style = cot_style_name(style);
+        line.item_id = it.id;
+        line.question = it.question;
+        line.gold = it.gold;
+        line.completion = a.completion;
+        line.predicted = a.predicted;
+        line.correct = a.correct;
+        line.prompt_tokens = a.prompt_tokens;
+        line.generated_tokens = a.generated_tokens;
+        line.seconds = a.seconds;
+        line.condition =
+            line_condition(m, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens);
+        return to_json(line);
       });
 
   std::cout << write_cot_outputs(dir);

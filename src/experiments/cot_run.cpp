@@ -5,7 +5,7 @@
 #include <map>
 #include <sstream>
 
-#include "niah/causal.h"
+#include "tasks/task_records.h"
 
 namespace rhead {
 
@@ -16,17 +16,16 @@ std::string write_cot_outputs(const RunDir& dir) {
   // Accuracy per mask and style.
   struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; double kv_kept = 0, query_kept = 0; int n = 0; };  // style -> (correct, n)
   std::map<std::string, Agg> by_mask;
-  for (const auto& l : dir.lines()) {
-    Agg& a = by_mask[l.value("mask", std::string("none"))];
-    if (a.mask.is_null()) {
-      a.mask = mask_from_line(l);
-      if (l.contains("kv_policy") && l["kv_policy"].value("window", 0) > 0) a.mask["kv_policy"] = l["kv_policy"];
-    }
-    a.kv_kept += l.value("kv_cache", json::object()).value("kv_kept_fraction", 1.0);
-    a.query_kept += l.value("kv_cache", json::object()).value("query_kept_fraction", 1.0);
+  const std::string results = dir.file("results.jsonl");
+  for (size_t i = 0; i < dir.lines().size(); ++i) {
+    const CotLine l = cot_line_from_json(dir.lines()[i], results + ":" + std::to_string(i + 1));
+    Agg& a = by_mask[l.condition.mask];
+    if (a.mask.is_null()) a.mask = l.condition.summary_mask();
+    a.kv_kept += l.condition.kv_kept_fraction();
+    a.query_kept += l.condition.query_kept_fraction();
     a.n += 1;
-    auto& c = a.by_style[l.value("style", std::string("?"))];
-    c.first += l.value("correct", false);
+    auto& c = a.by_style[l.style];
+    c.first += l.correct;
     c.second += 1;
   }
   std::ostringstream out;

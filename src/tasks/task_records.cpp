@@ -116,4 +116,40 @@ QaLine qa_line_from_json(const json& j, const std::string& where) {
   });
 }
 
+json to_json(const CotLine& l) {
+  json line{{"style", l.style},
+            {"item_id", l.item_id},
+            {"question", l.question},
+            {"gold", l.gold},
+            {"completion", l.completion},
+            {"predicted", l.predicted ? json(*l.predicted) : json()},
+            {"correct", l.correct},
+            {"prompt_tokens", l.prompt_tokens},
+            {"generated_tokens", l.generated_tokens},
+            {"seconds", l.seconds}};
+  if (!l.test_id.empty()) line["test_id"] = l.test_id;
+  add_condition_fields(l.condition, line);
+  return line;
+}
+
+CotLine cot_line_from_json(const json& j, const std::string& where) {
+  return guard_input(where, [&] {
+    if (!j.is_object()) fail(where, "a cot line must be a JSON object");
+    CotLine l;
+    l.test_id = json_string_field(j, "test_id", where, "");
+    l.style = json_string_field(j, "style", where);
+    l.item_id = json_string_field(j, "item_id", where);
+    l.question = json_string_field(j, "question", where);
+    l.gold = json_number_field(j, "gold", where);
+    l.completion = json_string_field(j, "completion", where);
+    if (const json* p = json_field(j, "predicted", where)) l.predicted = json_number(*p, where, "field 'predicted'");
+    l.correct = json_bool(json_required(j, "correct", where), where, "field 'correct'");
+    l.prompt_tokens = count_field(j, "prompt_tokens", where);
+    l.generated_tokens = count_field(j, "generated_tokens", where);
+    l.seconds = json_number_field(j, "seconds", where);
+    l.condition = condition_from_json(j, where);
+    return l;
+  });
+}
+
 }  // namespace rhead

@@ -59,4 +59,21 @@ nlohmann::json to_json(const QaLine& line);
 // Errors name `where` ("DIR/results.jsonl:N").
 QaLine qa_line_from_json(const nlohmann::json& j, const std::string& where);
 
+// One `rhead cot` line: an item answered in one prompting style under one condition.
+struct CotLine {
+  std::string test_id;  // the run key (set by the run driver; empty before)
+  std::string style;    // cot_style_name: answer_only | cot
+  std::string item_id, question;
+  double gold = 0;
+  std::string completion;
+  std::optional<double> predicted;  // written as null when no number was found
+  bool correct = false;
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+  double seconds = 0;
+  LineCondition condition;
+};
+nlohmann::json to_json(const CotLine& line);
+// Errors name `where` ("DIR/results.jsonl:N").
+CotLine cot_line_from_json(const nlohmann::json& j, const std::string& where);
+
 }  // namespace rhead
