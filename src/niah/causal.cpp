@@ -57,13 +57,66 @@ void add_mask_fields(const MaskSetting& mask, json& line) {
   line["mask_heads"] = head_keys(mask.heads);
 }
 
-json mask_from_line(const json& line) {
-  return {{"label", line.value("mask", std::string("none"))},
-          {"kind", line.value("mask_kind", std::string("none"))},
-          {"k", line.value("mask_k", 0)},
-          {"seed", line.value("mask_seed", 0)},
-          {"heads", line.value("mask_heads", json::array())}};
+namespace {
+
+double kv_cache_fraction(const json& kv_cache, const char* key) {
+  if (!kv_cache.is_object()) return 1.0;
+  const auto it = kv_cache.find(key);
+  return it != kv_cache.end() && it->is_number() ? it->get<double>() : 1.0;
 }
+
+// An object field, or null when missing; Error when it is something else.
+json object_field(const json& j, const std::string& key, const std::string& where) {
+  const json* v = json_field(j, key, where);
+  if (!v) return json();
+  if (!v->is_object()) fail(where, "field '" + key + "' must be an object");
+  return *v;
+}
+
+}  // namespace
+
+double LineCondition::kv_kept_fraction() const { return kv_cache_fraction(kv_cache, "kv_kept_fraction"); }
+double LineCondition::query_kept_fraction() const { return kv_cache_fraction(kv_cache, "query_kept_fraction"); }
+
+json LineCondition::summary_mask() const {
+  json m = {{"label", mask}, {"kind", mask_kind}, {"k", mask_k}, {"seed", mask_seed}, {"heads", mask_heads}};
+  if (kv_policy.is_object() && kv_policy.value("window", 0) > 0) m["kv_policy"] = kv_policy;
+  return m;
+}
+
+LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length) {
+  json fields;
+  add_mask_fields(mask, fields);
+  add_kv_fields(mask.kv, head_dim, element_bytes, length, fields);
+  return condition_from_json(fields, "mask condition '" + mask.label + "'");
+}
+
+void add_condition_fields(const LineCondition& c, json& line) {
+  line["mask"] = c.mask;
+  line["mask_kind"] = c.mask_kind;
+  line["mask_k"] = c.mask_k;
+  line["mask_seed"] = c.mask_seed;
+  line["mask_heads"] = c.mask_heads;
+  if (!c.kv_policy.is_null()) line["kv_policy"] = c.kv_policy;
+  if (!c.kv_cache.is_null()) line["kv_cache"] = c.kv_cache;
+}
+
+LineCondition condition_from_json(const json& line, const std::string& where) {
+  LineCondition c;
+  c.mask = json_string_field(line, "mask", where);
+  c.mask_kind = json_string_field(line, "mask_kind", where);
+  c.mask_k = json_int(json_required(line, "mask_k", where), where, "field 'mask_k'", 0);
+  const json& seed = json_required(line, "mask_seed", where);
+  c.mask_seed = seed.is_number_unsigned() ? seed.get<uint64_t>()
+                                          : static_cast<uint64_t>(json_integer(seed, where, "field 'mask_seed'", 0));
+  const json& heads = json_required(line, "mask_heads", where);
+  if (!heads.is_array()) fail(where, "field 'mask_heads' must be an array of strings");
+  for (const auto& h : heads) c.mask_heads.push_back(json_string(h, where, "an element of 'mask_heads'"));
+  c.kv_policy = object_field(line, "kv_policy", where);
+  c.kv_cache = object_field(line, "kv_cache", where);
+  return c;
+}
+
 
 json MaskSetting::to_json() const {
   json j = {{"label", label},
@@ -242,10 +295,9 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
     MaskOutcome o;
     o.label = label;
     const json& first = *group.front();
-    o.mask = mask_from_line(first);
+    o.mask = condition_from_json(first, "niah result line of mask '" + label + "'").summary_mask();
     o.mask["mode"] = first.value("mask_mode", std::string("uniform"));
     o.mask["phase"] = first.value("mask_phase", std::string("decode"));
-    if (first.contains("kv_policy") && first["kv_policy"].value("window", 0) > 0) o.mask["kv_policy"] = first["kv_policy"];
     double kv_sum = 0, query_sum = 0;
     for (ErrorKind k : failure_kinds()) o.errors[error_kind_name(k)] = 0;
     double score_sum = 0, sink_sum = 0;
@@ -255,9 +307,9 @@ NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool swee
       const double score = l->value("score", 0.0);
       ++o.tests;
       score_sum += score;
-      const json kv_cache = l->value("kv_cache", json::object());
-      kv_sum += kv_cache.value("kv_kept_fraction", 1.0);
-      query_sum += kv_cache.value("query_kept_fraction", 1.0);
+      const LineCondition c = condition_from_json(*l, "niah result line " + l->value("test_id", std::string("?")));
+      kv_sum += c.kv_kept_fraction();
+      query_sum += c.query_kept_fraction();
       o.passed += score > kPassScore;
       const json& ek = (*l).contains("error_kind") ? (*l)["error_kind"] : json();
       const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";

@@ -50,8 +50,33 @@ std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& s
 // The mask fields every result line of niah / qa / cot carries: mask (the label), mask_kind,
 // mask_k, mask_seed, mask_heads.
 void add_mask_fields(const MaskSetting& mask, nlohmann::json& line);
-// Those fields read back from a result line as {label, kind, k, seed, heads}.
-nlohmann::json mask_from_line(const nlohmann::json& line);
+// The condition a niah / qa / cot line ran under, read back from its fields: mask, mask_kind,
+// mask_k, mask_seed, mask_heads ("L-H"), kv_policy (KvSetting::to_json) and kv_cache
+// (kv_accounting_json at the prompt length). The one reader of those fields for every summary.
+struct LineCondition {
+  std::string mask = "none";       // the condition's label, unique in a run
+  std::string mask_kind = "none";  // none | all | top | random | heads
+  int mask_k = 0;                  // heads masked
+  uint64_t mask_seed = 0;          // random only
+  std::vector<std::string> mask_heads;
+  nlohmann::json kv_policy;  // object, or null when the line has none
+  nlohmann::json kv_cache;   // object, or null when the line has none
+
+  // Fractions of the KV cache kept (kv_cache's kv_kept_fraction / query_kept_fraction; 1
+  // without a kv_cache).
+  double kv_kept_fraction() const;
+  double query_kept_fraction() const;
+  // The condition as summaries list it: {label, kind, k, seed, heads} plus kv_policy when
+  // its window is > 0.
+  nlohmann::json summary_mask() const;
+};
+
+// The condition of `mask` for a prompt of `length` tokens in a cache of `element_bytes`.
+LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length);
+// Adds the condition's fields to `line`.
+void add_condition_fields(const LineCondition& c, nlohmann::json& line);
+// Reads them back; errors name `where`.
+LineCondition condition_from_json(const nlohmann::json& line, const std::string& where);
 
 // What the mask options of niah / qa / cot ask for.
 struct MaskRequest {

@@ -2,27 +2,12 @@
 #include "tasks/task_records.h"
 
 #include "io/json.h"
-#include "niah/kv_conditions.h"
 
 namespace rhead {
 
 using nlohmann::json;
 
 namespace {
-
-double kv_cache_fraction(const json& kv_cache, const char* key) {
-  if (!kv_cache.is_object()) return 1.0;
-  const auto it = kv_cache.find(key);
-  return it != kv_cache.end() && it->is_number() ? it->get<double>() : 1.0;
-}
-
-// An object field, or null when missing; Error when it is something else.
-json object_field(const json& j, const std::string& key, const std::string& where) {
-  const json* v = json_field(j, key, where);
-  if (!v) return json();
-  if (!v->is_object()) fail(where, "field '" + key + "' must be an object");
-  return *v;
-}
 
 std::vector<std::string> string_array_field(const json& j, const std::string& key, const std::string& where) {
   const json& v = json_required(j, key, where);
@@ -37,46 +22,6 @@ int64_t count_field(const json& j, const std::string& key, const std::string& wh
 }
 
 }  // namespace
-
-double LineCondition::kv_kept_fraction() const { return kv_cache_fraction(kv_cache, "kv_kept_fraction"); }
-double LineCondition::query_kept_fraction() const { return kv_cache_fraction(kv_cache, "query_kept_fraction"); }
-
-json LineCondition::summary_mask() const {
-  json m = {{"label", mask}, {"kind", mask_kind}, {"k", mask_k}, {"seed", mask_seed}, {"heads", mask_heads}};
-  if (kv_policy.is_object() && kv_policy.value("window", 0) > 0) m["kv_policy"] = kv_policy;
-  return m;
-}
-
-LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length) {
-  json fields;
-  add_mask_fields(mask, fields);
-  add_kv_fields(mask.kv, head_dim, element_bytes, length, fields);
-  return condition_from_json(fields, "mask condition '" + mask.label + "'");
-}
-
-void add_condition_fields(const LineCondition& c, json& line) {
-  line["mask"] = c.mask;
-  line["mask_kind"] = c.mask_kind;
-  line["mask_k"] = c.mask_k;
-  line["mask_seed"] = c.mask_seed;
-  line["mask_heads"] = c.mask_heads;
-  if (!c.kv_policy.is_null()) line["kv_policy"] = c.kv_policy;
-  if (!c.kv_cache.is_null()) line["kv_cache"] = c.kv_cache;
-}
-
-LineCondition condition_from_json(const json& line, const std::string& where) {
-  LineCondition c;
-  c.mask = json_string_field(line, "mask", where);
-  c.mask_kind = json_string_field(line, "mask_kind", where);
-  c.mask_k = json_int(json_required(line, "mask_k", where), where, "field 'mask_k'", 0);
-  const json& seed = json_required(line, "mask_seed", where);
-  c.mask_seed = seed.is_number_unsigned() ? seed.get<uint64_t>()
-                                          : static_cast<uint64_t>(json_integer(seed, where, "field 'mask_seed'", 0));
-  c.mask_heads = string_array_field(line, "mask_heads", where);
-  c.kv_policy = object_field(line, "kv_policy", where);
-  c.kv_cache = object_field(line, "kv_cache", where);
-  return c;
-}
 
 json to_json(const QaLine& l) {
   json line{{"item_id", l.item_id},

@@ -1,8 +1,7 @@
 // Typed result lines of the masked tasks (`rhead qa`, `rhead cot`): one struct per line kind
 // with one to_json (what cmd_qa / cmd_cot append to results.jsonl) and one from_json (what
 // experiments/qa_run and cot_run summarize). The mask and KV fields every masked line carries
-// are one sub-record, LineCondition, written by niah/causal's add_mask_fields and
-// niah/kv_conditions' add_kv_fields as NIAH lines are.
+// are one sub-record, niah/causal's LineCondition, as in NIAH lines.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -14,33 +13,6 @@
 #include "niah/causal.h"
 
 namespace rhead {
-
-// The condition a line ran under: mask, mask_kind, mask_k, mask_seed, mask_heads ("L-H"),
-// kv_policy (KvSetting::to_json) and kv_cache (kv_accounting_json at the prompt length).
-struct LineCondition {
-  std::string mask = "none";       // the condition's label, unique in a run
-  std::string mask_kind = "none";  // none | all | top | random | heads
-  int mask_k = 0;                  // heads masked
-  uint64_t mask_seed = 0;          // random only
-  std::vector<std::string> mask_heads;
-  nlohmann::json kv_policy;  // object, or null when the line has none
-  nlohmann::json kv_cache;   // object, or null when the line has none
-
-  // Fractions of the KV cache kept (kv_cache's kv_kept_fraction / query_kept_fraction; 1
-  // without a kv_cache).
-  double kv_kept_fraction() const;
-  double query_kept_fraction() const;
-  // The condition as summaries list it: {label, kind, k, seed, heads} plus kv_policy when
-  // its window is > 0.
-  nlohmann::json summary_mask() const;
-};
-
-// The condition of `mask` for a prompt of `length` tokens in a cache of `element_bytes`.
-LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length);
-// Adds the condition's fields to `line`.
-void add_condition_fields(const LineCondition& c, nlohmann::json& line);
-// Reads them back; errors name `where`.
-LineCondition condition_from_json(const nlohmann::json& line, const std::string& where);
 
 // One `rhead qa` line: an item answered under one condition.
 struct QaLine {
