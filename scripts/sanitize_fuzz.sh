@@ -24,7 +24,9 @@ elif [ -d ../shared ]; then SHARED=$(cd ../shared && pwd)
 else SHARED=/work/shared; fi
 
 start=$(date +%s)
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRHEAD_FUZZ=ON -DRHEAD_CUDA=OFF \
+# -O1: the usual level for sanitizer builds; it compiles much faster than -O3 on two cores.
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
+  -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DRHEAD_FUZZ=ON -DRHEAD_CUDA=OFF \
   -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 -DRHEAD_SHARED_DIR="$SHARED" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target test_io test_analysis test_tokenizer fuzz_targets
 echo "sanitize_fuzz: build took $(( $(date +%s) - start )) s"
