@@ -19,8 +19,11 @@ fi
 if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
 fi
-# JavaScript port of HF tokenizers, used by the tokenizer tests as an oracle.
-if [ -f tests/oracle/package.json ] && [ ! -d tests/oracle/node_modules ]; then
+# JavaScript port of HF tokenizers, used by the tokenizer tests as an oracle, and the
+# tokenizer files it ships for models ../shared lacks (Gemma-2). Installed from the lock
+# file; reinstalled when node_modules no longer satisfies package.json (npm ls fails).
+if [ -f tests/oracle/package.json ] &&
+  { [ ! -d tests/oracle/node_modules ] || ! (cd tests/oracle && npm ls >/dev/null 2>&1); }; then
   (cd tests/oracle && npm install --no-audit --no-fund --silent)
 fi
 # playwright-core drives Debian's chromium in the browser tests of HTML pages.

@@ -51,7 +51,7 @@ void run(const CotOptions& o) {
   PromptFormat format;
   if (!o.chat_template.empty()) {
     format.chat = chat_template_from_name(o.chat_template);
-    if (!format.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
+    if (!format.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
   } else if (!o.no_chat) {
     format.chat = tok.chat_template();
   }

@@ -41,7 +41,7 @@ PromptFormat qa_format(const QaOptions& o, const Tokenizer& tok) {
   f.chat_user_template = o.prompt_template;
   if (!o.chat_template.empty()) {
     f.chat = chat_template_from_name(o.chat_template);
-    if (!f.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
+    if (!f.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
   } else if (!o.no_chat) {
     f.chat = tok.chat_template();
   }

@@ -54,7 +54,7 @@ void run_tokenize(const TokenizeOptions& opt) {
     if (!opt.chat_template.empty()) {
       kind = chat_template_from_name(opt.chat_template);
       if (!kind)
-        fail("--chat-template", "unknown template \"" + opt.chat_template + "\" (known: llama2, mistral, chatml, llama3)");
+        fail("--chat-template", "unknown template \"" + opt.chat_template + "\" (known: " + chat_template_names() + ")");
       text = tok.apply_chat_template(*kind, {{"user", text}}, true);
     } else {
       text = tok.apply_chat_template({{"user", text}}, true);
@@ -84,7 +84,7 @@ const CommandRegistrar registrar("tokenize", [](CLI::App& app) {
   cmd->add_flag("--no-special", opt->no_special, "encode special-token text (\"<s>\") as plain text");
   cmd->add_flag("--chat", opt->chat, "wrap the text as one user message in the model's chat template");
   cmd->add_option("--chat-template", opt->chat_template,
-                  "use this chat template (llama2, mistral, chatml, llama3) instead of the model's; implies --chat");
+                  "use this chat template (" + chat_template_names() + ") instead of the model's; implies --chat");
   cmd->callback([opt, text_option, file_option] {
     // An empty TEXT ("") is a valid input, so count the options rather than test the strings.
     if (text_option->count() && file_option->count()) fail("tokenize", "give either TEXT or -f FILE, not both");

@@ -15,7 +15,7 @@ namespace rhead::cli {
 using nlohmann::json;
 
 void add_prompt_options(CLI::App* cmd, std::string& chat_template, bool& no_chat, std::string& prompt_template) {
-  cmd->add_option("--chat-template", chat_template, "force a chat prompt with this template: llama2, mistral, chatml, llama3");
+  cmd->add_option("--chat-template", chat_template, "force a chat prompt with this template: " + chat_template_names());
   cmd->add_flag("--no-chat", no_chat, "use the base prompt even if the model has a chat template");
   cmd->add_option("--prompt-template", prompt_template,
                   "prompt with {context} and {question} placeholders (default: the reference base prompt)");
@@ -83,7 +83,7 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
   const bool builtin_induction = lm.model->source == "builtin:induction";
   if (!chat_template.empty()) {
     auto kind = chat_template_from_name(chat_template);
-    if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (llama2, mistral, chatml, llama3)");
+    if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (" + chat_template_names() + ")");
     format.chat = kind;
     if (!prompt_template.empty()) format.chat_user_template = prompt_template;
   } else if (!no_chat && prompt_template.empty() && !builtin_induction) {

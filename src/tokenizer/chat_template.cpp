@@ -4,6 +4,7 @@
 //   mistral — Mistral-Instruct v0.1/v0.2: <s>[INST] {user} [/INST]{reply}</s>
 //   chatml  — Qwen ChatML:    <|im_start|>{role}\n{content}<|im_end|>\n
 //   llama3  — Llama-3 instruct: <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>
+//   gemma   — Gemma / Gemma-2 instruct: <bos><start_of_turn>{user|model}\n{content}<end_of_turn>\n
 #include "io/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -38,6 +39,7 @@ std::optional<ChatTemplateKind> chat_template_from_name(const std::string& name)
   if (name == "mistral") return ChatTemplateKind::mistral;
   if (name == "chatml") return ChatTemplateKind::chatml;
   if (name == "llama3") return ChatTemplateKind::llama3;
+  if (name == "gemma") return ChatTemplateKind::gemma;
   return std::nullopt;
 }
 
@@ -47,14 +49,18 @@ std::string chat_template_name(ChatTemplateKind kind) {
     case ChatTemplateKind::mistral: return "mistral";
     case ChatTemplateKind::chatml: return "chatml";
     case ChatTemplateKind::llama3: return "llama3";
+    case ChatTemplateKind::gemma: return "gemma";
   }
   return "unknown";
 }
+
+std::string chat_template_names() { return "llama2, mistral, chatml, llama3, gemma"; }
 
 std::optional<ChatTemplateKind> chat_template_from_text(const std::string& jinja) {
   auto has = [&](const char* s) { return jinja.find(s) != std::string::npos; };
   if (has("<|im_start|>")) return ChatTemplateKind::chatml;
   if (has("<|start_header_id|>") && has("<|eot_id|>")) return ChatTemplateKind::llama3;
+  if (has("<start_of_turn>") && has("<end_of_turn>")) return ChatTemplateKind::gemma;
   if (has("[INST]")) return has("<<SYS>>") ? ChatTemplateKind::llama2 : ChatTemplateKind::mistral;
   return std::nullopt;
 }
@@ -108,6 +114,18 @@ std::string Tokenizer::apply_chat_template(ChatTemplateKind kind, const std::vec
       for (const auto& m : msgs)
         out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + strip(m.content) + "<|eot_id|>";
       if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+      break;
+    }
+    case ChatTemplateKind::gemma: {
+      // Gemma-2-it raises on a system message; the assistant's role is written "model".
+      if (!msgs.empty() && msgs[0].role == "system")
+        fail("chat template gemma", "the Gemma template has no system role; put the instructions in the first user message");
+      check_alternation("gemma", msgs, 0);
+      out += text_or(bos_id(), "<bos>");
+      for (const auto& m : msgs)
+        out += "<start_of_turn>" + std::string(m.role == "assistant" ? "model" : "user") + "\n" + strip(m.content) +
+               "<end_of_turn>\n";
+      if (add_generation_prompt) out += "<start_of_turn>model\n";
       break;
     }
   }

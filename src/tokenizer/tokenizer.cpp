@@ -174,10 +174,10 @@ const std::string& Tokenizer::chat_template_text() const { return core_->chat_te
 
 std::string Tokenizer::apply_chat_template(const std::vector<ChatMessage>& msgs, bool add_generation_prompt) const {
   if (core_->chat_template_text.empty())
-    fail(core_->source, "the model has no chat template; pass one by name (llama2, mistral, chatml, llama3)");
+    fail(core_->source, "the model has no chat template; pass one by name (" + chat_template_names() + ")");
   auto kind = chat_template();
   if (!kind)
-    fail(core_->source, "unknown chat template (supported: llama2, mistral, chatml, llama3); pass one by name");
+    fail(core_->source, "unknown chat template (supported: " + chat_template_names() + "); pass one by name");
   return apply_chat_template(*kind, msgs, add_generation_prompt);
 }
 

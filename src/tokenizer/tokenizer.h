@@ -26,11 +26,13 @@ struct ChatMessage {
   std::string content;
 };
 
-enum class ChatTemplateKind { llama2, mistral, chatml, llama3 };
+enum class ChatTemplateKind { llama2, mistral, chatml, llama3, gemma };
 
-// "llama2", "mistral", "chatml", "llama3" -> kind; anything else -> nullopt.
+// "llama2", "mistral", "chatml", "llama3", "gemma" -> kind; anything else -> nullopt.
 std::optional<ChatTemplateKind> chat_template_from_name(const std::string& name);
 std::string chat_template_name(ChatTemplateKind kind);
+// The known names, comma-separated, for help texts and errors.
+std::string chat_template_names();
 // Recognises one of the supported templates from a Jinja template text; nullopt if unknown.
 std::optional<ChatTemplateKind> chat_template_from_text(const std::string& jinja);
 

@@ -172,9 +172,13 @@ void finalize_core(TokenizerCore& core) {
     TokenKind kind = core.kinds[id];
     if (kind == TokenKind::byte) {
       core.decoded[id] = std::string(1, static_cast<char>(parse_byte_token(text)));
-    } else if (kind == TokenKind::control || kind == TokenKind::unknown || kind == TokenKind::user_defined) {
-      core.decoded[id] = text;  // added tokens are written in plain text in every family
+    } else if (kind == TokenKind::control || kind == TokenKind::unknown) {
+      core.decoded[id] = text;  // special tokens are written in plain text in every family
+    } else if (kind == TokenKind::user_defined && core.family == TokenizerFamily::byte_level_bpe) {
+      core.decoded[id] = text;
     } else if (core.family == TokenizerFamily::sentencepiece_bpe) {
+      // User-defined pieces too: Gemma's space-run tokens "▁▁".. decode to spaces, as both
+      // SentencePiece and HF's decoder (which runs on added tokens as well) write them.
       core.decoded[id] = replace_metaspace(text);
     } else {
       core.decoded[id] = byte_level_bytes(text);

@@ -1,6 +1,6 @@
 // Helpers for the tokenizer tests: running the reference encoders (libsentencepiece through
 // /usr/bin/python3, @lenml/tokenizers through node) and the rhead binary, listing the
-// essays, and SentencePiece's whitespace collapsing.
+// essays, comparing ids with the reference's, and SentencePiece's whitespace collapsing.
 #pragma once
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/mapped_file.h"
+#include "tokenizer/tokenizer.h"
 #include "test_support.h"
 
 namespace rhead::testing {
@@ -72,6 +73,36 @@ inline std::vector<std::vector<int32_t>> hf_oracle(const std::string& tokenizer_
   CommandResult r = run_command(cmd);
   if (r.exit_code != 0) return {};
   return parse_id_lines(r.output);
+}
+
+// Index of the first differing id, for a readable failure.
+inline size_t first_difference(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
+}
+
+// Encodes each essay (optionally transformed first) and compares with the oracle's ids.
+inline void expect_matches_oracle(const rhead::Tokenizer& tok, const std::vector<std::string>& essays,
+                                  const std::vector<std::vector<int32_t>>& expected,
+                                  std::string (*transform)(const std::string&) = nullptr) {
+  ASSERT_EQ(expected.size(), essays.size()) << "the reference encoder did not answer for every essay";
+  size_t mismatches = 0, total_ids = 0;
+  for (size_t i = 0; i < essays.size(); ++i) {
+    std::string text = rhead::read_text_file(essays[i]);
+    if (transform) text = transform(text);
+    std::vector<int32_t> got = tok.encode(text, /*add_bos=*/false);
+    total_ids += got.size();
+    if (got != expected[i]) {
+      ++mismatches;
+      size_t at = first_difference(got, expected[i]);
+      ADD_FAILURE() << essays[i] << ": " << got.size() << " ids vs " << expected[i].size() << " expected; first difference at "
+                    << at << " (got " << (at < got.size() ? got[at] : -1) << ", expected "
+                    << (at < expected[i].size() ? expected[i][at] : -1) << ")";
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_GT(total_ids, 100000u) << "suspiciously few tokens for the whole essay set";
 }
 
 // SentencePiece's remove_extra_whitespaces: no leading or trailing ' ', runs of ' ' become one.

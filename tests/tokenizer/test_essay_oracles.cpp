@@ -16,36 +16,6 @@ using namespace rhead::testing;
 const char* const kTok512Model = "models/stories260K/tok512.model";
 const char* const kLlama2Model = "data/tokenizers/llama2_spm/tokenizer.model";
 
-// Index of the first differing id, for a readable failure.
-size_t first_difference(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  return i;
-}
-
-// Encodes each essay (optionally transformed first) and compares with the oracle's ids.
-void expect_matches_oracle(const Tokenizer& tok, const std::vector<std::string>& essays,
-                           const std::vector<std::vector<int32_t>>& expected,
-                           std::string (*transform)(const std::string&) = nullptr) {
-  ASSERT_EQ(expected.size(), essays.size()) << "the reference encoder did not answer for every essay";
-  size_t mismatches = 0, total_ids = 0;
-  for (size_t i = 0; i < essays.size(); ++i) {
-    std::string text = rhead::read_text_file(essays[i]);
-    if (transform) text = transform(text);
-    std::vector<int32_t> got = tok.encode(text, /*add_bos=*/false);
-    total_ids += got.size();
-    if (got != expected[i]) {
-      ++mismatches;
-      size_t at = first_difference(got, expected[i]);
-      ADD_FAILURE() << essays[i] << ": " << got.size() << " ids vs " << expected[i].size() << " expected; first difference at "
-                    << at << " (got " << (at < got.size() ? got[at] : -1) << ", expected "
-                    << (at < expected[i].size() ? expected[i][at] : -1) << ")";
-    }
-  }
-  EXPECT_EQ(mismatches, 0u);
-  EXPECT_GT(total_ids, 100000u) << "suspiciously few tokens for the whole essay set";
-}
-
 std::string collapse(const std::string& s) { return collapse_spaces(s); }
 
 class SentencePieceOracle : public ::testing::Test {
