@@ -10,8 +10,14 @@
 //   make_bench_model /tmp/bench-f16.gguf --type f16   (likewise q8_0, q4_K)
 // MoE next to the dense model of the same active size (top-2 of 8 half-width experts):
 //   make_bench_model /tmp/moe.gguf --type q8_0 --preset moe-1b
-//   bench_engine /tmp/moe.gguf /tmp/bench-q8_0.gguf   (decode rows of both, side by side)
+//   make_bench_model /tmp/dense.gguf --type q8_0
+//   RHEAD_BENCH_PREFILL= RHEAD_BENCH_DEPTHS=0 bench_engine --benchmark_repetitions=3 \
+//       --benchmark_enable_random_interleaving=true /tmp/moe.gguf /tmp/dense.gguf
 // For an MoE model the bytes and matmul parameters per token count the used experts only.
+// The decode rows of all models at one depth run back to back; a closing table gives each
+// model's decode tokens/s per depth (the median over repetitions) and, for every MoE model
+// whose active matmul parameters per token are within 1% of a dense model's, the ratio
+// MoE / dense.
 // With no model given it runs the small fixtures from ../shared, whose shapes are far too
 // small for the figures to mean much.
 //
@@ -27,12 +33,14 @@
 //                 weight_GB/s = weight bytes read per token * tokens/s, kv_GB/s = KV bytes
 //                 read per token * tokens/s, of_read_bw = (weight + KV) GB/s / the measured
 //                 read bandwidth, and tokens_per_cpu_s.
-//   RHEAD_BENCH_PREFILL / RHEAD_BENCH_DEPTHS (comma lists) replace the default lengths.
+//   RHEAD_BENCH_PREFILL / RHEAD_BENCH_DEPTHS (comma lists; empty: none) replace the default lengths.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <time.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -127,7 +135,8 @@ struct BenchModel {
   std::string path, label;
   std::shared_ptr<const Model> model;
   int64_t decode_bytes = 0;   // weight bytes one decode token reads (layers + output head)
-  int64_t matmul_params = 0;  // multiply-adds per token in the weight matmuls
+  int64_t matmul_params = 0;  // multiply-adds per token in the weight matmuls (active experts only)
+  bool moe = false;
   // Session left by prefill/N, with N tokens in its cache, for decode/dN.
   std::map<int64_t, std::unique_ptr<Session>> filled;
 };
@@ -157,6 +166,7 @@ BenchModel load_bench_model(const std::string& path) {
   };
   // MoE: a token reads its n_expert_used experts only; count the active share of them.
   const ModelConfig& mc = m.config;
+  b.moe = mc.n_expert > 0;
   auto add_expert = [&](const Weight& w) {
     b.decode_bytes += w.bytes() * mc.n_expert_used / mc.n_expert;
     b.matmul_params += w.rows * w.cols * mc.n_expert_used / mc.n_expert;
@@ -170,11 +180,11 @@ BenchModel load_bench_model(const std::string& path) {
   add(m.output);
   const ModelConfig& c = m.config;
   std::printf("%s: %d layers, dim %d, ff %d, heads %d/%d, vocab %d, %.3g params, %.3f GB of weights, "
-              "%.3f GB read per decode token (%s matmul weights)\n",
+              "%.3f GB read per decode token (%s matmul weights), %.4g active matmul params per token\n",
               b.label.c_str(), c.n_layer, c.n_embd, c.n_expert > 0 ? c.n_ff_expert : c.n_ff, c.n_head, c.n_kv_head,
               c.n_vocab,
               static_cast<double>(m.n_params()), m.weight_bytes() / 1e9, b.decode_bytes / 1e9,
-              dtype_name(m.layers[0].wq.type));
+              dtype_name(m.layers[0].wq.type), static_cast<double>(b.matmul_params));
   return b;
 }
 
@@ -251,11 +261,18 @@ std::vector<int64_t> lengths_from_env(const char* name, std::vector<int64_t> fal
   return out;
 }
 
-// Keeps the read bandwidth (memory/read runs first) and adds the decode ratio to it.
+// Keeps the read bandwidth (memory/read runs first) and adds the decode ratio to it; keeps
+// every repetition's decode tokens/s for the closing table.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  // "decode/dD/label" -> tokens/s of each repetition.
+  std::map<std::string, std::vector<double>> decode_tokens_per_s;
+
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
+      if (r.run_type == Run::RT_Iteration && r.run_name.function_name.rfind("decode/", 0) == 0 &&
+          r.counters.count("tokens_per_s"))
+        decode_tokens_per_s[r.run_name.function_name].push_back(static_cast<double>(r.counters.at("tokens_per_s")));
       if (r.run_name.function_name == "memory/read" && r.counters.count("GB/s")) {
         // Rate counters are already divided by the time when they reach a reporter.
         g_read_gbps = std::max(g_read_gbps, static_cast<double>(r.counters.at("GB/s")));
@@ -273,6 +290,54 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(out);
   }
 };
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Decode tokens/s per depth and model (median over repetitions), then MoE / dense ratios for
+// pairs of the same active size.
+void print_decode_summary(const std::vector<std::unique_ptr<BenchModel>>& models, const std::vector<int64_t>& depths,
+                          const std::map<std::string, std::vector<double>>& runs) {
+  if (models.empty() || depths.empty()) return;
+  auto key = [](int64_t d, const BenchModel& m) { return "decode/d" + std::to_string(d) + "/" + m.label; };
+  size_t reps = 0;
+  for (const auto& [name, values] : runs) reps = std::max(reps, values.size());
+  if (reps == 0) return;
+  std::printf("\ndecode tokens/s, median of %zu repetition%s\n%-8s", reps, reps == 1 ? "" : "s", "depth");
+  for (const auto& m : models) std::printf("  %22s", m->label.c_str());
+  std::printf("\n");
+  for (int64_t d : depths) {
+    std::printf("%-8lld", static_cast<long long>(d));
+    for (const auto& m : models) {
+      auto it = runs.find(key(d, *m));
+      if (it == runs.end()) std::printf("  %22s", "-");
+      else std::printf("  %22.3f", median(it->second));
+    }
+    std::printf("\n");
+  }
+  for (const auto& moe : models) {
+    if (!moe->moe) continue;
+    for (const auto& dense : models) {
+      if (dense->moe) continue;
+      const double rel = std::abs(static_cast<double>(moe->matmul_params) / dense->matmul_params - 1.0);
+      if (rel > 0.01) continue;
+      std::printf("MoE / dense of the same active size (%s: %.4g, %s: %.4g active matmul params per token):\n",
+                  moe->label.c_str(), static_cast<double>(moe->matmul_params), dense->label.c_str(),
+                  static_cast<double>(dense->matmul_params));
+      for (int64_t d : depths) {
+        auto a = runs.find(key(d, *moe)), b = runs.find(key(d, *dense));
+        if (a == runs.end() || b == runs.end()) continue;
+        const double ma = median(a->second), mb = median(b->second);
+        std::printf("  decode/d%lld: %.3f / %.3f tokens/s = %.3f\n", static_cast<long long>(d), ma, mb,
+                    mb > 0 ? ma / mb : 0.0);
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -322,14 +387,18 @@ int main(int argc, char** argv) {
       if (n > 1024) bm->Iterations(1);
       else bm->MinTime(2.0);
     }
-    for (int64_t d : depths)
+  }
+  // Decode rows of every model at one depth back to back, so that models compared with each
+  // other see the same machine load as nearly as possible.
+  for (int64_t d : depths)
+    for (const auto& m : models)
       benchmark::RegisterBenchmark(("decode/d" + std::to_string(d) + "/" + m->label).c_str(), BM_Decode, m.get(), d)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond)
           ->MinTime(5.0);
-  }
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
+  print_decode_summary(models, depths, reporter.decode_tokens_per_s);
   benchmark::Shutdown();
   return 0;
 }
