@@ -264,20 +264,25 @@ TEST_F(InductionDetect, PrefixReuseOnAndOffGiveIdenticalResults) {
   EXPECT_EQ(reused_off, 0);
 }
 
+// One detect run of the induction grid (depths 0 and 100) in DIR/run that also extends
+// `ref_file` (--merge-into); `tag` keeps each test's fingerprint its own.
+DetectSummary detect_merging_into(const TempDir& d, const std::string& ref_file, std::vector<int64_t> lengths,
+                                  const std::string& tag) {
+  NiahRunConfig c = induction_config(true);
+  c.grid.lengths = std::move(lengths);
+  c.grid.depths = {0, 100};
+  NiahRunner runner(induction_model(), SessionOptions{}, c);
+  DetectOptions o;
+  o.output_dir = d.sub("run");
+  o.merge_into = ref_file;
+  o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", tag}}}};
+  return run_detect(runner, o);
+}
+
 TEST(InductionMergeInto, RerunsExtendTheReferenceFileOnlyWithNewTests) {
   TempDir d;
   const std::string ref_file = d.sub("reference.json");
-  auto run = [&](std::vector<int64_t> lengths) {
-    NiahRunConfig c = induction_config(true);
-    c.grid.lengths = std::move(lengths);
-    c.grid.depths = {0, 100};
-    NiahRunner runner(induction_model(), SessionOptions{}, c);
-    DetectOptions o;
-    o.output_dir = d.sub("run");
-    o.merge_into = ref_file;
-    o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "merge_into"}}}};
-    return run_detect(runner, o);
-  };
+  auto run = [&](std::vector<int64_t> lengths) { return detect_merging_into(d, ref_file, std::move(lengths), "merge_into"); };
   EXPECT_EQ(run({250}).counted, 6);
   const json first = read_json(ref_file);
   EXPECT_EQ(first["1-1"].size(), 6u);
@@ -296,17 +301,7 @@ TEST(InductionMergeInto, RerunsExtendTheReferenceFileOnlyWithNewTests) {
 TEST(InductionMergeInto, AFailureBetweenTheTwoWritesCountsNothingTwice) {
   TempDir d;
   const std::string ref_file = d.sub("reference.json");
-  auto run = [&](std::vector<int64_t> lengths) {
-    NiahRunConfig c = induction_config(true);
-    c.grid.lengths = std::move(lengths);
-    c.grid.depths = {0, 100};
-    NiahRunner runner(induction_model(), SessionOptions{}, c);
-    DetectOptions o;
-    o.output_dir = d.sub("run");
-    o.merge_into = ref_file;
-    o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "merge_into_failure"}}}};
-    return run_detect(runner, o);
-  };
+  auto run = [&](std::vector<int64_t> lengths) { return detect_merging_into(d, ref_file, std::move(lengths), "merge_into_failure"); };
   run({250});
   ASSERT_EQ(read_json(ref_file)["1-1"].size(), 6u);
   // The record's temporary file cannot be created: the target is written, the record is not.
