@@ -13,6 +13,7 @@
 #include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
+#include "model/heads.h"
 
 namespace rhead::analysis {
 
@@ -208,31 +209,20 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
   return map;
 }
 
-std::vector<NiahTest> read_niah_results(const std::string& path) {
-  std::vector<NiahTest> tests;
-  for_each_jsonl(path, [&](const json& obj, const std::string& where) {
-    NiahTest t;
-    t.test_id = optional_string(obj, "test_id", where);
-    t.mask = optional_string(obj, "mask", where);
-    t.context_length = get_int(obj, "context_length", where);
-    t.depth_percent = static_cast<int>(std::lround(get_number(obj, "depth_percent", where)));
-    t.needle = optional_string(obj, "needle", where);
-    t.model_response = optional_string(obj, "model_response", where);
-    t.score = get_number(obj, "score", where);
-    t.support_share = optional_number(obj, "support_share", where, -1);
-    tests.push_back(std::move(t));
-  });
+std::vector<NiahLine> read_niah_results(const std::string& path) {
+  std::vector<NiahLine> tests;
+  for_each_jsonl(path, [&](const json& obj, const std::string& where) { tests.push_back(niah_line_from_json(obj, where)); });
   return tests;
 }
 
-std::vector<SupportSplit> support_splits(const std::vector<NiahTest>& tests) {
+std::vector<SupportSplit> support_splits(const std::vector<NiahLine>& tests) {
   std::map<std::string, SupportSplit> by_mask;
   for (const auto& t : tests) {
-    if (t.support_share < 0) continue;
-    const std::string mask = t.mask == "none" ? "" : t.mask;
+    if (t.observed.support_share < 0) continue;
+    const std::string mask = t.condition.mask == "none" ? "" : t.condition.mask;
     SupportSplit& s = by_mask[mask];
     s.mask = mask;
-    (t.score > 50.0 ? s.passed : s.failed).push_back(t.support_share);
+    (t.score > kPassScore ? s.passed : s.failed).push_back(t.observed.support_share);
   }
   std::vector<SupportSplit> out;
   for (auto& [mask, split] : by_mask) out.push_back(std::move(split));
@@ -307,11 +297,11 @@ NiahGrid make_grid(std::string mask, const std::vector<std::tuple<int, int, doub
 
 }  // namespace
 
-std::vector<NiahGrid> niah_grids(const std::vector<NiahTest>& tests) {
+std::vector<NiahGrid> niah_grids(const std::vector<NiahLine>& tests) {
   std::map<std::string, std::vector<std::tuple<int, int, double>>> by_mask;
   for (const auto& t : tests) {
-    const std::string mask = t.mask == "none" ? "" : t.mask;
-    by_mask[mask].emplace_back(t.context_length, t.depth_percent, t.score);
+    const std::string mask = t.condition.mask == "none" ? "" : t.condition.mask;
+    by_mask[mask].emplace_back(static_cast<int>(t.context_length), t.depth_percent, t.score);
   }
   std::vector<NiahGrid> grids;  // std::map orders "" (unmasked) first
   for (const auto& [mask, cells] : by_mask) grids.push_back(make_grid(mask, cells));

@@ -11,6 +11,7 @@
 
 #include "analysis/score_map.h"
 #include "niah/detect.h"
+#include "niah/niah_records.h"
 #include "niah/results.h"
 
 namespace rhead::analysis {
@@ -36,25 +37,13 @@ ScoreMap score_map_from_detect_results(const std::vector<TestResult>& tests, int
 // Means and frequencies from summary.json "heads" (no per-test lists).
 ScoreMap score_map_from_detect_summary(const std::string& path);
 
-// One line of a niah results.jsonl.
-struct NiahTest {
-  std::string test_id;
-  std::string mask;  // "" or "none" for the unmasked model
-  int context_length = 0;
-  int depth_percent = 0;
-  std::string needle;
-  std::string model_response;
-  double score = 0;  // 0..100
-  double support_share = -1;  // share of answer tokens copied by the support heads; -1: not recorded
-};
-
 // support_share of the passed (score > 50) and failed tests of one mask, for the
 // distribution figure; both empty when the lines carry none.
 struct SupportSplit {
   std::string mask;  // "" for the unmasked model
   std::vector<double> passed, failed;
 };
-std::vector<SupportSplit> support_splits(const std::vector<NiahTest>& tests);
+std::vector<SupportSplit> support_splits(const std::vector<NiahLine>& tests);
 
 // Masking sweep: NIAH mean score for each number K of masked heads.
 struct SweepSeries {
@@ -69,7 +58,9 @@ struct NiahSummary {
   nlohmann::json raw = nlohmann::json::object();
 };
 
-std::vector<NiahTest> read_niah_results(const std::string& path);
+// A niah results.jsonl, read with the writer's own record (niah/niah_records.h NiahLine);
+// also reads lines of the reference NIAH tool (the six reference fields).
+std::vector<NiahLine> read_niah_results(const std::string& path);
 NiahSummary read_niah_summary(const std::string& path);
 std::vector<SweepSeries> read_sweep(const std::string& path);
 
@@ -85,7 +76,7 @@ struct NiahGrid {
 };
 
 // Groups tests by mask ("" first, then by name) and averages each grid cell.
-std::vector<NiahGrid> niah_grids(const std::vector<NiahTest>& tests);
+std::vector<NiahGrid> niah_grids(const std::vector<NiahLine>& tests);
 // The same grid from detect tests: cell value = mean ROUGE recall.
 NiahGrid detect_accuracy_grid(const std::vector<TestResult>& tests);
 
@@ -102,7 +93,7 @@ struct DetectRun {
 struct NiahRun {
   std::string dir;
   std::optional<NiahSummary> summary;
-  std::vector<NiahTest> tests;
+  std::vector<NiahLine> tests;
   std::vector<SweepSeries> sweep;
 };
 

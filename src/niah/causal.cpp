@@ -57,66 +57,12 @@ void add_mask_fields(const MaskSetting& mask, json& line) {
   line["mask_heads"] = head_keys(mask.heads);
 }
 
-namespace {
-
-double kv_cache_fraction(const json& kv_cache, const char* key) {
-  if (!kv_cache.is_object()) return 1.0;
-  const auto it = kv_cache.find(key);
-  return it != kv_cache.end() && it->is_number() ? it->get<double>() : 1.0;
-}
-
-// An object field, or null when missing; Error when it is something else.
-json object_field(const json& j, const std::string& key, const std::string& where) {
-  const json* v = json_field(j, key, where);
-  if (!v) return json();
-  if (!v->is_object()) fail(where, "field '" + key + "' must be an object");
-  return *v;
-}
-
-}  // namespace
-
-double LineCondition::kv_kept_fraction() const { return kv_cache_fraction(kv_cache, "kv_kept_fraction"); }
-double LineCondition::query_kept_fraction() const { return kv_cache_fraction(kv_cache, "query_kept_fraction"); }
-
-json LineCondition::summary_mask() const {
-  json m = {{"label", mask}, {"kind", mask_kind}, {"k", mask_k}, {"seed", mask_seed}, {"heads", mask_heads}};
-  if (kv_policy.is_object() && kv_policy.value("window", 0) > 0) m["kv_policy"] = kv_policy;
-  return m;
-}
-
 LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length) {
   json fields;
   add_mask_fields(mask, fields);
   add_kv_fields(mask.kv, head_dim, element_bytes, length, fields);
   return condition_from_json(fields, "mask condition '" + mask.label + "'");
 }
-
-void add_condition_fields(const LineCondition& c, json& line) {
-  line["mask"] = c.mask;
-  line["mask_kind"] = c.mask_kind;
-  line["mask_k"] = c.mask_k;
-  line["mask_seed"] = c.mask_seed;
-  line["mask_heads"] = c.mask_heads;
-  if (!c.kv_policy.is_null()) line["kv_policy"] = c.kv_policy;
-  if (!c.kv_cache.is_null()) line["kv_cache"] = c.kv_cache;
-}
-
-LineCondition condition_from_json(const json& line, const std::string& where) {
-  LineCondition c;
-  c.mask = json_string_field(line, "mask", where);
-  c.mask_kind = json_string_field(line, "mask_kind", where);
-  c.mask_k = json_int(json_required(line, "mask_k", where), where, "field 'mask_k'", 0);
-  const json& seed = json_required(line, "mask_seed", where);
-  c.mask_seed = seed.is_number_unsigned() ? seed.get<uint64_t>()
-                                          : static_cast<uint64_t>(json_integer(seed, where, "field 'mask_seed'", 0));
-  const json& heads = json_required(line, "mask_heads", where);
-  if (!heads.is_array()) fail(where, "field 'mask_heads' must be an array of strings");
-  for (const auto& h : heads) c.mask_heads.push_back(json_string(h, where, "an element of 'mask_heads'"));
-  c.kv_policy = object_field(line, "kv_policy", where);
-  c.kv_cache = object_field(line, "kv_cache", where);
-  return c;
-}
-
 
 json MaskSetting::to_json() const {
   json j = {{"label", label},
@@ -244,36 +190,32 @@ std::vector<float> calibrate_head_means(const LoadedModel& lm, const std::vector
 
 // --- niah ---
 
-json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::string& model,
-                      const std::string& needle) {
+NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
+                   int head_dim, int element_bytes) {
   const std::vector<StepCopies> steps = r.steps.value_or(std::vector<StepCopies>{});
-  const ErrorKind kind = classify_error(r.rouge_recall, steps);
-  const CopyTally tally = tally_copies(steps);
-  json j;
-  j["test_id"] = mask.label + "|" + r.test_id;
-  // Reference NIAH result fields.
-  j["model"] = model;
-  j["context_length"] = r.length;
-  j["depth_percent"] = r.depth;
-  j["needle"] = needle;
-  j["model_response"] = r.answer;
-  j["score"] = r.rouge_recall;
-  // Ours.
-  j["grid_test_id"] = r.test_id;
-  j["needle_id"] = r.needle_id;
-  add_mask_fields(mask, j);
-  j["mask_mode"] = mask_mode_name(mask.mask.mode);
-  j["mask_phase"] = mask_phase_name(mask.mask.phase);
-  j["passed"] = r.rouge_recall > kPassScore;
-  j["error_kind"] = kind == ErrorKind::none ? json() : json(error_kind_name(kind));
-  j["copy_tally"] = {{"content_steps", tally.content_steps}, {"span_steps", tally.span_steps},
-                     {"haystack_steps", tally.haystack_steps}};
-  j["span"] = {r.span_begin, r.span_end};
-  j["prompt_tokens"] = r.prompt_tokens;
-  j["generated_tokens"] = r.generated_tokens;
-  j["seconds"] = r.seconds;
-  add_observation_fields(r, j);
-  return j;
+  NiahLine l;
+  l.test_id = mask.label + "|" + r.test_id;
+  l.model = model;
+  l.context_length = r.length;
+  l.depth_percent = r.depth;
+  l.needle = needle;
+  l.model_response = r.answer;
+  l.score = r.rouge_recall;
+  l.grid_test_id = r.test_id;
+  l.needle_id = r.needle_id;
+  l.condition = line_condition(mask, head_dim, element_bytes, r.prompt_tokens);
+  l.mask_mode = mask_mode_name(mask.mask.mode);
+  l.mask_phase = mask_phase_name(mask.mask.phase);
+  l.passed = r.rouge_recall > kPassScore;
+  l.error_kind = classify_error(r.rouge_recall, steps);
+  l.copy_tally = tally_copies(steps);
+  l.span_begin = r.span_begin;
+  l.span_end = r.span_end;
+  l.prompt_tokens = r.prompt_tokens;
+  l.generated_tokens = r.generated_tokens;
+  l.seconds = r.seconds;
+  l.observed = observations_of(r);
+  return l;
 }
 
 namespace {
@@ -287,37 +229,33 @@ int kind_order(const std::string& kind) {
 
 }  // namespace
 
-NiahCausalSummary summarize_niah_lines(const std::vector<json>& lines, bool sweep) {
-  std::map<std::string, std::vector<const json*>> by_mask;
-  for (const auto& l : lines) by_mask[l.value("mask", std::string("none"))].push_back(&l);
+NiahCausalSummary summarize_niah_lines(const std::vector<NiahLine>& lines, bool sweep) {
+  std::map<std::string, std::vector<const NiahLine*>> by_mask;
+  for (const auto& l : lines) by_mask[l.condition.mask].push_back(&l);
   NiahCausalSummary s;
   for (const auto& [label, group] : by_mask) {
     MaskOutcome o;
     o.label = label;
-    const json& first = *group.front();
-    o.mask = condition_from_json(first, "niah result line of mask '" + label + "'").summary_mask();
-    o.mask["mode"] = first.value("mask_mode", std::string("uniform"));
-    o.mask["phase"] = first.value("mask_phase", std::string("decode"));
+    const NiahLine& first = *group.front();
+    o.mask = first.condition.summary_mask();
+    o.mask["mode"] = first.mask_mode;
+    o.mask["phase"] = first.mask_phase;
     double kv_sum = 0, query_sum = 0;
     for (ErrorKind k : failure_kinds()) o.errors[error_kind_name(k)] = 0;
     double score_sum = 0, sink_sum = 0;
     int sink_n = 0;
     std::map<std::string, std::pair<double, int>> sink_by;
-    for (const json* l : group) {
-      const double score = l->value("score", 0.0);
+    for (const NiahLine* l : group) {
       ++o.tests;
-      score_sum += score;
-      const LineCondition c = condition_from_json(*l, "niah result line " + l->value("test_id", std::string("?")));
-      kv_sum += c.kv_kept_fraction();
-      query_sum += c.query_kept_fraction();
-      o.passed += score > kPassScore;
-      const json& ek = (*l).contains("error_kind") ? (*l)["error_kind"] : json();
-      const std::string outcome = ek.is_string() ? ek.get<std::string>() : "none";
-      if (ek.is_string()) o.errors[outcome] += 1;
-      if (l->contains("support_share") && (*l)["support_share"].is_number())
-        o.support.add((*l)["support_share"].get<double>(), score > kPassScore);
-      if (l->contains("sink_mass_top_heads") && (*l)["sink_mass_top_heads"].is_number()) {
-        const double m = (*l)["sink_mass_top_heads"].get<double>();
+      score_sum += l->score;
+      kv_sum += l->condition.kv_kept_fraction();
+      query_sum += l->condition.query_kept_fraction();
+      o.passed += l->score > kPassScore;
+      const std::string outcome = error_kind_name(l->error_kind);
+      if (l->error_kind != ErrorKind::none) o.errors[outcome] += 1;
+      if (l->observed.support_share >= 0) o.support.add(l->observed.support_share, l->score > kPassScore);
+      if (l->observed.sink_mass_top_heads >= 0) {
+        const double m = l->observed.sink_mass_top_heads;
         sink_sum += m;
         ++sink_n;
         sink_by[outcome].first += m;
@@ -437,7 +375,7 @@ std::string model_stem(const json& run) {
 NiahCausalSummary write_niah_outputs(const RunDir& run_dir) {
   const std::string& dir = run_dir.path();
   const json& run = run_dir.record();
-  const std::vector<json>& lines = run_dir.lines();
+  const std::vector<NiahLine> lines = niah_lines(run_dir);
   NiahCausalSummary s = summarize_niah_lines(lines, run.value("sweep", false));
   s.model = run.value("model", json::object());
   s.settings = run.value("settings", json::object());
@@ -484,11 +422,12 @@ class NiahExperiment : public Experiment {
   }
   void check_lines(const RunDir& dir) const override {
     std::map<std::string, json> heads_of_label;
-    for (const auto& l : dir.lines())
+    for (const NiahLine& l : niah_lines(dir)) {
       // The heads a label stood for: masked heads, and the full heads of its KV policy.
-      heads_of_label.emplace(l.value("mask", std::string("none")),
-                             json{l.value("mask_heads", json::array()),
-                                  l.value("kv_policy", json::object()).value("full_heads", json::array())});
+      const LineCondition& c = l.condition;
+      const json full = c.kv_policy.is_object() ? c.kv_policy.value("full_heads", json::array()) : json::array();
+      heads_of_label.emplace(c.mask, json{c.mask_heads, full});
+    }
     for (const auto& m : o_.masks) {
       const json now{head_keys(m.heads), m.kv.policy.active() ? json(head_keys(m.kv.policy.full_heads())) : json::array()};
       auto it = heads_of_label.find(m.label);
@@ -545,9 +484,8 @@ class NiahExperiment : public Experiment {
     const NiahTask& task = tasks_[i % tasks_.size()];
     last_ = runner_for(m).run(task, &m.mask);
     last_mask_ = m.label;
-    json line = niah_result_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle);
-    add_kv_fields(m.kv, model_.model->config.head_dim, session_.kv_f16 ? 2 : 4, last_.prompt_tokens, line);
-    return line;
+    return to_json(niah_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle,
+                             model_.model->config.head_dim, session_.kv_f16 ? 2 : 4));
   }
   int64_t prefilled_tokens() const {
     int64_t n = 0;

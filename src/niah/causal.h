@@ -19,6 +19,7 @@
 #include "model/session.h"
 #include "model/heads.h"
 #include "niah/kv_conditions.h"
+#include "niah/niah_records.h"
 #include "niah/runner.h"
 
 namespace rhead {
@@ -50,33 +51,8 @@ std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& s
 // The mask fields every result line of niah / qa / cot carries: mask (the label), mask_kind,
 // mask_k, mask_seed, mask_heads.
 void add_mask_fields(const MaskSetting& mask, nlohmann::json& line);
-// The condition a niah / qa / cot line ran under, read back from its fields: mask, mask_kind,
-// mask_k, mask_seed, mask_heads ("L-H"), kv_policy (KvSetting::to_json) and kv_cache
-// (kv_accounting_json at the prompt length). The one reader of those fields for every summary.
-struct LineCondition {
-  std::string mask = "none";       // the condition's label, unique in a run
-  std::string mask_kind = "none";  // none | all | top | random | heads
-  int mask_k = 0;                  // heads masked
-  uint64_t mask_seed = 0;          // random only
-  std::vector<std::string> mask_heads;
-  nlohmann::json kv_policy;  // object, or null when the line has none
-  nlohmann::json kv_cache;   // object, or null when the line has none
-
-  // Fractions of the KV cache kept (kv_cache's kv_kept_fraction / query_kept_fraction; 1
-  // without a kv_cache).
-  double kv_kept_fraction() const;
-  double query_kept_fraction() const;
-  // The condition as summaries list it: {label, kind, k, seed, heads} plus kv_policy when
-  // its window is > 0.
-  nlohmann::json summary_mask() const;
-};
-
 // The condition of `mask` for a prompt of `length` tokens in a cache of `element_bytes`.
 LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length);
-// Adds the condition's fields to `line`.
-void add_condition_fields(const LineCondition& c, nlohmann::json& line);
-// Reads them back; errors name `where`.
-LineCondition condition_from_json(const nlohmann::json& line, const std::string& where);
 
 // What the mask options of niah / qa / cot ask for.
 struct MaskRequest {
@@ -149,13 +125,14 @@ struct NiahCausalSummary {
   nlohmann::json to_json() const;  // summary.json
 };
 
-// One results.jsonl line: the reference NIAH fields (model, context_length, depth_percent,
-// needle, model_response, score) and ours (test_id, mask, error_kind, steps, ...).
-nlohmann::json niah_result_line(const TestResult& r, const MaskSetting& mask, const std::string& model,
-                                const std::string& needle);
+// The results.jsonl line of grid test `r` run under `mask` on `model` (its file) with
+// `needle`: the reference NIAH fields and ours (niah/niah_records.h), its KV fields for a
+// cache of `head_dim` x `element_bytes` at the test's prompt length.
+NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
+                   int head_dim, int element_bytes);
 
 // Summary of result lines (every mask found in them).
-NiahCausalSummary summarize_niah_lines(const std::vector<nlohmann::json>& lines, bool sweep);
+NiahCausalSummary summarize_niah_lines(const std::vector<NiahLine>& lines, bool sweep);
 
 // Sweep series from per-mask outcomes: top (with K = 0 from "none") and random (mean over
 // seeds at each K, with K = 0 from "none"). Null when there is no top or random outcome.

@@ -30,20 +30,55 @@ json to_json(const TestResult& r) {
   j["generated_tokens"] = r.generated_tokens;
   j["timing"] = {{"prefill", r.prefill_seconds}, {"decode", r.decode_seconds}, {"scoring", r.scoring_seconds}};
   j["reused_tokens"] = r.reused_tokens;
-  add_observation_fields(r, j);
+  add_observation_fields(observations_of(r), j);
   return j;
 }
 
-void add_observation_fields(const TestResult& r, json& line) {
-  if (!r.error.empty()) line["error"] = r.error;
-  line["copy_steps_inside_span"] = r.copy_steps_inside_span;
-  line["copy_steps_outside_span"] = r.copy_steps_outside_span;
-  if (r.sink_mass_top_heads >= 0) line["sink_mass_top_heads"] = r.sink_mass_top_heads;
-  if (r.steps) {
-    line["steps"] = steps_to_json(*r.steps);
-    line["sink_mass_by_head"] = r.sink_mass_by_head;
+TestObservations observations_of(const TestResult& r) {
+  TestObservations o;
+  o.error = r.error;
+  o.copy_steps_inside_span = r.copy_steps_inside_span;
+  o.copy_steps_outside_span = r.copy_steps_outside_span;
+  o.sink_mass_top_heads = r.sink_mass_top_heads;
+  o.steps = r.steps;
+  o.sink_mass_by_head = r.sink_mass_by_head;
+  o.support_share = r.support_share;
+  return o;
+}
+
+void add_observation_fields(const TestObservations& o, json& line) {
+  if (!o.error.empty()) line["error"] = o.error;
+  line["copy_steps_inside_span"] = o.copy_steps_inside_span;
+  line["copy_steps_outside_span"] = o.copy_steps_outside_span;
+  if (o.sink_mass_top_heads >= 0) line["sink_mass_top_heads"] = o.sink_mass_top_heads;
+  if (o.steps) {
+    line["steps"] = steps_to_json(*o.steps);
+    line["sink_mass_by_head"] = o.sink_mass_by_head;
   }
-  if (r.support_share >= 0) line["support_share"] = r.support_share;
+  if (o.support_share >= 0) line["support_share"] = o.support_share;
+}
+
+TestObservations observations_from_json(const json& j, const std::string& where) {
+  TestObservations o;
+  o.support_share = json_number_field(j, "support_share", where, -1.0);
+  o.error = json_string_field(j, "error", where, "");
+  if (const json* v = json_field(j, "copy_steps_inside_span", where))
+    o.copy_steps_inside_span = json_integer(*v, where, "field 'copy_steps_inside_span'");
+  if (const json* v = json_field(j, "copy_steps_outside_span", where))
+    o.copy_steps_outside_span = json_integer(*v, where, "field 'copy_steps_outside_span'");
+  o.sink_mass_top_heads = json_number_field(j, "sink_mass_top_heads", where, -1.0);
+  if (const json* steps = json_field(j, "steps", where)) {
+    try {
+      o.steps = steps_from_json(*steps);
+    } catch (const Error& e) {
+      fail(where, e.what());
+    }
+  }
+  if (const json* by_head = json_field(j, "sink_mass_by_head", where)) {
+    if (!by_head->is_object()) fail(where, "field 'sink_mass_by_head' is not an object");
+    for (const auto& [key, v] : by_head->items()) o.sink_mass_by_head[key] = json_number(v, where, "sink_mass_by_head['" + key + "']");
+  }
+  return o;
 }
 
 TestResult test_result_from_json(const json& j, const std::string& where) {
@@ -76,25 +111,15 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
       r.decode_seconds = json_number_field(*timing, "decode", where, 0.0);
       r.scoring_seconds = json_number_field(*timing, "scoring", where, 0.0);
     }
-    r.support_share = json_number_field(j, "support_share", where, -1.0);
-    r.error = json_string_field(j, "error", where, "");
     if (const json* v = json_field(j, "reused_tokens", where)) r.reused_tokens = json_integer(*v, where, "field 'reused_tokens'");
-    if (const json* v = json_field(j, "copy_steps_inside_span", where))
-      r.copy_steps_inside_span = json_integer(*v, where, "field 'copy_steps_inside_span'");
-    if (const json* v = json_field(j, "copy_steps_outside_span", where))
-      r.copy_steps_outside_span = json_integer(*v, where, "field 'copy_steps_outside_span'");
-    r.sink_mass_top_heads = json_number_field(j, "sink_mass_top_heads", where, -1.0);
-    if (const json* steps = json_field(j, "steps", where)) {
-      try {
-        r.steps = steps_from_json(*steps);
-      } catch (const Error& e) {
-        fail(where, e.what());
-      }
-    }
-    if (const json* by_head = json_field(j, "sink_mass_by_head", where)) {
-      if (!by_head->is_object()) fail(where, "field 'sink_mass_by_head' is not an object");
-      for (const auto& [key, v] : by_head->items()) r.sink_mass_by_head[key] = json_number(v, where, "sink_mass_by_head['" + key + "']");
-    }
+    TestObservations o = observations_from_json(j, where);
+    r.error = std::move(o.error);
+    r.copy_steps_inside_span = o.copy_steps_inside_span;
+    r.copy_steps_outside_span = o.copy_steps_outside_span;
+    r.sink_mass_top_heads = o.sink_mass_top_heads;
+    r.steps = std::move(o.steps);
+    r.sink_mass_by_head = std::move(o.sink_mass_by_head);
+    r.support_share = o.support_share;
   } catch (const json::exception& e) {
     fail(where, "malformed result line: " + json_error_text(e));
   }

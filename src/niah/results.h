@@ -45,10 +45,21 @@ struct TestResult {
 // 2.5 or a head key "a-b" is an error naming `where`); fields after "counted" are optional.
 nlohmann::json to_json(const TestResult& r);
 TestResult test_result_from_json(const nlohmann::json& j, const std::string& where);
-// The fields both detect and niah lines carry beside their own: error, copy_steps_inside_span,
-// copy_steps_outside_span, sink_mass_top_heads, steps + sink_mass_by_head, support_share
-// (each only when recorded).
-void add_observation_fields(const TestResult& r, nlohmann::json& line);
+
+// The fields both detect and niah lines carry beside their own, as TestResult holds them:
+// error, copy_steps_inside_span, copy_steps_outside_span, sink_mass_top_heads, steps +
+// sink_mass_by_head, support_share (each written only when recorded; all optional to read).
+struct TestObservations {
+  std::string error;
+  int64_t copy_steps_inside_span = 0, copy_steps_outside_span = 0;
+  double sink_mass_top_heads = -1;
+  std::optional<std::vector<StepCopies>> steps;
+  std::map<std::string, double> sink_mass_by_head;
+  double support_share = -1;
+};
+TestObservations observations_of(const TestResult& r);
+void add_observation_fields(const TestObservations& o, nlohmann::json& line);
+TestObservations observations_from_json(const nlohmann::json& j, const std::string& where);
 
 // Reference head_score format: {"L-H": [score of each counted test, ...]}, all heads,
 // tests in the given order.

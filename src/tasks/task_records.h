@@ -1,7 +1,7 @@
 // Typed result lines of the masked tasks (`rhead qa`, `rhead cot`): one struct per line kind
 // with one to_json (what cmd_qa / cmd_cot append to results.jsonl) and one from_json (what
 // experiments/qa_run and cot_run summarize). The mask and KV fields every masked line carries
-// are one sub-record, niah/causal's LineCondition, as in NIAH lines.
+// are one sub-record, niah/niah_records' LineCondition, as in NIAH lines.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "niah/causal.h"
+#include "niah/niah_records.h"
 
 namespace rhead {
 

@@ -224,7 +224,7 @@ TEST(NiahRun, GridsPerMaskAndSweep) {
   const auto bad = dir.write("bad/sweep.json", R"({"top": [[1, 2, 3]]})");
   expect_one_line_error([&] { read_sweep(bad); }, bad, "[K, mean_score]");
   const auto bad2 = dir.write("bad/results.jsonl", R"({"context_length": 1000, "depth_percent": 0})" "\n");
-  expect_one_line_error([&] { read_niah_results(bad2); }, bad2 + ":1", "missing field \"score\"");
+  expect_one_line_error([&] { read_niah_results(bad2); }, bad2 + ":1", "missing field 'score'");
 }
 
 }  // namespace

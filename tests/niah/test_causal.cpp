@@ -113,8 +113,8 @@ TEST(MaskSettings, SweepJsonAveragesSeeds) {
 }
 
 // A results.jsonl of two masks on a 3 x 2 grid, written the way run_niah_causal writes it.
-std::vector<json> synthetic_lines() {
-  std::vector<json> lines;
+std::vector<NiahLine> synthetic_lines() {
+  std::vector<NiahLine> lines;
   MaskSetting none, top;
   none.label = "none";
   top.label = "top:2";
@@ -139,7 +139,8 @@ std::vector<json> synthetic_lines() {
         else step.haystack = 2;
         r.steps = std::vector<StepCopies>{step};
         r.sink_mass_top_heads = m == &none ? 0.1 : 0.5;
-        lines.push_back(niah_result_line(r, *m, "model.gguf", "The secret code is star oil nest."));
+        r.prompt_tokens = len;
+        lines.push_back(niah_line(r, *m, "model.gguf", "The secret code is star oil nest.", 16, 4));
         ++i;
       }
   return lines;
@@ -147,7 +148,7 @@ std::vector<json> synthetic_lines() {
 
 TEST(NiahCausal, ResultLinesSummaryAndTaxonomyCounts) {
   const auto lines = synthetic_lines();
-  const json& l = lines.back();
+  const json l = to_json(lines.back());
   for (const char* key : {"model", "context_length", "depth_percent", "needle", "model_response", "score"})
     EXPECT_TRUE(l.contains(key)) << key;
   EXPECT_EQ(l["test_id"], "top:2|n0-L500-d100");
@@ -175,11 +176,87 @@ TEST(NiahCausal, ResultLinesSummaryAndTaxonomyCounts) {
   EXPECT_NE(table.find("16.6"), std::string::npos);
 }
 
+// line -> NiahLine -> line gives the same text, for every field the writer sets.
+TEST(NiahLineRecord, LineToStructToLineIsEqual) {
+  std::vector<NiahLine> lines = synthetic_lines();
+  NiahLine rich = lines.back();  // every optional field set, odd values
+  rich.condition.mask_seed = 18446744073709551615ull;
+  rich.condition.kv_policy = {{"window", 16}, {"sink", 4}, {"full_heads", {"1-0"}}};
+  rich.condition.kv_cache = {{"kv_kept_fraction", 0.375}, {"query_kept_fraction", 0.25}};
+  rich.observed.error = "needle span not found in the prompt";
+  rich.observed.support_share = 0.5;
+  rich.observed.sink_mass_by_head = {{"2-0", 0.75}};
+  rich.span_begin = rich.span_end = -1;
+  rich.seconds = 1.25;
+  lines.push_back(rich);
+  for (const NiahLine& l : lines) {
+    const std::string text = to_json(l).dump();
+    const NiahLine back = niah_line_from_json(json::parse(text), "results.jsonl:1");
+    EXPECT_EQ(to_json(back).dump(), text);
+  }
+  const NiahLine back = niah_line_from_json(to_json(rich), "x");
+  EXPECT_EQ(back.condition.mask_seed, 18446744073709551615ull);
+  EXPECT_DOUBLE_EQ(back.condition.kv_kept_fraction(), 0.375);
+  EXPECT_EQ(back.error_kind, ErrorKind::incomplete);  // the last masked test copied one span token
+  EXPECT_EQ(back.copy_tally.span_steps, 1);
+  ASSERT_TRUE(back.observed.steps);
+  EXPECT_EQ(back.observed.steps->size(), 1u);
+
+  // A line of the reference NIAH tool: its six fields, a float depth; the rest defaults.
+  const NiahLine ref = niah_line_from_json(
+      json::parse(R"({"model": "m", "context_length": 1000, "depth_percent": 33.3, "needle": "n",
+                      "model_response": "r", "score": 80.0})"),
+      "ref.jsonl:1");
+  EXPECT_EQ(ref.context_length, 1000);
+  EXPECT_EQ(ref.depth_percent, 33);
+  EXPECT_EQ(ref.condition.mask, "none");
+  EXPECT_TRUE(ref.passed);
+  EXPECT_EQ(ref.error_kind, ErrorKind::none);
+}
+
+// A field of the wrong type is one error naming the file and line, never a coerced value.
+TEST(NiahLineRecord, StrictReaderNamesFileAndLine) {
+  TempDir dir("rhead-niah-line-");
+  const std::string path = (dir.path / "results.jsonl").string();
+  const json good = to_json(synthetic_lines().front());
+  auto expect_error_on_line_2 = [&](const json& bad, const std::string& fragment) {
+    std::ofstream(path) << good.dump() << "\n" << bad.dump() << "\n";
+    try {
+      analysis::read_niah_results(path);
+      ADD_FAILURE() << bad.dump() << " was accepted";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find(path + ":2"), std::string::npos) << message;
+      EXPECT_NE(message.find(fragment), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    }
+  };
+  auto expect_error = [&](const std::string& field, const json& value, const std::string& fragment) {
+    json bad = good;
+    bad[field] = value;
+    expect_error_on_line_2(bad, fragment);
+  };
+  expect_error("context_length", "300", "'context_length' must be an integer");
+  expect_error("context_length", 300.5, "'context_length' must be an integer");
+  expect_error("score", true, "'score'");
+  expect_error("error_kind", 3, "'error_kind'");
+  expect_error("error_kind", "lost", "unknown error kind 'lost'");
+  expect_error("mask_k", "2", "'mask_k'");
+  expect_error("mask_heads", json::array({1}), "'mask_heads'");
+  expect_error("passed", 1, "'passed'");
+  expect_error("span", json::array({1}), "'span'");
+  expect_error("copy_tally", json::object(), "'content_steps'");
+  expect_error("kv_cache", 1, "'kv_cache'");
+  json missing = good;
+  missing.erase("score");
+  expect_error_on_line_2(missing, "missing field 'score'");
+}
+
 TEST(NiahCausal, HeatmapsAndSweepPlotAreValidPngAndSvg) {
   TempDir dir("rhead-causal-fig-");
   const std::string d = dir.path.string();
   std::string text;
-  for (const auto& l : synthetic_lines()) text += l.dump() + "\n";
+  for (const auto& l : synthetic_lines()) text += to_json(l).dump() + "\n";
   std::ofstream(d + "/results.jsonl") << text;
   std::ofstream(d + "/sweep.json") << summarize_niah_lines(synthetic_lines(), true).sweep.dump();
   const auto written = write_niah_figures(d, "niah-tiny");
