@@ -1,8 +1,6 @@
 // Mask options of niah, qa and cot.
 #include "cli/causal_options.h"
 
-#include "experiments/experiment.h"
-
 #include <chrono>
 #include <iostream>
 
@@ -96,29 +94,6 @@ void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, n
   nlohmann::json list = nlohmann::json::array();
   for (const auto& s : masks.settings) list.push_back(s.to_json());
   settings["masks"] = list;
-}
-
-RunDir run_items_with_progress(const std::string& kind, const std::string& output_dir, const std::string& shard,
-                               const nlohmann::json& record, bool quiet, const std::vector<std::string>& keys,
-                               const std::function<nlohmann::json(size_t, bool&)>& run_one) {
-  const auto [shard_i, shard_n] = parse_shard(shard);
-  ProgressBar bar(!quiet);
-  int correct = 0;
-  KeyedExperiment e(kind, record, keys, [&](size_t k) {
-    bool ok = false;
-    nlohmann::json line = run_one(k, ok);
-    correct += ok;
-    return line;
-  });
-  ExperimentRunOptions ro;
-  ro.output_dir = output_dir;
-  ro.shard = {shard_i, shard_n};
-  ro.progress = [&](int done, int total, const nlohmann::json&, double elapsed) {
-    bar.update(done, total, correct, elapsed, "");
-  };
-  RunDir dir = run_experiment(e, ro);
-  bar.finish();
-  return dir;
 }
 
 }  // namespace rhead::cli

@@ -10,7 +10,6 @@
 #include "analysis/score_map.h"
 #include "cli/kv_options.h"
 #include "model/loader.h"
-#include "io/run_dir.h"
 #include "niah/causal.h"
 
 namespace rhead::cli {
@@ -48,13 +47,5 @@ ResolvedMasks resolve_conditions(const MaskCliOptions& masks, const KvCliOptions
 
 // Records the mask options in a settings object.
 void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings);
-
-// The resumable (mask, item) run of qa and cot, with a progress bar: shard `shard` (I/N) of
-// `keys` runs into `output_dir` as a run of `kind` described by `record` (run.json);
-// run_one(i, correct) returns key i's result line and sets `correct` for the bar's running
-// accuracy. Returns the run directory with every line.
-RunDir run_items_with_progress(const std::string& kind, const std::string& output_dir, const std::string& shard,
-                               const nlohmann::json& record, bool quiet, const std::vector<std::string>& keys,
-                               const std::function<nlohmann::json(size_t, bool&)>& run_one);
 
 }  // namespace rhead::cli

@@ -9,7 +9,6 @@
 #include "io/error.h"
 #include "experiments/cot_run.h"
 #include "tasks/cot_task.h"
-#include "tasks/task_records.h"
 #include "niah/detect.h"
 
 namespace rhead::cli {
@@ -73,44 +72,19 @@ void run(const CotOptions& o) {
   settings["styles"] = o.styles;
   record_mask_settings(o.masks, masks, settings);
 
-  struct Job { size_t mask, style, item; };
-  std::vector<std::string> keys;
-  std::vector<Job> jobs;
-  for (size_t m = 0; m < masks.settings.size(); ++m)
-    for (size_t s = 0; s < styles.size(); ++s)
-      for (size_t i = 0; i < items.size(); ++i) {
-        keys.push_back(masks.settings[m].label + "|" + cot_style_name(styles[s]) + "|" + std::to_string(i) + ":" + items[i].id);
-        jobs.push_back({m, s, i});
-      }
-  KvSessions sessions{lm.model, session_options(o.model)};
-  const json record = {{"model", model_info_json(*lm.model)}, {"settings", settings}};
-  const RunDir dir = run_items_with_progress(
-      "cot", o.output, o.shard, record, o.quiet, keys,
-      [&](size_t k, bool& correct) {
-        const Job& j = jobs[k];
-        const MaskSetting& m = masks.settings[j.mask];
-        const CotItem& it = items[j.item];
-        const CotStyle style = styles[j.style];
-        // Answer-only needs a few tokens: "The answer is N."
-        const int max_new = style == CotStyle::answer_only ? std::min(o.max_new_tokens, 16) : o.max_new_tokens;
-        const CotAnswer a = run_cot_item(sessions.get(m.kv), tok, format, cot_prompt_text(shots, it.question, style), it, style,
-                                         &m.mask, max_new);
-        correct = a.correct;
-        CotLine line;
-        line.style = cot_style_name(style);
-        line.item_id = it.id;
-        line.question = it.question;
-        line.gold = it.gold;
-        line.completion = a.completion;
-        line.predicted = a.predicted;
-        line.correct = a.correct;
-        line.prompt_tokens = a.prompt_tokens;
-        line.generated_tokens = a.generated_tokens;
-        line.seconds = a.seconds;
-        line.condition =
-            line_condition(m, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens);
-        return to_json(line);
-      });
+  CotRunOptions ro;
+  ro.run.output_dir = o.output;
+  ro.run.shard = parse_shard(o.shard);
+  ro.run.conditions = masks.settings;
+  ro.run.settings = settings;
+  ro.shots = shots;
+  ro.styles = styles;
+  ro.format = format;
+  ro.max_new_tokens = o.max_new_tokens;
+  ProgressBar bar(!o.quiet);
+  ro.run.progress = [&](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };
+  const RunDir dir = run_cot(lm, session_options(o.model), items, ro);
+  bar.finish();
 
   std::cout << write_cot_outputs(dir);
   std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json}\n";

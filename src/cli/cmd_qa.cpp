@@ -12,7 +12,6 @@
 #include "experiments/explain.h"
 #include "experiments/qa_run.h"
 #include "tasks/qa_task.h"
-#include "tasks/task_records.h"
 
 namespace rhead::cli {
 namespace {
@@ -79,40 +78,20 @@ void run(const QaOptions& o) {
       support_heads_for(masks.scores ? &masks.scores->mean : nullptr, o.support_heads, lm.model->config);
   settings["support_heads"] = head_keys(support_heads);
 
-  std::vector<std::string> keys;
-  std::vector<std::pair<size_t, size_t>> what;  // (mask, item)
-  for (size_t m = 0; m < masks.settings.size(); ++m)
-    for (size_t i = 0; i < items.size(); ++i) {
-      keys.push_back(masks.settings[m].label + "|" + std::to_string(i) + ":" + items[i].id);
-      what.emplace_back(m, i);
-    }
-  KvSessions sessions{lm.model, session_options(o.model)};
-  const json record = {{"model", model_info_json(*lm.model)}, {"settings", settings},
-                       {"sweep", !o.masks.sweep.empty()}, {"kv_sweep", kv_sweep}};
-  const RunDir dir = run_items_with_progress(
-      "qa", o.output, o.shard, record, o.quiet, keys,
-      [&](size_t k, bool& correct) {
-        const MaskSetting& m = masks.settings[what[k].first];
-        const QaItem& it = items[what[k].second];
-        const QaAnswer a =
-            run_qa_item(sessions.get(m.kv), tok, format, it, &m.mask, o.max_new_tokens, support_heads);
-        correct = a.exact_match > 0;
-        QaLine line;
-        line.item_id = it.id;
-        line.question = it.question;
-        line.answers = it.answers;
-        line.prediction = a.prediction;
-        line.exact_match = a.exact_match;
-        line.f1 = a.f1;
-        line.prompt_tokens = a.prompt_tokens;
-        line.generated_tokens = a.generated_tokens;
-        line.context_tokens_dropped = a.context_tokens_dropped;
-        line.seconds = a.seconds;
-        if (a.support_share >= 0) line.support_share = a.support_share;
-        line.condition =
-            line_condition(m, lm.model->config.head_dim, o.model.kv_type == "f16" ? 2 : 4, a.prompt_tokens);
-        return to_json(line);
-      });
+  QaRunOptions ro;
+  ro.run.output_dir = o.output;
+  ro.run.shard = parse_shard(o.shard);
+  ro.run.conditions = masks.settings;
+  ro.run.settings = settings;
+  ro.sweep = !o.masks.sweep.empty();
+  ro.kv_sweep = kv_sweep;
+  ro.format = format;
+  ro.max_new_tokens = o.max_new_tokens;
+  ro.support_heads = support_heads;
+  ProgressBar bar(!o.quiet);
+  ro.run.progress = [&](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };
+  const RunDir dir = run_qa(lm, session_options(o.model), items, ro);
+  bar.finish();
 
   std::cout << write_qa_outputs(dir);
   std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json"

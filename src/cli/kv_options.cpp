@@ -79,15 +79,6 @@ SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy) {
   return so;
 }
 
-Session& KvSessions::get(const KvSetting& kv) {
-  if (!session || label != kv.label) {
-    session.reset();  // free the old cache first
-    session = std::make_unique<Session>(model, with_kv_policy(options, kv.policy));
-    label = kv.label;
-  }
-  return *session;
-}
-
 std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
   if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
   const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);

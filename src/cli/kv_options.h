@@ -56,16 +56,6 @@ std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const Mod
 // `so` with `policy` applied (an inactive policy leaves it unchanged).
 SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy);
 
-// The session of the current condition of an item loop (qa, cot): one Session at a time,
-// rebuilt when the KV condition changes, since a policy is fixed for a session's life.
-struct KvSessions {
-  std::shared_ptr<const Model> model;
-  SessionOptions options;
-  std::unique_ptr<Session> session;
-  std::string label;  // KV label of `session`
-  Session& get(const KvSetting& kv);
-};
-
 // One line for stderr describing what a policy keeps at `length` positions.
 std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
 

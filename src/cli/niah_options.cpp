@@ -61,7 +61,7 @@ std::string shard_from_slurm_env() {
 }
 }  // namespace
 
-std::pair<int, int> parse_shard(const std::string& spec_in) {
+Shard parse_shard(const std::string& spec_in) {
   const std::string spec = spec_in == "auto" ? shard_from_slurm_env() : spec_in;
   // from_chars, not sscanf: an out-of-range number is an error, not undefined behaviour.
   auto whole_int = [](std::string_view text, int& out) {

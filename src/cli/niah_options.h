@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/common.h"
+#include "io/run_dir.h"
 #include "niah/runner.h"
 
 namespace rhead::cli {
@@ -44,8 +45,8 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
 NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& model, DefaultNeedles defaults,
                                nlohmann::json& settings);
 
-// "I/N" -> (I, N).
-std::pair<int, int> parse_shard(const std::string& spec);
+// "I/N" (or "auto": this task of a Slurm job array) -> shard I of N.
+Shard parse_shard(const std::string& spec);
 
 // A one-line progress display on stderr: tests done, ETA, running accuracy.
 class ProgressBar {

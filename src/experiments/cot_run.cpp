@@ -1,24 +1,83 @@
-// CoT run outputs: accuracy per mask and prompting style.
+// The cot experiment and its run outputs: accuracy per mask and prompting style.
 #include "experiments/cot_run.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
 
+#include "niah/detect.h"
 #include "tasks/task_records.h"
 
 namespace rhead {
 
 using nlohmann::json;
 
+namespace {
+
+// Every condition x prompting style x arithmetic item.
+class CotExperiment : public Experiment {
+ public:
+  CotExperiment(const LoadedModel& model, const SessionOptions& session, const std::vector<CotItem>& items,
+                const CotRunOptions& o)
+      : model_(model), items_(items), o_(o), run_(model, session, o.run, item_keys(items, o.styles)) {}
+  std::string kind() const override { return "cot"; }
+  json run_record() const override { return {{"model", model_info_json(*model_.model)}, {"settings", o_.run.settings}}; }
+  std::vector<std::string> keys() const override { return run_.keys(); }
+  json run_key(size_t k) override {
+    const MaskSetting& m = run_.condition(k);
+    const CotStyle style = o_.styles[run_.item(k) / items_.size()];
+    const CotItem& it = items_[run_.item(k) % items_.size()];
+    // Answer-only needs a few tokens: "The answer is N."
+    const int max_new = style == CotStyle::answer_only ? std::min(o_.max_new_tokens, 16) : o_.max_new_tokens;
+    const CotAnswer a = run_cot_item(run_.session(m), *model_.tokenizer, o_.format,
+                                     cot_prompt_text(o_.shots, it.question, style), it, style, &m.mask, max_new);
+    run_.count_answer(a.correct);
+    CotLine line;
+    line.style = cot_style_name(style);
+    line.item_id = it.id;
+    line.question = it.question;
+    line.gold = it.gold;
+    line.completion = a.completion;
+    line.predicted = a.predicted;
+    line.correct = a.correct;
+    line.prompt_tokens = a.prompt_tokens;
+    line.generated_tokens = a.generated_tokens;
+    line.seconds = a.seconds;
+    line.condition = run_.line_condition(m, a.prompt_tokens);
+    return to_json(line);
+  }
+  RunDir run() { return run_.run(*this); }
+
+ private:
+  // Style-major: "style|index:id".
+  static std::vector<std::string> item_keys(const std::vector<CotItem>& items, const std::vector<CotStyle>& styles) {
+    std::vector<std::string> keys;
+    for (CotStyle s : styles)
+      for (std::string& k : numbered_item_keys(items, std::string(cot_style_name(s)) + "|")) keys.push_back(std::move(k));
+    return keys;
+  }
+
+  const LoadedModel& model_;
+  const std::vector<CotItem>& items_;
+  const CotRunOptions& o_;
+  ItemRun run_;
+};
+
+}  // namespace
+
+RunDir run_cot(const LoadedModel& model, const SessionOptions& session, const std::vector<CotItem>& items,
+               const CotRunOptions& options) {
+  CotExperiment e(model, session, items, options);
+  return e.run();
+}
+
 std::string write_cot_outputs(const RunDir& dir) {
   const json& run = dir.record();
   // Accuracy per mask and style.
   struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; double kv_kept = 0, query_kept = 0; int n = 0; };  // style -> (correct, n)
   std::map<std::string, Agg> by_mask;
-  const std::string results = dir.file("results.jsonl");
-  for (size_t i = 0; i < dir.lines().size(); ++i) {
-    const CotLine l = cot_line_from_json(dir.lines()[i], results + ":" + std::to_string(i + 1));
+  for (const CotLine& l : dir.read_lines(cot_line_from_json)) {
     Agg& a = by_mask[l.condition.mask];
     if (a.mask.is_null()) a.mask = l.condition.summary_mask();
     a.kv_kept += l.condition.kv_kept_fraction();

@@ -31,24 +31,6 @@ class Experiment {
   virtual nlohmann::json run_key(size_t index) = 0;
 };
 
-// An experiment given by its parts: qa and cot, one line per (mask, item) key.
-class KeyedExperiment : public Experiment {
- public:
-  KeyedExperiment(std::string kind, nlohmann::json record, std::vector<std::string> keys,
-                  std::function<nlohmann::json(size_t)> run_one)
-      : kind_(std::move(kind)), record_(std::move(record)), keys_(std::move(keys)), run_one_(std::move(run_one)) {}
-  std::string kind() const override { return kind_; }
-  nlohmann::json run_record() const override { return record_; }
-  std::vector<std::string> keys() const override { return keys_; }
-  nlohmann::json run_key(size_t index) override { return run_one_(index); }
-
- private:
-  std::string kind_;
-  nlohmann::json record_;
-  std::vector<std::string> keys_;
-  std::function<nlohmann::json(size_t)> run_one_;
-};
-
 struct ExperimentRunOptions {
   std::string output_dir;
   Shard shard;

@@ -1,4 +1,4 @@
-// QA run outputs: per-mask EM / F1, the sweep plot and the KV sweep.
+// The qa experiment and its run outputs: per-mask EM / F1, the sweep plot and the KV sweep.
 #include "experiments/qa_run.h"
 
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "experiments/explain.h"
 #include "niah/causal.h"
+#include "niah/detect.h"
 #include "tasks/qa_task.h"
 #include "tasks/task_records.h"
 #include "niah/kv_conditions.h"
@@ -18,6 +19,58 @@
 namespace rhead {
 
 using nlohmann::json;
+
+namespace {
+
+// Every condition x QA item.
+class QaExperiment : public Experiment {
+ public:
+  QaExperiment(const LoadedModel& model, const SessionOptions& session, const std::vector<QaItem>& items,
+               const QaRunOptions& o)
+      : model_(model), items_(items), o_(o), run_(model, session, o.run, numbered_item_keys(items)) {}
+  std::string kind() const override { return "qa"; }
+  json run_record() const override {
+    return {{"model", model_info_json(*model_.model)}, {"settings", o_.run.settings}, {"sweep", o_.sweep},
+            {"kv_sweep", o_.kv_sweep}};
+  }
+  std::vector<std::string> keys() const override { return run_.keys(); }
+  json run_key(size_t k) override {
+    const MaskSetting& m = run_.condition(k);
+    const QaItem& it = items_[run_.item(k)];
+    const QaAnswer a = run_qa_item(run_.session(m), *model_.tokenizer, o_.format, it, &m.mask, o_.max_new_tokens,
+                                   o_.support_heads);
+    run_.count_answer(a.exact_match > 0);
+    QaLine line;
+    line.item_id = it.id;
+    line.question = it.question;
+    line.answers = it.answers;
+    line.prediction = a.prediction;
+    line.exact_match = a.exact_match;
+    line.f1 = a.f1;
+    line.prompt_tokens = a.prompt_tokens;
+    line.generated_tokens = a.generated_tokens;
+    line.context_tokens_dropped = a.context_tokens_dropped;
+    line.seconds = a.seconds;
+    if (a.support_share >= 0) line.support_share = a.support_share;
+    line.condition = run_.line_condition(m, a.prompt_tokens);
+    return to_json(line);
+  }
+  RunDir run() { return run_.run(*this); }
+
+ private:
+  const LoadedModel& model_;
+  const std::vector<QaItem>& items_;
+  const QaRunOptions& o_;
+  ItemRun run_;
+};
+
+}  // namespace
+
+RunDir run_qa(const LoadedModel& model, const SessionOptions& session, const std::vector<QaItem>& items,
+              const QaRunOptions& options) {
+  QaExperiment e(model, session, items, options);
+  return e.run();
+}
 
 std::string write_qa_outputs(const RunDir& dir) {
   const json& run = dir.record();
@@ -31,9 +84,7 @@ std::string write_qa_outputs(const RunDir& dir) {
     SupportSummary support;  // passed: F1 > 0.5
   };
   std::map<std::string, Agg> by_mask;
-  const std::string results = dir.file("results.jsonl");
-  for (size_t i = 0; i < dir.lines().size(); ++i) {
-    const QaLine l = qa_line_from_json(dir.lines()[i], results + ":" + std::to_string(i + 1));
+  for (const QaLine& l : dir.read_lines(qa_line_from_json)) {
     Agg& a = by_mask[l.condition.mask];
     if (a.n == 0) a.mask = l.condition.summary_mask();
     ++a.n;

@@ -69,6 +69,15 @@ class RunDir {
 
   // Every line of results.jsonl, in file order (appended lines included).
   const std::vector<nlohmann::json>& lines() const { return lines_; }
+  // Every line read into its record by `read(line, where)`; `where` is "DIR/results.jsonl:N",
+  // N counting from 1 over lines().
+  template <typename Read>
+  auto read_lines(Read read) const {
+    std::vector<decltype(read(nlohmann::json(), std::string()))> out;
+    const std::string results = file("results.jsonl");
+    for (size_t i = 0; i < lines_.size(); ++i) out.push_back(read(lines_[i], results + ":" + std::to_string(i + 1)));
+    return out;
+  }
   bool has(const std::string& key) const { return keys_.count(key) > 0; }
   // Indices of `keys` that belong to `shard` and have no line yet, ascending.
   std::vector<size_t> pending(const std::vector<std::string>& keys, const Shard& shard) const;

@@ -375,7 +375,7 @@ std::string model_stem(const json& run) {
 NiahCausalSummary write_niah_outputs(const RunDir& run_dir) {
   const std::string& dir = run_dir.path();
   const json& run = run_dir.record();
-  const std::vector<NiahLine> lines = niah_lines(run_dir);
+  const std::vector<NiahLine> lines = run_dir.read_lines(niah_line_from_json);
   NiahCausalSummary s = summarize_niah_lines(lines, run.value("sweep", false));
   s.model = run.value("model", json::object());
   s.settings = run.value("settings", json::object());
@@ -422,7 +422,7 @@ class NiahExperiment : public Experiment {
   }
   void check_lines(const RunDir& dir) const override {
     std::map<std::string, json> heads_of_label;
-    for (const NiahLine& l : niah_lines(dir)) {
+    for (const NiahLine& l : dir.read_lines(niah_line_from_json)) {
       // The heads a label stood for: masked heads, and the full heads of its KV policy.
       const LineCondition& c = l.condition;
       const json full = c.kv_policy.is_object() ? c.kv_policy.value("full_heads", json::array()) : json::array();

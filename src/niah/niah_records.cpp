@@ -144,12 +144,4 @@ NiahLine niah_line_from_json(const json& j, const std::string& where) {
   });
 }
 
-std::vector<NiahLine> niah_lines(const RunDir& dir) {
-  std::vector<NiahLine> out;
-  const std::string results = dir.file("results.jsonl");
-  for (size_t i = 0; i < dir.lines().size(); ++i)
-    out.push_back(niah_line_from_json(dir.lines()[i], results + ":" + std::to_string(i + 1)));
-  return out;
-}
-
 }  // namespace rhead

@@ -10,7 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/run_dir.h"
 #include "niah/results.h"
 #include "niah/taxonomy.h"
 
@@ -72,8 +71,5 @@ nlohmann::json to_json(const NiahLine& line);
 // Strict types (a context_length of "300" or an error_kind of 3 is an error naming `where`,
 // "DIR/results.jsonl:N"); context_length, depth_percent and score are required.
 NiahLine niah_line_from_json(const nlohmann::json& j, const std::string& where);
-
-// Every line of a niah run directory, read with niah_line_from_json.
-std::vector<NiahLine> niah_lines(const RunDir& dir);
 
 }  // namespace rhead
