@@ -1,7 +1,6 @@
 // `rhead cot -m MODEL [--data FILE.jsonl]`: GSM8K-style arithmetic, answer-only and
 // chain-of-thought prompting, accuracy per style under each mask setting.
 #include <iostream>
-#include <map>
 
 #include "cli/causal_options.h"
 #include "cli/command.h"

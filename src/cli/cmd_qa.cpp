@@ -1,8 +1,6 @@
 // `rhead qa -m MODEL [--data FILE.jsonl]`: extractive QA (SQuAD exact match and F1) with
 // and without head masks.
-#include <filesystem>
 #include <iostream>
-#include <map>
 
 #include "cli/causal_options.h"
 #include "cli/command.h"

@@ -13,7 +13,6 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
