@@ -23,6 +23,7 @@
 
 #include "ops/attention.h"
 #include "ops/quant.h"
+#include "ops/threads.h"
 
 namespace {
 
@@ -87,6 +88,7 @@ double time_call(int64_t pos0, int64_t T, bool probes, int reps, const std::vect
 }  // namespace
 
 int main(int argc, char** argv) {
+  rhead::apply_wait_policy(argv);  // the wait policy rhead itself runs with (ops/threads.h)
   int reps = 5, threads = 0;
   int64_t max_context = 16384;
   std::string only;  // "prefill" or "decode": run only those rows

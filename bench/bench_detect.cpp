@@ -21,6 +21,7 @@
 
 #include "model/loader.h"
 #include "niah/runner.h"
+#include "ops/threads.h"
 
 namespace {
 
@@ -112,6 +113,7 @@ BENCHMARK_CAPTURE(detect_grid, hf_f32_no_reuse_1_thread, std::string("hf-f32"), 
     ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
 int main(int argc, char** argv) {
+  rhead::apply_wait_policy(argv);  // the wait policy rhead itself runs with (ops/threads.h)
   if (const char* model = std::getenv("RHEAD_BENCH_DETECT_MODEL"))
     benchmark::RegisterBenchmark("detect_grid/model_prefix_reuse_all_threads", detect_grid, std::string(model), true, 0)
         ->Unit(benchmark::kSecond)

@@ -56,6 +56,7 @@
 #include "model/generate.h"
 #include "model/loader.h"
 #include "model/session.h"
+#include "ops/threads.h"
 
 namespace {
 
@@ -342,6 +343,8 @@ void print_decode_summary(const std::vector<std::unique_ptr<BenchModel>>& models
 }  // namespace
 
 int main(int argc, char** argv) {
+  rhead::apply_wait_policy(argv);  // the wait policy rhead itself runs with (ops/threads.h)
+  std::printf("threads %d, wait policy %s\n", omp_get_max_threads(), rhead::wait_policy_description().c_str());
   benchmark::Initialize(&argc, argv);
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) paths.push_back(argv[i]);

@@ -35,6 +35,7 @@
 #include "model/session.h"
 #include "ops/attention.h"
 #include "ops/quant.h"
+#include "ops/threads.h"
 
 namespace {
 
@@ -195,6 +196,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  rhead::apply_wait_policy(argv);  // the wait policy rhead itself runs with (ops/threads.h)
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
