@@ -54,10 +54,12 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
     // (as llama.cpp does; the error this adds is about 0.3% of a dot product).
     std::vector<QuantizedVector> qx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) quantize_vector(x + t * cols, cols, qx[t]);
-#pragma omp parallel for schedule(dynamic, kDecodeChunkRows) if (rows * cols * T >= kMinParallelMacs)
-    for (int64_t r = 0; r < rows; ++r) {
-      const uint8_t* row = w.row(r);
-      for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot_row_int8(w.type, row, qx[t]);
+    const int64_t n_chunks = (rows + kDecodeChunkRows - 1) / kDecodeChunkRows;
+    const int64_t stride = row_bytes(w.type, cols);
+#pragma omp parallel for schedule(dynamic, 1) if (rows * cols * T >= kMinParallelMacs)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      const int64_t r0 = c * kDecodeChunkRows, nr = std::min(kDecodeChunkRows, rows - r0);
+      for (int64_t t = 0; t < T; ++t) dot_rows_int8(w.type, w.row(r0), stride, nr, qx[t], y + t * rows + r0);
     }
     return;
   }

@@ -627,18 +627,39 @@ float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedV
   return 0;
 }
 
-float dot_row_int8(DType t, const void* row, const QuantizedVector& x) {
+namespace {
+KernelISA best_int8_isa() {
   static const KernelISA best = cpu_has_int8_isa(KernelISA::AVX512) ? KernelISA::AVX512
                                 : cpu_has_int8_isa(KernelISA::AVX2) ? KernelISA::AVX2
                                                                     : KernelISA::Scalar;
+  return best;
+}
+}  // namespace
+
+float dot_row_int8(DType t, const void* row, const QuantizedVector& x) {
   if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));
   check_row_length("dot_row_int8", t, x.n);
-  switch (best) {
+  switch (best_int8_isa()) {
     case KernelISA::AVX512: return detail::dot_row_int8_vnni(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
     case KernelISA::AVX2: return detail::dot_row_int8_avx2(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
     case KernelISA::Scalar: return dot_row_int8_ref(t, row, x);
   }
   return 0;
+}
+
+void dot_rows_int8(DType t, const void* rows, int64_t stride, int64_t n_rows, const QuantizedVector& x, float* y) {
+  if (!has_int8_dot(t)) fail("dot_rows_int8", std::string("no integer kernel for ") + dtype_name(t));
+  check_row_length("dot_rows_int8", t, x.n);
+  const auto* p = static_cast<const uint8_t*>(rows);
+  switch (best_int8_isa()) {
+    case KernelISA::AVX512:
+      return detail::dot_rows_int8_vnni(t, p, stride, n_rows, x.q.data(), x.d.data(), x.sum16.data(), x.n, y);
+    case KernelISA::AVX2:
+      return detail::dot_rows_int8_avx2(t, p, stride, n_rows, x.q.data(), x.d.data(), x.sum16.data(), x.n, y);
+    case KernelISA::Scalar:
+      for (int64_t r = 0; r < n_rows; ++r) y[r] = dot_row_int8_ref(t, p + r * stride, x);
+      return;
+  }
 }
 
 }  // namespace rhead

@@ -70,6 +70,9 @@ bool has_int8_dot(DType t);
 // sum_i row[i] * x.d[i / 32] * x.q[i]; n = x.n. Error for a type without an integer kernel.
 float dot_row_int8(DType t, const void* row, const QuantizedVector& x);
 float dot_row_int8_ref(DType t, const void* row, const QuantizedVector& x);
+// y[i] = dot_row_int8(t, rows + i * stride, x) for i in [0, n_rows): one dispatch for a run
+// of rows `stride` bytes apart (the rows of a matrix chunk).
+void dot_rows_int8(DType t, const void* rows, int64_t stride, int64_t n_rows, const QuantizedVector& x, float* y);
 // AVX512 here means AVX-512 VNNI (F+BW+VL+VNNI).
 bool cpu_has_int8_isa(KernelISA isa);
 float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x);
@@ -80,6 +83,10 @@ float dot_row_int8_avx2(DType t, const void* row, const int8_t* q, const float* 
                         int64_t n);
 float dot_row_int8_vnni(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
                         int64_t n);
+void dot_rows_int8_avx2(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
+                        const int32_t* sum16, int64_t n, float* y);
+void dot_rows_int8_vnni(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
+                        const int32_t* sum16, int64_t n, float* y);
 // Per-ISA kernels (quant_avx2.cpp, quant_avx512.cpp). Callers check the CPU first.
 void dequantize_row_avx2(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx2(DType t, const void* row, const float* x, int64_t n);

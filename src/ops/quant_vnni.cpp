@@ -17,6 +17,7 @@
 #endif
 // GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace rhead::detail {
 namespace {
@@ -91,7 +92,8 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
       else acc1 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc1);
     }
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - hsum8(offset);
+  const __m512 total = _mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps256_ps512(offset));
+  return hsum8(_mm256_add_ps(_mm512_castps512_ps256(total), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1))));
 }
 
 }  // namespace
@@ -99,6 +101,11 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
 float dot_row_int8_vnni(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
                         int64_t n) {
   return int8_dot(t, static_cast<const uint8_t*>(row), XView{q, d, sum16, n});
+}
+
+void dot_rows_int8_vnni(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
+                      const int32_t* sum16, int64_t n, float* y) {
+  int8_rows(t, static_cast<const uint8_t*>(rows), stride, n_rows, XView{q, d, sum16, n}, y);
 }
 
 }  // namespace rhead::detail
