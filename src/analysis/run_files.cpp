@@ -8,11 +8,12 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
+#include "io/jsonl.h"
+#include "io/mapped_file.h"
 #include "model/heads.h"
 
 namespace rhead::analysis {
@@ -20,67 +21,7 @@ namespace rhead::analysis {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, fs::exists(path) ? "cannot open file" : "no such file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_json(buffer.str(), path);
-}
-
 namespace {
-
-const json& require(const json& obj, const char* name, const std::string& where) {
-  auto it = obj.find(name);
-  if (it == obj.end()) fail(where, std::string("missing field \"") + name + "\"");
-  return *it;
-}
-
-double get_number(const json& obj, const char* name, const std::string& where) {
-  const json& v = require(obj, name, where);
-  if (!v.is_number()) fail(where, std::string("field \"") + name + "\" is not a number");
-  return v.get<double>();
-}
-
-int get_int(const json& obj, const char* name, const std::string& where) {
-  const json& v = require(obj, name, where);
-  return json_int(v, where, std::string("field \"") + name + "\"");
-}
-
-std::string get_string(const json& obj, const char* name, const std::string& where) {
-  const json& v = require(obj, name, where);
-  if (!v.is_string()) fail(where, std::string("field \"") + name + "\" is not a string");
-  return v.get<std::string>();
-}
-
-int optional_int(const json& obj, const char* name, const std::string& where, int fallback = 0) {
-  return obj.contains(name) ? get_int(obj, name, where) : fallback;
-}
-
-double optional_number(const json& obj, const char* name, const std::string& where, double fallback = 0) {
-  return obj.contains(name) ? get_number(obj, name, where) : fallback;
-}
-
-std::string optional_string(const json& obj, const char* name, const std::string& where) {
-  return obj.contains(name) && !obj[name].is_null() ? get_string(obj, name, where) : std::string();
-}
-
-// Calls `on_line(json, where)` for each non-blank line; `where` is "path:line".
-template <typename OnLine>
-void for_each_jsonl(const std::string& path, OnLine on_line) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, fs::exists(path) ? "cannot open file" : "no such file");
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(number);
-    const json obj = parse_json(line, where);
-    if (!obj.is_object()) fail(where, "expected one JSON object per line");
-    guard_input(where, [&] { on_line(obj, where); });
-  }
-}
 
 ModelInfo read_model_info(const json& doc, const std::string& where) {
   ModelInfo info;
@@ -94,14 +35,14 @@ ModelInfo read_model_info(const json& doc, const std::string& where) {
   if (!m.is_object()) fail(where, "field \"model\" is not an object");
   const std::string mw = where + ": model";
   info.raw = m;
-  info.path = optional_string(m, "path", mw);
-  info.architecture = optional_string(m, "architecture", mw);
-  info.n_layer = optional_int(m, "n_layer", mw);
-  info.n_head = optional_int(m, "n_head", mw);
-  info.n_kv_head = optional_int(m, "n_kv_head", mw);
-  info.head_dim = optional_int(m, "head_dim", mw);
-  info.n_vocab = optional_int(m, "n_vocab", mw);
-  info.n_ctx = optional_int(m, "n_ctx", mw);
+  info.path = json_string_field(m, "path", mw, "");
+  info.architecture = json_string_field(m, "architecture", mw, "");
+  info.n_layer = json_int_field(m, "n_layer", mw, 0);
+  info.n_head = json_int_field(m, "n_head", mw, 0);
+  info.n_kv_head = json_int_field(m, "n_kv_head", mw, 0);
+  info.head_dim = json_int_field(m, "head_dim", mw, 0);
+  info.n_vocab = json_int_field(m, "n_vocab", mw, 0);
+  info.n_ctx = json_int_field(m, "n_ctx", mw, 0);
   return info;
 }
 
@@ -121,7 +62,9 @@ json read_object_file(const std::string& path) {
 
 std::vector<TestResult> read_detect_results(const std::string& path) {
   std::vector<TestResult> tests;
-  for_each_jsonl(path, [&](const json& obj, const std::string& where) { tests.push_back(test_result_from_json(obj, where)); });
+  for_each_jsonl_object(read_text_file(path), path, [&](const json& obj, const std::string& where, int) {
+    tests.push_back(test_result_from_json(obj, where));
+  });
   return tests;
 }
 
@@ -211,7 +154,9 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
 
 std::vector<NiahLine> read_niah_results(const std::string& path) {
   std::vector<NiahLine> tests;
-  for_each_jsonl(path, [&](const json& obj, const std::string& where) { tests.push_back(niah_line_from_json(obj, where)); });
+  for_each_jsonl_object(read_text_file(path), path, [&](const json& obj, const std::string& where, int) {
+    tests.push_back(niah_line_from_json(obj, where));
+  });
   return tests;
 }
 
@@ -235,7 +180,7 @@ NiahSummary read_niah_summary(const std::string& path) {
   s.raw = doc;
   s.model = read_model_info(doc, path);
   s.settings = read_settings(doc, path);
-  s.mean_score = optional_number(doc, "mean_score", path);
+  s.mean_score = json_number_field(doc, "mean_score", path, 0.0);
   return s;
 }
 

@@ -103,7 +103,4 @@ RunKind detect_run_kind(const std::string& dir);
 DetectRun read_detect_run(const std::string& dir);
 NiahRun read_niah_run(const std::string& dir);
 
-// Parses a whole JSON file; the error names the file and the parser's message.
-nlohmann::json read_json_file(const std::string& path);
-
 }  // namespace rhead::analysis

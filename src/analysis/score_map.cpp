@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "analysis/run_files.h"
+#include "io/json.h"
 #include "io/checked.h"
 #include "io/error.h"
 

@@ -51,7 +51,11 @@ const uint8_t* MappedFile::view(uint64_t offset, uint64_t len, const std::string
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open");
+  if (!in) {
+    const int err = errno;
+    struct stat st;
+    fail(path, ::stat(path.c_str(), &st) != 0 ? std::string("no such file") : "cannot open: " + std::string(std::strerror(err)));
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -33,10 +33,13 @@ constexpr int64_t kTileRows = 128;
 // Below this many multiply-adds (~30 us on one core) a parallel region costs more than it
 // saves, and with more threads than free cores each barrier can cost milliseconds.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 18;
-// Decode matvecs hand out rows in chunks rather than one static half per thread: when another
-// process shares a core, the thread on the free core takes more chunks instead of waiting at
-// the barrier for the slowed one.
-constexpr int64_t kDecodeChunkRows = 32;
+// Decode matvecs hand out rows in chunks of about kDecodeChunkBytes rather than one static
+// half per thread: when another process shares a core, the thread on the free core takes
+// more chunks instead of waiting at the barrier for the slowed one. A chunk must still be
+// long enough for the hardware prefetchers to stream it: 1.1B q4_K decode went from 25 to
+// 32 tokens/s and q8_0 from 21 to 28 when chunks grew from 36 KB (32 rows) to 128 KB.
+constexpr int64_t kDecodeChunkBytes = int64_t{128} << 10;
+int64_t decode_chunk_rows(int64_t row_bytes) { return std::max<int64_t>(16, kDecodeChunkBytes / row_bytes); }
 
 void single_threaded_blas() {
   static const bool done = [] {
@@ -54,17 +57,18 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
     // (as llama.cpp does; the error this adds is about 0.3% of a dot product).
     std::vector<QuantizedVector> qx(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) quantize_vector(x + t * cols, cols, qx[t]);
-    const int64_t n_chunks = (rows + kDecodeChunkRows - 1) / kDecodeChunkRows;
-    const int64_t stride = row_bytes(w.type, cols);
+    const int64_t stride = row_bytes(w.type, cols), chunk = decode_chunk_rows(stride);
+    const int64_t n_chunks = (rows + chunk - 1) / chunk;
 #pragma omp parallel for schedule(dynamic, 1) if (rows * cols * T >= kMinParallelMacs)
     for (int64_t c = 0; c < n_chunks; ++c) {
-      const int64_t r0 = c * kDecodeChunkRows, nr = std::min(kDecodeChunkRows, rows - r0);
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
       for (int64_t t = 0; t < T; ++t) dot_rows_int8(w.type, w.row(r0), stride, nr, qx[t], y + t * rows + r0);
     }
     return;
   }
   if (T < kGemmMinTokens) {
-#pragma omp parallel for schedule(dynamic, kDecodeChunkRows) if (rows * cols * T >= kMinParallelMacs)
+    const int64_t chunk = decode_chunk_rows(row_bytes(w.type, cols));
+#pragma omp parallel for schedule(dynamic, chunk) if (rows * cols * T >= kMinParallelMacs)
     for (int64_t r = 0; r < rows; ++r) {
       const uint8_t* row = w.row(r);
       for (int64_t t = 0; t < T; ++t) y[t * rows + r] = dot_row(w.type, row, x + t * cols, cols);

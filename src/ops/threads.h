@@ -4,9 +4,10 @@
 // waits (sleep at once) pay a thread wake-up per region: on a quiet machine that made decode
 // ~35% slower than spinning. Long spins collapse when the cores are shared: a spinning thread
 // burns the slice its partner needs (1B q8_0 decode, 2 threads, one core busy: 0.7 tokens/s
-// spinning, 7.2 passive). So: when the machine has a free core for every other runnable task,
-// spin briefly (GOMP_SPINCOUNT 20000, about 0.2 ms, enough to bridge the gaps between regions)
-// and then sleep; when it is oversubscribed, sleep at once. A policy the user set
+// spinning, 7.2 passive). So: when every thread of ours can have a core that no other
+// process is using (measured from /proc/stat over 250 ms at start-up; the load average trails
+// by a minute), spin briefly (GOMP_SPINCOUNT 20000, about 0.2 ms, enough to bridge the gaps
+// between regions) and then sleep; otherwise sleep at once. A policy the user set
 // (OMP_WAIT_POLICY or GOMP_SPINCOUNT) is kept.
 #pragma once
 #include <string>
