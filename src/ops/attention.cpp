@@ -227,7 +227,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
 constexpr int64_t kTileRows = 256;      // query rows (tokens x group heads) per work item
 constexpr int64_t kPrefillKeys = 256;   // keys per tile when there are many query rows
 constexpr int64_t kLaneKeys = 32;      // keys per tile of the lane kernel (K and V tiles in f32 fit L1)
-constexpr int64_t kPrefetchTiles = 16;  // lane kernel: prefetch K/V this many tiles ahead (into L2)
+constexpr int64_t kPrefetchTiles = 32;  // lane kernel: prefetch K/V this many tiles ahead (into L2)
 constexpr int64_t kMaxLaneRows = 32;    // up to this many query rows per item: lane kernel
 constexpr int64_t kMinSliceKeys = 512;  // a key slice is never shorter than this
 
@@ -391,8 +391,9 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     const float* vt;
     if (a.kv_f16) {
       // The cache streams from memory at long context: request the K/V tiles kPrefetchTiles
-      // ahead into L2 while this one is converted and used (decode at 16K: 3.4 -> 2.6 ms per
-      // layer on one core; the hardware prefetcher alone does not run far enough ahead).
+      // ahead into L2 while this one is converted and used; the hardware prefetcher alone does
+      // not run far enough ahead (bench_attention --layers 22, decode at 16K, 2 threads: 2.5 ms
+      // per layer without, 1.7-2.0 with 32 tiles; 16 tiles and L1 or L3 hints did worse).
       const int64_t ahead = kb + kPrefetchTiles * BK;
       if (ahead < k_end) {
         const int64_t n_ahead = std::min(BK, k_end - ahead) * hd;
