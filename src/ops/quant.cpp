@@ -615,18 +615,6 @@ bool cpu_has_int8_isa(KernelISA isa) {
   return cpu_has_isa(isa);
 }
 
-float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x) {
-  if (!cpu_has_int8_isa(isa)) fail("dot_row_int8", std::string("this CPU lacks ") + isa_name(isa));
-  if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));
-  check_row_length("dot_row_int8", t, x.n);
-  switch (isa) {
-    case KernelISA::Scalar: return dot_row_int8_ref(t, row, x);
-    case KernelISA::AVX2: return detail::dot_row_int8_avx2(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
-    case KernelISA::AVX512: return detail::dot_row_int8_vnni(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
-  }
-  return 0;
-}
-
 namespace {
 KernelISA best_int8_isa() {
   static const KernelISA best = cpu_has_int8_isa(KernelISA::AVX512) ? KernelISA::AVX512
@@ -634,24 +622,14 @@ KernelISA best_int8_isa() {
                                                                     : KernelISA::Scalar;
   return best;
 }
-}  // namespace
 
-float dot_row_int8(DType t, const void* row, const QuantizedVector& x) {
-  if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));
-  check_row_length("dot_row_int8", t, x.n);
-  switch (best_int8_isa()) {
-    case KernelISA::AVX512: return detail::dot_row_int8_vnni(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
-    case KernelISA::AVX2: return detail::dot_row_int8_avx2(t, row, x.q.data(), x.d.data(), x.sum16.data(), x.n);
-    case KernelISA::Scalar: return dot_row_int8_ref(t, row, x);
-  }
-  return 0;
-}
-
-void dot_rows_int8(DType t, const void* rows, int64_t stride, int64_t n_rows, const QuantizedVector& x, float* y) {
-  if (!has_int8_dot(t)) fail("dot_rows_int8", std::string("no integer kernel for ") + dtype_name(t));
-  check_row_length("dot_rows_int8", t, x.n);
+// Every integer dot goes through here: n_rows rows `stride` bytes apart with the kernels of `isa`.
+void rows_int8(KernelISA isa, const char* what, DType t, const void* rows, int64_t stride, int64_t n_rows,
+               const QuantizedVector& x, float* y) {
+  if (!has_int8_dot(t)) fail(what, std::string("no integer kernel for ") + dtype_name(t));
+  check_row_length(what, t, x.n);
   const auto* p = static_cast<const uint8_t*>(rows);
-  switch (best_int8_isa()) {
+  switch (isa) {
     case KernelISA::AVX512:
       return detail::dot_rows_int8_vnni(t, p, stride, n_rows, x.q.data(), x.d.data(), x.sum16.data(), x.n, y);
     case KernelISA::AVX2:
@@ -660,6 +638,24 @@ void dot_rows_int8(DType t, const void* rows, int64_t stride, int64_t n_rows, co
       for (int64_t r = 0; r < n_rows; ++r) y[r] = dot_row_int8_ref(t, p + r * stride, x);
       return;
   }
+}
+}  // namespace
+
+float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x) {
+  if (!cpu_has_int8_isa(isa)) fail("dot_row_int8", std::string("this CPU lacks ") + isa_name(isa));
+  float y = 0;
+  rows_int8(isa, "dot_row_int8", t, row, 0, 1, x, &y);
+  return y;
+}
+
+float dot_row_int8(DType t, const void* row, const QuantizedVector& x) {
+  float y = 0;
+  rows_int8(best_int8_isa(), "dot_row_int8", t, row, 0, 1, x, &y);
+  return y;
+}
+
+void dot_rows_int8(DType t, const void* rows, int64_t stride, int64_t n_rows, const QuantizedVector& x, float* y) {
+  rows_int8(best_int8_isa(), "dot_rows_int8", t, rows, stride, n_rows, x, y);
 }
 
 }  // namespace rhead

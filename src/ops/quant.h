@@ -79,10 +79,6 @@ float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedV
 
 namespace detail {
 // Integer kernels take QuantizedVector's arrays as pointers: q [n], d [n/32], sum16 [n/16].
-float dot_row_int8_avx2(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
-                        int64_t n);
-float dot_row_int8_vnni(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
-                        int64_t n);
 void dot_rows_int8_avx2(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
                         const int32_t* sum16, int64_t n, float* y);
 void dot_rows_int8_vnni(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,

@@ -98,13 +98,8 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
 
 }  // namespace
 
-float dot_row_int8_vnni(DType t, const void* row, const int8_t* q, const float* d, const int32_t* sum16,
-                        int64_t n) {
-  return int8_dot(t, static_cast<const uint8_t*>(row), XView{q, d, sum16, n});
-}
-
 void dot_rows_int8_vnni(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
-                      const int32_t* sum16, int64_t n, float* y) {
+                        const int32_t* sum16, int64_t n, float* y) {
   int8_rows(t, static_cast<const uint8_t*>(rows), stride, n_rows, XView{q, d, sum16, n}, y);
 }
 

@@ -3,11 +3,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <algorithm>
-#include <chrono>
 #include <thread>
 
 namespace rhead {
