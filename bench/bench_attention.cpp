@@ -3,7 +3,10 @@
 // and for one decode token, at several context lengths, with and without argmax probes.
 //
 //   bench_attention [--reps R] [--threads T] [--max-context N] [--cpu-time 1] [--only prefill|decode]
-//                   [--layers L]
+//                   [--layers L] [--isa avx2|avx512]
+//
+// --isa limits the decode kernels to one instruction set (attention_isa): avx2 runs the 8-lane
+// kernel, avx512 (the default where the CPU has it) the key-pair kernel.
 //
 // --layers L gives each of L layers its own cache and calls them in turn, as a forward pass
 // does: with the 1.1B model's 22 the caches (374 MB at 16K) stream from memory instead of
@@ -37,6 +40,7 @@ using namespace rhead;
 constexpr int kHeads = 32, kKvHeads = 4, kHeadDim = 64;
 
 bool g_cpu_time = false;  // report process CPU time instead of wall time
+KernelISA g_isa = best_isa();
 
 double cpu_ms() {
   timespec ts;
@@ -83,13 +87,13 @@ double time_call(int64_t pos0, int64_t T, bool probes, int reps, const std::vect
     a.probes.argmax_weight = weight.data();
   }
   std::vector<double> ms;
-  attention(a);  // warm-up
+  attention_isa(g_isa, a);  // warm-up
   for (int r = 0; r < reps; ++r) {
     a.k = layers[(r + 1) % layers.size()].k.data();
     a.v = layers[(r + 1) % layers.size()].v.data();
     const double t0 = g_cpu_time ? cpu_ms() : 0;
     const auto w0 = std::chrono::steady_clock::now();
-    attention(a);
+    attention_isa(g_isa, a);
     ms.push_back(g_cpu_time ? cpu_ms() - t0
                             : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count());
   }
@@ -111,12 +115,18 @@ int main(int argc, char** argv) {
     else if (flag == "--only") only = argv[i + 1];
     else if (flag == "--cpu-time") g_cpu_time = std::atoi(argv[i + 1]) != 0;
     else if (flag == "--layers") n_layers = std::max(1, std::atoi(argv[i + 1]));
+    else if (flag == "--isa" && (argv[i + 1] == std::string("avx2") || argv[i + 1] == std::string("avx512")))
+      g_isa = argv[i + 1] == std::string("avx2") ? KernelISA::AVX2 : KernelISA::AVX512;
     else {
       std::fprintf(stderr, "bench_attention: unknown flag %s\n", argv[i]);
       return 1;
     }
   }
   if (threads > 0) omp_set_num_threads(threads);
+  if (!cpu_has_isa(g_isa)) {
+    std::fprintf(stderr, "bench_attention: this CPU lacks %s\n", isa_name(g_isa));
+    return 1;
+  }
   const int64_t capacity = max_context + 256;
   std::vector<LayerCache> layers(static_cast<size_t>(n_layers));
   std::mt19937 rng(3);
@@ -126,8 +136,8 @@ int main(int argc, char** argv) {
   for (auto& x : layers[0].k) x = f32_to_f16(nd(rng));
   for (auto& x : layers[0].v) x = f32_to_f16(nd(rng));
   for (size_t l = 1; l < layers.size(); ++l) layers[l] = layers[0];  // same values, own memory
-  std::printf("threads %d, heads %d/%d, head_dim %d, f16 cache, %d layer cache%s, median of %d calls (ms per layer)\n",
-              omp_get_max_threads(), kHeads, kKvHeads, kHeadDim, n_layers, n_layers == 1 ? "" : "s", reps);
+  std::printf("threads %d, heads %d/%d, head_dim %d, f16 cache, %d layer cache%s, %s kernels, median of %d calls (ms per layer)\n",
+              omp_get_max_threads(), kHeads, kKvHeads, kHeadDim, n_layers, n_layers == 1 ? "" : "s", isa_name(g_isa), reps);
   std::printf("%-8s %8s %10s %12s %14s\n", "call", "context", "ms", "ms+argmax", "GFLOP/s");
   for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
     if (ctx > max_context || only == "decode") continue;

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "io/error.h"
 #include "ops/quant.h"
 
 namespace rhead {
@@ -490,6 +492,255 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
   }
 }
 
+// ---- Decode kernel for AVX-512: query rows and key pairs in the lanes ----
+//
+// Up to 8 query rows of one GQA group against tiles of 32 keys; lane 2r + p of a vector holds
+// row r and the even (p = 0) or odd (p = 1) key of a pair. It needs no broadcast of single
+// cache elements (the 8-lane kernel above broadcasts every K and V element from an f32 copy of
+// the tile, and those loads bound it at about twice its FMA count):
+//   scores: the tile's K is converted once into key pairs (k_2i[d], k_2i+1[d]) side by side,
+//     then for each dimension one 64-bit broadcast of a pair feeds 16 multiply-adds (8 rows x
+//     2 keys). The pair interleave reorders the dimensions; q is laid out in the same order.
+//   softmax: vertical over the 16 pair vectors; a row's two lanes agree after one swap.
+//   V mix: O[r][32 dims] stays in registers over the tile, O[r][d..] += p[r][j] * V[j][d..],
+//     with V read straight from the cache (f16 converted in the load).
+// It reads each tile front to back and leaves the prefetching to the hardware: prefetching 32
+// tiles ahead, as the 8-lane kernel does, made it slower at long context (decode at 16K, 22
+// layers' caches, 2 threads: 1.5-1.75 ms per layer against 1.1-1.4 without).
+// GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define RHEAD_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c")))
+#define RHEAD_INLINE __attribute__((always_inline)) inline
+
+const bool kHaveAvx512 = cpu_has_isa(KernelISA::AVX512);
+constexpr int kKeyTile = 32;             // keys per tile of the AVX-512 decode kernel
+constexpr int kPairs = kKeyTile / 2;
+
+// 16 cache values from element i on (f16 or f32) as f32.
+template <bool F16>
+RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* base, int64_t i) {
+  if constexpr (F16)
+    return _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(base) + i)));
+  else
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(base) + i);
+}
+
+// exp(x) for x <= 0: exp_nonpositive_avx2 in 16 lanes, the same operations.
+RHEAD_AVX512 RHEAD_INLINE __m512 exp_nonpositive_avx512(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.0f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);  // false below -87 and for -inf
+  x = _mm512_max_ps(x, lo);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(e));
+}
+
+// Lanes 2r and 2r + 1 exchanged.
+RHEAD_AVX512 RHEAD_INLINE __m512 swap_pair_lanes(__m512 x) { return _mm512_permute_ps(x, 0xB1); }
+
+// The dimension that slot s of the pair layout holds: per 16 dimensions, unpacklo_ps then
+// unpackhi_ps of two keys' values give, in 128-bit lane k, dimensions 4k, 4k + 1 (lo) and
+// 4k + 2, 4k + 3 (hi), each as a (key 2i, key 2i + 1) pair.
+int pair_slot_dim(int s) {
+  const int c = s / 16, w = s % 16, hi = w / 8, k = (w % 8) / 2, e = w % 2;
+  return 16 * c + 4 * k + 2 * hi + e;
+}
+
+// NR rows r0 .. r0 + NR - 1 of sc.rows (NR <= 8); keys [k_begin, k_end); head_dim % 16 == 0.
+template <int NR, bool F16>
+RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, int64_t r0, const uint8_t* kbase,
+                                      const uint8_t* vbase, int64_t k_begin, int64_t k_end) {
+  const int hd = a.head_dim;
+  const size_t elem = F16 ? 2 : 4;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  sc.kt.resize(static_cast<size_t>(hd) * kKeyTile);      // K pairs: [slot / 8][pair][slot % 8][2]
+  sc.qt.assign(static_cast<size_t>(hd) * 16, 0.0f);      // q: [slot][lane 2r + p]
+  sc.ot.assign(static_cast<size_t>(NR) * hd, 0.0f);      // O: [r][hd]
+  sc.st.resize(static_cast<size_t>(kPairs) * 16);        // P: [pair][lane]
+  float* kp = sc.kt.data();
+  float* qq = sc.qt.data();
+  float* ot = sc.ot.data();
+  float* pt = sc.st.data();
+  alignas(64) int32_t b0[16] = {0}, e0[16] = {0}, b1[16] = {0}, e1[16] = {0};
+  for (int r = 0; r < NR; ++r) {
+    const VisibleKeys& v = sc.rows[r0 + r].vis;
+    b0[2 * r] = b0[2 * r + 1] = static_cast<int32_t>(v.begin[0]);
+    e0[2 * r] = e0[2 * r + 1] = static_cast<int32_t>(v.end[0]);
+    if (v.n > 1) {
+      b1[2 * r] = b1[2 * r + 1] = static_cast<int32_t>(v.begin[1]);
+      e1[2 * r] = e1[2 * r + 1] = static_cast<int32_t>(v.end[1]);
+    }
+    const float* q = sc.qs.data() + (r0 + r) * hd;
+    for (int s = 0; s < hd; ++s) qq[s * 16 + 2 * r] = qq[s * 16 + 2 * r + 1] = q[pair_slot_dim(s)];
+  }
+  const __m512i vb0 = _mm512_load_si512(b0), ve0 = _mm512_load_si512(e0);
+  const __m512i vb1 = _mm512_load_si512(b1), ve1 = _mm512_load_si512(e1);
+  const __m512i parity = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+  const __m512 vninf = _mm512_set1_ps(ninf);
+  __m512 m = vninf, l = _mm512_setzero_ps();  // per lane; a row's two lanes agree
+  for (int64_t kb = k_begin; kb < k_end; kb += kKeyTile) {
+    const int nk = static_cast<int>(std::min<int64_t>(kKeyTile, k_end - kb));
+    bool any = false, full = nk == kKeyTile;
+    for (int r = 0; r < NR; ++r) {
+      const int i = 2 * r;
+      const bool in0 = b0[i] <= kb && kb + nk <= e0[i], in1 = b1[i] <= kb && kb + nk <= e1[i];
+      full &= in0 || in1;
+      any |= (b0[i] < kb + nk && e0[i] > kb) || (b1[i] < kb + nk && e1[i] > kb);
+    }
+    if (!any) continue;
+    // K pairs; keys past nk are 0.
+    const int n_pairs = (nk + 1) / 2;
+    if (n_pairs < kPairs)
+      for (int b = 0; b < hd / 8; ++b) std::fill_n(kp + (b * kPairs + n_pairs) * 16, (kPairs - n_pairs) * 16, 0.0f);
+    for (int i = 0; i < n_pairs; ++i) {
+      const int64_t j = kb + 2 * i;
+      for (int d0 = 0; d0 < hd; d0 += 16) {
+        const __m512 x = load16<F16>(kbase, j * hd + d0);
+        const __m512 y = 2 * i + 1 < nk ? load16<F16>(kbase, (j + 1) * hd + d0) : _mm512_setzero_ps();
+        _mm512_storeu_ps(kp + ((d0 / 8) * kPairs + i) * 16, _mm512_unpacklo_ps(x, y));
+        _mm512_storeu_ps(kp + ((d0 / 8 + 1) * kPairs + i) * 16, _mm512_unpackhi_ps(x, y));
+      }
+    }
+    // Scores: s[i] lane 2r + p = row r . key kb + 2i + p.
+    __m512 s[kPairs];
+#pragma GCC unroll 16
+    for (int i = 0; i < kPairs; ++i) s[i] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; ++d) {
+      const __m512 q = _mm512_loadu_ps(qq + d * 16);
+      const float* kd = kp + (d / 8) * kPairs * 16 + (d % 8) * 2;
+#pragma GCC unroll 16
+      for (int i = 0; i < kPairs; ++i) {
+        const __m512 kk = _mm512_castpd_ps(_mm512_set1_pd(*reinterpret_cast<const double*>(kd + i * 16)));
+        s[i] = _mm512_fmadd_ps(q, kk, s[i]);
+      }
+    }
+    // Soft-cap, then -inf for keys a row does not see (and past the tile's end).
+    if (a.softcap != 0.0f)
+      for (int i = 0; i < n_pairs; ++i) {
+        alignas(64) float tmp[16];
+        _mm512_store_ps(tmp, s[i]);
+        for (float& x : tmp) x = a.softcap * std::tanh(x / a.softcap);
+        s[i] = _mm512_load_ps(tmp);
+      }
+    if (!full) {
+      const __m512i vend = _mm512_set1_epi32(static_cast<int32_t>(kb + nk));
+#pragma GCC unroll 16
+      for (int i = 0; i < kPairs; ++i) {
+        const __m512i key = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(kb + 2 * i)), parity);
+        const __mmask16 in = ((_mm512_cmple_epi32_mask(vb0, key) & _mm512_cmpgt_epi32_mask(ve0, key)) |
+                              (_mm512_cmple_epi32_mask(vb1, key) & _mm512_cmpgt_epi32_mask(ve1, key))) &
+                             _mm512_cmpgt_epi32_mask(vend, key);
+        s[i] = _mm512_mask_blend_ps(in, vninf, s[i]);
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      if (float* row = sc.rows[r0 + r].scores) {
+        alignas(64) float tmp[16];
+        for (int i = 0; i < n_pairs; ++i) {
+          _mm512_store_ps(tmp, s[i]);
+          row[kb + 2 * i] = tmp[2 * r];
+          if (2 * i + 1 < nk) row[kb + 2 * i + 1] = tmp[2 * r + 1];
+        }
+      }
+    // Online softmax, all rows at once. A row that has seen no key yet keeps m = -inf and
+    // shifts by 0 instead, so that nothing turns into NaN.
+    __m512 mx = s[0];
+#pragma GCC unroll 16
+    for (int i = 1; i < kPairs; ++i) mx = _mm512_max_ps(mx, s[i]);
+    const __m512 m_new = _mm512_max_ps(m, _mm512_max_ps(mx, swap_pair_lanes(mx)));
+    const __m512 shift = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m_new, vninf, _CMP_NEQ_OQ), m_new);
+    const __m512 c = exp_nonpositive_avx512(_mm512_sub_ps(m, shift));
+    __m512 sum = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int i = 0; i < kPairs; ++i) {
+      const __m512 p = exp_nonpositive_avx512(_mm512_sub_ps(s[i], shift));
+      _mm512_storeu_ps(pt + i * 16, p);
+      sum = _mm512_add_ps(sum, p);
+    }
+    l = _mm512_fmadd_ps(l, c, _mm512_add_ps(sum, swap_pair_lanes(sum)));
+    m = m_new;
+    alignas(64) float cv[16];
+    _mm512_store_ps(cv, c);
+    // O = O * c + P . V, 32 dimensions at a time (16 when head_dim is an odd multiple of 16).
+    const uint8_t* vt = vbase + kb * hd * elem;
+    int d0 = 0;
+    for (; d0 + 32 <= hd; d0 += 32) {
+      __m512 o[NR][2];
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) {
+        const __m512 cr = _mm512_set1_ps(cv[2 * r]);
+        o[r][0] = _mm512_mul_ps(_mm512_loadu_ps(ot + r * hd + d0), cr);
+        o[r][1] = _mm512_mul_ps(_mm512_loadu_ps(ot + r * hd + d0 + 16), cr);
+      }
+      for (int j = 0; j < nk; ++j) {
+        const __m512 v0 = load16<F16>(vt, j * hd + d0), v1 = load16<F16>(vt, j * hd + d0 + 16);
+        const float* pj = pt + (j / 2) * 16 + (j % 2);
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; ++r) {
+          const __m512 p = _mm512_set1_ps(pj[2 * r]);
+          o[r][0] = _mm512_fmadd_ps(p, v0, o[r][0]);
+          o[r][1] = _mm512_fmadd_ps(p, v1, o[r][1]);
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) {
+        _mm512_storeu_ps(ot + r * hd + d0, o[r][0]);
+        _mm512_storeu_ps(ot + r * hd + d0 + 16, o[r][1]);
+      }
+    }
+    if (d0 < hd) {
+      __m512 o[NR];
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) o[r] = _mm512_mul_ps(_mm512_loadu_ps(ot + r * hd + d0), _mm512_set1_ps(cv[2 * r]));
+      for (int j = 0; j < nk; ++j) {
+        const __m512 v0 = load16<F16>(vt, j * hd + d0);
+        const float* pj = pt + (j / 2) * 16 + (j % 2);
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; ++r) o[r] = _mm512_fmadd_ps(_mm512_set1_ps(pj[2 * r]), v0, o[r]);
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) _mm512_storeu_ps(ot + r * hd + d0, o[r]);
+    }
+  }
+  alignas(64) float mv[16], lv[16];
+  _mm512_store_ps(mv, m);
+  _mm512_store_ps(lv, l);
+  for (int r = 0; r < NR; ++r) {
+    sc.m[r0 + r] = mv[2 * r];
+    sc.l[r0 + r] = lv[2 * r];
+    std::copy(ot + r * hd, ot + (r + 1) * hd, sc.o.data() + (r0 + r) * hd);
+  }
+}
+
+template <bool F16>
+void attend_pairs_avx512_rows(const AttentionArgs& a, TileScratch& sc, int64_t r0, int nr, const uint8_t* kbase,
+                              const uint8_t* vbase, int64_t k_begin, int64_t k_end) {
+  switch (nr) {
+    case 1: return attend_pairs_avx512<1, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 2: return attend_pairs_avx512<2, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 3: return attend_pairs_avx512<3, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 4: return attend_pairs_avx512<4, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 5: return attend_pairs_avx512<5, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 6: return attend_pairs_avx512<6, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 7: return attend_pairs_avx512<7, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    default: return attend_pairs_avx512<8, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+  }
+}
+#pragma GCC diagnostic pop
+
 struct TilePlan {
   int group = 1;           // query heads per KV head
   int64_t block_tokens = 1;
@@ -497,12 +748,22 @@ struct TilePlan {
   int64_t n_slices = 1;    // key slices per (KV head, query block)
   int64_t tile_keys = kPrefillKeys;
   bool lanes = false;      // decode-sized: the 8-lane kernel instead of sgemm tiles
+  bool keys512 = false;    // ... or the AVX-512 decode kernel (attend_pairs_avx512)
   // Key slice results when n_slices > 1: [T * n_head][n_slices] maxima and sums, and outputs.
   std::vector<float> slice_m, slice_l, slice_o;
   // Full-length score rows of observed (token, head) pairs: [n_obs_rows][n_keys].
   std::vector<int64_t> score_row;  // [T * n_head]: index into scores, or -1
-  std::vector<float> scores;
+  float* scores = nullptr;
 };
+
+// Storage of the full-length score rows, kept from call to call by each calling thread: a
+// fresh 2 MB buffer per call (32 observed heads at 16K keys) cost a page fault per 4 KB page,
+// as much as the decode kernel's own work.
+float* score_rows(size_t n) {
+  static thread_local std::vector<float> pool;
+  if (pool.size() < n) pool.resize(n);
+  return pool.data();
+}
 
 void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb, int64_t slice, TileScratch& sc) {
   const int hd = a.head_dim, G = plan.group;
@@ -513,7 +774,7 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
       if (a.overrides && a.overrides[h] != HeadOverride::none) continue;
       TileRow r{t, h, visible_keys(a, a.pos0 + t, h)};
       const int64_t sr = plan.score_row[t * a.n_head + h];
-      if (sr >= 0) r.scores = plan.scores.data() + sr * (a.pos0 + a.n_tokens);
+      if (sr >= 0) r.scores = plan.scores + sr * (a.pos0 + a.n_tokens);
       sc.rows.push_back(r);
     }
   const int64_t M = static_cast<int64_t>(sc.rows.size());
@@ -540,9 +801,14 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
   const size_t elem = a.kv_f16 ? 2 : 4;
   const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + g * a.kv_head_stride * elem;
   const uint8_t* vbase = static_cast<const uint8_t*>(a.v) + g * a.kv_head_stride * elem;
-  if (plan.lanes) {
-    for (int64_t r0 = 0; r0 < M; r0 += 8)
-      attend_lanes_avx2(a, sc, r0, static_cast<int>(std::min<int64_t>(8, M - r0)), kbase, vbase, k_begin, k_end, BK);
+  for (int64_t r0 = 0; r0 < M && plan.lanes; r0 += 8) {
+    const int nr = static_cast<int>(std::min<int64_t>(8, M - r0));
+    if (!plan.keys512)
+      attend_lanes_avx2(a, sc, r0, nr, kbase, vbase, k_begin, k_end, BK);
+    else if (a.kv_f16)
+      attend_pairs_avx512_rows<true>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
+    else
+      attend_pairs_avx512_rows<false>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
   }
   std::vector<char> sees(plan.lanes ? 0 : M);
   for (int64_t kb = k_begin; kb < k_end && !plan.lanes; kb += BK) {
@@ -655,7 +921,7 @@ void run_tiled(const AttentionArgs& a, TilePlan& plan) {
       if (sr < 0) continue;
       const int64_t t = pair / a.n_head;
       const int h = static_cast<int>(pair % a.n_head);
-      float* row = plan.scores.data() + sr * n_keys;
+      float* row = plan.scores + sr * n_keys;
       const VisibleKeys vis = visible_keys(a, a.pos0 + t, h);
       float max_logit = -std::numeric_limits<float>::infinity();
       int64_t argmax = vis.begin[0];
@@ -672,14 +938,15 @@ void run_tiled(const AttentionArgs& a, TilePlan& plan) {
   }
 }
 
-TilePlan plan_tiles(const AttentionArgs& a) {
+TilePlan plan_tiles(const AttentionArgs& a, KernelISA isa) {
   TilePlan p;
   p.group = a.n_head / a.n_kv_head;
   p.block_tokens = std::max<int64_t>(1, kTileRows / p.group);
   p.n_blocks = (a.n_tokens + p.block_tokens - 1) / p.block_tokens;
   const int64_t n_keys = a.pos0 + a.n_tokens;
-  p.lanes = kHaveAvx2 && std::min(p.block_tokens, a.n_tokens) * p.group <= kMaxLaneRows;
-  p.tile_keys = p.lanes ? kLaneKeys : kPrefillKeys;
+  p.lanes = isa != KernelISA::Scalar && kHaveAvx2 && std::min(p.block_tokens, a.n_tokens) * p.group <= kMaxLaneRows;
+  p.keys512 = p.lanes && isa == KernelISA::AVX512 && kHaveAvx512 && a.head_dim % 16 == 0;
+  p.tile_keys = p.keys512 ? kKeyTile : p.lanes ? kLaneKeys : kPrefillKeys;
   // Flash-decoding: when the threads outnumber the work items, split the keys.
   const int64_t threads = omp_get_max_threads(), items = a.n_kv_head * p.n_blocks;
   if (threads > items) p.n_slices = std::clamp<int64_t>((threads + items - 1) / items, 1, n_keys / kMinSliceKeys);
@@ -697,7 +964,7 @@ TilePlan plan_tiles(const AttentionArgs& a) {
       if (a.obs_slot[t] >= 0)
         for (int h = 0; h < a.n_head; ++h)
           if (!a.overrides || a.overrides[h] == HeadOverride::none) p.score_row[t * a.n_head + h] = n_rows++;
-    p.scores.resize(n_rows * n_keys);
+    p.scores = score_rows(static_cast<size_t>(n_rows * n_keys));
   }
   return p;
 }
@@ -717,9 +984,9 @@ void run_rows(const AttentionArgs& a, bool fast, bool overridden_only) {
   }
 }
 
-void run(const AttentionArgs& a, bool fast) {
+void run(const AttentionArgs& a, bool fast, KernelISA isa) {
   if (fast) {
-    TilePlan plan = plan_tiles(a);
+    TilePlan plan = plan_tiles(a, isa);
     run_tiled(a, plan);
     bool any_override = false;
     for (int h = 0; a.overrides && h < a.n_head; ++h) any_override |= a.overrides[h] != HeadOverride::none;
@@ -736,7 +1003,11 @@ void run(const AttentionArgs& a, bool fast) {
 
 }  // namespace
 
-void attention(const AttentionArgs& a) { run(a, true); }
-void attention_ref(const AttentionArgs& a) { run(a, false); }
+void attention(const AttentionArgs& a) { run(a, true, best_isa()); }
+void attention_isa(KernelISA isa, const AttentionArgs& a) {
+  if (!cpu_has_isa(isa)) fail("attention", std::string("this CPU lacks ") + isa_name(isa));
+  run(a, true, isa);
+}
+void attention_ref(const AttentionArgs& a) { run(a, false, KernelISA::Scalar); }
 
 }  // namespace rhead

@@ -25,6 +25,8 @@
 
 namespace rhead {
 
+enum class KernelISA;  // ops/quant.h
+
 // Probes of an overridden head: uniform reports the uniform row (argmax 0, weight 1/n, as a
 // zeroed query would); zero and mean still score their keys, so the probes show where the
 // head's query looks even though its output is replaced.
@@ -77,6 +79,9 @@ struct AttentionArgs {
 };
 
 void attention(const AttentionArgs& a);
+// attention() with its decode kernels limited to `isa` (AVX512: keys in the lanes; AVX2: query
+// rows in the lanes; Scalar: sgemm tiles only), so that tests check each; error if the CPU lacks it.
+void attention_isa(KernelISA isa, const AttentionArgs& a);
 // Scalar reference with the same contract (straightforward loops, f32 everywhere).
 void attention_ref(const AttentionArgs& a);
 

@@ -430,3 +430,58 @@ TEST(AttentionTiles, KeySlicesMatchOracle) {
 
 }  // namespace
 }  // namespace rhead
+
+namespace rhead {
+namespace {
+
+void attention_avx2(const AttentionArgs& a) { attention_isa(KernelISA::AVX2, a); }
+void attention_avx512(const AttentionArgs& a) { attention_isa(KernelISA::AVX512, a); }
+
+// The decode kernels (at most 32 query rows of a group: the AVX2 8-lane kernel and the AVX-512
+// key-pair kernel), each against the oracle: 1 to 8 rows per pass and row counts that need
+// several passes, head dims that are multiples of 32 or only of 16 (and one the AVX-512 kernel
+// leaves to the 8-lane one), tile tails, both KV types, every visibility feature, overrides.
+TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
+  const Shape shapes[] = {{8, 1, 64, 1000, 1}, {8, 2, 64, 95, 1},  {4, 1, 128, 300, 2}, {3, 1, 48, 77, 3},
+                          {16, 2, 80, 40, 1},  {2, 2, 16, 33, 4},  {5, 1, 32, 31, 1},   {6, 1, 64, 0, 5},
+                          {7, 1, 96, 63, 1},   {8, 4, 24, 50, 1}};
+  std::vector<std::pair<std::string, void (*)(const AttentionArgs&)>> kernels;
+  if (cpu_has_isa(KernelISA::AVX2)) kernels.emplace_back("avx2", attention_avx2);
+  if (cpu_has_isa(KernelISA::AVX512)) kernels.emplace_back("avx512", attention_avx512);
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512";
+  uint32_t seed = 1300;
+  for (const Shape& s : shapes)
+    for (int variant = 0; variant < 4; ++variant) {
+      AttnCase c;
+      c.n_head = s.n_head;
+      c.n_kv = s.n_kv;
+      c.hd = s.hd;
+      c.pos0 = s.pos0;
+      c.n_tokens = s.n_tokens;
+      c.f16 = variant != 3;
+      c.span_begin = 20;
+      c.span_end = 70;
+      if (variant == 1) {  // model window, per-head windows with a sink, soft-cap
+        c.window = 90;
+        c.head_sink = 3;
+        for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 5 + 7 * h);
+        c.softcap = 3.0f;
+      }
+      if (variant == 2) {  // overrides leave fewer rows to the kernel; an explicit scale
+        c.overrides.assign(c.n_head, HeadOverride::none);
+        c.overrides[c.n_head - 1] = HeadOverride::uniform;
+        if (c.n_head > 2) c.overrides[1] = HeadOverride::zero;
+        c.scale = 0.07f;
+      }
+      fill_random(c, ++seed, 3.0f);
+      for (const auto& [name, kernel] : kernels) {
+        SCOPED_TRACE(name + " shape " + std::to_string(s.n_head) + "/" + std::to_string(s.n_kv) + "/" +
+                     std::to_string(s.hd) + " pos0 " + std::to_string(s.pos0) + " T " + std::to_string(s.n_tokens) +
+                     " variant " + std::to_string(variant));
+        expect_matches_oracle(c, run(c, kernel), 2e-5);
+      }
+    }
+}
+
+}  // namespace
+}  // namespace rhead
