@@ -287,7 +287,78 @@ __attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(float* p, int64_t n
   return _mm_cvtss_f32(s4);
 }
 
+// ---- AVX-512 helpers: loads from the cache, exp, row max and softmax sums in 16 lanes ----
+// GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define RHEAD_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c")))
+#define RHEAD_INLINE __attribute__((always_inline)) inline
+
+const bool kHaveAvx512 = cpu_has_isa(KernelISA::AVX512);
+
+// 16 cache values from element i on (f16 or f32) as f32.
+template <bool F16>
+RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* base, int64_t i) {
+  if constexpr (F16)
+    return _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(base) + i)));
+  else
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(base) + i);
+}
+
+// exp(x) for x <= 0: exp_nonpositive_avx2 in 16 lanes, the same operations.
+RHEAD_AVX512 RHEAD_INLINE __m512 exp_nonpositive_avx512(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.0f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);  // false below -87 and for -inf
+  x = _mm512_max_ps(x, lo);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(e));
+}
+
+// The largest of p[0 .. n) (-inf for n = 0).
+RHEAD_AVX512 float max_avx512(const float* p, int64_t n) {
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m = ninf;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(p + j));
+  if (j < n) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, static_cast<__mmask16>((1u << (n - j)) - 1), p + j));
+  return _mm512_reduce_max_ps(m);
+}
+
+// exp_shift_sum_avx2 in 16 lanes.
+RHEAD_AVX512 float exp_shift_sum_avx512(float* p, int64_t n, float m) {
+  const __m512 vm = _mm512_set1_ps(m);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 y = exp_nonpositive_avx512(_mm512_sub_ps(_mm512_loadu_ps(p + j), vm));
+    _mm512_storeu_ps(p + j, y);
+    acc = _mm512_add_ps(acc, y);
+  }
+  if (j < n) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512 y = _mm512_maskz_mov_ps(tail, exp_nonpositive_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p + j), vm)));
+    _mm512_mask_storeu_ps(p + j, tail, y);
+    acc = _mm512_add_ps(acc, y);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+#pragma GCC diagnostic pop
+
 float exp_shift_sum(float* p, int64_t n, float m) {
+  if (kHaveAvx512) return exp_shift_sum_avx512(p, n, m);
   if (kHaveAvx2) return exp_shift_sum_avx2(p, n, m);
   float sum = 0.0f;
   for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - m));
@@ -507,46 +578,12 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
 // It reads each tile front to back and leaves the prefetching to the hardware: prefetching 32
 // tiles ahead, as the 8-lane kernel does, made it slower at long context (decode at 16K, 22
 // layers' caches, 2 threads: 1.5-1.75 ms per layer against 1.1-1.4 without).
-// GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#define RHEAD_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c")))
-#define RHEAD_INLINE __attribute__((always_inline)) inline
-
-const bool kHaveAvx512 = cpu_has_isa(KernelISA::AVX512);
-constexpr int kKeyTile = 32;             // keys per tile of the AVX-512 decode kernel
+constexpr int kKeyTile = 32;  // keys per tile of the AVX-512 decode kernel
 constexpr int kPairs = kKeyTile / 2;
 
-// 16 cache values from element i on (f16 or f32) as f32.
-template <bool F16>
-RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* base, int64_t i) {
-  if constexpr (F16)
-    return _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(base) + i)));
-  else
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(base) + i);
-}
-
-// exp(x) for x <= 0: exp_nonpositive_avx2 in 16 lanes, the same operations.
-RHEAD_AVX512 RHEAD_INLINE __m512 exp_nonpositive_avx512(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.0f);
-  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);  // false below -87 and for -inf
-  x = _mm512_max_ps(x, lo);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(e));
-}
+#pragma GCC diagnostic push  // as for the helpers above
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // Lanes 2r and 2r + 1 exchanged.
 RHEAD_AVX512 RHEAD_INLINE __m512 swap_pair_lanes(__m512 x) { return _mm512_permute_ps(x, 0xB1); }
@@ -845,7 +882,10 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
       if (a.softcap != 0.0f) mask_invisible(s, kb, nk, sc.rows[r].vis);
       if (sc.rows[r].scores) std::copy(s, s + nk, sc.rows[r].scores + kb);
       float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < nk; ++j) mx = std::max(mx, s[j]);
+      if (kHaveAvx512)
+        mx = max_avx512(s, nk);
+      else
+        for (int64_t j = 0; j < nk; ++j) mx = std::max(mx, s[j]);
       const float m_new = std::max(sc.m[r], mx);
       const float c = std::exp(sc.m[r] - m_new);  // 0 when m was -inf
       const float sum = exp_shift_sum(s, nk, m_new);
