@@ -10,8 +10,10 @@
 // attention() is tiled (flash attention): blocks of queries of one GQA group against tiles of
 // keys with an online softmax, each K/V tile converted from f16 once for all heads of the
 // group; at decode, when threads outnumber the KV heads, the keys are split across threads and
-// the partial softmaxes merged. Overridden heads take the row-at-a-time path. attention_ref()
-// is the scalar row-at-a-time oracle; the two agree to float rounding.
+// the partial softmaxes merged. Decode-sized blocks (at most 32 query rows of a group) skip the
+// sgemm tiles for register kernels: query rows and key pairs in the lanes of AVX-512 vectors,
+// or query rows in the 8 lanes of AVX2 ones. Overridden heads take the row-at-a-time path.
+// attention_ref() is the scalar row-at-a-time oracle; the two agree to float rounding.
 //
 // Visibility: query i of head h sees key j iff
 //   j <= i
