@@ -133,7 +133,7 @@ const CommandRegistrar registrar("compare", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--show", opt->show, "heads listed per 'strong in one only' list")->capture_default_str();
   cmd->callback([opt] { run_compare(*opt); });
-});
+}, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

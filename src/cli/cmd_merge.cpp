@@ -23,7 +23,7 @@ CommandRegistrar reg("merge", [](CLI::App& app) {
     std::cout << write_run_outputs(merged);
     std::cout << "\nwrote " << o->output << " (" << merged.lines().size() << " results)\n";
   });
-});
+}, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

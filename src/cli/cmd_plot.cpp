@@ -136,7 +136,7 @@ const CommandRegistrar registrar("plot", [](CLI::App& app) {
   cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
                 "pair/correlation figures over the common heads of maps of different shapes");
   cmd->callback([opt] { run_plot(*opt); });
-});
+}, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

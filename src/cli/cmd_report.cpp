@@ -31,7 +31,7 @@ const CommandRegistrar registrar("report", [](CLI::App& app) {
     report::write_report(opt->dir, opt->output, opt->report);
     std::cout << opt->output << "\n";
   });
-});
+}, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

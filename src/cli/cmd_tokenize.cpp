@@ -91,7 +91,7 @@ const CommandRegistrar registrar("tokenize", [](CLI::App& app) {
     if (!text_option->count() && !file_option->count()) fail("tokenize", "give a TEXT to tokenize or -f FILE");
     run_tokenize(*opt);
   });
-});
+}, Compute::files_only);
 
 }  // namespace
 

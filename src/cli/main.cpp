@@ -18,8 +18,13 @@ std::vector<RegisteredCommand>& command_registry() {
 }  // namespace rhead::cli
 
 int main(int argc, char** argv) {
-  rhead::apply_wait_policy(argv);  // may restart the program once (ops/threads.h)
   using namespace rhead::cli;
+  // The wait policy matters to commands that run a model; it may restart the program once.
+  const auto& commands = command_registry();
+  const bool files_only = argc > 1 && std::any_of(commands.begin(), commands.end(), [&](const auto& c) {
+                            return c.name == argv[1] && c.compute == Compute::files_only;
+                          });
+  if (!files_only) rhead::apply_wait_policy(argv);  // ops/threads.h
   CLI::App app{"rhead: find, inspect and ablate the retrieval heads of language models"};
   app.require_subcommand(1);
   // Bad option values end like every other error: one line on stderr.
