@@ -242,21 +242,22 @@ void single_threaded_blas_here() {
 }
 
 // exp(x) for x <= 0 by the Cephes expf polynomial (about 1 ulp); 0 below -87 and for -inf.
+// x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for exactness), then
+// exp(r) = 1 + r + r^2 * P(r) with P's coefficients from the highest power down.
+constexpr float kExpLo = -87.0f, kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kExpPoly[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                              4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
 __attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive_avx2(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.0f);
+  const __m256 lo = _mm256_set1_ps(kExpLo);
   const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);  // also true for -inf
   x = _mm256_max_ps(x, lo);
-  // x = n ln2 + r with |r| <= ln2 / 2.
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
+  __m256 y = _mm256_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpPoly[i]));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
@@ -309,19 +310,15 @@ RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* base, int64_t i) {
 
 // exp(x) for x <= 0: exp_nonpositive_avx2 in 16 lanes, the same operations.
 RHEAD_AVX512 RHEAD_INLINE __m512 exp_nonpositive_avx512(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.0f);
+  const __m512 lo = _mm512_set1_ps(kExpLo);
   const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);  // false below -87 and for -inf
   x = _mm512_max_ps(x, lo);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 n =
+      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
+  __m512 y = _mm512_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(kExpPoly[i]));
   y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(e));
@@ -349,7 +346,8 @@ RHEAD_AVX512 float exp_shift_sum_avx512(float* p, int64_t n, float m) {
   }
   if (j < n) {
     const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
-    const __m512 y = _mm512_maskz_mov_ps(tail, exp_nonpositive_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p + j), vm)));
+    const __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p + j), vm);
+    const __m512 y = _mm512_maskz_mov_ps(tail, exp_nonpositive_avx512(x));  // lanes past n add 0
     _mm512_mask_storeu_ps(p + j, tail, y);
     acc = _mm512_add_ps(acc, y);
   }
@@ -418,6 +416,37 @@ struct TileScratch {
   std::vector<float> qt, st, ot;  // lane kernel: q^T [hd][8], scores [keys][8], O^T [hd][8]
 };
 
+// The visible runs of the query rows of a decode register kernel, one entry per lane: row r
+// fills lanes r * copies .. r * copies + copies - 1. A row with one run has [b1, e1) empty.
+struct LaneRuns {
+  alignas(64) int32_t b0[16] = {0}, e0[16] = {0}, b1[16] = {0}, e1[16] = {0};
+  int nr = 0, copies = 1;
+
+  LaneRuns(const std::vector<TileRow>& rows, int64_t r0, int nr_, int copies_) : nr(nr_), copies(copies_) {
+    for (int r = 0; r < nr; ++r) {
+      const VisibleKeys& v = rows[r0 + r].vis;
+      for (int c = 0; c < copies; ++c) {
+        const int i = r * copies + c;
+        b0[i] = static_cast<int32_t>(v.begin[0]);
+        e0[i] = static_cast<int32_t>(v.end[0]);
+        if (v.n > 1) {
+          b1[i] = static_cast<int32_t>(v.begin[1]);
+          e1[i] = static_cast<int32_t>(v.end[1]);
+        }
+      }
+    }
+  }
+  // Does some row see a key of [kb, kb + nk) (any), and does every row see all of them (full)?
+  void sight(int64_t kb, int64_t nk, bool& any, bool& full) const {
+    any = false;
+    full = true;
+    for (int i = 0; i < nr * copies; i += copies) {
+      full &= (b0[i] <= kb && kb + nk <= e0[i]) || (b1[i] <= kb && kb + nk <= e1[i]);
+      any |= (b0[i] < kb + nk && e0[i] > kb) || (b1[i] < kb + nk && e1[i] > kb);
+    }
+  }
+};
+
 // Decode-sized items (a few query rows): up to 8 query rows sit in the lanes of one AVX2
 // register, so scores, the online softmax and the V mix are all vertical: for key j,
 // s[j] (8 rows) = sum_d q^T[d] * k_j[d] (k_j[d] broadcast), and O^T[d] += p[j] * v_j[d].
@@ -434,31 +463,18 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
   float* qt = sc.qt.data();
   float* ot = sc.ot.data();
   float* st = sc.st.data();
-  alignas(32) int32_t b0[8] = {0}, e0[8] = {0}, b1[8] = {0}, e1[8] = {0};
-  for (int r = 0; r < nr; ++r) {
-    const VisibleKeys& v = sc.rows[r0 + r].vis;
-    b0[r] = static_cast<int32_t>(v.begin[0]);
-    e0[r] = static_cast<int32_t>(v.end[0]);
-    if (v.n > 1) {
-      b1[r] = static_cast<int32_t>(v.begin[1]);
-      e1[r] = static_cast<int32_t>(v.end[1]);
-    }
+  const LaneRuns runs(sc.rows, r0, nr, 1);
+  for (int r = 0; r < nr; ++r)
     for (int d = 0; d < hd; ++d) qt[d * 8 + r] = sc.qs[(r0 + r) * hd + d];
-  }
-  const __m256i vb0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b0));
-  const __m256i ve0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(e0));
-  const __m256i vb1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b1));
-  const __m256i ve1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(e1));
+  const __m256i vb0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(runs.b0));
+  const __m256i ve0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(runs.e0));
+  const __m256i vb1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(runs.b1));
+  const __m256i ve1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(runs.e1));
   __m256 m = _mm256_set1_ps(ninf), l = _mm256_setzero_ps();
   for (int64_t kb = k_begin; kb < k_end; kb += BK) {
     const int64_t nk = std::min(BK, k_end - kb);
-    // Does some row see a key of the tile, and does every row see all of them?
-    bool any = false, full = true;
-    for (int r = 0; r < nr; ++r) {
-      const bool in0 = b0[r] <= kb && kb + nk <= e0[r], in1 = b1[r] <= kb && kb + nk <= e1[r];
-      full &= in0 || in1;
-      any |= (b0[r] < kb + nk && e0[r] > kb) || (b1[r] < kb + nk && e1[r] > kb);
-    }
+    bool any, full;
+    runs.sight(kb, nk, any, full);
     if (!any) continue;
     const float* kt;
     const float* vt;
@@ -611,32 +627,21 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
   float* qq = sc.qt.data();
   float* ot = sc.ot.data();
   float* pt = sc.st.data();
-  alignas(64) int32_t b0[16] = {0}, e0[16] = {0}, b1[16] = {0}, e1[16] = {0};
+  const LaneRuns runs(sc.rows, r0, NR, 2);
   for (int r = 0; r < NR; ++r) {
-    const VisibleKeys& v = sc.rows[r0 + r].vis;
-    b0[2 * r] = b0[2 * r + 1] = static_cast<int32_t>(v.begin[0]);
-    e0[2 * r] = e0[2 * r + 1] = static_cast<int32_t>(v.end[0]);
-    if (v.n > 1) {
-      b1[2 * r] = b1[2 * r + 1] = static_cast<int32_t>(v.begin[1]);
-      e1[2 * r] = e1[2 * r + 1] = static_cast<int32_t>(v.end[1]);
-    }
     const float* q = sc.qs.data() + (r0 + r) * hd;
     for (int s = 0; s < hd; ++s) qq[s * 16 + 2 * r] = qq[s * 16 + 2 * r + 1] = q[pair_slot_dim(s)];
   }
-  const __m512i vb0 = _mm512_load_si512(b0), ve0 = _mm512_load_si512(e0);
-  const __m512i vb1 = _mm512_load_si512(b1), ve1 = _mm512_load_si512(e1);
+  const __m512i vb0 = _mm512_load_si512(runs.b0), ve0 = _mm512_load_si512(runs.e0);
+  const __m512i vb1 = _mm512_load_si512(runs.b1), ve1 = _mm512_load_si512(runs.e1);
   const __m512i parity = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
   const __m512 vninf = _mm512_set1_ps(ninf);
   __m512 m = vninf, l = _mm512_setzero_ps();  // per lane; a row's two lanes agree
   for (int64_t kb = k_begin; kb < k_end; kb += kKeyTile) {
     const int nk = static_cast<int>(std::min<int64_t>(kKeyTile, k_end - kb));
-    bool any = false, full = nk == kKeyTile;
-    for (int r = 0; r < NR; ++r) {
-      const int i = 2 * r;
-      const bool in0 = b0[i] <= kb && kb + nk <= e0[i], in1 = b1[i] <= kb && kb + nk <= e1[i];
-      full &= in0 || in1;
-      any |= (b0[i] < kb + nk && e0[i] > kb) || (b1[i] < kb + nk && e1[i] > kb);
-    }
+    bool any, full;
+    runs.sight(kb, nk, any, full);
+    full &= nk == kKeyTile;  // a short tile masks its missing keys
     if (!any) continue;
     // K pairs; keys past nk are 0.
     const int n_pairs = (nk + 1) / 2;

@@ -311,6 +311,20 @@ TEST(AttentionVisibility, WideWindowsAndExplicitDefaultScaleAreBitIdentical) {
 struct Shape {
   int n_head, n_kv, hd;
   int64_t pos0, n_tokens;
+
+  AttnCase make_case() const {
+    AttnCase c;
+    c.n_head = n_head;
+    c.n_kv = n_kv;
+    c.hd = hd;
+    c.pos0 = pos0;
+    c.n_tokens = n_tokens;
+    return c;
+  }
+  std::string name() const {
+    return "shape " + std::to_string(n_head) + "/" + std::to_string(n_kv) + "/" + std::to_string(hd) + " pos0 " +
+           std::to_string(pos0) + " T " + std::to_string(n_tokens);
+  }
 };
 
 // Every combination of the visibility features on odd sizes and several GQA groupings, both
@@ -321,12 +335,7 @@ TEST(AttentionVisibility, KernelsMatchOracleAcrossWindowsSinksScalesSoftcaps) {
   for (const Shape& s : shapes)
     for (int variant = 0; variant < 6; ++variant)
       for (bool f16 : {true, false}) {
-        AttnCase c;
-        c.n_head = s.n_head;
-        c.n_kv = s.n_kv;
-        c.hd = s.hd;
-        c.pos0 = s.pos0;
-        c.n_tokens = s.n_tokens;
+        AttnCase c = s.make_case();
         c.f16 = f16;
         c.span_begin = 1;
         c.span_end = 6;
@@ -353,9 +362,7 @@ TEST(AttentionVisibility, KernelsMatchOracleAcrossWindowsSinksScalesSoftcaps) {
             break;
         }
         fill_random(c, ++seed, 2.0f);
-        SCOPED_TRACE("shape " + std::to_string(s.n_head) + "/" + std::to_string(s.n_kv) + "/" + std::to_string(s.hd) +
-                     " pos0 " + std::to_string(s.pos0) + " T " + std::to_string(s.n_tokens) + " variant " +
-                     std::to_string(variant) + (f16 ? " f16" : " f32"));
+        SCOPED_TRACE(s.name() + " variant " + std::to_string(variant) + (f16 ? " f16" : " f32"));
         const AttnResult fast = run(c, attention), ref = run(c, attention_ref);
         expect_matches_oracle(c, fast, 2e-5);
         expect_matches_oracle(c, ref, 2e-5);
@@ -371,12 +378,7 @@ TEST(AttentionTiles, TileCrossingLengthsMatchOracle) {
   uint32_t seed = 500;
   for (const Shape& s : shapes)
     for (int variant = 0; variant < 3; ++variant) {
-      AttnCase c;
-      c.n_head = s.n_head;
-      c.n_kv = s.n_kv;
-      c.hd = s.hd;
-      c.pos0 = s.pos0;
-      c.n_tokens = s.n_tokens;
+      AttnCase c = s.make_case();
       c.span_begin = 200;
       c.span_end = 300;
       c.observe_every = 29;
@@ -392,8 +394,7 @@ TEST(AttentionTiles, TileCrossingLengthsMatchOracle) {
         c.scale = 0.05f;
       }
       fill_random(c, ++seed, 3.0f);
-      SCOPED_TRACE("shape " + std::to_string(s.n_head) + "/" + std::to_string(s.n_kv) + " pos0 " +
-                   std::to_string(s.pos0) + " T " + std::to_string(s.n_tokens) + " variant " + std::to_string(variant));
+      SCOPED_TRACE(s.name() + " variant " + std::to_string(variant));
       expect_matches_oracle(c, run(c, attention), 2e-5);
     }
 }
@@ -452,12 +453,7 @@ TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
   uint32_t seed = 1300;
   for (const Shape& s : shapes)
     for (int variant = 0; variant < 4; ++variant) {
-      AttnCase c;
-      c.n_head = s.n_head;
-      c.n_kv = s.n_kv;
-      c.hd = s.hd;
-      c.pos0 = s.pos0;
-      c.n_tokens = s.n_tokens;
+      AttnCase c = s.make_case();
       c.f16 = variant != 3;
       c.span_begin = 20;
       c.span_end = 70;
@@ -475,9 +471,7 @@ TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
       }
       fill_random(c, ++seed, 3.0f);
       for (const auto& [name, kernel] : kernels) {
-        SCOPED_TRACE(name + " shape " + std::to_string(s.n_head) + "/" + std::to_string(s.n_kv) + "/" +
-                     std::to_string(s.hd) + " pos0 " + std::to_string(s.pos0) + " T " + std::to_string(s.n_tokens) +
-                     " variant " + std::to_string(variant));
+        SCOPED_TRACE(name + " " + s.name() + " variant " + std::to_string(variant));
         expect_matches_oracle(c, run(c, kernel), 2e-5);
       }
     }
