@@ -48,7 +48,9 @@ inline __m256i dot32(__m256i w, __m256i x) { return _mm256_dpbusd_epi32(_mm256_s
 // of 2c+1 in lanes 8-15) instead of two of each.
 struct XView;
 float int8_q4_k_zmm(const uint8_t* p, const XView& x);
+float int8_q6_k_zmm(const uint8_t* p, const XView& x);
 #define RHEAD_INT8_Q4_K int8_q4_k_zmm
+#define RHEAD_INT8_Q6_K int8_q6_k_zmm
 
 #include "ops/quant_int8_kernels.inc"
 
@@ -94,6 +96,51 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
   }
   const __m512 total = _mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps256_ps512(offset));
   return hsum8(_mm256_add_ps(_mm512_castps512_ps256(total), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1))));
+}
+
+// Q6_K with 512-bit registers. A half super-block (128 weights) is two 64-byte vectors of
+// 6-bit codes: its 64 bytes of low nibbles (low halves, then high halves) with the matching
+// 2-bit pairs of its 32 qh bytes shifted into bits 4-5, each against 64 contiguous bytes of x.
+// Lane group i (4 int32 lanes, 16 weights) of a product is one sub-block of 16, so one
+// vector of the 16 sub-block scales (d * scale * x's block scale) serves all four products
+// through a lane permute, and the code offset 32 is taken out through x's sums per 16 with
+// one FMA per super-block.
+float int8_q6_k_zmm(const uint8_t* p, const XView& x) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), offset = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f), top2 = _mm512_set1_epi8(0x30);
+  // qh's bits 0-1 go to bits 4-5 for the first 32 weights of a vector (<< 4) and bits 2-3 for
+  // the second 32 (<< 2); bits 4-5 stay for the third 32 and bits 6-7 come down (>> 2).
+  const __m512i up = _mm512_set_epi16(2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  //
+                                      4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4);
+  const __m512i down = _mm512_set_epi16(2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  //
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  // x's block scale of sub-block j is x.d[j / 2]; lane group i of product m takes scale 4m + i.
+  const __m512i pair = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i group = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  for (int64_t b = 0; b < x.n / 256; ++b, p += 210) {
+    const __m512 xd = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_loadu_ps(x.d + 8 * b)));
+    const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192))));
+    const __m512 s = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(f16(p + 208)), sc), xd);
+    offset = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_loadu_si512(x.sum16 + 16 * b)), offset);
+    const int8_t* xq = x.q + 256 * b;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m512i l = _mm512_loadu_si512(p + 64 * h);
+      const __m256i hb = load32(p + 128 + 32 * h);
+      const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hb), hb, 1);
+      const __m512i qa = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(hh, up), top2));
+      const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                         _mm512_and_si512(_mm512_srlv_epi16(hh, down), top2));
+      const __m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, _mm512_loadu_si512(xq + 128 * h));
+      const __m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, _mm512_loadu_si512(xq + 128 * h + 64));
+      const __m512 sa = _mm512_permutexvar_ps(_mm512_add_epi32(group, _mm512_set1_epi32(8 * h)), s);
+      const __m512 sb = _mm512_permutexvar_ps(_mm512_add_epi32(group, _mm512_set1_epi32(8 * h + 4)), s);
+      acc0 = _mm512_fmadd_ps(sa, _mm512_cvtepi32_ps(pa), acc0);
+      acc1 = _mm512_fmadd_ps(sb, _mm512_cvtepi32_ps(pb), acc1);
+    }
+  }
+  const __m512 total = _mm512_fnmadd_ps(_mm512_set1_ps(32.0f), offset, _mm512_add_ps(acc0, acc1));
+  return _mm512_reduce_add_ps(total);
 }
 
 }  // namespace
