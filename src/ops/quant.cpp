@@ -565,13 +565,25 @@ float dot_row(DType t, const void* row, const float* x, int64_t n) {
 // ---------------------------------------------------------------------------------------
 // Integer dot products
 
-void quantize_vector(const float* x, int64_t n, QuantizedVector& out) {
+namespace {
+void size_quantized(int64_t n, QuantizedVector& out) {
   if (n < 0 || n % 32 != 0)
     fail("quantize_vector", "length " + std::to_string(n) + " is not a multiple of 32");
   out.n = n;
   out.q.resize(size_t(n));
   out.d.resize(size_t(n / 32));
   out.sum16.resize(size_t(n / 16));
+}
+}  // namespace
+
+void quantize_vector(const float* x, int64_t n, QuantizedVector& out) {
+  if (!cpu_has_isa(KernelISA::AVX2)) return quantize_vector_ref(x, n, out);
+  size_quantized(n, out);
+  detail::quantize_vector_avx2(x, n, out.q.data(), out.d.data(), out.sum16.data());
+}
+
+void quantize_vector_ref(const float* x, int64_t n, QuantizedVector& out) {
+  size_quantized(n, out);
   for (int64_t b = 0; b < n / 32; ++b) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));

@@ -63,8 +63,10 @@ struct QuantizedVector {
   std::vector<float> d;         // [n / 32] scale per block of 32
   std::vector<int32_t> sum16;   // [n / 16] sum of q over each 16 elements (for offset terms)
 };
-// n must be a multiple of 32.
+// n must be a multiple of 32. A NaN element becomes -127; the vector version (AVX2) gives
+// the same bytes as the scalar reference.
 void quantize_vector(const float* x, int64_t n, QuantizedVector& out);
+void quantize_vector_ref(const float* x, int64_t n, QuantizedVector& out);
 // Types with integer kernels: Q8_0, Q4_0, Q4_K, Q6_K.
 bool has_int8_dot(DType t);
 // sum_i row[i] * x.d[i / 32] * x.q[i]; n = x.n. Error for a type without an integer kernel.
@@ -83,6 +85,7 @@ void dot_rows_int8_avx2(DType t, const void* rows, int64_t stride, int64_t n_row
                         const int32_t* sum16, int64_t n, float* y);
 void dot_rows_int8_vnni(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
                         const int32_t* sum16, int64_t n, float* y);
+void quantize_vector_avx2(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16);
 // Per-ISA kernels (quant_avx2.cpp, quant_avx512.cpp). Callers check the CPU first.
 void dequantize_row_avx2(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx2(DType t, const void* row, const float* x, int64_t n);

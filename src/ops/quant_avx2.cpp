@@ -287,6 +287,42 @@ inline __m256i dot32(__m256i w, __m256i x) {
 
 }  // namespace
 
+// quantize_vector's blocks in 8 lanes, with the scalar version's numbers: the running maximum
+// keeps its old value where |x| is NaN (as std::max does), values are clamped to +-1e6 (NaN
+// to -1e6) before rounding half to even, and codes to [-127, 127].
+void quantize_vector_avx2(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 lo = _mm256_set1_ps(-1e6f), hi = _mm256_set1_ps(1e6f);
+  const __m256i qlo = _mm256_set1_epi32(-127), qhi = _mm256_set1_epi32(127);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(x + 8 * i);
+      m = _mm256_max_ps(_mm256_and_ps(v[i], magnitude), m);
+    }
+    m = _mm256_max_ps(m, _mm256_permute2f128_ps(m, m, 1));
+    m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, 0x4e));
+    m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, 0xb1));
+    const float db = _mm256_cvtss_f32(m) / 127, id = db != 0 ? 1 / db : 0;
+    d[b] = db;
+    __m256i c[4];
+    for (int i = 0; i < 4; ++i) {
+      const __m256 y = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v[i], _mm256_set1_ps(id)), lo), hi);
+      c[i] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(y), qhi), qlo);
+    }
+    for (int h = 0; h < 2; ++h) {
+      __m256i s = _mm256_add_epi32(c[2 * h], c[2 * h + 1]);
+      __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+      sum16[2 * b + h] = _mm_cvtsi128_si32(t);
+    }
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), _mm256_permutevar8x32_epi32(packed, order));
+  }
+}
+
 void dot_rows_int8_avx2(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
                         const int32_t* sum16, int64_t n, float* y) {
   int8_rows(t, static_cast<const uint8_t*>(rows), stride, n_rows, XView{q, d, sum16, n}, y);

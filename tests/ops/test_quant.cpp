@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -194,6 +195,32 @@ TEST(QuantInt8, QuantizeVector) {
     }
   }
   EXPECT_THROW(quantize_vector(x.data(), 48, q), Error);
+}
+
+TEST(QuantInt8, VectorQuantizerMatchesReference) {
+  // Same bytes as the scalar quantizer, on normal values and on the edges of its rules:
+  // exact halves (round half to even), NaN and infinities, an all-zero block, a block whose
+  // scale underflows to a subnormal.
+  const int64_t n = 32 * 12;
+  std::vector<float> x = normal_values(n, 31);
+  for (int i = 0; i < 32; ++i) x[size_t(i)] = (i - 16) * 0.5f;       // block 0: amax 8, halves of a step
+  for (int i = 0; i < 32; ++i) x[size_t(32 + i)] = 127.0f - 2.5f * i;  // block 1: d = 1, codes at x.5
+  x[70] = std::numeric_limits<float>::quiet_NaN();
+  x[100] = std::numeric_limits<float>::infinity();
+  x[130] = -std::numeric_limits<float>::infinity();
+  std::fill(x.begin() + 160, x.begin() + 192, 0.0f);
+  for (int i = 0; i < 32; ++i) x[size_t(192 + i)] = (i % 3 - 1) * 1e-40f;
+  for (int i = 0; i < 32; ++i) x[size_t(224 + i)] = std::numeric_limits<float>::quiet_NaN();
+  QuantizedVector got, want;
+  quantize_vector(x.data(), n, got);
+  quantize_vector_ref(x.data(), n, want);
+  EXPECT_EQ(got.q, want.q);
+  EXPECT_EQ(got.sum16, want.sum16);
+  ASSERT_EQ(got.d.size(), want.d.size());
+  for (size_t b = 0; b < got.d.size(); ++b)
+    EXPECT_TRUE(got.d[b] == want.d[b] || (std::isnan(got.d[b]) && std::isnan(want.d[b]))) << "block " << b;
+  EXPECT_EQ(want.q[size_t(32 + 1)], 124);  // 124.5 rounds to the even 124
+  EXPECT_EQ(want.q[size_t(70)], -127);     // NaN
 }
 
 TEST(QuantInt8, SimdMatchesReference) {
