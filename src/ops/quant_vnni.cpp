@@ -47,23 +47,61 @@ inline __m256i dot32(__m256i w, __m256i x) { return _mm256_dpbusd_epi32(_mm256_s
 // so each pair takes one vpdpbusd, one conversion and one FMA (scales of 2c in lanes 0-7 and
 // of 2c+1 in lanes 8-15) instead of two of each.
 struct XView;
+float int8_q8_0_zmm(const uint8_t* p, const XView& x);
 float int8_q4_k_zmm(const uint8_t* p, const XView& x);
 float int8_q6_k_zmm(const uint8_t* p, const XView& x);
+#define RHEAD_INT8_Q8_0 int8_q8_0_zmm
 #define RHEAD_INT8_Q4_K int8_q4_k_zmm
 #define RHEAD_INT8_Q6_K int8_q6_k_zmm
 
 #include "ops/quant_int8_kernels.inc"
 
+// Lanes 0-7 take scale 2c of `s`, lanes 8-15 scale 2c + 1: the scales of two blocks of 32 whose
+// products share one 512-bit vector.
+inline __m512 pair_scales(__m512 s, int c) {
+  const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(_mm512_add_epi32(half, _mm512_set1_epi32(2 * c)), s);
+}
+
+// Q8_0 two blocks to a 512-bit vector. vpdpbusd multiplies unsigned by signed bytes, so w's
+// bytes are made unsigned by flipping their sign bit (w + 128); the 128 * (x's block sum) that
+// this adds is taken out through x's sums per 16, with one FMA per 8 blocks. The 8 block
+// scales (w's d times x's d) are one vector, spread over lanes by a permute.
+float int8_q8_0_zmm(const uint8_t* p, const XView& x) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m256 offset = _mm256_setzero_ps();
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const int64_t nb = x.n / 32;
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8, p += 8 * 34) {
+    alignas(16) uint16_t dw[8];
+    for (int j = 0; j < 8; ++j) std::memcpy(dw + j, p + 34 * j, 2);
+    const __m256 s8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
+                                    _mm256_loadu_ps(x.d + b));
+    const __m256i s16a = load32(x.sum16 + 2 * b), s16b = load32(x.sum16 + 2 * b + 8);
+    const __m256i sum32 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s16a, s16b), 0xD8);
+    offset = _mm256_fmadd_ps(s8, _mm256_cvtepi32_ps(sum32), offset);
+    const __m512 s = _mm512_castps256_ps512(s8);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* q = p + 68 * c + 2;
+      const __m512i w = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(load32(q)), load32(q + 34), 1), flip);
+      const __m512i prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x.q + 32 * (b + 2 * c)));
+      if (c % 2 == 0) acc0 = _mm512_fmadd_ps(pair_scales(s, c), _mm512_cvtepi32_ps(prod), acc0);
+      else acc1 = _mm512_fmadd_ps(pair_scales(s, c), _mm512_cvtepi32_ps(prod), acc1);
+    }
+  }
+  const __m512 sum = _mm512_add_ps(acc0, acc1);
+  float total = _mm512_reduce_add_ps(sum) - 128 * hsum8(offset);
+  Acc4 tail;
+  for (; b < nb; ++b, p += 34) q8_0_block(p, x, b, tail, 0);
+  return total + tail.sum();
+}
+
 float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m256 offset = _mm256_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  // Lane i of pair c takes scale 2c + (i >= 8).
-  const __m512i pick[4] = {
-      _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-      _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
-      _mm512_set_epi32(5, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 4),
-      _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6, 6)};
   for (int64_t b = 0; b < x.n / 256; ++b, p += 144) {
     uint32_t w0, w1, w2;
     std::memcpy(&w0, p + 4, 4);
@@ -89,7 +127,7 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
           _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), low4);
       const __m512i xq = _mm512_loadu_si512(x.q + 32 * (8 * b + 2 * c));
       const __m512i prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xq);
-      const __m512 s = _mm512_permutexvar_ps(pick[c], step);
+      const __m512 s = pair_scales(step, c);
       if (c % 2 == 0) acc0 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc0);
       else acc1 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc1);
     }
