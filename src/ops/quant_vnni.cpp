@@ -78,9 +78,7 @@ float int8_q8_0_zmm(const uint8_t* p, const XView& x) {
     for (int j = 0; j < 8; ++j) std::memcpy(dw + j, p + 34 * j, 2);
     const __m256 s8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
                                     _mm256_loadu_ps(x.d + b));
-    const __m256i s16a = load32(x.sum16 + 2 * b), s16b = load32(x.sum16 + 2 * b + 8);
-    const __m256i sum32 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s16a, s16b), 0xD8);
-    offset = _mm256_fmadd_ps(s8, _mm256_cvtepi32_ps(sum32), offset);
+    offset = _mm256_fmadd_ps(s8, _mm256_cvtepi32_ps(x_block_sums(x, b)), offset);
     const __m512 s = _mm512_castps256_ps512(s8);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
@@ -103,23 +101,7 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
   __m256 offset = _mm256_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < x.n / 256; ++b, p += 144) {
-    uint32_t w0, w1, w2;
-    std::memcpy(&w0, p + 4, 4);
-    std::memcpy(&w1, p + 8, 4);
-    std::memcpy(&w2, p + 12, 4);
-    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    const uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    const __m128i packed = _mm_set_epi32(static_cast<int>(mn_hi), static_cast<int>(mn_lo), static_cast<int>(sc_hi),
-                                         static_cast<int>(sc_lo));
-    const __m256 xd = _mm256_loadu_ps(x.d + 8 * b);
-    const __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(packed));
-    const __m256 mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(packed, 8)));
-    const __m512 step = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(f16(p)), scale), xd));
-    const __m256i s16a = load32(x.sum16 + 16 * b), s16b = load32(x.sum16 + 16 * b + 8);
-    const __m256i sum32 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s16a, s16b), 0xD8);
-    offset = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(f16(p + 2)), mins), xd),
-                             _mm256_cvtepi32_ps(sum32), offset);
+    const __m512 step = _mm512_castps256_ps512(q4_k_steps(p, x, b, offset));
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const __m256i v = load32(p + 16 + 32 * c);
