@@ -1,6 +1,7 @@
-// AVX-512 VNNI integer dot products of block-quantized rows with an int8 x: the same kernels
-// as the AVX2 ones in quant_avx2.cpp, with one vpdpbusd in place of the AVX2 multiply-add
-// pair. Compiled for AVX-512 VNNI and entered only after a CPU check (quant.cpp).
+// AVX-512 VNNI integer dot products of block-quantized rows with an int8 x: the kernels of
+// quant_avx2.cpp with one vpdpbusd in place of the AVX2 multiply-add pair, and for Q8_0, Q4_K
+// and Q6_K (the types of decode's matvecs) kernels of their own in 512-bit registers, below.
+// Compiled for AVX-512 VNNI and entered only after a CPU check (quant.cpp).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -42,10 +43,6 @@ inline void k_scales(const uint8_t* b, float step[8], float base[8]) {
 // 32 unsigned bytes w times 32 signed bytes x -> 8 int32 sums of 4 products.
 inline __m256i dot32(__m256i w, __m256i x) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x); }
 
-// Q4_K with 512-bit registers: the two sub-blocks that share 32 bytes of nibbles (2c in the
-// low nibbles, 2c+1 in the high ones) are one 64-byte vector against 64 contiguous bytes of x,
-// so each pair takes one vpdpbusd, one conversion and one FMA (scales of 2c in lanes 0-7 and
-// of 2c+1 in lanes 8-15) instead of two of each.
 struct XView;
 float int8_q8_0_zmm(const uint8_t* p, const XView& x);
 float int8_q4_k_zmm(const uint8_t* p, const XView& x);
@@ -96,6 +93,10 @@ float int8_q8_0_zmm(const uint8_t* p, const XView& x) {
   return total + tail.sum();
 }
 
+// Q4_K with 512-bit registers: the two sub-blocks that share 32 bytes of nibbles (2c in the
+// low nibbles, 2c+1 in the high ones) are one 64-byte vector against 64 contiguous bytes of x,
+// so each pair takes one vpdpbusd, one conversion and one FMA (scales of 2c in lanes 0-7 and
+// of 2c+1 in lanes 8-15) instead of two of each.
 float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m256 offset = _mm256_setzero_ps();
