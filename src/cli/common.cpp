@@ -48,16 +48,5 @@ SessionOptions session_options(const ModelOptions& o) {
   return so;
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f %s", b, units[u]);
-  return buf;
-}
 
 }  // namespace rhead::cli

@@ -1,5 +1,6 @@
 // Options and helpers shared by commands that load a model.
 #pragma once
+#include "io/text.h"
 #include <CLI/CLI.hpp>
 #include <string>
 
@@ -22,6 +23,5 @@ void add_model_options(CLI::App* cmd, ModelOptions& o);
 LoadedModel load_model_from_options(const ModelOptions& o);
 SessionOptions session_options(const ModelOptions& o);
 
-std::string human_bytes(double bytes);
 
 }  // namespace rhead::cli
