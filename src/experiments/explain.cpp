@@ -125,7 +125,10 @@ std::vector<HeadId> support_heads_for(const HeadGrid<double>* scores, int n, con
 }
 
 namespace {
-double mean_of(const std::vector<double>& v) {
+// Summed in ascending order, so a run and the merge of its shards (lines in another order)
+// give the same bits.
+double mean_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
   return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 }  // namespace
