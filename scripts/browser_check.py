@@ -5,7 +5,8 @@ Talks to the browser over the DevTools protocol on a pipe (--remote-debugging-pi
 the browser reads commands on fd 3 and writes replies on fd 4, one JSON message per
 NUL-terminated chunk), so only the Python standard library is needed.
 
-usage: browser_check.py PAGE.html SCREENSHOT.png [--min-images N] [--chromium PATH] [--timeout S]
+usage: browser_check.py PAGE.html SCREENSHOT.png [--min-images N] [--chromium PATH] [--timeout S] [--first-screen]
+(--first-screen: a 1000 px screenshot and "first_screen_text", the text visible there)
 Prints one JSON line {"images": n, "broken_images": [...], "errors": [...], "title": ...}
 and exits 0 only when there are no errors, no broken images and at least N figures (images
 plus inline SVG elements; "svgs" counts the latter).
@@ -22,6 +23,22 @@ import subprocess
 import sys
 import tempfile
 import time
+
+
+# The text of every text node with a visible box inside the first viewport (folded
+# <details> content has no box), in document order.
+FIRST_SCREEN_TEXT = """(() => {
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const out = [];
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    const box = range.getBoundingClientRect();
+    if (box.height > 0 && box.top < window.innerHeight && box.bottom > 0 && n.textContent.trim())
+      out.push(n.textContent.trim());
+  }
+  return out.join(' ');
+})()"""
 
 
 class DevTools:
@@ -123,6 +140,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--max-height", type=int, default=7000)
+    parser.add_argument("--first-screen", action="store_true",
+                        help="screenshot only the first 1000 px and report the text visible there")
     args = parser.parse_args()
 
     page = pathlib.Path(args.page).resolve()
@@ -169,7 +188,11 @@ def main():
         check = json.loads(tools.send("Runtime.evaluate", {"expression": IMAGE_CHECK, "returnByValue": True},
                                       session=session)["result"]["value"])
         result.update(title=check["title"], images=check["images"], svgs=check["svgs"], broken_images=check["broken"])
-        height = max(600, min(check["height"], args.max_height))
+        if args.first_screen:
+            result["first_screen_text"] = tools.send("Runtime.evaluate", {"expression": FIRST_SCREEN_TEXT,
+                                                                          "returnByValue": True},
+                                                     session=session)["result"]["value"]
+        height = 1000 if args.first_screen else max(600, min(check["height"], args.max_height))
         tools.send("Emulation.setDeviceMetricsOverride",
                    {"width": args.width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
         tools.drain(0.5)

@@ -147,7 +147,8 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
     map.mean[i] = h.mean;
     map.frequency[i] = h.frequency;
   }
-  if (std::find(seen.begin(), seen.end(), false) != seen.end())
+  // A run with no counted test lists no head: every score is undefined, read as 0.
+  if ((s.counted > 0 || !s.heads.empty()) && std::find(seen.begin(), seen.end(), false) != seen.end())
     fail(path, "\"heads\" does not list every head of the model");
   return map;
 }
@@ -200,6 +201,24 @@ std::vector<SweepSeries> read_sweep(const std::string& path) {
       s.points.emplace_back(p[0].get<double>(), p[1].get<double>());
     }
     std::sort(s.points.begin(), s.points.end());
+    if (s.name == "random" && doc.contains("random_seeds")) {
+      const std::string sw = path + ": random_seeds";
+      if (!doc["random_seeds"].is_array()) fail(sw, "is not a list");
+      for (const auto& e : doc["random_seeds"]) {
+        SweepSeries::Seed seed;
+        seed.k = json_int_field(e, "k", sw);
+        seed.seed = static_cast<uint64_t>(json_int_field(e, "seed", sw));
+        seed.score = json_number_field(e, "score", sw);
+        if (const json* heads = json_field(e, "heads", sw)) {
+          if (!heads->is_array()) fail(sw, "field 'heads' is not a list");
+          for (const auto& h : *heads) {
+            if (!h.is_string()) fail(sw, "field 'heads' holds a non-string");
+            seed.heads.push_back(h.get<std::string>());
+          }
+        }
+        s.seeds.push_back(std::move(seed));
+      }
+    }
     series.push_back(std::move(s));
   }
   if (series.empty()) fail(path, "has neither \"top\" nor \"random\"");

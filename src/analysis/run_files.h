@@ -49,6 +49,14 @@ std::vector<SupportSplit> support_splits(const std::vector<NiahLine>& tests);
 struct SweepSeries {
   std::string name;  // "top" or "random"
   std::vector<std::pair<double, double>> points;  // (K, mean score 0..100)
+  // random only, when sweep.json has "random_seeds": each seed's draw.
+  struct Seed {
+    int k = 0;
+    uint64_t seed = 0;
+    double score = 0;
+    std::vector<std::string> heads;  // "L-H" masked by this draw
+  };
+  std::vector<Seed> seeds;
 };
 
 struct NiahSummary {

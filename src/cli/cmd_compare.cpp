@@ -40,11 +40,23 @@ void print_map_line(const analysis::ScoreMap& m, double threshold) {
 void print_strong(const std::vector<analysis::StrongHead>& heads, const std::string& strong, const std::string& weak,
                   double threshold, int show, bool a_is_strong) {
   std::cout << "strong in " << strong << " only (> " << threshold << " there, <= " << threshold << " in " << weak
-            << "): " << heads.size() << "\n";
+            << "): " << heads.size() << (heads.empty() ? "" : ", largest difference first") << "\n";
+  if (!heads.empty()) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  %-8s %10s %10s %10s\n", "head", "score in", "score in", "difference");
+    std::cout << buf;
+    const std::string s_label = strong.size() > 10 ? strong.substr(0, 10) : strong;
+    const std::string w_label = weak.size() > 10 ? weak.substr(0, 10) : weak;
+    std::snprintf(buf, sizeof buf, "  %-8s %10s %10s\n", "", s_label.c_str(), w_label.c_str());
+    std::cout << buf;
+  }
   for (std::size_t i = 0; i < heads.size() && static_cast<int>(i) < show; ++i) {
     const auto& h = heads[i];
     const double s = a_is_strong ? h.a_mean : h.b_mean, w = a_is_strong ? h.b_mean : h.a_mean;
-    std::cout << "  " << h.head.key() << "  " << fixed(s, 3) << " vs " << fixed(w, 3) << "\n";
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  %-8s %10s %10s %10s\n", h.head.key().c_str(), fixed(s, 3).c_str(),
+                  fixed(w, 3).c_str(), fixed(s - w, 3).c_str());
+    std::cout << buf;
   }
   if (static_cast<int>(heads.size()) > show) std::cout << "  ... " << heads.size() - show << " more\n";
 }
@@ -69,6 +81,11 @@ void print_matrix(const std::string& name, const analysis::CorrelationMatrix& m,
 void run_compare(const CompareOptions& opt) {
   std::vector<analysis::ScoreMap> maps;
   for (const auto& input : opt.inputs) maps.push_back(analysis::load_score_map(input));
+  // A map with no scored test (a run where no test counted) has no ranking to compare:
+  // its correlations would be NaN and its "top" heads arbitrary.
+  for (const auto& m : maps)
+    if (analysis::count_above(m, 0.0) == 0)
+      fail(m.source, "no head scores above 0 (no counted test, or empty score lists): nothing to compare");
   // Same labels (e.g. two head_score.json files) would make the output ambiguous.
   for (std::size_t i = 0; i < maps.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)

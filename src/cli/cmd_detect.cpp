@@ -45,6 +45,11 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
   add_niah_options(cmd, o->niah, "runs/detect");
   cmd->add_option("--merge-into", o->merge_into, "also extend this reference head_score JSON file with the run's scores");
   cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->footer(
+      "A test is counted when its answer reaches ROUGE-1 recall > 50; only counted tests score heads. A head's score is "
+      "its retrieval score averaged over the counted tests; its frequency the share of counted tests in which it "
+      "copied at least one needle token. With no counted test nothing is ranked. --lengths are context lengths as the "
+      "reference counts them: the haystack holds each length minus --buffer tokens.");
   cmd->callback([o] { run(*o); });
 });
 

@@ -66,7 +66,7 @@ const char* support_colour(Support s) {
 }
 
 
-void print_terminal(const Explanation& e, bool colour) {
+void print_terminal(const Explanation& e, bool colour, int top_heads_asked) {
   const char* reset = colour ? "\033[0m" : "";
   std::ostringstream out;
   out << "answer: ";
@@ -79,6 +79,8 @@ void print_terminal(const Explanation& e, bool colour) {
                 copied, e.tokens.size(), e.tau);
   out << buf;
   for (const auto& h : e.heads) out << " " << h.key();
+  if (static_cast<int>(e.heads.size()) < top_heads_asked)
+    out << " (" << e.heads.size() << " of the " << top_heads_asked << " asked: the others score 0)";
   out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
   for (size_t i = 0; i < e.tokens.size(); ++i) {
     const ExplainedToken& t = e.tokens[i];
@@ -111,7 +113,7 @@ void run_explain(const ExplainOptions& o) {
   request.context = context;
   request.question = o.question;
   request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
-  request.heads = select_heads("top:" + std::to_string(std::min<int>(o.top_heads, c.n_layer * c.n_head)), c, &scores.mean);
+  request.heads = support_heads_for(&scores.mean, o.top_heads, c);  // heads scoring 0 are never top heads
   request.tau = o.tau;
   request.max_new_tokens = o.max_new_tokens;
 
@@ -136,6 +138,12 @@ void run_explain(const ExplainOptions& o) {
     std::fprintf(stderr, "%s\n", describe_kv_policy(policy, c, o.model.kv_type == "f16", so.n_ctx).c_str());
   Session session(lm.model, with_kv_policy(so, policy));
   const Explanation e = explain(session, tok, request);
+  // The page first: a reader that closes stdout early (`| head`) must not lose it.
+  if (!o.html.empty()) {
+    report::ExplainPageInfo info{lm.model->source, o.context, o.question, mask.empty() ? "" : o.mask};
+    write_file_atomic(o.html, report::build_explain_page(e, context, info));
+    std::fprintf(stderr, "wrote %s\n", o.html.c_str());
+  }
 
   if (o.json) {
     nlohmann::ordered_json j = explanation_to_json(e);
@@ -145,12 +153,7 @@ void run_explain(const ExplainOptions& o) {
     j["mask"] = mask.empty() ? "none" : o.mask + " " + mask_mode_name(mask.mode) + "/" + mask_phase_name(mask.phase);
     std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   } else {
-    print_terminal(e, isatty(1) != 0);
-  }
-  if (!o.html.empty()) {
-    report::ExplainPageInfo info{lm.model->source, o.context, o.question, mask.empty() ? "" : o.mask};
-    write_file_atomic(o.html, report::build_explain_page(e, context, info));
-    std::fprintf(stderr, "wrote %s\n", o.html.c_str());
+    print_terminal(e, isatty(1) != 0, o.top_heads);
   }
 }
 

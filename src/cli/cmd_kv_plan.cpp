@@ -60,10 +60,34 @@ void run(const KvPlanOptions& o) {
                 (g.kv_head + 1) * group - 1, chosen ? "  full" : "");
   }
   std::printf("full KV heads: %zu of %d; predicted KV memory %s = %.1f%% (per query head %.1f%%); "
-              "with no full head %.1f%%\nwrote %s\n",
+              "with no full head %.1f%%\n",
               plan.full.size(), c.n_layer * c.n_kv_head, human_bytes(a.kv_bytes_kept()).c_str(),
-              100 * a.kv_kept_fraction(), 100 * a.query_kept_fraction(), 100 * plan.floor_fraction,
-              o.output.c_str());
+              100 * a.kv_kept_fraction(), 100 * a.query_kept_fraction(), 100 * plan.floor_fraction);
+  // Why: KV heads are taken best first while the prediction stays within the budget. Every KV
+  // head holds the same share of the cache, so each one kept whole adds the same amount.
+  const int kv_heads = c.n_layer * c.n_kv_head;
+  const double per_head = kv_heads > 0 ? (1.0 - plan.floor_fraction) / kv_heads : 0.0;
+  std::printf("why: every head keeps %lld sink + %lld window positions of %lld (%.1f%%); each KV head kept whole adds "
+              "%.1f points; KV heads are kept whole best score first (scores above 0 only) while the total stays "
+              "within %.1f%%\n",
+              static_cast<long long>(r.sink), static_cast<long long>(r.window), static_cast<long long>(r.length),
+              100 * plan.floor_fraction, 100 * per_head, 100 * r.budget);
+  const KvGroupScore* next = nullptr;
+  for (const KvGroupScore& g : plan.ranking) {
+    bool chosen = false;
+    for (const KvGroupScore& f : plan.full) chosen |= f.layer == g.layer && f.kv_head == g.kv_head;
+    if (!chosen && g.score > 0) {
+      next = &g;
+      break;
+    }
+  }
+  if (next)
+    std::printf("next: KV head %d-%d (score %.3f) would cost %.1f points, %.1f%% in all, over the %.1f%% budget\n",
+                next->layer, next->kv_head, next->score, 100 * per_head, 100 * (a.kv_kept_fraction() + per_head),
+                100 * r.budget);
+  else
+    std::printf("next: none; no other KV head scores above 0\n");
+  std::printf("wrote %s\n", o.output.c_str());
 }
 
 CommandRegistrar reg("kv-plan", [](CLI::App& app) {

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "io/error.h"
 #include "report/figures.h"
+#include "report/kv_sweep_figure.h"
 #include "report/plots.h"
 
 namespace rhead::cli {
@@ -65,6 +66,12 @@ void run_plot(const PlotOptions& opt) {
         case analysis::RunKind::unknown:
           fail(input, "not an rhead detect or niah output directory (no summary.json / results.jsonl)");
       }
+      continue;
+    }
+    if (p.filename() == "kv_sweep.json") {
+      const std::string label = directory_label(p.parent_path());
+      figures.push_back({"sweep", report::file_stem(label) + "_kv_sweep", "",
+                         report::kv_sweep_plot(read_kv_sweep_points(input), label + ": KV policies", "NIAH mean score")});
       continue;
     }
     if (p.filename() == "sweep.json") {
@@ -123,14 +130,15 @@ const CommandRegistrar registrar("plot", [](CLI::App& app) {
       "length x depth heatmaps and the masking sweep; for two maps side-by-side heatmaps, for more a correlation "
       "matrix");
   cmd->add_option("inputs", opt->inputs,
-                  "head_score JSON files, rhead detect/niah output directories, results.jsonl, summary.json or "
-                  "sweep.json")
+                  "head_score JSON files, rhead detect/niah output directories, results.jsonl, summary.json, "
+                  "sweep.json or kv_sweep.json")
       ->required()
       ->expected(1, -1);
   cmd->add_option("-o,--output", opt->output_dir, "directory for the figures")->capture_default_str();
   cmd->add_option("--format", opt->format, "png, svg or both")->capture_default_str();
   cmd->add_option("--kind", opt->kinds,
-                  "only these figures: heatmap, histogram, frequency, accuracy, niah, sweep, pair, correlation")
+                  "only these figures: heatmap, histogram, frequency, accuracy, niah, sweep (masking and KV sweeps), "
+                  "support, pair, correlation")
       ->delimiter(',');
   cmd->add_option("--scale", opt->scale, "PNG pixels per figure unit (2 suits print)")->capture_default_str();
   cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,

@@ -1,6 +1,8 @@
 // rhead entry point: builds the command tree from the registry, runs one command,
 // and turns any error into one line on stderr and a non-zero exit.
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +21,9 @@ std::vector<RegisteredCommand>& command_registry() {
 
 int main(int argc, char** argv) {
   using namespace rhead::cli;
+  // A closed pipe (`rhead explain ... --html F | head`) must not kill the process before the
+  // files it writes are complete: writes to the pipe fail (EPIPE) and the command goes on.
+  signal(SIGPIPE, SIG_IGN);
   // The wait policy matters to commands that run a model; it may restart the program once.
   const auto& commands = command_registry();
   const bool files_only = argc > 1 && std::any_of(commands.begin(), commands.end(), [&](const auto& c) {

@@ -26,7 +26,9 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   o.output = default_output;
   cmd->add_option("--needles", o.needles, "needle sets, JSONL {needle, question, real_needle[, haystack]} (default: built-in)");
   cmd->add_option("--haystack", o.haystack, "folder of .txt files used as the haystack (default: built-in filler text)");
-  cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N, clipped to the model's context")->capture_default_str();
+  cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N as the reference counts them: each prompt's haystack holds the length minus "
+                  "--buffer tokens (default 200), the template, question and needle come on top; clipped to the model's "
+                  "context")->capture_default_str();
   cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(CLI::PositiveNumber);
   add_prompt_options(cmd, o.chat_template, o.no_chat, o.prompt_template);
   cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str()->check(CLI::NonNegativeNumber);

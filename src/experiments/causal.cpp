@@ -111,6 +111,9 @@ NiahCausalSummary summarize_niah_lines(const std::vector<NiahLine>& lines, bool 
     s.masks.push_back(std::move(o));
   }
   std::stable_sort(s.masks.begin(), s.masks.end(), [](const MaskOutcome& a, const MaskOutcome& b) {
+    // The baseline (no mask, full cache) first.
+    const bool base_a = a.label == "none", base_b = b.label == "none";
+    if (base_a != base_b) return base_a;
     const std::string ka = a.mask.value("kind", ""), kb = b.mask.value("kind", "");
     if (kind_order(ka) != kind_order(kb)) return kind_order(ka) < kind_order(kb);
     if (a.mask.value("k", 0) != b.mask.value("k", 0)) return a.mask.value("k", 0) < b.mask.value("k", 0);
@@ -140,6 +143,13 @@ json sweep_json(const std::vector<MaskOutcome>& outcomes) {
   for (const auto& [k, v] : random) r.push_back({k, v.first / v.second});
   if (!top.empty()) j["top"] = t;
   if (!random.empty()) j["random"] = r;
+  // Each random draw on its own: the mean hides how far the seeds spread.
+  json seeds = json::array();
+  for (const auto& o : outcomes)
+    if (o.mask.value("kind", "") == "random")
+      seeds.push_back({{"k", o.mask.value("k", 0)}, {"seed", o.mask.value("seed", uint64_t{0})}, {"score", o.mean_score},
+                       {"heads", o.mask.value("heads", json::array())}});
+  if (!seeds.empty()) j["random_seeds"] = seeds;
   return j;
 }
 
@@ -393,14 +403,20 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
   std::ostringstream out;
   char buf[512];
   bool kv = false;  // any KV policy: add the KV kept columns
-  for (const auto& o : s.masks) kv |= o.mask.contains("kv_policy");
-  out << " mask                          heads  tests  mean score  passed  incomplete  hallucination  "
-         "wrong_extraction  sink mass"
-      << (kv ? "  KV kept/q  KV kept/kv" : "") << "\n";
+  size_t width = 29;  // the mask column fits the longest label
+  for (const auto& o : s.masks) kv |= o.mask.contains("kv_policy"), width = std::max(width, o.label.size());
+  const int w = static_cast<int>(width);
+  // heads: query heads masked, or for a KV condition the query heads that keep the whole cache.
+  std::snprintf(buf, sizeof buf, " %-*s  heads  tests  mean score  passed  incomplete  hallucination  wrong_extraction  sink mass",
+                w, "mask");
+  out << buf << (kv ? "  KV kept/q  KV kept/kv" : "") << "\n";
   for (const auto& o : s.masks) {
     const std::string sink = o.sink_mass >= 0 ? std::to_string(o.sink_mass).substr(0, 6) : "-";
-    std::snprintf(buf, sizeof buf, " %-29s %5d  %5d  %10.1f  %6d  %10d  %13d  %16d  %s", o.label.c_str(),
-                  o.mask.value("k", 0), o.tests, o.mean_score, o.passed, o.errors.at("incomplete"),
+    const bool kv_row = o.mask.contains("kv_policy");
+    const int heads = kv_row ? static_cast<int>(o.mask["kv_policy"].value("full_heads", json::array()).size())
+                             : o.mask.value("k", 0);
+    std::snprintf(buf, sizeof buf, " %-*s  %4d%s  %5d  %10.1f  %6d  %10d  %13d  %16d  %s", w, o.label.c_str(), heads,
+                  kv_row ? "f" : " ", o.tests, o.mean_score, o.passed, o.errors.at("incomplete"),
                   o.errors.at("hallucination"), o.errors.at("wrong_extraction"), sink.c_str());
     out << buf;
     if (kv) {
@@ -408,6 +424,18 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
       out << buf;
     }
     out << "\n";
+  }
+  if (kv) out << " (heads: for a KV condition, the query heads that keep the whole cache, marked f)\n";
+  // Random masks: each seed's heads, so a reader sees what each draw removed.
+  bool any_random = false;
+  for (const auto& o : s.masks) {
+    if (o.mask.value("kind", "") != "random" || o.mask.contains("kv_policy")) continue;
+    if (!any_random) out << "\n random masks: heads each seed masked\n";
+    any_random = true;
+    std::string heads;
+    for (const auto& h : o.mask.value("heads", json::array())) heads += (heads.empty() ? "" : ",") + h.get<std::string>();
+    std::snprintf(buf, sizeof buf, " %-*s  %6.1f  %s\n", w, o.label.c_str(), o.mean_score, heads.c_str());
+    out << buf;
   }
   std::vector<std::pair<std::string, SupportSummary>> support_rows;
   for (const auto& o : s.masks) support_rows.push_back({o.label, o.support});
@@ -420,10 +448,23 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
           std::snprintf(buf, sizeof buf, "%.1f", p[1].get<double>());
           (std::string(name) == "top" ? rows[p[0].get<int>()].first : rows[p[0].get<int>()].second) = buf;
         }
-    out << "\n sweep: mean NIAH score by number of masked heads K\n    K   top-K  random-K\n";
+    std::map<int, std::vector<double>> seeds;  // K -> each seed's score
+    for (const auto& e : s.sweep.value("random_seeds", json::array())) seeds[e["k"].get<int>()].push_back(e["score"].get<double>());
+    out << "\n sweep: mean NIAH score by number of masked heads K (random-K: mean over seeds, then each seed)\n"
+           "    K   top-K  random-K  min-max      each seed\n";
     for (const auto& [k, v] : rows) {
-      std::snprintf(buf, sizeof buf, " %4d  %6s  %8s\n", k, v.first.empty() ? "-" : v.first.c_str(),
-                    v.second.empty() ? "-" : v.second.c_str());
+      std::string spread = "-", each;
+      if (auto it = seeds.find(k); it != seeds.end() && !it->second.empty()) {
+        const auto [lo, hi] = std::minmax_element(it->second.begin(), it->second.end());
+        std::snprintf(buf, sizeof buf, "%.1f-%.1f", *lo, *hi);
+        spread = buf;
+        for (double v2 : it->second) {
+          std::snprintf(buf, sizeof buf, "%s%.1f", each.empty() ? "" : " ", v2);
+          each += buf;
+        }
+      }
+      std::snprintf(buf, sizeof buf, " %4d  %6s  %8s  %-11s  %s\n", k, v.first.empty() ? "-" : v.first.c_str(),
+                    v.second.empty() ? "-" : v.second.c_str(), spread.c_str(), each.c_str());
       out << buf;
     }
   }

@@ -136,20 +136,32 @@ DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::
 std::string format_summary(const DetectSummary& s, int top_n) {
   std::ostringstream out;
   char buf[256];
-  std::snprintf(buf, sizeof(buf), "NIAH accuracy: %d of %d tests counted (%.1f%%), mean ROUGE-1 recall %.1f\n",
+  std::snprintf(buf, sizeof(buf), "NIAH accuracy: %d of %d tests counted (%.1f%%; counted: answer ROUGE-1 recall > 50), mean ROUGE-1 recall %.1f\n",
                 s.counted, s.tests, 100.0 * s.niah_accuracy, s.mean_rouge_recall);
   out << buf;
+  if (s.counted == 0) {
+    out << "\n" << kNoCountedTestsNote << "\n";
+    return out.str();
+  }
   std::snprintf(buf, sizeof(buf), "retrieval heads (score > %g): %d of %zu (%.2f%%)\n", kRetrievalThreshold, s.count_above_0_1,
                 s.heads.size(), 100.0 * s.share_above_0_1);
   out << buf;
   out << "\n rank  head     kv   score   frequency\n";
   const int g_size = s.n_kv_head > 0 ? s.n_head / s.n_kv_head : 1;
+  const int zero = static_cast<int>(std::count_if(s.heads.begin(), s.heads.end(), [](const HeadStat& h) { return h.mean <= 0; }));
   for (int i = 0; i < std::min<int>(top_n, static_cast<int>(s.heads.size())); ++i) {
     const HeadStat& h = s.heads[i];
+    if (h.mean <= 0) {  // heads that never copied are not ranked
+      std::snprintf(buf, sizeof(buf), "  ...   %d heads score 0\n", zero);
+      out << buf;
+      break;
+    }
     std::snprintf(buf, sizeof(buf), " %4d  %-7s  %-3d  %.4f  %.3f\n", i + 1,
                   h.id.key().c_str(), h.id.head / g_size, h.mean, h.frequency);
     out << buf;
   }
+  out << " score: mean retrieval score over the counted tests; frequency: share of counted tests in which the head\n"
+         " copied at least one needle token\n";
   if (g_size > 1) {
     // KV groups holding at least one retrieval head.
     HeadGrid<double> mean_of(s.n_layer, s.n_head);

@@ -24,6 +24,11 @@ json DetectSummary::to_json() const {
   j["mean_rouge_recall"] = mean_rouge_recall;
   j["count_above_0_1"] = count_above_0_1;
   j["share_above_0_1"] = share_above_0_1;
+  // No counted test: the head scores are undefined, so the file says so and ranks nothing.
+  if (counted == 0) {
+    j["no_counted_tests"] = true;
+    j["note"] = kNoCountedTestsNote;
+  }
   json heads = json::array();
   for (const auto& h : this->heads)
     heads.push_back({{"layer", h.id.layer}, {"head", h.id.head}, {"mean", h.mean}, {"frequency", h.frequency}});
@@ -119,6 +124,7 @@ DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int
     s.heads.push_back(st);
   }
   std::stable_sort(s.heads.begin(), s.heads.end(), [](const HeadStat& a, const HeadStat& b) { return a.mean > b.mean; });
+  if (s.counted == 0) s.heads.clear();  // no counted test: no score, no ranking
   s.share_above_0_1 = s.heads.empty() ? 0.0 : static_cast<double>(s.count_above_0_1) / s.heads.size();
   return s;
 }

@@ -11,6 +11,12 @@
 
 namespace rhead {
 
+// What a detect run with no counted test says instead of a ranking (terminal, summary.json
+// "note", report).
+inline constexpr const char* kNoCountedTestsNote =
+    "no test counted (no answer reached ROUGE-1 recall > 50): every head score is undefined, so no head is "
+    "ranked. Try longer or shorter --lengths, another --prompt-template, or check the answers in results.jsonl.";
+
 // One head's row of a detect summary.
 struct HeadStat {
   HeadId id;
@@ -26,7 +32,7 @@ struct DetectSummary {
   int tests = 0, counted = 0;
   double niah_accuracy = 0;     // counted / tests
   double mean_rouge_recall = 0; // over all tests, 0..100
-  std::vector<HeadStat> heads;  // sorted by mean, descending (ties: layer, head)
+  std::vector<HeadStat> heads;  // sorted by mean, descending (ties: layer, head); empty when counted == 0
   int count_above_0_1 = 0;
   double share_above_0_1 = 0;
   nlohmann::json to_json() const;  // also "kv_groups": each KV group's sum and best head

@@ -1,7 +1,9 @@
 // HTML page of one explanation.
 #include "report/explain_page.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "report/html_text.h"
@@ -27,6 +29,10 @@ h2 { font-size: 1.05em; margin: 1.2em 0 .4em; }
 #details td, #details th { padding: 1px .7em 1px 0; text-align: left; }
 #context { font: .9em/1.6 ui-monospace, monospace; white-space: pre-wrap; word-wrap: break-word; max-height: 32em; overflow-y: auto; border: 1px solid #ccc; padding: .5em .7em; border-radius: 4px; }
 .ctx.src { background: #ffd54a; outline: 1px solid #b8860b; }
+.ctx.source { border-bottom: 2px solid #2e7d32; }
+#sources { border-collapse: collapse; font-size: .9em; margin: .4em 0; }
+#sources td, #sources th { border: 1px solid #ddd; padding: 2px .6em; text-align: left; vertical-align: top; }
+#sources mark { background: #ffd54a; }
 )CSS";
 
 const char* kScript = R"JS(
@@ -132,14 +138,42 @@ std::string build_explain_page(const Explanation& e, const std::string& context,
          "(no copy, document mass &ge; &tau;)</span><span class=\"tok unsupported\">unsupported</span></p>\n"
       << "<div id=\"details\"></div>\n";
 
-  out << "<h2>Context</h2>\n<div id=\"context\">";
+  // Every token's sources in plain HTML, so a printed page or a screenshot shows them without
+  // hovering.
+  out << "<h2>Sources of each answer token</h2>\n<table id=\"sources\"><tr><th>#</th><th>token</th><th>support</th>"
+         "<th>copied from (head, weight, position, context text)</th></tr>\n";
+  for (size_t i = 0; i < e.tokens.size(); ++i) {
+    const ExplainedToken& t = e.tokens[i];
+    out << "<tr><td>" << i << "</td><td><span class=\"tok " << support_name(t.support) << "\">" << html_escape(t.piece)
+        << "</span></td><td>" << support_name(t.support) << "</td><td>";
+    if (t.sources.empty()) out << "&ndash;";
+    for (size_t k = 0; k < t.sources.size(); ++k) {
+      const TokenSource& src = t.sources[k];
+      // A few bytes either side of the source in the context.
+      const int64_t n = static_cast<int64_t>(context.size());
+      const int64_t b = std::max<int64_t>(0, src.char_begin - 24), en = std::min<int64_t>(n, src.char_end + 24);
+      out << (k ? "<br>" : "") << src.head.key() << " " << fixed(src.weight, 3) << " @" << src.pos << ": &hellip;"
+          << html_escape(context.substr(b, src.char_begin - b)) << "<mark>"
+          << html_escape(context.substr(src.char_begin, src.char_end - src.char_begin)) << "</mark>"
+          << html_escape(context.substr(src.char_end, en - src.char_end)) << "&hellip;";
+    }
+    out << "</td></tr>\n";
+  }
+  out << "</table>\n";
+
+  // Positions some answer token was copied from: underlined in the context without hovering.
+  std::set<int64_t> source_positions;
+  for (const ExplainedToken& t : e.tokens)
+    for (const TokenSource& src : t.sources) source_positions.insert(src.pos);
+  out << "<h2>Context <span class=\"meta\">(underlined: copied into the answer)</span></h2>\n<div id=\"context\">";
   int64_t at = 0;
   const int64_t n = static_cast<int64_t>(context.size());
   for (size_t k = 0; k < e.document_ranges.size(); ++k) {
     const ByteRange& r = e.document_ranges[k];
     if (r.begin < at || r.end > n) continue;  // overlapping or out of range: leave to the plain text
     if (r.begin > at) out << html_escape(context.substr(at, r.begin - at));
-    out << "<span class=\"ctx\" data-pos=\"" << (e.doc_begin + static_cast<int64_t>(k)) << "\">"
+    const int64_t pos = e.doc_begin + static_cast<int64_t>(k);
+    out << "<span class=\"ctx" << (source_positions.count(pos) ? " source" : "") << "\" data-pos=\"" << pos << "\">"
         << html_escape(context.substr(r.begin, r.end - r.begin)) << "</span>";
     at = r.end;
   }

@@ -1,6 +1,10 @@
 // Figure selection for score maps and run directories.
 #include "report/figures.h"
 
+#include <filesystem>
+
+#include "report/kv_sweep_figure.h"
+
 #include <cstdio>
 
 #include "analysis/stats.h"
@@ -69,7 +73,9 @@ std::vector<NamedFigure> niah_run_figures(const analysis::NiahRun& run, const st
     const std::string title = label + (grid.mask.empty() ? "" : ", mask " + grid.mask);
     out.push_back({"niah", stem + "_niah" + suffix,
                    "NIAH score by context length and needle depth" +
-                       (grid.mask.empty() ? std::string(".") : " with heads masked (" + grid.mask + ")."),
+                       (grid.mask.empty() ? std::string(".") : " with heads masked (" + grid.mask + ").") +
+                       " The context length is the --lengths value: the prompt's haystack holds it minus --buffer "
+                       "(default 200) tokens.",
                    niah_heatmap(grid, title)});
   }
   for (const auto& split : analysis::support_splits(run.tests)) {
@@ -84,6 +90,13 @@ std::vector<NamedFigure> niah_run_figures(const analysis::NiahRun& run, const st
     out.push_back({"sweep", stem + "_sweep",
                    "NIAH mean score when masking the K strongest retrieval heads or K random heads.",
                    sweep_plot(run.sweep, label + ": masking top-K vs random-K heads")});
+  // The KV-policy sweep, redrawn from kv_sweep.json (the score is the NIAH score).
+  if (!run.dir.empty() && std::filesystem::exists(std::filesystem::path(run.dir) / "kv_sweep.json"))
+    out.push_back({"sweep", stem + "_kv_sweep",
+                   "NIAH mean score against the KV cache kept: one line per window and kind of full heads (top-K "
+                   "retrieval heads or K random heads), each point labelled with its K.",
+                   kv_sweep_plot(read_kv_sweep_points(run.dir + "/kv_sweep.json"), label + ": KV policies",
+                                 "NIAH mean score")});
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "analysis/run_files.h"
@@ -13,6 +14,7 @@
 #include "analysis/stats.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "experiments/detect.h"
 #include "report/figures.h"
 #include "report/html_text.h"
 
@@ -41,12 +43,56 @@ std::string display(const json& v) {
   return v.dump();
 }
 
+// A value as a reader wants it: text as is, lists of plain values joined, objects as nested
+// tables (never raw JSON), null as "none".
+void value_html(std::ostream& out, const json& v) {
+  if (v.is_null()) {
+    out << "<em>none</em>";
+  } else if (v.is_object()) {
+    if (v.empty()) {
+      out << "<em>none</em>";
+      return;
+    }
+    out << "<table class=\"kv nested\">";
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      out << "<tr><th>" << escape(it.key()) << "</th><td>";
+      value_html(out, it.value());
+      out << "</td></tr>";
+    }
+    out << "</table>";
+  } else if (v.is_array()) {
+    if (v.empty()) {
+      out << "<em>none</em>";
+      return;
+    }
+    const bool plain = std::none_of(v.begin(), v.end(), [](const json& e) { return e.is_structured(); });
+    if (plain) {
+      std::string joined;
+      for (const auto& e : v) joined += (joined.empty() ? "" : ", ") + display(e);
+      out << escape(joined);
+      return;
+    }
+    out << "<ol class=\"nested\">";
+    for (const auto& e : v) {
+      out << "<li>";
+      value_html(out, e);
+      out << "</li>";
+    }
+    out << "</ol>";
+  } else {
+    out << escape(display(v));
+  }
+}
+
 void key_value_table(std::ostream& out, const std::string& caption, const json& object) {
   out << "<table class=\"kv\"><caption>" << escape(caption) << "</caption>\n";
   if (!object.is_object() || object.empty()) out << "<tr><td colspan=\"2\"><em>not recorded</em></td></tr>\n";
   else
-    for (auto it = object.begin(); it != object.end(); ++it)
-      out << "<tr><th>" << escape(it.key()) << "</th><td>" << escape(display(it.value())) << "</td></tr>\n";
+    for (auto it = object.begin(); it != object.end(); ++it) {
+      out << "<tr><th>" << escape(it.key()) << "</th><td>";
+      value_html(out, it.value());
+      out << "</td></tr>\n";
+    }
   out << "</table>\n";
 }
 
@@ -95,44 +141,59 @@ std::string run_name(const fs::path& dir) {
 
 void detect_section(std::ostream& out, const analysis::DetectRun& run, const std::string& name,
                     const fs::path& report_dir) {
-  out << "<section class=\"run\"><h2>Detection run: " << escape(name) << "</h2>\n<div class=\"tables\">\n";
-  key_value_table(out, "Model", run.summary ? run.summary->model : json::object());
-  key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
-  json summary = json::object();
+  out << "<section class=\"run\"><h2>Detection run: " << escape(name) << "</h2>\n";
+  int tests = 0, counted = 0;
   if (run.summary) {
-    summary["tests"] = run.summary->tests;
-    summary["counted (ROUGE-1 recall > 50)"] = run.summary->counted;
-    summary["NIAH accuracy"] = fixed(run.summary->niah_accuracy, 3);
-  } else if (!run.tests.empty()) {
-    const auto counted = std::count_if(run.tests.begin(), run.tests.end(), [](const auto& t) { return t.counted; });
-    summary["tests"] = run.tests.size();
-    summary["counted (ROUGE-1 recall > 50)"] = counted;
+    tests = run.summary->tests, counted = run.summary->counted;
+  } else {
+    tests = static_cast<int>(run.tests.size());
+    counted = static_cast<int>(std::count_if(run.tests.begin(), run.tests.end(), [](const auto& t) { return t.counted; }));
   }
-  if (run.scores) {
+  const bool scored = counted > 0 && run.scores;
+  // The answer first: which heads retrieve, how sparse they are, how accurate the model was.
+  out << "<div class=\"answer\">\n";
+  if (!scored) {
+    out << "<p class=\"empty\"><strong>No result:</strong> " << escape(kNoCountedTestsNote) << " (" << tests
+        << (tests == 1 ? " test" : " tests") << " ran.)</p>\n";
+  } else {
     const auto& m = *run.scores;
     const auto above = analysis::count_above(m);
-    summary["heads"] = std::to_string(m.n_layer) + " layers x " + std::to_string(m.n_head) + " heads";
-    summary["retrieval heads (mean > 0.1)"] = std::to_string(above) + " of " + std::to_string(m.head_count()) + " (" +
-                                              fixed(100.0 * above / m.head_count(), 1) + "%)";
-  }
-  key_value_table(out, "Summary", summary);
-  out << "</div>\n";
-  if (run.scores) {
-    const auto& m = *run.scores;
     const auto order = heads_by_score(m.mean);
-    out << "<table class=\"heads\"><caption>Strongest heads</caption>\n"
-        << "<tr><th>rank</th><th>layer</th><th>head</th><th>mean score</th><th>activation frequency</th></tr>\n";
-    for (std::size_t i = 0; i < std::min<std::size_t>(20, order.size()); ++i) {
+    out << "<p class=\"lead\"><strong>" << above << " retrieval " << (above == 1 ? "head" : "heads") << "</strong> of "
+        << m.head_count() << " (" << fixed(100.0 * above / m.head_count(), 1) << "%) score above "
+        << kRetrievalThreshold << "; NIAH accuracy " << fixed(100.0 * counted / std::max(tests, 1), 1) << "% ("
+        << counted << " of " << tests << " tests counted: answer ROUGE-1 recall &gt; 50).</p>\n";
+    out << "<table class=\"heads\"><caption>Retrieval heads (score &gt; " << kRetrievalThreshold
+        << "; the strongest 10 when fewer)</caption>\n"
+        << "<tr><th>rank</th><th>head</th><th>mean score</th><th>frequency</th></tr>\n";
+    const std::size_t shown = std::max<std::size_t>(above, std::min<std::size_t>(10, order.size()));
+    for (std::size_t i = 0; i < std::min(shown, order.size()); ++i) {
+      if (m.mean[order[i]] <= 0) break;  // a head scoring 0 is no retrieval head
       const auto id = m.head_at(order[i]);
-      out << "<tr" << (m.mean[order[i]] > kRetrievalThreshold ? " class=\"strong\"" : "") << "><td>"
-          << i + 1 << "</td><td>" << id.layer << "</td><td>" << id.head << "</td><td>" << fixed(m.mean[order[i]], 4)
-          << "</td><td>" << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
+      out << "<tr" << (m.mean[order[i]] > kRetrievalThreshold ? " class=\"strong\"" : "") << "><td>" << i + 1
+          << "</td><td>" << id.key() << "</td><td>" << fixed(m.mean[order[i]], 4) << "</td><td>"
+          << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
     }
-    out << "</table>\n";
+    out << "</table>\n<p class=\"note\">mean score: the head's retrieval score averaged over the counted tests; "
+           "frequency: the share of counted tests in which it copied at least one needle token.</p>\n";
   }
-  out << "<div class=\"figures\">\n";
-  for (const auto& f : detect_run_figures(run, name)) figure_html(out, f);
+  const auto figures = detect_run_figures(run, name);
+  auto first_heatmap = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.kind == "heatmap"; });
+  if (scored && first_heatmap != figures.end()) {
+    out << "<div class=\"figures\">\n";
+    figure_html(out, *first_heatmap);
+    out << "</div>\n";
+  }
   out << "</div>\n";
+  // Details, folded.
+  out << "<details><summary>Settings and model</summary>\n<div class=\"tables\">\n";
+  key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
+  key_value_table(out, "Model", run.summary ? run.summary->model : json::object());
+  out << "</div></details>\n";
+  out << "<details><summary>All figures</summary>\n<div class=\"figures\">\n";
+  for (const auto& f : figures)
+    if (!(scored && &f == &*first_heatmap)) figure_html(out, f);
+  out << "</div></details>\n";
   if (!run.tests.empty()) {
     out << "<details><summary>All " << run.tests.size() << " tests</summary>\n<table class=\"tests\">\n"
         << "<tr><th>test</th><th>needle</th><th>length</th><th>depth</th><th>ROUGE-1 recall</th><th>counted</th>"
@@ -143,44 +204,145 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
           << "</td><td>" << escape(t.answer) << "</td></tr>\n";
     out << "</table></details>\n";
   }
+  out << "<details><summary>Raw files</summary>\n";
   raw_files(out, run.dir, report_dir);
-  out << "</section>\n";
+  out << "</details>\n</section>\n";
+}
+
+// One row of "Scores by condition": from summary.json's "masks" (rhead niah) or, for lines of
+// the reference tool, from the grids.
+struct ConditionRow {
+  std::string label, kind;
+  int k = 0;
+  uint64_t seed = 0;
+  int tests = 0, passed = -1;  // -1: not recorded
+  double mean = 0;
+  std::map<std::string, int> errors;
+};
+
+std::vector<ConditionRow> condition_rows(const analysis::NiahRun& run) {
+  std::vector<ConditionRow> rows;
+  const json masks = run.summary ? run.summary->raw.value("masks", json::array()) : json::array();
+  if (masks.is_array() && !masks.empty()) {
+    for (const auto& m : masks) {
+      if (!m.is_object()) continue;
+      ConditionRow r;
+      r.label = m.value("label", std::string("none"));
+      r.kind = m.value("kind", std::string("none"));
+      r.k = m.value("k", 0);
+      r.seed = m.value("seed", uint64_t{0});
+      r.tests = m.value("tests", 0);
+      r.passed = m.value("passed", -1);
+      r.mean = m.value("mean_score", 0.0);
+      if (m.contains("errors") && m["errors"].is_object())
+        for (auto it = m["errors"].begin(); it != m["errors"].end(); ++it)
+          if (it.value().is_number_integer()) r.errors[it.key()] = it.value().get<int>();
+      rows.push_back(std::move(r));
+    }
+  } else {
+    for (const auto& g : analysis::niah_grids(run.tests)) {
+      ConditionRow r;
+      r.label = g.mask.empty() ? "none" : g.mask;
+      r.kind = g.mask.empty() || g.mask == "none" ? "none" : "";
+      r.tests = g.tests;
+      r.mean = g.mean_score;
+      rows.push_back(std::move(r));
+    }
+  }
+  auto kind_rank = [](const std::string& k) { return k == "none" ? 0 : k == "top" ? 1 : k == "random" ? 2 : 3; };
+  std::stable_sort(rows.begin(), rows.end(), [&](const ConditionRow& a, const ConditionRow& b) {
+    if ((a.label == "none") != (b.label == "none")) return a.label == "none";  // the baseline first
+    if (kind_rank(a.kind) != kind_rank(b.kind)) return kind_rank(a.kind) < kind_rank(b.kind);
+    if (a.k != b.k) return a.k < b.k;
+    return a.seed < b.seed;
+  });
+  return rows;
+}
+
+void sweep_table(std::ostream& out, const std::vector<analysis::SweepSeries>& sweep) {
+  const analysis::SweepSeries* top = nullptr;
+  const analysis::SweepSeries* random = nullptr;
+  for (const auto& s : sweep) (s.name == "top" ? top : random) = &s;
+  std::vector<double> ks;
+  for (const auto& s : sweep)
+    for (const auto& p : s.points) ks.push_back(p.first);
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  auto at = [](const analysis::SweepSeries* s, double k) -> std::string {
+    if (!s) return "";
+    auto it = std::find_if(s->points.begin(), s->points.end(), [k](const auto& p) { return p.first == k; });
+    return it == s->points.end() ? "" : fixed(it->second, 1);
+  };
+  out << "<table class=\"heads sweep\"><caption>Top-K vs random-K masking: mean NIAH score</caption>\n"
+         "<tr><th>K</th><th>top-K</th><th>random-K (mean)</th><th>spread (min&ndash;max)</th><th>each seed: score "
+         "(heads masked)</th></tr>\n";
+  for (double k : ks) {
+    std::vector<const analysis::SweepSeries::Seed*> seeds;
+    if (random)
+      for (const auto& sd : random->seeds)
+        if (sd.k == k) seeds.push_back(&sd);
+    std::string spread;
+    if (!seeds.empty()) {
+      const auto [lo, hi] = std::minmax_element(seeds.begin(), seeds.end(), [](auto* a, auto* b) { return a->score < b->score; });
+      spread = fixed((*lo)->score, 1) + "&ndash;" + fixed((*hi)->score, 1);
+    }
+    out << "<tr><td>" << fixed(k, 0) << "</td><td>" << at(top, k) << "</td><td>" << at(random, k) << "</td><td>" << spread
+        << "</td><td>";
+    for (const auto* sd : seeds) {
+      std::string heads;
+      for (const auto& h : sd->heads) heads += (heads.empty() ? "" : ", ") + h;
+      out << "<div>seed " << sd->seed << ": <strong>" << fixed(sd->score, 1) << "</strong> (" << escape(heads) << ")</div>";
+    }
+    out << "</td></tr>\n";
+  }
+  out << "</table>\n";
 }
 
 void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::string& name, const fs::path& report_dir) {
-  out << "<section class=\"run\"><h2>NIAH run: " << escape(name) << "</h2>\n<div class=\"tables\">\n";
-  key_value_table(out, "Model", run.summary ? run.summary->model.raw : json::object());
-  key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
-  out << "<table class=\"heads\"><caption>Scores by mask</caption>\n<tr><th>mask</th><th>tests</th><th>mean score</th></tr>\n";
-  for (const auto& g : analysis::niah_grids(run.tests))
-    out << "<tr><td>" << escape(g.mask.empty() ? "none" : g.mask) << "</td><td>" << g.tests << "</td><td>"
-        << fixed(g.mean_score, 2) << "</td></tr>\n";
-  if (run.summary) out << "<tr><td><em>summary.json</em></td><td></td><td>" << fixed(run.summary->mean_score, 2) << "</td></tr>\n";
-  out << "</table>\n";
-  if (!run.sweep.empty()) {
-    out << "<table class=\"heads\"><caption>Masking sweep</caption>\n<tr><th>K</th>";
-    for (const auto& s : run.sweep) out << "<th>" << escape(s.name) << "</th>";
-    out << "</tr>\n";
-    std::vector<double> ks;
-    for (const auto& s : run.sweep)
-      for (const auto& p : s.points) ks.push_back(p.first);
-    std::sort(ks.begin(), ks.end());
-    ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
-    for (double k : ks) {
-      out << "<tr><td>" << fixed(k, 0) << "</td>";
-      for (const auto& s : run.sweep) {
-        auto it = std::find_if(s.points.begin(), s.points.end(), [k](const auto& p) { return p.first == k; });
-        out << "<td>" << (it == s.points.end() ? "" : fixed(it->second, 2)) << "</td>";
-      }
-      out << "</tr>\n";
+  out << "<section class=\"run\"><h2>NIAH run: " << escape(name) << "</h2>\n<div class=\"answer\">\n";
+  const auto figures = niah_run_figures(run, name);
+  const auto sweep_figure = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.kind == "sweep"; });
+  // The answer first: top-K vs random-K (figure and table with each seed), then the conditions.
+  if (!run.sweep.empty() || sweep_figure != figures.end()) {
+    out << "<div class=\"tables\">\n";
+    if (sweep_figure != figures.end()) {
+      out << "<div class=\"figures\">\n";
+      figure_html(out, *sweep_figure);
+      out << "</div>\n";
     }
-    out << "</table>\n";
+    if (!run.sweep.empty()) sweep_table(out, run.sweep);
+    out << "</div>\n";
   }
-  out << "</div>\n<div class=\"figures\">\n";
-  for (const auto& f : niah_run_figures(run, name)) figure_html(out, f);
-  out << "</div>\n";
+  const auto rows = condition_rows(run);
+  const bool has_passed = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.passed >= 0; });
+  out << "<table class=\"heads\"><caption>Scores by condition (the unmasked baseline first; passed: score &gt; 50)</caption>\n"
+         "<tr><th>condition</th><th>tests</th><th>mean score</th>";
+  if (has_passed) out << "<th>passed</th><th>incomplete</th><th>hallucination</th><th>wrong extraction</th>";
+  out << "</tr>\n";
+  for (const auto& r : rows) {
+    out << "<tr" << (r.label == "none" ? " class=\"baseline\"" : "") << "><td>" << escape(r.label) << "</td><td>" << r.tests
+        << "</td><td>" << fixed(r.mean, 1) << "</td>";
+    if (has_passed) {
+      auto err = [&](const char* k) {
+        auto it = r.errors.find(k);
+        return it == r.errors.end() ? std::string() : std::to_string(it->second);
+      };
+      out << "<td>" << (r.passed >= 0 ? std::to_string(r.passed) : "") << "</td><td>" << err("incomplete") << "</td><td>"
+          << err("hallucination") << "</td><td>" << err("wrong_extraction") << "</td>";
+    }
+    out << "</tr>\n";
+  }
+  out << "</table>\n</div>\n";
+  out << "<details><summary>Settings and model</summary>\n<div class=\"tables\">\n";
+  key_value_table(out, "Settings", run.summary ? run.summary->settings : json::object());
+  key_value_table(out, "Model", run.summary ? run.summary->model.raw : json::object());
+  out << "</div></details>\n";
+  out << "<details><summary>All figures (NIAH grids and support by condition)</summary>\n<div class=\"figures\">\n";
+  for (auto it = figures.begin(); it != figures.end(); ++it)
+    if (it != sweep_figure) figure_html(out, *it);
+  out << "</div></details>\n<details><summary>Raw files</summary>\n";
   raw_files(out, run.dir, report_dir);
-  out << "</section>\n";
+  out << "</details>\n</section>\n";
 }
 
 void comparison_section(std::ostream& out, const std::vector<analysis::ScoreMap>& maps, bool allow_shape_mismatch) {
@@ -219,6 +381,14 @@ th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:to
 table.kv th{background:#f6f6f6;font-weight:normal;color:#555}
 table.kv td{max-width:34em;overflow-wrap:anywhere;font-size:.95em}
 table.heads tr.strong td{background:#fdecec}
+table.heads tr.baseline td{font-weight:bold}
+table.kv.nested{margin:0;font-size:1em}
+ol.nested{margin:0;padding-left:1.2em}
+.answer{margin:.5em 0 1.5em}
+p.lead{font-size:1.1em}
+p.empty{background:#fff4e5;border-left:4px solid #e69500;padding:.6em 1em}
+p.note{font-size:.85em;color:#555;max-width:60em}
+summary{cursor:pointer;font-weight:bold;color:#333}
 .figures{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:.5em 0;max-width:100%}
 figure svg{max-width:100%;height:auto;border:1px solid #eee;display:block}
@@ -253,7 +423,7 @@ std::string build_report_html(const std::string& dir, const std::string& output_
     if (analysis::detect_run_kind(run_dir.string()) == analysis::RunKind::detect) {
       const auto run = analysis::read_detect_run(run_dir.string());
       detect_section(body, run, name, report_dir);
-      if (run.scores) {
+      if (run.scores && analysis::count_above(*run.scores, 0.0) > 0) {  // a run with no scored test compares to nothing
         maps.push_back(*run.scores);
         maps.back().label = name;
       }

@@ -13,6 +13,7 @@
 #include "io/mapped_file.h"
 #include "io/text.h"
 #include "report/drawing.h"
+#include "report/kv_sweep_figure.h"
 #include "report/plots.h"
 
 namespace rhead {
@@ -137,29 +138,9 @@ std::vector<std::string> write_kv_sweep(const std::string& dir, const std::vecto
   write_file_atomic(dir + "/kv_sweep.tsv", tsv);
   written.push_back(dir + "/kv_sweep.tsv");
 
-  report::LinePlotSpec spec;
-  spec.title = title;
-  spec.x_label = "KV cache kept (% of the full cache, per KV head)";
-  spec.y_label = score_name;
-  spec.y_min = 0;
-  spec.y_max = 100;
-  size_t color = 0;
-  // Each curve runs through its points in order of KV kept, across windows; the full cache
-  // (no policy) is one reference point at 100%.
-  for (const char* curve : {"retrieval", "random", "none", "full"}) {
-    report::LineSeries s;
-    s.name = std::string(curve) == "retrieval" ? "retrieval heads full (top-K)"
-             : std::string(curve) == "random"  ? "random heads full (random-K)"
-             : std::string(curve) == "none"    ? "no head full"
-                                               : "full cache (no policy)";
-    for (const KvSweepPoint& p : points)
-      if (p.curve == curve) s.points.emplace_back(p.kv_kept_pct, p.mean_score);
-    s.color = report::series_color(color++);
-    s.dashed = std::string(curve) != "retrieval";
-    if (!s.points.empty()) spec.series.push_back(std::move(s));
-  }
-  if (spec.series.empty()) return written;
-  const report::Drawing d = report::line_plot(spec);
+  if (points.empty()) return written;
+  // One line per (window, kind of full heads), each point labelled with its K.
+  const report::Drawing d = report::kv_sweep_plot(points, title, score_name);
   for (const char* ext : {".png", ".svg"}) {
     report::save_figure(d, dir + "/kv_sweep" + ext);
     written.push_back(dir + "/kv_sweep" + ext);

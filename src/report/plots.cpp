@@ -4,6 +4,7 @@
 #include "report/plots.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <cstdio>
 
@@ -187,6 +188,16 @@ void draw_heatmap_panel(Drawing& d, const HeatmapSpec& spec, const HeatmapLayout
       }
     }
   d.outline(gx, gy, lay.grid_w - gap, lay.grid_h - gap, kAxisColor, 1);
+  if (!spec.path.empty()) {
+    const Color path_color{214, 39, 40};
+    std::vector<std::pair<double, double>> centres;
+    for (const auto& [r, c] : spec.path) {
+      if (r < 0 || r >= lay.rows || c < 0 || c >= lay.cols) continue;
+      d.outline(gx + c * lay.cell_w, gy + r * lay.cell_h, lay.cell_w - gap, lay.cell_h - gap, path_color, 2.5);
+      centres.emplace_back(gx + (c + 0.5) * lay.cell_w, gy + (r + 0.5) * lay.cell_h);
+    }
+    if (centres.size() > 1) d.polyline(centres, path_color, 1.5);
+  }
   // Tick labels at cell centres, thinned so they never overlap.
   for (int c = 0; c < lay.cols && c < static_cast<int>(spec.column_labels.size()); c += lay.column_step) {
     const double x = gx + (c + 0.5) * lay.cell_w;
@@ -352,10 +363,11 @@ Drawing side_by_side(const HeatmapSpec& left, const HeatmapSpec& right, const st
 Drawing line_plot(const LinePlotSpec& spec) {
   double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
   for (const auto& s : spec.series)
-    for (const auto& [x, y] : s.points) {
-      x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
-      y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
-    }
+    for (const auto* pts : {&s.points, &s.samples})
+      for (const auto& [x, y] : *pts) {
+        x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
+        y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+      }
   if (!std::isfinite(x_lo)) x_lo = 0, x_hi = 1, y_lo = 0, y_hi = 1;
   if (!std::isnan(spec.y_min)) y_lo = spec.y_min;
   if (!std::isnan(spec.y_max)) y_hi = spec.y_max;
@@ -378,6 +390,23 @@ Drawing line_plot(const LinePlotSpec& spec) {
       d.polyline(pixels, s.color, 2.5);
     }
     for (const auto& [px, py] : pixels) d.circle(px, py, 4.5, s.color);
+    for (std::size_t i = 0; i < s.labels.size() && i < pixels.size(); ++i)
+      d.text(pixels[i].first + 6, pixels[i].second - 7, s.labels[i], kTickSize * 0.8, s.color);
+    // Spread: a bar from the lowest to the highest sample at each x, and every sample.
+    std::map<double, std::pair<double, double>> range;
+    for (const auto& [x, y] : s.samples) {
+      auto [it, fresh] = range.try_emplace(x, y, y);
+      if (!fresh) it->second = {std::min(it->second.first, y), std::max(it->second.second, y)};
+    }
+    const Color light{static_cast<std::uint8_t>((s.color.r + 255) / 2), static_cast<std::uint8_t>((s.color.g + 255) / 2),
+                      static_cast<std::uint8_t>((s.color.b + 255) / 2)};
+    for (const auto& [x, lohi] : range) {
+      const double px = a.px(x) + 7;  // beside the mean's marker
+      d.line(px, a.py(lohi.first), px, a.py(lohi.second), light, 2);
+      d.line(px - 4, a.py(lohi.first), px + 4, a.py(lohi.first), light, 2);
+      d.line(px - 4, a.py(lohi.second), px + 4, a.py(lohi.second), light, 2);
+    }
+    for (const auto& [x, y] : s.samples) d.circle(a.px(x) + 7, a.py(y), 3, s.color);
   }
   // Legend right of the plot.
   double ly = a.top + 10;
@@ -518,7 +547,7 @@ Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title) {
   std::snprintf(mean, sizeof mean, "mean score %.1f", grid.mean_score);
   const std::string prefix = title.empty() ? (grid.mask.empty() ? std::string("NIAH") : "NIAH, mask " + grid.mask) : title;
   spec.title = prefix + " (" + mean + ")";
-  spec.x_label = "context length (tokens)";
+  spec.x_label = "context length (haystack: length - buffer)";
   spec.y_label = "depth (%)";
   for (int l : grid.lengths) spec.column_labels.push_back(std::to_string(l));
   for (int dpt : grid.depths) spec.row_labels.push_back(std::to_string(dpt));
@@ -604,6 +633,8 @@ Drawing sweep_plot(const std::vector<analysis::SweepSeries>& series, const std::
     s.points = series[i].points;
     s.color = series[i].name == "top" ? kRed : series[i].name == "random" ? kBlue : series_color(i + 2);
     s.dashed = series[i].name == "random";
+    for (const auto& seed : series[i].seeds) s.samples.emplace_back(seed.k, seed.score);
+    if (!s.samples.empty()) s.name += " (mean; dots: each seed, bar: spread)";
     spec.series.push_back(std::move(s));
   }
   return line_plot(spec);

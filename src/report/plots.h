@@ -39,6 +39,8 @@ struct HeatmapSpec {
   // [row][column] text shown when the pointer rests on a cell (SVG <title>; PNG ignores
   // it); empty: none.
   std::vector<std::vector<std::string>> cell_tooltips;
+  // (row, column) cells outlined and joined in order by a line (e.g. an argmax path).
+  std::vector<std::pair<int, int>> path;
 };
 
 Drawing heatmap(const HeatmapSpec& spec);
@@ -52,6 +54,10 @@ struct LineSeries {
   std::vector<std::pair<double, double>> points;  // (x, y), drawn in order
   Color color{};
   bool dashed = false;
+  // Single observations behind the line (e.g. each random seed): small dots, and a bar from
+  // the lowest to the highest at each x (the spread).
+  std::vector<std::pair<double, double>> samples;
+  std::vector<std::string> labels;  // optional, one per point: drawn beside it
 };
 
 struct LinePlotSpec {

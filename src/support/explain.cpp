@@ -77,7 +77,38 @@ void AnswerSupport::request(ProbeRequest& probes) const {
 
 void AnswerSupport::observe(const ProbeRecord& probes, int32_t token, std::span<const int32_t> sequence) {
   if (!is_answer_token(*tok_, token)) return;
-  tokens_.push_back(classify_answer_token(*tok_, probes, token, sequence, doc_begin_, doc_end_, heads_, mask_, tau_));
+  raw_.push_back(classify_answer_token(*tok_, probes, token, sequence, doc_begin_, doc_end_, heads_, mask_, tau_));
+  tokens_ = raw_;  // the rule looks at both neighbours, so the last two tokens may change
+  apply_copy_length_rule(tokens_, tau_);
+}
+
+int visible_characters(const std::string& piece) {
+  int n = 0;
+  for (size_t i = 0; i < piece.size();) {
+    const unsigned char c = static_cast<unsigned char>(piece[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+    const bool word_mark = piece.compare(i, 3, "\xE2\x96\x81") == 0;
+    if (!word_mark && !(len == 1 && std::isspace(c))) ++n;
+    i += len;
+  }
+  return n;
+}
+
+void apply_copy_length_rule(std::vector<ExplainedToken>& tokens, double tau) {
+  const std::vector<ExplainedToken> raw = tokens;
+  auto has_source_at = [&](size_t i, int64_t pos) {
+    return std::any_of(raw[i].sources.begin(), raw[i].sources.end(), [pos](const TokenSource& s) { return s.pos == pos; });
+  };
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    ExplainedToken& t = tokens[i];
+    if (t.sources.empty() || visible_characters(t.piece) >= 2) continue;
+    std::erase_if(t.sources, [&](const TokenSource& s) {
+      const bool run = (i > 0 && has_source_at(i - 1, s.pos - 1)) || (i + 1 < raw.size() && has_source_at(i + 1, s.pos + 1));
+      return !run;
+    });
+    // Sources exist only for unmasked top heads, so the means below are over at least one head.
+    if (t.sources.empty()) t.support = t.document_mass >= tau ? Support::attended : Support::unsupported;
+  }
 }
 
 double support_share(const std::vector<ExplainedToken>& tokens) {
@@ -88,11 +119,16 @@ double support_share(const std::vector<ExplainedToken>& tokens) {
 
 std::vector<HeadId> support_heads_for(const HeadGrid<double>* scores, int n, const ModelConfig& config) {
   if (!scores) return select_heads("all", config);
-  return select_heads("top:" + std::to_string(std::min(n, config.n_layer * config.n_head)), config, scores);
+  const int positive = static_cast<int>(std::count_if(scores->begin(), scores->end(), [](double v) { return v > 0; }));
+  // top:1 when none scores above 0: the selection's own error says so.
+  return select_heads("top:" + std::to_string(std::max(1, std::min(n, positive))), config, scores);
 }
 
 namespace {
-double mean_of(const std::vector<double>& v) {
+// Summed in ascending order, so a run and the merge of its shards (lines in another order)
+// give the same bits.
+double mean_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
   return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 }  // namespace

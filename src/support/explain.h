@@ -72,11 +72,24 @@ ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& pr
 // True for tokens that count as answer tokens (not end of generation, not a bare newline).
 bool is_answer_token(const Tokenizer& tok, int32_t id);
 
+// Characters of a piece that count for the copy length rule: UTF-8 code points other than
+// whitespace and SentencePiece's word mark (U+2581).
+int visible_characters(const std::string& piece);
+
+// The copy length rule of answer support: a single equal character proves nothing, so a
+// source of a token with fewer than two visible characters counts only when it is part of a
+// run, i.e. the previous answer token has a source at pos - 1 or the next one at pos + 1
+// (any top head). Tokens left without a source become attended (document_mass >= tau) or
+// unsupported.
+void apply_copy_length_rule(std::vector<ExplainedToken>& tokens, double tau);
+
 // Share of `tokens` that are copied; 0 for no tokens.
 double support_share(const std::vector<ExplainedToken>& tokens);
 
-// The heads whose copies count for support_share in niah and qa runs: the top `n` heads of a
-// score map by mean retrieval score, or every head of the model without one.
+// The heads whose copies count for support_share (niah, qa) and explain's top heads: the top
+// `n` heads of a score map by mean retrieval score, among the heads scoring above 0 (a head
+// that never copied in detection is no retrieval head: fewer than `n` when fewer score), or
+// every head of the model without a map. Error when no head of the map scores above 0.
 std::vector<HeadId> support_heads_for(const HeadGrid<double>* scores, int n, const ModelConfig& config);
 
 // support_share over the runs of one condition, split by outcome (NIAH: score > 50; QA: F1 >
@@ -105,6 +118,7 @@ class AnswerSupport {
   // One decode step: `probes` of its query, the token it emitted, and the token at every
   // position up to the query. Tokens that are not answer tokens are skipped.
   void observe(const ProbeRecord& probes, int32_t token, std::span<const int32_t> sequence);
+  // The answer tokens so far, after the copy length rule (apply_copy_length_rule).
   const std::vector<ExplainedToken>& tokens() const { return tokens_; }
   double share() const { return support_share(tokens_); }
 
@@ -114,7 +128,8 @@ class AnswerSupport {
   int64_t doc_begin_, doc_end_;
   const HeadMask* mask_;
   double tau_;
-  std::vector<ExplainedToken> tokens_;
+  std::vector<ExplainedToken> raw_;     // as classified, before the length rule
+  std::vector<ExplainedToken> tokens_;  // after it
 };
 
 struct ExplainRequest {

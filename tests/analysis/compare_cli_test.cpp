@@ -1,6 +1,7 @@
 // `rhead compare` end to end: the binary on the published score files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,32 @@ TEST(CompareCli, MalformedFileIsOneLineError) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(bad.string()), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("invalid JSON"), std::string::npos) << r.err;
+}
+
+}  // namespace
+
+namespace {
+
+// A map in which no head scores (a run where no test counted) has nothing to compare: the
+// command refuses in one line naming it, instead of printing "Pearson nan".
+TEST(CompareCli, RefusesAMapWithNoScoredTest) {
+  const fs::path dir = fs::temp_directory_path() / ("rhead-compare-empty-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  std::string empty = "{", scored = "{";
+  for (int l = 0; l < 2; ++l)
+    for (int h = 0; h < 2; ++h) {
+      const std::string key = "\"" + std::to_string(l) + "-" + std::to_string(h) + "\"";
+      empty += (empty.size() > 1 ? "," : "") + key + ": []";
+      scored += (scored.size() > 1 ? "," : "") + key + ": [" + std::to_string(0.25 * (l * 2 + h)) + "]";
+    }
+  std::ofstream(dir / "empty.json") << empty << "}";
+  std::ofstream(dir / "scored.json") << scored << "}";
+  const auto r = run_rhead("compare '" + (dir / "scored.json").string() + "' '" + (dir / "empty.json").string() + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("empty.json: no head scores above 0"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  fs::remove_all(dir);
 }
 
 }  // namespace

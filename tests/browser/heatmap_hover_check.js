@@ -1,7 +1,8 @@
 // Opens an `rhead report` page in Debian's chromium (driven by playwright-core) and rests the
 // pointer on the centre of every heatmap cell that has a tooltip: the element under the
 // pointer must be that cell (no label drawn over it takes the hover), so the browser shows
-// the cell's own <title>. Fails on console errors, page errors and requests outside the page.
+// the cell's own <title>. Folded <details> are opened first, as a reader would. Fails on
+// console errors, page errors and requests outside the page.
 // usage: node heatmap_hover_check.js PAGE.html
 // Prints one JSON line {"ok": bool, "errors": [...], "cells": n, "figures": n, "titles": [...]}.
 'use strict';
@@ -35,6 +36,8 @@ async function main() {
     page.on('console', (m) => { if (m.type() === 'error') errors.push('console.error: ' + m.text()); });
     page.on('pageerror', (e) => errors.push('page error: ' + e.message));
     await page.goto(pageUrl, { waitUntil: 'load' });
+    // The report folds its details (<details>); a reader opens them to see those figures.
+    await page.$$eval('details', (ds) => ds.forEach((d) => { d.open = true; }));
     figures = await page.$$eval('figure svg', (els) => els.length);
     const handles = await page.$$('figure svg rect:has(> title)');
     for (const cell of handles) {

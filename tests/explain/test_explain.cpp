@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "support/explain.h"
+#include "io/error.h"
 #include "io/builtin_data.h"
 #include "model/builtin.h"
 #include "model/generate.h"
@@ -484,3 +485,95 @@ TEST(QaSupport, EveryItemHasSupportShareAndTheSummaryItsAurocAgainstF1) {
 }
 
 }  // namespace
+
+namespace {
+
+rhead::ExplainedToken answer_token(const std::string& piece, std::vector<int64_t> source_positions, double doc_mass) {
+  rhead::ExplainedToken t;
+  t.piece = piece;
+  t.document_mass = doc_mass;
+  for (int64_t p : source_positions) {
+    rhead::TokenSource s;
+    s.pos = p;
+    s.head = {1, 1};
+    s.piece = piece;
+    t.sources.push_back(s);
+  }
+  t.support = t.sources.empty() ? rhead::Support::unsupported : rhead::Support::copied;
+  return t;
+}
+
+}  // namespace
+
+TEST(Explain, VisibleCharactersSkipWhitespaceAndTheWordMark) {
+  EXPECT_EQ(rhead::visible_characters("d"), 1);
+  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81" "d"), 1);
+  EXPECT_EQ(rhead::visible_characters(" d\n"), 1);
+  EXPECT_EQ(rhead::visible_characters("\xC3\xA9"), 1);  // one code point, two bytes
+  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81" "st"), 2);
+  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81"), 0);
+}
+
+// The wrong answer "... stard": "star" copied from 40-41, then "d" from an unrelated "d" at 90.
+TEST(Explain, ASingleCharacterCopyCountsOnlyInARun) {
+  std::vector<rhead::ExplainedToken> tokens = {answer_token("\xE2\x96\x81" "star", {41}, 0.3),
+                                               answer_token("d", {90}, 0.3)};
+  rhead::apply_copy_length_rule(tokens, 0.5);
+  EXPECT_EQ(tokens[0].support, rhead::Support::copied);  // two or more characters: kept alone
+  EXPECT_EQ(tokens[1].support, rhead::Support::unsupported);
+  EXPECT_TRUE(tokens[1].sources.empty());
+  EXPECT_DOUBLE_EQ(rhead::support_share(tokens), 0.5);
+
+  // The same "d" right after the copied "star" (position 42): a run, so it counts.
+  tokens = {answer_token("\xE2\x96\x81" "star", {41}, 0.3), answer_token("d", {90, 42}, 0.3)};
+  rhead::apply_copy_length_rule(tokens, 0.5);
+  EXPECT_EQ(tokens[1].support, rhead::Support::copied);
+  ASSERT_EQ(tokens[1].sources.size(), 1u);
+  EXPECT_EQ(tokens[1].sources[0].pos, 42);
+
+  // Two one-character tokens from consecutive positions form a run; a lone one with enough
+  // document mass is attended.
+  tokens = {answer_token("7", {12}, 0.9), answer_token("3", {13}, 0.9), answer_token("x", {70}, 0.9)};
+  rhead::apply_copy_length_rule(tokens, 0.5);
+  EXPECT_EQ(tokens[0].support, rhead::Support::copied);
+  EXPECT_EQ(tokens[1].support, rhead::Support::copied);
+  EXPECT_EQ(tokens[2].support, rhead::Support::attended);
+}
+
+TEST(Explain, SupportHeadsNeverIncludeHeadsScoringZero) {
+  rhead::ModelConfig c;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_kv_head = 4;
+  rhead::HeadGrid<double> scores(2, 4);
+  scores.at(1, 1) = 1.0;
+  scores.at(0, 1) = 0.05;
+  const auto heads = rhead::support_heads_for(&scores, 10, c);
+  EXPECT_EQ(heads, (std::vector<rhead::HeadId>{{1, 1}, {0, 1}}));
+  EXPECT_EQ(rhead::support_heads_for(&scores, 1, c), (std::vector<rhead::HeadId>{{1, 1}}));
+  EXPECT_EQ(rhead::support_heads_for(nullptr, 3, c).size(), 8u);  // no map: every head
+  rhead::HeadGrid<double> zeros(2, 4);
+  EXPECT_THROW(rhead::support_heads_for(&zeros, 10, c), rhead::Error);
+}
+
+TEST(ExplainCli, DefaultTopHeadsAreOnlyTheHeadsScoringAboveZero) {
+  InductionFiles f;
+  const std::string args = f.args();
+  const auto r = rhead_cli(args.substr(0, args.find(" --top-heads")) + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["top_heads"], nlohmann::json({"1-1", "1-2", "0-1"}));  // of the default 10, three score above 0
+}
+
+// A reader that closes the pipe at once (`| head`, here `| true`) must not cost the page:
+// the page is written before the terminal view, and a closed pipe does not kill rhead.
+TEST(ExplainCli, ClosedPipeLosesNoFile) {
+  InductionFiles f;
+  const std::string page = f.dir.sub("page.html");
+  const auto r = run_command(shell_quote(rhead::testing::rhead_binary()) + " " + f.args() + " --html " +
+                             shell_quote(page) + " | true");
+  ASSERT_TRUE(fs::exists(page)) << r.output;
+  const std::string html = read_text_file(page);
+  EXPECT_NE(html.find("</html>"), std::string::npos);
+  EXPECT_NE(html.find("<table id=\"sources\">"), std::string::npos);  // sources shown without hovering
+}

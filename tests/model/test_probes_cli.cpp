@@ -2,6 +2,7 @@
 // carries the named fields, masks change what the model does, bad specs fail in one line.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -147,6 +148,84 @@ TEST(CliAttn, RealModelRuns) {
     copies += static_cast<int>(j.at("copies").size());
   }
   EXPECT_GT(copies, 0) << "niah-tiny restates the needle by copying";
+}
+
+}  // namespace
+}  // namespace rhead
+
+namespace rhead {
+namespace {
+
+// --heads and --layers keep only the chosen heads, in JSON and text; the header's prompt
+// length is the one --json reports.
+TEST(CliAttn, HeadAndLayerFiltersAndOnePromptLength) {
+  Result r = attn("-m builtin:induction -p " + kPrompt + " -n 2 --json --layers 1 --heads 1-1,1-2,0-1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const std::string& line : lines(r.output)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_FALSE(j.contains("blocks.0.attn.argmax")) << line;  // layer 0 filtered out
+    EXPECT_EQ(j.at("blocks.1.attn.heads"), (nlohmann::json{1, 2}));
+    EXPECT_EQ(j.at("blocks.1.attn.copy"), (nlohmann::json{true, true}));
+    EXPECT_EQ(j.at("prompt_tokens"), 14);  // BOS + 13 words
+    EXPECT_EQ(j.at("blocks.1.attn.argmax_piece")[0], j.at("piece"));
+  }
+  Result text = attn("-m builtin:induction -p " + kPrompt + " -n 2 --heads kv:0-0", true);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("prompt: 14 tokens"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("showing 2 heads"), std::string::npos) << text.output;
+  for (const std::string& line : lines(text.output)) EXPECT_NE(line.rfind("  1-", 0), 0u) << line;
+  Result bad = attn("-m builtin:induction -p 'river town' -n 1 --layers 5", true);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("error: --layers '5': layer 5 does not exist"), std::string::npos) << bad.output;
+}
+
+// --top-k lists each position with its token.
+TEST(CliAttn, TopKPositionsCarryTheirTokens) {
+  Result r = attn("-m builtin:induction -p " + kPrompt + " -n 1 --heads 1-1 --top-k 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Step 0 emits " road" copied from position 4, which holds " road".
+  EXPECT_NE(r.output.find("top-2: 4 \" road\" 1.0000"), std::string::npos) << r.output;
+}
+
+// --mask top:K takes the heads from --scores, as in rhead niah.
+TEST(CliAttn, MaskByScore) {
+  testing::MkdtempDir dir("rhead-attn-");
+  {
+    std::ofstream out(dir.sub("scores.json"));
+    out << R"({"0-0":[0],"0-1":[0.05],"0-2":[0],"0-3":[0],"1-0":[0],"1-1":[1.0],"1-2":[0.9],"1-3":[0]})";
+  }
+  Result r = attn("-m builtin:induction -p " + kPrompt + " -n 2 --json --mask top:2 --scores '" + dir.sub("scores.json") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const std::string& line : lines(r.output)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j.at("blocks.1.attn.masked"), (nlohmann::json{false, true, true, false}));
+    for (const auto& h : j.at("copies")) EXPECT_TRUE(h != "1-1" && h != "1-2") << line;  // masked heads never copy
+    EXPECT_NE(j.at("piece"), " road");  // without the induction heads the pattern is not continued
+  }
+  Result missing = attn("-m builtin:induction -p 'river town' -n 1 --mask top:2", true);
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+// --context / --question build explain's prompt; --plot draws one head.
+TEST(CliAttn, ContextQuestionAndPlot) {
+  testing::MkdtempDir dir("rhead-attn-");
+  {
+    std::ofstream out(dir.sub("doc.txt"));
+    out << "river town field road garden market bridge forest village farmer";
+  }
+  Result r = attn("-m builtin:induction --context '" + dir.sub("doc.txt") +
+                      "' --question 'river town field' -n 2 --heads 1-1 --plot '" + dir.sub("head.svg") + "'",
+                  true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("wrote " + dir.sub("head.svg") + " (head 1-1)"), std::string::npos) << r.output;
+  std::ifstream svg(dir.sub("head.svg"));
+  std::stringstream s;
+  s << svg.rdbuf();
+  EXPECT_NE(s.str().find("head 1-1: attention at each decode step"), std::string::npos);
+  EXPECT_NE(s.str().find("position"), std::string::npos);
+  Result both = attn("-m builtin:induction -p x --context '" + dir.sub("doc.txt") + "' --question q -n 1", true);
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.output.find("--prompt and --context exclude each other"), std::string::npos) << both.output;
 }
 
 }  // namespace

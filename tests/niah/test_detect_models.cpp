@@ -218,7 +218,8 @@ TEST(Stories260KDetect, RunsCleanlyWithItsTokenizer) {
   c.grid.depths = depths_from_count(3);
   const DetectRun run = detect(gguf, c, d.sub("stories"));
   EXPECT_EQ(run.summary.tests, 18);
-  EXPECT_EQ(run.summary.heads.size(), 40u);  // 5 layers x 8 query heads
+  // 5 layers x 8 query heads, ranked only when a test counted (it rarely does).
+  EXPECT_EQ(run.summary.heads.size(), run.summary.counted > 0 ? 40u : 0u);
   ASSERT_EQ(run.head_score.size(), 40u);
   for (const auto& [key, list] : run.head_score.items()) {
     EXPECT_EQ(list.size(), static_cast<size_t>(run.summary.counted)) << key;

@@ -185,8 +185,31 @@ TEST(Summarize, EmptyRunAndKvGroups) {
   EXPECT_DOUBLE_EQ(j["kv_groups"][3]["sum"].get<double>(), 0.75);
   EXPECT_EQ(j["kv_groups"][3]["max_head"], 3);
   const std::string table = format_summary(summarize({result("a", true, 100, {{"1-3", 0.5}})}, 2, 4, 2));
-  EXPECT_NE(table.find("1 of 1 tests counted (100.0%)"), std::string::npos) << table;
+  EXPECT_NE(table.find("1 of 1 tests counted (100.0%"), std::string::npos) << table;
   EXPECT_NE(table.find("1-3"), std::string::npos) << table;
+  EXPECT_NE(table.find("7 heads score 0"), std::string::npos) << table;  // heads that never copied are not ranked
+  EXPECT_NE(table.find("frequency: share of counted tests"), std::string::npos) << table;  // the columns defined
+}
+
+// No counted test: no score, so no ranking, and every output says so.
+TEST(Summarize, NoCountedTestRanksNothingAndSaysSo) {
+  const DetectSummary s = summarize({result("a", false, 20, {{"1-1", 1.0}}), result("b", false, 0, {})}, 2, 2, 1);
+  EXPECT_EQ(s.tests, 2);
+  EXPECT_EQ(s.counted, 0);
+  EXPECT_TRUE(s.heads.empty());
+  const auto j = s.to_json();
+  EXPECT_EQ(j.at("no_counted_tests"), true);
+  EXPECT_NE(j.at("note").get<std::string>().find("no test counted"), std::string::npos);
+  EXPECT_TRUE(j.at("heads").empty());
+  // Read back: still no ranking, and the summary stays readable.
+  const DetectSummary back = detect_summary_from_json(j, "summary.json");
+  EXPECT_EQ(back.counted, 0);
+  EXPECT_TRUE(back.heads.empty());
+  const std::string table = format_summary(s);
+  EXPECT_NE(table.find("0 of 2 tests counted"), std::string::npos) << table;
+  EXPECT_NE(table.find("no test counted"), std::string::npos) << table;
+  EXPECT_EQ(table.find("rank  head"), std::string::npos) << table;
+  EXPECT_EQ(table.find("0.0000"), std::string::npos) << table;
 }
 
 }  // namespace

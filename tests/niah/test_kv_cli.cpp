@@ -57,12 +57,20 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
   EXPECT_EQ(plan["predicted"]["kv_bytes_full"], 4000 * 2 * 112 * 2);
   EXPECT_EQ(plan["window"], 64);
   EXPECT_EQ(plan["length"], 1000);
+  // The printed explanation: what every head keeps, what a whole KV head adds, and the next
+  // KV head's cost against the budget (one more would give 53.4% > 50%).
+  EXPECT_NE(r.out.find("every head keeps 4 sink + 64 window positions of 1000 (6.8%)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("each KV head kept whole adds 23.3 points"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("next: KV head 1-1 (score 0.800) would cost 23.3 points, 53.4% in all, over the 50.0% budget"),
+            std::string::npos)
+      << r.out;
 
   r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " --budget 0.6 --length 1000 -o " +
                     d.sub("plan2.json"),
                 d);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(rhead::testing::read_text_file(d.sub("plan2.json")))["full_kv_heads"].size(), 2u);
+  EXPECT_NE(r.out.find("next: none; no other KV head scores above 0"), std::string::npos) << r.out;
 }
 
 TEST(KvPlanCli, BadInputIsOneLine) {

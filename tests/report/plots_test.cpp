@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "analysis/run_files.h"
 #include "analysis/score_map.h"
+#include "conditions/kv_conditions.h"
 #include "report/figures.h"
+#include "report/kv_sweep_figure.h"
 #include "report/plots.h"
 #include "synthetic_runs.h"
 #include "test_helpers.h"
@@ -85,7 +88,7 @@ TEST(Plots, NiahHeatmapAndSweep) {
   std::snprintf(mean, sizeof mean, "mean score %.1f", grids[0].mean_score);
   const std::string svg = check_figure(niah_heatmap(grids[0]), dir.path(), "niah");
   EXPECT_NE(svg.find(mean), std::string::npos);
-  EXPECT_NE(svg.find(">context length (tokens)</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">context length (haystack: length - buffer)</text>"), std::string::npos);
   // Red at 0, green at 100.
   const ColorScale c = niah_colors();
   EXPECT_GT(c.at(0).r, 150);
@@ -142,6 +145,46 @@ TEST(PlotCli, InfersFiguresFromInputs) {
                                                rhead::testing::quoted(out.string()));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("not an rhead detect or niah output directory"), std::string::npos) << bad.output;
+}
+
+}  // namespace
+
+namespace {
+
+// The KV sweep: one line per (window, kind of full heads), each starting at its window's
+// K = 0 point, points labelled with K; `rhead plot DIR --kind sweep` redraws it from the run
+// folder's kv_sweep.json.
+TEST(Plots, KvSweepHasOneLabelledLinePerWindowAndKind) {
+  ScratchDir dir("rhead-plots-");
+  const fs::path run = dir.path() / "kv";
+  rhead::testing::write_niah_run(run);
+  std::remove((run / "sweep.json").c_str());
+  rhead::testing::write_text(run / "kv_sweep.json", R"({
+    "retrieval": [{"window": 16, "full_k": 2, "conditions": 1, "kv_kept_pct": 40, "query_kept_pct": 30, "mean_score": 30},
+                  {"window": 32, "full_k": 2, "conditions": 1, "kv_kept_pct": 50, "query_kept_pct": 40, "mean_score": 35}],
+    "random": [{"window": 16, "full_k": 2, "conditions": 3, "kv_kept_pct": 60, "query_kept_pct": 30, "mean_score": 0},
+               {"window": 32, "full_k": 2, "conditions": 3, "kv_kept_pct": 70, "query_kept_pct": 40, "mean_score": 24.7}],
+    "none": [{"window": 16, "full_k": 0, "conditions": 1, "kv_kept_pct": 10, "query_kept_pct": 10, "mean_score": 0},
+             {"window": 32, "full_k": 0, "conditions": 1, "kv_kept_pct": 20, "query_kept_pct": 20, "mean_score": 25}],
+    "full": [{"window": 0, "full_k": 0, "conditions": 1, "kv_kept_pct": 100, "query_kept_pct": 100, "mean_score": 37}]})");
+  const auto points = rhead::read_kv_sweep_points((run / "kv_sweep.json").string());
+  const Drawing d = kv_sweep_plot(points, "kv", "NIAH mean score");
+  const std::string svg = check_figure(d, dir.path(), "kv_sweep");
+  for (const char* name : {"top-K heads full, window 16", "top-K heads full, window 32", "random-K heads full, window 16",
+                           "random-K heads full, window 32", "full cache (no policy)"})
+    EXPECT_NE(svg.find(std::string(">") + name + "</text>"), std::string::npos) << name;
+  int lines = 0, k_labels = 0;
+  for (const auto& s : d.shapes) {
+    lines += s.kind == Shape::Kind::polyline;
+    k_labels += s.kind == Shape::Kind::text && s.text == "K=2";
+  }
+  EXPECT_EQ(lines, 3);     // the two solid top-K lines and the full-cache point (random-K lines are dashed segments)
+  EXPECT_EQ(k_labels, 4);  // every K = 2 point labelled
+  const auto r = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+                                                 rhead::testing::quoted(run.string()) + " --kind sweep --format svg -o " +
+                                                 rhead::testing::quoted((dir.path() / "out").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir.path() / "out" / "kv_kv_sweep.svg")) << r.output;
 }
 
 }  // namespace

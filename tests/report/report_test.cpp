@@ -10,6 +10,8 @@
 #include <regex>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/run_files.h"
 #include "io/error.h"
 #include "report/drawing.h"
@@ -72,7 +74,7 @@ TEST(Report, SelfContainedPageWithEveryFigure) {
   EXPECT_NE(html.find("Comparison of detection runs"), std::string::npos);
   EXPECT_NE(html.find("<th>architecture</th><td>llama</td>"), std::string::npos);
   EXPECT_NE(html.find("<th>prompt_template</th>"), std::string::npos);
-  EXPECT_NE(html.find("6 of 18 (33.3%)"), std::string::npos);
+  EXPECT_NE(html.find("<strong>6 retrieval heads</strong> of 18 (33.3%)"), std::string::npos);
   // Answers are escaped.
   EXPECT_NE(html.find("I do not &lt;know&gt; &amp; &quot;so&quot;"), std::string::npos);
   // Raw files linked relative to the page, and they exist there.
@@ -123,6 +125,98 @@ TEST(Report, SingleRunDirectoryAndErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("summary.json: invalid JSON"), std::string::npos) << r.output;
+}
+
+// The page leads with the answer: the retrieval heads before any setting, the top-K vs
+// random-K table (each seed with its heads) before the NIAH grids, the baseline first, and
+// settings as tables rather than raw JSON.
+TEST(Report, LeadsWithTheAnswerAndFoldsTheDetails) {
+  ScratchDir dir("rhead-report-");
+  const fs::path runs = make_runs(dir.path());
+  rhead::testing::write_text(runs / "niah-masking" / "sweep.json",
+                             R"({"top": [[0, 92.0], [1, 70.5], [2, 31.0]], "random": [[0, 92.0], [1, 23.1], [2, 88.5]],
+                                 "random_seeds": [{"k": 1, "seed": 0, "score": 21.3, "heads": ["0-5"]},
+                                                  {"k": 1, "seed": 1, "score": 38.0, "heads": ["1-3"]},
+                                                  {"k": 1, "seed": 2, "score": 10.2, "heads": ["0-1"]},
+                                                  {"k": 2, "seed": 0, "score": 88.5, "heads": ["0-0", "0-5"]}]})");
+  const fs::path page = dir.path() / "report.html";
+  rhead::report::write_report(runs.string(), page.string());
+  const std::string html = slurp(page);
+  // Detect: the retrieval-heads table comes before the settings, which are folded.
+  const auto heads_at = html.find("<caption>Retrieval heads");
+  const auto settings_at = html.find("<summary>Settings and model</summary>");
+  ASSERT_NE(heads_at, std::string::npos);
+  ASSERT_NE(settings_at, std::string::npos);
+  EXPECT_LT(heads_at, settings_at);
+  EXPECT_NE(html.find("<td>1</td><td>2-0</td>"), std::string::npos);  // rank 1 is the strongest head
+  // NIAH: the sweep table with each seed's score and heads, and its spread, before the grids.
+  const auto niah_at = html.find("NIAH run: niah-masking");
+  const auto sweep_at = html.find("Top-K vs random-K masking", niah_at);
+  const auto grids_at = html.find("<summary>All figures (NIAH grids", niah_at);
+  ASSERT_NE(sweep_at, std::string::npos);
+  EXPECT_LT(sweep_at, grids_at);
+  EXPECT_NE(html.find("seed 1: <strong>38.0</strong> (1-3)"), std::string::npos);
+  EXPECT_NE(html.find("10.2&ndash;38.0"), std::string::npos);
+  // Conditions: the baseline first, no unlabelled summary row.
+  const auto none_at = html.find("<td>none</td>", niah_at), top_at = html.find("<td>top-2</td>", niah_at);
+  ASSERT_NE(none_at, std::string::npos);
+  EXPECT_LT(none_at, top_at);
+  EXPECT_EQ(html.find("<em>summary.json</em>"), std::string::npos);
+  // Settings: nested values as tables, never a JSON dump.
+  EXPECT_EQ(html.find("{&quot;"), std::string::npos);
+}
+
+// A detect run in which no test counted: the page says so and ranks no head, and the run is
+// left out of the comparison.
+TEST(Report, NoCountedTestSaysSoAndRanksNothing) {
+  ScratchDir dir("rhead-report-");
+  const fs::path run = dir.path() / "runs" / "empty";
+  std::string lists;
+  for (int l = 0; l < 3; ++l)
+    for (int h = 0; h < 6; ++h) lists += std::string(lists.empty() ? "" : ",") + "\"" + std::to_string(l) + "-" + std::to_string(h) + "\": []";
+  rhead::testing::write_text(run / "head_score.json", "{" + lists + "}");
+  rhead::testing::write_text(run / "summary.json",
+                             R"({"n_layer": 3, "n_head": 6, "n_kv_head": 2, "tests": 6, "counted": 0, "niah_accuracy": 0,
+                                 "heads": [], "no_counted_tests": true})");
+  rhead::testing::write_detect_run(dir.path() / "runs" / "good", 1, "m.gguf");
+  const fs::path page = dir.path() / "report.html";
+  rhead::report::write_report((dir.path() / "runs").string(), page.string());
+  const std::string html = slurp(page);
+  const auto empty_at = html.find("Detection run: empty");
+  ASSERT_NE(empty_at, std::string::npos);
+  const auto section_end = html.find("</section>", empty_at);
+  const std::string section = html.substr(empty_at, section_end - empty_at);
+  EXPECT_NE(section.find("<strong>No result:</strong> no test counted"), std::string::npos) << section;
+  EXPECT_EQ(section.find("<caption>Retrieval heads"), std::string::npos);
+  EXPECT_EQ(html.find("Comparison of detection runs"), std::string::npos);  // one scored run: nothing to compare
+}
+
+TEST(ReportBrowser, FirstScreenAnswersTheRunsQuestion) {
+  RHEAD_REQUIRE_FILE(kChromium);
+  ScratchDir dir("rhead-report-");
+  const fs::path runs = make_runs(dir.path());
+  const fs::path artifacts = fs::absolute("report_test_artifacts");
+  fs::create_directories(artifacts);
+  for (const std::string run : {"detect-hf", "niah-masking"}) {
+    const fs::path page = artifacts / (run + ".html");
+    rhead::report::write_report((runs / run).string(), page.string());
+    const fs::path shot = artifacts / (run + "_first_screen.png");
+    const auto r = run_with_stderr("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(page.string()) + " " +
+                                   quoted(shot.string()) + " --first-screen");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    const std::string text = j.at("first_screen_text");
+    if (run == "detect-hf") {
+      EXPECT_NE(text.find("6 retrieval heads"), std::string::npos) << text;
+      EXPECT_NE(text.find("2-0"), std::string::npos) << text;
+      EXPECT_NE(text.find("NIAH accuracy"), std::string::npos) << text;
+    } else {
+      EXPECT_NE(text.find("Top-K vs random-K masking"), std::string::npos) << text;
+      EXPECT_NE(text.find("masking top-K vs random-K heads"), std::string::npos) << text;  // the figure's title
+    }
+    const auto img = rhead::report::read_png(shot.string());
+    EXPECT_EQ(img.height, 1000);  // the first screen only
+  }
 }
 
 TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
