@@ -39,46 +39,6 @@ void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o) {
                   "random:K heads for every --seed");
 }
 
-namespace {
-
-KvRequest request_of(const KvCliOptions& o) {
-  KvRequest r;
-  r.window = o.window;
-  r.sink = o.sink;
-  r.full = o.full;
-  r.policy_file = o.policy_file;
-  if (!o.sweep_window.empty()) r.sweep_windows = parse_window_list(o.sweep_window);
-  r.sweep_full = o.sweep_full;
-  return r;
-}
-
-}  // namespace
-
-KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
-                                uint64_t seed) {
-  std::optional<analysis::ScoreMap> scores;
-  if (!scores_path.empty() && (o.full.rfind("top:", 0) == 0 || o.full.rfind("random:", 0) == 0))
-    scores = analysis::load_score_map(scores_path);
-  KvRequest r = request_of(o);
-  r.seeds = {seed};
-  const std::vector<KvSetting> settings = kv_settings(r, config, scores ? &*scores : nullptr);
-  return settings.front().policy;
-}
-
-std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const ModelConfig& config,
-                                                const analysis::ScoreMap* scores, const std::vector<uint64_t>& seeds,
-                                                bool sweep_random) {
-  KvRequest r = request_of(o);
-  r.seeds = seeds;
-  r.sweep_random = sweep_random;
-  return kv_settings(r, config, scores);
-}
-
-SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy) {
-  if (policy.active()) so.kv_policy = policy;
-  return so;
-}
-
 std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
   if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
   const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);

@@ -19,22 +19,15 @@
 #include "analysis/score_map.h"
 #include "model/kv_policy.h"
 #include "model/session.h"
+#include "experiments/condition_options.h"
+#include "experiments/generation.h"
 #include "niah/kv_conditions.h"
 
 namespace rhead::cli {
 
-struct KvCliOptions {
-  int64_t window = 0;
-  int64_t sink = 4;
-  std::string full = "none";
-  std::string policy_file;
-  // Sweep (experiments only).
-  std::string sweep_window;
-  std::string sweep_full;
-  // Selection inputs of commands that have no --scores / --seed of their own.
-  std::string scores;
-  uint64_t seed = 0;
-};
+// The options themselves and the policies and conditions built from them live in
+// experiments/condition_options.h (shared with the Python module).
+using KvCliOptions = KvOptions;
 
 // --kv-window, --kv-sink, --kv-full, --kv-policy-file.
 void add_kv_options(CLI::App* cmd, KvCliOptions& o);
@@ -42,18 +35,6 @@ void add_kv_options(CLI::App* cmd, KvCliOptions& o);
 void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o);
 // --kv-sweep-window, --kv-sweep-full (the experiments; --sweep-random is the mask options' flag).
 void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o);
-
-// The one policy of a single-generation command. `scores_path` empty: none; `seed` for random:K.
-KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
-                                uint64_t seed);
-
-// The conditions of an experiment: the options plus the experiment's score map and seeds.
-std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const ModelConfig& config,
-                                                const analysis::ScoreMap* scores, const std::vector<uint64_t>& seeds,
-                                                bool sweep_random);
-
-// `so` with `policy` applied (an inactive policy leaves it unchanged).
-SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy);
 
 // One line for stderr describing what a policy keeps at `length` positions.
 std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
