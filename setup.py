@@ -28,4 +28,6 @@ class CMakeBuild(build_ext):
         shutil.copyfile(os.path.join(built, names[0]), target)
 
 
-setup(ext_modules=[Extension("rhead._rhead", sources=[])], cmdclass={"build_ext": CMakeBuild})
+# setuptools' own build folder goes inside CMake's (build/ is git-ignored).
+setup(ext_modules=[Extension("rhead._rhead", sources=[])], cmdclass={"build_ext": CMakeBuild},
+      options={"build": {"build_base": os.path.join("build", "pip")}})
