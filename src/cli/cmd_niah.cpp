@@ -14,11 +14,7 @@ namespace {
 
 struct NiahCommandOptions {
   NiahCliOptions niah;
-  MaskCliOptions masks;
-  KvCliOptions kv;
-  bool baseline = false;
-  int sink_heads = 5;
-  int support_heads = 10;
+  NiahCausalRunOptions run;  // masks, KV conditions, baseline, sink and support heads
   std::vector<std::string> merge_from;
 };
 
@@ -30,17 +26,11 @@ void run(const NiahCommandOptions& o) {
   }
   LoadedModel lm = load_model_from_options(o.niah.model);
   if (!lm.tokenizer) throw Error(o.niah.model.model + ": model has no tokenizer (pass --tokenizer)");
-  NiahCausalRunOptions r;
-  r.masks = o.masks;
-  r.kv = o.kv;
-  r.baseline = o.baseline;
-  r.sink_heads = o.sink_heads;
-  r.support_heads = o.support_heads;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   NiahCausalOptions c;
   NiahCausalSummary s = run_niah_from_options(
-      lm, o.niah, r,
+      lm, o.niah, o.run,
       [&](int done, int total, const std::string& mask, const TestResult& t, double elapsed) {
         passed += t.rouge_recall > kPassScore;
         bar.update(done, total, passed, elapsed, mask + " " + t.test_id);
@@ -66,15 +56,15 @@ CommandRegistrar reg("niah", [](CLI::App& app) {
       "NIAH under head masking: score (ROUGE-1 recall x 100) over the length x depth grid with heads masked "
       "(default mask mode uniform, phase decode: the reference's setting), error taxonomy, heatmaps, sweeps");
   add_niah_options(cmd, o->niah, "runs/niah");
-  add_mask_options(cmd, o->masks);
-  add_kv_options(cmd, o->kv);
-  add_kv_sweep_options(cmd, o->kv);
-  cmd->add_flag("--baseline", o->baseline, "also run the unmasked model (a sweep always includes K = 0 when listed)");
-  cmd->add_option("--sink-heads", o->sink_heads,
+  add_mask_options(cmd, o->run.masks);
+  add_kv_options(cmd, o->run.kv);
+  add_kv_sweep_options(cmd, o->run.kv);
+  cmd->add_flag("--baseline", o->run.baseline, "also run the unmasked model (a sweep always includes K = 0 when listed)");
+  cmd->add_option("--sink-heads", o->run.sink_heads,
                   "record the first-token attention mass of this many top retrieval heads (score above the retrieval "
                   "threshold, from --scores)")
       ->capture_default_str();
-  add_support_heads_option(cmd, o->support_heads);
+  add_support_heads_option(cmd, o->run.support_heads);
   cmd->add_option("--merge-from", o->merge_from,
                   "instead of running: join these niah shard directories into -o (the model is not used)");
   cmd->footer(
