@@ -287,3 +287,25 @@ def test_explain_equals_cli(model, niah_tiny, rhead_binary, detect_runs, tmp_pat
     assert html.read_text().startswith("<!DOCTYPE html>")
     with pytest.raises(rhead.Error, match="question is empty"):
         model.explain(doc, "  ", scores=py_scores)
+
+
+def test_generate_releases_the_gil(model):
+    """Another Python thread runs during a generation: some of its steps fall in the middle
+    half of the call (while the call held the GIL, none could)."""
+    import threading
+    window = {}
+
+    def work():
+        window["start"] = time.perf_counter()
+        window["g"] = model.generate("Paul wrote", max_new_tokens=400, probes=True, stop_at_eos=False)
+        window["end"] = time.perf_counter()
+
+    stamps = []
+    t = threading.Thread(target=work)
+    t.start()
+    while t.is_alive():
+        stamps.append(time.perf_counter())
+    t.join()
+    assert len(window["g"].tokens) == 400
+    quarter = (window["end"] - window["start"]) / 4
+    assert any(window["start"] + quarter < x < window["end"] - quarter for x in stamps)
