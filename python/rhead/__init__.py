@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json as _json
 import os as _os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as _np

@@ -3,7 +3,6 @@
 Tests that need ../shared (models, essays) skip when it is missing, and fail under CI=true.
 """
 import os
-import shutil
 import subprocess
 
 import pytest

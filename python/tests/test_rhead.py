@@ -180,7 +180,7 @@ def test_read_run(detect_runs):
     assert len(lines) == 150 and all(isinstance(l, dict) for l in lines)
     assert {"test_id", "length", "depth", "rouge_recall", "head_scores"} <= set(lines[0])
     try:
-        import pandas  # noqa: F401
+        import pandas  # noqa: F401 (only whether it is installed)
     except ImportError:
         assert isinstance(rhead.read_run(py_dir), list)
     else:
