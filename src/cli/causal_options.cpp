@@ -1,6 +1,9 @@
 // Mask options of niah, qa and cot.
 #include "cli/causal_options.h"
 
+#include <chrono>
+#include <iostream>
+
 #include "cli/niah_options.h"
 #include "io/error.h"
 
@@ -38,24 +41,6 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
                   "run every K of a list, e.g. top:0,5,10,20,50,100 (K = 0 is the unmasked model); "
                   "writes sweep.json, a table and a line plot");
   cmd->add_flag("--sweep-random", o.sweep_random, "with --sweep: also mask K random non-retrieval heads at each K");
-}
-
-MaskRequest mask_request(const MaskCliOptions& o, bool baseline) {
-  MaskRequest req;
-  req.mask = o.mask;
-  req.scores = o.scores;
-  req.seeds = o.seeds;
-  req.mode = parse_mask_mode(o.mode);
-  req.phase = parse_mask_phase(o.phase);
-  req.sweep = o.sweep;
-  req.sweep_random = o.sweep_random;
-  req.baseline = baseline;
-  return req;
-}
-
-Conditions resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& lm,
-                              bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens) {
-  return rhead::resolve_conditions(mask_request(masks, baseline), kv_request(kv), lm, calibration_tokens);
 }
 
 }  // namespace rhead::cli

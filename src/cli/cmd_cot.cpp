@@ -68,7 +68,7 @@ void run(const CotOptions& o) {
                              {"max_new_tokens", o.max_new_tokens}};
   settings["shard"] = o.shard;
   settings["styles"] = o.styles;
-  record_mask_settings(mask_request(o.masks, false), masks, settings);
+  record_mask_settings(o.masks, masks, settings);
 
   CotRunOptions ro;
   ro.run.output_dir = o.output;

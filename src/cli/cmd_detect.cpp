@@ -16,24 +16,12 @@ struct DetectCliOptions {
 
 void run(const DetectCliOptions& o) {
   LoadedModel lm = load_model_from_options(o.niah.model);
-  nlohmann::json settings;
-  NiahRunConfig config = make_niah_config(o.niah, lm, DefaultNeedles::builtin_facts, settings);
-  const auto [shard_i, shard_n] = parse_shard(o.niah.shard);
-  settings["shard"] = o.niah.shard;
-  NiahRunner runner(lm, session_options(o.niah.model), config);
-  DetectOptions d;
-  d.output_dir = o.niah.output;
-  d.shard_index = shard_i;
-  d.shard_count = shard_n;
-  d.merge_into = o.merge_into;
-  d.settings = settings;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
-  d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
+  DetectSummary s = run_detect_from_options(lm, o.niah, o.merge_into, [&](int done, int total, const TestResult& r, double elapsed) {
     passed += r.counted;
     bar.update(done, total, passed, elapsed, r.test_id);
-  };
-  DetectSummary s = run_detect(runner, d);
+  });
   bar.finish();
   std::cout << format_summary(s, o.top);
   std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, summary.json}\n";

@@ -17,9 +17,8 @@
 #include "cli/common.h"
 #include "cli/kv_options.h"
 #include "cli/niah_options.h"
-#include "support/explain.h"
+#include "experiments/explain_run.h"
 #include "io/error.h"
-#include "io/text.h"
 #include "model/generate.h"
 #include "model/heads.h"
 #include "records/results.h"
@@ -30,22 +29,10 @@ namespace {
 
 struct ExplainOptions {
   ModelOptions model;
-  std::string scores;
-  std::string context;
-  std::string question;
-  std::string chat_template;
-  bool no_chat = false;
-  std::string prompt_template;
-  int max_new_tokens = 50;
-  std::string mask = "none";
-  std::string mask_mode = "uniform";
-  std::string mask_phase = "decode";
-  uint64_t seed = 0;
-  int top_heads = 10;
-  double tau = kDefaultAttendedTau;
+  std::string context;  // the file; its text goes to run.context
+  ExplainRunOptions run;
   bool json = false;
   std::string html;
-  KvCliOptions kv;
 };
 
 std::string read_text_file(const std::string& path) {
@@ -54,6 +41,23 @@ std::string read_text_file(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// A piece shown on one line: newlines and control bytes escaped.
+std::string one_line(const std::string& s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (ch < 0x20 || ch == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02X", ch);
+      out += buf;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out;
 }
 
 const char* support_colour(Support s) {
@@ -66,11 +70,11 @@ const char* support_colour(Support s) {
 }
 
 
-void print_terminal(const Explanation& e, bool colour, int top_heads_asked) {
+void print_terminal(const Explanation& e, bool colour) {
   const char* reset = colour ? "\033[0m" : "";
   std::ostringstream out;
   out << "answer: ";
-  for (const ExplainedToken& t : e.tokens) out << (colour ? support_colour(t.support) : "") << printable(t.piece) << reset;
+  for (const ExplainedToken& t : e.tokens) out << (colour ? support_colour(t.support) : "") << one_line(t.piece) << reset;
   out << "\n";
   int copied = 0;
   for (const ExplainedToken& t : e.tokens) copied += t.support == Support::copied;
@@ -79,12 +83,10 @@ void print_terminal(const Explanation& e, bool colour, int top_heads_asked) {
                 copied, e.tokens.size(), e.tau);
   out << buf;
   for (const auto& h : e.heads) out << " " << h.key();
-  if (static_cast<int>(e.heads.size()) < top_heads_asked)
-    out << " (" << e.heads.size() << " of the " << top_heads_asked << " asked: the others score 0)";
   out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
   for (size_t i = 0; i < e.tokens.size(); ++i) {
     const ExplainedToken& t = e.tokens[i];
-    const std::string quoted = "\"" + printable(t.piece) + "\"";
+    const std::string quoted = "\"" + one_line(t.piece) + "\"";
     std::snprintf(buf, sizeof(buf), "%4zu  %-20s  %s%-11s%s  %.3f  %.3f    ", i, quoted.c_str(),
                   colour ? support_colour(t.support) : "", support_name(t.support), reset, t.sink_mass, t.document_mass);
     out << buf;
@@ -101,59 +103,23 @@ void print_terminal(const Explanation& e, bool colour, int top_heads_asked) {
 }
 
 void run_explain(const ExplainOptions& o) {
-  if (o.question.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("--question is empty");
-  const std::string context = read_text_file(o.context);
-  if (context.empty()) fail(o.context, "the context file is empty");
+  ExplainRunOptions r = o.run;
+  r.context = read_text_file(o.context);
+  r.context_file = o.context;
+  check_explain_options(r);
   LoadedModel lm = load_model_from_options(o.model);
-  const Tokenizer& tok = lm.require_tokenizer();
-  const ModelConfig& c = lm.model->config;
-  const analysis::ScoreMap scores = analysis::load_score_map(o.scores);
-
-  ExplainRequest request;
-  request.context = context;
-  request.question = o.question;
-  request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
-  request.heads = support_heads_for(&scores.mean, o.top_heads, c);  // heads scoring 0 are never top heads
-  request.tau = o.tau;
-  request.max_new_tokens = o.max_new_tokens;
-
-  SessionOptions so = session_options(o.model);
-  // The KV cache holds what the model can read: its trained context unless --ctx says less.
-  so.n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, c.n_ctx_train) : c.n_ctx_train;
-  HeadMask mask;
-  if (o.mask != "none" && !o.mask.empty()) {
-    mask = make_head_mask(select_heads(o.mask, c, &scores.mean, o.seed), c, parse_mask_mode(o.mask_mode),
-                          parse_mask_phase(o.mask_phase));
-    if (mask.mode == MaskMode::mean && !mask.empty()) {
-      const ExplainPrompt prompt = build_explain_prompt(tok, request);
-      mask.means = record_head_means(lm.model, prompt.tokens, so);
-    }
-    request.mask = &mask;
+  const ExplainRun run = explain_from_options(lm, o.model, r);
+  if (run.kv_policy.active()) {
+    const int64_t n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, lm.model->config.n_ctx_train)
+                                            : lm.model->config.n_ctx_train;
+    std::fprintf(stderr, "%s\n", describe_kv_policy(run.kv_policy, lm.model->config, o.model.kv_type == "f16", n_ctx).c_str());
   }
-
-  // KV policy: windowed heads see only the sink and their window; their probes report over
-  // those keys, so a source outside a head's window cannot be its argmax.
-  const KvPolicy policy = kv_policy_from_options(o.kv, c, o.scores, o.seed);
-  if (policy.active())
-    std::fprintf(stderr, "%s\n", describe_kv_policy(policy, c, o.model.kv_type == "f16", so.n_ctx).c_str());
-  Session session(lm.model, with_kv_policy(so, policy));
-  const Explanation e = explain(session, tok, request);
-  // The page first: a reader that closes stdout early (`| head`) must not lose it.
+  if (o.json) std::cout << run.document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+  else print_terminal(run.explanation, isatty(1) != 0);
   if (!o.html.empty()) {
-    report::ExplainPageInfo info{lm.model->source, o.context, o.question, mask.empty() ? "" : o.mask};
-    write_file_atomic(o.html, report::build_explain_page(e, context, info));
+    report::ExplainPageInfo info{lm.model->source, o.context, r.question, run.mask.empty() ? "" : r.mask};
+    write_file_atomic(o.html, report::build_explain_page(run.explanation, r.context, info));
     std::fprintf(stderr, "wrote %s\n", o.html.c_str());
-  }
-
-  if (o.json) {
-    nlohmann::ordered_json j = explanation_to_json(e);
-    j["model"] = lm.model->source;
-    j["context_file"] = o.context;
-    j["question"] = o.question;
-    j["mask"] = mask.empty() ? "none" : o.mask + " " + mask_mode_name(mask.mode) + "/" + mask_phase_name(mask.phase);
-    std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-  } else {
-    print_terminal(e, isatty(1) != 0, o.top_heads);
   }
 }
 
@@ -163,33 +129,33 @@ CommandRegistrar reg("explain", [](CLI::App& app) {
                                  "answer a question over a document and trace each answer token to the document "
                                  "tokens the top retrieval heads copied it from (copied / attended / unsupported)");
   add_model_options(cmd, o->model);
-  cmd->add_option("--scores", o->scores, "head scores: head_score.json or a detect output directory")->required();
+  cmd->add_option("--scores", o->run.scores, "head scores: head_score.json or a detect output directory")->required();
   cmd->add_option("--context", o->context, "the document (a text file)")->required();
-  cmd->add_option("--question", o->question, "the question")->required();
-  add_prompt_options(cmd, o->chat_template, o->no_chat, o->prompt_template);
-  cmd->add_option("-n,--max-new-tokens", o->max_new_tokens, "longest answer in tokens")
+  cmd->add_option("--question", o->run.question, "the question")->required();
+  add_prompt_options(cmd, o->run.chat_template, o->run.no_chat, o->run.prompt_template);
+  cmd->add_option("-n,--max-new-tokens", o->run.max_new_tokens, "longest answer in tokens")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--top-heads", o->top_heads, "explain with the K highest-scoring heads of --scores")
+  cmd->add_option("--top-heads", o->run.top_heads, "explain with the K highest-scoring heads of --scores")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--tau", o->tau,
+  cmd->add_option("--tau", o->run.tau,
                   "a token no top head copied is 'attended' when the top heads' mean attention mass inside the "
                   "document is at least tau, else 'unsupported'")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--mask", o->mask, "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
+  cmd->add_option("--mask", o->run.mask, "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
       ->capture_default_str();
-  cmd->add_option("--mask-mode", o->mask_mode,
+  cmd->add_option("--mask-mode", o->run.mask_mode,
                   "uniform (the reference's zeroed query), zero (remove the output), mean (replace it by its mean over "
                   "an unmasked run on the prompt)")
       ->capture_default_str()
       ->check(CLI::IsMember({"uniform", "zero", "mean"}));
-  cmd->add_option("--mask-phase", o->mask_phase, "decode (the reference) or all (prefill too)")
+  cmd->add_option("--mask-phase", o->run.mask_phase, "decode (the reference) or all (prefill too)")
       ->capture_default_str()
       ->check(CLI::IsMember({"decode", "all"}));
-  cmd->add_option("--seed", o->seed, "seed of --mask random:K and --kv-full random:K")->capture_default_str();
-  add_kv_options(cmd, o->kv);  // --kv-full top:K / random:K use --scores and --seed
+  cmd->add_option("--seed", o->run.seed, "seed of --mask random:K and --kv-full random:K")->capture_default_str();
+  add_kv_options(cmd, o->run.kv);  // --kv-full top:K / random:K use --scores and --seed
   cmd->add_flag("--json", o->json, "print the explanation as JSON instead of the terminal view");
   cmd->add_option("--html", o->html, "also write a self-contained HTML page of the context and the answer");
   cmd->callback([o] { run_explain(*o); });

@@ -5,8 +5,7 @@
 #include "cli/common.h"
 #include "cli/command.h"
 #include "cli/kv_options.h"
-#include "io/error.h"
-#include "model/generate.h"
+#include "experiments/generation.h"
 
 namespace rhead::cli {
 namespace {
@@ -22,35 +21,22 @@ struct GenerateOptions {
 
 void run_generate(const GenerateOptions& o) {
   LoadedModel lm = load_model_from_options(o.model);
-  const Tokenizer& tok = lm.require_tokenizer();
-  std::vector<int32_t> prompt = tok.encode(o.prompt, !o.no_bos);
-  if (prompt.empty()) throw Error("prompt is empty and the tokenizer adds no BOS token");
-  const KvPolicy policy = kv_policy_from_options(o.kv, lm.model->config, o.kv.scores, o.kv.seed);
-  if (policy.active())
-    std::fprintf(stderr, "%s\n",
-                 describe_kv_policy(policy, lm.model->config, o.model.kv_type == "f16",
-                                    static_cast<int64_t>(prompt.size()) + o.n)
-                     .c_str());
-  Session session(lm.model, with_kv_policy(session_options(o.model), policy));
-  std::string printed = tok.decode(prompt);
-  std::cout << printed << std::flush;
-  std::vector<int32_t> all = prompt;
-  GreedyOptions go;
-  go.max_new_tokens = o.n;
-  go.on_token = [&](const DecodeStep& s) {
-    if (o.stop_at_eos && tok.is_end_of_generation(s.token)) return false;
-    all.push_back(s.token);
-    // Print the newly completed text: decode the whole sequence so multi-token characters
-    // and the SentencePiece space rules come out right.
-    std::string text = tok.decode(all);
-    if (text.size() >= printed.size() && text.compare(0, printed.size(), printed) == 0) {
-      std::cout << text.substr(printed.size()) << std::flush;
-      printed = text;
-    }
-    return true;
-  };
-  GenerateResult r = generate_greedy(session, prompt, go);
+  GenerationRequest q;
+  q.prompt = o.prompt;
+  q.add_bos = !o.no_bos;
+  q.max_new_tokens = o.n;
+  q.stop_at_eos = o.stop_at_eos;
+  q.scores = o.kv.scores;
+  q.seed = o.kv.seed;
+  q.kv = kv_request_of(o.kv);
+  const Generation g = generate(lm, session_options(o.model), q, [](const std::string& text) { std::cout << text << std::flush; });
   std::cout << "\n";
+  if (g.kv_policy.active())
+    std::fprintf(stderr, "%s\n",
+                 describe_kv_policy(g.kv_policy, lm.model->config, o.model.kv_type == "f16",
+                                    static_cast<int64_t>(g.prompt_tokens.size()) + o.n)
+                     .c_str());
+  const GenerateResult& r = g.timing;
   std::fprintf(stderr, "prefill: %lld tokens, %.1f tokens/s | decode: %zu tokens, %.1f tokens/s\n",
                static_cast<long long>(r.n_prefill), r.prefill_seconds > 0 ? r.n_prefill / r.prefill_seconds : 0.0,
                r.tokens.size(), r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0);

@@ -68,7 +68,7 @@ void run(const QaOptions& o) {
                                                     : o.prompt_template},
                              {"max_new_tokens", o.max_new_tokens}};
   settings["shard"] = o.shard;
-  record_mask_settings(mask_request(o.masks, false), masks, settings);
+  record_mask_settings(o.masks, masks, settings);
   // support_share: copies by the top heads of --scores, else by every head.
   const std::vector<HeadId> support_heads =
       support_heads_for(masks.scores ? &masks.scores->mean : nullptr, o.support_heads, lm.model->config);

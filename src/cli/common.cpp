@@ -1,8 +1,6 @@
 // Shared model options for commands.
 #include "cli/common.h"
 
-#include <omp.h>
-
 #include <cstdio>
 
 #include "io/error.h"
@@ -22,31 +20,5 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--device", o.device, "where the model runs (default: cuda when a GPU is present, else cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
-
-namespace {
-// --threads sets OpenMP's pool; BLAS always runs single-threaded inside rhead's threads.
-void apply_threads(const ModelOptions& o) {
-  if (o.threads > 0) {
-    omp_set_num_threads(o.threads);
-  }
-}
-}  // namespace
-
-LoadedModel load_model_from_options(const ModelOptions& o) {
-  apply_threads(o);
-  LoadOptions lo;
-  lo.tokenizer_path = o.tokenizer;
-  return load_model(o.model, lo);
-}
-
-SessionOptions session_options(const ModelOptions& o) {
-  SessionOptions so;
-  so.n_ctx = o.n_ctx;
-  so.kv_f16 = o.kv_type == "f16";
-  so.prefill_chunk = o.prefill_chunk;
-  so.device = o.device.empty() ? default_device() : parse_device(o.device);
-  return so;
-}
-
 
 }  // namespace rhead::cli

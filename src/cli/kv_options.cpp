@@ -1,6 +1,8 @@
 // KV-cache policy options shared by every command that runs a model.
 #include "cli/kv_options.h"
 
+#include <cstdio>
+
 #include "cli/common.h"
 #include "io/error.h"
 
@@ -37,20 +39,18 @@ void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o) {
                   "random:K heads for every --seed");
 }
 
-KvRequest kv_request(const KvCliOptions& o) {
-  KvRequest r;
-  r.window = o.window;
-  r.sink = o.sink;
-  r.full = o.full;
-  r.policy_file = o.policy_file;
-  if (!o.sweep_window.empty()) r.sweep_windows = parse_window_list(o.sweep_window);
-  r.sweep_full = o.sweep_full;
-  return r;
-}
-
-KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
-                                uint64_t seed) {
-  return kv_policy_for(kv_request(o), config, scores_path, seed);
+std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
+  if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
+  const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "KV policy: window %lld, sink %lld, %d of %d query heads full (%d of %d KV heads); at %lld positions "
+                "it keeps %.1f%% per query head, %.1f%% per KV head (%s of %s)",
+                static_cast<long long>(p.window), static_cast<long long>(p.sink), a.full_query_heads,
+                c.n_layer * c.n_head, a.full_kv_heads, c.n_layer * c.n_kv_head, static_cast<long long>(length),
+                100 * a.query_kept_fraction(), 100 * a.kv_kept_fraction(), human_bytes(a.kv_bytes_kept()).c_str(),
+                human_bytes(a.kv_bytes_full()).c_str());
+  return buf;
 }
 
 }  // namespace rhead::cli

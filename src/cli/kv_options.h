@@ -9,7 +9,7 @@
 //
 // A command with one generation (generate, attn, explain) calls add_kv_options and, when it has
 // no --scores / --seed of its own, add_kv_selection_options; then kv_policy_from_options gives
-// the policy to put in SessionOptions::kv_policy (with_kv_policy, conditions/conditions.h).
+// the policy to put in SessionOptions::kv_policy (with_kv_policy).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -19,22 +19,15 @@
 #include "analysis/score_map.h"
 #include "model/kv_policy.h"
 #include "model/session.h"
-#include "conditions/conditions.h"
+#include "conditions/options.h"
+#include "experiments/generation.h"
+#include "conditions/kv_conditions.h"
 
 namespace rhead::cli {
 
-struct KvCliOptions {
-  int64_t window = 0;
-  int64_t sink = 4;
-  std::string full = "none";
-  std::string policy_file;
-  // Sweep (experiments only).
-  std::string sweep_window;
-  std::string sweep_full;
-  // Selection inputs of commands that have no --scores / --seed of their own.
-  std::string scores;
-  uint64_t seed = 0;
-};
+// The options themselves and the policies and conditions built from them live in
+// conditions/options.h (shared with the Python module).
+using KvCliOptions = KvOptions;
 
 // --kv-window, --kv-sink, --kv-full, --kv-policy-file.
 void add_kv_options(CLI::App* cmd, KvCliOptions& o);
@@ -43,11 +36,7 @@ void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o);
 // --kv-sweep-window, --kv-sweep-full (the experiments; --sweep-random is the mask options' flag).
 void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o);
 
-// The KV request of the options (the sweep's seeds and random flag come from the masks).
-KvRequest kv_request(const KvCliOptions& o);
-
-// The one policy of a single-generation command. `scores_path` empty: none; `seed` for random:K.
-KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
-                                uint64_t seed);
+// One line for stderr describing what a policy keeps at `length` positions.
+std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
 
 }  // namespace rhead::cli

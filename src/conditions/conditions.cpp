@@ -56,6 +56,9 @@ KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std
   std::optional<analysis::ScoreMap> scores;
   if (!scores_path.empty() && parse_head_selection(kv.full).needs_scores()) scores = analysis::load_score_map(scores_path);
   KvRequest r = kv;
+  r.sweep_windows.clear();
+  r.sweep_full.clear();
+  r.sweep_random = false;
   r.seeds = {seed};
   return kv_settings(r, config, scores ? &*scores : nullptr).front().policy;
 }

@@ -39,8 +39,8 @@ Conditions resolve_conditions(const MaskRequest& masks, const KvRequest& kv, con
 // The settings fields of run.json for the mask conditions.
 void record_mask_settings(const MaskRequest& masks, const Conditions& conditions, nlohmann::json& settings);
 
-// The one policy of a single-generation command. `scores_path` empty: none (top:K / random:K
-// then refuse); `seed` for random:K.
+// The one policy of a single generation (the request's sweep is ignored). `scores_path` (a
+// head_score JSON or detect directory) is read only for top:K / random:K; `seed` for random:K.
 KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std::string& scores_path,
                        uint64_t seed);
 

@@ -35,6 +35,8 @@ struct ExperimentRunOptions {
   std::string output_dir;
   Shard shard;
   // After each key: keys done and pending in this process, the key's line, seconds since start.
+  // The line is on disk by then, so the callback may throw to stop the run between keys (the
+  // Python module does on Ctrl-C): the exception leaves run_experiment, and a rerun resumes.
   std::function<void(int done, int total, const nlohmann::json& line, double elapsed_s)> progress;
 };
 

@@ -14,7 +14,7 @@
 #include "analysis/stats.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
-#include "experiments/detect.h"
+#include "records/detect_summary.h"
 #include "report/figures.h"
 #include "report/html_text.h"
 
