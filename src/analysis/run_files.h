@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/head_stats.h"
 #include "analysis/score_map.h"
 #include "niah/detect.h"
 #include "niah/niah_records.h"
@@ -88,6 +89,7 @@ struct DetectRun {
   std::optional<DetectSummary> summary;
   std::vector<TestResult> tests;
   std::optional<ScoreMap> scores;
+  std::optional<HeadStats> stats;  // head_stats.json (bootstrap intervals), when present
 };
 
 struct NiahRun {

@@ -12,6 +12,8 @@ struct DetectCliOptions {
   NiahCliOptions niah;
   std::string merge_into;
   int top = 20;
+  bool until_stable = false;
+  int stable_k = 0;
 };
 
 void run(const DetectCliOptions& o) {
@@ -27,16 +29,22 @@ void run(const DetectCliOptions& o) {
   d.shard_count = shard_n;
   d.merge_into = o.merge_into;
   d.settings = settings;
+  d.until_stable = o.until_stable;
+  d.stable_k = o.stable_k;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
     passed += r.counted;
     bar.update(done, total, passed, elapsed, r.test_id);
   };
+  d.stable_check = [&](int tests, bool stable) {
+    if (o.niah.quiet) return;
+    std::cerr << "\n" << tests << " tests: top-K set " << (stable ? "stable, stopping" : "not stable yet") << "\n";
+  };
   DetectSummary s = run_detect(runner, d);
   bar.finish();
   std::cout << format_summary(s, o.top);
-  std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, summary.json}\n";
+  std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, head_stats.json, summary.json}\n";
 }
 
 CommandRegistrar reg("detect", [](CLI::App& app) {
@@ -45,6 +53,10 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
   add_niah_options(cmd, o->niah, "runs/detect");
   cmd->add_option("--merge-into", o->merge_into, "also extend this reference head_score JSON file with the run's scores");
   cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--until-stable", o->until_stable,
+                 "run the grid in a stratified order and stop once the top-K set is stable (docs/head_stats.md)");
+  cmd->add_option("--stable-k", o->stable_k, "K of --until-stable's top-K set (default: the top 5% of the heads)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([o] { run(*o); });
 });
 

@@ -36,6 +36,9 @@ struct ExperimentRunOptions {
   Shard shard;
   // After each key: keys done and pending in this process, the key's line, seconds since start.
   std::function<void(int done, int total, const nlohmann::json& line, double elapsed_s)> progress;
+  // Asked before each key (and once after the last): true stops the run there, leaving the
+  // remaining keys pending (e.g. detect --until-stable once the answer no longer changes).
+  std::function<bool(const RunDir& dir)> stop;
 };
 
 // Opens the run directory for `experiment` (refusing another kind or fingerprint), runs every

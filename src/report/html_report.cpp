@@ -3,6 +3,7 @@
 #include "report/html_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -120,15 +121,37 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
   if (run.scores) {
     const auto& m = *run.scores;
     const auto order = heads_by_score(m.mean);
+    // With head_stats.json of the same grid: each head's bootstrap interval and P(in top-K).
+    const analysis::HeadStats* st =
+        run.stats && run.stats->heads.size() == m.head_count() ? &*run.stats : nullptr;
     out << "<table class=\"heads\"><caption>Strongest heads</caption>\n"
-        << "<tr><th>rank</th><th>layer</th><th>head</th><th>mean score</th><th>activation frequency</th></tr>\n";
+        << "<tr><th>rank</th><th>layer</th><th>head</th><th>mean score</th>";
+    if (st) {
+      out << "<th>" << fixed(100 * st->level, 0) << "% interval</th>";
+      for (const auto& k : st->top_ks) out << "<th>P(top-" << escape(k.label) << ")</th>";
+    }
+    out << "<th>activation frequency</th></tr>\n";
     for (std::size_t i = 0; i < std::min<std::size_t>(20, order.size()); ++i) {
       const auto id = m.head_at(order[i]);
       out << "<tr" << (m.mean[order[i]] > kRetrievalThreshold ? " class=\"strong\"" : "") << "><td>"
           << i + 1 << "</td><td>" << id.layer << "</td><td>" << id.head << "</td><td>" << fixed(m.mean[order[i]], 4)
-          << "</td><td>" << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
+          << "</td>";
+      if (st) {
+        const auto& h = st->heads[order[i]];
+        out << "<td>" << fixed(h.ci_low, 3) << " – " << fixed(h.ci_high, 3) << "</td>";
+        for (double p : h.p_top) out << "<td>" << fixed(p, 2) << "</td>";
+      }
+      out << "<td>" << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
     }
     out << "</table>\n";
+    if (st) {
+      out << "<p>Expected Jaccard overlap of the top-K set between two bootstrap draws:";
+      for (std::size_t k = 0; k < st->top_ks.size(); ++k)
+        out << (k ? "," : "") << " top-" << escape(st->top_ks[k].label) << " (K = " << st->top_ks[k].k << ") "
+            << (std::isfinite(st->expected_jaccard[k]) ? fixed(st->expected_jaccard[k], 3) : std::string("n/a"));
+      out << ". Intervals: " << st->valid_replicates << " replicates of a two-way cluster bootstrap over "
+          << st->needle_sets << " needle sets and " << st->lengths << " lengths (seed " << st->seed << ").</p>\n";
+    }
   }
   out << "<div class=\"figures\">\n";
   for (const auto& f : detect_run_figures(run, name)) figure_html(out, f);
