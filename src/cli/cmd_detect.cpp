@@ -3,6 +3,9 @@
 
 #include "cli/command.h"
 #include "cli/niah_options.h"
+#include "experiments/synthetic_heads.h"
+#include "io/atomic_file.h"
+#include "io/json.h"
 #include "niah/detect.h"
 
 namespace rhead::cli {
@@ -14,9 +17,11 @@ struct DetectCliOptions {
   int top = 20;
   bool until_stable = false;
   int stable_k = 0;
+  std::string methods = "copy";
 };
 
 void run(const DetectCliOptions& o) {
+  const DetectMethods methods = parse_detect_methods(o.methods);
   LoadedModel lm = load_model_from_options(o.niah.model);
   nlohmann::json settings;
   NiahRunConfig config = make_niah_config(o.niah, lm, DefaultNeedles::builtin_facts, settings);
@@ -43,6 +48,21 @@ void run(const DetectCliOptions& o) {
   };
   DetectSummary s = run_detect(runner, d);
   bar.finish();
+  if (!methods.synthetic.empty()) {
+    // The synthetic detectors run on their own sequences; their agreement with copy goes to
+    // summary.json ("methods").
+    const nlohmann::json agreement = write_method_scores(o.niah.output, lm, methods, SyntheticOptions{});
+    const std::string summary_path = o.niah.output + "/summary.json";
+    nlohmann::json summary = read_json_file(summary_path);
+    summary["methods"] = agreement;
+    write_file_atomic(summary_path, summary.dump(2) + "\n");
+    std::cout << "method agreement (Spearman, top-5 overlap):\n";
+    for (const auto& p : agreement["pairs"]) {
+      const std::string rho = p["spearman"].is_null() ? "n/a" : std::to_string(p["spearman"].get<double>());
+      std::cout << "  " << p["a"].get<std::string>() << " vs " << p["b"].get<std::string>() << ": " << rho << ", "
+                << p["top_k_overlap"][0]["shared"].get<int>() << "/" << p["top_k_overlap"][0]["k"].get<int>() << "\n";
+    }
+  }
   std::cout << format_summary(s, o.top);
   std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, head_stats.json, summary.json}\n";
 }
@@ -57,6 +77,10 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
                  "run the grid in a stratified order and stop once the top-K set is stable (docs/head_stats.md)");
   cmd->add_option("--stable-k", o->stable_k, "K of --until-stable's top-K set (default: the top 5% of the heads)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--methods", o->methods,
+                  "detectors, comma-separated: copy (the retrieval score, always), previous-token, duplicate-token, "
+                  "induction (on repeated random tokens; each writes head_score.<method>.json)")
+      ->capture_default_str();
   cmd->callback([o] { run(*o); });
 });
 
