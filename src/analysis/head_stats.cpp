@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "io/builtin_data.h"
 #include "io/error.h"
 #include "io/json.h"
 
@@ -12,25 +13,11 @@ namespace rhead::analysis {
 
 using nlohmann::json;
 
-namespace {
-
-struct SplitMix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
-
-}  // namespace
-
 BootstrapPlan make_bootstrap_plan(int n_needles, int n_lengths, int replicates, std::uint64_t seed) {
   if (n_needles < 0 || n_lengths < 0 || replicates < 0) throw Error("bootstrap plan: negative size");
   BootstrapPlan plan;
   plan.seed = seed;
-  SplitMix64 rng{seed};
+  SplitMix64 rng(seed);
   plan.needle_draws.resize(replicates);
   plan.length_draws.resize(replicates);
   for (int b = 0; b < replicates; ++b) {

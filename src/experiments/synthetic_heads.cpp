@@ -6,6 +6,7 @@
 #include "analysis/score_map.h"
 #include "analysis/stats.h"
 #include "io/atomic_file.h"
+#include "io/builtin_data.h"
 #include "io/error.h"
 #include "model/session.h"
 #include "tokenizer/tokenizer.h"
@@ -35,15 +36,9 @@ SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t 
     throw Error("synthetic heads: need " + std::to_string(n) + " distinct non-special tokens, the vocabulary has " +
                 std::to_string(pool.size()));
   // splitmix64, one stream per (seed, index): a partial Fisher-Yates shuffle of the pool.
-  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(index) + 1;
-  auto next = [&state] {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  SplitMix64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(index) + 1);
   for (int64_t i = 0; i < n; ++i) {
-    const auto j = static_cast<std::size_t>(i) + static_cast<std::size_t>(next() % (pool.size() - static_cast<std::size_t>(i)));
+    const auto j = static_cast<std::size_t>(i) + static_cast<std::size_t>(rng.below(pool.size() - static_cast<std::size_t>(i)));
     std::swap(pool[static_cast<std::size_t>(i)], pool[j]);
   }
   SyntheticSequence s;
@@ -83,6 +78,20 @@ HeadGrid<double> synthetic_scores(const ProbeRecord& r, const SyntheticSequence&
   return out;
 }
 
+ProbeRecord full_attention_rows(const LoadedModel& lm, const std::vector<int32_t>& tokens) {
+  Session session(lm.model);
+  ProbeRequest req;
+  req.argmax = false;
+  req.top_k = static_cast<int>(tokens.size());
+  for (int64_t i = 0; i < static_cast<int64_t>(tokens.size()); ++i) req.positions.push_back(i);
+  ProbeRecord record;
+  ForwardOptions fo;
+  fo.probes = &req;
+  fo.probe_out = &record;
+  session.forward(tokens, fo);
+  return record;
+}
+
 std::vector<nlohmann::json> detect_synthetic_heads(const LoadedModel& lm, const std::vector<SyntheticPattern>& patterns,
                                                    const SyntheticOptions& o) {
   if (!lm.tokenizer) throw Error("synthetic heads: the model has no tokenizer");
@@ -93,16 +102,7 @@ std::vector<nlohmann::json> detect_synthetic_heads(const LoadedModel& lm, const 
       for (int h = 0; h < c.n_head; ++h) j[HeadId{l, h}.key()] = nlohmann::json::array();
   for (int s = 0; s < o.sequences; ++s) {
     const SyntheticSequence seq = synthetic_sequence(*lm.tokenizer, c.n_vocab, o.length, o.seed, s);
-    Session session(lm.model);
-    ProbeRequest req;
-    req.argmax = false;
-    req.top_k = static_cast<int>(seq.tokens.size());
-    for (int64_t i = 0; i < static_cast<int64_t>(seq.tokens.size()); ++i) req.positions.push_back(i);
-    ProbeRecord record;
-    ForwardOptions fo;
-    fo.probes = &req;
-    fo.probe_out = &record;
-    session.forward(seq.tokens, fo);
+    const ProbeRecord record = full_attention_rows(lm, seq.tokens);
     for (std::size_t p = 0; p < patterns.size(); ++p) {
       const HeadGrid<double> scores = synthetic_scores(record, seq, patterns[p]);
       for (int l = 0; l < c.n_layer; ++l)

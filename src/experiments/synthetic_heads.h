@@ -36,6 +36,10 @@ struct SyntheticSequence {
 // ids that are not special tokens. Error when the vocabulary has fewer than n such tokens.
 SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t n, std::uint64_t seed, int index);
 
+// One forward of `tokens` through a fresh session, probing every position with top_k = the
+// number of tokens: every head's full attention row at every position.
+ProbeRecord full_attention_rows(const LoadedModel& lm, const std::vector<int32_t>& tokens);
+
 // Each head's score on one sequence from a probe record observing every position of it with
 // top_k = its length (layer-major HeadGrid).
 HeadGrid<double> synthetic_scores(const ProbeRecord& record, const SyntheticSequence& seq, SyntheticPattern pattern);

@@ -45,16 +45,7 @@ TEST(SyntheticHeads, NiahTinyMatchesTheTorchReference) {
   seq.tokens = fx["tokens"].get<std::vector<int32_t>>();
   seq.offset = fx["offset"].get<int64_t>();
   seq.n = fx["n"].get<int64_t>();
-  Session session(lm.model);
-  ProbeRequest req;
-  req.argmax = false;
-  req.top_k = static_cast<int>(seq.tokens.size());
-  for (int64_t i = 0; i < static_cast<int64_t>(seq.tokens.size()); ++i) req.positions.push_back(i);
-  ProbeRecord record;
-  ForwardOptions fo;
-  fo.probes = &req;
-  fo.probe_out = &record;
-  session.forward(seq.tokens, fo);
+  const ProbeRecord record = full_attention_rows(lm, seq.tokens);
   int checked = 0;
   for (SyntheticPattern p : synthetic_patterns()) {
     const HeadGrid<double> got = synthetic_scores(record, seq, p);
