@@ -259,9 +259,11 @@ py::object detect(const PyModel& m, const py::dict& options, bool show_progress,
   DetectSummary s;
   {
     py::gil_scoped_release release;
-    s = run_detect_from_options(m.lm, o, "", [&](int done, int total, const TestResult& r, double elapsed) {
+    DetectOptions d;
+    d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
       progress.step(done, total, r.counted, r.test_id, to_json(r), elapsed);
-    });
+    };
+    s = run_detect_from_options(m.lm, o, d);
   }
   progress.finish();
   return to_python(s.to_json());

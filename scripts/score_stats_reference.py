@@ -9,6 +9,13 @@ counted as #smaller + (#equal + 1) / 2) and top-K overlaps; and the same statist
 on small hand-made vectors with ties.
 
 usage: /usr/bin/python3 scripts/score_stats_reference.py [SHARED_DIR] [OUT_JSON]
+
+With `head-stats [OUT_JSON]` it writes tests/data/analysis/head_stats_expected.json instead:
+a small made-up score map with the needle set and length of each test, and the two-way
+cluster bootstrap of docs/head_stats.md computed on it with numpy (weights as a matrix
+product, numpy.percentile, top-K by a lexicographic sort, Jaccard from set-membership
+products; heads tied with the K-th score share its remaining places); the resampling plan is
+the same splitmix64 stream rhead draws from, so both sides resample the same clusters.
 """
 import itertools
 import json
@@ -100,5 +107,100 @@ def main():
     print(f"wrote {out}")
 
 
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(seed):
+    state = seed & MASK64
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        yield z ^ (z >> 31)
+
+
+def bootstrap_plan(n_needles, n_lengths, replicates, seed):
+    rng = splitmix64(seed)
+    needles = np.zeros((replicates, n_needles), dtype=np.int64)
+    lengths = np.zeros((replicates, n_lengths), dtype=np.int64)
+    for b in range(replicates):
+        for i in range(n_needles):
+            needles[b, i] = next(rng) % n_needles
+        for i in range(n_lengths):
+            lengths[b, i] = next(rng) % n_lengths
+    return needles, lengths
+
+
+def head_stats_reference(out):
+    rng = np.random.default_rng(7)
+    n_layer, n_head = 2, 4
+    n_heads = n_layer * n_head
+    needle_labels, length_labels = [0, 1, 2], [300, 350, 400, 450]
+    tests = [(n, l) for n in needle_labels for l in length_labels for _ in range(3)]
+    keep = rng.random(len(tests)) < 0.7  # the counted tests
+    tests = [t for t, k in zip(tests, keep) if k]
+    scores = np.zeros((n_heads, len(tests)))
+    for h in range(n_heads):
+        if h in (0, 1):
+            continue  # never copies
+        fires = rng.random(len(tests)) < [0, 0, 0.2, 0.5, 0.9, 0.9, 0.6, 0.3][h]
+        scores[h] = np.where(fires, np.round(rng.random(len(tests)), 3), 0.0)
+    scores[6] = scores[5]  # an exact tie: broken by index on both sides
+    replicates, seed, level = 400, 11, 0.95
+    ks = [("5", 5), ("10", 8), ("20", 8), ("5%", 1)]
+
+    needle_idx = np.array([needle_labels.index(n) for n, _ in tests])
+    length_idx = np.array([length_labels.index(l) for _, l in tests])
+    plan_n, plan_l = bootstrap_plan(len(needle_labels), len(length_labels), replicates, seed)
+    count_n = np.stack([np.bincount(r, minlength=len(needle_labels)) for r in plan_n]).astype(float)
+    count_l = np.stack([np.bincount(r, minlength=len(length_labels)) for r in plan_l]).astype(float)
+    weights = count_n[:, needle_idx] * count_l[:, length_idx]  # [replicate, test]
+    total = weights.sum(axis=1)
+    valid = total > 0
+    means = (weights[valid] @ scores.T) / total[valid, None]  # [valid replicate, head]
+    point = scores.mean(axis=1)
+    lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
+    p_top, jac = {}, {}
+    index = np.arange(n_heads)
+    for label, k in ks:
+        member = np.zeros(means.shape, dtype=bool)
+        share = np.zeros(means.shape)
+        for b, m in enumerate(means):
+            order = [i for i in np.lexsort((index, -m)) if m[i] > 0][:k]
+            member[b, order] = True
+            if order:
+                last = m[order].min()
+                above, tied = (m > last).sum(), ((m == last) & (m > 0)).sum()
+                share[b] = np.where(m > last, 1.0, np.where((m == last) & (m > 0), (len(order) - above) / tied, 0.0))
+        p_top[label] = share.mean(axis=0)
+        inter = member.astype(float) @ member.T.astype(float)
+        size = member.sum(axis=1).astype(float)
+        union = size[:, None] + size[None, :] - inter
+        pair = np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
+        upper = np.triu_indices(len(means), 1)
+        jac[label] = float(pair[upper].mean())
+    result = {
+        "generator": "scripts/score_stats_reference.py head-stats (numpy " + np.__version__ + ")",
+        "n_layer": n_layer, "n_head": n_head, "replicates": replicates, "seed": seed, "level": level,
+        "tests": [{"needle": n, "length": l} for n, l in tests],
+        "scores": {f"{h // n_head}-{h % n_head}": scores[h].tolist() for h in range(n_heads)},
+        "plan_head": {"needles": plan_n[:3].tolist(), "lengths": plan_l[:3].tolist()},
+        "top_k": [{"label": label, "k": k} for label, k in ks],
+        "valid_replicates": int(valid.sum()),
+        "expected_jaccard": jac,
+        "heads": [{"head": f"{h // n_head}-{h % n_head}", "mean": float(point[h]),
+                   "frequency": float((scores[h] > 0).mean()), "ci_low": float(lo[h]), "ci_high": float(hi[h]),
+                   "p_top": {label: float(p_top[label][h]) for label, _ in ks}} for h in range(n_heads)],
+    }
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "head-stats":
+        repo = pathlib.Path(__file__).resolve().parent.parent
+        head_stats_reference(pathlib.Path(sys.argv[2]) if len(sys.argv) > 2
+                             else repo / "tests/data/analysis/head_stats_expected.json")
+    else:
+        main()

@@ -285,8 +285,9 @@ def moe(cfg, W, prefix, h):
     return out
 
 
-def forward(cfg, w, tokens):
-    """Logits [T, vocab] in float64 for `tokens` starting at position 0."""
+def forward(cfg, w, tokens, attention_out=None):
+    """Logits [T, vocab] in float64 for `tokens` starting at position 0. With a list as
+    attention_out, each layer's attention probabilities [heads, T, T] are appended to it."""
     W = {k: v.to(torch.float64) for k, v in w.items()}
     mt = cfg["model_type"]
     gemma = mt == "gemma2"
@@ -344,7 +345,10 @@ def forward(cfg, w, tokens):
         window = layer_window(cfg, layer)
         hidden = (j > i) | ((i - j >= window) if window else torch.zeros_like(j > i))
         scores = scores.masked_fill(hidden, float("-inf"))
-        att = torch.einsum("hts,shd->thd", torch.softmax(scores, -1), v).reshape(T, nh * hd)
+        probs = torch.softmax(scores, -1)
+        if attention_out is not None:
+            attention_out.append(probs)
+        att = torch.einsum("hts,shd->thd", probs, v).reshape(T, nh * hd)
         a = lin("self_attn.o_proj", att)
         if gemma:
             a = norm(a, p + "post_attention_layernorm.weight")
@@ -563,6 +567,45 @@ def random_fixture(fx, out_dir):
     write_fixture(os.path.join(out_dir, fx["name"] + ".json"), payload, logits, list(range(len(tokens))))
 
 
+def synthetic_heads_fixture(shared, out_dir):
+    """niah-tiny (hf-f32) on BOS + 24 distinct random tokens repeated twice: per head, the
+    mean attention on the pattern's target (experiments/synthetic_heads.h) over the rows that
+    have one: previous-token i-1, duplicate-token i-n, induction i-n+1."""
+    model_dir = os.path.join(shared, "models", "niah-tiny", "hf-f32")
+    with open(os.path.join(model_dir, "config.json")) as fh:
+        cfg = json.load(fh)
+    n = 24
+    draws = splitmix64(77, 1, 4 * n)
+    pool = list(range(3, cfg["vocab_size"]))  # tok512: 0-2 are <unk>, <s>, </s>
+    for i in range(n):  # partial Fisher-Yates shuffle
+        j = i + (int(draws[i]) >> 32) % (len(pool) - i)
+        pool[i], pool[j] = pool[j], pool[i]
+    tokens = [1] + pool[:n] + pool[:n]
+    weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    probs = []
+    with torch.no_grad():
+        forward(cfg, weights, tokens, probs)
+    T = len(tokens)
+    targets = {
+        "previous-token": [(i, i - 1) for i in range(1, T)],
+        "duplicate-token": [(i, i - n) for i in range(1 + n, T)],
+        "induction": [(i, i - n + 1) for i in range(1 + n, T)],
+    }
+    scores = {}
+    for name, pairs in targets.items():
+        rows = torch.tensor([i for i, _ in pairs])
+        cols = torch.tensor([j for _, j in pairs])
+        scores[name] = {"%d-%d" % (layer, h): float(p[h][rows, cols].mean())
+                        for layer, p in enumerate(probs) for h in range(p.shape[0])}
+    payload = {"name": "niah_tiny_synthetic_heads", "model": "models/niah-tiny/hf-f32", "tokens": tokens,
+               "offset": 1, "n": n, "scores": scores}
+    path = os.path.join(out_dir, "niah_tiny_synthetic_heads.json")
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=1)
+        fh.write("\n")
+    print("wrote %s" % os.path.relpath(path, REPO))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=os.path.join(REPO, "..", "shared"))
@@ -571,6 +614,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)  # nothing random is drawn from torch; fixed for good measure
     fmt_tiny_fixture(args.shared, args.out)
+    synthetic_heads_fixture(args.shared, args.out)
     for fx in RANDOM_FIXTURES:
         random_fixture(fx, args.out)
 

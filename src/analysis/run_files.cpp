@@ -313,6 +313,7 @@ DetectRun read_detect_run(const std::string& dir) {
   if (fs::exists(p / "results.jsonl")) run.tests = read_detect_results((p / "results.jsonl").string());
   if (fs::exists(p / "head_score.json") || fs::exists(p / "results.jsonl") || run.summary)
     run.scores = load_score_map(dir);
+  if (fs::exists(p / "head_stats.json")) run.stats = read_head_stats((p / "head_stats.json").string());
   return run;
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/head_stats.h"
 #include "analysis/score_map.h"
 #include "records/detect_summary.h"
 #include "records/niah_records.h"
@@ -96,6 +97,7 @@ struct DetectRun {
   std::optional<DetectSummary> summary;
   std::vector<TestResult> tests;
   std::optional<ScoreMap> scores;
+  std::optional<HeadStats> stats;  // head_stats.json (bootstrap intervals), when present
 };
 
 struct NiahRun {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 
 #include "analysis/run_files.h"
@@ -95,6 +96,36 @@ std::string directory_label(const fs::path& dir) {
 
 }  // namespace
 
+ScoreMap score_map_from_head_list(const std::vector<HeadId>& heads, const std::string& where) {
+  int max_layer = 0, max_head = 0;
+  for (const HeadId& h : heads) max_layer = std::max(max_layer, h.layer), max_head = std::max(max_head, h.head);
+  check_head_grid(static_cast<long long>(max_layer) + 1, static_cast<long long>(max_head) + 1, where);
+  ScoreMap map;
+  map.source = where;
+  map.label = fs::path(where).stem().string();
+  map.n_layer = max_layer + 1;
+  map.n_head = max_head + 1;
+  map.mean = HeadGrid<double>(map.n_layer, map.n_head);
+  map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
+  const double n = static_cast<double>(heads.size());
+  for (std::size_t r = 0; r < heads.size(); ++r) map.mean[map.index(heads[r].layer, heads[r].head)] = (n - r) / n;
+  return map;
+}
+
+namespace {
+
+// A published head list (model/heads.h parse_head_list): a file whose text starts with a
+// digit (QRHead) or with '[' (ReDeEP).
+bool is_head_list_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char c = 0;
+  while (in.get(c))
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return c == '[' || (c >= '0' && c <= '9');
+  return false;
+}
+
+}  // namespace
+
 ScoreMap load_score_map(const std::string& path) {
   const fs::path p(path);
   if (!fs::exists(p)) fail(path, "no such file or directory");
@@ -118,6 +149,7 @@ ScoreMap load_score_map(const std::string& path) {
     map.label = directory_label(p.parent_path());
     return map;
   }
+  if (is_head_list_file(path)) return score_map_from_head_list(read_head_list(path), path);
   nlohmann::json doc = read_json_file(path);
   if (is_detect_summary(doc)) {
     ScoreMap map = score_map_from_detect_summary(path);

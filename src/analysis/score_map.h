@@ -42,9 +42,14 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
 // Reads the reference head_score JSON file.
 ScoreMap read_head_score_json(const std::string& path);
 
+// A ranked head list (QRHead's "L-H,..." or ReDeEP's [[L, H], ...]; model/heads.h) as a map:
+// the grid spans the listed heads (max layer + 1 x max head + 1), the head ranked r of n
+// (from 0) scores (n - r) / n, unlisted heads 0; no per-test lists.
+ScoreMap score_map_from_head_list(const std::vector<HeadId>& heads, const std::string& where);
+
 // Loads a score map from whatever `path` is: a reference JSON file, an rhead detect
-// summary.json or results.jsonl, or a detect output directory (head_score.json is
-// preferred, then results.jsonl, then summary.json).
+// summary.json or results.jsonl, a published head list, or a detect output directory
+// (head_score.json is preferred, then results.jsonl, then summary.json).
 ScoreMap load_score_map(const std::string& path);
 
 // Largest head grid (layers x heads) a score map may have: far above real models

@@ -137,8 +137,8 @@ const CommandRegistrar registrar("plot", [](CLI::App& app) {
   cmd->add_option("-o,--output", opt->output_dir, "directory for the figures")->capture_default_str();
   cmd->add_option("--format", opt->format, "png, svg or both")->capture_default_str();
   cmd->add_option("--kind", opt->kinds,
-                  "only these figures: heatmap, histogram, frequency, accuracy, niah, sweep (masking and KV sweeps), "
-                  "support, pair, correlation")
+                  "only these figures: heatmap, histogram, frequency, ranked, accuracy, niah, sweep (masking and KV "
+                  "sweeps), support, pair, correlation")
       ->delimiter(',');
   cmd->add_option("--scale", opt->scale, "PNG pixels per figure unit (2 suits print)")->capture_default_str();
   cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,

@@ -8,8 +8,10 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 #include <sstream>
 
+#include "analysis/head_stats.h"
 #include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
@@ -41,7 +43,9 @@ std::vector<TestResult> results_of(const RunDir& dir) {
 // The NIAH grid as an Experiment: one key per test, run in the runner's order (prefix reuse).
 class DetectExperiment : public Experiment {
  public:
-  DetectExperiment(NiahRunner& runner, json record) : runner_(runner), record_(std::move(record)), tasks_(runner.tasks()) {}
+  DetectExperiment(NiahRunner& runner, json record, bool stratified)
+      : runner_(runner), record_(std::move(record)), stratified_(stratified),
+        tasks_(stratified ? stratified_order(runner.tasks()) : runner.tasks()) {}
   std::string kind() const override { return "detect"; }
   json run_record() const override { return record_; }
   std::vector<std::string> keys() const override {
@@ -50,6 +54,7 @@ class DetectExperiment : public Experiment {
     return out;
   }
   std::vector<size_t> execution_order(std::vector<size_t> pending) const override {
+    if (stratified_) return pending;  // the key order is the point: every prefix covers the grid
     std::map<std::string, size_t> index_of;
     std::vector<NiahTask> todo;
     for (size_t i : pending) index_of[tasks_[i].test_id] = i, todo.push_back(tasks_[i]);
@@ -66,6 +71,7 @@ class DetectExperiment : public Experiment {
  private:
   NiahRunner& runner_;
   json record_;
+  bool stratified_ = false;
   std::vector<NiahTask> tasks_;
   TestResult last_;
 };
@@ -96,6 +102,20 @@ void merge_into_reference(const DetectOptions& o, const ModelConfig& c, const st
 
 }  // namespace
 
+namespace {
+
+// The bootstrap statistics (analysis/head_stats.h) of the counted tests of `results` (sorted),
+// whose reference head_score map is `head_scores`; errors name `where`.
+analysis::HeadStats detect_head_stats(const std::vector<TestResult>& results, const json& head_scores,
+                                      const std::string& where) {
+  std::vector<analysis::TestCluster> tests;
+  for (const auto& r : results)
+    if (r.counted) tests.push_back({r.needle_id, static_cast<long long>(r.length)});
+  return analysis::head_stats(analysis::score_map_from_reference_json(head_scores, where), tests);
+}
+
+}  // namespace
+
 DetectSummary write_detect_outputs(const RunDir& dir) {
   const json& run = dir.record();
   const std::string where = dir.file("run.json");
@@ -104,18 +124,129 @@ DetectSummary write_detect_outputs(const RunDir& dir) {
   std::vector<TestResult> results = results_of(dir);
   sort_results(results);
   DetectSummary s = summarize(results, n_layer, n_head, n_kv_head);
-  dir.write_file("head_score.json", head_score_json(results, n_layer, n_head).dump() + "\n");
+  const json scores = head_score_json(results, n_layer, n_head);
+  dir.write_file("head_score.json", scores.dump() + "\n");
+  const analysis::HeadStats stats = detect_head_stats(results, scores, dir.file("head_score.json"));
+  dir.write_file("head_stats.json", analysis::to_json(stats).dump(1) + "\n");
+  s.stability = analysis::stability_json(stats);
   s.model = run.value("model", json::object());
   s.settings = run.value("settings", json::object());
+  if (const json* u = json_field(s.settings, "until_stable", where)) {
+    s.until_stable = *u;
+    const int grid = json_int_field(*u, "grid_tests", where + ": until_stable");
+    s.until_stable["tests_run"] = s.tests;
+    s.until_stable["tests_skipped"] = std::max(0, grid - s.tests);
+    s.until_stable["stable"] =
+        stable_rule_holds(results, n_layer, n_head, json_int_field(*u, "k", where + ": until_stable"), where);
+  }
   dir.write_file("summary.json", s.to_json().dump(2) + "\n");
   return s;
 }
 
+std::vector<NiahTask> stratified_order(const std::vector<NiahTask>& tasks) {
+  std::map<int, int> needles;
+  std::map<int64_t, int> lengths;
+  std::map<int, int> depths;
+  std::map<std::tuple<int, int64_t, int>, const NiahTask*> by_cell;
+  for (const auto& t : tasks) {
+    needles[t.needle_id] = 0, lengths[t.length] = 0, depths[t.depth] = 0;
+    by_cell[{t.needle_id, t.length, t.depth}] = &t;
+  }
+  const int n_depth = static_cast<int>(depths.size());
+  std::vector<int> depth_values;
+  for (const auto& [d, unused] : depths) depth_values.push_back(d);
+  // p: the depth indices in the order of the base-2 radical inverse (0, 1/2, 1/4, 3/4, ...).
+  std::vector<int> p;
+  std::vector<bool> seen(n_depth, false);
+  for (unsigned i = 0; static_cast<int>(p.size()) < n_depth; ++i) {
+    double inv = 0, f = 0.5;
+    for (unsigned v = i; v; v >>= 1, f /= 2) inv += (v & 1) * f;
+    const int d = std::min(n_depth - 1, static_cast<int>(inv * n_depth));
+    if (!seen[d]) seen[d] = true, p.push_back(d);
+  }
+  std::vector<NiahTask> out;
+  for (int r = 0; r < n_depth; ++r) {
+    int c = 0;
+    for (const auto& [len, unused_l] : lengths)
+      for (const auto& [needle, unused_n] : needles) {
+        const int d = depth_values[(p[r] + c++) % n_depth];
+        auto it = by_cell.find({needle, len, d});
+        if (it != by_cell.end()) out.push_back(*it->second);
+      }
+  }
+  if (out.size() != tasks.size()) throw Error("stratified order: the grid's tests are not a full needle x length x depth grid");
+  return out;
+}
+
+int stratified_cells(const std::vector<NiahTask>& tasks) {
+  std::set<std::pair<int, int64_t>> cells;
+  for (const auto& t : tasks) cells.insert({t.needle_id, t.length});
+  return static_cast<int>(cells.size());
+}
+
+bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int n_head, int k, const std::string& where) {
+  std::vector<TestResult> sorted = results;
+  sort_results(sorted);
+  std::vector<analysis::TestCluster> tests;
+  for (const auto& r : sorted)
+    if (r.counted) tests.push_back({r.needle_id, static_cast<long long>(r.length)});
+  if (tests.empty()) return false;
+  const analysis::ScoreMap map = analysis::score_map_from_reference_json(head_score_json(sorted, n_layer, n_head), where);
+  std::set<int> needles, grid_needles;
+  std::set<long long> lengths, grid_lengths;
+  for (const auto& t : tests) needles.insert(t.needle), lengths.insert(t.length);
+  for (const auto& r : sorted) grid_needles.insert(r.needle_id), grid_lengths.insert(r.length);
+  // The bootstrap sees an axis's variation only through two of its clusters.
+  if (needles.size() < std::min<std::size_t>(2, grid_needles.size()) ||
+      lengths.size() < std::min<std::size_t>(2, grid_lengths.size()))
+    return false;
+  const analysis::BootstrapPlan plan = analysis::make_bootstrap_plan(
+      static_cast<int>(needles.size()), static_cast<int>(lengths.size()), analysis::kDefaultReplicates,
+      analysis::kDefaultBootstrapSeed);
+  const analysis::HeadStats st = analysis::head_stats(map, tests, plan, {{"K", k}});
+  if (st.valid_replicates == 0) return false;
+  for (const auto& h : st.heads)
+    if (h.p_top[0] > kStableLow && h.p_top[0] < kStableHigh) return false;
+  return true;
+}
+
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
   const ModelConfig& c = runner.model().config;
-  DetectExperiment e(runner, {{"model", model_info_json(runner.model())}, {"settings", o.settings},
-                              {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}});
+  json settings = o.settings;
+  const std::vector<NiahTask> tasks = runner.tasks();
+  const int cells = stratified_cells(tasks);
+  int stable_k = 0;
+  if (o.until_stable) {
+    const int heads = c.n_layer * c.n_head;
+    stable_k = o.stable_k > 0 ? std::min(o.stable_k, heads) : analysis::default_top_ks(heads).back().k;
+    settings["fingerprint"]["key_order"] = "stratified";
+    char rule[320];
+    std::snprintf(rule, sizeof(rule),
+                  "checked each time the run holds a multiple of %d tests (one per needle set x length cell): stop "
+                  "when every head has P(in top-%d) >= %.2f or <= %.2f under the two-way cluster bootstrap "
+                  "(%d replicates, seed %llu) of the counted tests",
+                  cells, stable_k, kStableHigh, kStableLow, analysis::kDefaultReplicates,
+                  static_cast<unsigned long long>(analysis::kDefaultBootstrapSeed));
+    settings["until_stable"] = {{"k", stable_k}, {"check_every", cells}, {"rule", rule},
+                                {"grid_tests", static_cast<int>(tasks.size())}};
+  }
+  DetectExperiment e(runner, {{"model", model_info_json(runner.model())}, {"settings", settings},
+                              {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}},
+                     o.until_stable);
   ExperimentRunOptions ro;
+  if (o.until_stable) {
+    std::size_t checked = 0;
+    bool stable = false;
+    ro.stop = [&, checked, stable](const RunDir& dir) mutable {
+      const std::size_t n = dir.lines().size();
+      if (n == 0 || n % static_cast<std::size_t>(cells) != 0) return false;
+      if (n == checked) return stable;
+      checked = n;
+      stable = stable_rule_holds(results_of(dir), c.n_layer, c.n_head, stable_k, dir.file("results.jsonl"));
+      if (o.stable_check) o.stable_check(static_cast<int>(n), stable);
+      return stable;
+    };
+  }
   ro.output_dir = o.output_dir;
   ro.shard = {o.shard_index, o.shard_count};
   if (o.progress)

@@ -21,8 +21,28 @@ struct DetectOptions {
   std::string merge_into;  // extend this reference head_score file with the run's lists, once per test
                            // (OUT/merged_into.json records the tests each file received)
   nlohmann::json settings; // recorded in run.json and summary.json
+  // --until-stable: run the grid in stratified_order and stop at the first check where the
+  // top-K set is stable (stable_rule_holds). stable_k 0: the top 5% of the heads.
+  bool until_stable = false;
+  int stable_k = 0;
+  std::function<void(int tests, bool stable)> stable_check;  // told after each check of the rule
   std::function<void(int done, int total, const TestResult& last, double elapsed_s)> progress;
 };
+
+// The order of detect --until-stable, a property of the key list (so shards and resume keep
+// it): round r (one per depth) visits every (needle set, length) cell once, lengths outer and
+// needle sets inner, and cell c of round r takes depth index (p(r) + c) mod D, where p spreads
+// the rounds over the depths (the depths in the order of the base-2 radical inverse). After
+// each round every cell holds the same number of tests and the depths are spread evenly.
+std::vector<NiahTask> stratified_order(const std::vector<NiahTask>& tasks);
+// The number of (needle set, length) cells of `tasks`: --until-stable checks its rule each
+// time a directory's line count reaches a multiple of it.
+int stratified_cells(const std::vector<NiahTask>& tasks);
+// The stopping rule of --until-stable: with the two-way cluster bootstrap of
+// analysis/head_stats.h over the counted tests, every head has P(in top-K) >= 0.95 or <= 0.05,
+// and the counted tests span two needle sets and two lengths (where `results` has them).
+inline constexpr double kStableHigh = 0.95, kStableLow = 0.05;
+bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int n_head, int k, const std::string& where);
 
 // Model description written to run.json / summary.json.
 nlohmann::json model_info_json(const Model& model);
@@ -31,7 +51,7 @@ nlohmann::json model_info_json(const Model& model);
 // everything in the output directory.
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& options);
 
-// Rebuilds head_score.json and summary.json of a detect run directory from its lines.
+// Rebuilds head_score.json, head_stats.json and summary.json of a detect run directory from its lines.
 DetectSummary write_detect_outputs(const RunDir& dir);
 
 // Joins shard directories into `out_dir` (results deduplicated by test id).

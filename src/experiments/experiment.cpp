@@ -16,6 +16,7 @@ RunDir run_experiment(Experiment& e, const ExperimentRunOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   int done = 0;
   for (size_t i : todo) {
+    if (o.stop && o.stop(dir)) return dir;
     nlohmann::json line = e.run_key(i);
     line["test_id"] = keys[i];
     dir.append(line);
@@ -24,6 +25,7 @@ RunDir run_experiment(Experiment& e, const ExperimentRunOptions& o) {
       o.progress(done, static_cast<int>(todo.size()), dir.lines().back(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  if (o.stop) o.stop(dir);
   return dir;
 }
 

@@ -38,6 +38,9 @@ struct ExperimentRunOptions {
   // The line is on disk by then, so the callback may throw to stop the run between keys (the
   // Python module does on Ctrl-C): the exception leaves run_experiment, and a rerun resumes.
   std::function<void(int done, int total, const nlohmann::json& line, double elapsed_s)> progress;
+  // Asked before each key (and once after the last): true stops the run there, leaving the
+  // remaining keys pending (e.g. detect --until-stable once the answer no longer changes).
+  std::function<bool(const RunDir& dir)> stop;
 };
 
 // Opens the run directory for `experiment` (refusing another kind or fingerprint), runs every

@@ -184,21 +184,16 @@ void ProgressBar::finish() {
   if (enabled_ && tty_) write_("\n");
 }
 
-DetectSummary run_detect_from_options(
-    const LoadedModel& lm, const NiahOptions& o, const std::string& merge_into,
-    const std::function<void(int done, int total, const TestResult& last, double elapsed_s)>& progress) {
+DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& o, DetectOptions d) {
   json settings;
   NiahRunConfig config = make_niah_config(o, lm, DefaultNeedles::builtin_facts, settings);
   const Shard shard = parse_shard(o.shard);
   settings["shard"] = o.shard;
   NiahRunner runner(lm, session_options(o.model), config);
-  DetectOptions d;
   d.output_dir = o.output;
   d.shard_index = shard.index;
   d.shard_count = shard.count;
-  d.merge_into = merge_into;
   d.settings = settings;
-  d.progress = progress;
   return run_detect(runner, d);
 }
 

@@ -88,9 +88,9 @@ class ProgressBar {
 // (and resumed from) o.output, shard o.shard; `merge_into` as DetectOptions::merge_into.
 // `progress` is called after every test (it may throw to stop the run between tests; every
 // finished test is on disk and a rerun resumes).
-DetectSummary run_detect_from_options(
-    const LoadedModel& lm, const NiahOptions& o, const std::string& merge_into,
-    const std::function<void(int done, int total, const TestResult& last, double elapsed_s)>& progress);
+// `d` carries what the options do not (merge_into, until_stable, stable_k, the callbacks); its
+// output directory, shard and settings come from `o`.
+DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& o, DetectOptions d);
 
 // The conditions and heads of `rhead niah` and rhead.niah() beside the NIAH options.
 struct NiahCausalRunOptions {

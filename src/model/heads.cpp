@@ -3,12 +3,15 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <functional>
 #include <numeric>
 #include <set>
+#include <sstream>
 
 #include "io/builtin_data.h"
 #include "io/error.h"
+#include "io/json.h"
 #include "io/text.h"
 
 namespace rhead {
@@ -115,6 +118,10 @@ const std::vector<KindRow>& kinds() {
          for (HeadId h : s.items) check_in_model(s.text, h.layer, h.head, c.n_head, c, "head");
          return sorted_unique(s.items);
        }},
+      // A file's heads resolve as heads:... (the row above; selection kind heads).
+      {"file", SelectionKind::heads, true,
+       [](std::string_view, std::string_view args, HeadSelection& s) { s.items = read_head_list(std::string(args)); },
+       nullptr},
       {"kv", SelectionKind::kv, true, parse_pairs,
        [](const HeadSelection& s, const ModelConfig& c, const HeadGrid<double>*, uint64_t) {
          std::vector<HeadId> out;
@@ -171,6 +178,53 @@ std::vector<size_t> heads_by_score(const HeadGrid<double>& scores) {
 }
 
 const char* selection_kind_name(SelectionKind kind) { return row_of(kind).name; }
+
+std::vector<HeadId> parse_head_list(std::string_view text, const std::string& where) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) fail(where, "empty head list");
+  std::vector<HeadId> out;
+  if (text[first] == '[') {
+    const nlohmann::json doc = parse_json(text, where);
+    if (!doc.is_array()) fail(where, "expected a list of [layer, head] pairs");
+    for (const auto& pair : doc) {
+      if (!pair.is_array() || pair.size() != 2)
+        fail(where, "expected a list of [layer, head] pairs, found " + pair.dump());
+      out.push_back({json_int(pair[0], where, "a layer", 0), json_int(pair[1], where, "a head", 0)});
+    }
+  } else {
+    for (std::string item : split_on(std::string(text), ',')) {
+      const auto b = item.find_first_not_of(" \t\r\n"), e = item.find_last_not_of(" \t\r\n");
+      item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+      out.push_back(HeadId::parse(item, where));
+    }
+  }
+  if (out.empty()) fail(where, "empty head list");
+  std::vector<HeadId> seen = out;
+  std::sort(seen.begin(), seen.end());
+  if (std::adjacent_find(seen.begin(), seen.end()) != seen.end())
+    fail(where, "head " + std::adjacent_find(seen.begin(), seen.end())->key() + " is listed twice");
+  return out;
+}
+
+std::vector<HeadId> read_head_list(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot read the head list");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_head_list(text.str(), path);
+}
+
+std::string qrhead_head_list(const std::vector<HeadId>& heads) {
+  std::string out;
+  for (const HeadId& h : heads) out += (out.empty() ? "" : ",") + h.key();
+  return out + "\n";
+}
+
+std::string redeep_head_list(const std::vector<HeadId>& heads) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const HeadId& h : heads) out.push_back({h.layer, h.head});
+  return out.dump() + "\n";
+}
 
 HeadSelection parse_head_selection(std::string_view spec) {
   HeadSelection s;

@@ -10,6 +10,7 @@
 //   kv:L-G[,L-G...]      every query head that reads KV group G of layer L
 //                        (query heads G*group_size .. (G+1)*group_size-1)
 //   top:K                the K heads of highest score (needs a score grid)
+//   file:PATH            the heads of a published ranked head list (parse_head_list)
 //   random:K             K heads drawn with a seed among the heads that are not retrieval
 //                        heads: the top kRandomExcludeTop heads by score whose score is > 0
 //                        are never drawn (needs a score grid)
@@ -92,6 +93,15 @@ struct HeadSelection {
   std::string text;           // the spec as written
   bool needs_scores() const { return kind == SelectionKind::top || kind == SelectionKind::random; }
 };
+
+// Published ranked head lists, best first, in two shapes, told apart by the first character:
+//   QRHead: "L-H,L-H,..." (a text file; spaces and line breaks around items are allowed);
+//   ReDeEP: its top-k heads JSON, a list of [layer, head] pairs: [[L, H], [L, H], ...].
+// Error naming `where` on anything else, a head listed twice, or an empty list.
+std::vector<HeadId> parse_head_list(std::string_view text, const std::string& where);
+std::vector<HeadId> read_head_list(const std::string& path);
+std::string qrhead_head_list(const std::vector<HeadId>& heads);  // "L-H,L-H,...\n"
+std::string redeep_head_list(const std::vector<HeadId>& heads);  // "[[L, H], ...]\n"
 
 // Parses the grammar above; rhead::Error naming the spec on anything else.
 HeadSelection parse_head_selection(std::string_view spec);

@@ -24,6 +24,8 @@ json DetectSummary::to_json() const {
   j["mean_rouge_recall"] = mean_rouge_recall;
   j["count_above_0_1"] = count_above_0_1;
   j["share_above_0_1"] = share_above_0_1;
+  if (!stability.is_null()) j["stability"] = stability;
+  if (!until_stable.is_null()) j["until_stable"] = until_stable;
   // No counted test: the head scores are undefined, so the file says so and ranks nothing.
   if (counted == 0) {
     j["no_counted_tests"] = true;
@@ -76,6 +78,14 @@ DetectSummary detect_summary_from_json(const json& j, const std::string& where) 
   s.mean_rouge_recall = json_number_field(j, "mean_rouge_recall", where, 0.0);
   s.count_above_0_1 = json_int_field(j, "count_above_0_1", where, 0);
   s.share_above_0_1 = json_number_field(j, "share_above_0_1", where, 0.0);
+  if (const json* v = json_field(j, "stability", where)) {
+    if (!v->is_object()) fail(where, "field 'stability' is not an object");
+    s.stability = *v;
+  }
+  if (const json* v = json_field(j, "until_stable", where)) {
+    if (!v->is_object()) fail(where, "field 'until_stable' is not an object");
+    s.until_stable = *v;
+  }
   if (const json* heads = json_field(j, "heads", where)) {
     if (!heads->is_array()) fail(where, "field 'heads' is not a list");
     const std::string hw = where + ": heads";

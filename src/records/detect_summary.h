@@ -35,6 +35,11 @@ struct DetectSummary {
   std::vector<HeadStat> heads;  // sorted by mean, descending (ties: layer, head); empty when counted == 0
   int count_above_0_1 = 0;
   double share_above_0_1 = 0;
+  // The bootstrap's expected top-K Jaccard (analysis/head_stats.h stability_json); null when
+  // not computed.
+  nlohmann::json stability;
+  // detect --until-stable: the rule, its K and the grid's tests run and skipped; null otherwise.
+  nlohmann::json until_stable;
   nlohmann::json to_json() const;  // also "kv_groups": each KV group's sum and best head
 };
 

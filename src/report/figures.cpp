@@ -15,7 +15,7 @@ namespace rhead::report {
 using analysis::ScoreMap;
 
 const std::vector<std::string>& figure_kinds() {
-  static const std::vector<std::string> kinds = {"heatmap", "histogram", "frequency", "accuracy", "support",
+  static const std::vector<std::string> kinds = {"heatmap", "histogram", "frequency", "ranked", "accuracy", "support",
                                                  "niah",    "sweep",     "pair",      "correlation"};
   return kinds;
 }
@@ -55,6 +55,11 @@ std::vector<NamedFigure> detect_run_figures(const analysis::DetectRun& run, cons
     map.label = label;
     out = score_map_figures(map);
   }
+  if (run.stats && !run.stats->heads.empty())
+    out.push_back({"ranked", file_stem(label) + "_ranked",
+                   "The strongest heads ranked by mean retrieval score, with their 95% cluster-bootstrap intervals "
+                   "(needle sets and lengths resampled) as error bars.",
+                   ranked_heads(*run.stats, label + ": ranked heads with bootstrap intervals")});
   if (!run.tests.empty()) {
     analysis::NiahGrid grid = analysis::detect_accuracy_grid(run.tests);
     out.push_back({"accuracy", file_stem(label) + "_accuracy",

@@ -3,6 +3,7 @@
 #include "report/html_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -163,19 +164,40 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
         << m.head_count() << " (" << fixed(100.0 * above / m.head_count(), 1) << "%) score above "
         << kRetrievalThreshold << "; NIAH accuracy " << fixed(100.0 * counted / std::max(tests, 1), 1) << "% ("
         << counted << " of " << tests << " tests counted: answer ROUGE-1 recall &gt; 50).</p>\n";
+    // With head_stats.json of the same grid: each head's bootstrap interval and P(in top-K).
+    const analysis::HeadStats* st =
+        run.stats && run.stats->heads.size() == m.head_count() ? &*run.stats : nullptr;
     out << "<table class=\"heads\"><caption>Retrieval heads (score &gt; " << kRetrievalThreshold
         << "; the strongest 10 when fewer)</caption>\n"
-        << "<tr><th>rank</th><th>head</th><th>mean score</th><th>frequency</th></tr>\n";
+        << "<tr><th>rank</th><th>head</th><th>mean score</th>";
+    if (st) {
+      out << "<th>" << fixed(100 * st->level, 0) << "% interval</th>";
+      for (const auto& k : st->top_ks) out << "<th>P(top-" << escape(k.label) << ")</th>";
+    }
+    out << "<th>frequency</th></tr>\n";
     const std::size_t shown = std::max<std::size_t>(above, std::min<std::size_t>(10, order.size()));
     for (std::size_t i = 0; i < std::min(shown, order.size()); ++i) {
       if (m.mean[order[i]] <= 0) break;  // a head scoring 0 is no retrieval head
       const auto id = m.head_at(order[i]);
       out << "<tr" << (m.mean[order[i]] > kRetrievalThreshold ? " class=\"strong\"" : "") << "><td>" << i + 1
-          << "</td><td>" << id.key() << "</td><td>" << fixed(m.mean[order[i]], 4) << "</td><td>"
-          << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
+          << "</td><td>" << id.key() << "</td><td>" << fixed(m.mean[order[i]], 4) << "</td>";
+      if (st) {
+        const auto& h = st->heads[order[i]];
+        out << "<td>" << fixed(h.ci_low, 3) << " – " << fixed(h.ci_high, 3) << "</td>";
+        for (double p : h.p_top) out << "<td>" << fixed(p, 2) << "</td>";
+      }
+      out << "<td>" << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
     }
     out << "</table>\n<p class=\"note\">mean score: the head's retrieval score averaged over the counted tests; "
            "frequency: the share of counted tests in which it copied at least one needle token.</p>\n";
+    if (st) {
+      out << "<p>Expected Jaccard overlap of the top-K set between two bootstrap draws:";
+      for (std::size_t k = 0; k < st->top_ks.size(); ++k)
+        out << (k ? "," : "") << " top-" << escape(st->top_ks[k].label) << " (K = " << st->top_ks[k].k << ") "
+            << (std::isfinite(st->expected_jaccard[k]) ? fixed(st->expected_jaccard[k], 3) : std::string("n/a"));
+      out << ". Intervals: " << st->valid_replicates << " replicates of a two-way cluster bootstrap over "
+          << st->needle_sets << " needle sets and " << st->lengths << " lengths (seed " << st->seed << ").</p>\n";
+    }
   }
   const auto figures = detect_run_figures(run, name);
   auto first_heatmap = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.kind == "heatmap"; });

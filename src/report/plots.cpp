@@ -512,6 +512,47 @@ Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
   return d;
 }
 
+Drawing ranked_heads(const analysis::HeadStats& stats, const std::string& title, int top_n) {
+  std::vector<std::size_t> order(stats.heads.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return stats.heads[a].mean > stats.heads[b].mean; });
+  order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(std::max(1, top_n))));
+  double top = 0;
+  for (std::size_t i : order) top = std::max({top, stats.heads[i].mean, stats.heads[i].ci_high});
+  const double step = std::max(14.0, std::min(40.0, 600.0 / static_cast<double>(order.size())));
+  Axes a{100, 24 + kTitleSize + 16, step * static_cast<double>(order.size()), 380,
+         nice_ticks(0, static_cast<double>(order.size()), 1), nice_ticks(0, top > 0 ? top : 1, 5)};
+  const std::string t = title.empty() ? "ranked heads: mean retrieval score and bootstrap interval" : title;
+  char note[160];
+  std::snprintf(note, sizeof(note), "%.0f%% intervals, %d cluster-bootstrap replicates (%d needle sets x %d lengths)",
+                100 * stats.level, stats.valid_replicates, stats.needle_sets, stats.lengths);
+  Drawing d;
+  d.width = static_cast<int>(
+      std::max({a.left + a.width + 50, text_width(t, kTitleSize) + 60, text_width(note, kTickSize) + 40}));
+  d.height = static_cast<int>(a.top + a.height + 30 + text_width("00-00", kTickSize) + kLabelSize + 20);
+  draw_title(d, t, 20 + kTitleSize * 0.8);
+  draw_axes(d, a, "", "mean retrieval score", false);
+  if (kRetrievalThreshold < a.y.hi) {
+    const double ty = a.py(kRetrievalThreshold);
+    d.line(a.left, ty, a.left + a.width, ty, kGrey, 1.5, true);
+  }
+  for (std::size_t r = 0; r < order.size(); ++r) {
+    const auto& h = stats.heads[order[r]];
+    const double x = a.left + step * (static_cast<double>(r) + 0.5);
+    const bool strong = h.mean > kRetrievalThreshold;
+    const Color c = strong ? kRed : Color{90, 140, 190};
+    // Error bar: the percentile interval, with caps.
+    d.line(x, a.py(h.ci_low), x, a.py(h.ci_high), c, 1.5);
+    d.line(x - 4, a.py(h.ci_low), x + 4, a.py(h.ci_low), c, 1.5);
+    d.line(x - 4, a.py(h.ci_high), x + 4, a.py(h.ci_high), c, 1.5);
+    d.circle(x, a.py(h.mean), strong ? 4.5 : 3.5, c);
+    d.text(x + kTickSize * 0.35, a.top + a.height + 8, h.id.key(), kTickSize, kAxisColor, Anchor::end, true);
+  }
+  d.text(d.width / 2.0, d.height - 12.0, note, kTickSize, kBlack, Anchor::middle);
+  return d;
+}
+
 Drawing pair_heatmaps(const ScoreMap& a, const ScoreMap& b, bool allow_shape_mismatch) {
   const auto comparison = analysis::compare_pair(a, b, allow_shape_mismatch);
   const double max = std::max(map_max(a), map_max(b));

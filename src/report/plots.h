@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "analysis/head_stats.h"
 #include "analysis/run_files.h"
 #include "analysis/score_map.h"
 #include "analysis/stats.h"
@@ -79,6 +80,9 @@ Drawing head_score_heatmap(const analysis::ScoreMap& map, const std::string& tit
 Drawing score_histogram(const analysis::ScoreMap& map, const std::string& title = "");
 // Figure 4: activation frequency (y) against mean score (x), one point per head.
 Drawing frequency_scatter(const analysis::ScoreMap& map, const std::string& title = "");
+// The top_n heads by mean score, ranked, each with its bootstrap interval as an error bar
+// (analysis/head_stats.h).
+Drawing ranked_heads(const analysis::HeadStats& stats, const std::string& title = "", int top_n = 30);
 // Figure 5: two maps side by side on a shared scale; the title gives their Pearson r.
 Drawing pair_heatmaps(const analysis::ScoreMap& a, const analysis::ScoreMap& b, bool allow_shape_mismatch = false);
 // Pearson matrix of several maps.

@@ -168,6 +168,98 @@ TEST_F(InductionDetect, FindsExactlyThePlantedHeadsWithTheirScores) {
   EXPECT_EQ(summary["count_above_0_1"], 2);
 }
 
+TEST_F(InductionDetect, HeadStatsGiveThePlantedHeadsCertainty) {
+  // Both planted heads copy the whole answer in every test: every bootstrap replicate scores
+  // them 1 and every other head 0, so their intervals are [1, 1] and they are in every top-K.
+  const json st = read_json(ref() + "/head_stats.json");
+  EXPECT_EQ(st["format"], "rhead-head-stats");
+  EXPECT_EQ(st["tests"], 45);
+  EXPECT_EQ(st["needle_sets"], 3);
+  EXPECT_EQ(st["lengths"], 3);
+  EXPECT_EQ(st["valid_replicates"], 1000);
+  for (const auto& h : st["heads"]) {
+    const bool planted = h["head"] == "1-1" || h["head"] == "1-2";
+    EXPECT_NEAR(h["ci_low"].get<double>(), planted ? 1.0 : 0.0, 1e-12) << h["head"];
+    EXPECT_NEAR(h["ci_high"].get<double>(), planted ? 1.0 : 0.0, 1e-12) << h["head"];
+    EXPECT_EQ(h["p_top"]["5"].get<double>(), planted ? 1.0 : 0.0) << h["head"];
+  }
+  // The top-5% set (K = 1) is one of two tied heads: they share the place, and the set is
+  // always 1-1 (ties going to the lower index), so two draws' sets agree.
+  for (const auto& h : st["heads"])
+    if (h["head"] == "1-1" || h["head"] == "1-2") EXPECT_DOUBLE_EQ(h["p_top"]["5%"].get<double>(), 0.5) << h["head"];
+  const json summary = read_json(ref() + "/summary.json");
+  EXPECT_EQ(summary["stability"]["expected_jaccard"]["5"], 1.0);
+  EXPECT_EQ(summary["stability"]["expected_jaccard"]["5%"], 1.0);
+}
+
+TEST(StratifiedOrder, EveryRoundCoversEveryCellAndSpreadsTheDepths) {
+  std::vector<NiahTask> tasks;
+  const std::vector<int> depths = {0, 11, 22, 33, 44, 56, 67, 78, 89, 100};
+  for (int n = 0; n < 3; ++n)
+    for (int64_t len : {300, 350, 400, 450, 500})
+      for (int d : depths) tasks.push_back({"n" + std::to_string(n) + "-" + std::to_string(len) + "-" + std::to_string(d), n, len, d});
+  const auto order = stratified_order(tasks);
+  ASSERT_EQ(order.size(), tasks.size());
+  EXPECT_EQ(stratified_cells(tasks), 15);
+  std::set<std::string> ids;
+  for (const auto& t : order) ids.insert(t.test_id);
+  EXPECT_EQ(ids.size(), tasks.size());
+  for (int r = 0; r < 10; ++r) {
+    std::set<std::pair<int, int64_t>> cells;
+    std::map<int, int> per_depth;
+    for (int i = 0; i < 15; ++i) {
+      const auto& t = order[static_cast<size_t>(r * 15 + i)];
+      cells.insert({t.needle_id, t.length});
+      per_depth[t.depth] += 1;
+    }
+    EXPECT_EQ(cells.size(), 15u) << "round " << r;
+    EXPECT_EQ(per_depth.size(), 10u) << "round " << r;  // 15 tests reach all 10 depths
+  }
+  // Each cell meets every depth once over the 10 rounds.
+  std::map<std::pair<int, int64_t>, std::set<int>> seen;
+  for (const auto& t : order) EXPECT_TRUE((seen[{t.needle_id, t.length}].insert(t.depth).second)) << t.test_id;
+  // The first two rounds of one cell are far apart in depth (the radical-inverse order).
+  EXPECT_GE(std::abs(order[0].depth - order[15].depth), 44);
+}
+
+TEST(InductionUntilStable, StopsAtTheFirstCheckWithThePlantedHeadsAndResumesToNothing) {
+  TempDir d;
+  NiahRunner runner(induction_model(), SessionOptions{}, induction_config(true));
+  DetectOptions o;
+  o.output_dir = d.sub("stable");
+  o.settings = {{"fingerprint", {{"model", induction_model().model->source}, {"test", "detect_runs"}}}};
+  o.until_stable = true;
+  o.stable_k = 2;
+  std::vector<std::pair<int, bool>> checks;
+  o.stable_check = [&](int tests, bool stable) { checks.push_back({tests, stable}); };
+  DetectSummary s = run_detect(runner, o);
+  // 3 needle sets x 3 lengths = 9 cells: the rule is checked at 9 tests, and the two planted
+  // heads are the top-2 set of every replicate.
+  EXPECT_EQ(s.tests, 9);
+  ASSERT_FALSE(checks.empty());
+  EXPECT_EQ(checks.front(), (std::pair<int, bool>{9, true}));
+  const json summary = read_json(o.output_dir + "/summary.json");
+  EXPECT_EQ(summary["until_stable"]["tests_run"], 9);
+  EXPECT_EQ(summary["until_stable"]["tests_skipped"], 36);
+  EXPECT_EQ(summary["until_stable"]["k"], 2);
+  EXPECT_EQ(summary["until_stable"]["stable"], true);
+  EXPECT_NE(summary["until_stable"]["rule"].get<std::string>().find("P(in top-2)"), std::string::npos);
+  std::set<std::string> top = {s.heads[0].id.key(), s.heads[1].id.key()};
+  EXPECT_EQ(top, (std::set<std::string>{"1-1", "1-2"}));
+  // The 9 tests cover every (needle set, length) cell.
+  std::set<std::pair<int, int64_t>> cells;
+  for (const auto& [id, r] : results_by_id(o.output_dir)) cells.insert({r["needle_id"].get<int>(), r["length"].get<int64_t>()});
+  EXPECT_EQ(cells.size(), 9u);
+  // Resuming a stopped run checks first and runs nothing.
+  NiahRunner again(induction_model(), SessionOptions{}, induction_config(true));
+  EXPECT_EQ(run_detect(again, o).tests, 9);
+  // A plain run in the same directory is refused: the key order is part of the fingerprint.
+  DetectOptions plain = o;
+  plain.until_stable = false;
+  NiahRunner third(induction_model(), SessionOptions{}, induction_config(true));
+  EXPECT_THROW(run_detect(third, plain), Error);
+}
+
 TEST_F(InductionDetect, RerunOnAFinishedDirectorySkipsEverything) {
   TempDir d;
   fs::copy(ref(), d.sub("again"));
@@ -197,6 +289,7 @@ TEST_F(InductionDetect, ResumeAfterATornWriteEqualsAnUninterruptedRun) {
   const auto resumed = results_by_id(dir);  // also checks that no test appears twice
   expect_same_results(resumed, results_by_id(ref()));
   EXPECT_EQ(read_json(dir + "/head_score.json"), read_json(ref() + "/head_score.json"));
+  EXPECT_EQ(read_json(dir + "/head_stats.json"), read_json(ref() + "/head_stats.json"));
   // The 17 kept lines are untouched: only the lost tests were run again.
   EXPECT_EQ(read_text_file(dir + "/results.jsonl").substr(0, cut), full.substr(0, cut));
 }
@@ -228,6 +321,9 @@ TEST_F(InductionDetect, TwoShardsMergedEqualOneRun) {
   EXPECT_EQ(m.tests, 45);
   EXPECT_EQ(m.counted, ref_summary().counted);
   EXPECT_EQ(read_json(d.sub("merged") + "/head_score.json"), read_json(ref() + "/head_score.json"));
+  // The bootstrap statistics are rebuilt from the lines: the merge gives the one run's.
+  EXPECT_EQ(read_json(d.sub("merged") + "/head_stats.json"), read_json(ref() + "/head_stats.json"));
+  EXPECT_EQ(read_json(d.sub("merged") + "/summary.json")["stability"], read_json(ref() + "/summary.json")["stability"]);
   expect_same_results(results_by_id(d.sub("merged")), results_by_id(ref()));
   // Merging the same shards again (or a shard twice) counts nothing twice.
   DetectSummary again = merge_runs({d.sub("s0"), d.sub("s1"), d.sub("s0")}, d.sub("merged2"));

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "analysis/head_stats.h"
 #include "analysis/run_files.h"
 #include "analysis/score_map.h"
 #include "conditions/kv_conditions.h"
@@ -76,6 +77,52 @@ TEST(Plots, PaperFiguresFromPublishedScores) {
   const auto matrix = rhead::analysis::correlation_matrix({llama, qwen, chat}, true);
   const std::string corr = check_figure(correlation_heatmap(matrix), dir.path(), "corr");
   EXPECT_NE(corr.find(">0.89</text>"), std::string::npos);
+}
+
+TEST(Plots, RankedHeadsDrawEachIntervalAsAnErrorBar) {
+  // A synthetic detect run (3 needle sets x 5 lengths), its bootstrap statistics, the figure.
+  ScratchDir dir("rhead-plots-");
+  rhead::testing::write_detect_run(dir.path() / "detect", 3, "niah-tiny-f32.gguf");
+  auto run = rhead::analysis::read_detect_run((dir.path() / "detect").string());
+  ASSERT_TRUE(run.scores);
+  std::vector<rhead::analysis::TestCluster> tests;
+  for (const auto& t : run.tests)
+    if (t.counted) tests.push_back({t.needle_id, static_cast<long long>(t.length)});
+  const auto stats = rhead::analysis::head_stats(*run.scores, tests, 200, 5);
+  const Drawing d = ranked_heads(stats, "ranked", 10);
+  check_figure(d, dir.path(), "ranked");
+  // Ten heads: ten points, ten vertical bars from ci_low to ci_high, each with two caps.
+  std::vector<std::size_t> order(stats.heads.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return stats.heads[a].mean > stats.heads[b].mean; });
+  std::size_t circles = 0;
+  std::vector<double> bar_lengths;  // the vertical bars, in rank order
+  for (const auto& s : d.shapes) {
+    circles += s.kind == Shape::Kind::circle;
+    if (s.kind == Shape::Kind::line && s.x == s.x2 && s.stroke_width == 1.5 && !s.dashed)
+      bar_lengths.push_back(std::abs(s.y2 - s.y));
+  }
+  EXPECT_EQ(circles, 10u);
+  ASSERT_EQ(bar_lengths.size(), 10u);
+  // Each bar spans its head's interval on one scale: pixels per unit of score agree.
+  const auto& top = stats.heads[order[0]];
+  double scale = NAN;
+  int spread = 0;
+  for (std::size_t r = 0; r < 10; ++r) {
+    const auto& h = stats.heads[order[r]];
+    if (h.ci_high - h.ci_low < 1e-9) {
+      EXPECT_NEAR(bar_lengths[r], 0.0, 1e-9);
+      continue;
+    }
+    ++spread;
+    const double px_per_unit = bar_lengths[r] / (h.ci_high - h.ci_low);
+    if (std::isnan(scale)) scale = px_per_unit;
+    EXPECT_NEAR(px_per_unit, scale, 1e-6 * scale) << h.id.key();
+  }
+  EXPECT_GE(spread, 3);  // the synthetic scores vary, so most intervals have a width
+  const std::string svg = to_svg(d);
+  EXPECT_NE(svg.find(">" + top.id.key() + "</text>"), std::string::npos);
+  EXPECT_NE(svg.find("95% intervals, 200 cluster-bootstrap replicates (3 needle sets x 5 lengths)"), std::string::npos);
 }
 
 TEST(Plots, NiahHeatmapAndSweep) {

@@ -102,6 +102,34 @@ TEST(Report, SelfContainedPageWithEveryFigure) {
   EXPECT_NE(html.find("<title>length 300, depth 0%: score"), std::string::npos);
 }
 
+TEST(Report, HeadStatsAddIntervalsAndTheRankedFigure) {
+  // A detect run with head_stats.json (computed here from its lines): the table shows each
+  // head's interval and P(in top-K), and the ranked-heads figure is added.
+  ScratchDir dir("rhead-report-");
+  const fs::path run_dir = dir.path() / "one";
+  rhead::testing::write_detect_run(run_dir, 3, "m.gguf");
+  const auto run = rhead::analysis::read_detect_run(run_dir.string());
+  std::vector<rhead::analysis::TestCluster> tests;
+  for (const auto& t : run.tests)
+    if (t.counted) tests.push_back({t.needle_id, static_cast<long long>(t.length)});
+  const auto stats = rhead::analysis::head_stats(*run.scores, tests, 100, 9);
+  rhead::testing::write_text(run_dir / "head_stats.json", rhead::analysis::to_json(stats).dump());
+  const fs::path page = dir.path() / "one.html";
+  rhead::report::write_report(run_dir.string(), page.string());
+  const std::string html = slurp(page);
+  EXPECT_EQ(count(html, "<svg role=\"img\""), 5u);  // heatmap, histogram, frequency, ranked, accuracy
+  EXPECT_NE(html.find("ranked heads with bootstrap intervals"), std::string::npos);
+  EXPECT_NE(html.find("<th>95% interval</th><th>P(top-5)</th>"), std::string::npos);
+  // The strongest head's row carries its interval.
+  std::size_t best = 0;
+  for (std::size_t i = 0; i < stats.heads.size(); ++i)
+    if (stats.heads[i].mean > stats.heads[best].mean) best = i;
+  char cell[64];
+  std::snprintf(cell, sizeof cell, "<td>%.3f – %.3f</td>", stats.heads[best].ci_low, stats.heads[best].ci_high);
+  EXPECT_NE(html.find(cell), std::string::npos) << cell;
+  EXPECT_NE(html.find("Expected Jaccard overlap of the top-K set"), std::string::npos);
+}
+
 TEST(Report, SingleRunDirectoryAndErrors) {
   ScratchDir dir("rhead-report-");
   rhead::testing::write_detect_run(dir.path() / "one", 3, "m.gguf");

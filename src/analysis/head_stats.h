@@ -1,0 +1,94 @@
+// Uncertainty of retrieval scores: a two-way cluster bootstrap over the tests of a score map
+// (needle sets and context lengths resampled independently), giving per head a percentile
+// interval of the mean score and the probability of being in the top-K set, and per K the
+// expected Jaccard overlap of the top-K sets of two independent bootstrap draws. The scheme
+// is documented in docs/head_stats.md. Everything here is a pure function of its arguments;
+// the random draws come from a BootstrapPlan that a seed fixes (splitmix64), so another
+// implementation given the same plan computes the same numbers.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/score_map.h"
+
+namespace rhead::analysis {
+
+// The clusters of one test of a score list: its needle set and its context length.
+struct TestCluster {
+  int needle = 0;
+  long long length = 0;
+};
+
+// The draws of a bootstrap: replicate b draws needle-set indices needle_draws[b] (as many as
+// there are needle sets, uniform with replacement) and length indices length_draws[b].
+struct BootstrapPlan {
+  std::uint64_t seed = 0;
+  std::vector<std::vector<int>> needle_draws, length_draws;  // [replicate][draw]
+};
+
+// splitmix64 stream from `seed`; draw i of a replicate is next() % n. Per replicate the
+// needle draws come first, then the length draws.
+BootstrapPlan make_bootstrap_plan(int n_needles, int n_lengths, int replicates, std::uint64_t seed);
+
+// The K values of P(in top-K): the fixed list and the top 5% of the heads.
+struct TopKSpec {
+  std::string label;  // "5", "10", "20", "5%"
+  int k = 0;
+};
+// {5, 10, 20, top 5% = max(1, ceil(0.05 * heads))}, each clamped to the number of heads.
+std::vector<TopKSpec> default_top_ks(std::size_t heads);
+
+inline constexpr int kDefaultReplicates = 1000;
+inline constexpr std::uint64_t kDefaultBootstrapSeed = 20250425;
+inline constexpr double kDefaultLevel = 0.95;
+
+struct HeadUncertainty {
+  HeadId id;
+  double mean = 0;       // over the counted tests (the score map's mean)
+  double ci_low = 0, ci_high = 0;
+  double frequency = 0;  // share of counted tests with a score > 0
+  // Per TopKSpec: the share of valid replicates with the head in the top-K set, where the
+  // heads tied with the K-th score share its remaining places equally (three heads tied for
+  // one place count 1/3 each).
+  std::vector<double> p_top;
+};
+
+struct HeadStats {
+  int n_layer = 0, n_head = 0;
+  int tests = 0, needle_sets = 0, lengths = 0;
+  int replicates = 0, valid_replicates = 0;  // a replicate drawing no test is not valid
+  std::uint64_t seed = 0;
+  double level = kDefaultLevel;
+  std::vector<TopKSpec> top_ks;
+  std::vector<HeadUncertainty> heads;   // layer-major
+  std::vector<double> expected_jaccard; // per TopKSpec
+};
+
+// The top-K set of `means`: the K highest, ties in index order, among heads with a mean
+// above 0 only (a head that never copied is in no top-K set); sorted by index.
+std::vector<int> top_k_set(const std::vector<double>& means, int k);
+// |a ∩ b| / |a ∪ b| of two sorted index sets; 1 when both are empty.
+double jaccard(const std::vector<int>& a, const std::vector<int>& b);
+// Percentile p in [0, 1] of ascending `sorted` with linear interpolation between order
+// statistics (position p * (n - 1)); NaN when empty.
+double percentile_sorted(const std::vector<double>& sorted, double p);
+
+// The statistics of `map` (lists of the counted tests' scores) whose list entry t came from
+// tests[t]; every head's list must have tests.size() entries. Errors name map.source.
+HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, const BootstrapPlan& plan,
+                     const std::vector<TopKSpec>& top_ks, double level = kDefaultLevel);
+// The same with the plan made from `seed`.
+HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
+                     int replicates = kDefaultReplicates, std::uint64_t seed = kDefaultBootstrapSeed);
+
+// head_stats.json ("format": "rhead-head-stats", version 1) and its strict reader.
+nlohmann::json to_json(const HeadStats& stats);
+HeadStats head_stats_from_json(const nlohmann::json& j, const std::string& where);
+HeadStats read_head_stats(const std::string& path);
+// summary.json's "stability" object: replicates, seed, top_k and expected_jaccard by label.
+nlohmann::json stability_json(const HeadStats& stats);
+
+}  // namespace rhead::analysis
