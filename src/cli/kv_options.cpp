@@ -22,7 +22,9 @@ void add_kv_options(CLI::App* cmd, KvCliOptions& o) {
                   "random draws non-retrieval heads with --seed), heads:L-H,... or kv:L-G,...")
       ->capture_default_str();
   cmd->add_option("--kv-policy-file", o.policy_file,
-                  "KV policy from a head_policy.json written by `rhead kv-plan` (window, sink, full KV heads)");
+                  "KV policy from a head_policy.json written by `rhead kv-plan` (window, sink, full KV heads), or a "
+                  "DuoAttention pattern folder (full_attention_heads.tsv + config.json: window = recent_size, sink = "
+                  "sink_size, full KV heads = gates >= threshold)");
 }
 
 void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o) {

@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/score_map.h"
+#include "io/duo_pattern.h"
 #include "model/config.h"
 #include "model/heads.h"
 #include "model/kv_policy.h"
@@ -116,8 +117,22 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
 nlohmann::json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::string& model_source,
                             const std::string& scores_source);
 
-// Reads a head_policy.json into a policy over `config` (its shape must match).
+// Reads a head_policy.json, or a DuoAttention pattern folder (io/duo_pattern.h), into a
+// policy over `config` (its shape must match).
 KvPolicy read_head_policy(const std::string& path, const ModelConfig& config);
+
+// A DuoAttention pattern as a policy: window = recent_size, sink = sink_size, a KV head whose
+// gate reaches the threshold keeps the whole cache (with every query head of its group).
+// `where` names the pattern in errors (shape mismatch with `config`).
+KvPolicy kv_policy_from_duo(const DuoPattern& pattern, const ModelConfig& config, const std::string& where);
+
+// What `rhead kv-plan --format duo` writes for a plan.
+enum class DuoGates {
+  binary,  // 1 for a full KV head, 0 for a streaming one
+  score,   // the KV head's score, with a threshold in config.json that selects exactly the plan's full heads
+};
+// Error when `score` cannot express the plan (a streaming head scores as high as a full one).
+DuoPattern duo_pattern_of_plan(const KvPlan& plan, const ModelConfig& config, DuoGates gates);
 
 // --- sweep ---
 
