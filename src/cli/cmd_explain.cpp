@@ -156,7 +156,7 @@ void run_explain(const ExplainOptions& o) {
   // those keys, so a source outside a head's window cannot be its argmax.
   const KvPolicy policy = kv_policy_from_options(o.kv, c, o.scores, o.seed);
   if (policy.active())
-    std::fprintf(stderr, "%s\n", describe_kv_policy(policy, c, o.model.kv_type == "f16", so.n_ctx).c_str());
+    std::fprintf(stderr, "%s\n", describe_kv_policy(policy, c, session_options(o.model).kv_type(), so.n_ctx).c_str());
   Session session(lm.model, with_kv_policy(so, policy));
   const Explanation e = explain(session, tok, request);
 

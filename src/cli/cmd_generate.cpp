@@ -29,7 +29,7 @@ void run_generate(const GenerateOptions& o) {
   const KvPolicy policy = kv_policy_from_options(o.kv, lm.model->config, o.kv.scores, o.kv.seed);
   if (policy.active())
     std::fprintf(stderr, "%s\n",
-                 describe_kv_policy(policy, lm.model->config, o.model.kv_type == "f16",
+                 describe_kv_policy(policy, lm.model->config, session_options(o.model).kv_type(),
                                     static_cast<int64_t>(prompt.size()) + o.n)
                      .c_str());
   Session session(lm.model, with_kv_policy(session_options(o.model), policy));

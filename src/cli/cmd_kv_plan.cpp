@@ -46,7 +46,7 @@ void run(const KvPlanOptions& o) {
   r.length = o.length != 0 ? o.length : c.n_ctx_train;
   r.window = o.window;
   r.sink = o.sink;
-  r.element_bytes = o.model.kv_type == "f16" ? 2 : 4;
+  r.kv_type = session_options(o.model).kv_type();
   const KvPlan plan = plan_kv_cache(scores, c, r);
   const bool duo = o.format == "duo";
   const std::string output = !o.output.empty() ? o.output : duo ? "duo_pattern" : "head_policy.json";

@@ -57,6 +57,6 @@ std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const Mod
 SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy);
 
 // One line for stderr describing what a policy keeps at `length` positions.
-std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
+std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, KvType kv_type, int64_t length);
 
 }  // namespace rhead::cli

@@ -57,10 +57,10 @@ void add_mask_fields(const MaskSetting& mask, json& line) {
   line["mask_heads"] = head_keys(mask.heads);
 }
 
-LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length) {
+LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_type, int64_t length) {
   json fields;
   add_mask_fields(mask, fields);
-  add_kv_fields(mask.kv, head_dim, element_bytes, length, fields);
+  add_kv_fields(mask.kv, head_dim, kv_type, length, fields);
   return condition_from_json(fields, "mask condition '" + mask.label + "'");
 }
 
@@ -191,7 +191,7 @@ std::vector<float> calibrate_head_means(const LoadedModel& lm, const std::vector
 // --- niah ---
 
 NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
-                   int head_dim, int element_bytes) {
+                   int head_dim, KvType kv_type) {
   const std::vector<StepCopies> steps = r.steps.value_or(std::vector<StepCopies>{});
   NiahLine l;
   l.test_id = mask.label + "|" + r.test_id;
@@ -203,7 +203,7 @@ NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::stri
   l.score = r.rouge_recall;
   l.grid_test_id = r.test_id;
   l.needle_id = r.needle_id;
-  l.condition = line_condition(mask, head_dim, element_bytes, r.prompt_tokens);
+  l.condition = line_condition(mask, head_dim, kv_type, r.prompt_tokens);
   l.mask_mode = mask_mode_name(mask.mask.mode);
   l.mask_phase = mask_phase_name(mask.mask.phase);
   l.passed = r.rouge_recall > kPassScore;
@@ -485,7 +485,7 @@ class NiahExperiment : public Experiment {
     last_ = runner_for(m).run(task, &m.mask);
     last_mask_ = m.label;
     return to_json(niah_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle,
-                             model_.model->config.head_dim, session_.kv_f16 ? 2 : 4));
+                             model_.model->config.head_dim, session_.kv_type()));
   }
   int64_t prefilled_tokens() const {
     int64_t n = 0;

@@ -51,8 +51,8 @@ std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& s
 // The mask fields every result line of niah / qa / cot carries: mask (the label), mask_kind,
 // mask_k, mask_seed, mask_heads.
 void add_mask_fields(const MaskSetting& mask, nlohmann::json& line);
-// The condition of `mask` for a prompt of `length` tokens in a cache of `element_bytes`.
-LineCondition line_condition(const MaskSetting& mask, int head_dim, int element_bytes, int64_t length);
+// The condition of `mask` for a prompt of `length` tokens in a cache of `kv_type`.
+LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_type, int64_t length);
 
 // What the mask options of niah / qa / cot ask for.
 struct MaskRequest {
@@ -127,9 +127,9 @@ struct NiahCausalSummary {
 
 // The results.jsonl line of grid test `r` run under `mask` on `model` (its file) with
 // `needle`: the reference NIAH fields and ours (niah/niah_records.h), its KV fields for a
-// cache of `head_dim` x `element_bytes` at the test's prompt length.
+// cache of `head_dim` values a row stored as `kv_type`, at the test's prompt length.
 NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
-                   int head_dim, int element_bytes);
+                   int head_dim, KvType kv_type);
 
 // Summary of result lines (every mask found in them).
 NiahCausalSummary summarize_niah_lines(const std::vector<NiahLine>& lines, bool sweep);

@@ -152,9 +152,9 @@ json kv_accounting_json(const KvAccounting& a, const KvPolicy& p) {
           {"kv_bytes_full", a.kv_bytes_full()}};
 }
 
-void add_kv_fields(const KvSetting& s, int head_dim, int element_bytes, int64_t length, json& line) {
+void add_kv_fields(const KvSetting& s, int head_dim, KvType kv_type, int64_t length, json& line) {
   line["kv_policy"] = s.to_json();
-  line["kv_cache"] = kv_accounting_json(kv_accounting(s.policy, head_dim, element_bytes, length), s.policy);
+  line["kv_cache"] = kv_accounting_json(kv_accounting(s.policy, head_dim, kv_type, length), s.policy);
 }
 
 // --- kv-plan ---
@@ -179,7 +179,7 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
   std::stable_sort(plan.ranking.begin(), plan.ranking.end(),
                    [](const KvGroupScore& a, const KvGroupScore& b) { return a.score > b.score; });
   plan.policy = KvPolicy(config, r.window, r.sink);
-  plan.predicted = kv_accounting(plan.policy, config.head_dim, r.element_bytes, r.length);
+  plan.predicted = kv_accounting(plan.policy, config.head_dim, r.kv_type, r.length);
   plan.floor_fraction = plan.predicted.kv_kept_fraction();
   if (plan.floor_fraction > r.budget) {
     char buf[256];
@@ -193,7 +193,7 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
     if (!(s.score > 0)) break;
     KvPolicy trial = plan.policy;
     for (int h = s.kv_head * group; h < (s.kv_head + 1) * group; ++h) trial.set_full(s.layer, h);
-    const KvAccounting a = kv_accounting(trial, config.head_dim, r.element_bytes, r.length);
+    const KvAccounting a = kv_accounting(trial, config.head_dim, r.kv_type, r.length);
     if (a.kv_kept_fraction() > r.budget) break;  // every KV head costs the same: none after fits either
     plan.policy = std::move(trial);
     plan.predicted = a;
@@ -226,7 +226,7 @@ json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::stri
           {"sink", plan.request.sink},
           {"length", plan.request.length},
           {"budget", plan.request.budget},
-          {"kv_dtype", plan.request.element_bytes == 2 ? "f16" : "f32"},
+          {"kv_dtype", kv_type_name(plan.request.kv_type)},
           {"full_kv_heads", full},
           {"full_query_heads", head_keys(plan.policy.full_heads())},
           {"predicted",

@@ -10,7 +10,7 @@
 //     "model":  {"source": str, "n_layer": int, "n_head": int, "n_kv_head": int, "head_dim": int},
 //     "window": W, "sink": S,           // restricted heads keep positions j < S and the last W (i - j < W)
 //     "length": N, "budget": F,         // the plan keeps at most F (0..1) of the full cache at N positions
-//     "kv_dtype": "f16" | "f32",
+//     "kv_dtype": "f16" | "f32" | "q8_0",
 //     "full_kv_heads": [{"layer": l, "kv_head": g, "query_heads": [h, ...], "score": s}, ...],
 //                                       // these KV heads keep every position; all others are windowed
 //     "full_query_heads": ["l-h", ...], // the query heads that read them (GQA view)
@@ -84,7 +84,7 @@ std::vector<int64_t> parse_window_list(const std::string& text);
 nlohmann::json kv_accounting_json(const KvAccounting& a, const KvPolicy& policy);
 
 // line["kv_policy"] = setting.to_json(), line["kv_cache"] = its accounting at `length`.
-void add_kv_fields(const KvSetting& setting, int head_dim, int element_bytes, int64_t length, nlohmann::json& line);
+void add_kv_fields(const KvSetting& setting, int head_dim, KvType kv_type, int64_t length, nlohmann::json& line);
 
 // --- kv-plan ---
 
@@ -93,7 +93,7 @@ struct KvPlanRequest {
   int64_t length = 0;       // positions the budget is stated at
   int64_t window = 64;
   int64_t sink = 4;
-  int element_bytes = 2;    // 2: f16 cache, 4: f32
+  KvType kv_type = KvType::f16;  // the cache the budget is stated for
 };
 
 struct KvGroupScore {
