@@ -152,7 +152,7 @@ void run_attn(const AttnOptions& o) {
   const KvPolicy policy = kv_policy_from_options(o.kv, c, o.kv.scores, o.kv.seed);
   if (policy.active())
     std::fprintf(stderr, "%s\n",
-                 describe_kv_policy(policy, c, o.model.kv_type == "f16",
+                 describe_kv_policy(policy, c, session_options(o.model).kv_type(),
                                     static_cast<int64_t>(request.prompt.size()) + o.n)
                      .c_str());
   request.kv_policy = &policy;

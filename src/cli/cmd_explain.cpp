@@ -112,7 +112,7 @@ void run_explain(const ExplainOptions& o) {
   if (run.kv_policy.active()) {
     const int64_t n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, lm.model->config.n_ctx_train)
                                             : lm.model->config.n_ctx_train;
-    std::fprintf(stderr, "%s\n", describe_kv_policy(run.kv_policy, lm.model->config, o.model.kv_type == "f16", n_ctx).c_str());
+    std::fprintf(stderr, "%s\n", describe_kv_policy(run.kv_policy, lm.model->config, session_options(o.model).kv_type(), n_ctx).c_str());
   }
   if (o.json) std::cout << run.document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   else print_terminal(run.explanation, isatty(1) != 0);

@@ -33,7 +33,7 @@ void run_generate(const GenerateOptions& o) {
   std::cout << "\n";
   if (g.kv_policy.active())
     std::fprintf(stderr, "%s\n",
-                 describe_kv_policy(g.kv_policy, lm.model->config, o.model.kv_type == "f16",
+                 describe_kv_policy(g.kv_policy, lm.model->config, session_options(o.model).kv_type(),
                                     static_cast<int64_t>(g.prompt_tokens.size()) + o.n)
                      .c_str());
   const GenerateResult& r = g.timing;

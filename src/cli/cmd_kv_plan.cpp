@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "cli/command.h"
+#include "io/duo_pattern.h"
 #include "io/error.h"
 #include "conditions/kv_conditions.h"
 #include "records/results.h"
@@ -20,7 +21,9 @@ struct KvPlanOptions {
   int64_t length = 0;
   int64_t window = 64;
   int64_t sink = 4;
-  std::string output = "head_policy.json";
+  std::string output;            // default: head_policy.json (json) or duo_pattern (duo)
+  std::string format = "json";   // json: head_policy.json; duo: a DuoAttention pattern folder
+  std::string duo_gates = "binary";
 };
 
 // "0.25" or "25%" -> 0.25.
@@ -43,9 +46,24 @@ void run(const KvPlanOptions& o) {
   r.length = o.length != 0 ? o.length : c.n_ctx_train;
   r.window = o.window;
   r.sink = o.sink;
-  r.element_bytes = o.model.kv_type == "f16" ? 2 : 4;
+  r.kv_type = session_options(o.model).kv_type();
   const KvPlan plan = plan_kv_cache(scores, c, r);
-  write_file_atomic(o.output, kv_plan_json(plan, c, lm.model->source, o.scores).dump(2) + "\n");
+  const bool duo = o.format == "duo";
+  const std::string output = !o.output.empty() ? o.output : duo ? "duo_pattern" : "head_policy.json";
+  if (duo) {
+    const DuoPattern pattern =
+        duo_pattern_of_plan(plan, c, o.duo_gates == "score" ? DuoGates::score : DuoGates::binary);
+    // The plan's own fields go along (DuoAttention's readers take sink_size, recent_size, threshold).
+    write_duo_pattern(output, pattern,
+                      {{"format", "rhead-kv-plan"},
+                       {"model", lm.model->source},
+                       {"scores", o.scores},
+                       {"length", r.length},
+                       {"budget", r.budget},
+                       {"kv_dtype", o.model.kv_type}});
+  } else {
+    write_file_atomic(output, kv_plan_json(plan, c, lm.model->source, o.scores).dump(2) + "\n");
+  }
 
   const KvAccounting& a = plan.predicted;
   std::printf("budget %.1f%% of the %s KV cache at %lld positions (%s); window %lld, sink %lld\n", 100 * r.budget,
@@ -87,7 +105,7 @@ void run(const KvPlanOptions& o) {
                 100 * r.budget);
   else
     std::printf("next: none; no other KV head scores above 0\n");
-  std::printf("wrote %s\n", o.output.c_str());
+  std::printf("wrote %s\n", output.c_str());
 }
 
 CommandRegistrar reg("kv-plan", [](CLI::App& app) {
@@ -106,10 +124,23 @@ CommandRegistrar reg("kv-plan", [](CLI::App& app) {
   cmd->add_option("--kv-sink", o->sink, "sink positions every head keeps")
       ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}))
       ->capture_default_str();
-  cmd->add_option("-o,--output", o->output, "the plan file")->capture_default_str();
+  cmd->add_option("-o,--output", o->output,
+                  "the plan: a file (--format json, default head_policy.json) or a folder (--format duo, default "
+                  "duo_pattern)");
+  cmd->add_option("--format", o->format,
+                  "json: rhead's head_policy.json; duo: a DuoAttention pattern folder (full_attention_heads.tsv, "
+                  "n_layer rows x n_kv_head columns, and config.json with sink_size = --kv-sink, recent_size = "
+                  "--kv-window)")
+      ->check(CLI::IsMember({"json", "duo"}))
+      ->capture_default_str();
+  cmd->add_option("--duo-gates", o->duo_gates,
+                  "--format duo: binary (1 full, 0 streaming) or score (each KV head's score, with the threshold in "
+                  "config.json that selects the plan's full heads)")
+      ->check(CLI::IsMember({"binary", "score"}))
+      ->capture_default_str();
   cmd->footer(
       "A KV head keeps the whole cache when one of its query heads does (GQA), so KV heads are ranked by their best "
-      "query head's mean retrieval score; heads scoring 0 are never kept whole. Apply the plan with "
+      "query head's mean retrieval score; heads scoring 0 are never kept whole. Apply the plan (either format) with "
       "--kv-policy-file in niah, qa, cot, generate and attn.");
   cmd->callback([o] { run(*o); });
 });

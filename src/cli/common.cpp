@@ -13,7 +13,11 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--tokenizer", o.tokenizer, "tokenizer file for llama2.c .bin models (tok512.bin or .model)");
   cmd->add_option("--ctx", o.n_ctx, "KV cache capacity in tokens (default: the model's context length)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--kv-type", o.kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--kv-type", o.kv_type,
+                  "KV cache element type: f16, f32, or q8_0 (blocks of 32 int8 with an f16 scale, 8.5 bits a value; "
+                  "CPU backend; a head_dim that is not a multiple of 32 pads its last block)")
+      ->check(CLI::IsMember({"f16", "f32", "q8_0"}))
+      ->capture_default_str();
   cmd->add_option("--threads", o.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--chunk", o.prefill_chunk, "prefill chunk size in tokens (default: 256 on cpu, 4096 on cuda)")
       ->check(CLI::PositiveNumber);

@@ -22,7 +22,9 @@ void add_kv_options(CLI::App* cmd, KvCliOptions& o) {
                   "random draws non-retrieval heads with --seed), heads:L-H,... or kv:L-G,...")
       ->capture_default_str();
   cmd->add_option("--kv-policy-file", o.policy_file,
-                  "KV policy from a head_policy.json written by `rhead kv-plan` (window, sink, full KV heads)");
+                  "KV policy from a head_policy.json written by `rhead kv-plan` (window, sink, full KV heads), or a "
+                  "DuoAttention pattern folder (full_attention_heads.tsv + config.json: window = recent_size, sink = "
+                  "sink_size, full KV heads = gates >= threshold)");
 }
 
 void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o) {
@@ -41,7 +43,7 @@ void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o) {
 
 std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
   if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
-  const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);
+  const KvAccounting a = kv_accounting(p, c.head_dim, kv_type, length);
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "KV policy: window %lld, sink %lld, %d of %d query heads full (%d of %d KV heads); at %lld positions "

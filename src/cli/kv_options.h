@@ -3,7 +3,8 @@
 //   --kv-sink S          the first S positions are always kept (default 4)
 //   --kv-full SPEC       heads that keep the whole cache: none | all | top:K | random:K |
 //                        heads:L-H,... | kv:L-G,... (top/random need a score map, random a seed)
-//   --kv-policy-file F   a head_policy.json written by `rhead kv-plan`
+//   --kv-policy-file F   a head_policy.json written by `rhead kv-plan`, or a DuoAttention
+//                        pattern folder (io/duo_pattern.h; `rhead kv-plan --format duo`)
 // and, for the experiments (niah, qa, cot), the sweep:
 //   --kv-sweep-window 16,32,64 --kv-sweep-full top:0,2,4,6 [--sweep-random]
 //
@@ -37,6 +38,6 @@ void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o);
 void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o);
 
 // One line for stderr describing what a policy keeps at `length` positions.
-std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
+std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, KvType kv_type, int64_t length);
 
 }  // namespace rhead::cli

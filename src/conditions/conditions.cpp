@@ -68,9 +68,9 @@ SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy) {
   return so;
 }
 
-std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
+std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, KvType kv_type, int64_t length) {
   if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
-  const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);
+  const KvAccounting a = kv_accounting(p, c.head_dim, kv_type, length);
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "KV policy: window %lld, sink %lld, %d of %d query heads full (%d of %d KV heads); at %lld positions "

@@ -48,6 +48,6 @@ KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std
 SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy);
 
 // One line for stderr describing what a policy keeps at `length` positions.
-std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
+std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, KvType kv_type, int64_t length);
 
 }  // namespace rhead

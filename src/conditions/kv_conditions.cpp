@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -148,9 +149,9 @@ json kv_accounting_json(const KvAccounting& a, const KvPolicy& p) {
           {"kv_bytes_full", a.kv_bytes_full()}};
 }
 
-void add_kv_fields(const KvSetting& s, int head_dim, int element_bytes, int64_t length, json& line) {
+void add_kv_fields(const KvSetting& s, int head_dim, KvType kv_type, int64_t length, json& line) {
   line["kv_policy"] = s.to_json();
-  line["kv_cache"] = kv_accounting_json(kv_accounting(s.policy, head_dim, element_bytes, length), s.policy);
+  line["kv_cache"] = kv_accounting_json(kv_accounting(s.policy, head_dim, kv_type, length), s.policy);
 }
 
 // --- kv-plan ---
@@ -175,7 +176,7 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
   std::stable_sort(plan.ranking.begin(), plan.ranking.end(),
                    [](const KvGroupScore& a, const KvGroupScore& b) { return a.score > b.score; });
   plan.policy = KvPolicy(config, r.window, r.sink);
-  plan.predicted = kv_accounting(plan.policy, config.head_dim, r.element_bytes, r.length);
+  plan.predicted = kv_accounting(plan.policy, config.head_dim, r.kv_type, r.length);
   plan.floor_fraction = plan.predicted.kv_kept_fraction();
   if (plan.floor_fraction > r.budget) {
     char buf[256];
@@ -189,7 +190,7 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
     if (!(s.score > 0)) break;
     KvPolicy trial = plan.policy;
     for (int h = s.kv_head * group; h < (s.kv_head + 1) * group; ++h) trial.set_full(s.layer, h);
-    const KvAccounting a = kv_accounting(trial, config.head_dim, r.element_bytes, r.length);
+    const KvAccounting a = kv_accounting(trial, config.head_dim, r.kv_type, r.length);
     if (a.kv_kept_fraction() > r.budget) break;  // every KV head costs the same: none after fits either
     plan.policy = std::move(trial);
     plan.predicted = a;
@@ -222,7 +223,7 @@ json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::stri
           {"sink", plan.request.sink},
           {"length", plan.request.length},
           {"budget", plan.request.budget},
-          {"kv_dtype", plan.request.element_bytes == 2 ? "f16" : "f32"},
+          {"kv_dtype", kv_type_name(plan.request.kv_type)},
           {"full_kv_heads", full},
           {"full_query_heads", head_keys(plan.policy.full_heads())},
           {"predicted",
@@ -235,7 +236,58 @@ json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::stri
           {"scores", scores_source}};
 }
 
+KvPolicy kv_policy_from_duo(const DuoPattern& d, const ModelConfig& config, const std::string& where) {
+  if (d.n_layer != config.n_layer || d.n_kv_head != config.n_kv_head)
+    fail(where, "the pattern has " + std::to_string(d.n_layer) + " layers x " + std::to_string(d.n_kv_head) +
+                    " KV heads, the model " + std::to_string(config.n_layer) + " x " +
+                    std::to_string(config.n_kv_head));
+  KvPolicy p(config, d.recent_size, d.sink_size);
+  const int group = config.group_size();
+  for (int l = 0; l < d.n_layer; ++l)
+    for (int g = 0; g < d.n_kv_head; ++g)
+      if (d.is_full(l, g))
+        for (int h = g * group; h < (g + 1) * group; ++h) p.set_full(l, h);
+  return p;
+}
+
+DuoPattern duo_pattern_of_plan(const KvPlan& plan, const ModelConfig& config, DuoGates gates) {
+  DuoPattern d;
+  d.n_layer = config.n_layer;
+  d.n_kv_head = config.n_kv_head;
+  d.sink_size = plan.request.sink;
+  d.recent_size = plan.request.window;
+  d.gates.assign(static_cast<size_t>(d.n_layer) * d.n_kv_head, 0.0);
+  const auto at = [&](const KvGroupScore& s) -> double& {
+    return d.gates[static_cast<size_t>(s.layer) * d.n_kv_head + s.kv_head];
+  };
+  if (gates == DuoGates::binary) {
+    for (const KvGroupScore& s : plan.full) at(s) = 1.0;
+    return d;
+  }
+  double lowest_full = 2.0, highest_streaming = -1.0;
+  for (const KvGroupScore& s : plan.ranking) at(s) = std::clamp(s.score, 0.0, 1.0);
+  for (const KvGroupScore& s : plan.ranking) {
+    const bool full = std::any_of(plan.full.begin(), plan.full.end(), [&](const KvGroupScore& f) {
+      return f.layer == s.layer && f.kv_head == s.kv_head;
+    });
+    if (full)
+      lowest_full = std::min(lowest_full, at(s));
+    else
+      highest_streaming = std::max(highest_streaming, at(s));
+  }
+  if (lowest_full <= highest_streaming)
+    throw Error("--duo-gates score: a streaming KV head scores " + std::to_string(highest_streaming) +
+                ", as high as the lowest full one; no threshold separates them (use --duo-gates binary)");
+  // No full head: a threshold above every gate (gates are clipped to [0, 1]).
+  d.threshold = plan.full.empty() ? 2.0 : lowest_full;
+  return d;
+}
+
 KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
+  if (is_duo_pattern_dir(path)) return kv_policy_from_duo(read_duo_pattern(path), config, path);
+  if (std::filesystem::is_directory(path))
+    fail(path, std::string("a folder without ") + kDuoHeadsFile + " (expected a head_policy.json or a DuoAttention "
+               "pattern folder)");
   const json doc = read_json_file(path);
   try {
     if (!doc.is_object() || doc.value("format", std::string()) != "rhead-head-policy")

@@ -10,7 +10,7 @@
 //     "model":  {"source": str, "n_layer": int, "n_head": int, "n_kv_head": int, "head_dim": int},
 //     "window": W, "sink": S,           // restricted heads keep positions j < S and the last W (i - j < W)
 //     "length": N, "budget": F,         // the plan keeps at most F (0..1) of the full cache at N positions
-//     "kv_dtype": "f16" | "f32",
+//     "kv_dtype": "f16" | "f32" | "q8_0",
 //     "full_kv_heads": [{"layer": l, "kv_head": g, "query_heads": [h, ...], "score": s}, ...],
 //                                       // these KV heads keep every position; all others are windowed
 //     "full_query_heads": ["l-h", ...], // the query heads that read them (GQA view)
@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/score_map.h"
+#include "io/duo_pattern.h"
 #include "model/config.h"
 #include "model/heads.h"
 #include "model/kv_policy.h"
@@ -83,7 +84,7 @@ std::vector<int64_t> parse_window_list(const std::string& text);
 nlohmann::json kv_accounting_json(const KvAccounting& a, const KvPolicy& policy);
 
 // line["kv_policy"] = setting.to_json(), line["kv_cache"] = its accounting at `length`.
-void add_kv_fields(const KvSetting& setting, int head_dim, int element_bytes, int64_t length, nlohmann::json& line);
+void add_kv_fields(const KvSetting& setting, int head_dim, KvType kv_type, int64_t length, nlohmann::json& line);
 
 // --- kv-plan ---
 
@@ -92,7 +93,7 @@ struct KvPlanRequest {
   int64_t length = 0;       // positions the budget is stated at
   int64_t window = 64;
   int64_t sink = 4;
-  int element_bytes = 2;    // 2: f16 cache, 4: f32
+  KvType kv_type = KvType::f16;  // the cache the budget is stated for
 };
 
 struct KvGroupScore {
@@ -116,7 +117,21 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
 nlohmann::json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::string& model_source,
                             const std::string& scores_source);
 
-// Reads a head_policy.json into a policy over `config` (its shape must match).
+// Reads a head_policy.json, or a DuoAttention pattern folder (io/duo_pattern.h), into a
+// policy over `config` (its shape must match).
 KvPolicy read_head_policy(const std::string& path, const ModelConfig& config);
+
+// A DuoAttention pattern as a policy: window = recent_size, sink = sink_size, a KV head whose
+// gate reaches the threshold keeps the whole cache (with every query head of its group).
+// `where` names the pattern in errors (shape mismatch with `config`).
+KvPolicy kv_policy_from_duo(const DuoPattern& pattern, const ModelConfig& config, const std::string& where);
+
+// What `rhead kv-plan --format duo` writes for a plan.
+enum class DuoGates {
+  binary,  // 1 for a full KV head, 0 for a streaming one
+  score,   // the KV head's score, with a threshold in config.json that selects exactly the plan's full heads
+};
+// Error when `score` cannot express the plan (a streaming head scores as high as a full one).
+DuoPattern duo_pattern_of_plan(const KvPlan& plan, const ModelConfig& config, DuoGates gates);
 
 }  // namespace rhead

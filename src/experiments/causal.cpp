@@ -32,7 +32,7 @@ using nlohmann::json;
 // --- niah ---
 
 NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
-                   int head_dim, int element_bytes) {
+                   int head_dim, KvType kv_type) {
   const std::vector<StepCopies> steps = r.steps.value_or(std::vector<StepCopies>{});
   NiahLine l;
   l.test_id = mask.label + "|" + r.test_id;
@@ -44,7 +44,7 @@ NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::stri
   l.score = r.rouge_recall;
   l.grid_test_id = r.test_id;
   l.needle_id = r.needle_id;
-  l.condition = line_condition(mask, head_dim, element_bytes, r.prompt_tokens);
+  l.condition = line_condition(mask, head_dim, kv_type, r.prompt_tokens);
   l.mask_mode = mask_mode_name(mask.mask.mode);
   l.mask_phase = mask_phase_name(mask.mask.phase);
   l.passed = r.rouge_recall > kPassScore;
@@ -337,7 +337,7 @@ class NiahExperiment : public Experiment {
     last_ = runner_for(m).run(task, &m.mask);
     last_mask_ = m.label;
     return to_json(niah_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle,
-                             model_.model->config.head_dim, session_.kv_f16 ? 2 : 4));
+                             model_.model->config.head_dim, session_.kv_type()));
   }
   int64_t prefilled_tokens() const {
     int64_t n = 0;

@@ -32,8 +32,7 @@ Session& ItemRun::session(const MaskSetting& condition) {
 }
 
 LineCondition ItemRun::line_condition(const MaskSetting& condition, int64_t prompt_tokens) const {
-  return rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_f16 ? 2 : 4,
-                               prompt_tokens);
+  return rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(), prompt_tokens);
 }
 
 RunDir ItemRun::run(Experiment& experiment) const {

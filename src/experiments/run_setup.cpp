@@ -34,10 +34,12 @@ LoadedModel load_model_from_options(const ModelOptions& o) {
 }
 
 SessionOptions session_options(const ModelOptions& o) {
-  if (o.kv_type != "f16" && o.kv_type != "f32") throw Error("kv_type '" + o.kv_type + "': expected f16 or f32");
+  if (o.kv_type != "f16" && o.kv_type != "f32" && o.kv_type != "q8_0")
+    throw Error("kv_type '" + o.kv_type + "': expected f16, f32 or q8_0");
   SessionOptions so;
   so.n_ctx = o.n_ctx;
   so.kv_f16 = o.kv_type == "f16";
+  so.kv_q8_0 = o.kv_type == "q8_0";
   so.prefill_chunk = o.prefill_chunk;
   so.device = o.device.empty() ? default_device() : parse_device(o.device);
   return so;

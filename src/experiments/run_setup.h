@@ -24,7 +24,7 @@ struct ModelOptions {
   std::string model;           // .gguf, HF dir, llama2.c .bin, or builtin:NAME
   std::string tokenizer;       // tokenizer file for llama2.c .bin models
   int64_t n_ctx = 0;           // KV cache capacity in tokens (0: the model's context length)
-  std::string kv_type = "f16"; // KV cache element type: f16 or f32
+  std::string kv_type = "f16"; // KV cache element type: f16, f32 or q8_0
   int threads = 0;             // OpenMP threads (0: all cores)
   int64_t prefill_chunk = 0;   // prefill chunk size in tokens (0: the device's default)
   std::string device;          // cpu | cuda (empty: cuda when a GPU is present, else cpu)
@@ -32,7 +32,7 @@ struct ModelOptions {
 
 // Sets the threads, then loads. Errors (rhead::Error) name the model path.
 LoadedModel load_model_from_options(const ModelOptions& o);
-// Error unless kv_type is f16 / f32 and device is empty, cpu or cuda.
+// Error unless kv_type is f16 / f32 / q8_0 and device is empty, cpu or cuda.
 SessionOptions session_options(const ModelOptions& o);
 
 enum class DefaultNeedles { builtin_facts, sandwich };

@@ -70,10 +70,10 @@ int64_t kv_rows_kept(int64_t length, bool full, int64_t window, int64_t sink) {
   return std::min(length, sink + window);
 }
 
-KvAccounting kv_accounting(const KvPolicy& p, int head_dim, int element_bytes, int64_t length) {
+KvAccounting kv_accounting(const KvPolicy& p, int head_dim, KvType kv_type, int64_t length) {
   KvAccounting a;
   a.length = length;
-  a.bytes_per_row = 2 * static_cast<int64_t>(head_dim) * element_bytes;
+  a.bytes_per_row = 2 * kv_row_bytes(kv_type, head_dim);
   const int64_t window = p.active() ? p.window : 0;
   for (int l = 0; l < p.n_layer; ++l) {
     for (int h = 0; h < p.n_head; ++h) {

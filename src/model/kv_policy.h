@@ -20,6 +20,7 @@
 
 #include "model/config.h"
 #include "model/heads.h"
+#include "ops/kv_cache.h"
 
 namespace rhead {
 
@@ -77,7 +78,8 @@ struct KvAccounting {
 };
 
 // Accounting of `policy` (inactive: everything kept) after `length` positions, for a cache of
-// `head_dim` values per row stored in `element_bytes` (2 for f16, 4 for f32).
-KvAccounting kv_accounting(const KvPolicy& policy, int head_dim, int element_bytes, int64_t length);
+// `head_dim` values per row stored as `kv_type` (kv_row_bytes: f16 2 bytes a value, f32 4,
+// q8_0 34 per block of 32).
+KvAccounting kv_accounting(const KvPolicy& policy, int head_dim, KvType kv_type, int64_t length);
 
 }  // namespace rhead

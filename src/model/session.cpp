@@ -56,7 +56,9 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   capacity_ = options_.n_ctx > 0 ? options_.n_ctx : c.n_ctx_train;
   if (options_.prefill_chunk <= 0) options_.prefill_chunk = default_prefill_chunk(options_.device);
   backend_ = make_backend(options_.device);
-  kv_.type = options_.kv_f16 ? KvType::f16 : KvType::f32;
+  kv_.type = options_.kv_type();
+  if (kv_.type == KvType::q8_0 && options_.device != Device::cpu)
+    throw Error("--kv-type q8_0: only the CPU backend has a q8_0 KV cache (use --device cpu, or f16)");
   kv_.n_layer = c.n_layer;
   kv_.n_kv_head = c.n_kv_head;
   kv_.head_dim = c.head_dim;
@@ -202,6 +204,7 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     a.k = kv.k;
     a.v = kv.v;
     a.kv_f16 = kv.f16;
+    a.kv_q8_0 = kv.type == KvType::q8_0;
     a.kv_head_stride = kv.head_stride;
     a.out = out;
     set_attention_variant(a, variant);

@@ -20,9 +20,12 @@ namespace rhead {
 struct SessionOptions {
   int64_t n_ctx = 0;            // KV capacity in tokens; 0: the model's trained context length
   bool kv_f16 = true;           // f16 KV cache (else f32)
+  bool kv_q8_0 = false;         // Q8_0 KV cache (CPU backend; ops/kv_cache.h); overrides kv_f16
   int64_t prefill_chunk = 0;    // tokens per forward chunk during prefill; 0: the device's default
   KvPolicy kv_policy;           // streaming-cache visibility per query head, every phase; inactive: none
   Device device = Device::cpu;  // where the forward pass runs
+
+  KvType kv_type() const { return kv_q8_0 ? KvType::q8_0 : kv_f16 ? KvType::f16 : KvType::f32; }
 };
 
 // Prefill chunk used when SessionOptions::prefill_chunk is 0: 256 tokens on the CPU (cache

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "io/error.h"
+#include "ops/kv_cache.h"
 #include "ops/quant.h"
 
 namespace rhead {
@@ -86,6 +87,20 @@ void mix_scalar(const float* w, const void* v, bool f16, int64_t n, int hd, floa
   }
 }
 
+KvType kv_type_of(const AttentionArgs& a) {
+  return a.kv_q8_0 ? KvType::q8_0 : a.kv_f16 ? KvType::f16 : KvType::f32;
+}
+
+// The first row of KV head g in a layer's K or V cache (kv_head_stride counts values).
+const uint8_t* kv_head_rows(const AttentionArgs& a, const void* layer, int64_t g) {
+  return static_cast<const uint8_t*>(layer) + g * (a.kv_head_stride / a.head_dim) * kv_row_bytes(kv_type_of(a), a.head_dim);
+}
+
+// dst[rows, hd] = the f32 values of `rows` Q8_0 rows of one KV head, from row `first` on.
+void q8_0_rows_to_f32(const uint8_t* head, int64_t first, int64_t rows, int hd, float* dst) {
+  kv_dequantize_rows_q8_0(head + first * kv_row_bytes(KvType::q8_0, hd), rows, hd, dst);
+}
+
 // The keys one query sees (file comment of attention.h): at most two runs of positions in
 // ascending order, the sink run of a windowed head and the recent run ending at the query.
 struct VisibleKeys {
@@ -154,14 +169,23 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
   const int64_t pos = a.pos0 + t;
   const VisibleKeys vis = visible_keys(a, pos, h);
   const int kvh = h / (a.n_head / a.n_kv_head);
-  const size_t elem = a.kv_f16 ? 2 : 4;
-  const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + kvh * a.kv_head_stride * elem;
-  const uint8_t* vbase = static_cast<const uint8_t*>(a.v) + kvh * a.kv_head_stride * elem;
+  // q8_0 rows are dequantized per visible run and read as f32 by the scalar loops.
+  const bool q8 = a.kv_q8_0, f16 = a.kv_f16 && !q8;
+  const size_t elem = f16 ? 2 : 4;
+  const uint8_t* kbase = kv_head_rows(a, a.k, kvh);
+  const uint8_t* vbase = kv_head_rows(a, a.v, kvh);
+  std::vector<float> deq;
+  const auto rows = [&](const uint8_t* base, int64_t b, int64_t n) -> const uint8_t* {
+    if (!q8) return base + b * hd * elem;
+    deq.resize(static_cast<size_t>(n) * hd);
+    q8_0_rows_to_f32(base, b, n, hd, deq.data());
+    return reinterpret_cast<const uint8_t*>(deq.data());
+  };
   const float* q = a.q + (t * a.n_head + h) * hd;
   float* out = a.out + (t * a.n_head + h) * hd;
   const HeadOverride ov = a.overrides ? a.overrides[h] : HeadOverride::none;
   const int32_t slot = a.obs_slot ? a.obs_slot[t] : -1;
-  const bool simd = fast && a.kv_f16 && kHaveAvx2;
+  const bool simd = fast && f16 && kHaveAvx2;
 
   std::fill(out, out + hd, 0.0f);
   float inv_sum = 0.0f;
@@ -175,7 +199,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
       if (simd)
         scores_f16_avx2(q, reinterpret_cast<const uint16_t*>(kbase) + b * hd, n, hd, scale, row + b);
       else
-        scores_scalar(q, kbase + b * hd * elem, a.kv_f16, n, hd, scale, row + b);
+        scores_scalar(q, rows(kbase, b, n), f16, n, hd, scale, row + b);
       if (a.softcap != 0.0f)
         for (int64_t j = b; j < b + n; ++j) row[j] = a.softcap * std::tanh(row[j] / a.softcap);
     }
@@ -204,7 +228,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
       if (simd)
         mix_f16_avx2(row + b, reinterpret_cast<const uint16_t*>(vbase) + b * hd, n, hd, out);
       else
-        mix_scalar(row + b, vbase + b * hd * elem, a.kv_f16, n, hd, out);
+        mix_scalar(row + b, rows(vbase, b, n), f16, n, hd, out);
     }
     inv_sum = 1.0f;  // row now holds the normalized weights
   } else if (ov == HeadOverride::mean) {
@@ -416,6 +440,15 @@ struct TileScratch {
   std::vector<float> qt, st, ot;  // lane kernel: q^T [hd][8], scores [keys][8], O^T [hd][8]
 };
 
+// Keys [kb, kb + nk) of a q8_0 cache: K and V dequantized into the scratch tiles.
+void q8_0_tiles(TileScratch& sc, const uint8_t* kbase, const uint8_t* vbase, int64_t kb, int64_t nk, int hd,
+                const float*& kt, const float*& vt) {
+  q8_0_rows_to_f32(kbase, kb, nk, hd, sc.kt.data());
+  q8_0_rows_to_f32(vbase, kb, nk, hd, sc.vt.data());
+  kt = sc.kt.data();
+  vt = sc.vt.data();
+}
+
 // The visible runs of the query rows of a decode register kernel, one entry per lane: row r
 // fills lanes r * copies .. r * copies + copies - 1. A row with one run has [b1, e1) empty.
 struct LaneRuns {
@@ -478,7 +511,9 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     if (!any) continue;
     const float* kt;
     const float* vt;
-    if (a.kv_f16) {
+    if (a.kv_q8_0) {
+      q8_0_tiles(sc, kbase, vbase, kb, nk, hd, kt, vt);
+    } else if (a.kv_f16) {
       // The cache streams from memory at long context: request the K/V tiles kPrefetchTiles
       // ahead into L2 while this one is converted and used; the hardware prefetcher alone does
       // not run far enough ahead (bench_attention --layers 22, decode at 16K, 2 threads: 2.5 ms
@@ -840,9 +875,8 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
     const float* q = a.q + (sc.rows[r].t * a.n_head + sc.rows[r].h) * hd;
     for (int i = 0; i < hd; ++i) sc.qs[r * hd + i] = q[i] * scale;
   }
-  const size_t elem = a.kv_f16 ? 2 : 4;
-  const uint8_t* kbase = static_cast<const uint8_t*>(a.k) + g * a.kv_head_stride * elem;
-  const uint8_t* vbase = static_cast<const uint8_t*>(a.v) + g * a.kv_head_stride * elem;
+  const uint8_t* kbase = kv_head_rows(a, a.k, g);
+  const uint8_t* vbase = kv_head_rows(a, a.v, g);
   for (int64_t r0 = 0; r0 < M && plan.lanes; r0 += 8) {
     const int nr = static_cast<int>(std::min<int64_t>(8, M - r0));
     if (!plan.keys512)
@@ -865,7 +899,9 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
     if (!any) continue;
     const float* kt;
     const float* vt;
-    if (a.kv_f16) {
+    if (a.kv_q8_0) {
+      q8_0_tiles(sc, kbase, vbase, kb, nk, hd, kt, vt);
+    } else if (a.kv_f16) {
       f16_rows_to_f32(reinterpret_cast<const uint16_t*>(kbase) + kb * hd, nk * hd, sc.kt.data());
       f16_rows_to_f32(reinterpret_cast<const uint16_t*>(vbase) + kb * hd, nk * hd, sc.vt.data());
       kt = sc.kt.data();
@@ -990,7 +1026,8 @@ TilePlan plan_tiles(const AttentionArgs& a, KernelISA isa) {
   p.n_blocks = (a.n_tokens + p.block_tokens - 1) / p.block_tokens;
   const int64_t n_keys = a.pos0 + a.n_tokens;
   p.lanes = isa != KernelISA::Scalar && kHaveAvx2 && std::min(p.block_tokens, a.n_tokens) * p.group <= kMaxLaneRows;
-  p.keys512 = p.lanes && isa == KernelISA::AVX512 && kHaveAvx512 && a.head_dim % 16 == 0;
+  // The key-pair kernel reads f16 / f32 straight from the cache; q8_0 tiles go to the 8-lane one.
+  p.keys512 = p.lanes && isa == KernelISA::AVX512 && kHaveAvx512 && a.head_dim % 16 == 0 && !a.kv_q8_0;
   p.tile_keys = p.keys512 ? kKeyTile : p.lanes ? kLaneKeys : kPrefillKeys;
   // Flash-decoding: when the threads outnumber the work items, split the keys.
   const int64_t threads = omp_get_max_threads(), items = a.n_kv_head * p.n_blocks;

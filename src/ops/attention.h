@@ -57,10 +57,13 @@ struct AttentionArgs {
   int64_t pos0 = 0;
   int n_head = 0, n_kv_head = 0, head_dim = 0;
   const float* q = nullptr;  // [n_tokens, n_head, head_dim], RoPE applied
-  // KV cache of this layer: [n_kv_head][capacity][head_dim], f16 or f32; rows 0..pos0+n_tokens-1 valid.
+  // KV cache of this layer: [n_kv_head][capacity] rows of head_dim values, f16 or f32, or Q8_0
+  // blocks (kv_q8_0; ops/kv_cache.h has the row layout; the kernels dequantize, so scores,
+  // outputs and probes are those of the dequantized values); rows 0..pos0+n_tokens-1 valid.
   const void* k = nullptr;
   const void* v = nullptr;
   bool kv_f16 = true;
+  bool kv_q8_0 = false;        // Q8_0 blocks (takes precedence over kv_f16)
   int64_t kv_head_stride = 0;  // elements between consecutive KV heads (capacity * head_dim)
   float* out = nullptr;        // [n_tokens, n_head, head_dim]
 

@@ -105,15 +105,17 @@ class CpuBackend final : public Backend {
 
   void kv_append(const KvCache& kv, int layer, int64_t pos0, int64_t T, const float* k, const float* v) override {
     const int64_t hd = kv.head_dim;
-    const size_t elem = kv.elem_bytes();
     auto* kc = static_cast<uint8_t*>(kv.k_layer(layer));
     auto* vc = static_cast<uint8_t*>(kv.v_layer(layer));
     for (int64_t t = 0; t < T; ++t)
       for (int g = 0; g < kv.n_kv_head; ++g) {
-        const size_t off = (static_cast<size_t>(g) * kv.capacity + pos0 + t) * hd * elem;
+        const size_t off = kv.row_offset(g, pos0 + t);
         const float* ks = k + (t * kv.n_kv_head + g) * hd;
         const float* vs = v + (t * kv.n_kv_head + g) * hd;
-        if (kv.type == KvType::f16) {
+        if (kv.type == KvType::q8_0) {
+          kv_quantize_row_q8_0(ks, hd, kc + off);
+          kv_quantize_row_q8_0(vs, hd, vc + off);
+        } else if (kv.type == KvType::f16) {
           auto* kd = reinterpret_cast<uint16_t*>(kc + off);
           auto* vd = reinterpret_cast<uint16_t*>(vc + off);
           for (int64_t i = 0; i < hd; ++i) {

@@ -1,6 +1,9 @@
 // KvCache: where a Session keeps every layer's keys and values, in the memory of its backend
 // (host for the CPU backend, GPU for CUDA). The layout is one contiguous block per tensor:
-//   k, v: [n_layer][n_kv_head][capacity][head_dim] elements of f16 or f32
+//   k, v: [n_layer][n_kv_head][capacity][row] rows of head_dim values: f16 or f32, or, for
+//         q8_0, Q8_0 blocks (32 values: an f16 scale and 32 int8, 34 bytes); a q8_0 row is
+//         ceil(head_dim / 32) blocks, the last one zero-padded when head_dim is not a multiple
+//         of 32 (head_dim 16: one block, 34 bytes for 16 values, more than f16's 32)
 // so that one KV head's rows are contiguous (what the attention kernels stream through).
 // Rows are written by Backend::kv_append; view(layer) gives the attention kernel its inputs.
 #pragma once
@@ -9,7 +12,19 @@
 
 namespace rhead {
 
-enum class KvType { f16, f32 };
+enum class KvType { f16, f32, q8_0 };
+
+inline const char* kv_type_name(KvType t) { return t == KvType::f16 ? "f16" : t == KvType::f32 ? "f32" : "q8_0"; }
+
+// Bytes of one cache row of `head_dim` values.
+inline int64_t kv_row_bytes(KvType t, int64_t head_dim) {
+  return t == KvType::f16 ? 2 * head_dim : t == KvType::f32 ? 4 * head_dim : (head_dim + 31) / 32 * 34;
+}
+
+// q8_0 rows: one row of head_dim values into its blocks (the padding quantizes zeros), and
+// `rows` consecutive rows back to f32 ([rows][head_dim]).
+void kv_quantize_row_q8_0(const float* src, int64_t head_dim, void* dst);
+void kv_dequantize_rows_q8_0(const void* src, int64_t rows, int64_t head_dim, float* dst);
 
 // One layer of the cache, as the attention kernel reads it.
 struct KvLayerView {
@@ -17,6 +32,7 @@ struct KvLayerView {
   const void* v = nullptr;
   bool f16 = true;
   int64_t head_stride = 0;   // elements between consecutive KV heads (capacity * head_dim)
+  KvType type = KvType::f16;
 };
 
 struct KvCache {
@@ -26,13 +42,18 @@ struct KvCache {
   void* k = nullptr;         // backend memory, owned by the Session
   void* v = nullptr;
 
-  size_t elem_bytes() const { return type == KvType::f16 ? 2 : 4; }
   int64_t head_stride() const { return capacity * head_dim; }
-  size_t layer_bytes() const { return static_cast<size_t>(n_kv_head) * capacity * head_dim * elem_bytes(); }
+  // Byte offset of row `pos` of KV head `g` within a layer.
+  size_t row_offset(int g, int64_t pos) const {
+    return static_cast<size_t>((static_cast<int64_t>(g) * capacity + pos) * kv_row_bytes(type, head_dim));
+  }
+  size_t layer_bytes() const { return static_cast<size_t>(n_kv_head * capacity * kv_row_bytes(type, head_dim)); }
   size_t bytes() const { return layer_bytes() * n_layer; }  // of k (v is the same)
   void* k_layer(int layer) const { return static_cast<uint8_t*>(k) + layer * layer_bytes(); }
   void* v_layer(int layer) const { return static_cast<uint8_t*>(v) + layer * layer_bytes(); }
-  KvLayerView view(int layer) const { return {k_layer(layer), v_layer(layer), type == KvType::f16, head_stride()}; }
+  KvLayerView view(int layer) const {
+    return {k_layer(layer), v_layer(layer), type == KvType::f16, head_stride(), type};
+  }
 };
 
 }  // namespace rhead

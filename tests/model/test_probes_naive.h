@@ -115,15 +115,24 @@ inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens
       for (auto& e : k[t]) e = kv_round(e);
       for (auto& e : v[t]) e = kv_round(e);
       if (kv_from) {
-        const bool f16 = kv_from->options().kv_f16;
+        const KvType type = kv_from->kv_cache().type;
+        const bool f16 = type == KvType::f16;
+        // q8_0: a row is ceil(hd / 32) blocks of 34 bytes (the last zero-padded), dequantized
+        // here by the scalar reference.
+        const int64_t q8_padded = (hd + 31) / 32 * 32, q8_row = q8_padded / 32 * 34;
+        std::vector<float> q8_values(q8_padded);
         for (int which = 0; which < 2; ++which) {
           const void* base = which == 0 ? kv_from->k_cache(l) : kv_from->v_cache(l);
           std::vector<double>& dst = which == 0 ? k[t] : v[t];
           for (int g = 0; g < G; ++g)
             for (int i = 0; i < hd; ++i) {
-              const size_t at = (static_cast<size_t>(g) * kv_from->capacity() + t) * hd + i;
-              const double cached = f16 ? f16_to_f32(static_cast<const uint16_t*>(base)[at])
-                                        : static_cast<const float*>(base)[at];
+              const size_t row = static_cast<size_t>(g) * kv_from->capacity() + t, at = row * hd + i;
+              if (type == KvType::q8_0 && i == 0)
+                dequantize_row_ref(DType::Q8_0, static_cast<const uint8_t*>(base) + row * q8_row, q8_values.data(),
+                                   q8_padded);
+              const double cached = type == KvType::q8_0 ? q8_values[i]
+                                    : f16 ? f16_to_f32(static_cast<const uint16_t*>(base)[at])
+                                          : static_cast<const float*>(base)[at];
               const double rel = std::abs(cached - dst[g * hd + i]) / std::max(1.0, std::abs(cached));
               if (max_kv_diff) *max_kv_diff = std::max(*max_kv_diff, rel);
               dst[g * hd + i] = cached;

@@ -73,6 +73,53 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
   EXPECT_NE(r.out.find("next: none; no other KV head scores above 0"), std::string::npos) << r.out;
 }
 
+// --format duo writes DuoAttention's folder: one row per layer, one column per KV head, the
+// plan's window and sink as recent_size and sink_size; with --duo-gates score the KV heads'
+// scores and a threshold that selects the same heads. Both read back as the JSON plan's policy.
+TEST(KvPlanCli, DuoFormatWritesTheSamePlan) {
+  MkdtempDir d("kvplanduo");
+  const std::string scores = write_scores(d);
+  const std::string base = "kv-plan -m builtin:induction --scores " + scores + " --budget 50% --length 1000 ";
+  ASSERT_EQ(rhead_cli(base + "-o " + d.sub("plan.json"), d).exit_code, 0);
+  CliRun r = rhead_cli(base + "--format duo -o " + d.sub("duo"), d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(rhead::testing::read_text_file(d.sub("duo/full_attention_heads.tsv")), "0\t0\n1\t0\n");
+  json cfg = json::parse(rhead::testing::read_text_file(d.sub("duo/config.json")));
+  EXPECT_EQ(cfg["sink_size"], 4);
+  EXPECT_EQ(cfg["recent_size"], 64);
+  EXPECT_FALSE(cfg.contains("threshold"));
+  r = rhead_cli(base + "--format duo --duo-gates score -o " + d.sub("duo_score"), d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // KV head 1-0 scores 1.0 (query head 1-1), 1-1 scores 0.8 (1-2); the plan keeps only 1-0.
+  EXPECT_EQ(rhead::testing::read_text_file(d.sub("duo_score/full_attention_heads.tsv")), "0\t0\n1\t0.80000000000000004\n");
+  cfg = json::parse(rhead::testing::read_text_file(d.sub("duo_score/config.json")));
+  EXPECT_EQ(cfg["threshold"], 1.0);
+  // Each plan runs under --kv-policy-file with the same policy: attn reports the same full heads.
+  const std::string attn = "attn -m builtin:induction -p 'the cat sat on the mat and the cat' -n 2 --json --kv-policy-file ";
+  const CliRun from_json = rhead_cli(attn + d.sub("plan.json"), d);
+  ASSERT_EQ(from_json.exit_code, 0) << from_json.err;
+  for (const std::string dir : {"duo", "duo_score"}) {
+    const CliRun from_duo = rhead_cli(attn + d.sub(dir), d);
+    ASSERT_EQ(from_duo.exit_code, 0) << from_duo.err;
+    EXPECT_EQ(from_duo.out, from_json.out) << dir;
+    EXPECT_NE(from_duo.out.find("\"blocks.1.attn.kv_full\":[true,true,false,false]"), std::string::npos) << from_duo.out;
+  }
+  // A ragged TSV or a folder without one: one line naming the file.
+  std::ofstream(d.sub("duo/full_attention_heads.tsv")) << "0\t0\n1\n";
+  r = rhead_cli(attn + d.sub("duo"), d);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("full_attention_heads.tsv:2: 1 columns"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  std::filesystem::create_directories(d.sub("empty"));
+  r = rhead_cli(attn + d.sub("empty"), d);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // A pattern for another shape.
+  std::ofstream(d.sub("duo/full_attention_heads.tsv")) << "0\t0\t1\n1\t0\t0\n";
+  r = rhead_cli(attn + d.sub("duo"), d);
+  EXPECT_NE(r.err.find("the pattern has 2 layers x 3 KV heads"), std::string::npos) << r.err;
+}
+
 TEST(KvPlanCli, BadInputIsOneLine) {
   MkdtempDir d("kvplancli");
   const std::string scores = write_scores(d);

@@ -34,7 +34,7 @@ TEST(KvAccounting, HandComputedWithGqa) {
   p.set_full(1, 2);
   p.set_full(1, 3);
   // Length 100: a restricted head keeps 2 + 10 = 12 rows, a full one 100.
-  const KvAccounting a = kv_accounting(p, c.head_dim, /*f16*/ 2, 100);
+  const KvAccounting a = kv_accounting(p, c.head_dim, KvType::f16, 100);
   EXPECT_EQ(a.bytes_per_row, 2 * 8 * 2);
   // Query view: layer 0 = 12 + 100 + 12 + 12, layer 1 = 12 + 12 + 100 + 100.
   EXPECT_EQ(a.query_rows_kept, 136 + 224);
@@ -53,16 +53,16 @@ TEST(KvAccounting, HandComputedWithGqa) {
   EXPECT_EQ(p.full_kv_groups(), (std::vector<HeadId>{{0, 0}, {1, 1}}));
 
   // Up to sink + window positions nothing is dropped; one more and the windows bite.
-  EXPECT_DOUBLE_EQ(kv_accounting(p, 8, 2, 5).kv_kept_fraction(), 1.0);
-  EXPECT_DOUBLE_EQ(kv_accounting(p, 8, 2, 12).kv_kept_fraction(), 1.0);
-  EXPECT_EQ(kv_accounting(p, 8, 2, 13).kv_rows_kept, 13 + 12 + 12 + 13);
+  EXPECT_DOUBLE_EQ(kv_accounting(p, 8, KvType::f16, 5).kv_kept_fraction(), 1.0);
+  EXPECT_DOUBLE_EQ(kv_accounting(p, 8, KvType::f16, 12).kv_kept_fraction(), 1.0);
+  EXPECT_EQ(kv_accounting(p, 8, KvType::f16, 13).kv_rows_kept, 13 + 12 + 12 + 13);
   EXPECT_TRUE(p.is_identity_up_to(12));
   EXPECT_FALSE(p.is_identity_up_to(13));
 
   // f32 cache: twice the bytes, same fractions.
-  EXPECT_EQ(kv_accounting(p, 8, 4, 100).kv_bytes_kept(), 224 * 64);
+  EXPECT_EQ(kv_accounting(p, 8, KvType::f32, 100).kv_bytes_kept(), 224 * 64);
   // No policy: everything kept, every head counts as full.
-  const KvAccounting none = kv_accounting(KvPolicy(c, 0, 4), 8, 2, 100);
+  const KvAccounting none = kv_accounting(KvPolicy(c, 0, 4), 8, KvType::f16, 100);
   EXPECT_EQ(none.kv_rows_kept, 400);
   EXPECT_EQ(none.full_kv_heads, 4);
   EXPECT_EQ(none.full_query_heads, 8);
@@ -74,7 +74,7 @@ TEST(KvAccounting, OneFullQueryHeadKeepsItsWholeKvHead) {
   const ModelConfig c = shape(1, 8, 2, 4);
   KvPolicy p(c, 1, 0);
   p.set_full(0, 5);
-  const KvAccounting a = kv_accounting(p, 4, 2, 1000);
+  const KvAccounting a = kv_accounting(p, 4, KvType::f16, 1000);
   EXPECT_EQ(a.query_rows_kept, 1000 + 7 * 1);
   EXPECT_EQ(a.kv_rows_kept, 1000 + 1);
   EXPECT_EQ(p.head_windows(0), (std::vector<int32_t>{1, 1, 1, 1, 1, 0, 1, 1}));

@@ -148,5 +148,61 @@ TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
   EXPECT_EQ(with_policy * 9, total * 8);  // 8 of the 9 conditions have a policy
 }
 
+// A DuoAttention pattern folder in the published shape (numpy "%.18e" cells, gate noise just
+// below 0, config.json with the training arguments) runs through niah as --kv-policy-file:
+// the induction KV heads' gates above the threshold give exactly the kv:1-0,1-1 condition
+// (same scores, same accounting); gates below it lose retrieval.
+TEST(KvInduction, NiahRunsADuoAttentionPatternFolder) {
+  testing::MkdtempDir d("kvduo");
+  const auto write_pattern = [&](const std::string& name, const char* layer1) {
+    const std::string dir = d.sub(name);
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/full_attention_heads.tsv")
+        << "-9.584426879882812500e-05\t2.021789550781250000e-04\n" << layer1 << "\n";
+    std::ofstream(dir + "/config.json")
+        << R"({"model_name": "models/induction", "lr": 0.02, "sink_size": 4, "recent_size": 32, )"
+           R"("deploy_sink_size": null, "threshold": 0.5, "sparsity": null, "seed": 42})";
+    return dir;
+  };
+  const std::string keep = write_pattern("keep", "9.882812500000000000e-01\t7.343750000000000000e-01");
+  const std::string lose = write_pattern("lose", "4.277343750000000000e-01\t-1.058578491210937500e-04");
+  const auto run = [&](const std::string& kv, const std::string& name) {
+    const std::string out = d.sub(name);
+    const std::string cmd = testing::shell_quote(testing::rhead_binary()) +
+                            " niah -m builtin:induction --lengths 300:500:2 --depths 3 -q " + kv + " -o " + out +
+                            " 2>" + d.sub("err.txt");
+    const auto r = testing::run_command(cmd);
+    EXPECT_EQ(r.exit_code, 0) << testing::read_text_file(d.sub("err.txt"));
+    std::vector<json> lines;
+    std::ifstream in(out + "/results.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      const json l = json::parse(line);
+      if (l["kv_policy"]["window"].get<int>() != 0) lines.push_back(l);
+    }
+    return lines;
+  };
+  const std::vector<json> duo = run("--kv-policy-file " + keep, "duo");
+  const std::vector<json> spec = run("--kv-window 32 --kv-sink 4 --kv-full kv:1-0,1-1", "spec");
+  ASSERT_GE(duo.size(), 6u);  // 2 lengths x 3 depths per needle
+  ASSERT_EQ(duo.size(), spec.size());
+  double kept = 0;
+  for (size_t i = 0; i < duo.size(); ++i) {
+    EXPECT_EQ(duo[i]["kv_policy"]["full_kv_heads"], json({"1-0", "1-1"}));
+    EXPECT_EQ(duo[i]["score"], spec[i]["score"]) << i;
+    EXPECT_EQ(duo[i]["kv_cache"], spec[i]["kv_cache"]) << i;
+    kept += duo[i]["score"].get<double>();
+  }
+  EXPECT_GT(kept / duo.size(), 90.0);
+  const std::vector<json> lost = run("--kv-policy-file " + lose, "lose");
+  ASSERT_EQ(lost.size(), duo.size());
+  double lost_score = 0;
+  for (const json& l : lost) {
+    EXPECT_EQ(l["kv_policy"]["full_kv_heads"], json::array());
+    lost_score += l["score"].get<double>();
+  }
+  EXPECT_LE(lost_score / lost.size(), 50.0);
+}
+
 }  // namespace
 }  // namespace rhead

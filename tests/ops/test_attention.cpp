@@ -27,6 +27,7 @@ struct AttnCase {
   int n_head = 4, n_kv = 2, hd = 8;
   int64_t pos0 = 0, n_tokens = 1;
   bool f16 = true;
+  bool q8_0 = false;  // Q8_0 blocks (hd a multiple of 32); overrides f16
   int64_t window = 0, head_sink = 0;
   std::vector<int32_t> head_window;  // empty: none
   float scale = 0.0f, softcap = 0.0f;
@@ -41,6 +42,26 @@ struct AttnCase {
 };
 
 void store_kv(AttnCase& c, const std::vector<float>& kf, const std::vector<float>& vf) {
+  if (c.q8_0) {
+    // Each row zero-padded to whole blocks of 32 and quantized by the weight quantizer; the
+    // stored values are the scalar reference dequantization of its first hd values.
+    const size_t rows = kf.size() / c.hd, padded = (c.hd + 31) / 32 * 32, row_bytes = padded / 32 * 34;
+    c.k.assign(rows * row_bytes, 0);
+    c.v.assign(rows * row_bytes, 0);
+    c.kd.resize(kf.size());
+    c.vd.resize(vf.size());
+    std::vector<float> in(padded, 0.0f), back(padded);
+    for (int kv = 0; kv < 2; ++kv)
+      for (size_t r = 0; r < rows; ++r) {
+        const std::vector<float>& src = kv ? vf : kf;
+        std::copy(src.begin() + r * c.hd, src.begin() + (r + 1) * c.hd, in.begin());
+        uint8_t* dst = (kv ? c.v : c.k).data() + r * row_bytes;
+        quantize_row(DType::Q8_0, in.data(), dst, static_cast<int64_t>(padded));
+        dequantize_row_ref(DType::Q8_0, dst, back.data(), static_cast<int64_t>(padded));
+        std::copy(back.begin(), back.begin() + c.hd, (kv ? c.vd : c.kd).begin() + r * c.hd);
+      }
+    return;
+  }
   const size_t elem = c.f16 ? 2 : 4;
   c.k.resize(kf.size() * elem);
   c.v.resize(vf.size() * elem);
@@ -104,7 +125,8 @@ AttnResult run(const AttnCase& c, void (*kernel)(const AttentionArgs&), bool pro
   a.q = c.q.data();
   a.k = c.k.data();
   a.v = c.v.data();
-  a.kv_f16 = c.f16;
+  a.kv_f16 = c.f16 && !c.q8_0;
+  a.kv_q8_0 = c.q8_0;
   a.kv_head_stride = c.n_keys() * c.hd;
   a.out = o.out.data();
   a.window = c.window;
@@ -475,6 +497,59 @@ TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
         expect_matches_oracle(c, run(c, kernel), 2e-5);
       }
     }
+}
+
+// A q8_0 cache: every kernel (reference rows, sgemm tiles at prefill, key slices, the AVX2
+// 8-lane decode kernel, and the AVX-512 request, which hands q8_0 to the 8-lane kernel)
+// dequantizes the blocks and matches the oracle on the dequantized values, probes included;
+// and equals attention_ref on an f32 cache that holds those dequantized values.
+TEST(AttentionQ8, KernelsMatchOracleOnDequantizedValues) {
+  // Head dims: multiples of 32 (rows of whole blocks) and 16, 48 (a zero-padded last block).
+  const Shape shapes[] = {{8, 2, 64, 1000, 1}, {4, 1, 128, 300, 2},  {8, 4, 32, 50, 1},   {6, 2, 16, 200, 1},
+                          {4, 4, 64, 0, 301},  {8, 2, 64, 250, 130}, {6, 2, 48, 90, 40}, {8, 2, 64, 3000, 1}};
+  std::vector<std::pair<std::string, void (*)(const AttentionArgs&)>> kernels = {{"fast", attention},
+                                                                               {"ref", attention_ref}};
+  if (cpu_has_isa(KernelISA::AVX2)) kernels.emplace_back("avx2", attention_avx2);
+  if (cpu_has_isa(KernelISA::AVX512)) kernels.emplace_back("avx512", attention_avx512);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(4);  // more threads than KV heads at decode: key slices
+  uint32_t seed = 2100;
+  for (const Shape& s : shapes)
+    for (int variant = 0; variant < 3; ++variant) {
+      AttnCase c = s.make_case();
+      c.q8_0 = true;
+      c.f16 = false;
+      c.span_begin = 20;
+      c.span_end = 70;
+      c.observe_every = c.n_tokens > 8 ? 29 : 1;
+      if (variant == 1) {  // a KV policy: windowed heads with a sink, full heads
+        c.head_sink = 4;
+        for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 16 + 9 * h);
+      }
+      if (variant == 2) {
+        c.overrides.assign(c.n_head, HeadOverride::none);
+        c.overrides[c.n_head - 1] = HeadOverride::uniform;
+        c.softcap = 3.0f;
+      }
+      fill_random(c, ++seed, 3.0f);
+      AttnCase f32 = c;  // the dequantized values in an f32 cache
+      f32.q8_0 = false;
+      f32.k.resize(c.kd.size() * 4);
+      f32.v.resize(c.vd.size() * 4);
+      for (size_t i = 0; i < c.kd.size(); ++i) {
+        const float kx = static_cast<float>(c.kd[i]), vx = static_cast<float>(c.vd[i]);
+        std::memcpy(&f32.k[i * 4], &kx, 4);
+        std::memcpy(&f32.v[i * 4], &vx, 4);
+      }
+      const AttnResult ref_f32 = run(f32, attention_ref);
+      for (const auto& [name, kernel] : kernels) {
+        SCOPED_TRACE(name + " " + s.name() + " variant " + std::to_string(variant));
+        const AttnResult o = run(c, kernel);
+        expect_matches_oracle(c, o, 2e-5);
+        expect_kernels_agree(o, ref_f32, 2e-5);
+      }
+    }
+  omp_set_num_threads(saved);
 }
 
 }  // namespace
