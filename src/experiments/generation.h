@@ -56,11 +56,6 @@ struct Generation {
   GenerateResult timing;
 };
 
-seeds: the first only).
-// `scores_path` (a head_score JSON or detect directory) is read only for top:K / random:K.
-KvPolicy single_kv_policy(const KvRequest& request, const ModelConfig& config, const std::string& scores_path);
-
-
 // Runs the request. `on_text` (optional) receives the prompt as it decodes, before the first
 // forward pass, then each newly completed piece of the continuation as it is generated (the
 // end-of-generation token adds none). Errors name the
