@@ -52,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_context.h"
 #include "io/error.h"
 #include "model/generate.h"
 #include "model/loader.h"
@@ -350,6 +351,7 @@ int main(int argc, char** argv) {
   rhead::apply_wait_policy(argv);  // the wait policy rhead itself runs with (ops/threads.h)
   std::printf("threads %d, wait policy %s\n", omp_get_max_threads(), rhead::wait_policy_description().c_str());
   benchmark::Initialize(&argc, argv);
+  add_cpu_context();
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) paths.push_back(argv[i]);
   if (paths.empty()) {

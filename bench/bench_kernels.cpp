@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_context.h"
 #include "ops/quant.h"
 
 namespace {
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMicrosecond);
       }
   benchmark::Initialize(&argc, argv);
+  add_cpu_context();
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

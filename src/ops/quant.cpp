@@ -576,8 +576,10 @@ void size_quantized(int64_t n, QuantizedVector& out) {
 }
 }  // namespace
 
+KernelISA quantize_vector_isa() { return cpu_has_isa(KernelISA::AVX2) ? KernelISA::AVX2 : KernelISA::Scalar; }
+
 void quantize_vector(const float* x, int64_t n, QuantizedVector& out) {
-  if (!cpu_has_isa(KernelISA::AVX2)) return quantize_vector_ref(x, n, out);
+  if (quantize_vector_isa() == KernelISA::Scalar) return quantize_vector_ref(x, n, out);
   size_quantized(n, out);
   detail::quantize_vector_avx2(x, n, out.q.data(), out.d.data(), out.sum16.data());
 }
@@ -627,13 +629,14 @@ bool cpu_has_int8_isa(KernelISA isa) {
   return cpu_has_isa(isa);
 }
 
-namespace {
 KernelISA best_int8_isa() {
   static const KernelISA best = cpu_has_int8_isa(KernelISA::AVX512) ? KernelISA::AVX512
                                 : cpu_has_int8_isa(KernelISA::AVX2) ? KernelISA::AVX2
                                                                     : KernelISA::Scalar;
   return best;
 }
+
+namespace {
 
 // Every integer dot goes through here: n_rows rows `stride` bytes apart with the kernels of `isa`.
 void rows_int8(KernelISA isa, const char* what, DType t, const void* rows, int64_t stride, int64_t n_rows,

@@ -77,6 +77,9 @@ float dot_row_int8_ref(DType t, const void* row, const QuantizedVector& x);
 void dot_rows_int8(DType t, const void* rows, int64_t stride, int64_t n_rows, const QuantizedVector& x, float* y);
 // AVX512 here means AVX-512 VNNI (F+BW+VL+VNNI).
 bool cpu_has_int8_isa(KernelISA isa);
+// What dot_row_int8 / dot_rows_int8 and quantize_vector run here (see ops/cpu_info.h).
+KernelISA best_int8_isa();
+KernelISA quantize_vector_isa();
 float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x);
 
 namespace detail {

@@ -7,15 +7,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ops/isa_target.h"
 #include "ops/quant.h"
 
-// Every function below is compiled for these ISA extensions (clang and gcc spell it differently).
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
-#endif
+// Every function below is compiled for these ISA extensions.
+RHEAD_ISA_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 // GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -23,22 +19,7 @@
 namespace rhead::detail {
 namespace {
 
-inline float f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-inline void k_scales(const uint8_t* b, float step[8], float base[8]) {
-  float d = f16(b), dmin = f16(b + 2);
-  const uint8_t* s = b + 4;
-  for (int j = 0; j < 4; ++j) {
-    step[j] = d * float(s[j] & 63);
-    base[j] = dmin * float(s[j + 4] & 63);
-    step[j + 4] = d * float((s[j + 8] & 0xf) | ((s[j] >> 6) << 4));
-    base[j + 4] = dmin * float((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
-}
+#include "ops/quant_isa_shared.inc"
 
 // 32 unsigned bytes w times 32 signed bytes x -> 8 int32 sums of 4 products.
 inline __m256i dot32(__m256i w, __m256i x) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x); }
@@ -173,8 +154,4 @@ void dot_rows_int8_vnni(DType t, const void* rows, int64_t stride, int64_t n_row
 
 }  // namespace rhead::detail
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+RHEAD_ISA_END
