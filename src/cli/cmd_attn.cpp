@@ -249,7 +249,7 @@ CommandRegistrar reg("attn", [](CLI::App& app) {
       "attn", "greedy generation showing each query head's argmax position, token and weight per step");
   add_model_options(cmd, o->model);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, BOS only)");
-  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(at_least(0));
   cmd->add_option("--mask", o->mask,
                   "heads to mask: heads:L-H[,L-H...] (query heads), kv:L-G[,L-G...] (all query heads of KV "
                   "group G of layer L), or none");

@@ -44,7 +44,7 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("detect", "find retrieval heads: NIAH grid + copy-paste scoring of every query head");
   add_niah_options(cmd, o->niah, "runs/detect");
   cmd->add_option("--merge-into", o->merge_into, "also extend this reference head_score JSON file with the run's scores");
-  cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(at_least(0));
   cmd->callback([o] { run(*o); });
 });
 

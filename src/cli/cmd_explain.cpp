@@ -134,7 +134,10 @@ void run_explain(const ExplainOptions& o) {
   request.context = context;
   request.question = o.question;
   request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
-  request.heads = select_heads("top:" + std::to_string(std::min<int>(o.top_heads, c.n_layer * c.n_head)), c, &scores.mean);
+  if (o.top_heads > c.n_layer * c.n_head)
+    throw Error("--top-heads " + std::to_string(o.top_heads) + " is more than the model's " +
+                std::to_string(c.n_layer * c.n_head) + " heads");
+  request.heads = select_heads("top:" + std::to_string(o.top_heads), c, &scores.mean);
   request.tau = o.tau;
   request.max_new_tokens = o.max_new_tokens;
 
@@ -189,15 +192,15 @@ CommandRegistrar reg("explain", [](CLI::App& app) {
   add_prompt_options(cmd, o->chat_template, o->no_chat, o->prompt_template);
   cmd->add_option("-n,--max-new-tokens", o->max_new_tokens, "longest answer in tokens")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--top-heads", o->top_heads, "explain with the K highest-scoring heads of --scores")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--tau", o->tau,
                   "a token no top head copied is 'attended' when the top heads' mean attention mass inside the "
                   "document is at least tau, else 'unsupported'")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(in_range(0, 1));
   cmd->add_option("--mask", o->mask, "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
       ->capture_default_str();
   cmd->add_option("--mask-mode", o->mask_mode,

@@ -33,6 +33,9 @@ void run_generate(const GenerateOptions& o) {
                                     static_cast<int64_t>(prompt.size()) + o.n)
                      .c_str());
   Session session(lm.model, with_kv_policy(session_options(o.model), policy));
+  if (o.n > 0 && static_cast<int64_t>(prompt.size()) >= session.capacity())
+    throw Error("--ctx: the context of " + std::to_string(session.capacity()) + " tokens leaves no room to generate after the prompt of " +
+                std::to_string(prompt.size()) + " tokens");
   std::string printed = tok.decode(prompt);
   std::cout << printed << std::flush;
   std::vector<int32_t> all = prompt;
@@ -52,6 +55,10 @@ void run_generate(const GenerateOptions& o) {
   };
   GenerateResult r = generate_greedy(session, prompt, go);
   std::cout << "\n";
+  // Fewer tokens than asked and the cache full: the context, not the model, ended it.
+  if (static_cast<int>(r.tokens.size()) < o.n && session.n_past() >= session.capacity())
+    std::fprintf(stderr, "stopped after %zu of %d tokens: the context of %lld tokens is full (raise --ctx)\n",
+                 r.tokens.size(), o.n, static_cast<long long>(session.capacity()));
   std::fprintf(stderr, "prefill: %lld tokens, %.1f tokens/s | decode: %zu tokens, %.1f tokens/s\n",
                static_cast<long long>(r.n_prefill), r.prefill_seconds > 0 ? r.n_prefill / r.prefill_seconds : 0.0,
                r.tokens.size(), r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0);
@@ -62,7 +69,7 @@ CommandRegistrar reg("generate", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "greedy decoding from a prompt");
   add_model_options(cmd, o->model);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, BOS only)");
-  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(at_least(0));
   cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
   add_kv_options(cmd, o->kv);

@@ -27,10 +27,10 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   cmd->add_option("--needles", o.needles, "needle sets, JSONL {needle, question, real_needle[, haystack]} (default: built-in)");
   cmd->add_option("--haystack", o.haystack, "folder of .txt files used as the haystack (default: built-in filler text)");
   cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N, clipped to the model's context")->capture_default_str();
-  cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(at_least(1));
   add_prompt_options(cmd, o.chat_template, o.no_chat, o.prompt_template);
-  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str()->check(at_least(0));
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str()->check(at_least(1));
   cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
   cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")->capture_default_str();
@@ -81,6 +81,9 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
                                        const LoadedModel& lm) {
   PromptFormat format;
   const bool builtin_induction = lm.model->source == "builtin:induction";
+  if (!prompt_template.empty() &&
+      (prompt_template.find("{context}") == std::string::npos || prompt_template.find("{question}") == std::string::npos))
+    throw Error("--prompt-template must contain {context} and {question}");
   if (!chat_template.empty()) {
     auto kind = chat_template_from_name(chat_template);
     if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (" + chat_template_names() + ")");
@@ -135,14 +138,16 @@ NiahRunConfig make_niah_config(const NiahCliOptions& o, const LoadedModel& lm, D
   json needles = json::array();
   for (const auto& s : c.needle_sets)
     needles.push_back({{"needle", s.needle.needle}, {"question", s.needle.question},
-                       {"real_needle", s.needle.real_needle}, {"haystack", s.haystack_dir}});
-  settings["fingerprint"] = {{"model", model.source},
-                             {"needles", needles},
-                             {"haystack", o.haystack.empty() ? "builtin" : o.haystack},
-                             {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
-                                                      : c.format.base_template},
-                             {"buffer", c.buffer},
-                             {"max_new_tokens", c.max_new_tokens}};
+                       {"real_needle", s.needle.real_needle}, {"haystack", data_fingerprint(s.haystack_dir, "")}});
+  json fingerprint = model_fingerprint(o.model, lm);
+  fingerprint.update(json{{"needles", needles},
+                          {"needles_file", data_fingerprint(o.needles, needles_desc)},
+                          {"haystack", data_fingerprint(o.haystack, "builtin")},
+                          {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
+                                                   : c.format.base_template},
+                          {"buffer", c.buffer},
+                          {"max_new_tokens", c.max_new_tokens}});
+  settings["fingerprint"] = fingerprint;
   settings["needles_source"] = needles_desc;
   settings["lengths"] = c.grid.lengths;
   settings["depths"] = c.grid.depths;

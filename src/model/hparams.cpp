@@ -163,6 +163,8 @@ void read_rope_scaling_hf(HfConfigReader& r, const json& rs, ModelConfig& c, boo
   std::string type;
   if (const json* t = field("rope_type")) type = t->is_string() ? t->get<std::string>() : "";
   if (const json* t = field("type"); t && type.empty()) type = t->is_string() ? t->get<std::string>() : "";
+  if (const json* a = field("rope_type"), *b = field("type"); a && b && *a != *b)
+    fail(path, "rope_scaling: 'rope_type' " + a->dump() + " and 'type' " + b->dump() + " disagree");
   if (type == "linear") {
     c.rope_scaling = RopeScaling::linear;
     c.rope_factor = static_cast<float>(number("factor", 0));

@@ -161,6 +161,7 @@ class DetectExperiment : public Experiment {
     for (const auto& t : tasks_) out.push_back(t.test_id);
     return out;
   }
+  void check_lines(const RunDir& dir) const override { dir.read_lines(test_result_from_json); }
   std::vector<size_t> execution_order(std::vector<size_t> pending) const override {
     std::map<std::string, size_t> index_of;
     std::vector<NiahTask> todo;
