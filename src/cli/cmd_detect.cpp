@@ -12,6 +12,7 @@ struct DetectCliOptions {
   NiahCliOptions niah;
   std::string merge_into;
   int top = 20;
+  bool grow = false;
 };
 
 void run(const DetectCliOptions& o) {
@@ -26,6 +27,7 @@ void run(const DetectCliOptions& o) {
   d.shard_index = shard_i;
   d.shard_count = shard_n;
   d.merge_into = o.merge_into;
+  d.grow_grid = o.grow;
   d.settings = settings;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
@@ -44,6 +46,9 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("detect", "find retrieval heads: NIAH grid + copy-paste scoring of every query head");
   add_niah_options(cmd, o->niah, "runs/detect");
   cmd->add_option("--merge-into", o->merge_into, "also extend this reference head_score JSON file with the run's scores");
+  cmd->add_flag("--grow", o->grow,
+                "resume a folder whose run had a smaller grid (more --lengths or --depths): its lines are kept and "
+                "only the new tests run; every other setting must match");
   cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(at_least(0));
   cmd->callback([o] { run(*o); });
 });

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 
@@ -55,7 +56,7 @@ SessionOptions session_options(const ModelOptions& o) {
 namespace {
 std::string number_text(double v) {
   std::ostringstream s;
-  s << v;
+  s << std::setprecision(15) << v;
   return s.str();
 }
 CLI::Validator numeric_check(double lo, double hi, const std::string& words) {

@@ -19,6 +19,7 @@ RunDir run_experiment(Experiment& e, const ExperimentRunOptions& o) {
       throw Error("the run would test key '" + k + "' twice (a value repeated in a list option or in the data); nothing was run");
   RunChecks checks;
   checks.keys = keys;
+  checks.grow_grid = o.grow_grid;
   checks.check_lines = [&](const RunDir& d) { e.check_lines(d); };
   RunDir dir = RunDir::open(o.output_dir, e.kind(), e.run_record(), checks);
   const std::vector<size_t> todo = e.execution_order(dir.pending(keys, o.shard));

@@ -35,6 +35,7 @@ class Experiment {
 struct ExperimentRunOptions {
   std::string output_dir;
   Shard shard;
+  bool grow_grid = false;  // --grow: resume a folder whose run had a smaller grid (RunChecks)
   // After each key: keys done and pending in this process, the key's line, seconds since start.
   std::function<void(int done, int total, const nlohmann::json& line, double elapsed_s)> progress;
 };

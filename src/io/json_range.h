@@ -9,6 +9,12 @@
 
 namespace rhead {
 
+// The domain of a head's retrieval score in a score file or a result line: one credit of
+// 1 / (needle tokens) per decode step that copies from the needle, so a head that copies a
+// needle token more than once scores above 1 (the reference's Qwen1.5-14B file holds 1.65).
+// No run reaches 1000; a larger value, or a negative one, is a corrupt file.
+inline constexpr double kMaxHeadScore = 1000.0;
+
 // A finite number in [lo, hi].
 double json_number_in(const nlohmann::json& v, const std::string& where, const std::string& what, double lo, double hi);
 // The field `key` as a number in [0, 1], or `fallback` when it is missing or null.

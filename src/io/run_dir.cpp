@@ -136,8 +136,10 @@ json run_fingerprint(const json& record) {
           field_of(record, "grid")};
 }
 
-std::string run_difference(const json& old_record, const json& new_record) {
-  if (run_fingerprint(old_record) == run_fingerprint(new_record)) return "";
+std::string run_difference(const json& old_record, const json& new_record, bool ignore_grid) {
+  json a_print = run_fingerprint(old_record), b_print = run_fingerprint(new_record);
+  if (ignore_grid) a_print[3] = b_print[3] = json();
+  if (a_print == b_print) return "";
   const json a = field_of(field_of(old_record, "settings"), "fingerprint");
   const json b = field_of(field_of(new_record, "settings"), "fingerprint");
   std::string names;
@@ -156,7 +158,7 @@ std::string run_difference(const json& old_record, const json& new_record) {
       field_of(old_record, "n_head") != field_of(new_record, "n_head"))
     out += std::string(out.empty() ? "" : "; ") + "another head grid";
   const json ga = field_of(old_record, "grid"), gb = field_of(new_record, "grid");
-  if (ga != gb)
+  if (ga != gb && !ignore_grid)
     out += std::string(out.empty() ? "" : "; ") + "another grid of keys (" + grid_words(ga) + ", now " + grid_words(gb) +
            ": --lengths, --depths, needles, masks, seeds or items changed)";
   return out;
@@ -167,7 +169,8 @@ namespace {
 // Error unless `dir` may take a run of `kind` recorded as `record`: a directory that does not
 // exist, one with neither run.json nor results.jsonl, or one holding the same run. Returns the
 // old record (null when none).
-json check_run_home(const std::string& dir, const std::string& kind, const json& record, const std::string& action) {
+json check_run_home(const std::string& dir, const std::string& kind, const json& record, const std::string& action,
+                    bool ignore_grid = false) {
   const std::string run_path = dir + "/run.json";
   if (!fs::exists(run_path)) {
     if (fs::exists(dir + "/results.jsonl"))
@@ -178,9 +181,8 @@ json check_run_home(const std::string& dir, const std::string& kind, const json&
   const std::string old_kind = recorded_kind(old, run_path);
   if (old_kind != kind)
     fail(run_path, "this directory holds a " + old_kind + " run, not a " + kind + " run; " + action);
-  const std::string diff = run_difference(old, record);
-  if (!diff.empty())
-    fail(run_path, "this directory holds a " + kind + " run with other " + diff + "; " + action);
+  const std::string diff = run_difference(old, record, ignore_grid);
+  if (!diff.empty()) fail(run_path, "this directory holds a " + kind + " run with " + diff + "; " + action);
   return old;
 }
 
@@ -189,7 +191,9 @@ json check_run_home(const std::string& dir, const std::string& kind, const json&
 RunDir RunDir::open(const std::string& dir, const std::string& kind, json record, const RunChecks& checks) {
   record["kind"] = kind;
   if (!checks.keys.empty()) record["grid"] = grid_record(checks.keys);
-  check_run_home(dir, kind, record, "use another -o (a new directory starts a new run)");
+  check_run_home(dir, kind, record,
+                 "use another -o (a new directory starts a new run; detect --grow adds tests to a grid)",
+                 checks.grow_grid);
   RunDir d;
   d.dir_ = dir;
   d.kind_ = kind;
@@ -202,7 +206,10 @@ RunDir RunDir::open(const std::string& dir, const std::string& kind, json record
     const std::set<std::string> grid(checks.keys.begin(), checks.keys.end());
     for (size_t i = 0; i < d.lines_.size(); ++i) {
       const std::string key = d.lines_[i].at("test_id").get<std::string>();
-      if (!grid.count(key)) fail(results, "key '" + key + "' is not a key of this run; use another -o");
+      if (!grid.count(key))
+        fail(results, "key '" + key + "' is not a key of this run" +
+                          std::string(checks.grow_grid ? " (--grow adds keys, it does not drop any)" : "") +
+                          "; use another -o");
     }
   }
   if (checks.check_lines) checks.check_lines(d);

@@ -57,7 +57,8 @@ void check_shard(const Shard& shard);
 nlohmann::json run_fingerprint(const nlohmann::json& record);
 // "" when two run.json records hold the same run, else what differs in words ("other
 // settings 'model_file', 'kv_type'", "another grid of keys (40 keys, now 60 keys: ...)").
-std::string run_difference(const nlohmann::json& old_record, const nlohmann::json& new_record);
+std::string run_difference(const nlohmann::json& old_record, const nlohmann::json& new_record,
+                           bool ignore_grid = false);
 
 class RunDir;
 // What RunDir::open checks before it writes anything.
@@ -68,6 +69,9 @@ struct RunChecks {
   // A further check of the directory's lines (the kind's strict line reader), run before any
   // file is written.
   std::function<void(const RunDir&)> check_lines;
+  // Accept a folder whose run had another grid of keys (`--grow`): every line must still hold
+  // a key of `keys`, so the grid can only grow, and run.json records the new grid.
+  bool grow_grid = false;
 };
 
 class RunDir {

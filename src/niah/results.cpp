@@ -101,7 +101,7 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     if (!scores.is_object()) fail(where, "field 'head_scores' is not an object");
     for (const auto& [key, v] : scores.items()) {
       HeadId::parse(key, where);
-      r.head_scores[key] = json_number_in(v, where, "head_scores['" + key + "']", 0.0, 1.0);
+      r.head_scores[key] = json_number_in(v, where, "head_scores['" + key + "']", 0.0, kMaxHeadScore);
     }
     r.seconds = json_number_field(j, "seconds", where, 0.0);
     r.prompt_tokens = json_int_field(j, "prompt_tokens", where, 0);

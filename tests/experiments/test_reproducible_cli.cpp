@@ -33,21 +33,9 @@ std::vector<std::string> common(const std::string& command, const std::string& o
           "{context}\nQuestion: {question}\nAnswer:", "-q", "-o", out};
 }
 
-// Each line as written, less the fields that say how long it took or how much of the cache
-// was reused, by key.
-std::map<std::string, std::string> lines_of(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(read_text_file(dir + "/results.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line);
-    j.erase("seconds");
-    j.erase("timing");
-    j.erase("reused_tokens");
-    out[j.at("test_id").get<std::string>()] = j.dump();
-  }
-  return out;
-}
+// Lines by key, apart from their timing fields (results_without_timing); json equality of
+// numbers is bit equality of the doubles the lines were written from.
+std::map<std::string, json> lines_of(const std::string& dir) { return rhead::testing::results_without_timing(dir); }
 
 // Runs `args(out, extra)` uninterrupted (threads 2), with --threads 1, killed after 3 lines
 // and resumed, and as two shards merged; every variant must write the reference's lines.

@@ -25,13 +25,7 @@ struct TempDir : rhead::testing::MkdtempDir {
   TempDir() : MkdtempDir("rhead_test_run_folder_audit_") {}
 };
 
-// Every byte of every file under `dir`, by relative path.
-std::map<std::string, std::string> snapshot(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = read_text_file(e.path().string());
-  return out;
-}
+using rhead::testing::file_snapshot;
 
 std::vector<std::string> niah(const std::string& out, std::vector<std::string> extra = {},
                               const std::string& lengths = "300:400:2") {
@@ -55,29 +49,29 @@ TEST(RunFolderAudit, AFolderOfAnotherRunIsRefusedAndLeftAsItWas) {
   const CliResult dr = run_rhead(
       {"detect", "-m", "builtin:induction", "--lengths", "300:400:2", "--depths", "2", "-q", "-o", det}, d.path);
   ASSERT_EQ(dr.exit_code, 0) << dr.err;
-  const auto niah_files = snapshot(run), detect_files = snapshot(det);
+  const auto niah_files = file_snapshot(run), detect_files = file_snapshot(det);
 
   // merge into a folder of another kind, or of another run of the same kind.
   expect_one_line_error(run_rhead({"merge", run, "-o", det}, d.path), "holds a detect run, not a niah run");
-  EXPECT_EQ(snapshot(det), detect_files);
+  EXPECT_EQ(file_snapshot(det), detect_files);
   const std::string other = d.sub("other");
   ASSERT_EQ(run_rhead(niah(other, {"--buffer", "150"}), d.path).exit_code, 0);
-  const auto other_files = snapshot(other);
+  const auto other_files = file_snapshot(other);
   expect_one_line_error(run_rhead({"merge", run, "-o", other}, d.path), "settings 'buffer'");
-  EXPECT_EQ(snapshot(other), other_files);
+  EXPECT_EQ(file_snapshot(other), other_files);
 
   // Resume with an option that changes results, or with another grid.
   expect_one_line_error(run_rhead(niah(run, {"--kv-type", "f32"}), d.path), "settings 'kv_type'");
   expect_one_line_error(run_rhead(niah(run, {}, "300:500:3"), d.path), "grid of keys (");
-  EXPECT_EQ(snapshot(run), niah_files);
+  EXPECT_EQ(file_snapshot(run), niah_files);
 
   // An older detect folder (run.json without "kind") is not rewritten as a niah run.
   json record = json::parse(read_text_file(det + "/run.json"));
   record.erase("kind");
   std::ofstream(det + "/run.json") << record.dump(2) << "\n";
-  const auto older = snapshot(det);
+  const auto older = file_snapshot(det);
   expect_one_line_error(run_rhead(niah(det), d.path), "holds a detect run, not a niah run");
-  EXPECT_EQ(snapshot(det), older);
+  EXPECT_EQ(file_snapshot(det), older);
 }
 
 TEST(RunFolderAudit, HandEditedLinesAreRefusedNamingTheLine) {
@@ -104,11 +98,11 @@ TEST(RunFolderAudit, HandEditedLinesAreRefusedNamingTheLine) {
   };
   for (const Case& c : cases) {
     std::ofstream(results, std::ios::binary) << c.first_line << "\n" << rest;
-    const auto before = snapshot(run);
+    const auto before = file_snapshot(run);
     const CliResult r = run_rhead(niah(run), d.path);
     expect_one_line_error(r, c.expect);
     EXPECT_NE(r.err.find(c.expect.rfind("key '", 0) == 0 ? results : results + ":1"), std::string::npos) << r.err;
-    EXPECT_EQ(snapshot(run), before) << c.expect;
+    EXPECT_EQ(file_snapshot(run), before) << c.expect;
   }
   // A key on two lines, the second conflicting.
   std::ofstream(results, std::ios::binary) << text << first << "\n";
@@ -161,11 +155,11 @@ TEST(RunFolderAudit, AChangedDataFileIsAnotherRun) {
   const std::vector<std::string> qa = {"qa", "-m", tiny, "--data", data, "--max-new-tokens", "4", "-q", "-o", d.sub("qa")};
   const CliResult first = run_rhead(qa, d.path);
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  const auto before = snapshot(d.sub("qa"));
+  const auto before = file_snapshot(d.sub("qa"));
   std::ofstream(data) << R"({"id": "q1", "context": "The code is blue fox.", "question": "What is the code?", "answers": ["blue fox"]})"
                       << "\n";
   expect_one_line_error(run_rhead(qa, d.path), "settings 'data'");
-  EXPECT_EQ(snapshot(d.sub("qa")), before);
+  EXPECT_EQ(file_snapshot(d.sub("qa")), before);
 }
 
 }  // namespace

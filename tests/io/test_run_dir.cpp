@@ -108,13 +108,7 @@ TEST(RunDir, MergesShardsByKeyAndRefusesConflicts) {
 }
 
 
-// Every byte of every file under `dir`, by relative path: what "left as it was" means.
-std::map<std::string, std::string> snapshot(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = testing::read_text_file(e.path().string());
-  return out;
-}
+using rhead::testing::file_snapshot;
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
@@ -161,12 +155,12 @@ TEST(RunDir, WritesNothingBeforeEveryCheckPassed) {
   }
   // A torn tail that a successful open would cut.
   std::ofstream(run + "/results.jsonl", std::ios::app) << R"({"test_id": "b", "sc)";
-  const auto before = snapshot(run);
+  const auto before = file_snapshot(run);
   auto expect_refused = [&](const std::function<void()>& open, const std::string& mentions) {
     const std::string e = error_of(open);
     EXPECT_NE(e.find(mentions), std::string::npos) << "expected '" << mentions << "' in: " << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
-    EXPECT_EQ(snapshot(run), before) << mentions;
+    EXPECT_EQ(file_snapshot(run), before) << mentions;
   };
   // Another kind, another fingerprint, another head grid, another grid of keys.
   expect_refused([&] { RunDir::open(run, "qa", grid_record_of("m"), checks); }, "holds a niah run, not a qa run");
@@ -183,10 +177,10 @@ TEST(RunDir, WritesNothingBeforeEveryCheckPassed) {
   expect_refused([&] { RunDir::open(run, "niah", grid_record_of("m"), strict); }, "results.jsonl:1: score out of range");
   // A line whose key is not one of the run's.
   write_text(run + "/results.jsonl", "{\"test_id\":\"a\",\"score\":1}\n{\"test_id\":\"zz\",\"score\":1}\n");
-  const auto foreign = snapshot(run);
+  const auto foreign = file_snapshot(run);
   const std::string e = error_of([&] { RunDir::open(run, "niah", grid_record_of("m"), checks); });
   EXPECT_NE(e.find("key 'zz' is not a key of this run"), std::string::npos) << e;
-  EXPECT_EQ(snapshot(run), foreign);
+  EXPECT_EQ(file_snapshot(run), foreign);
 }
 
 TEST(RunDir, AnOlderDetectDirectoryIsNotRewrittenByAnotherKind) {
@@ -196,10 +190,10 @@ TEST(RunDir, AnOlderDetectDirectoryIsNotRewrittenByAnotherKind) {
   // The older layout: run.json without "kind" (a detect run).
   write_text(run + "/run.json", record("m").dump(2) + "\n");
   write_text(run + "/results.jsonl", "{\"test_id\":\"t1\"}\n");
-  const auto before = snapshot(run);
+  const auto before = file_snapshot(run);
   const std::string e = error_of([&] { RunDir::open(run, "niah", record("m")); });
   EXPECT_NE(e.find("holds a detect run, not a niah run"), std::string::npos) << e;
-  EXPECT_EQ(snapshot(run), before);
+  EXPECT_EQ(file_snapshot(run), before);
   EXPECT_EQ(RunDir::read(run).kind(), "detect");
   // A directory with results but no run.json is no run's.
   fs::remove(run + "/run.json");
@@ -226,10 +220,10 @@ TEST(MergeRunDirs, WritesOnlyIntoANewDirectoryOrOneOfTheSameRun) {
   }
   // Into a directory of another kind or another run: refused, untouched.
   for (const std::string target : {d.sub("qa"), d.sub("other")}) {
-    const auto before = snapshot(target);
+    const auto before = file_snapshot(target);
     const std::string e = error_of([&] { merge_run_dirs({d.sub("s0"), d.sub("s1")}, target); });
     EXPECT_NE(e.find("merge writes only into a new directory or one of the same run"), std::string::npos) << e;
-    EXPECT_EQ(snapshot(target), before);
+    EXPECT_EQ(file_snapshot(target), before);
   }
   // A set of shards missing a key: merged, and marked partial.
   const RunDir m = merge_run_dirs({d.sub("s0"), d.sub("s1")}, d.sub("m"));
@@ -249,6 +243,36 @@ TEST(MergeRunDirs, WritesOnlyIntoANewDirectoryOrOneOfTheSameRun) {
     s2.append({{"test_id", "b"}, {"score", 2}, {"reused_tokens", 0}});
   }
   EXPECT_EQ(merge_run_dirs({d.sub("s1"), d.sub("s2")}, d.sub("m3")).lines().size(), 2u);
+}
+
+TEST(RunDir, AGridGrowsOnlyWhenAskedAndNeverShrinks) {
+  TempDir d;
+  const std::string run = d.sub("run");
+  RunChecks small;
+  small.keys = {"a", "b"};
+  {
+    RunDir dir = RunDir::open(run, "detect", grid_record_of("m"), small);
+    dir.append({{"test_id", "a"}});
+    dir.append({{"test_id", "b"}});
+  }
+  RunChecks grown = small;
+  grown.keys.push_back("c");
+  EXPECT_NE(error_of([&] { RunDir::open(run, "detect", grid_record_of("m"), grown); }).find("another grid of keys"),
+            std::string::npos);
+  grown.grow_grid = true;
+  {
+    RunDir dir = RunDir::open(run, "detect", grid_record_of("m"), grown);
+    EXPECT_EQ(dir.pending(grown.keys, {0, 1}), (std::vector<size_t>{2}));
+    EXPECT_EQ(dir.record().at("grid").at("keys"), 3);
+  }
+  // Another setting is still refused, and a grid that lost a key of the lines too.
+  EXPECT_NE(error_of([&] { RunDir::open(run, "detect", grid_record_of("x"), grown); }).find("other settings 'model'"),
+            std::string::npos);
+  RunChecks shrunk;
+  shrunk.keys = {"a", "c"};
+  shrunk.grow_grid = true;
+  EXPECT_NE(error_of([&] { RunDir::open(run, "detect", grid_record_of("m"), shrunk); }).find("key 'b' is not a key"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -66,6 +66,7 @@ TEST(StrictJson, ResultLinesRefuseOutOfRangeValues) {
   EXPECT_NO_THROW(test_result_from_json(detect, "r:1"));
   for (const auto& [field, value] : std::vector<std::pair<json::json_pointer, json>>{
            {json::json_pointer("/head_scores/0-1"), 1e308},
+           {json::json_pointer("/head_scores/0-1"), 1001},
            {json::json_pointer("/head_scores/0-1"), -50},
            {json::json_pointer("/rouge_recall"), 101},
            {json::json_pointer("/sink_mass_top_heads"), 7.0}}) {
@@ -77,10 +78,11 @@ TEST(StrictJson, ResultLinesRefuseOutOfRangeValues) {
   }
 }
 
-TEST(StrictJson, ScoreFilesHoldScoresInZeroToOne) {
-  const json ok = {{"0-0", {0.0, 1.0}}, {"0-1", {0.25}}};
+TEST(StrictJson, ScoreFilesHoldFiniteNonNegativeScores) {
+  // A head that copies a needle token twice scores above 1 (the reference's files do).
+  const json ok = {{"0-0", {0.0, 1.0}}, {"0-1", {0.25, 1.65}}};
   EXPECT_NO_THROW(analysis::score_map_from_reference_json(ok, "s.json"));
-  for (double bad : {1e308, -5.0, 7.0}) {
+  for (double bad : {1e308, -5.0, 2000.0}) {
     json doc = ok;
     doc["0-1"] = {bad};
     const std::string e = error_of([&] { analysis::score_map_from_reference_json(doc, "s.json"); });
