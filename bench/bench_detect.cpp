@@ -20,7 +20,7 @@
 #include <map>
 
 #include "model/loader.h"
-#include "niah/runner.h"
+#include "experiments/runner.h"
 #include "ops/threads.h"
 
 namespace {

@@ -11,7 +11,7 @@
 // MoE next to the dense model of the same active size (top-2 of 8 half-width experts):
 //   make_bench_model /tmp/moe.gguf --type q8_0 --preset moe-1b
 //   make_bench_model /tmp/dense.gguf --type q8_0
-//   RHEAD_BENCH_PREFILL= RHEAD_BENCH_DEPTHS=0 bench_engine --benchmark_repetitions=3 \
+//   RHEAD_BENCH_PREFILL= RHEAD_BENCH_DEPTHS=0 bench_engine --benchmark_repetitions=3 (continued:)
 //       --benchmark_enable_random_interleaving=true /tmp/moe.gguf /tmp/dense.gguf
 // For an MoE model the bytes and matmul parameters per token count the used experts only.
 // The decode rows of all models at one depth run back to back; a closing table gives each

@@ -2,7 +2,7 @@
 // model of 4 layers x 8 query heads x 4 KV heads.
 #include "fuzz_support.h"
 #include "model/config.h"
-#include "niah/kv_conditions.h"
+#include "conditions/kv_conditions.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rhead;

@@ -1,6 +1,6 @@
 // Fuzz target: a needles JSONL file ({needle, question, real_needle[, haystack]} a line).
 #include "fuzz_support.h"
-#include "niah/inputs.h"
+#include "prompts/inputs.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rhead;

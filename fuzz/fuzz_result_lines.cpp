@@ -2,7 +2,7 @@
 // read them.
 #include "analysis/run_files.h"
 #include "fuzz_support.h"
-#include "niah/results.h"
+#include "records/results.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rhead;

@@ -1,8 +1,8 @@
 // Fuzz target: the item files of the qa ({context, question, answers}) and cot ({question,
 // answer ending in "#### N"}) tasks, read by --data and --fewshot.
 #include "fuzz_support.h"
-#include "tasks/cot_task.h"
-#include "tasks/qa_task.h"
+#include "experiments/cot_task.h"
+#include "experiments/qa_task.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rhead;

@@ -30,5 +30,8 @@ fi
 if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# CI (CI=true) turns compiler warnings into errors.
+WERROR=OFF
+[ "${CI:-}" = true ] && WERROR=ON
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRHEAD_WERROR=$WERROR >/dev/null
 cmake --build build -j"$(nproc)"

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/score_map.h"
-#include "niah/detect.h"
-#include "niah/niah_records.h"
-#include "niah/results.h"
+#include "records/detect_summary.h"
+#include "records/niah_records.h"
+#include "records/results.h"
 
 namespace rhead::analysis {
 

@@ -1,9 +1,6 @@
 // Mask options of niah, qa and cot.
 #include "cli/causal_options.h"
 
-#include <chrono>
-#include <iostream>
-
 #include "cli/niah_options.h"
 #include "io/error.h"
 
@@ -44,58 +41,23 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
   cmd->add_flag("--sweep-random", o.sweep_random, "with --sweep: also mask K random non-retrieval heads at each K");
 }
 
-ResolvedMasks resolve_masks(const MaskCliOptions& o, const LoadedModel& lm, bool baseline,
-                            const std::function<std::vector<int32_t>()>& calibration_tokens) {
+MaskRequest mask_request(const MaskCliOptions& o, bool baseline) {
   refuse_duplicates(o.seeds, "--seed");
-  ResolvedMasks r;
-  if (!o.scores.empty()) {
-    r.scores = analysis::load_score_map(o.scores);
-  }
   MaskRequest req;
   req.mask = o.mask;
   req.scores = o.scores;
   req.seeds = o.seeds;
-  req.mode = o.mode == "zero" ? MaskMode::zero : o.mode == "mean" ? MaskMode::mean : MaskMode::uniform;
-  req.phase = o.phase == "all" ? MaskPhase::all : MaskPhase::decode;
+  req.mode = parse_mask_mode(o.mode);
+  req.phase = parse_mask_phase(o.phase);
   req.sweep = o.sweep;
   req.sweep_random = o.sweep_random;
   req.baseline = baseline;
-  if (o.sweep_random && o.sweep.empty()) throw Error("--sweep-random needs --sweep");
-  if (!o.sweep.empty() && o.mask != "none") throw Error("give either --mask or --sweep, not both");
-  r.settings = mask_settings(req, lm.model->config, r.scores ? &*r.scores : nullptr);
-  if (req.mode == MaskMode::mean) {
-    bool any = false;
-    for (const auto& s : r.settings) any |= !s.mask.empty();
-    if (any) {
-      const std::vector<float> means = calibrate_head_means(lm, calibration_tokens());
-      for (auto& s : r.settings) s.mask.means = means;
-    }
-  }
-  return r;
+  return req;
 }
 
-ResolvedMasks resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& lm,
-                                 bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens,
-                                 bool* kv_sweep) {
-  const bool sweep = !kv.sweep_window.empty() || !kv.sweep_full.empty();
-  if (kv_sweep) *kv_sweep = sweep;
-  MaskCliOptions mask_options = masks;
-  if (sweep && masks.sweep.empty()) mask_options.sweep_random = false;  // the flag belongs to the KV sweep
-  ResolvedMasks r = resolve_masks(mask_options, lm, baseline, calibration_tokens);
-  std::vector<KvSetting> kvs =
-      kv_settings_from_options(kv, lm.model->config, r.scores ? &*r.scores : nullptr, masks.seeds, masks.sweep_random);
-  if (kvs.front().policy.active() && (sweep || baseline)) kvs.insert(kvs.begin(), KvSetting{});
-  r.settings = with_kv_settings(r.settings, kvs);
-  return r;
-}
-
-void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings) {
-  settings["mask_mode"] = o.mode;
-  settings["mask_phase"] = o.phase;
-  settings["scores"] = o.scores;
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& s : masks.settings) list.push_back(s.to_json());
-  settings["masks"] = list;
+Conditions resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& lm,
+                              bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens) {
+  return rhead::resolve_conditions(mask_request(masks, baseline), kv_request(kv), lm, calibration_tokens);
 }
 
 }  // namespace rhead::cli

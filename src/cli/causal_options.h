@@ -10,7 +10,7 @@
 #include "analysis/score_map.h"
 #include "cli/kv_options.h"
 #include "model/loader.h"
-#include "niah/causal.h"
+#include "conditions/conditions.h"
 
 namespace rhead::cli {
 
@@ -28,24 +28,12 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o);
 // --support-heads N (niah, qa): the heads whose copies count for support_share.
 void add_support_heads_option(CLI::App* cmd, int& n);
 
-struct ResolvedMasks {
-  std::optional<analysis::ScoreMap> scores;  // from --scores
-  std::vector<MaskSetting> settings;
-};
+// The mask request of the options (`baseline`: also run the unmasked model first).
+MaskRequest mask_request(const MaskCliOptions& o, bool baseline);
 
-// Loads --scores, expands --mask / --sweep into settings and, for --mask-mode mean,
-// calibrates head means on `calibration_tokens()` (called only then).
-ResolvedMasks resolve_masks(const MaskCliOptions& o, const LoadedModel& model, bool baseline,
-                            const std::function<std::vector<int32_t>()>& calibration_tokens);
-
-// The conditions of an experiment: every mask setting under every KV condition of `kv`. A
-// KV sweep, or --baseline with a KV policy, also runs the full cache (no policy) as the
-// reference. --sweep-random serves both sweeps. Also sets `kv_sweep` when a KV sweep is asked.
-ResolvedMasks resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& model,
-                                 bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens,
-                                 bool* kv_sweep = nullptr);
-
-// Records the mask options in a settings object.
-void record_mask_settings(const MaskCliOptions& o, const ResolvedMasks& masks, nlohmann::json& settings);
+// The conditions of an experiment (conditions/conditions.h): every mask setting under every
+// KV condition of the options.
+Conditions resolve_conditions(const MaskCliOptions& masks, const KvCliOptions& kv, const LoadedModel& model,
+                              bool baseline, const std::function<std::vector<int32_t>()>& calibration_tokens);
 
 }  // namespace rhead::cli

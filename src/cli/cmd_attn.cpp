@@ -27,6 +27,7 @@
 #include "cli/common.h"
 #include "cli/kv_options.h"
 #include "io/error.h"
+#include "io/text.h"
 #include "model/generate.h"
 #include "model/generate.h"
 
@@ -47,43 +48,17 @@ struct AttnOptions {
   KvCliOptions kv;
 };
 
-// A token piece made printable on one line: quotes, backslashes and control bytes escaped.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char ch : s) {
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
-    else if (ch == '\r') out += "\\r";
-    else if (ch == '"' || ch == '\\') out += std::string("\\") + static_cast<char>(ch);
-    else if (ch < 0x20 || ch == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02X", ch);
-      out += buf;
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out;
-}
-
-MaskMode parse_mode(const std::string& s) {
-  if (s == "uniform") return MaskMode::uniform;
-  if (s == "zero") return MaskMode::zero;
-  return MaskMode::mean;
-}
-
 void run_attn(const AttnOptions& o) {
   LoadedModel lm = load_model_from_options(o.model);
-  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
-  const Tokenizer& tok = *lm.tokenizer;
+  const Tokenizer& tok = lm.require_tokenizer();
   const ModelConfig& c = lm.model->config;
 
   HeadMask mask;
   const bool masking = !o.mask.empty();
   if (masking) {
     mask = parse_head_mask(o.mask, c);
-    mask.mode = parse_mode(o.mask_mode);
-    mask.phase = o.mask_phase == "all" ? MaskPhase::all : MaskPhase::decode;
+    mask.mode = parse_mask_mode(o.mask_mode);
+    mask.phase = parse_mask_phase(o.mask_phase);
   }
 
   std::vector<int32_t> prompt = tok.encode(o.prompt, !o.no_bos);
@@ -182,7 +157,7 @@ void run_attn(const AttnOptions& o) {
       std::ostringstream out;
       char buf[256];
       std::snprintf(buf, sizeof(buf), "\nstep %d  pos %lld  emits %d \"%s\"\n", s.index,
-                    static_cast<long long>(s.query_position), s.token, printable(piece).c_str());
+                    static_cast<long long>(s.query_position), s.token, printable(piece, true).c_str());
       out << buf << "  head    argmax  token                 weight   sink\n";
       for (int l = 0; l < c.n_layer; ++l)
         for (int h = 0; h < c.n_head; ++h) {
@@ -194,7 +169,7 @@ void run_attn(const AttnOptions& o) {
             copying.push_back(name);
             ++copies[static_cast<size_t>(l) * c.n_head + h];
           }
-          const std::string quoted = "\"" + printable(tok.piece(seq[pos])) + "\"";
+          const std::string quoted = "\"" + printable(tok.piece(seq[pos]), true) + "\"";
           std::snprintf(buf, sizeof(buf), "  %-7s %6d  %-20s  %.4f  %.4f%s%s%s\n", name.c_str(), pos, quoted.c_str(),
                         r.argmax_weight[i], r.sink_mass[i], copy ? "  copy" : "",
                         masking && mask.contains(l, h) ? "  (masked)" : "",
@@ -227,7 +202,7 @@ void run_attn(const AttnOptions& o) {
     // SentencePiece leading space).
     const std::string before = tok.decode(prompt), after = tok.decode(seq);
     const std::string text = after.compare(0, before.size(), before) == 0 ? after.substr(before.size()) : tok.decode(res.tokens);
-    std::cout << "\ngenerated: \"" << printable(text) << "\"\n";
+    std::cout << "\ngenerated: \"" << printable(text, true) << "\"\n";
     std::cout << "copy events per head (of " << res.tokens.size() << " steps):";
     bool any = false;
     for (int l = 0; l < c.n_layer; ++l)

@@ -7,8 +7,8 @@
 #include "cli/niah_options.h"
 #include "io/error.h"
 #include "experiments/cot_run.h"
-#include "tasks/cot_task.h"
-#include "niah/detect.h"
+#include "experiments/cot_task.h"
+#include "experiments/detect.h"
 
 namespace rhead::cli {
 namespace {
@@ -35,8 +35,7 @@ struct CotOptions {
 void run(const CotOptions& o) {
   refuse_duplicates(o.styles, "--styles");
   LoadedModel lm = load_model_from_options(o.model);
-  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
-  const Tokenizer& tok = *lm.tokenizer;
+  const Tokenizer& tok = lm.require_tokenizer();
   const std::vector<CotItem> items =
       o.data.empty() ? parse_cot_jsonl(builtin_arith_jsonl(), "builtin:arith_small") : read_cot_items(o.data);
   std::vector<CotItem> shots;
@@ -54,7 +53,7 @@ void run(const CotOptions& o) {
   } else if (!o.no_chat) {
     format.chat = tok.chat_template();
   }
-  ResolvedMasks masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
+  Conditions masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
     std::vector<int32_t> ids = tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
     return ids;
@@ -72,7 +71,7 @@ void run(const CotOptions& o) {
   settings["fingerprint"] = fingerprint;
   settings["shard"] = o.shard;
   settings["styles"] = o.styles;
-  record_mask_settings(o.masks, masks, settings);
+  record_mask_settings(mask_request(o.masks, false), masks, settings);
 
   CotRunOptions ro;
   ro.run.output_dir = o.output;

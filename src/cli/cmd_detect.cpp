@@ -3,7 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/niah_options.h"
-#include "niah/detect.h"
+#include "experiments/detect.h"
 
 namespace rhead::cli {
 namespace {

@@ -17,11 +17,12 @@
 #include "cli/common.h"
 #include "cli/kv_options.h"
 #include "cli/niah_options.h"
-#include "experiments/explain.h"
+#include "support/explain.h"
 #include "io/error.h"
+#include "io/text.h"
 #include "model/generate.h"
 #include "model/heads.h"
-#include "niah/results.h"
+#include "records/results.h"
 #include "report/explain_page.h"
 
 namespace rhead::cli {
@@ -55,23 +56,6 @@ std::string read_text_file(const std::string& path) {
   return s.str();
 }
 
-// A piece shown on one line: newlines and control bytes escaped.
-std::string one_line(const std::string& s) {
-  std::string out;
-  for (unsigned char ch : s) {
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
-    else if (ch < 0x20 || ch == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02X", ch);
-      out += buf;
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out;
-}
-
 const char* support_colour(Support s) {
   switch (s) {
     case Support::copied: return "\033[1;32m";
@@ -86,7 +70,7 @@ void print_terminal(const Explanation& e, bool colour) {
   const char* reset = colour ? "\033[0m" : "";
   std::ostringstream out;
   out << "answer: ";
-  for (const ExplainedToken& t : e.tokens) out << (colour ? support_colour(t.support) : "") << one_line(t.piece) << reset;
+  for (const ExplainedToken& t : e.tokens) out << (colour ? support_colour(t.support) : "") << printable(t.piece) << reset;
   out << "\n";
   int copied = 0;
   for (const ExplainedToken& t : e.tokens) copied += t.support == Support::copied;
@@ -98,7 +82,7 @@ void print_terminal(const Explanation& e, bool colour) {
   out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
   for (size_t i = 0; i < e.tokens.size(); ++i) {
     const ExplainedToken& t = e.tokens[i];
-    const std::string quoted = "\"" + one_line(t.piece) + "\"";
+    const std::string quoted = "\"" + printable(t.piece) + "\"";
     std::snprintf(buf, sizeof(buf), "%4zu  %-20s  %s%-11s%s  %.3f  %.3f    ", i, quoted.c_str(),
                   colour ? support_colour(t.support) : "", support_name(t.support), reset, t.sink_mass, t.document_mass);
     out << buf;
@@ -114,19 +98,12 @@ void print_terminal(const Explanation& e, bool colour) {
   std::cout << out.str() << std::flush;
 }
 
-MaskMode mask_mode_from(const std::string& s) {
-  if (s == "uniform") return MaskMode::uniform;
-  if (s == "zero") return MaskMode::zero;
-  return MaskMode::mean;
-}
-
 void run_explain(const ExplainOptions& o) {
   if (o.question.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("--question is empty");
   const std::string context = read_text_file(o.context);
   if (context.empty()) fail(o.context, "the context file is empty");
   LoadedModel lm = load_model_from_options(o.model);
-  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
-  const Tokenizer& tok = *lm.tokenizer;
+  const Tokenizer& tok = lm.require_tokenizer();
   const ModelConfig& c = lm.model->config;
   const analysis::ScoreMap scores = analysis::load_score_map(o.scores);
 
@@ -146,8 +123,8 @@ void run_explain(const ExplainOptions& o) {
   so.n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, c.n_ctx_train) : c.n_ctx_train;
   HeadMask mask;
   if (o.mask != "none" && !o.mask.empty()) {
-    mask = make_head_mask(select_heads(o.mask, c, &scores.mean, o.seed), c, mask_mode_from(o.mask_mode),
-                          o.mask_phase == "all" ? MaskPhase::all : MaskPhase::decode);
+    mask = make_head_mask(select_heads(o.mask, c, &scores.mean, o.seed), c, parse_mask_mode(o.mask_mode),
+                          parse_mask_phase(o.mask_phase));
     if (mask.mode == MaskMode::mean && !mask.empty()) {
       const ExplainPrompt prompt = build_explain_prompt(tok, request);
       mask.means = record_head_means(lm.model, prompt.tokens, so);

@@ -22,8 +22,7 @@ struct GenerateOptions {
 
 void run_generate(const GenerateOptions& o) {
   LoadedModel lm = load_model_from_options(o.model);
-  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
-  const Tokenizer& tok = *lm.tokenizer;
+  const Tokenizer& tok = lm.require_tokenizer();
   std::vector<int32_t> prompt = tok.encode(o.prompt, !o.no_bos);
   if (prompt.empty()) throw Error("prompt is empty and the tokenizer adds no BOS token");
   const KvPolicy policy = kv_policy_from_options(o.kv, lm.model->config, o.kv.scores, o.kv.seed);

@@ -18,7 +18,7 @@ void run_info(const ModelOptions& o) {
   if (m.output.data != m.tok_embd.data) count(m.output);
   for (const auto& l : m.layers) for_each_layer_weight(l, count);
   std::printf("model:          %s (%s)\n", m.source.c_str(), m.format.c_str());
-  std::printf("architecture:   %s (family %s)\n", c.architecture.c_str(), family_name(c.family));
+  std::printf("architecture:   %s (family %s)\n", c.architecture.c_str(), c.family.c_str());
   std::printf("layers:         %d\n", c.n_layer);
   std::printf("heads:          %d query, %d KV (group size %d)\n", c.n_head, c.n_kv_head, c.group_size());
   std::printf("head dim:       %d\n", c.head_dim);

@@ -8,8 +8,8 @@
 #include "cli/command.h"
 #include "io/checked.h"
 #include "io/error.h"
-#include "niah/kv_conditions.h"
-#include "niah/results.h"
+#include "conditions/kv_conditions.h"
+#include "records/results.h"
 
 namespace rhead::cli {
 namespace {

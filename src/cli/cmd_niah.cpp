@@ -7,7 +7,8 @@
 #include "cli/niah_options.h"
 #include "io/error.h"
 #include "experiments/experiment.h"
-#include "niah/causal.h"
+#include "experiments/causal.h"
+#include "report/kv_sweep.h"
 
 namespace rhead::cli {
 namespace {
@@ -37,15 +38,14 @@ void run(const NiahCommandOptions& o) {
     return;
   }
   LoadedModel lm = load_model_from_options(o.niah.model);
-  if (!lm.tokenizer) throw Error(o.niah.model.model + ": model has no tokenizer (pass --tokenizer)");
+  lm.require_tokenizer();
   nlohmann::json settings;
   NiahRunConfig config = make_niah_config(o.niah, lm, DefaultNeedles::sandwich, settings);
   const auto [shard_i, shard_n] = parse_shard(o.niah.shard);
   settings["shard"] = o.niah.shard;
-  bool kv_sweep = false;
-  ResolvedMasks masks = resolve_conditions(o.masks, o.kv, lm, o.baseline,
-                                           [&] { return haystack_calibration_tokens(lm, o.niah.haystack); }, &kv_sweep);
-  record_mask_settings(o.masks, masks, settings);
+  Conditions masks = resolve_conditions(o.masks, o.kv, lm, o.baseline,
+                                           [&] { return haystack_calibration_tokens(lm, o.niah.haystack); });
+  record_mask_settings(mask_request(o.masks, false), masks, settings);
 
   NiahCausalOptions c;
   c.output_dir = o.niah.output;
@@ -54,7 +54,7 @@ void run(const NiahCommandOptions& o) {
   c.settings = settings;
   c.masks = masks.settings;
   c.sweep = !o.masks.sweep.empty();
-  c.kv_sweep = kv_sweep;
+  c.kv_sweep = masks.kv_sweep;
   c.sink_heads = sink_heads_for(masks.scores ? &*masks.scores : nullptr, o.sink_heads);
   c.settings["sink_heads"] = head_keys(c.sink_heads);
   // support_share: copies by the top heads of --scores, else by every head.
@@ -71,12 +71,12 @@ void run(const NiahCommandOptions& o) {
   if (c.sink_heads.empty()) std::cout << "(no --scores: the attention-sink mass of the top retrieval heads is not recorded)\n";
   else std::cout << "sink mass: mean attention on the first token of heads " << nlohmann::json(head_keys(c.sink_heads)).dump() << "\n";
   std::cout << format_niah_summary(s);
-  if (kv_sweep)
+  if (masks.kv_sweep)
     std::cout << "\n KV sweep: mean NIAH score by KV cache kept\n"
               << format_kv_sweep(read_kv_sweep_points(o.niah.output + "/kv_sweep.json"), "NIAH score");
   std::cout << "\nprefilled tokens: " << s.prefilled_tokens << "\n";
   std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, summary.json, heatmap_*.png/svg"
-            << (c.sweep ? ", sweep.json, sweep.png/svg" : "") << (kv_sweep ? ", kv_sweep.json/tsv/png/svg" : "")
+            << (c.sweep ? ", sweep.json, sweep.png/svg" : "") << (masks.kv_sweep ? ", kv_sweep.json/tsv/png/svg" : "")
             << "}\n";
 }
 

@@ -6,10 +6,10 @@
 #include "cli/command.h"
 #include "cli/niah_options.h"
 #include "io/error.h"
-#include "niah/detect.h"
-#include "experiments/explain.h"
+#include "experiments/detect.h"
+#include "support/explain.h"
 #include "experiments/qa_run.h"
-#include "tasks/qa_task.h"
+#include "experiments/qa_task.h"
 
 namespace rhead::cli {
 namespace {
@@ -49,19 +49,17 @@ PromptFormat qa_format(const QaOptions& o, const Tokenizer& tok) {
 
 void run(const QaOptions& o) {
   LoadedModel lm = load_model_from_options(o.model);
-  if (!lm.tokenizer) throw Error(o.model.model + ": model has no tokenizer (pass --tokenizer)");
-  const Tokenizer& tok = *lm.tokenizer;
+  const Tokenizer& tok = lm.require_tokenizer();
   const std::vector<QaItem> items =
       o.data.empty() ? parse_qa_jsonl(builtin_qa_jsonl(), "builtin:qa_small") : read_qa_items(o.data);
   const PromptFormat format = qa_format(o, tok);
-  bool kv_sweep = false;
-  ResolvedMasks masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
+  Conditions masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
     std::string text;
     for (const auto& it : items) text += it.context + "\n";
     std::vector<int32_t> ids = tok.encode(text, true, false);
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
     return ids;
-  }, &kv_sweep);
+  });
 
   json settings;
   json fingerprint = model_fingerprint(o.model, lm);
@@ -71,7 +69,7 @@ void run(const QaOptions& o) {
                           {"max_new_tokens", o.max_new_tokens}});
   settings["fingerprint"] = fingerprint;
   settings["shard"] = o.shard;
-  record_mask_settings(o.masks, masks, settings);
+  record_mask_settings(mask_request(o.masks, false), masks, settings);
   // support_share: copies by the top heads of --scores, else by every head.
   const std::vector<HeadId> support_heads =
       support_heads_for(masks.scores ? &masks.scores->mean : nullptr, o.support_heads, lm.model->config);
@@ -83,7 +81,7 @@ void run(const QaOptions& o) {
   ro.run.conditions = masks.settings;
   ro.run.settings = settings;
   ro.sweep = !o.masks.sweep.empty();
-  ro.kv_sweep = kv_sweep;
+  ro.kv_sweep = masks.kv_sweep;
   ro.format = format;
   ro.max_new_tokens = o.max_new_tokens;
   ro.support_heads = support_heads;

@@ -99,16 +99,5 @@ nlohmann::json data_fingerprint(const std::string& path, const std::string& buil
   return {{"path", path}, {"content", content_digest(path)}};
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f %s", b, units[u]);
-  return buf;
-}
 
 }  // namespace rhead::cli

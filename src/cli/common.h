@@ -1,5 +1,6 @@
 // Options and helpers shared by commands that load a model.
 #pragma once
+#include "io/text.h"
 #include <CLI/CLI.hpp>
 #include <sstream>
 #include <string>
@@ -53,6 +54,5 @@ void refuse_duplicates(const std::vector<T>& values, const std::string& option) 
       }
 }
 
-std::string human_bytes(double bytes);
 
 }  // namespace rhead::cli

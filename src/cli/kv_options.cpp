@@ -1,8 +1,6 @@
 // KV-cache policy options shared by every command that runs a model.
 #include "cli/kv_options.h"
 
-#include <cstdio>
-
 #include "cli/common.h"
 #include "io/error.h"
 
@@ -39,9 +37,7 @@ void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o) {
                   "random:K heads for every --seed");
 }
 
-namespace {
-
-KvRequest request_of(const KvCliOptions& o) {
+KvRequest kv_request(const KvCliOptions& o) {
   KvRequest r;
   r.window = o.window;
   r.sink = o.sink;
@@ -52,45 +48,9 @@ KvRequest request_of(const KvCliOptions& o) {
   return r;
 }
 
-}  // namespace
-
 KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
                                 uint64_t seed) {
-  std::optional<analysis::ScoreMap> scores;
-  if (!scores_path.empty() && (o.full.rfind("top:", 0) == 0 || o.full.rfind("random:", 0) == 0))
-    scores = analysis::load_score_map(scores_path);
-  KvRequest r = request_of(o);
-  r.seeds = {seed};
-  const std::vector<KvSetting> settings = kv_settings(r, config, scores ? &*scores : nullptr);
-  return settings.front().policy;
-}
-
-std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const ModelConfig& config,
-                                                const analysis::ScoreMap* scores, const std::vector<uint64_t>& seeds,
-                                                bool sweep_random) {
-  KvRequest r = request_of(o);
-  r.seeds = seeds;
-  r.sweep_random = sweep_random;
-  return kv_settings(r, config, scores);
-}
-
-SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy) {
-  if (policy.active()) so.kv_policy = policy;
-  return so;
-}
-
-std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
-  if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
-  const KvAccounting a = kv_accounting(p, c.head_dim, kv_f16 ? 2 : 4, length);
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "KV policy: window %lld, sink %lld, %d of %d query heads full (%d of %d KV heads); at %lld positions "
-                "it keeps %.1f%% per query head, %.1f%% per KV head (%s of %s)",
-                static_cast<long long>(p.window), static_cast<long long>(p.sink), a.full_query_heads,
-                c.n_layer * c.n_head, a.full_kv_heads, c.n_layer * c.n_kv_head, static_cast<long long>(length),
-                100 * a.query_kept_fraction(), 100 * a.kv_kept_fraction(), human_bytes(a.kv_bytes_kept()).c_str(),
-                human_bytes(a.kv_bytes_full()).c_str());
-  return buf;
+  return kv_policy_for(kv_request(o), config, scores_path, seed);
 }
 
 }  // namespace rhead::cli

@@ -9,7 +9,7 @@
 //
 // A command with one generation (generate, attn, explain) calls add_kv_options and, when it has
 // no --scores / --seed of its own, add_kv_selection_options; then kv_policy_from_options gives
-// the policy to put in SessionOptions::kv_policy (with_kv_policy).
+// the policy to put in SessionOptions::kv_policy (with_kv_policy, conditions/conditions.h).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -19,7 +19,7 @@
 #include "analysis/score_map.h"
 #include "model/kv_policy.h"
 #include "model/session.h"
-#include "niah/kv_conditions.h"
+#include "conditions/conditions.h"
 
 namespace rhead::cli {
 
@@ -43,19 +43,11 @@ void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o);
 // --kv-sweep-window, --kv-sweep-full (the experiments; --sweep-random is the mask options' flag).
 void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o);
 
+// The KV request of the options (the sweep's seeds and random flag come from the masks).
+KvRequest kv_request(const KvCliOptions& o);
+
 // The one policy of a single-generation command. `scores_path` empty: none; `seed` for random:K.
 KvPolicy kv_policy_from_options(const KvCliOptions& o, const ModelConfig& config, const std::string& scores_path,
                                 uint64_t seed);
-
-// The conditions of an experiment: the options plus the experiment's score map and seeds.
-std::vector<KvSetting> kv_settings_from_options(const KvCliOptions& o, const ModelConfig& config,
-                                                const analysis::ScoreMap* scores, const std::vector<uint64_t>& seeds,
-                                                bool sweep_random);
-
-// `so` with `policy` applied (an inactive policy leaves it unchanged).
-SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy);
-
-// One line for stderr describing what a policy keeps at `length` positions.
-std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, bool kv_f16, int64_t length);
 
 }  // namespace rhead::cli

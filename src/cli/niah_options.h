@@ -6,7 +6,7 @@
 
 #include "cli/common.h"
 #include "io/run_dir.h"
-#include "niah/runner.h"
+#include "experiments/runner.h"
 
 namespace rhead::cli {
 

@@ -6,8 +6,8 @@
 #include <map>
 #include <sstream>
 
-#include "niah/detect.h"
-#include "tasks/task_records.h"
+#include "experiments/detect.h"
+#include "records/task_records.h"
 
 namespace rhead {
 

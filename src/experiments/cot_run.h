@@ -9,8 +9,8 @@
 #include "experiments/item_run.h"
 #include "io/run_dir.h"
 #include "model/loader.h"
-#include "niah/prompt.h"
-#include "tasks/cot_task.h"
+#include "prompts/prompt.h"
+#include "experiments/cot_task.h"
 
 namespace rhead {
 

@@ -8,7 +8,7 @@ namespace rhead {
 ItemRun::ItemRun(const LoadedModel& model, const SessionOptions& session, const ItemRunOptions& options,
                  std::vector<std::string> item_keys)
     : model_(model), session_options_(session), options_(options), item_keys_(std::move(item_keys)) {
-  if (!model_.tokenizer) throw Error(model_.model->source + ": model has no tokenizer (pass --tokenizer)");
+  model_.require_tokenizer();
   if (options_.conditions.empty()) throw Error("no mask setting to run");
   if (item_keys_.empty()) throw Error("no item to run");
 }

@@ -14,7 +14,7 @@
 #include "io/run_dir.h"
 #include "model/loader.h"
 #include "model/session.h"
-#include "niah/causal.h"
+#include "experiments/causal.h"
 
 namespace rhead {
 

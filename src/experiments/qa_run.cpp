@@ -7,12 +7,13 @@
 #include <map>
 #include <sstream>
 
-#include "experiments/explain.h"
-#include "niah/causal.h"
-#include "niah/detect.h"
-#include "tasks/qa_task.h"
-#include "tasks/task_records.h"
-#include "niah/kv_conditions.h"
+#include "support/explain.h"
+#include "experiments/causal.h"
+#include "report/kv_sweep.h"
+#include "experiments/detect.h"
+#include "experiments/qa_task.h"
+#include "records/task_records.h"
+#include "conditions/kv_conditions.h"
 #include "report/drawing.h"
 #include "report/plots.h"
 

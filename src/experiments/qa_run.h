@@ -11,8 +11,8 @@
 #include "io/run_dir.h"
 #include "model/heads.h"
 #include "model/loader.h"
-#include "niah/prompt.h"
-#include "tasks/qa_task.h"
+#include "prompts/prompt.h"
+#include "experiments/qa_task.h"
 
 namespace rhead {
 

@@ -2,8 +2,8 @@
 #include "experiments/cot_run.h"
 #include "experiments/experiment.h"
 #include "experiments/qa_run.h"
-#include "niah/causal.h"
-#include "niah/detect.h"
+#include "experiments/causal.h"
+#include "experiments/detect.h"
 
 namespace rhead {
 

@@ -109,7 +109,7 @@ void forward_layer(LayerContext& ctx, int l) {
 }  // namespace
 
 const FamilyDef& gemma2_family() {
-  static const FamilyDef def{Family::gemma2, "gemma2", "gemma2", false, RopePairing::half, {"gemma2"},
+  static const FamilyDef def{"gemma2", "gemma2", false, RopePairing::half, {"gemma2"},
                              tensors(), read_gguf, read_hf, forward_layer};
   return def;
 }

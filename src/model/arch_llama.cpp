@@ -83,7 +83,7 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& llama_family() {
-  static const FamilyDef def{Family::llama, "llama", "llama", false, RopePairing::adjacent,
+  static const FamilyDef def{"llama", "llama", false, RopePairing::adjacent,
                              {"llama", "mistral", "yi"}, tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }

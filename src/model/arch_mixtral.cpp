@@ -67,7 +67,7 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& mixtral_family() {
-  static const FamilyDef def{Family::mixtral, "mixtral", "llama", true, RopePairing::adjacent, {"mixtral"},
+  static const FamilyDef def{"mixtral", "llama", true, RopePairing::adjacent, {"mixtral"},
                              tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }

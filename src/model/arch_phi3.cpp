@@ -67,7 +67,7 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& phi3_family() {
-  static const FamilyDef def{Family::phi3, "phi3", "phi3", false, RopePairing::half, {"phi3"},
+  static const FamilyDef def{"phi3", "phi3", false, RopePairing::half, {"phi3"},
                              tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }

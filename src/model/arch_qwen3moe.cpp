@@ -55,7 +55,7 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& qwen3moe_family() {
-  static const FamilyDef def{Family::qwen3moe, "qwen3moe", "qwen3moe", true, RopePairing::half, {"qwen3_moe"},
+  static const FamilyDef def{"qwen3moe", "qwen3moe", true, RopePairing::half, {"qwen3_moe"},
                              tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }

@@ -112,7 +112,7 @@ LoadedModel load_builtin_model(const std::string& name) {
 
   auto m = std::make_shared<Model>();
   ModelConfig& c = m->config;
-  c.family = Family::llama;
+  c.family = "llama";
   c.architecture = "llama";
   c.n_layer = kLayers;
   c.n_embd = kEmbd;

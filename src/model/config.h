@@ -8,9 +8,6 @@
 
 namespace rhead {
 
-// One per family file (model/arch_*.cpp); the registry in model/family.cpp lists them.
-enum class Family { llama, qwen2, mixtral, qwen3, qwen3moe, gemma2, phi3 };
-
 // Which pairs of a head's dimensions RoPE rotates together.
 //  adjacent: (2i, 2i+1) — Meta's original layout; llama.cpp GGUF (llama arch) and llama2.c store
 //            Q/K rows permuted to this layout.
@@ -30,7 +27,7 @@ enum class RopeScaling { none, linear, llama3, longrope };
 enum class Activation { silu, gelu_tanh };
 
 struct ModelConfig {
-  Family family = Family::llama;
+  std::string family = "llama";        // FamilyDef::name of its family (model/family.h)
   std::string architecture = "llama";  // as named by the file
   int n_layer = 0;
   int n_embd = 0;      // model width
@@ -84,7 +81,6 @@ struct ModelConfig {
   }
 };
 
-const char* family_name(Family f);
 const char* rope_scaling_name(RopeScaling s);
 
 }  // namespace rhead

@@ -1,22 +1,30 @@
-// The family registry. A new family adds one line here.
+// The family registry.
 #include "model/family.h"
 
+#include "io/error.h"
 #include "io/gguf.h"
+
+// Every family rhead runs, in lookup order. A new family adds one X(name) here; its
+// arch_<name>.cpp defines `const FamilyDef& <name>_family()`.
+#define RHEAD_FAMILIES(X) X(llama) X(qwen2) X(mixtral) X(qwen3) X(qwen3moe) X(gemma2) X(phi3)
 
 namespace rhead {
 
+#define RHEAD_DECLARE_FAMILY(name) const FamilyDef& name##_family();
+RHEAD_FAMILIES(RHEAD_DECLARE_FAMILY)
+#undef RHEAD_DECLARE_FAMILY
+
 const std::vector<const FamilyDef*>& all_families() {
-  static const std::vector<const FamilyDef*> families = {
-      &llama_family(), &qwen2_family(), &mixtral_family(), &qwen3_family(),
-      &qwen3moe_family(), &gemma2_family(), &phi3_family(),
-  };
+#define RHEAD_LIST_FAMILY(name) &name##_family(),
+  static const std::vector<const FamilyDef*> families = {RHEAD_FAMILIES(RHEAD_LIST_FAMILY)};
+#undef RHEAD_LIST_FAMILY
   return families;
 }
 
-const FamilyDef& family_def(Family f) {
+const FamilyDef& family_def(const std::string& name) {
   for (const FamilyDef* d : all_families())
-    if (d->family == f) return *d;
-  return llama_family();
+    if (d->name == name) return *d;
+  throw Error("no model family named '" + name + "'");
 }
 
 const FamilyDef* family_for_gguf(const GGUFFile& g) {

@@ -4,7 +4,8 @@
 //   - its hparams readers (GGUF metadata keys, config.json keys), which refuse every key that
 //     changes the maths and that the family does not implement;
 //   - its layer forward, assembled from the shared blocks of model/blocks.h.
-// Adding a family is one arch_*.cpp file plus one line in the registry (model/family.cpp).
+// Adding a family is one arch_*.cpp file defining <name>_family() plus one X(<name>) in the
+// registry list of model/family.cpp.
 #pragma once
 #include <string>
 #include <vector>
@@ -38,8 +39,7 @@ struct TensorEntry {
 };
 
 struct FamilyDef {
-  Family family;
-  std::string name;
+  std::string name;                         // ModelConfig::family; `rhead info` prints it
   std::string gguf_arch;                    // general.architecture value and metadata key prefix
   bool gguf_moe;                            // a GGUF of gguf_arch is this family iff it has experts == gguf_moe
   RopePairing gguf_rope_pairing;            // layout of Q/K rows in this family's GGUF files
@@ -52,13 +52,9 @@ struct FamilyDef {
   void (*forward_layer)(LayerContext& ctx, int layer);
 };
 
-const FamilyDef& llama_family();     // arch_llama.cpp: Llama 1/2/3, Mistral, Yi
-const FamilyDef& qwen2_family();     // arch_qwen2.cpp: Qwen1.5/2/2.5
-const FamilyDef& mixtral_family();   // arch_mixtral.cpp: Mixtral (GGUF arch llama with experts)
-const FamilyDef& qwen3_family();     // arch_qwen3.cpp
-const FamilyDef& qwen3moe_family();  // arch_qwen3moe.cpp
-const FamilyDef& gemma2_family();    // arch_gemma2.cpp
-const FamilyDef& phi3_family();      // arch_phi3.cpp
+// arch_llama.cpp: Llama 1/2/3, Mistral, Yi; also the family of llama2.c checkpoints. Every
+// other family's <name>_family() is declared by the registry in family.cpp.
+const FamilyDef& llama_family();
 
 // Table rows shared by the Llama-like families (arch_llama.cpp): embeddings, final norm,
 // optional output head and rope_freqs, the attention projections and norms, and the dense
@@ -75,7 +71,8 @@ std::vector<TensorEntry> moe_tensor_rows(const std::string& hf_router, const std
 
 // The registry: every family rhead runs.
 const std::vector<const FamilyDef*>& all_families();
-const FamilyDef& family_def(Family f);
+// The family named `name` (ModelConfig::family); rhead::Error when none is.
+const FamilyDef& family_def(const std::string& name);
 // The family of a GGUF file (architecture name, experts or not) or of an HF model_type;
 // nullptr if none.
 const FamilyDef* family_for_gguf(const GGUFFile& g);

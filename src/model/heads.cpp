@@ -231,4 +231,21 @@ bool is_copy(int64_t argmax_position, std::span<const int32_t> tokens, int32_t e
          tokens[argmax_position] == emitted;
 }
 
+std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& spec) {
+  SelectionKind kind = SelectionKind::top;
+  std::string list = spec;
+  const size_t colon = spec.find(':');
+  if (colon != std::string::npos) {
+    const std::string name = spec.substr(0, colon);
+    if (name == "top") kind = SelectionKind::top;
+    else if (name == "random") kind = SelectionKind::random;
+    else throw Error("--sweep '" + spec + "': expected top:K1,K2,... or random:K1,K2,...");
+    list = spec.substr(colon + 1);
+  }
+  std::vector<int> ks;
+  for (const auto& item : split_on(list, ',')) ks.push_back(parse_head_selection("top:" + item).k);
+  if (ks.empty()) throw Error("--sweep '" + spec + "': no K given");
+  return {kind, ks};
+}
+
 }  // namespace rhead

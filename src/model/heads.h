@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/config.h"
@@ -117,5 +118,9 @@ std::vector<HeadId> random_exclusions(const HeadGrid<double>& scores, int exclud
 // the model used. Every copy count (retrieval score, NIAH copy tallies, `rhead attn`) uses
 // this rule.
 bool is_copy(int64_t argmax_position, std::span<const int32_t> tokens, int32_t emitted, bool overridden);
+
+// A sweep list "top:0,5,10" (or "random:0,5" or "0,5,10") -> the kind named ("top" when
+// none is) and the Ks as given.
+std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& spec);
 
 }  // namespace rhead

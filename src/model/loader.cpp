@@ -302,7 +302,7 @@ void check_config(const ModelConfig& c, const std::string& where) {
 
 ModelConfig config_from_gguf(const GGUFFile& g, const FamilyDef& fam) {
   ModelConfig c;
-  c.family = fam.family;
+  c.family = fam.name;
   c.architecture = fam.gguf_arch;
   c.rope_pairing = fam.gguf_rope_pairing;
   GgufConfigReader r(g, fam.gguf_arch);
@@ -354,7 +354,7 @@ std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   const FamilyDef* fam = family_for_hf_model_type(model_type);
   if (!fam) fail(config_path, "unsupported model_type '" + model_type + "'");
   auto m = std::make_shared<Model>();
-  m->config.family = fam->family;
+  m->config.family = fam->name;
   m->config.rope_pairing = RopePairing::half;
   {
     HfConfigReader r(cfg, config_path);
@@ -408,7 +408,7 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   std::memcpy(h, file->view(0, sizeof(h), "truncated: header"), sizeof(h));
   auto m = std::make_shared<Model>();
   ModelConfig& c = m->config;
-  c.family = Family::llama;
+  c.family = "llama";
   c.architecture = "llama";
   c.n_embd = h[0];
   c.n_ff = h[1];
@@ -491,6 +491,11 @@ LoadedModel load_model_unguarded(const std::string& path, const LoadOptions& opt
 }  // namespace
 
 // Library failures (nlohmann, bad_alloc, length_error) become one line naming the model.
+const Tokenizer& LoadedModel::require_tokenizer() const {
+  if (!tokenizer) throw Error(model->source + ": model has no tokenizer (pass --tokenizer)");
+  return *tokenizer;
+}
+
 LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   return guard_input(path, [&] { return load_model_unguarded(path, options); });
 }

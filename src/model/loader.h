@@ -17,6 +17,9 @@ struct LoadOptions {
 struct LoadedModel {
   std::shared_ptr<const Model> model;
   std::shared_ptr<const Tokenizer> tokenizer;  // null when the model ships none
+  // The tokenizer; rhead::Error "SOURCE: model has no tokenizer (pass --tokenizer)" when
+  // there is none. Every command and experiment that reads text asks here.
+  const Tokenizer& require_tokenizer() const;
 };
 
 // Dispatches on the path: "builtin:NAME", *.gguf, a directory (HF), *.bin (llama2.c).

@@ -3,19 +3,6 @@
 
 namespace rhead {
 
-const char* family_name(Family f) {
-  switch (f) {
-    case Family::llama: return "llama";
-    case Family::qwen2: return "qwen2";
-    case Family::mixtral: return "mixtral";
-    case Family::qwen3: return "qwen3";
-    case Family::qwen3moe: return "qwen3moe";
-    case Family::gemma2: return "gemma2";
-    case Family::phi3: return "phi3";
-  }
-  return "?";
-}
-
 const char* rope_scaling_name(RopeScaling s) {
   switch (s) {
     case RopeScaling::none: return "none";

@@ -16,6 +16,18 @@ const char* mask_mode_name(MaskMode m) {
 
 const char* mask_phase_name(MaskPhase p) { return p == MaskPhase::decode ? "decode" : "all"; }
 
+MaskMode parse_mask_mode(const std::string& name) {
+  for (MaskMode m : {MaskMode::uniform, MaskMode::zero, MaskMode::mean})
+    if (name == mask_mode_name(m)) return m;
+  throw Error("mask mode '" + name + "': expected uniform, zero or mean");
+}
+
+MaskPhase parse_mask_phase(const std::string& name) {
+  for (MaskPhase p : {MaskPhase::decode, MaskPhase::all})
+    if (name == mask_phase_name(p)) return p;
+  throw Error("mask phase '" + name + "': expected decode or all");
+}
+
 void HeadMask::add(HeadId head) {
   if (head.layer < 0 || head.layer >= n_layer || head.head < 0 || head.head >= n_head)
     throw Error("head " + head.key() + " is outside the model (" + std::to_string(n_layer) + " layers x " +

@@ -39,6 +39,9 @@ enum class MaskPhase { decode, all };
 
 const char* mask_mode_name(MaskMode m);
 const char* mask_phase_name(MaskPhase p);
+// The names above read back; rhead::Error naming the value on anything else.
+MaskMode parse_mask_mode(const std::string& name);
+MaskPhase parse_mask_phase(const std::string& name);
 
 // A set of (layer, query head) interventions. `mode` uniform reproduces the reference's zeroed
 // query; `phase` decode leaves the prefill unmasked, as the reference does.

@@ -16,6 +16,7 @@
 
 #include "io/error.h"
 #include "report/bitmap_font.h"
+#include "report/html_text.h"
 
 namespace rhead::report {
 
@@ -336,23 +337,6 @@ RgbImage read_png(const std::string& path) {
 
 namespace {
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default:
-        // Control characters are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n') out += c;
-    }
-  }
-  return out;
-}
-
 std::string num(double v) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.2f", v);
@@ -374,7 +358,7 @@ std::string to_svg(const Drawing& drawing) {
       << "<rect x=\"0\" y=\"0\" width=\"" << drawing.width << "\" height=\"" << drawing.height << "\" fill=\""
       << drawing.background.hex() << "\"/>\n";
   for (const auto& s : drawing.shapes) {
-    const std::string title = s.tooltip.empty() ? "" : "<title>" + xml_escape(s.tooltip) + "</title>";
+    const std::string title = s.tooltip.empty() ? "" : "<title>" + html_escape(s.tooltip) + "</title>";
     switch (s.kind) {
       case Shape::Kind::rect:
         out << "<rect x=\"" << num(s.x) << "\" y=\"" << num(s.y) << "\" width=\"" << num(s.w) << "\" height=\""
@@ -406,7 +390,7 @@ std::string to_svg(const Drawing& drawing) {
             << "\" fill=\"" << s.fill.hex() << "\" text-anchor=\"" << anchor << "\" pointer-events=\"none\"";
         if (s.bold) out << " font-weight=\"bold\"";
         if (s.vertical) out << " transform=\"rotate(-90 " << num(s.x) << ' ' << num(s.y) << ")\"";
-        out << '>' << xml_escape(s.text) << "</text>\n";
+        out << '>' << html_escape(s.text) << "</text>\n";
         break;
       }
     }

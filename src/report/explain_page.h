@@ -10,7 +10,7 @@
 #pragma once
 #include <string>
 
-#include "experiments/explain.h"
+#include "support/explain.h"
 
 namespace rhead::report {
 

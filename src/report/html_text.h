@@ -4,7 +4,8 @@
 
 namespace rhead::report {
 
-// & < > " ' as entities: safe in element text and in quoted attribute values.
+// & < > " ' as entities, control characters but tab and newline dropped: safe in element text
+// and quoted attribute values of HTML and of SVG (XML 1.0).
 std::string html_escape(const std::string& text);
 
 // JSON text made safe inside <script type="application/json">: "</" becomes "<\/".

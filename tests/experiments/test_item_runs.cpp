@@ -11,8 +11,8 @@
 #include "experiments/qa_run.h"
 #include "io/error.h"
 #include "model/loader.h"
-#include "niah/causal.h"
-#include "tasks/task_records.h"
+#include "experiments/causal.h"
+#include "records/task_records.h"
 #include "test_support.h"
 
 namespace {

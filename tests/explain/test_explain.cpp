@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "experiments/explain.h"
+#include "support/explain.h"
 #include "io/builtin_data.h"
 #include "model/builtin.h"
 #include "model/generate.h"

@@ -30,8 +30,8 @@
 #include "io/safetensors.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
-#include "niah/inputs.h"
-#include "niah/results.h"
+#include "prompts/inputs.h"
+#include "records/results.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 

@@ -219,7 +219,7 @@ TEST(MergeRunDirs, WritesOnlyIntoANewDirectoryOrOneOfTheSameRun) {
     other.append({{"test_id", "a"}, {"score", 0}});
   }
   // Into a directory of another kind or another run: refused, untouched.
-  for (const std::string target : {d.sub("qa"), d.sub("other")}) {
+  for (const std::string& target : std::vector<std::string>{d.sub("qa"), d.sub("other")}) {
     const auto before = file_snapshot(target);
     const std::string e = error_of([&] { merge_run_dirs({d.sub("s0"), d.sub("s1")}, target); });
     EXPECT_NE(e.find("merge writes only into a new directory or one of the same run"), std::string::npos) << e;

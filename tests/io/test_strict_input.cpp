@@ -13,8 +13,8 @@
 #include "io/file_identity.h"
 #include "io/json.h"
 #include "io/json_range.h"
-#include "niah/results.h"
-#include "tasks/task_records.h"
+#include "records/results.h"
+#include "records/task_records.h"
 #include "test_support.h"
 
 namespace rhead {

@@ -9,7 +9,7 @@
 #include "io/error.h"
 #include "model/heads.h"
 #include "model/probes.h"
-#include "niah/retrieval_score.h"
+#include "experiments/retrieval_score.h"
 
 namespace {
 

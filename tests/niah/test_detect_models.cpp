@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "model/loader.h"
-#include "niah/detect.h"
+#include "experiments/detect.h"
 #include "test_support.h"
 
 namespace {

@@ -16,8 +16,8 @@
 #include "io/builtin_data.h"
 #include "io/error.h"
 #include "model/loader.h"
-#include "niah/detect.h"
-#include "niah/retrieval_score.h"
+#include "experiments/detect.h"
+#include "experiments/retrieval_score.h"
 #include "text/rouge.h"
 #include "test_support.h"
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "io/error.h"
-#include "niah/detect.h"
-#include "niah/retrieval_score.h"
+#include "experiments/detect.h"
+#include "experiments/retrieval_score.h"
 
 namespace {
 

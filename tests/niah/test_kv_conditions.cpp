@@ -8,7 +8,8 @@
 
 #include "io/error.h"
 #include "model/kv_policy.h"
-#include "niah/kv_conditions.h"
+#include "conditions/kv_conditions.h"
+#include "report/kv_sweep.h"
 #include "test_support.h"
 
 namespace rhead {

@@ -12,9 +12,9 @@
 
 #include "io/builtin_data.h"
 #include "model/builtin.h"
-#include "niah/causal.h"
-#include "niah/detect.h"
-#include "niah/runner.h"
+#include "experiments/causal.h"
+#include "experiments/detect.h"
+#include "experiments/runner.h"
 #include "test_support.h"
 
 namespace rhead {

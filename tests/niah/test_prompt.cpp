@@ -8,8 +8,8 @@
 
 #include "io/error.h"
 #include "model/loader.h"
-#include "niah/inputs.h"
-#include "niah/prompt.h"
+#include "prompts/inputs.h"
+#include "prompts/prompt.h"
 #include "test_support.h"
 
 namespace {

@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "io/error.h"
-#include "tasks/cot_task.h"
+#include "experiments/cot_task.h"
 #include "text/qa_metrics.h"
-#include "tasks/qa_task.h"
+#include "experiments/qa_task.h"
 #include "test_support.h"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "io/error.h"
-#include "niah/results.h"
+#include "records/results.h"
 #include "test_support.h"
 
 namespace {

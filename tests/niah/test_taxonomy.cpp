@@ -5,8 +5,8 @@
 #include "io/error.h"
 #include "model/builtin.h"
 #include "text/rouge.h"
-#include "niah/runner.h"
-#include "niah/taxonomy.h"
+#include "experiments/runner.h"
+#include "records/taxonomy.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Error taxonomy of failed NIAH tests.
-#include "niah/taxonomy.h"
+#include "records/taxonomy.h"
 
 #include "io/error.h"
 #include "model/heads.h"

@@ -10,37 +10,10 @@
 
 #include "model/heads.h"
 #include "io/run_dir.h"
-#include "niah/runner.h"
+#include "experiments/runner.h"
+#include "records/detect_summary.h"
 
 namespace rhead {
-
-// One head's row of a detect summary.
-struct HeadStat {
-  HeadId id;
-  double mean = 0;       // retrieval score: mean over counted tests
-  double frequency = 0;  // share of counted tests where the head copied at least one token
-};
-
-// summary.json of a detect run: written by write_detect_outputs, read by analysis/.
-struct DetectSummary {
-  nlohmann::json model = nlohmann::json::object();     // model_info_json of the run's model
-  nlohmann::json settings = nlohmann::json::object();  // the run's settings (run.json)
-  int n_layer = 0, n_head = 0, n_kv_head = 0;
-  int tests = 0, counted = 0;
-  double niah_accuracy = 0;     // counted / tests
-  double mean_rouge_recall = 0; // over all tests, 0..100
-  std::vector<HeadStat> heads;  // sorted by mean, descending (ties: layer, head)
-  int count_above_0_1 = 0;
-  double share_above_0_1 = 0;
-  nlohmann::json to_json() const;  // also "kv_groups": each KV group's sum and best head
-};
-
-// Reads summary.json; every field is optional (a missing head grid comes from "model"), but
-// types are strict. Errors name `where`.
-DetectSummary detect_summary_from_json(const nlohmann::json& j, const std::string& where);
-
-// Head statistics over a set of results.
-DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int n_head, int n_kv_head);
 
 struct DetectOptions {
   std::string output_dir;

@@ -1,5 +1,5 @@
 // Typed qa / cot result lines: writers and strict readers.
-#include "tasks/task_records.h"
+#include "records/task_records.h"
 
 #include "io/json.h"
 #include "io/json_range.h"

@@ -8,7 +8,7 @@
 
 #include "model/probes.h"
 #include "model/session.h"
-#include "niah/prompt.h"
+#include "prompts/prompt.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rhead {

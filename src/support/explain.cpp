@@ -1,5 +1,5 @@
 // Per-token grounding of an answer: copy sources, support and sink mass of the top heads.
-#include "experiments/explain.h"
+#include "support/explain.h"
 
 #include <algorithm>
 #include <cctype>

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "niah/niah_records.h"
+#include "records/niah_records.h"
 
 namespace rhead {
 

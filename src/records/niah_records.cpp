@@ -1,6 +1,6 @@
 // NIAH result lines and the mask / KV condition of every masked line: writers and strict
 // readers.
-#include "niah/niah_records.h"
+#include "records/niah_records.h"
 
 #include <cmath>
 

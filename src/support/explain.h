@@ -30,7 +30,7 @@
 #include "model/heads.h"
 #include "model/probes.h"
 #include "model/session.h"
-#include "niah/prompt.h"
+#include "prompts/prompt.h"
 #include "tokenizer/token_offsets.h"
 #include "tokenizer/tokenizer.h"
 

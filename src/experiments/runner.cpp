@@ -1,5 +1,5 @@
 // One NIAH test: prompt, greedy decode with probes, copy-paste score, ROUGE gate.
-#include "niah/runner.h"
+#include "experiments/runner.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,9 +7,9 @@
 
 #include "io/error.h"
 #include "model/generate.h"
-#include "niah/retrieval_score.h"
+#include "experiments/retrieval_score.h"
 #include "text/rouge.h"
-#include "experiments/explain.h"
+#include "support/explain.h"
 
 namespace rhead {
 
@@ -19,7 +19,7 @@ std::string test_id_for(int needle_id, int64_t length, int depth) {
 
 NiahRunner::NiahRunner(LoadedModel model, SessionOptions session_options, NiahRunConfig config)
     : model_(std::move(model)), config_(std::move(config)) {
-  if (!model_.tokenizer) throw Error(model_.model->source + ": model has no tokenizer (pass --tokenizer)");
+  model_.require_tokenizer();
   if (config_.needle_sets.empty()) throw Error("no needle sets");
   if (session_options.n_ctx <= 0) session_options.n_ctx = max_length() + config_.max_new_tokens + 8;
   session_options_ = session_options;

@@ -1,5 +1,5 @@
 // Needle sets, haystack folders and grid specs.
-#include "niah/inputs.h"
+#include "prompts/inputs.h"
 
 #include <algorithm>
 #include <cmath>

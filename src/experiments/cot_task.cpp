@@ -1,11 +1,12 @@
 // GSM8K-style items, few-shot prompts and numeric scoring.
-#include "tasks/cot_task.h"
+#include "experiments/cot_task.h"
 
 #include <chrono>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "io/text.h"
 #include "io/error.h"
 #include "io/jsonl.h"
 #include "io/mapped_file.h"
@@ -40,11 +41,6 @@ const char* const kArithFewshot = R"jsonl(
 {"question": "Jon had 10 cookies and ate 4. How many cookies are left?", "answer": "Jon ate 4 of 10 cookies, so 10 - 4 = <<10-4=6>>6 are left.\n#### 6"}
 {"question": "Eight children share 16 oranges equally. How many oranges does each child get?", "answer": "Each child gets 16 / 8 = <<16/8=2>>2 oranges.\n#### 2"}
 )jsonl";
-std::string trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
 
 }  // namespace
 

@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "niah/results.h"
-#include "niah/taxonomy.h"
+#include "records/results.h"
+#include "records/taxonomy.h"
 
 namespace rhead {
 

@@ -14,9 +14,9 @@
 
 #include "model/loader.h"
 #include "model/session.h"
-#include "niah/inputs.h"
-#include "niah/prompt.h"
-#include "niah/results.h"
+#include "prompts/inputs.h"
+#include "prompts/prompt.h"
+#include "records/results.h"
 
 namespace rhead {
 

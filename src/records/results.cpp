@@ -1,5 +1,5 @@
 // Detect result lines and head_score.json.
-#include "niah/results.h"
+#include "records/results.h"
 
 
 #include <algorithm>

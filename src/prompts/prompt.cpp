@@ -1,5 +1,5 @@
 // Prompt assembly on token ids.
-#include "niah/prompt.h"
+#include "prompts/prompt.h"
 
 #include "io/error.h"
 

@@ -1,5 +1,5 @@
 // Extractive QA items, prompts and scoring.
-#include "tasks/qa_task.h"
+#include "experiments/qa_task.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,10 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/text.h"
 #include "io/error.h"
 #include "io/jsonl.h"
 #include "io/mapped_file.h"
-#include "experiments/explain.h"
+#include "support/explain.h"
 #include "model/generate.h"
 #include "text/qa_metrics.h"
 
@@ -35,11 +36,6 @@ const char* const kQaSmall = R"jsonl(
 {"id": "qa-11", "context": "The train to Westhaven leaves from platform nine at half past seven every evening. It stops at Linford and Ashcombe, and reaches Westhaven just before midnight.", "question": "Which platform does the train to Westhaven leave from?", "answers": ["platform nine", "nine", "9"]}
 {"id": "qa-12", "context": "Grandmother's soup recipe needs two onions, a handful of barley, one carrot and a spoon of dried thyme. She always said the secret was to let it simmer for three hours.", "question": "How long should the soup simmer?", "answers": ["three hours", "for three hours"]}
 )jsonl";
-std::string trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 // Needle span and copy-paste scoring.
-#include "niah/retrieval_score.h"
+#include "experiments/retrieval_score.h"
 
 #include <set>
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include "io/atomic_file.h"
 #include "io/run_dir.h"
-#include "niah/taxonomy.h"
+#include "records/taxonomy.h"
 
 namespace rhead {
 
