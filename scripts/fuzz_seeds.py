@@ -171,6 +171,25 @@ def text_seeds(shared, out):
         write(out, "fuzz_result_lines", "detect_3_lines", "\n".join(lines) + "\n")
 
 
+# ---- head policy, run directory, qa and cot items (hand-made: no fixture holds them) ----
+
+def hand_made_seeds(shared, out):
+    policy = {"format": "rhead-head-policy", "version": 1,
+              "model": {"source": "m.gguf", "n_layer": 4, "n_head": 8, "n_kv_head": 4, "head_dim": 16},
+              "window": 64, "sink": 4, "length": 1024, "budget": 0.25, "kv_dtype": "f16",
+              "full_kv_heads": [{"layer": 1, "kv_head": 2, "query_heads": [4, 5], "score": 0.5}],
+              "full_query_heads": ["1-4", "1-5"]}
+    write(out, "fuzz_head_policy", "plan", json.dumps(policy, indent=2))
+    run = {"kind": "niah", "settings": {"fingerprint": {"model": "m"}, "shard": "0/1"}, "n_layer": 2, "n_head": 2,
+           "grid": {"keys": 3, "digest": "0000000000000000"}}
+    lines = [json.dumps({"test_id": k, "score": 100.0, "seconds": 0.5}) for k in ["a", "c"]]
+    write(out, "fuzz_run_dir", "two_lines", json.dumps(run) + "\0" + "\n".join(lines) + "\n" + '{"test_id": "b", "sc')
+    write(out, "fuzz_task_data", "qa", json.dumps({"id": "q1", "context": "Paris is in France.",
+                                                    "question": "Where is Paris?", "answers": ["France"]}) + "\n")
+    write(out, "fuzz_task_data", "cot", json.dumps({"id": "c1", "question": "What is 3 + 4?",
+                                                     "answer": "3 + 4 = <<3+4=7>>7.\n#### 7"}) + "\n")
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -178,7 +197,7 @@ def main():
     if not os.path.isdir(shared):
         sys.exit(f"{shared}: shared data folder not found")
     for build in [gguf_seeds, safetensors_seeds, llama2c_seeds, tokenizer_json_seeds, tokenizer_model_seeds,
-                  text_seeds]:
+                  text_seeds, hand_made_seeds]:
         build(shared, out)
 
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace rhead::testing {
 
@@ -99,6 +102,30 @@ inline CliResult run_rhead(const std::vector<std::string>& args, const std::file
   cmd += " 2>" + shell_quote(err_path);
   CommandResult run = run_command(cmd);
   return {run.exit_code, std::move(run.output), read_text_file(err_path)};
+}
+
+// Every byte of every file under `dir`, by relative path: what "left as it was" compares.
+inline std::map<std::string, std::string> file_snapshot(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out[std::filesystem::relative(e.path(), dir).string()] = read_text_file(e.path().string());
+  return out;
+}
+
+// DIR/results.jsonl by key, each line without the fields that say how long it took or how
+// much of the prompt the cache held ("seconds", "timing", "reused_tokens"); a key twice
+// fails the test.
+inline std::map<std::string, nlohmann::json> results_without_timing(const std::string& dir) {
+  std::map<std::string, nlohmann::json> out;
+  std::istringstream in(read_text_file(dir + "/results.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    for (const char* k : {"seconds", "timing", "reused_tokens"}) j.erase(k);
+    const std::string key = j.at("test_id").get<std::string>();
+    EXPECT_TRUE(out.emplace(key, std::move(j)).second) << key << " twice in " << dir;
+  }
+  return out;
 }
 
 // Newlines in a file (0 when missing).

@@ -13,7 +13,7 @@ void add_support_heads_option(CLI::App* cmd, int& n) {
   cmd->add_option("--support-heads", n,
                   "support_share counts copies by this many top heads of --scores (every head without --scores)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
 }
 
 void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
@@ -25,6 +25,7 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
   cmd->add_option("--seed", o.seeds,
                   "seed(s) of random:K, comma-separated; each seed is one condition, and a sweep averages them")
       ->delimiter(',')
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--mask-mode", o.mode,
                   "how a masked head is removed: uniform (attends uniformly to its causal prefix, as the reference's "

@@ -221,7 +221,7 @@ CommandRegistrar reg("attn", [](CLI::App& app) {
                   "--question");
   cmd->add_option("--question", o->question, "the question asked about --context");
   add_prompt_options(cmd, o->chat_template, o->no_chat, o->prompt_template);
-  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(at_least(0));
   cmd->add_option("--heads", o->heads,
                   "query heads shown: all, L-H,... (or heads:L-H,...), kv:L-G,..., top:K (with --scores)")
       ->capture_default_str();

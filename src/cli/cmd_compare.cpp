@@ -10,6 +10,7 @@
 #include "analysis/score_map.h"
 #include "analysis/stats.h"
 #include "cli/command.h"
+#include "cli/common.h"
 #include "io/error.h"
 
 namespace rhead::cli {
@@ -145,8 +146,12 @@ const CommandRegistrar registrar("compare", [](CLI::App& app) {
   cmd->add_flag("--json", opt->json, "machine-readable output");
   cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
                 "compare only the heads both maps have when their shapes differ");
-  cmd->add_option("--top", opt->ks, "K values of the top-K overlap")->delimiter(',')->capture_default_str();
+  cmd->add_option("--top", opt->ks, "K values of the top-K overlap")
+      ->delimiter(',')
+      ->check(at_least(1))
+      ->capture_default_str();
   cmd->add_option("--threshold", opt->threshold, "score above which a head is a retrieval head")
+      ->check(in_range(0, 1))
       ->capture_default_str();
   cmd->add_option("--show", opt->show, "heads listed per 'strong in one only' list")->capture_default_str();
   cmd->callback([opt] { run_compare(*opt); });

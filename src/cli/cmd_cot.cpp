@@ -33,6 +33,7 @@ struct CotOptions {
 };
 
 void run(const CotOptions& o) {
+  refuse_duplicates(o.styles, "--styles");
   LoadedModel lm = load_model_from_options(o.model);
   const Tokenizer& tok = lm.require_tokenizer();
   const std::vector<CotItem> items =
@@ -61,11 +62,13 @@ void run(const CotOptions& o) {
   json shot_ids = json::array();
   for (const auto& s : shots) shot_ids.push_back(s.question);
   json settings;
-  settings["fingerprint"] = {{"model", lm.model->source},
-                             {"data", o.data.empty() ? "builtin:arith_small" : o.data},
-                             {"fewshot", shot_ids},
-                             {"chat", format.chat ? chat_template_name(*format.chat) : "none"},
-                             {"max_new_tokens", o.max_new_tokens}};
+  json fingerprint = model_fingerprint(o.model, lm);
+  fingerprint.update(json{{"data", data_fingerprint(o.data, "builtin:arith_small")},
+                          {"fewshot", shot_ids},
+                          {"fewshot_file", data_fingerprint(o.fewshot == "none" ? "" : o.fewshot, "builtin:arith_fewshot")},
+                          {"chat", format.chat ? chat_template_name(*format.chat) : "none"},
+                          {"max_new_tokens", o.max_new_tokens}});
+  settings["fingerprint"] = fingerprint;
   settings["shard"] = o.shard;
   settings["styles"] = o.styles;
   record_mask_settings(o.masks, masks, settings);
@@ -107,7 +110,7 @@ CommandRegistrar reg("cot", [](CLI::App& app) {
   cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   add_mask_options(cmd, o->masks);
   add_kv_options(cmd, o->kv);
   add_kv_sweep_options(cmd, o->kv);

@@ -135,10 +135,10 @@ CommandRegistrar reg("explain", [](CLI::App& app) {
   add_prompt_options(cmd, o->run.chat_template, o->run.no_chat, o->run.prompt_template);
   cmd->add_option("-n,--max-new-tokens", o->run.max_new_tokens, "longest answer in tokens")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--top-heads", o->run.top_heads, "explain with the K highest-scoring heads of --scores")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--tau", o->run.tau,
                   "a token no top head copied is 'attended' when the top heads' mean attention mass inside the "
                   "document is at least tau, else 'unsupported'")

@@ -37,6 +37,10 @@ void run_generate(const GenerateOptions& o) {
                                     static_cast<int64_t>(g.prompt_tokens.size()) + o.n)
                      .c_str());
   const GenerateResult& r = g.timing;
+  // Fewer tokens than asked and the cache full: the context, not the model, ended it.
+  if (g.stopped_by_context)
+    std::fprintf(stderr, "stopped after %zu of %d tokens: the context of %lld tokens is full (raise --ctx)\n",
+                 g.tokens.size(), o.n, static_cast<long long>(g.capacity));
   std::fprintf(stderr, "prefill: %lld tokens, %.1f tokens/s | decode: %zu tokens, %.1f tokens/s\n",
                static_cast<long long>(r.n_prefill), r.prefill_seconds > 0 ? r.n_prefill / r.prefill_seconds : 0.0,
                r.tokens.size(), r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0);
@@ -47,7 +51,7 @@ CommandRegistrar reg("generate", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "greedy decoding from a prompt");
   add_model_options(cmd, o->model);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, BOS only)");
-  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(at_least(0));
   cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
   add_kv_options(cmd, o->kv);

@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "cli/command.h"
 #include "io/duo_pattern.h"
+#include "io/checked.h"
 #include "io/error.h"
 #include "conditions/kv_conditions.h"
 #include "records/results.h"
@@ -34,7 +35,9 @@ double parse_budget(const std::string& text) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
   if (s.empty() || *end != '\0') throw Error("--budget '" + text + "': expected a fraction such as 0.25 or 25%");
-  return percent ? v / 100.0 : v;
+  const double f = percent ? v / 100.0 : v;
+  if (!(f >= 0.0 && f <= 1.0)) throw Error("--budget '" + text + "' must be in [0, 1] (or 0% to 100%)");
+  return f;
 }
 
 void run(const KvPlanOptions& o) {
@@ -117,7 +120,8 @@ CommandRegistrar reg("kv-plan", [](CLI::App& app) {
   add_model_options(cmd, o->model);
   cmd->add_option("--scores", o->scores, "retrieval scores: a head_score JSON or a detect directory")->required();
   cmd->add_option("--budget", o->budget, "KV memory kept, as a fraction of the full cache (0.25 or 25%)")->required();
-  cmd->add_option("--length", o->length, "positions the budget is stated at (default: the model's context length)");
+  cmd->add_option("--length", o->length, "positions the budget is stated at (default: the model's context length)")
+      ->check(in_range(1, static_cast<double>(kMaxTensorElements)));
   cmd->add_option("--kv-window", o->window, "window of the restricted heads")
       ->check(CLI::Range(int64_t{1}, int64_t{INT32_MAX}))
       ->capture_default_str();

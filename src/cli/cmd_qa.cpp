@@ -62,11 +62,12 @@ void run(const QaOptions& o) {
   });
 
   json settings;
-  settings["fingerprint"] = {{"model", lm.model->source},
-                             {"data", o.data.empty() ? "builtin:qa_small" : o.data},
-                             {"prompt", format.chat ? chat_template_name(*format.chat) + ": " + o.prompt_template
-                                                    : o.prompt_template},
-                             {"max_new_tokens", o.max_new_tokens}};
+  json fingerprint = model_fingerprint(o.model, lm);
+  fingerprint.update(json{{"data", data_fingerprint(o.data, "builtin:qa_small")},
+                          {"prompt", format.chat ? chat_template_name(*format.chat) + ": " + o.prompt_template
+                                                 : o.prompt_template},
+                          {"max_new_tokens", o.max_new_tokens}});
+  settings["fingerprint"] = fingerprint;
   settings["shard"] = o.shard;
   record_mask_settings(o.masks, masks, settings);
   // support_share: copies by the top heads of --scores, else by every head.
@@ -106,7 +107,7 @@ CommandRegistrar reg("qa", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
   cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")->capture_default_str()->check(at_least(1));
   add_support_heads_option(cmd, o->support_heads);
   add_mask_options(cmd, o->masks);
   add_kv_options(cmd, o->kv);

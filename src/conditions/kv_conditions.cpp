@@ -9,8 +9,10 @@
 #include <set>
 #include <sstream>
 
+#include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
+#include "io/json_range.h"
 #include "io/mapped_file.h"
 #include "io/text.h"
 #include "records/results.h"
@@ -288,32 +290,53 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
   if (std::filesystem::is_directory(path))
     fail(path, std::string("a folder without ") + kDuoHeadsFile + " (expected a head_policy.json or a DuoAttention "
                "pattern folder)");
+  // Strict: integers are JSON integers in range (no 1.9 for 1, no 2^32 + 3 for 3), the version
+  // is exactly 1, a key is given once (parse_json), and the redundant fields agree.
   const json doc = read_json_file(path);
-  try {
-    if (!doc.is_object() || doc.value("format", std::string()) != "rhead-head-policy")
+  return guard_input(path, [&] {
+    if (!doc.is_object() || json_string_field(doc, "format", path, "") != "rhead-head-policy")
       fail(path, "not a head policy (expected \"format\": \"rhead-head-policy\")");
-    if (doc.value("version", 0) != 1) fail(path, "unsupported head policy version (expected 1)");
-    const json& m = doc.at("model");
-    if (m.at("n_layer").get<int>() != config.n_layer || m.at("n_head").get<int>() != config.n_head ||
-        m.at("n_kv_head").get<int>() != config.n_kv_head)
-      fail(path, "the policy is for " + m.at("n_layer").dump() + " layers x " + m.at("n_head").dump() +
-                     " query heads x " + m.at("n_kv_head").dump() + " KV heads, the model has " +
+    const json* version = json_field(doc, "version", path);
+    if (!version || !version->is_number_integer() || version->get<int64_t>() != 1)
+      fail(path, "unsupported head policy version " + (version ? version->dump() : std::string("(none)")) + " (expected 1)");
+    const json& m = json_required(doc, "model", path);
+    const int64_t n_layer = json_integer(json_required(m, "n_layer", path), path, "model.n_layer", 1, kMaxModelCount);
+    const int64_t n_head = json_integer(json_required(m, "n_head", path), path, "model.n_head", 1, kMaxModelCount);
+    const int64_t n_kv_head = json_integer(json_required(m, "n_kv_head", path), path, "model.n_kv_head", 1, kMaxModelCount);
+    if (n_layer != config.n_layer || n_head != config.n_head || n_kv_head != config.n_kv_head)
+      fail(path, "the policy is for " + std::to_string(n_layer) + " layers x " + std::to_string(n_head) +
+                     " query heads x " + std::to_string(n_kv_head) + " KV heads, the model has " +
                      std::to_string(config.n_layer) + " x " + std::to_string(config.n_head) + " x " +
                      std::to_string(config.n_kv_head));
-    const int64_t window = doc.at("window").get<int64_t>(), sink = doc.at("sink").get<int64_t>();
-    if (window <= 0 || sink < 0) fail(path, "window must be > 0 and sink >= 0");
+    const int64_t window = json_integer(json_required(doc, "window", path), path, "field 'window'", 1, kMaxTensorElements);
+    const int64_t sink = json_integer(json_required(doc, "sink", path), path, "field 'sink'", 0, kMaxTensorElements);
+    if (const json* length = json_field(doc, "length", path))
+      json_integer(*length, path, "field 'length'", 1, kMaxTensorElements);
+    if (const json* budget = json_field(doc, "budget", path)) json_number_in(*budget, path, "field 'budget'", 0.0, 1.0);
     KvPolicy p(config, window, sink);
     const int group = config.group_size();
-    for (const json& g : doc.at("full_kv_heads")) {
-      const int l = g.at("layer").get<int>(), kv = g.at("kv_head").get<int>();
-      if (l < 0 || l >= config.n_layer || kv < 0 || kv >= config.n_kv_head)
-        fail(path, "full KV head " + HeadId{l, kv}.key() + " is outside the model");
+    const json& full = json_required(doc, "full_kv_heads", path);
+    if (!full.is_array()) fail(path, "field 'full_kv_heads' must be an array");
+    std::set<std::pair<int, int>> seen;
+    for (const json& g : full) {
+      const int l = json_int(json_required(g, "layer", path), path, "full_kv_heads layer", 0, config.n_layer - 1);
+      const int kv = json_int(json_required(g, "kv_head", path), path, "full_kv_heads kv_head", 0, config.n_kv_head - 1);
+      if (!seen.emplace(l, kv).second) fail(path, "full KV head " + HeadId{l, kv}.key() + " is listed twice");
       for (int h = kv * group; h < (kv + 1) * group; ++h) p.set_full(l, h);
     }
+    // full_query_heads repeats full_kv_heads for other readers; it must say the same.
+    if (const json* q = json_field(doc, "full_query_heads", path)) {
+      if (!q->is_array()) fail(path, "field 'full_query_heads' must be an array");
+      std::vector<std::string> listed;
+      for (const json& k : *q) listed.push_back(json_string(k, path, "full_query_heads entry"));
+      std::sort(listed.begin(), listed.end());
+      std::vector<std::string> derived = head_keys(p.full_heads());
+      std::sort(derived.begin(), derived.end());
+      if (listed != derived)
+        fail(path, "field 'full_query_heads' does not match the query heads of 'full_kv_heads'");
+    }
     return p;
-  } catch (const json::exception& e) {
-    fail(path, "malformed head policy: " + json_error_text(e));
-  }
+  });
 }
 
 // --- sweep ---

@@ -1,6 +1,8 @@
 // Mask and KV conditions from the front ends' options (see options.h).
 #include "conditions/options.h"
 
+#include "io/checked.h"
+
 namespace rhead {
 
 KvRequest kv_request_of(const KvOptions& o) {
@@ -20,6 +22,7 @@ KvPolicy kv_policy_from_options(const KvOptions& o, const ModelConfig& config, c
 }
 
 MaskRequest mask_request_of(const MaskOptions& o, bool baseline) {
+  refuse_duplicates(o.seeds, "--seed");
   MaskRequest req;
   req.mask = o.mask;
   req.scores = o.scores;

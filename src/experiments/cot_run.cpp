@@ -24,6 +24,7 @@ class CotExperiment : public Experiment {
   std::string kind() const override { return "cot"; }
   json run_record() const override { return {{"model", model_info_json(*model_.model)}, {"settings", o_.run.settings}}; }
   std::vector<std::string> keys() const override { return run_.keys(); }
+  void check_lines(const RunDir& dir) const override { dir.read_lines(cot_line_from_json); }
   json run_key(size_t k) override {
     const MaskSetting& m = run_.condition(k);
     const CotStyle style = o_.styles[run_.item(k) / items_.size()];

@@ -53,6 +53,7 @@ class DetectExperiment : public Experiment {
     for (const auto& t : tasks_) out.push_back(t.test_id);
     return out;
   }
+  void check_lines(const RunDir& dir) const override { dir.read_lines(test_result_from_json); }
   std::vector<size_t> execution_order(std::vector<size_t> pending) const override {
     if (stratified_) return pending;  // the key order is the point: every prefix covers the grid
     std::map<std::string, size_t> index_of;
@@ -249,6 +250,7 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
   }
   ro.output_dir = o.output_dir;
   ro.shard = {o.shard_index, o.shard_count};
+  ro.grow_grid = o.grow_grid;
   if (o.progress)
     ro.progress = [&](int done, int total, const json&, double elapsed) { o.progress(done, total, e.last(), elapsed); };
   const RunDir dir = run_experiment(e, ro);

@@ -18,6 +18,7 @@ namespace rhead {
 struct DetectOptions {
   std::string output_dir;
   int shard_index = 0, shard_count = 1;
+  bool grow_grid = false;  // --grow: the folder's run may have had a smaller grid
   std::string merge_into;  // extend this reference head_score file with the run's lists, once per test
                            // (OUT/merged_into.json records the tests each file received)
   nlohmann::json settings; // recorded in run.json and summary.json

@@ -23,7 +23,8 @@ class Experiment {
   virtual nlohmann::json run_record() const = 0;
   // Every key of the whole run; key i belongs to shard i mod N.
   virtual std::vector<std::string> keys() const = 0;
-  // Refuses to resume a directory whose lines do not fit this run (default: any fits).
+  // Refuses to resume a directory whose lines do not fit this run (default: any fits); runs
+  // before any file of the directory is written.
   virtual void check_lines(const RunDir& /*dir*/) const {}
   // The order to run the pending key indices in (e.g. to reuse a prefilled prompt).
   virtual std::vector<size_t> execution_order(std::vector<size_t> pending) const { return pending; }
@@ -34,6 +35,7 @@ class Experiment {
 struct ExperimentRunOptions {
   std::string output_dir;
   Shard shard;
+  bool grow_grid = false;  // --grow: resume a folder whose run had a smaller grid (RunChecks)
   // After each key: keys done and pending in this process, the key's line, seconds since start.
   // The line is on disk by then, so the callback may throw to stop the run between keys (the
   // Python module does on Ctrl-C): the exception leaves run_experiment, and a rerun resumes.
@@ -43,7 +45,8 @@ struct ExperimentRunOptions {
   std::function<bool(const RunDir& dir)> stop;
 };
 
-// Opens the run directory for `experiment` (refusing another kind or fingerprint), runs every
+// Opens the run directory for `experiment` (refusing another kind, fingerprint or grid of
+// keys, a line whose key is not one of keys(), and lines check_lines refuses), runs every
 // pending key of the shard, appending each line as it finishes. Returns the directory with
 // all its lines; the caller writes the outputs (write_run_outputs or the kind's own writer).
 RunDir run_experiment(Experiment& experiment, const ExperimentRunOptions& options);

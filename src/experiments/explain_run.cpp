@@ -33,7 +33,10 @@ ExplainRun explain_from_options(const LoadedModel& lm, const ModelOptions& model
   request.context = o.context;
   request.question = o.question;
   request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
-  request.heads = select_heads("top:" + std::to_string(std::min<int>(o.top_heads, c.n_layer * c.n_head)), c, &scores.mean);
+  if (o.top_heads > c.n_layer * c.n_head)
+    throw Error("--top-heads " + std::to_string(o.top_heads) + " is more than the model's " +
+                std::to_string(c.n_layer * c.n_head) + " heads");
+  request.heads = select_heads("top:" + std::to_string(o.top_heads), c, &scores.mean);
   request.tau = o.tau;
   request.max_new_tokens = o.max_new_tokens;
 

@@ -34,6 +34,11 @@ Generation generate(const LoadedModel& lm, const SessionOptions& so, const Gener
   kv.seeds = {q.seed};
   g.kv_policy = kv_policy_for(kv, c, q.scores, kv.seeds.empty() ? 0 : kv.seeds.front());
   Session session(lm.model, with_kv_policy(so, g.kv_policy));
+  g.capacity = session.capacity();
+  if (q.max_new_tokens > 0 && static_cast<int64_t>(g.prompt_tokens.size()) >= g.capacity)
+    throw Error("--ctx: the context of " + std::to_string(g.capacity) +
+                " tokens leaves no room to generate after the prompt of " + std::to_string(g.prompt_tokens.size()) +
+                " tokens");
 
   ProbeRequest req;
   req.argmax = true;
@@ -86,6 +91,8 @@ Generation generate(const LoadedModel& lm, const SessionOptions& so, const Gener
   };
   g.timing = generate_greedy(session, g.prompt_tokens, go);
   g.tokens = g.timing.tokens;
+  // Fewer tokens than asked and the cache full: the context, not the model, ended it.
+  g.stopped_by_context = static_cast<int>(g.tokens.size()) < q.max_new_tokens && session.n_past() >= g.capacity;
   const std::string after = tok.decode(seq);
   g.text = after.compare(0, before.size(), before) == 0 ? after.substr(before.size()) : tok.decode(g.tokens);
   return g;

@@ -54,6 +54,8 @@ struct Generation {
   HeadMask mask;                // the mask applied (empty: none)
   KvPolicy kv_policy;           // inactive: none
   GenerateResult timing;
+  int64_t capacity = 0;             // the session's context (KV cache positions)
+  bool stopped_by_context = false;  // fewer tokens than asked because the context was full
 };
 
 // Runs the request. `on_text` (optional) receives the prompt as it decodes, before the first

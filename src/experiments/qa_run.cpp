@@ -35,6 +35,7 @@ class QaExperiment : public Experiment {
             {"kv_sweep", o_.kv_sweep}};
   }
   std::vector<std::string> keys() const override { return run_.keys(); }
+  void check_lines(const RunDir& dir) const override { dir.read_lines(qa_line_from_json); }
   json run_key(size_t k) override {
     const MaskSetting& m = run_.condition(k);
     const QaItem& it = items_[run_.item(k)];

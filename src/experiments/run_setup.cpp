@@ -12,6 +12,7 @@
 
 #include "io/builtin_data.h"
 #include "io/error.h"
+#include "io/file_identity.h"
 
 namespace rhead {
 
@@ -69,6 +70,20 @@ std::string shard_from_slurm_env() {
 }
 }  // namespace
 
+json model_fingerprint(const ModelOptions& o, const LoadedModel& lm) {
+  const std::string& source = lm.model->source;
+  json f = {{"model", source}, {"kv_type", o.kv_type}, {"device", device_name(session_options(o).device)}};
+  // A model replaced at the same path (another quantization, other weights) is another run.
+  if (source.rfind("builtin:", 0) != 0) f["model_file"] = model_identity(source);
+  if (!o.tokenizer.empty()) f["tokenizer_file"] = content_digest(o.tokenizer);
+  return f;
+}
+
+json data_fingerprint(const std::string& path, const std::string& builtin_name) {
+  if (path.empty()) return builtin_name;
+  return {{"path", path}, {"content", content_digest(path)}};
+}
+
 Shard parse_shard(const std::string& spec_in) {
   const std::string spec = spec_in == "auto" ? shard_from_slurm_env() : spec_in;
   // from_chars, not sscanf: an out-of-range number is an error, not undefined behaviour.
@@ -89,6 +104,9 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
                                        const LoadedModel& lm) {
   PromptFormat format;
   const bool builtin_induction = lm.model->source == "builtin:induction";
+  if (!prompt_template.empty() &&
+      (prompt_template.find("{context}") == std::string::npos || prompt_template.find("{question}") == std::string::npos))
+    throw Error("--prompt-template must contain {context} and {question}");
   if (!chat_template.empty()) {
     auto kind = chat_template_from_name(chat_template);
     if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (" + chat_template_names() + ")");
@@ -143,14 +161,16 @@ NiahRunConfig make_niah_config(const NiahOptions& o, const LoadedModel& lm, Defa
   json needles = json::array();
   for (const auto& s : c.needle_sets)
     needles.push_back({{"needle", s.needle.needle}, {"question", s.needle.question},
-                       {"real_needle", s.needle.real_needle}, {"haystack", s.haystack_dir}});
-  settings["fingerprint"] = {{"model", model.source},
-                             {"needles", needles},
-                             {"haystack", o.haystack.empty() ? "builtin" : o.haystack},
-                             {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
-                                                      : c.format.base_template},
-                             {"buffer", c.buffer},
-                             {"max_new_tokens", c.max_new_tokens}};
+                       {"real_needle", s.needle.real_needle}, {"haystack", data_fingerprint(s.haystack_dir, "")}});
+  json fingerprint = model_fingerprint(o.model, lm);
+  fingerprint.update(json{{"needles", needles},
+                          {"needles_file", data_fingerprint(o.needles, needles_desc)},
+                          {"haystack", data_fingerprint(o.haystack, "builtin")},
+                          {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
+                                                   : c.format.base_template},
+                          {"buffer", c.buffer},
+                          {"max_new_tokens", c.max_new_tokens}});
+  settings["fingerprint"] = fingerprint;
   settings["needles_source"] = needles_desc;
   settings["lengths"] = c.grid.lengths;
   settings["depths"] = c.grid.depths;

@@ -32,6 +32,14 @@ struct ModelOptions {
 
 // Sets the threads, then loads. Errors (rhead::Error) name the model path.
 LoadedModel load_model_from_options(const ModelOptions& o);
+// The fingerprint entries of the model a run uses: its path, the identity of its file (size and
+// a digest of its header and tensor table, io/file_identity.h), the tokenizer file's content,
+// and the options that change results (kv_type, the device).
+nlohmann::json model_fingerprint(const ModelOptions& o, const LoadedModel& lm);
+// A data file or folder in a fingerprint: its path and a digest of its content, or
+// `builtin_name` when `path` is empty.
+nlohmann::json data_fingerprint(const std::string& path, const std::string& builtin_name);
+
 // Error unless kv_type is f16 / f32 / q8_0 and device is empty, cpu or cuda.
 SessionOptions session_options(const ModelOptions& o);
 

@@ -129,6 +129,11 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   if (config_.prefix_reuse) {
     // The cache was computed under this test's prefill mask (see same_prefill): still valid.
     while (keep < cached_.size() && keep < prefill.size() && cached_[keep] == prefill[keep]) ++keep;
+    // Only whole prefill chunks are reused: a reused position was then computed in the same
+    // chunk as a fresh prefill computes it (Session::forward aligns chunks to multiples of
+    // the chunk size), so a test's line does not depend on the test run before it.
+    const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
+    if (chunk > 0) keep -= keep % chunk;
   }
   session_->truncate(static_cast<int64_t>(keep));
   cached_.resize(keep);

@@ -3,6 +3,7 @@
 // 64-bit count to `int` goes through these, so an overflow becomes an Error naming the
 // input instead of undefined behaviour or a huge allocation.
 #pragma once
+#include <sstream>
 #include <cmath>
 #include <cstdint>
 #include <algorithm>
@@ -97,6 +98,19 @@ inline void check_disjoint(std::vector<DataSpan> ranges, const std::string& wher
                       ", " + std::to_string(std::min(r.end, last->end)) + ")");
     if (!last || r.end > last->end) last = &r;
   }
+}
+
+// Error "--option: 'x' is given twice" when a list option repeats a value (a repeated seed or
+// style would run one condition twice under one key).
+template <typename T>
+void refuse_duplicates(const std::vector<T>& values, const std::string& option) {
+  for (size_t i = 0; i < values.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (values[j] == values[i]) {
+        std::ostringstream text;
+        text << option << ": '" << values[i] << "' is given twice";
+        throw Error(text.str());
+      }
 }
 
 }  // namespace rhead

@@ -1,7 +1,11 @@
 // JSON parsing with a nesting limit, and strict typed readers.
 #include "io/json.h"
+#include "io/json_range.h"
 
 #include <cmath>
+#include <set>
+#include <sstream>
+#include <vector>
 
 #include "io/error.h"
 #include "io/mapped_file.h"
@@ -58,8 +62,23 @@ std::string json_error_text(const std::exception& e) {
 json parse_json(std::string_view text, const std::string& where) {
   if (nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
     fail(where, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  // The keys met so far in each open object: a key met twice is an error ("where: duplicate
+  // key "k" in one JSON object"); the parser would keep the last value without a word.
+  std::vector<std::set<std::string>> open_objects;
+  auto on_event = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: open_objects.emplace_back(); break;
+      case json::parse_event_t::object_end: open_objects.pop_back(); break;
+      case json::parse_event_t::key:
+        if (!open_objects.back().insert(parsed.get<std::string>()).second)
+          fail(where, "duplicate key \"" + parsed.get<std::string>() + "\" in one JSON object");
+        break;
+      default: break;
+    }
+    return true;
+  };
   try {
-    return json::parse(text.begin(), text.end());
+    return json::parse(text.begin(), text.end(), on_event);
   } catch (const json::exception& e) {
     fail(where, "invalid JSON: " + json_error_text(e));
   }
@@ -105,7 +124,19 @@ int json_int(const json& v, const std::string& where, const std::string& what, i
 
 double json_number(const json& v, const std::string& where, const std::string& what) {
   if (!v.is_number()) fail(where, what + " must be a number, got " + describe(v));
-  return v.get<double>();
+  const double x = v.get<double>();
+  if (!std::isfinite(x)) fail(where, what + " must be a finite number, got " + describe(v));
+  return x;
+}
+
+double json_number_in(const json& v, const std::string& where, const std::string& what, double lo, double hi) {
+  const double x = json_number(v, where, what);
+  if (x < lo || x > hi) {
+    std::ostringstream range;
+    range << "[" << lo << ", " << hi << "]";
+    fail(where, what + " is " + describe(v) + " (must be in " + range.str() + ")");
+  }
+  return x;
 }
 
 std::string json_string(const json& v, const std::string& where, const std::string& what) {
@@ -135,6 +166,10 @@ double json_number_field(const json& object, const std::string& key, const std::
 double json_number_field(const json& object, const std::string& key, const std::string& where, double fallback) {
   const json* v = json_field(object, key, where);
   return v ? json_number(*v, where, field_name(key)) : fallback;
+}
+double json_fraction_field(const json& object, const std::string& key, const std::string& where, double fallback) {
+  const json* v = json_field(object, key, where);
+  return v ? json_number_in(*v, where, field_name(key), 0.0, 1.0) : fallback;
 }
 std::string json_string_field(const json& object, const std::string& key, const std::string& where) {
   return json_string(json_required(object, key, where), where, field_name(key));

@@ -73,6 +73,7 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   c.attn_scale = static_cast<float>(1.0 / std::sqrt(r.opt_double("query_pre_attn_scalar", c.head_dim)));
   c.sliding_window = r.opt_int("sliding_window", 4096);
   r.refuse_unless("sliding_window_size", c.sliding_window);  // an older spelling, same value
+  if (c.sliding_window < 1) fail(r.path(), "sliding_window " + std::to_string(c.sliding_window) + " must be at least 1");
   c.attn_softcap = static_cast<float>(r.opt_double("attn_logit_softcapping", 0.0));
   c.final_softcap = static_cast<float>(r.opt_double("final_logit_softcapping", 0.0));
   read_layer_types_hf(r, c);
@@ -82,6 +83,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
   read_llama_gguf(r, c);
   common(c);
   c.sliding_window = r.opt_int("attention.sliding_window", 4096);
+  if (c.sliding_window < 1)
+    fail(r.path(), "attention.sliding_window " + std::to_string(c.sliding_window) + " must be at least 1");
   c.attn_softcap = static_cast<float>(r.opt_double("attn_logit_softcapping", 0.0));
   c.final_softcap = static_cast<float>(r.opt_double("final_logit_softcapping", 0.0));
   const double scale_dim = c.n_layer == 46 ? static_cast<double>(c.n_embd) / c.n_head : c.head_dim;

@@ -36,6 +36,25 @@ void validate_model_config(const ModelConfig& c, const std::string& where) {
     fail(where, "RoPE theta " + std::to_string(c.rope_theta) + " must be a positive finite number");
   if (c.rope_scaling != RopeScaling::none && !(std::isfinite(c.rope_factor) && c.rope_factor > 0))
     fail(where, "RoPE scaling factor must be a positive finite number");
+  if (!(std::isfinite(c.rope_attn_factor) && c.rope_attn_factor > 0))
+    fail(where, "RoPE attention factor (rope.scaling.attn_factor) must be a positive finite number");
+  if (c.rope_scaling == RopeScaling::longrope) {
+    if (c.rope_original_ctx <= 0) fail(where, "rope_scaling: original context length must be positive");
+    for (const auto* list : {&c.rope_short_factors, &c.rope_long_factors})
+      for (float f : *list)
+        if (!(std::isfinite(f) && f > 0))
+          fail(where, std::string("rope_scaling: ") + (list == &c.rope_short_factors ? "short" : "long") +
+                          " factor " + std::to_string(f) + " must be a positive finite number");
+  }
+  if (c.sliding_window < 0) fail(where, "sliding window " + std::to_string(c.sliding_window) + " must be at least 1");
+  if (c.sliding_window_period < 1) fail(where, "sliding window period must be at least 1");
+  if (c.n_expert < 0 || c.n_expert_used < 0) fail(where, "expert counts must not be negative");
+  if (c.n_expert == 0 && c.n_expert_used > 0)
+    fail(where, "expert_used_count " + std::to_string(c.n_expert_used) + " with expert_count 0");
+  if (c.n_expert > 0 && (c.n_expert_used < 1 || c.n_expert_used > c.n_expert))
+    fail(where, "expert_used_count " + std::to_string(c.n_expert_used) + " must be in [1, expert_count " +
+                    std::to_string(c.n_expert) + "]");
+  if (c.n_expert > 0 && c.n_ff_expert <= 0) fail(where, "expert feed-forward width must be positive");
   if (c.rope_scaling == RopeScaling::llama3) {
     if (!(std::isfinite(c.rope_low_freq_factor) && std::isfinite(c.rope_high_freq_factor) &&
           c.rope_low_freq_factor > 0 && c.rope_high_freq_factor > c.rope_low_freq_factor))

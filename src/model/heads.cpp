@@ -94,8 +94,13 @@ struct KindRow {
 };
 
 void parse_pairs(std::string_view spec, std::string_view args, HeadSelection& s) {
-  for (const std::string& item : split_on(std::string(args), ','))
-    s.items.push_back(HeadId::parse(item, "mask '" + std::string(spec) + "'"));
+  for (const std::string& item : split_on(std::string(args), ',')) {
+    const HeadId id = HeadId::parse(item, "mask '" + std::string(spec) + "'");
+    // A head listed twice is a typo for another head, not a second mask of the same one.
+    for (const HeadId& seen : s.items)
+      if (seen.layer == id.layer && seen.head == id.head) bad_spec(spec, "'" + id.key() + "' is listed twice");
+    s.items.push_back(id);
+  }
 }
 
 void parse_k(std::string_view spec, std::string_view args, HeadSelection& s) {

@@ -163,6 +163,8 @@ void read_rope_scaling_hf(HfConfigReader& r, const json& rs, ModelConfig& c, boo
   std::string type;
   if (const json* t = field("rope_type")) type = t->is_string() ? t->get<std::string>() : "";
   if (const json* t = field("type"); t && type.empty()) type = t->is_string() ? t->get<std::string>() : "";
+  if (const json* a = field("rope_type"), *b = field("type"); a && b && *a != *b)
+    fail(path, "rope_scaling: 'rope_type' " + a->dump() + " and 'type' " + b->dump() + " disagree");
   if (type == "linear") {
     c.rope_scaling = RopeScaling::linear;
     c.rope_factor = static_cast<float>(number("factor", 0));
@@ -250,7 +252,9 @@ void read_llama_gguf(GgufConfigReader& r, ModelConfig& c) {
   }
   // Some converters write zero expert counts into dense files; a non-zero count makes the
   // file an MoE family's (family_for_gguf), whose reader reads them again.
-  if (r.opt_int("expert_count", 0) == 0) r.opt_int("expert_used_count", 0);
+  if (r.opt_int("expert_count", 0) == 0 && r.opt_int("expert_used_count", 0) != 0)
+    fail(r.path(), "expert_used_count " + std::to_string(r.opt_int("expert_used_count", 0)) +
+                       " with expert_count 0: the counts contradict each other");
   // vocab_size is checked against token_embd by the tensor table; the rest records training.
   r.ignore({"vocab_size", "rope.scaling.finetuned", "rope.scaling.original_context_length", "rope.scaling.factor"});
 }

@@ -138,13 +138,35 @@ void add_file_tensor(TensorSet& ts, const FamilyDef& fam, const ModelConfig& c, 
 
 Weight as_matrix(const TensorRef& t) { return Weight{t.type, t.data, t.shape[0], t.shape[1]}; }
 
-std::vector<float> as_vector(const TensorRef& t) {
+// The small tensors that feed the maths directly (norms, biases, RoPE factors, the router) are
+// scanned at load: a NaN or an infinity there turns every output into NaN. Large weight
+// matrices are not scanned.
+void check_finite(const float* v, int64_t n, const TensorRef& t, const std::string& name, bool positive = false) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i]) || (positive && !(v[i] > 0)))
+      fail(t.file, "tensor '" + name + "' holds " + std::to_string(v[i]) + " at element " + std::to_string(i) +
+                       (positive ? " (must be positive and finite)" : " (must be finite)"));
+}
+
+std::vector<float> as_vector(const TensorRef& t, const std::string& name, bool positive = false) {
   const int64_t n = checked_element_count(t.shape, t.file, "tensor shape", /*allow_zero=*/true);
   std::vector<float> v(n);
   dequantize_row(t.type, t.data, v.data(), n);
   if (t.add != 0.0f)
     for (float& x : v) x += t.add;
+  check_finite(v.data(), n, t, name, positive);
   return v;
+}
+
+// A router matrix (n_expert rows), scanned row by row.
+Weight as_checked_router(const TensorRef& t, const std::string& name) {
+  const Weight w = as_matrix(t);
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    dequantize_row(t.type, static_cast<const uint8_t*>(t.data) + r * row_bytes(t.type, w.cols), row.data(), w.cols);
+    check_finite(row.data(), w.cols, t, name);
+  }
+  return w;
 }
 
 // Where a canonical tensor goes in the Model.
@@ -168,16 +190,18 @@ void store(Model& m, const std::string& canon, int layer, const CanonicalTensor&
   if (layer < 0) {
     if (canon == "token_embd.weight") m.tok_embd = as_matrix(first);
     else if (canon == "output.weight") m.output = as_matrix(first);
-    else if (canon == "output_norm.weight") m.output_norm = as_vector(first);
-    else if (canon == "rope_freqs.weight") m.rope_freq_factors = as_vector(first);
-    else if (canon == "rope_factors_short.weight") m.config.rope_short_factors = as_vector(first);
-    else if (canon == "rope_factors_long.weight") m.config.rope_long_factors = as_vector(first);
+    else if (canon == "output_norm.weight") m.output_norm = as_vector(first, canon);
+    else if (canon == "rope_freqs.weight") m.rope_freq_factors = as_vector(first, canon, true);
+    else if (canon == "rope_factors_short.weight") m.config.rope_short_factors = as_vector(first, canon, true);
+    else if (canon == "rope_factors_long.weight") m.config.rope_long_factors = as_vector(first, canon, true);
     else throw Error("internal: no place for tensor '" + canon + "'");
     return;
   }
   const std::string base = canon.substr(canon.find('.', 4) + 1);  // after "blk.N."
   LayerWeights& l = m.layers[layer];
-  if (auto it = matrices.find(base); it != matrices.end()) {
+  if (base == "ffn_gate_inp.weight") {
+    l.router = as_checked_router(first, substitute(canon, layer));
+  } else if (auto it = matrices.find(base); it != matrices.end()) {
     l.*(it->second) = as_matrix(first);
   } else if (auto ie = experts.find(base); ie != experts.end()) {
     std::vector<Weight>& out = l.*(ie->second);
@@ -191,7 +215,7 @@ void store(Model& m, const std::string& canon, int layer, const CanonicalTensor&
                              rows, cols});
     }
   } else if (auto iv = vectors.find(base); iv != vectors.end()) {
-    l.*(iv->second) = as_vector(first);
+    l.*(iv->second) = as_vector(first, substitute(canon, layer));
   } else {
     throw Error("internal: no place for tensor '" + canon + "'");
   }

@@ -154,9 +154,13 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
   }
 
   std::vector<float> logits;
+  // Chunks end at multiples of the chunk size counted from position 0, wherever this call
+  // starts: a position is then computed in the same chunk (same tokens, same tiling of the
+  // kernels) whether the cache before it was filled by this call or reused from an earlier
+  // prompt, so results do not depend on what ran before (see NiahRunner's prefix reuse).
   const int64_t chunk = options_.prefill_chunk;
-  for (int64_t s = 0; s < T; s += chunk) {
-    const int64_t n = std::min(chunk, T - s);
+  for (int64_t s = 0, n = 0; s < T; s += n) {
+    n = std::min(chunk - (n_past_ + s) % chunk, T - s);
     std::vector<int32_t> slots;
     if (!obs_slot.empty()) slots.assign(obs_slot.begin() + s, obs_slot.begin() + s + n);
     const bool last = s + n == T;

@@ -256,6 +256,7 @@ constexpr int64_t kLaneKeys = 32;      // keys per tile of the lane kernel (K an
 constexpr int64_t kPrefetchTiles = 32;  // lane kernel: prefetch K/V this many tiles ahead (into L2)
 constexpr int64_t kMaxLaneRows = 32;    // up to this many query rows per item: lane kernel
 constexpr int64_t kMinSliceKeys = 512;  // a key slice is never shorter than this
+constexpr int64_t kSliceWorkers = 32;   // key slices aim at this many work items (not the thread count)
 
 void single_threaded_blas_here() {
   static const bool done = [] {
@@ -1029,9 +1030,12 @@ TilePlan plan_tiles(const AttentionArgs& a, KernelISA isa) {
   // The key-pair kernel reads f16 / f32 straight from the cache; q8_0 tiles go to the 8-lane one.
   p.keys512 = p.lanes && isa == KernelISA::AVX512 && kHaveAvx512 && a.head_dim % 16 == 0 && !a.kv_q8_0;
   p.tile_keys = p.keys512 ? kKeyTile : p.lanes ? kLaneKeys : kPrefillKeys;
-  // Flash-decoding: when the threads outnumber the work items, split the keys.
-  const int64_t threads = omp_get_max_threads(), items = a.n_kv_head * p.n_blocks;
-  if (threads > items) p.n_slices = std::clamp<int64_t>((threads + items - 1) / items, 1, n_keys / kMinSliceKeys);
+  // Flash-decoding: when the work items are fewer than kSliceWorkers, split the keys. The
+  // split depends on the shape only, never on the thread count, so a result is the same bit
+  // for bit with 1 thread or 64.
+  const int64_t items = a.n_kv_head * p.n_blocks;
+  if (kSliceWorkers > items)
+    p.n_slices = std::clamp<int64_t>((kSliceWorkers + items - 1) / items, 1, n_keys / kMinSliceKeys);
   p.n_slices = std::max<int64_t>(1, p.n_slices);
   const int64_t pairs = a.n_tokens * a.n_head;
   if (p.n_slices > 1) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "io/json.h"
+#include "io/json_range.h"
 #include "model/heads.h"
 
 namespace rhead {
@@ -106,7 +107,7 @@ NiahLine niah_line_from_json(const json& j, const std::string& where) {
     l.depth_percent = static_cast<int>(std::lround(json_number_field(j, "depth_percent", where)));
     l.needle = json_string_field(j, "needle", where, "");
     l.model_response = json_string_field(j, "model_response", where, "");
-    l.score = json_number_field(j, "score", where);
+    l.score = json_number_in(json_required(j, "score", where), where, "field 'score'", 0.0, 100.0);
     l.grid_test_id = json_string_field(j, "grid_test_id", where, "");
     l.needle_id = json_int_field(j, "needle_id", where, 0);
     if (json_field(j, "mask_kind", where)) {

@@ -9,6 +9,7 @@
 #include "io/error.h"
 #include "model/heads.h"
 #include "io/json.h"
+#include "io/json_range.h"
 
 namespace rhead {
 
@@ -60,13 +61,13 @@ void add_observation_fields(const TestObservations& o, json& line) {
 
 TestObservations observations_from_json(const json& j, const std::string& where) {
   TestObservations o;
-  o.support_share = json_number_field(j, "support_share", where, -1.0);
+  o.support_share = json_fraction_field(j, "support_share", where, -1.0);
   o.error = json_string_field(j, "error", where, "");
   if (const json* v = json_field(j, "copy_steps_inside_span", where))
     o.copy_steps_inside_span = json_integer(*v, where, "field 'copy_steps_inside_span'");
   if (const json* v = json_field(j, "copy_steps_outside_span", where))
     o.copy_steps_outside_span = json_integer(*v, where, "field 'copy_steps_outside_span'");
-  o.sink_mass_top_heads = json_number_field(j, "sink_mass_top_heads", where, -1.0);
+  o.sink_mass_top_heads = json_fraction_field(j, "sink_mass_top_heads", where, -1.0);
   if (const json* steps = json_field(j, "steps", where)) {
     try {
       o.steps = steps_from_json(*steps);
@@ -76,7 +77,7 @@ TestObservations observations_from_json(const json& j, const std::string& where)
   }
   if (const json* by_head = json_field(j, "sink_mass_by_head", where)) {
     if (!by_head->is_object()) fail(where, "field 'sink_mass_by_head' is not an object");
-    for (const auto& [key, v] : by_head->items()) o.sink_mass_by_head[key] = json_number(v, where, "sink_mass_by_head['" + key + "']");
+    for (const auto& [key, v] : by_head->items()) o.sink_mass_by_head[key] = json_number_in(v, where, "sink_mass_by_head['" + key + "']", 0.0, 1.0);
   }
   return o;
 }
@@ -94,13 +95,13 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     r.span_begin = json_integer(span[0], where, "needle_span begin");
     r.span_end = json_integer(span[1], where, "needle_span end");
     r.answer = json_string_field(j, "answer", where);
-    r.rouge_recall = json_number_field(j, "rouge_recall", where);
+    r.rouge_recall = json_number_in(json_required(j, "rouge_recall", where), where, "field 'rouge_recall'", 0.0, 100.0);
     r.counted = json_bool(json_required(j, "counted", where), where, "field 'counted'");
     const json& scores = json_required(j, "head_scores", where);
     if (!scores.is_object()) fail(where, "field 'head_scores' is not an object");
     for (const auto& [key, v] : scores.items()) {
       HeadId::parse(key, where);
-      r.head_scores[key] = json_number(v, where, "head_scores['" + key + "']");
+      r.head_scores[key] = json_number_in(v, where, "head_scores['" + key + "']", 0.0, kMaxHeadScore);
     }
     r.seconds = json_number_field(j, "seconds", where, 0.0);
     r.prompt_tokens = json_int_field(j, "prompt_tokens", where, 0);

@@ -2,6 +2,7 @@
 #include "records/task_records.h"
 
 #include "io/json.h"
+#include "io/json_range.h"
 
 namespace rhead {
 
@@ -49,13 +50,13 @@ QaLine qa_line_from_json(const json& j, const std::string& where) {
     l.question = json_string_field(j, "question", where);
     l.answers = string_array_field(j, "answers", where);
     l.prediction = json_string_field(j, "prediction", where);
-    l.exact_match = json_number_field(j, "exact_match", where);
-    l.f1 = json_number_field(j, "f1", where);
+    l.exact_match = json_number_in(json_required(j, "exact_match", where), where, "field 'exact_match'", 0.0, 1.0);
+    l.f1 = json_number_in(json_required(j, "f1", where), where, "field 'f1'", 0.0, 1.0);
     l.prompt_tokens = count_field(j, "prompt_tokens", where);
     l.generated_tokens = count_field(j, "generated_tokens", where);
     l.context_tokens_dropped = count_field(j, "context_tokens_dropped", where);
     l.seconds = json_number_field(j, "seconds", where);
-    if (const json* s = json_field(j, "support_share", where)) l.support_share = json_number(*s, where, "field 'support_share'");
+    if (const json* s = json_field(j, "support_share", where)) l.support_share = json_number_in(*s, where, "field 'support_share'", 0.0, 1.0);
     l.condition = condition_from_json(j, where);
     return l;
   });

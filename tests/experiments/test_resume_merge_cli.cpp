@@ -31,18 +31,7 @@ using rhead::testing::count_lines;
 using rhead::testing::run_rhead;
 
 // results.jsonl by key, each line without its timing fields; a key twice fails the test.
-std::map<std::string, json> lines_by_key(const std::string& dir) {
-  std::map<std::string, json> out;
-  std::istringstream in(read_text_file(dir + "/results.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line);
-    j.erase("seconds");
-    j.erase("timing");
-    EXPECT_TRUE(out.emplace(j.at("test_id").get<std::string>(), j).second) << j.at("test_id") << " twice";
-  }
-  return out;
-}
+std::map<std::string, json> lines_by_key(const std::string& dir) { return rhead::testing::results_without_timing(dir); }
 
 void expect_same_run(const std::string& dir, const std::string& ref, const std::string& summary_key) {
   const auto a = lines_by_key(dir), b = lines_by_key(ref);

@@ -576,5 +576,54 @@ TEST(HardenedCli, CompletedRunResumesOnAFullDisk) {
     EXPECT_NE(e.path().extension(), ".tmp") << e.path();
 }
 
+// ---- values that would turn the maths into NaN are refused at load, naming the key or tensor ----
+
+void add_values(GGUFWriter& w, const std::string& name, std::vector<int64_t> dims, float value, size_t at) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  std::vector<float> v(static_cast<size_t>(n), 1.0f);
+  v[at] = value;
+  w.add_tensor(name, DType::F32, std::move(dims), v.data(), v.size() * sizeof(float));
+}
+
+TEST(HardenedModel, ValuesThatMakeTheMathsNaNAreRefused) {
+  TempDir dir("rhead-hard");
+  const int64_t half_dim = kEmbd / kHeads / 2;
+  for (float bad : {0.0f, -1.0f, std::nanf("")}) {
+    GGUFWriter w = tiny_gguf(2);
+    add_values(w, "rope_freqs.weight", {half_dim}, bad, 1);
+    const std::string path = write_gguf(dir, "rope_freqs.gguf", w);
+    EXPECT_ERROR(load_model(path), path, "tensor 'rope_freqs.weight'", "element 1", "must be positive and finite");
+  }
+  {
+    // A NaN in a norm of block 1: tensors for block 0 only, block 1 written here.
+    GGUFWriter w = tiny_gguf(1);
+    w.set("llama.block_count", 2);
+    const int64_t kv = kKvHeads * (kEmbd / kHeads);
+    add_values(w, "blk.1.attn_norm.weight", {kEmbd}, std::numeric_limits<float>::infinity(), 3);
+    add_zeros(w, "blk.1.attn_q.weight", {kEmbd, kEmbd});
+    add_zeros(w, "blk.1.attn_k.weight", {kEmbd, kv});
+    add_zeros(w, "blk.1.attn_v.weight", {kEmbd, kv});
+    add_zeros(w, "blk.1.attn_output.weight", {kEmbd, kEmbd});
+    add_zeros(w, "blk.1.ffn_norm.weight", {kEmbd});
+    add_zeros(w, "blk.1.ffn_gate.weight", {kEmbd, kFf});
+    add_zeros(w, "blk.1.ffn_up.weight", {kEmbd, kFf});
+    add_zeros(w, "blk.1.ffn_down.weight", {kFf, kEmbd});
+    const std::string path = write_gguf(dir, "norm.gguf", w);
+    EXPECT_ERROR(load_model(path), path, "tensor 'blk.1.attn_norm.weight'", "element 3", "must be finite");
+  }
+  {
+    GGUFWriter w = tiny_gguf(2);
+    w.set("llama.expert_count", 0);
+    w.set("llama.expert_used_count", 2);
+    const std::string path = write_gguf(dir, "experts.gguf", w);
+    EXPECT_ERROR(load_model(path), path, "expert_used_count 2 with expert_count 0");
+  }
+  json cfg = tiny_hf_config();
+  cfg["rope_scaling"] = {{"rope_type", "linear"}, {"type", "yarn"}, {"factor", 2.0}};
+  const std::string types = hf_dir_with_config(dir, "rope_types", cfg);
+  EXPECT_ERROR(load_model(types), types + "/config.json", "'rope_type' \"linear\" and 'type' \"yarn\" disagree");
+}
+
 }  // namespace
 }  // namespace rhead

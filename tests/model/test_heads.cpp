@@ -69,7 +69,14 @@ TEST(HeadSelection, EveryKindOfTheGrammar) {
   const HeadGrid<double> scores = niah_tiny_scores();
   EXPECT_TRUE(select_heads("none", c).empty());
   EXPECT_EQ(select_heads("all", c).size(), 18u);
-  EXPECT_EQ(select_heads("heads:2-1,0-5,2-1", c), (std::vector<HeadId>{{0, 5}, {2, 1}}));
+  EXPECT_EQ(select_heads("heads:2-1,0-5", c), (std::vector<HeadId>{{0, 5}, {2, 1}}));
+  // A head listed twice is refused, naming it.
+  try {
+    select_heads("heads:2-1,0-5,2-1", c);
+    ADD_FAILURE() << "heads:2-1,0-5,2-1 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'2-1' is listed twice"), std::string::npos) << e.what();
+  }
   EXPECT_EQ(select_heads("kv:1-1", c), (std::vector<HeadId>{{1, 3}, {1, 4}, {1, 5}}));
   EXPECT_EQ(select_heads("kv:0-3", shape(1, 4, 4)), (std::vector<HeadId>{{0, 3}}));  // no GQA: one head
   EXPECT_EQ(select_heads("top:2", c, &scores), (std::vector<HeadId>{{2, 0}, {2, 1}}));

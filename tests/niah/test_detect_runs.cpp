@@ -54,7 +54,11 @@ NiahRunConfig induction_config(bool prefix_reuse) {
 
 DetectSummary detect(const LoadedModel& lm, const NiahRunConfig& config, const std::string& dir, int shard_i = 0,
                      int shard_n = 1) {
-  NiahRunner runner(lm, SessionOptions{}, config);
+  // Prefill chunks of 64 tokens: prefix reuse keeps whole chunks, and the grid's prompts
+  // share prefixes shorter than the default chunk of 256.
+  SessionOptions so;
+  so.prefill_chunk = 64;
+  NiahRunner runner(lm, so, config);
   DetectOptions o;
   o.output_dir = dir;
   o.shard_index = shard_i;
@@ -371,6 +375,7 @@ DetectSummary detect_merging_into(const TempDir& d, const std::string& ref_file,
   DetectOptions o;
   o.output_dir = d.sub("run");
   o.merge_into = ref_file;
+  o.grow_grid = true;  // a larger grid in the same directory, asked for explicitly
   o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", tag}}}};
   return run_detect(runner, o);
 }

@@ -157,7 +157,7 @@ TEST(ResultsFile, CorruptLineInTheMiddleIsAnError) {
   }
 }
 
-TEST(ResultsFile, LaterDuplicatesOfATestAreDropped) {
+TEST(ResultsFile, ATestOnTwoLinesIsRefused) {
   TempDir d;
   const std::string path = d.sub("results.jsonl");
   {
@@ -166,11 +166,12 @@ TEST(ResultsFile, LaterDuplicatesOfATestAreDropped) {
     w.append(to_json(make_result("b", 0, 300, 50, true, {})));
     w.append(to_json(make_result("a", 0, 300, 0, true, {{"1-1", 0.5}})));
   }
-  const auto lines = read_results_lines(path, true);
-  ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0]["test_id"], "a");
-  EXPECT_EQ(lines[0]["head_scores"]["1-1"], 1.0);
-  EXPECT_EQ(lines[1]["test_id"], "b");
+  try {
+    read_results_lines(path, true);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("results.jsonl:3: key 'a' is on line 1 already"), std::string::npos) << e.what();
+  }
 }
 
 TEST(HeadScoreJson, ReferenceFormatListsCountedTestsForEveryHead) {
