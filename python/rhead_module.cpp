@@ -118,7 +118,7 @@ const Tokenizer& tokenizer_of(const PyModel& m) {
 py::dict config(const PyModel& m) {
   const ModelConfig& c = m.lm.model->config;
   py::dict d;
-  d["family"] = family_name(c.family);
+  d["family"] = c.family;
   d["architecture"] = c.architecture;
   d["layers"] = c.n_layer;
   d["heads"] = c.n_head;

@@ -4,6 +4,7 @@
 
 #include "cli/causal_options.h"
 #include "cli/command.h"
+#include "report/kv_sweep.h"
 #include "cli/niah_options.h"
 #include "io/error.h"
 #include "experiments/experiment.h"

@@ -41,18 +41,4 @@ void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o) {
                   "random:K heads for every --seed");
 }
 
-std::string describe_kv_policy(const KvPolicy& p, const ModelConfig& c, bool kv_f16, int64_t length) {
-  if (!p.active()) return "KV policy: none (every head keeps the whole cache)";
-  const KvAccounting a = kv_accounting(p, c.head_dim, kv_type, length);
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "KV policy: window %lld, sink %lld, %d of %d query heads full (%d of %d KV heads); at %lld positions "
-                "it keeps %.1f%% per query head, %.1f%% per KV head (%s of %s)",
-                static_cast<long long>(p.window), static_cast<long long>(p.sink), a.full_query_heads,
-                c.n_layer * c.n_head, a.full_kv_heads, c.n_layer * c.n_kv_head, static_cast<long long>(length),
-                100 * a.query_kept_fraction(), 100 * a.kv_kept_fraction(), human_bytes(a.kv_bytes_kept()).c_str(),
-                human_bytes(a.kv_bytes_full()).c_str());
-  return buf;
-}
-
 }  // namespace rhead::cli

@@ -22,7 +22,7 @@
 #include "model/session.h"
 #include "conditions/options.h"
 #include "experiments/generation.h"
-#include "conditions/kv_conditions.h"
+#include "conditions/options.h"
 
 namespace rhead::cli {
 
@@ -36,8 +36,5 @@ void add_kv_options(CLI::App* cmd, KvCliOptions& o);
 void add_kv_selection_options(CLI::App* cmd, KvCliOptions& o);
 // --kv-sweep-window, --kv-sweep-full (the experiments; --sweep-random is the mask options' flag).
 void add_kv_sweep_options(CLI::App* cmd, KvCliOptions& o);
-
-// One line for stderr describing what a policy keeps at `length` positions.
-std::string describe_kv_policy(const KvPolicy& policy, const ModelConfig& config, KvType kv_type, int64_t length);
 
 }  // namespace rhead::cli
