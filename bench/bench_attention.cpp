@@ -103,8 +103,9 @@ std::vector<double> time_calls(int64_t pos0, int64_t T, bool probes, int reps, c
       const auto w0 = std::chrono::steady_clock::now();
       attention_isa(g_isa, a);
       if (r >= 0)
-        ms[x].push_back(g_cpu_time ? cpu_ms() - t0
-                                   : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count());
+        ms[x].push_back(g_cpu_time
+                            ? cpu_ms() - t0
+                            : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count());
     }
   std::vector<double> med;
   for (auto& m : ms) med.push_back(median(m));
@@ -118,18 +119,24 @@ int main(int argc, char** argv) {
   int reps = 5, threads = 0, n_layers = 1;
   int64_t max_context = 16384;
   std::string kv_type = "f16";  // f16, q8_0 or both
-  std::string only;  // "prefill" or "decode": run only those rows
+  std::string only;             // "prefill" or "decode": run only those rows
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--reps") reps = std::atoi(argv[i + 1]);
-    else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (flag == "--max-context") max_context = std::atoll(argv[i + 1]);
-    else if (flag == "--only") only = argv[i + 1];
-    else if (flag == "--cpu-time") g_cpu_time = std::atoi(argv[i + 1]) != 0;
+    if (flag == "--reps")
+      reps = std::atoi(argv[i + 1]);
+    else if (flag == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (flag == "--max-context")
+      max_context = std::atoll(argv[i + 1]);
+    else if (flag == "--only")
+      only = argv[i + 1];
+    else if (flag == "--cpu-time")
+      g_cpu_time = std::atoi(argv[i + 1]) != 0;
     else if (flag == "--kv-type" && (argv[i + 1] == std::string("f16") || argv[i + 1] == std::string("q8_0") ||
-                                      argv[i + 1] == std::string("both")))
+                                     argv[i + 1] == std::string("both")))
       kv_type = argv[i + 1];
-    else if (flag == "--layers") n_layers = std::max(1, std::atoi(argv[i + 1]));
+    else if (flag == "--layers")
+      n_layers = std::max(1, std::atoi(argv[i + 1]));
     else if (flag == "--isa" && (argv[i + 1] == std::string("avx2") || argv[i + 1] == std::string("avx512")))
       g_isa = argv[i + 1] == std::string("avx2") ? KernelISA::AVX2 : KernelISA::AVX512;
     else {
@@ -173,9 +180,11 @@ int main(int argc, char** argv) {
       caches[t].assign(static_cast<size_t>(n_layers), c);  // same values, own memory per layer
     }
   }
-  std::printf("threads %d, heads %d/%d, head_dim %d, %s cache, %d layer cache%s, %s kernels, median of %d calls (ms per layer)\n",
-              omp_get_max_threads(), kHeads, kKvHeads, kHeadDim, kv_type == "both" ? "f16 and q8_0" : kv_type.c_str(),
-              n_layers, n_layers == 1 ? "" : "s", isa_name(g_isa), reps);
+  std::printf(
+      "threads %d, heads %d/%d, head_dim %d, %s cache, %d layer cache%s, %s kernels, median of %d calls (ms per "
+      "layer)\n",
+      omp_get_max_threads(), kHeads, kKvHeads, kHeadDim, kv_type == "both" ? "f16 and q8_0" : kv_type.c_str(), n_layers,
+      n_layers == 1 ? "" : "s", isa_name(g_isa), reps);
   const std::string tn[2] = {"f16", "q8_0"};
   std::printf("%-8s %-5s %8s %10s %12s %14s\n", "call", "kv", "context", "ms", "ms+argmax", "GFLOP/s");
   for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
@@ -187,10 +196,11 @@ int main(int argc, char** argv) {
     // Score and mix: 4 flops per (query head, visible key, dim).
     const double flops = 4.0 * kHeads * kHeadDim * (static_cast<double>(T) * pos0 + T * (T + 1) / 2.0);
     for (size_t x = 0; x < types.size(); ++x)
-      std::printf("%-8s %-5s %8lld %10.3f %12.3f %14.2f\n", "prefill", tn[types[x]].c_str(), static_cast<long long>(ctx),
-                  a[x], b[x], flops / a[x] / 1e6);
-    if (types.size() == 2) std::printf("%-8s %-5s %8lld %10.2f %12.2f   (f16 ms / q8_0 ms)\n", "prefill", "ratio",
-                                       static_cast<long long>(ctx), a[0] / a[1], b[0] / b[1]);
+      std::printf("%-8s %-5s %8lld %10.3f %12.3f %14.2f\n", "prefill", tn[types[x]].c_str(),
+                  static_cast<long long>(ctx), a[x], b[x], flops / a[x] / 1e6);
+    if (types.size() == 2)
+      std::printf("%-8s %-5s %8lld %10.2f %12.2f   (f16 ms / q8_0 ms)\n", "prefill", "ratio",
+                  static_cast<long long>(ctx), a[0] / a[1], b[0] / b[1]);
   }
   for (int64_t ctx : {int64_t{512}, int64_t{4096}, int64_t{16384}}) {
     if (ctx > max_context || only == "prefill") continue;
@@ -202,8 +212,9 @@ int main(int argc, char** argv) {
       std::printf("%-8s %-5s %8lld %10.3f %12.3f %11.2f GB/s\n", "decode", tn[types[x]].c_str(),
                   static_cast<long long>(ctx), a[x], b[x], bytes / a[x] / 1e6);
     }
-    if (types.size() == 2) std::printf("%-8s %-5s %8lld %10.2f %12.2f   (f16 ms / q8_0 ms)\n", "decode", "ratio",
-                                       static_cast<long long>(ctx), a[0] / a[1], b[0] / b[1]);
+    if (types.size() == 2)
+      std::printf("%-8s %-5s %8lld %10.2f %12.2f   (f16 ms / q8_0 ms)\n", "decode", "ratio",
+                  static_cast<long long>(ctx), a[0] / a[1], b[0] / b[1]);
   }
   return 0;
 }

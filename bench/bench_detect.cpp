@@ -96,21 +96,37 @@ void detect_grid(benchmark::State& state, const std::string& model_rel, bool pre
 }  // namespace
 
 BENCHMARK_CAPTURE(detect_grid, gguf_f32_prefix_reuse_all_threads, std::string("niah-tiny-f32.gguf"), true, 0)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, gguf_f32_prefix_reuse_1_thread, std::string("niah-tiny-f32.gguf"), true, 1)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, gguf_f32_no_reuse_all_threads, std::string("niah-tiny-f32.gguf"), false, 0)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, gguf_f32_no_reuse_1_thread, std::string("niah-tiny-f32.gguf"), false, 1)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, hf_f32_prefix_reuse_all_threads, std::string("hf-f32"), true, 0)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, hf_f32_prefix_reuse_1_thread, std::string("hf-f32"), true, 1)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, hf_f32_no_reuse_all_threads, std::string("hf-f32"), false, 0)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, hf_f32_no_reuse_1_thread, std::string("hf-f32"), false, 1)
-    ->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 
 int main(int argc, char** argv) {
   rhead::apply_wait_policy(argv);  // the wait policy rhead itself runs with (ops/threads.h)

@@ -77,7 +77,8 @@ struct AlignedBuffer {
     data = static_cast<uint8_t*>(std::aligned_alloc(64, n));
     // Touch every page from the threads that will read it (first-touch placement).
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i += 4096) std::memset(data + i, static_cast<int>(i >> 12), std::min<size_t>(4096, n - i));
+    for (size_t i = 0; i < n; i += 4096)
+      std::memset(data + i, static_cast<int>(i >> 12), std::min<size_t>(4096, n - i));
   }
   ~AlignedBuffer() { std::free(data); }
 };
@@ -110,8 +111,8 @@ void BM_MemoryRead(benchmark::State& state) {
     sink += total;
   }
   benchmark::DoNotOptimize(sink);
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * kStreamBytes / 1e9,
-                                              benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kStreamBytes / 1e9, benchmark::Counter::kIsRate);
   state.counters["threads"] = omp_get_max_threads();
 }
 
@@ -127,8 +128,8 @@ void BM_MemoryCopy(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   // Bytes read plus bytes written.
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * kStreamBytes / 1e9,
-                                              benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kStreamBytes / 1e9, benchmark::Counter::kIsRate);
 }
 
 // ---- models ----
@@ -181,12 +182,12 @@ BenchModel load_bench_model(const std::string& path) {
   }
   add(m.output);
   const ModelConfig& c = m.config;
-  std::printf("%s: %d layers, dim %d, ff %d, heads %d/%d, vocab %d, %.3g params, %.3f GB of weights, "
-              "%.3f GB read per decode token (%s matmul weights), %.4g active matmul params per token\n",
-              b.label.c_str(), c.n_layer, c.n_embd, c.n_expert > 0 ? c.n_ff_expert : c.n_ff, c.n_head, c.n_kv_head,
-              c.n_vocab,
-              static_cast<double>(m.n_params()), m.weight_bytes() / 1e9, b.decode_bytes / 1e9,
-              dtype_name(m.layers[0].wq.type), static_cast<double>(b.matmul_params));
+  std::printf(
+      "%s: %d layers, dim %d, ff %d, heads %d/%d, vocab %d, %.3g params, %.3f GB of weights, "
+      "%.3f GB read per decode token (%s matmul weights), %.4g active matmul params per token\n",
+      b.label.c_str(), c.n_layer, c.n_embd, c.n_expert > 0 ? c.n_ff_expert : c.n_ff, c.n_head, c.n_kv_head, c.n_vocab,
+      static_cast<double>(m.n_params()), m.weight_bytes() / 1e9, b.decode_bytes / 1e9, dtype_name(m.layers[0].wq.type),
+      static_cast<double>(b.matmul_params));
   return b;
 }
 
@@ -320,8 +321,10 @@ void print_decode_summary(const std::vector<std::unique_ptr<BenchModel>>& models
     std::printf("%-8lld", static_cast<long long>(d));
     for (const auto& m : models) {
       auto it = runs.find(key(d, *m));
-      if (it == runs.end()) std::printf("  %22s", "-");
-      else std::printf("  %22.3f", median(it->second));
+      if (it == runs.end())
+        std::printf("  %22s", "-");
+      else
+        std::printf("  %22.3f", median(it->second));
     }
     std::printf("\n");
   }
@@ -366,11 +369,13 @@ int main(int argc, char** argv) {
     }
   }
   if (paths.empty()) {
-    std::printf("no model given (arguments or RHEAD_BENCH_MODELS): using the small fixtures from %s;\n"
-                "make a realistic one with: make_bench_model /tmp/bench-q8_0.gguf --type q8_0\n",
-                RHEAD_SHARED_DIR);
+    std::printf(
+        "no model given (arguments or RHEAD_BENCH_MODELS): using the small fixtures from %s;\n"
+        "make a realistic one with: make_bench_model /tmp/bench-q8_0.gguf --type q8_0\n",
+        RHEAD_SHARED_DIR);
     for (const char* rel : {"/models/fmt-tiny/fmt-tiny-f32.gguf", "/models/fmt-tiny/fmt-tiny-q8_0.gguf"})
-      if (std::filesystem::exists(std::string(RHEAD_SHARED_DIR) + rel)) paths.push_back(std::string(RHEAD_SHARED_DIR) + rel);
+      if (std::filesystem::exists(std::string(RHEAD_SHARED_DIR) + rel))
+        paths.push_back(std::string(RHEAD_SHARED_DIR) + rel);
   }
   std::printf("OpenMP threads: %d\n", omp_get_max_threads());
 
@@ -383,18 +388,26 @@ int main(int argc, char** argv) {
     }
   }
 
-  benchmark::RegisterBenchmark("memory/read", BM_MemoryRead)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
-  benchmark::RegisterBenchmark("memory/copy", BM_MemoryCopy)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  benchmark::RegisterBenchmark("memory/read", BM_MemoryRead)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(1.0);
+  benchmark::RegisterBenchmark("memory/copy", BM_MemoryCopy)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(1.0);
   const auto prefill_lengths = lengths_from_env("RHEAD_BENCH_PREFILL", {512, 4096, 16384});
   const auto depths = lengths_from_env("RHEAD_BENCH_DEPTHS", {0, 4096, 16384});
   for (const auto& m : models) {
     for (int64_t n : prefill_lengths) {
-      auto* bm = benchmark::RegisterBenchmark(("prefill" + std::to_string(n) + "/" + m->label).c_str(), BM_Prefill,
-                                              m.get(), n)
-                     ->UseRealTime()
-                     ->Unit(benchmark::kMillisecond);
-      if (n > 1024) bm->Iterations(1);
-      else bm->MinTime(2.0);
+      auto* bm =
+          benchmark::RegisterBenchmark(("prefill" + std::to_string(n) + "/" + m->label).c_str(), BM_Prefill, m.get(), n)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
+      if (n > 1024)
+        bm->Iterations(1);
+      else
+        bm->MinTime(2.0);
     }
   }
   // Decode rows of every model at one depth back to back, so that models compared with each

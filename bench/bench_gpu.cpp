@@ -56,15 +56,23 @@ int run(int argc, char** argv) {
       if (i + 1 >= argc) throw Error(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--device") device = value();
-    else if (a == "--prefill") prefill = parse_list(value());
-    else if (a == "--decode-context") decode_context = std::stoll(value());
-    else if (a == "--decode-tokens") decode_tokens = std::stoll(value());
-    else if (a == "--also-tc") also_tc = true;
-    else if (model_path.empty()) model_path = a;
-    else throw Error("unexpected argument " + a);
+    if (a == "--device")
+      device = value();
+    else if (a == "--prefill")
+      prefill = parse_list(value());
+    else if (a == "--decode-context")
+      decode_context = std::stoll(value());
+    else if (a == "--decode-tokens")
+      decode_tokens = std::stoll(value());
+    else if (a == "--also-tc")
+      also_tc = true;
+    else if (model_path.empty())
+      model_path = a;
+    else
+      throw Error("unexpected argument " + a);
   }
-  if (model_path.empty()) throw Error("usage: bench_gpu MODEL.gguf [--device cuda|cpu] [--prefill L,...] [--decode-context N]");
+  if (model_path.empty())
+    throw Error("usage: bench_gpu MODEL.gguf [--device cuda|cpu] [--prefill L,...] [--decode-context N]");
 
   auto t0 = Clock::now();
   LoadedModel lm = load_model(model_path);

@@ -77,8 +77,7 @@ void bench_matvec_int8(benchmark::State& state, DType t, KernelISA isa, int64_t 
   QuantizedVector xq;
   for (auto _ : state) {
     quantize_vector(x.data(), kRowLength, xq);
-    for (int64_t r = 0; r < m.rows; ++r)
-      y[size_t(r)] = dot_row_int8_isa(isa, t, m.bytes.data() + r * m.stride(), xq);
+    for (int64_t r = 0; r < m.rows; ++r) y[size_t(r)] = dot_row_int8_isa(isa, t, m.bytes.data() + r * m.stride(), xq);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }

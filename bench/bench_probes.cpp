@@ -110,8 +110,9 @@ void bench_decode(const LoadedModel& lm, int64_t n_prompt, int n_tokens, int rep
   const double base = median(tps[0]), base_best = *std::max_element(tps[0].begin(), tps[0].end());
   for (size_t k = 0; k < configs.size(); ++k) {
     const double m = median(tps[k]), best = *std::max_element(tps[k].begin(), tps[k].end());
-    std::printf("  %-8s median %7.2f tokens/s (%6.2f ms/token, cost vs none %+6.2f%%)   best %7.2f tokens/s (cost %+6.2f%%)\n",
-                configs[k].name.c_str(), m, 1e3 / m, (base / m - 1.0) * 100.0, best, (base_best / best - 1.0) * 100.0);
+    std::printf(
+        "  %-8s median %7.2f tokens/s (%6.2f ms/token, cost vs none %+6.2f%%)   best %7.2f tokens/s (cost %+6.2f%%)\n",
+        configs[k].name.c_str(), m, 1e3 / m, (base / m - 1.0) * 100.0, best, (base_best / best - 1.0) * 100.0);
   }
 }
 
@@ -171,15 +172,21 @@ int run(int argc, char** argv) {
       if (i + 1 >= argc) fail("bench_probes", a + " needs a value");
       return argv[++i];
     };
-    if (a == "--prompt") n_prompt = std::stoll(value());
-    else if (a == "--tokens") n_tokens = std::stoi(value());
-    else if (a == "--reps") reps = std::stoi(value());
-    else if (a == "--threads") threads = std::stoi(value());
+    if (a == "--prompt")
+      n_prompt = std::stoll(value());
+    else if (a == "--tokens")
+      n_tokens = std::stoi(value());
+    else if (a == "--reps")
+      reps = std::stoi(value());
+    else if (a == "--threads")
+      threads = std::stoi(value());
     else if (a == "-h" || a == "--help") {
       std::printf("usage: bench_probes [MODEL.gguf] [--prompt P] [--tokens N] [--reps R] [--threads T]\n");
       return 0;
-    } else if (!a.empty() && a[0] == '-') fail("bench_probes", "unknown option " + a);
-    else path = a;
+    } else if (!a.empty() && a[0] == '-')
+      fail("bench_probes", "unknown option " + a);
+    else
+      path = a;
   }
   if (threads > 0) omp_set_num_threads(threads);
   if (!std::filesystem::exists(path))

@@ -58,15 +58,21 @@ void encode_megabyte(benchmark::State& state, const std::string& rel) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(encode_megabyte, tok512_spm, std::string("models/stories260K/tok512.bin"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_megabyte, llama2_spm_gguf, std::string("data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf"))
+BENCHMARK_CAPTURE(encode_megabyte, tok512_spm, std::string("models/stories260K/tok512.bin"))
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_megabyte, mistral_tokenizer_json, std::string("data/tokenizers/hf_llama2"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_megabyte, llama2_spm_gguf,
+                  std::string("data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_megabyte, mistral_tokenizer_json, std::string("data/tokenizers/hf_llama2"))
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(encode_megabyte, gpt2_gguf, std::string("data/tokenizers/llama_cpp_vocab/ggml-vocab-gpt-2.gguf"))
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_megabyte, llama3_tokenizer_json, std::string("data/tokenizers/hf_llama3"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_megabyte, qwen3_tokenizer_json, std::string("data/tokenizers/hf_qwen3"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_megabyte, deepseek_gguf, std::string("data/tokenizers/llama_cpp_vocab/ggml-vocab-deepseek-llm.gguf"))
+BENCHMARK_CAPTURE(encode_megabyte, llama3_tokenizer_json, std::string("data/tokenizers/hf_llama3"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_megabyte, qwen3_tokenizer_json, std::string("data/tokenizers/hf_qwen3"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_megabyte, deepseek_gguf,
+                  std::string("data/tokenizers/llama_cpp_vocab/ggml-vocab-deepseek-llm.gguf"))
     ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

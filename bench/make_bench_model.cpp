@@ -190,27 +190,40 @@ int run(int argc, char** argv) {
       if (i + 1 >= argc) fail("make_bench_model", a + " needs a value");
       return argv[++i];
     };
-    if (a == "--type") type_name = value();
-    else if (a == "--preset") preset = value();
-    else if (a == "--seed") seed = std::stoull(value());
+    if (a == "--type")
+      type_name = value();
+    else if (a == "--preset")
+      preset = value();
+    else if (a == "--seed")
+      seed = std::stoull(value());
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny] [--seed N]\n");
+      std::printf(
+          "usage: make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny] [--seed "
+          "N]\n");
       return 0;
-    } else if (!a.empty() && a[0] == '-') fail("make_bench_model", "unknown option " + a);
-    else if (out.empty()) out = a;
-    else fail("make_bench_model", "unexpected argument " + a);
+    } else if (!a.empty() && a[0] == '-')
+      fail("make_bench_model", "unknown option " + a);
+    else if (out.empty())
+      out = a;
+    else
+      fail("make_bench_model", "unexpected argument " + a);
   }
   if (out.empty() || type_name.empty())
-    fail("make_bench_model", "usage: make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny]");
+    fail("make_bench_model",
+         "usage: make_bench_model OUT.gguf --type f16|bf16|q8_0|q4_K [--preset 1b|7b|8b|tiny|moe-1b|moe-tiny]");
 
   DType main_type, more_bits_type, output_type;
   int file_type;  // llama.cpp's general.file_type
-  if (type_name == "f16") main_type = more_bits_type = output_type = DType::F16, file_type = 1;
-  else if (type_name == "bf16") main_type = more_bits_type = output_type = DType::BF16, file_type = 32;
-  else if (type_name == "q8_0") main_type = more_bits_type = output_type = DType::Q8_0, file_type = 7;
+  if (type_name == "f16")
+    main_type = more_bits_type = output_type = DType::F16, file_type = 1;
+  else if (type_name == "bf16")
+    main_type = more_bits_type = output_type = DType::BF16, file_type = 32;
+  else if (type_name == "q8_0")
+    main_type = more_bits_type = output_type = DType::Q8_0, file_type = 7;
   else if (type_name == "q4_K" || type_name == "q4_k")
     main_type = DType::Q4_K, more_bits_type = output_type = DType::Q6_K, file_type = 15;
-  else fail("make_bench_model", "unknown --type '" + type_name + "' (expected f16, bf16, q8_0 or q4_K)");
+  else
+    fail("make_bench_model", "unknown --type '" + type_name + "' (expected f16, bf16, q8_0 or q4_K)");
 
   Shape s = preset_shape(preset);
   const int64_t head_dim = s.dim / s.n_heads, kv_dim = head_dim * s.n_kv_heads;
@@ -273,8 +286,8 @@ int run(int argc, char** argv) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   uint64_t bytes = 0;
   for (const auto& t : w.tensors) bytes += t.bytes;
-  std::printf("%s: %s, %lld parameters, %.2f GiB of tensors, written in %.1f s\n", out.c_str(),
-              type_name.c_str(), static_cast<long long>(params), double(bytes) / (1 << 30), seconds);
+  std::printf("%s: %s, %lld parameters, %.2f GiB of tensors, written in %.1f s\n", out.c_str(), type_name.c_str(),
+              static_cast<long long>(params), double(bytes) / (1 << 30), seconds);
   return 0;
 }
 

@@ -242,8 +242,8 @@ NiahOptions niah_options_of(const PyModel& m, const py::dict& options) {
   take(options, "prompt_template", o.prompt_template);
   take(options, "buffer", o.buffer);
   take(options, "max_new_tokens", o.max_new_tokens);
-  o.no_prefix_reuse = options.contains("prefix_reuse") && !options["prefix_reuse"].is_none() &&
-                      !options["prefix_reuse"].cast<bool>();
+  o.no_prefix_reuse =
+      options.contains("prefix_reuse") && !options["prefix_reuse"].is_none() && !options["prefix_reuse"].cast<bool>();
   take(options, "out", o.output);
   take(options, "shard", o.shard);
   if (o.output.empty()) throw Error("out: the run directory is not given");
@@ -286,16 +286,16 @@ py::object niah(const PyModel& m, const py::dict& options, bool show_progress, p
   take(options, "sink_heads", r.sink_heads);
   take(options, "support_heads", r.support_heads);
   if (r.masks.seeds.empty()) throw Error("seeds: give at least one seed");
-  if (r.support_heads < 1) throw Error("support_heads " + std::to_string(r.support_heads) + ": expected a positive count");
+  if (r.support_heads < 1)
+    throw Error("support_heads " + std::to_string(r.support_heads) + ": expected a positive count");
   RunProgress progress(show_progress, std::move(callback));
   NiahCausalSummary s;
   {
     py::gil_scoped_release release;
-    s = run_niah_from_options(m.lm, o, r,
-                              [&](int done, int total, const std::string& mask, const TestResult& t, double elapsed) {
-                                progress.step(done, total, t.rouge_recall > kPassScore, mask + " " + t.test_id,
-                                              to_json(t), elapsed);
-                              });
+    s = run_niah_from_options(
+        m.lm, o, r, [&](int done, int total, const std::string& mask, const TestResult& t, double elapsed) {
+          progress.step(done, total, t.rouge_recall > kPassScore, mask + " " + t.test_id, to_json(t), elapsed);
+        });
   }
   progress.finish();
   return to_python(s.to_json());

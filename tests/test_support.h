@@ -46,8 +46,10 @@ inline std::string read_text_file(const std::string& path) {
 inline std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out.push_back(c);
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out.push_back(c);
   }
   return out + "'";
 }
@@ -171,14 +173,14 @@ inline bool run_rhead_and_kill(std::vector<std::string> args, const std::string&
 
 // Use at the top of a TEST body: skips the test when `path` (absolute) is missing,
 // or fails it when running in CI (CI=true), naming what is missing.
-#define RHEAD_REQUIRE_FILE(path)                                                   \
-  do {                                                                             \
-    const std::string rhead_required_path_ = (path);                               \
-    if (!std::filesystem::exists(rhead_required_path_)) {                          \
-      if (::rhead::testing::in_ci()) {                                             \
-        FAIL() << "missing test data: " << rhead_required_path_;                   \
-      } else {                                                                     \
-        GTEST_SKIP() << "missing test data: " << rhead_required_path_;             \
-      }                                                                            \
-    }                                                                              \
+#define RHEAD_REQUIRE_FILE(path)                                       \
+  do {                                                                 \
+    const std::string rhead_required_path_ = (path);                   \
+    if (!std::filesystem::exists(rhead_required_path_)) {              \
+      if (::rhead::testing::in_ci()) {                                 \
+        FAIL() << "missing test data: " << rhead_required_path_;       \
+      } else {                                                         \
+        GTEST_SKIP() << "missing test data: " << rhead_required_path_; \
+      }                                                                \
+    }                                                                  \
   } while (0)

@@ -38,9 +38,8 @@ std::vector<int> top_k_set(const std::vector<double>& means, int k) {
   for (int i = 0; i < static_cast<int>(means.size()); ++i)
     if (means[i] > 0) order.push_back(i);
   const auto keep = static_cast<std::size_t>(std::max(0, std::min<int>(k, static_cast<int>(order.size()))));
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(), [&](int a, int b) {
-    return means[a] != means[b] ? means[a] > means[b] : a < b;
-  });
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
+                    [&](int a, int b) { return means[a] != means[b] ? means[a] > means[b] : a < b; });
   order.resize(keep);
   std::sort(order.begin(), order.end());
   return order;
@@ -50,9 +49,12 @@ double jaccard(const std::vector<int>& a, const std::vector<int>& b) {
   if (a.empty() && b.empty()) return 1.0;
   std::size_t i = 0, j = 0, shared = 0;
   while (i < a.size() && j < b.size()) {
-    if (a[i] == b[j]) ++shared, ++i, ++j;
-    else if (a[i] < b[j]) ++i;
-    else ++j;
+    if (a[i] == b[j])
+      ++shared, ++i, ++j;
+    else if (a[i] < b[j])
+      ++i;
+    else
+      ++j;
   }
   return static_cast<double>(shared) / static_cast<double>(a.size() + b.size() - shared);
 }
@@ -70,8 +72,8 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
   const std::size_t n_heads = map.head_count();
   for (std::size_t h = 0; h < n_heads; ++h)
     if (map.lists[h].size() != tests.size())
-      fail(map.source, "head " + map.head_at(h).key() + " has " + std::to_string(map.lists[h].size()) +
-                           " scores for " + std::to_string(tests.size()) + " tests");
+      fail(map.source, "head " + map.head_at(h).key() + " has " + std::to_string(map.lists[h].size()) + " scores for " +
+                           std::to_string(tests.size()) + " tests");
   // Dense cluster indices, in ascending label order.
   std::map<int, int> needle_index;
   std::map<long long, int> length_index;
@@ -83,7 +85,8 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
   const int n_needles = static_cast<int>(needle_index.size()), n_lengths = static_cast<int>(length_index.size());
   for (std::size_t b = 0; b < plan.needle_draws.size(); ++b) {
     const bool fits = plan.needle_draws[b].size() == static_cast<std::size_t>(n_needles) &&
-                      b < plan.length_draws.size() && plan.length_draws[b].size() == static_cast<std::size_t>(n_lengths);
+                      b < plan.length_draws.size() &&
+                      plan.length_draws[b].size() == static_cast<std::size_t>(n_lengths);
     bool in_range = fits;
     for (int d : plan.needle_draws[b]) in_range = in_range && d >= 0 && d < n_needles;
     if (fits)
@@ -95,7 +98,8 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
   const std::size_t cells = static_cast<std::size_t>(n_needles) * n_lengths;
   std::vector<double> cell_count(cells, 0.0), cell_sum(cells * n_heads, 0.0);
   for (std::size_t t = 0; t < tests.size(); ++t) {
-    const std::size_t c = static_cast<std::size_t>(needle_index[tests[t].needle]) * n_lengths + length_index[tests[t].length];
+    const std::size_t c =
+        static_cast<std::size_t>(needle_index[tests[t].needle]) * n_lengths + length_index[tests[t].length];
     cell_count[c] += 1.0;
     for (std::size_t h = 0; h < n_heads; ++h) cell_sum[c * n_heads + h] += map.lists[h][t];
   }
@@ -211,15 +215,27 @@ json top_k_json(const std::vector<TopKSpec>& ks) {
 json stability_json(const HeadStats& s) {
   json jac = json::object();
   for (std::size_t k = 0; k < s.top_ks.size(); ++k) jac[s.top_ks[k].label] = nan_as_null(s.expected_jaccard[k]);
-  return {{"replicates", s.replicates}, {"valid_replicates", s.valid_replicates}, {"seed", s.seed},
-          {"top_k", top_k_json(s.top_ks)}, {"expected_jaccard", jac}};
+  return {{"replicates", s.replicates},
+          {"valid_replicates", s.valid_replicates},
+          {"seed", s.seed},
+          {"top_k", top_k_json(s.top_ks)},
+          {"expected_jaccard", jac}};
 }
 
 json to_json(const HeadStats& s) {
-  json j = {{"format", "rhead-head-stats"}, {"version", 1}, {"scheme", kScheme}, {"level", s.level},
-            {"replicates", s.replicates}, {"valid_replicates", s.valid_replicates}, {"seed", s.seed},
-            {"tests", s.tests}, {"needle_sets", s.needle_sets}, {"lengths", s.lengths},
-            {"n_layer", s.n_layer}, {"n_head", s.n_head}, {"top_k", top_k_json(s.top_ks)}};
+  json j = {{"format", "rhead-head-stats"},
+            {"version", 1},
+            {"scheme", kScheme},
+            {"level", s.level},
+            {"replicates", s.replicates},
+            {"valid_replicates", s.valid_replicates},
+            {"seed", s.seed},
+            {"tests", s.tests},
+            {"needle_sets", s.needle_sets},
+            {"lengths", s.lengths},
+            {"n_layer", s.n_layer},
+            {"n_head", s.n_head},
+            {"top_k", top_k_json(s.top_ks)}};
   json jac = json::object();
   for (std::size_t k = 0; k < s.top_ks.size(); ++k) jac[s.top_ks[k].label] = nan_as_null(s.expected_jaccard[k]);
   j["expected_jaccard"] = jac;
@@ -227,8 +243,12 @@ json to_json(const HeadStats& s) {
   for (const auto& h : s.heads) {
     json p = json::object();
     for (std::size_t k = 0; k < s.top_ks.size() && k < h.p_top.size(); ++k) p[s.top_ks[k].label] = h.p_top[k];
-    heads.push_back({{"head", h.id.key()}, {"mean", h.mean}, {"ci_low", h.ci_low}, {"ci_high", h.ci_high},
-                     {"frequency", h.frequency}, {"p_top", p}});
+    heads.push_back({{"head", h.id.key()},
+                     {"mean", h.mean},
+                     {"ci_low", h.ci_low},
+                     {"ci_high", h.ci_high},
+                     {"frequency", h.frequency},
+                     {"p_top", p}});
   }
   j["heads"] = heads;
   return j;
@@ -236,13 +256,15 @@ json to_json(const HeadStats& s) {
 
 HeadStats head_stats_from_json(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "expected a JSON object");
-  if (json_string_field(j, "format", where) != "rhead-head-stats") fail(where, "field 'format' is not \"rhead-head-stats\"");
+  if (json_string_field(j, "format", where) != "rhead-head-stats")
+    fail(where, "field 'format' is not \"rhead-head-stats\"");
   if (json_int_field(j, "version", where) != 1) fail(where, "unsupported version (this rhead reads version 1)");
   HeadStats s;
   s.level = json_number_field(j, "level", where);
   s.replicates = json_int_field(j, "replicates", where);
   s.valid_replicates = json_int_field(j, "valid_replicates", where);
-  s.seed = static_cast<std::uint64_t>(json_integer(json_required(j, "seed", where), where, "field 'seed'", 0, INT64_MAX));
+  s.seed =
+      static_cast<std::uint64_t>(json_integer(json_required(j, "seed", where), where, "field 'seed'", 0, INT64_MAX));
   s.tests = json_int_field(j, "tests", where);
   s.needle_sets = json_int_field(j, "needle_sets", where);
   s.lengths = json_int_field(j, "lengths", where);
@@ -251,7 +273,8 @@ HeadStats head_stats_from_json(const json& j, const std::string& where) {
   check_head_grid(s.n_layer, s.n_head, where);
   const json& ks = json_required(j, "top_k", where);
   if (!ks.is_array()) fail(where, "field 'top_k' is not a list");
-  for (const auto& k : ks) s.top_ks.push_back({json_string_field(k, "label", where + ": top_k"), json_int_field(k, "k", where + ": top_k")});
+  for (const auto& k : ks)
+    s.top_ks.push_back({json_string_field(k, "label", where + ": top_k"), json_int_field(k, "k", where + ": top_k")});
   const json& jac = json_required(j, "expected_jaccard", where);
   for (const auto& k : s.top_ks) {
     const json& v = json_required(jac, k.label, where + ": expected_jaccard");
@@ -269,7 +292,8 @@ HeadStats head_stats_from_json(const json& j, const std::string& where) {
     u.ci_high = json_number_field(h, "ci_high", hw);
     u.frequency = json_number_field(h, "frequency", hw);
     const json& p = json_required(h, "p_top", hw);
-    for (const auto& k : s.top_ks) u.p_top.push_back(json_number(json_required(p, k.label, hw), hw, "p_top " + k.label));
+    for (const auto& k : s.top_ks)
+      u.p_top.push_back(json_number(json_required(p, k.label, hw), hw, "p_top " + k.label));
     s.heads.push_back(std::move(u));
   }
   return s;

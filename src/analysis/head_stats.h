@@ -47,7 +47,7 @@ inline constexpr double kDefaultLevel = 0.95;
 
 struct HeadUncertainty {
   HeadId id;
-  double mean = 0;       // over the counted tests (the score map's mean)
+  double mean = 0;  // over the counted tests (the score map's mean)
   double ci_low = 0, ci_high = 0;
   double frequency = 0;  // share of counted tests with a score > 0
   // Per TopKSpec: the share of valid replicates with the head in the top-K set, where the
@@ -63,8 +63,8 @@ struct HeadStats {
   std::uint64_t seed = 0;
   double level = kDefaultLevel;
   std::vector<TopKSpec> top_ks;
-  std::vector<HeadUncertainty> heads;   // layer-major
-  std::vector<double> expected_jaccard; // per TopKSpec
+  std::vector<HeadUncertainty> heads;    // layer-major
+  std::vector<double> expected_jaccard;  // per TopKSpec
 };
 
 // The top-K set of `means`: the K highest, ties in index order, among heads with a mean
@@ -81,8 +81,8 @@ double percentile_sorted(const std::vector<double>& sorted, double p);
 HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, const BootstrapPlan& plan,
                      const std::vector<TopKSpec>& top_ks, double level = kDefaultLevel);
 // The same with the plan made from `seed`.
-HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
-                     int replicates = kDefaultReplicates, std::uint64_t seed = kDefaultBootstrapSeed);
+HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, int replicates = kDefaultReplicates,
+                     std::uint64_t seed = kDefaultBootstrapSeed);
 
 // head_stats.json ("format": "rhead-head-stats", version 1) and its strict reader.
 nlohmann::json to_json(const HeadStats& stats);

@@ -86,9 +86,8 @@ ScoreMap score_map_from_detect_results(const std::vector<TestResult>& tests, int
     n_layer = max_layer + 1;
     n_head = max_head + 1;
   } else if (max_layer >= n_layer || max_head >= n_head) {
-    fail(source, "head " + std::to_string(max_layer) + "-" + std::to_string(max_head) +
-                     " lies outside the model's " + std::to_string(n_layer) + " x " + std::to_string(n_head) +
-                     " heads");
+    fail(source, "head " + std::to_string(max_layer) + "-" + std::to_string(max_head) + " lies outside the model's " +
+                     std::to_string(n_layer) + " x " + std::to_string(n_head) + " heads");
   }
   ScoreMap map;
   map.source = source;
@@ -136,8 +135,7 @@ ScoreMap score_map_from_detect_summary(const std::string& path) {
   map.n_layer = s.n_layer > 0 ? s.n_layer : max_layer + 1;
   map.n_head = s.n_head > 0 ? s.n_head : max_head + 1;
   check_head_grid(map.n_layer, map.n_head, path);
-  if (max_layer >= map.n_layer || max_head >= map.n_head)
-    fail(path, "\"heads\" does not match n_layer/n_head");
+  if (max_layer >= map.n_layer || max_head >= map.n_head) fail(path, "\"heads\" does not match n_layer/n_head");
   map.mean = HeadGrid<double>(map.n_layer, map.n_head);
   map.frequency = HeadGrid<double>(map.n_layer, map.n_head);
   std::vector<bool> seen(map.head_count(), false);

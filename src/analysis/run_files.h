@@ -48,7 +48,7 @@ std::vector<SupportSplit> support_splits(const std::vector<NiahLine>& tests);
 
 // Masking sweep: NIAH mean score for each number K of masked heads.
 struct SweepSeries {
-  std::string name;  // "top" or "random"
+  std::string name;                               // "top" or "random"
   std::vector<std::pair<double, double>> points;  // (K, mean score 0..100)
   // random only, when sweep.json has "random_seeds": each seed's draw.
   struct Seed {

@@ -42,9 +42,8 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
   map.n_head = max_head + 1;
   check_head_grid(map.n_layer, map.n_head, where);
   if (entries.size() != map.head_count()) {
-    fail(where, "has " + std::to_string(entries.size()) + " heads but its keys span " +
-                    std::to_string(map.n_layer) + " layers x " + std::to_string(map.n_head) +
-                    " heads; every head of the grid must be present");
+    fail(where, "has " + std::to_string(entries.size()) + " heads but its keys span " + std::to_string(map.n_layer) +
+                    " layers x " + std::to_string(map.n_head) + " heads; every head of the grid must be present");
   }
   map.lists.assign(map.head_count(), {});
   map.mean = HeadGrid<double>(map.n_layer, map.n_head);
@@ -176,9 +175,12 @@ std::size_t count_above(const ScoreMap& map, double threshold) {
 ScoreBuckets bucket_scores(const ScoreMap& map, double threshold) {
   ScoreBuckets buckets;
   for (double m : map.mean) {
-    if (m <= 0) ++buckets.zero;
-    else if (m <= threshold) ++buckets.low;
-    else ++buckets.high;
+    if (m <= 0)
+      ++buckets.zero;
+    else if (m <= threshold)
+      ++buckets.low;
+    else
+      ++buckets.high;
   }
   return buckets;
 }

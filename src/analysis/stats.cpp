@@ -34,9 +34,8 @@ std::vector<double> average_ranks(const std::vector<double>& values, double tie_
   std::size_t start = 0;
   while (start < order.size()) {
     std::size_t end = start + 1;
-    while (end < order.size() &&
-           values[order[end]] - values[order[end - 1]] <=
-               tie_tolerance * std::max(1.0, std::abs(values[order[end - 1]])))
+    while (end < order.size() && values[order[end]] - values[order[end - 1]] <=
+                                     tie_tolerance * std::max(1.0, std::abs(values[order[end - 1]])))
       ++end;
     // positions start..end-1 hold equal values: ranks start+1..end, average (start+1+end)/2
     const double rank = (static_cast<double>(start + 1) + static_cast<double>(end)) / 2.0;
@@ -100,8 +99,8 @@ std::vector<TopKOverlap> top_k_overlaps(const AlignedMaps& maps, const std::vect
   return out;
 }
 
-PairComparison compare_pair(const ScoreMap& a, const ScoreMap& b, bool allow_shape_mismatch,
-                            const std::vector<int>& ks, double threshold) {
+PairComparison compare_pair(const ScoreMap& a, const ScoreMap& b, bool allow_shape_mismatch, const std::vector<int>& ks,
+                            double threshold) {
   const AlignedMaps maps = align_maps(a, b, allow_shape_mismatch);
   PairComparison c;
   c.a_label = a.label;

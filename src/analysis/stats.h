@@ -31,9 +31,9 @@ struct AlignedMaps {
 AlignedMaps align_maps(const ScoreMap& a, const ScoreMap& b, bool allow_shape_mismatch);
 
 struct TopKOverlap {
-  int k = 0;          // requested K (clamped to the number of heads)
-  int shared = 0;     // |top_K(a) ∩ top_K(b)|
-  double jaccard = 0; // shared / |top_K(a) ∪ top_K(b)|
+  int k = 0;           // requested K (clamped to the number of heads)
+  int shared = 0;      // |top_K(a) ∩ top_K(b)|
+  double jaccard = 0;  // shared / |top_K(a) ∪ top_K(b)|
 };
 
 // A head above the threshold in one map and not in the other.
@@ -56,8 +56,7 @@ struct PairComparison {
 std::vector<TopKOverlap> top_k_overlaps(const AlignedMaps& maps, const std::vector<int>& ks);
 
 PairComparison compare_pair(const ScoreMap& a, const ScoreMap& b, bool allow_shape_mismatch,
-                            const std::vector<int>& ks = {10, 20, 50},
-                            double threshold = kRetrievalThreshold);
+                            const std::vector<int>& ks = {10, 20, 50}, double threshold = kRetrievalThreshold);
 
 struct CorrelationMatrix {
   std::vector<std::string> labels;

@@ -20,8 +20,9 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
   cmd->add_option("--mask", o.mask,
                   "heads to mask: none, top:K, random:K, heads:L-H,... or kv:L-G,... (top/random need --scores)")
       ->capture_default_str();
-  cmd->add_option("--scores", o.scores,
-                  "retrieval scores for top:K / random:K: a head_score JSON ({\"L-H\": [scores]}) or a detect directory");
+  cmd->add_option(
+      "--scores", o.scores,
+      "retrieval scores for top:K / random:K: a head_score JSON ({\"L-H\": [scores]}) or a detect directory");
   cmd->add_option("--seed", o.seeds,
                   "seed(s) of random:K, comma-separated; each seed is one condition, and a sweep averages them")
       ->delimiter(',')

@@ -56,15 +56,17 @@ struct AttnOptions {
 };
 
 // The head grammar, with a bare list "2-0,2-1" read as heads:2-0,2-1.
-std::string head_spec(const std::string& s) { return s.find(':') == std::string::npos && s != "all" && s != "none" ? "heads:" + s : s; }
+std::string head_spec(const std::string& s) {
+  return s.find(':') == std::string::npos && s != "all" && s != "none" ? "heads:" + s : s;
+}
 
 std::string quoted_piece(const Tokenizer& tok, int32_t id) { return "\"" + printable(tok.piece(id), true) + "\""; }
 
 void print_step(const AttnStep& s, const Tokenizer& tok, bool show_topk) {
   std::ostringstream out;
   char buf[256];
-  std::snprintf(buf, sizeof(buf), "\nstep %d  pos %lld  emits %d %s\n", s.index, static_cast<long long>(s.position), s.token,
-                quoted_piece(tok, s.token).c_str());
+  std::snprintf(buf, sizeof(buf), "\nstep %d  pos %lld  emits %d %s\n", s.index, static_cast<long long>(s.position),
+                s.token, quoted_piece(tok, s.token).c_str());
   out << buf << "  head    argmax  token                 weight   sink\n";
   for (const HeadLook& h : s.heads) {
     std::snprintf(buf, sizeof(buf), "  %-7s %6d  %-20s  %.4f  %.4f%s%s%s\n", h.head.key().c_str(), h.argmax,
@@ -112,7 +114,9 @@ void run_attn(const AttnOptions& o) {
     request.prompt = build_explain_prompt(tok, er).tokens;
   } else {
     if (!o.prompt_template.empty() || !o.chat_template.empty())
-      throw Error("--prompt-template and --chat-template format --context and --question; with --prompt the text is the prompt");
+      throw Error(
+          "--prompt-template and --chat-template format --context and --question; with --prompt the text is the "
+          "prompt");
     request.prompt = tok.encode(o.prompt, !o.no_bos);
   }
   if (request.prompt.empty()) throw Error("prompt is empty and the tokenizer adds no BOS token");
@@ -128,9 +132,10 @@ void run_attn(const AttnOptions& o) {
   } catch (const Error& e) {
     throw Error(std::string("--heads: ") + e.what());
   }
-  request.heads = heads_in_layers(request.heads, o.layers.empty() ? std::vector<int>{}
-                                                                  : parse_layer_list(o.layers, c.n_layer, "--layers"));
-  if (request.heads.empty()) throw Error("--heads " + o.heads + (o.layers.empty() ? "" : " --layers " + o.layers) + " selects no head");
+  request.heads = heads_in_layers(
+      request.heads, o.layers.empty() ? std::vector<int>{} : parse_layer_list(o.layers, c.n_layer, "--layers"));
+  if (request.heads.empty())
+    throw Error("--heads " + o.heads + (o.layers.empty() ? "" : " --layers " + o.layers) + " selects no head");
   if (o.stop_at_eos) request.stop_after = [&tok](int32_t id) { return tok.is_end_of_generation(id); };
 
   HeadMask mask;
@@ -166,10 +171,11 @@ void run_attn(const AttnOptions& o) {
       for (const HeadId& h : mask.heads()) mask_text += (mask_text.back() == '(' ? "" : ",") + h.key();
       mask_text += ")";
     }
-    std::printf("prompt: %lld tokens (positions 0-%lld; the last one is fed at step 0), %d layers x %d query heads "
-                "(%d KV heads), showing %zu heads, mask: %s\n",
-                static_cast<long long>(n_prompt), static_cast<long long>(n_prompt - 1), c.n_layer, c.n_head, c.n_kv_head,
-                request.heads.size(), mask_text.c_str());
+    std::printf(
+        "prompt: %lld tokens (positions 0-%lld; the last one is fed at step 0), %d layers x %d query heads "
+        "(%d KV heads), showing %zu heads, mask: %s\n",
+        static_cast<long long>(n_prompt), static_cast<long long>(n_prompt - 1), c.n_layer, c.n_head, c.n_kv_head,
+        request.heads.size(), mask_text.c_str());
   }
   const AttnTrace trace = trace_attention(session, request, [&](const AttnStep& s) {
     if (!o.json) {
@@ -240,7 +246,8 @@ CommandRegistrar reg("attn", [](CLI::App& app) {
   cmd->add_option("--plot", o->plot,
                   "also draw one head's attention at each step over the positions it looked at (argmax path "
                   "outlined, weights of its top-k, 8 unless --top-k says more): a .png or .svg file");
-  cmd->add_option("--plot-head", o->plot_head, "the head drawn by --plot, L-H (default: the shown head that copied most)");
+  cmd->add_option("--plot-head", o->plot_head,
+                  "the head drawn by --plot, L-H (default: the shown head that copied most)");
   cmd->add_flag("--json", o->json, "one JSON object per step (blocks.{l}.attn.argmax, ...) on stdout");
   cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");

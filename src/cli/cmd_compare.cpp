@@ -109,7 +109,8 @@ void run_compare(const CompareOptions& opt) {
                                {"above_threshold", analysis::count_above(m, opt.threshold)}});
     out["pairs"] = nlohmann::json::array();
     for (const auto& p : pairs) out["pairs"].push_back(analysis::to_json(p));
-    if (maps.size() > 2) out["matrix"] = analysis::to_json(analysis::correlation_matrix(maps, opt.allow_shape_mismatch));
+    if (maps.size() > 2)
+      out["matrix"] = analysis::to_json(analysis::correlation_matrix(maps, opt.allow_shape_mismatch));
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -134,28 +135,31 @@ void run_compare(const CompareOptions& opt) {
   print_strong(p.only_b, p.b_label, p.a_label, p.threshold, opt.show, false);
 }
 
-const CommandRegistrar registrar("compare", [](CLI::App& app) {
-  auto opt = std::make_shared<CompareOptions>();
-  auto* cmd = app.add_subcommand(
-      "compare",
-      "Compare retrieval-score maps: Pearson/Spearman of per-head means, top-K overlap, heads strong in one only");
-  cmd->add_option("inputs", opt->inputs,
-                  "head_score JSON files or rhead detect outputs (directory, results.jsonl, summary.json)")
-      ->required()
-      ->expected(2, -1);
-  cmd->add_flag("--json", opt->json, "machine-readable output");
-  cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
-                "compare only the heads both maps have when their shapes differ");
-  cmd->add_option("--top", opt->ks, "K values of the top-K overlap")
-      ->delimiter(',')
-      ->check(at_least(1))
-      ->capture_default_str();
-  cmd->add_option("--threshold", opt->threshold, "score above which a head is a retrieval head")
-      ->check(in_range(0, 1))
-      ->capture_default_str();
-  cmd->add_option("--show", opt->show, "heads listed per 'strong in one only' list")->capture_default_str();
-  cmd->callback([opt] { run_compare(*opt); });
-}, Compute::files_only);
+const CommandRegistrar registrar(
+    "compare",
+    [](CLI::App& app) {
+      auto opt = std::make_shared<CompareOptions>();
+      auto* cmd = app.add_subcommand(
+          "compare",
+          "Compare retrieval-score maps: Pearson/Spearman of per-head means, top-K overlap, heads strong in one only");
+      cmd->add_option("inputs", opt->inputs,
+                      "head_score JSON files or rhead detect outputs (directory, results.jsonl, summary.json)")
+          ->required()
+          ->expected(2, -1);
+      cmd->add_flag("--json", opt->json, "machine-readable output");
+      cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
+                    "compare only the heads both maps have when their shapes differ");
+      cmd->add_option("--top", opt->ks, "K values of the top-K overlap")
+          ->delimiter(',')
+          ->check(at_least(1))
+          ->capture_default_str();
+      cmd->add_option("--threshold", opt->threshold, "score above which a head is a retrieval head")
+          ->check(in_range(0, 1))
+          ->capture_default_str();
+      cmd->add_option("--show", opt->show, "heads listed per 'strong in one only' list")->capture_default_str();
+      cmd->callback([opt] { run_compare(*opt); });
+    },
+    Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -49,12 +49,14 @@ void run(const CotOptions& o) {
   PromptFormat format;
   if (!o.chat_template.empty()) {
     format.chat = chat_template_from_name(o.chat_template);
-    if (!format.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
+    if (!format.chat)
+      throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
   } else if (!o.no_chat) {
     format.chat = tok.chat_template();
   }
   Conditions masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
-    std::vector<int32_t> ids = tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
+    std::vector<int32_t> ids =
+        tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
     return ids;
   });
@@ -63,11 +65,12 @@ void run(const CotOptions& o) {
   for (const auto& s : shots) shot_ids.push_back(s.question);
   json settings;
   json fingerprint = model_fingerprint(o.model, lm);
-  fingerprint.update(json{{"data", data_fingerprint(o.data, "builtin:arith_small")},
-                          {"fewshot", shot_ids},
-                          {"fewshot_file", data_fingerprint(o.fewshot == "none" ? "" : o.fewshot, "builtin:arith_fewshot")},
-                          {"chat", format.chat ? chat_template_name(*format.chat) : "none"},
-                          {"max_new_tokens", o.max_new_tokens}});
+  fingerprint.update(
+      json{{"data", data_fingerprint(o.data, "builtin:arith_small")},
+           {"fewshot", shot_ids},
+           {"fewshot_file", data_fingerprint(o.fewshot == "none" ? "" : o.fewshot, "builtin:arith_fewshot")},
+           {"chat", format.chat ? chat_template_name(*format.chat) : "none"},
+           {"max_new_tokens", o.max_new_tokens}});
   settings["fingerprint"] = fingerprint;
   settings["shard"] = o.shard;
   settings["styles"] = o.styles;
@@ -93,8 +96,9 @@ void run(const CotOptions& o) {
 
 CommandRegistrar reg("cot", [](CLI::App& app) {
   auto o = std::make_shared<CotOptions>();
-  auto* cmd = app.add_subcommand(
-      "cot", "arithmetic reasoning, answer-only vs chain-of-thought, under head masks (default mask mode uniform, phase decode)");
+  auto* cmd = app.add_subcommand("cot",
+                                 "arithmetic reasoning, answer-only vs chain-of-thought, under head masks (default "
+                                 "mask mode uniform, phase decode)");
   add_model_options(cmd, o->model);
   cmd->add_option("--data", o->data,
                   "JSONL, one {\"question\", \"answer\"} a line, the answer ending with \"#### N\" "
@@ -116,7 +120,8 @@ CommandRegistrar reg("cot", [](CLI::App& app) {
   add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
   cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")->capture_default_str();
+  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->footer("The answer's number is the first after \"The answer is\", else after \"####\", else the last number.");
   cmd->callback([o] { run(*o); });

@@ -64,13 +64,14 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
   auto o = std::make_shared<DetectCliOptions>();
   auto* cmd = app.add_subcommand("detect", "find retrieval heads: NIAH grid + copy-paste scoring of every query head");
   add_niah_options(cmd, o->niah, "runs/detect");
-  cmd->add_option("--merge-into", o->merge_into, "also extend this reference head_score JSON file with the run's scores");
+  cmd->add_option("--merge-into", o->merge_into,
+                  "also extend this reference head_score JSON file with the run's scores");
   cmd->add_flag("--grow", o->grow,
                 "resume a folder whose run had a smaller grid (more --lengths or --depths): its lines are kept and "
                 "only the new tests run; every other setting must match");
   cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(at_least(0));
   cmd->add_flag("--until-stable", o->until_stable,
-                 "run the grid in a stratified order and stop once the top-K set is stable (docs/head_stats.md)");
+                "run the grid in a stratified order and stop once the top-K set is stable (docs/head_stats.md)");
   cmd->add_option("--stable-k", o->stable_k, "K of --until-stable's top-K set (default: the top 5% of the heads)")
       ->check(at_least(1));
   cmd->add_option("--methods", o->methods,
@@ -78,7 +79,8 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
                   "induction (on repeated random tokens; each writes head_score.<method>.json)")
       ->capture_default_str();
   cmd->footer(
-      "A test is counted when its answer reaches ROUGE-1 recall > 50; only counted tests score heads. A head's score is "
+      "A test is counted when its answer reaches ROUGE-1 recall > 50; only counted tests score heads. A head's score "
+      "is "
       "its retrieval score averaged over the counted tests; its frequency the share of counted tests in which it "
       "copied at least one needle token. With no counted test nothing is ranked. --lengths are context lengths as the "
       "reference counts them: the haystack holds each length minus --buffer tokens.");

@@ -47,8 +47,10 @@ std::string read_text_file(const std::string& path) {
 std::string one_line(const std::string& s) {
   std::string out;
   for (unsigned char ch : s) {
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '\t')
+      out += "\\t";
     else if (ch < 0x20 || ch == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof(buf), "\\x%02X", ch);
@@ -69,18 +71,19 @@ const char* support_colour(Support s) {
   return "";
 }
 
-
 void print_terminal(const Explanation& e, bool colour) {
   const char* reset = colour ? "\033[0m" : "";
   std::ostringstream out;
   out << "answer: ";
-  for (const ExplainedToken& t : e.tokens) out << (colour ? support_colour(t.support) : "") << one_line(t.piece) << reset;
+  for (const ExplainedToken& t : e.tokens)
+    out << (colour ? support_colour(t.support) : "") << one_line(t.piece) << reset;
   out << "\n";
   int copied = 0;
   for (const ExplainedToken& t : e.tokens) copied += t.support == Support::copied;
   char buf[256];
-  std::snprintf(buf, sizeof(buf), "support share %.3f (%d of %zu answer tokens copied), tau %.2f, top heads:", e.support_share,
-                copied, e.tokens.size(), e.tau);
+  std::snprintf(buf, sizeof(buf),
+                "support share %.3f (%d of %zu answer tokens copied), tau %.2f, top heads:", e.support_share, copied,
+                e.tokens.size(), e.tau);
   out << buf;
   for (const auto& h : e.heads) out << " " << h.key();
   out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
@@ -88,13 +91,15 @@ void print_terminal(const Explanation& e, bool colour) {
     const ExplainedToken& t = e.tokens[i];
     const std::string quoted = "\"" + one_line(t.piece) + "\"";
     std::snprintf(buf, sizeof(buf), "%4zu  %-20s  %s%-11s%s  %.3f  %.3f    ", i, quoted.c_str(),
-                  colour ? support_colour(t.support) : "", support_name(t.support), reset, t.sink_mass, t.document_mass);
+                  colour ? support_colour(t.support) : "", support_name(t.support), reset, t.sink_mass,
+                  t.document_mass);
     out << buf;
     if (t.sources.empty()) out << "-";
     for (size_t k = 0; k < t.sources.size(); ++k) {
       const TokenSource& s = t.sources[k];
       std::snprintf(buf, sizeof(buf), "%s%s %.3f @%lld [%lld,%lld)", k ? ", " : "", s.head.key().c_str(), s.weight,
-                    static_cast<long long>(s.pos), static_cast<long long>(s.char_begin), static_cast<long long>(s.char_end));
+                    static_cast<long long>(s.pos), static_cast<long long>(s.char_begin),
+                    static_cast<long long>(s.char_end));
       out << buf;
     }
     out << "\n";
@@ -112,10 +117,14 @@ void run_explain(const ExplainOptions& o) {
   if (run.kv_policy.active()) {
     const int64_t n_ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, lm.model->config.n_ctx_train)
                                             : lm.model->config.n_ctx_train;
-    std::fprintf(stderr, "%s\n", describe_kv_policy(run.kv_policy, lm.model->config, session_options(o.model).kv_type(), n_ctx).c_str());
+    std::fprintf(
+        stderr, "%s\n",
+        describe_kv_policy(run.kv_policy, lm.model->config, session_options(o.model).kv_type(), n_ctx).c_str());
   }
-  if (o.json) std::cout << run.document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-  else print_terminal(run.explanation, isatty(1) != 0);
+  if (o.json)
+    std::cout << run.document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+  else
+    print_terminal(run.explanation, isatty(1) != 0);
   if (!o.html.empty()) {
     report::ExplainPageInfo info{lm.model->source, o.context, r.question, run.mask.empty() ? "" : r.mask};
     write_file_atomic(o.html, report::build_explain_page(run.explanation, r.context, info));
@@ -144,7 +153,8 @@ CommandRegistrar reg("explain", [](CLI::App& app) {
                   "document is at least tau, else 'unsupported'")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--mask", o->run.mask, "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
+  cmd->add_option("--mask", o->run.mask,
+                  "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
       ->capture_default_str();
   cmd->add_option("--mask-mode", o->run.mask_mode,
                   "uniform (the reference's zeroed query), zero (remove the output), mean (replace it by its mean over "

@@ -29,7 +29,8 @@ void run_generate(const GenerateOptions& o) {
   q.scores = o.kv.scores;
   q.seed = o.kv.seed;
   q.kv = kv_request_of(o.kv);
-  const Generation g = generate(lm, session_options(o.model), q, [](const std::string& text) { std::cout << text << std::flush; });
+  const Generation g =
+      generate(lm, session_options(o.model), q, [](const std::string& text) { std::cout << text << std::flush; });
   std::cout << "\n";
   if (g.kv_policy.active())
     std::fprintf(stderr, "%s\n",

@@ -25,8 +25,10 @@ void run(const HeadsOptions& o) {
   }
   if (heads.empty()) fail(o.scores, "no head scores above 0: nothing to list");
   const std::string text = o.format == "qrhead" ? qrhead_head_list(heads) : redeep_head_list(heads);
-  if (o.output.empty()) std::cout << text;
-  else write_file_atomic(o.output, text);
+  if (o.output.empty())
+    std::cout << text;
+  else
+    write_file_atomic(o.output, text);
 }
 
 CommandRegistrar reg("heads", [](CLI::App& app) {

@@ -46,8 +46,11 @@ void run_info(const ModelOptions& o) {
   std::printf("\n");
   std::printf("parameters:     %lld (%.3f B)\n", static_cast<long long>(m.n_params()), m.n_params() / 1e9);
   std::printf("weight size:    %s\n", human_bytes(static_cast<double>(m.weight_bytes())).c_str());
-  if (lm.tokenizer) std::printf("tokenizer:      %d tokens, BOS %d, EOS %d\n", lm.tokenizer->n_vocab(), lm.tokenizer->bos_id(), lm.tokenizer->eos_id());
-  else std::printf("tokenizer:      none (pass --tokenizer)\n");
+  if (lm.tokenizer)
+    std::printf("tokenizer:      %d tokens, BOS %d, EOS %d\n", lm.tokenizer->n_vocab(), lm.tokenizer->bos_id(),
+                lm.tokenizer->eos_id());
+  else
+    std::printf("tokenizer:      none (pass --tokenizer)\n");
 }
 
 CommandRegistrar reg("info", [](CLI::App& app) {

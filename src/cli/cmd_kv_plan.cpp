@@ -22,8 +22,8 @@ struct KvPlanOptions {
   int64_t length = 0;
   int64_t window = 64;
   int64_t sink = 4;
-  std::string output;            // default: head_policy.json (json) or duo_pattern (duo)
-  std::string format = "json";   // json: head_policy.json; duo: a DuoAttention pattern folder
+  std::string output;           // default: head_policy.json (json) or duo_pattern (duo)
+  std::string format = "json";  // json: head_policy.json; duo: a DuoAttention pattern folder
   std::string duo_gates = "binary";
 };
 
@@ -80,19 +80,21 @@ void run(const KvPlanOptions& o) {
     std::printf(" %3d-%-3d  %.3f  %d..%d%s\n", g.layer, g.kv_head, g.score, g.kv_head * group,
                 (g.kv_head + 1) * group - 1, chosen ? "  full" : "");
   }
-  std::printf("full KV heads: %zu of %d; predicted KV memory %s = %.1f%% (per query head %.1f%%); "
-              "with no full head %.1f%%\n",
-              plan.full.size(), c.n_layer * c.n_kv_head, human_bytes(a.kv_bytes_kept()).c_str(),
-              100 * a.kv_kept_fraction(), 100 * a.query_kept_fraction(), 100 * plan.floor_fraction);
+  std::printf(
+      "full KV heads: %zu of %d; predicted KV memory %s = %.1f%% (per query head %.1f%%); "
+      "with no full head %.1f%%\n",
+      plan.full.size(), c.n_layer * c.n_kv_head, human_bytes(a.kv_bytes_kept()).c_str(), 100 * a.kv_kept_fraction(),
+      100 * a.query_kept_fraction(), 100 * plan.floor_fraction);
   // Why: KV heads are taken best first while the prediction stays within the budget. Every KV
   // head holds the same share of the cache, so each one kept whole adds the same amount.
   const int kv_heads = c.n_layer * c.n_kv_head;
   const double per_head = kv_heads > 0 ? (1.0 - plan.floor_fraction) / kv_heads : 0.0;
-  std::printf("why: every head keeps %lld sink + %lld window positions of %lld (%.1f%%); each KV head kept whole adds "
-              "%.1f points; KV heads are kept whole best score first (scores above 0 only) while the total stays "
-              "within %.1f%%\n",
-              static_cast<long long>(r.sink), static_cast<long long>(r.window), static_cast<long long>(r.length),
-              100 * plan.floor_fraction, 100 * per_head, 100 * r.budget);
+  std::printf(
+      "why: every head keeps %lld sink + %lld window positions of %lld (%.1f%%); each KV head kept whole adds "
+      "%.1f points; KV heads are kept whole best score first (scores above 0 only) while the total stays "
+      "within %.1f%%\n",
+      static_cast<long long>(r.sink), static_cast<long long>(r.window), static_cast<long long>(r.length),
+      100 * plan.floor_fraction, 100 * per_head, 100 * r.budget);
   const KvGroupScore* next = nullptr;
   for (const KvGroupScore& g : plan.ranking) {
     bool chosen = false;

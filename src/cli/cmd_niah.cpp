@@ -38,8 +38,11 @@ void run(const NiahCommandOptions& o) {
       },
       &c);
   bar.finish();
-  if (c.sink_heads.empty()) std::cout << "(no --scores: the attention-sink mass of the top retrieval heads is not recorded)\n";
-  else std::cout << "sink mass: mean attention on the first token of heads " << nlohmann::json(head_keys(c.sink_heads)).dump() << "\n";
+  if (c.sink_heads.empty())
+    std::cout << "(no --scores: the attention-sink mass of the top retrieval heads is not recorded)\n";
+  else
+    std::cout << "sink mass: mean attention on the first token of heads "
+              << nlohmann::json(head_keys(c.sink_heads)).dump() << "\n";
   std::cout << format_niah_summary(s);
   if (c.kv_sweep)
     std::cout << "\n KV sweep: mean NIAH score by KV cache kept\n"
@@ -60,7 +63,8 @@ CommandRegistrar reg("niah", [](CLI::App& app) {
   add_mask_options(cmd, o->run.masks);
   add_kv_options(cmd, o->run.kv);
   add_kv_sweep_options(cmd, o->run.kv);
-  cmd->add_flag("--baseline", o->run.baseline, "also run the unmasked model (a sweep always includes K = 0 when listed)");
+  cmd->add_flag("--baseline", o->run.baseline,
+                "also run the unmasked model (a sweep always includes K = 0 when listed)");
   cmd->add_option("--sink-heads", o->run.sink_heads,
                   "record the first-token attention mass of this many top retrieval heads (score above the retrieval "
                   "threshold, from --scores)")

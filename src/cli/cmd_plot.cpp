@@ -61,7 +61,8 @@ void run_plot(const PlotOptions& opt) {
           break;
         }
         case analysis::RunKind::niah:
-          for (auto& f : report::niah_run_figures(analysis::read_niah_run(input), label)) figures.push_back(std::move(f));
+          for (auto& f : report::niah_run_figures(analysis::read_niah_run(input), label))
+            figures.push_back(std::move(f));
           break;
         case analysis::RunKind::unknown:
           fail(input, "not an rhead detect or niah output directory (no summary.json / results.jsonl)");
@@ -70,8 +71,9 @@ void run_plot(const PlotOptions& opt) {
     }
     if (p.filename() == "kv_sweep.json") {
       const std::string label = directory_label(p.parent_path());
-      figures.push_back({"sweep", report::file_stem(label) + "_kv_sweep", "",
-                         report::kv_sweep_plot(read_kv_sweep_points(input), label + ": KV policies", "NIAH mean score")});
+      figures.push_back(
+          {"sweep", report::file_stem(label) + "_kv_sweep", "",
+           report::kv_sweep_plot(read_kv_sweep_points(input), label + ": KV policies", "NIAH mean score")});
       continue;
     }
     if (p.filename() == "sweep.json") {
@@ -122,29 +124,33 @@ void run_plot(const PlotOptions& opt) {
   if (written == 0) fail(opt.inputs.front(), "no figure of the requested kinds can be drawn from these inputs");
 }
 
-const CommandRegistrar registrar("plot", [](CLI::App& app) {
-  auto opt = std::make_shared<PlotOptions>();
-  auto* cmd = app.add_subcommand(
-      "plot",
-      "Draw figures: per score map a layer x head heatmap, score histogram and frequency scatter; per NIAH run "
-      "length x depth heatmaps and the masking sweep; for two maps side-by-side heatmaps, for more a correlation "
-      "matrix");
-  cmd->add_option("inputs", opt->inputs,
-                  "head_score JSON files, rhead detect/niah output directories, results.jsonl, summary.json, "
-                  "sweep.json or kv_sweep.json")
-      ->required()
-      ->expected(1, -1);
-  cmd->add_option("-o,--output", opt->output_dir, "directory for the figures")->capture_default_str();
-  cmd->add_option("--format", opt->format, "png, svg or both")->capture_default_str();
-  cmd->add_option("--kind", opt->kinds,
-                  "only these figures: heatmap, histogram, frequency, ranked, accuracy, niah, sweep (masking and KV "
-                  "sweeps), support, pair, correlation")
-      ->delimiter(',');
-  cmd->add_option("--scale", opt->scale, "PNG pixels per figure unit (2 suits print)")->capture_default_str();
-  cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
-                "pair/correlation figures over the common heads of maps of different shapes");
-  cmd->callback([opt] { run_plot(*opt); });
-}, Compute::files_only);
+const CommandRegistrar registrar(
+    "plot",
+    [](CLI::App& app) {
+      auto opt = std::make_shared<PlotOptions>();
+      auto* cmd = app.add_subcommand(
+          "plot",
+          "Draw figures: per score map a layer x head heatmap, score histogram and frequency scatter; per NIAH run "
+          "length x depth heatmaps and the masking sweep; for two maps side-by-side heatmaps, for more a correlation "
+          "matrix");
+      cmd->add_option("inputs", opt->inputs,
+                      "head_score JSON files, rhead detect/niah output directories, results.jsonl, summary.json, "
+                      "sweep.json or kv_sweep.json")
+          ->required()
+          ->expected(1, -1);
+      cmd->add_option("-o,--output", opt->output_dir, "directory for the figures")->capture_default_str();
+      cmd->add_option("--format", opt->format, "png, svg or both")->capture_default_str();
+      cmd->add_option(
+             "--kind", opt->kinds,
+             "only these figures: heatmap, histogram, frequency, ranked, accuracy, niah, sweep (masking and KV "
+             "sweeps), support, pair, correlation")
+          ->delimiter(',');
+      cmd->add_option("--scale", opt->scale, "PNG pixels per figure unit (2 suits print)")->capture_default_str();
+      cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
+                    "pair/correlation figures over the common heads of maps of different shapes");
+      cmd->callback([opt] { run_plot(*opt); });
+    },
+    Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -38,11 +38,13 @@ PromptFormat qa_format(const QaOptions& o, const Tokenizer& tok) {
   f.chat_user_template = o.prompt_template;
   if (!o.chat_template.empty()) {
     f.chat = chat_template_from_name(o.chat_template);
-    if (!f.chat) throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
+    if (!f.chat)
+      throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
   } else if (!o.no_chat) {
     f.chat = tok.chat_template();
   }
-  if (o.prompt_template.find("{context}") == std::string::npos || o.prompt_template.find("{question}") == std::string::npos)
+  if (o.prompt_template.find("{context}") == std::string::npos ||
+      o.prompt_template.find("{question}") == std::string::npos)
     throw Error("--prompt-template must contain {context} and {question}");
   return f;
 }
@@ -63,10 +65,10 @@ void run(const QaOptions& o) {
 
   json settings;
   json fingerprint = model_fingerprint(o.model, lm);
-  fingerprint.update(json{{"data", data_fingerprint(o.data, "builtin:qa_small")},
-                          {"prompt", format.chat ? chat_template_name(*format.chat) + ": " + o.prompt_template
-                                                 : o.prompt_template},
-                          {"max_new_tokens", o.max_new_tokens}});
+  fingerprint.update(
+      json{{"data", data_fingerprint(o.data, "builtin:qa_small")},
+           {"prompt", format.chat ? chat_template_name(*format.chat) + ": " + o.prompt_template : o.prompt_template},
+           {"max_new_tokens", o.max_new_tokens}});
   settings["fingerprint"] = fingerprint;
   settings["shard"] = o.shard;
   record_mask_settings(o.masks, masks, settings);
@@ -98,23 +100,28 @@ void run(const QaOptions& o) {
 CommandRegistrar reg("qa", [](CLI::App& app) {
   auto o = std::make_shared<QaOptions>();
   auto* cmd = app.add_subcommand(
-      "qa", "extractive QA (SQuAD exact match / F1) with and without head masks (default mask mode uniform, phase decode)");
+      "qa",
+      "extractive QA (SQuAD exact match / F1) with and without head masks (default mask mode uniform, phase decode)");
   add_model_options(cmd, o->model);
-  cmd->add_option("--data", o->data,
-                  "JSONL, one {\"context\", \"question\", \"answers\": [...]} a line (default: the built-in qa_small set)");
+  cmd->add_option(
+      "--data", o->data,
+      "JSONL, one {\"context\", \"question\", \"answers\": [...]} a line (default: the built-in qa_small set)");
   cmd->add_option("--prompt-template", o->prompt_template,
                   "prompt with {context} and {question}; the answer is the text generated up to the first newline")
       ->capture_default_str();
   cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
   cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")
+      ->capture_default_str()
+      ->check(at_least(1));
   add_support_heads_option(cmd, o->support_heads);
   add_mask_options(cmd, o->masks);
   add_kv_options(cmd, o->kv);
   add_kv_sweep_options(cmd, o->kv);
   cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
   cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")->capture_default_str();
+  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] { run(*o); });
 });

@@ -54,7 +54,8 @@ void run_tokenize(const TokenizeOptions& opt) {
     if (!opt.chat_template.empty()) {
       kind = chat_template_from_name(opt.chat_template);
       if (!kind)
-        fail("--chat-template", "unknown template \"" + opt.chat_template + "\" (known: " + chat_template_names() + ")");
+        fail("--chat-template",
+             "unknown template \"" + opt.chat_template + "\" (known: " + chat_template_names() + ")");
       text = tok.apply_chat_template(*kind, {{"user", text}}, true);
     } else {
       text = tok.apply_chat_template({{"user", text}}, true);
@@ -71,27 +72,31 @@ void run_tokenize(const TokenizeOptions& opt) {
   for (int32_t id : ids) std::cout << id << "\t" << escape_piece(tok.piece(id)) << "\n";
 }
 
-const CommandRegistrar registrar("tokenize", [](CLI::App& app) {
-  auto opt = std::make_shared<TokenizeOptions>();
-  CLI::App* cmd = app.add_subcommand("tokenize", "show the token ids and pieces of a text");
-  cmd->add_option("-m,--model", opt->model,
-                  "model or tokenizer: .gguf (vocab-only is fine), HF folder, tokenizer.json, tokenizer.model, llama2.c .bin")
-      ->required();
-  CLI::Option* text_option = cmd->add_option("text", opt->text, "text to tokenize");
-  CLI::Option* file_option = cmd->add_option("-f,--file", opt->file, "read the text from this file, byte for byte");
-  cmd->add_flag("--ids", opt->ids_only, "print only the ids, space-separated, on one line");
-  cmd->add_flag("--no-bos", opt->no_bos, "leave out the BOS token");
-  cmd->add_flag("--no-special", opt->no_special, "encode special-token text (\"<s>\") as plain text");
-  cmd->add_flag("--chat", opt->chat, "wrap the text as one user message in the model's chat template");
-  cmd->add_option("--chat-template", opt->chat_template,
-                  "use this chat template (" + chat_template_names() + ") instead of the model's; implies --chat");
-  cmd->callback([opt, text_option, file_option] {
-    // An empty TEXT ("") is a valid input, so count the options rather than test the strings.
-    if (text_option->count() && file_option->count()) fail("tokenize", "give either TEXT or -f FILE, not both");
-    if (!text_option->count() && !file_option->count()) fail("tokenize", "give a TEXT to tokenize or -f FILE");
-    run_tokenize(*opt);
-  });
-}, Compute::files_only);
+const CommandRegistrar registrar(
+    "tokenize",
+    [](CLI::App& app) {
+      auto opt = std::make_shared<TokenizeOptions>();
+      CLI::App* cmd = app.add_subcommand("tokenize", "show the token ids and pieces of a text");
+      cmd->add_option("-m,--model", opt->model,
+                      "model or tokenizer: .gguf (vocab-only is fine), HF folder, tokenizer.json, tokenizer.model, "
+                      "llama2.c .bin")
+          ->required();
+      CLI::Option* text_option = cmd->add_option("text", opt->text, "text to tokenize");
+      CLI::Option* file_option = cmd->add_option("-f,--file", opt->file, "read the text from this file, byte for byte");
+      cmd->add_flag("--ids", opt->ids_only, "print only the ids, space-separated, on one line");
+      cmd->add_flag("--no-bos", opt->no_bos, "leave out the BOS token");
+      cmd->add_flag("--no-special", opt->no_special, "encode special-token text (\"<s>\") as plain text");
+      cmd->add_flag("--chat", opt->chat, "wrap the text as one user message in the model's chat template");
+      cmd->add_option("--chat-template", opt->chat_template,
+                      "use this chat template (" + chat_template_names() + ") instead of the model's; implies --chat");
+      cmd->callback([opt, text_option, file_option] {
+        // An empty TEXT ("") is a valid input, so count the options rather than test the strings.
+        if (text_option->count() && file_option->count()) fail("tokenize", "give either TEXT or -f FILE, not both");
+        if (!text_option->count() && !file_option->count()) fail("tokenize", "give a TEXT to tokenize or -f FILE");
+        run_tokenize(*opt);
+      });
+    },
+    Compute::files_only);
 
 }  // namespace
 

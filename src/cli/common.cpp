@@ -15,7 +15,8 @@
 namespace rhead::cli {
 
 void add_model_options(CLI::App* cmd, ModelOptions& o) {
-  cmd->add_option("-m,--model", o.model, "model: .gguf file, Hugging Face directory, llama2.c .bin, or builtin:induction")
+  cmd->add_option("-m,--model", o.model,
+                  "model: .gguf file, Hugging Face directory, llama2.c .bin, or builtin:induction")
       ->required();
   cmd->add_option("--tokenizer", o.tokenizer, "tokenizer file for llama2.c .bin models (tok512.bin or .model)");
   cmd->add_option("--ctx", o.n_ctx, "KV cache capacity in tokens (default: the model's context length)")

@@ -25,6 +25,4 @@ void add_model_options(CLI::App* cmd, ModelOptions& o);
 CLI::Validator at_least(double lo);
 CLI::Validator in_range(double lo, double hi);
 
-
-
 }  // namespace rhead::cli

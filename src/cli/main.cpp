@@ -35,8 +35,7 @@ int main(int argc, char** argv) {
   // Bad option values end like every other error: one line on stderr.
   app.failure_message([](const CLI::App*, const CLI::Error& e) { return "error: " + std::string(e.what()) + "\n"; });
   auto& registry = command_registry();
-  std::sort(registry.begin(), registry.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   for (auto& cmd : registry) cmd.setup(app);
   try {
     app.parse(argc, argv);

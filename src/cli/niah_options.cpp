@@ -13,18 +13,30 @@ void add_prompt_options(CLI::App* cmd, std::string& chat_template, bool& no_chat
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output) {
   add_model_options(cmd, o.model);
   o.output = default_output;
-  cmd->add_option("--needles", o.needles, "needle sets, JSONL {needle, question, real_needle[, haystack]} (default: built-in)");
-  cmd->add_option("--haystack", o.haystack, "folder of .txt files used as the haystack (default: built-in filler text)");
-  cmd->add_option("--lengths", o.lengths, "context lengths MIN:MAX:N as the reference counts them: each prompt's haystack holds the length minus "
-                  "--buffer tokens (default 200), the template, question and needle come on top; clipped to the model's "
-                  "context")->capture_default_str();
-  cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--needles", o.needles,
+                  "needle sets, JSONL {needle, question, real_needle[, haystack]} (default: built-in)");
+  cmd->add_option("--haystack", o.haystack,
+                  "folder of .txt files used as the haystack (default: built-in filler text)");
+  cmd->add_option(
+         "--lengths", o.lengths,
+         "context lengths MIN:MAX:N as the reference counts them: each prompt's haystack holds the length minus "
+         "--buffer tokens (default 200), the template, question and needle come on top; clipped to the model's "
+         "context")
+      ->capture_default_str();
+  cmd->add_option("--depths", o.depths, "number of needle depths from 0 to 100%")
+      ->capture_default_str()
+      ->check(at_least(1));
   add_prompt_options(cmd, o.chat_template, o.no_chat, o.prompt_template);
-  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")->capture_default_str()->check(at_least(0));
-  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--buffer", o.buffer, "tokens kept free for question and answer")
+      ->capture_default_str()
+      ->check(at_least(0));
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")->capture_default_str();
+  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
 }
 

@@ -51,10 +51,10 @@ void record_mask_settings(const MaskRequest& masks, const Conditions& conditions
   settings["masks"] = list;
 }
 
-KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std::string& scores_path,
-                       uint64_t seed) {
+KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std::string& scores_path, uint64_t seed) {
   std::optional<analysis::ScoreMap> scores;
-  if (!scores_path.empty() && parse_head_selection(kv.full).needs_scores()) scores = analysis::load_score_map(scores_path);
+  if (!scores_path.empty() && parse_head_selection(kv.full).needs_scores())
+    scores = analysis::load_score_map(scores_path);
   KvRequest r = kv;
   r.sweep_windows.clear();
   r.sweep_full.clear();

@@ -41,8 +41,7 @@ void record_mask_settings(const MaskRequest& masks, const Conditions& conditions
 
 // The one policy of a single generation (the request's sweep is ignored). `scores_path` (a
 // head_score JSON or detect directory) is read only for top:K / random:K; `seed` for random:K.
-KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std::string& scores_path,
-                       uint64_t seed);
+KvPolicy kv_policy_for(const KvRequest& kv, const ModelConfig& config, const std::string& scores_path, uint64_t seed);
 
 // `so` with `policy` applied (an inactive policy leaves it unchanged).
 SessionOptions with_kv_policy(SessionOptions so, const KvPolicy& policy);

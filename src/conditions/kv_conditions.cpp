@@ -40,8 +40,8 @@ json KvSetting::to_json() const {
           {"full_kv_heads", head_keys(policy.full_kv_groups())}};
 }
 
-std::vector<HeadId> kv_full_heads(const std::string& spec, const ModelConfig& config,
-                                  const analysis::ScoreMap* scores, uint64_t seed) {
+std::vector<HeadId> kv_full_heads(const std::string& spec, const ModelConfig& config, const analysis::ScoreMap* scores,
+                                  uint64_t seed) {
   HeadSelection parsed;
   try {
     parsed = parse_head_selection(spec);
@@ -68,11 +68,16 @@ KvSetting make_kv_setting(int64_t window, int64_t sink, const std::string& full_
   s.full_kind = s.k == 0 ? "none" : kind == "kv" ? "heads" : kind;
   s.seed = s.full_kind == "random" ? seed : 0;
   std::string what;
-  if (s.full_kind == "none") what = "none";
-  else if (s.full_kind == "all") what = "all";
-  else if (s.full_kind == "top") what = "top:" + std::to_string(s.k);
-  else if (s.full_kind == "random") what = "random:" + std::to_string(s.k) + " seed " + std::to_string(seed);
-  else what = full_spec;
+  if (s.full_kind == "none")
+    what = "none";
+  else if (s.full_kind == "all")
+    what = "all";
+  else if (s.full_kind == "top")
+    what = "top:" + std::to_string(s.k);
+  else if (s.full_kind == "random")
+    what = "random:" + std::to_string(s.k) + " seed " + std::to_string(seed);
+  else
+    what = full_spec;
   s.label = window_label(window, sink) + " full " + what;
   return s;
 }
@@ -120,7 +125,8 @@ std::vector<KvSetting> kv_settings(const KvRequest& r, const ModelConfig& config
     return out;
   }
   if (!r.policy_file.empty()) {
-    if (r.window > 0 || r.full != "none") throw Error("give either --kv-policy-file or --kv-window / --kv-full, not both");
+    if (r.window > 0 || r.full != "none")
+      throw Error("give either --kv-policy-file or --kv-window / --kv-full, not both");
     KvSetting s;
     s.policy = read_head_policy(r.policy_file, config);
     s.full_kind = "plan";
@@ -182,10 +188,11 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
   plan.floor_fraction = plan.predicted.kv_kept_fraction();
   if (plan.floor_fraction > r.budget) {
     char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "budget %.1f%% is below the %.1f%% that window %lld + sink %lld keep at length %lld with no full head",
-                  100 * r.budget, 100 * plan.floor_fraction, static_cast<long long>(r.window),
-                  static_cast<long long>(r.sink), static_cast<long long>(r.length));
+    std::snprintf(
+        buf, sizeof buf,
+        "budget %.1f%% is below the %.1f%% that window %lld + sink %lld keep at length %lld with no full head",
+        100 * r.budget, 100 * plan.floor_fraction, static_cast<long long>(r.window), static_cast<long long>(r.sink),
+        static_cast<long long>(r.length));
     throw Error(buf);
   }
   for (const KvGroupScore& s : plan.ranking) {
@@ -269,9 +276,8 @@ DuoPattern duo_pattern_of_plan(const KvPlan& plan, const ModelConfig& config, Du
   double lowest_full = 2.0, highest_streaming = -1.0;
   for (const KvGroupScore& s : plan.ranking) at(s) = std::clamp(s.score, 0.0, 1.0);
   for (const KvGroupScore& s : plan.ranking) {
-    const bool full = std::any_of(plan.full.begin(), plan.full.end(), [&](const KvGroupScore& f) {
-      return f.layer == s.layer && f.kv_head == s.kv_head;
-    });
+    const bool full = std::any_of(plan.full.begin(), plan.full.end(),
+                                  [&](const KvGroupScore& f) { return f.layer == s.layer && f.kv_head == s.kv_head; });
     if (full)
       lowest_full = std::min(lowest_full, at(s));
     else
@@ -288,8 +294,9 @@ DuoPattern duo_pattern_of_plan(const KvPlan& plan, const ModelConfig& config, Du
 KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
   if (is_duo_pattern_dir(path)) return kv_policy_from_duo(read_duo_pattern(path), config, path);
   if (std::filesystem::is_directory(path))
-    fail(path, std::string("a folder without ") + kDuoHeadsFile + " (expected a head_policy.json or a DuoAttention "
-               "pattern folder)");
+    fail(path, std::string("a folder without ") + kDuoHeadsFile +
+                   " (expected a head_policy.json or a DuoAttention "
+                   "pattern folder)");
   // Strict: integers are JSON integers in range (no 1.9 for 1, no 2^32 + 3 for 3), the version
   // is exactly 1, a key is given once (parse_json), and the redundant fields agree.
   const json doc = read_json_file(path);
@@ -298,17 +305,20 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
       fail(path, "not a head policy (expected \"format\": \"rhead-head-policy\")");
     const json* version = json_field(doc, "version", path);
     if (!version || !version->is_number_integer() || version->get<int64_t>() != 1)
-      fail(path, "unsupported head policy version " + (version ? version->dump() : std::string("(none)")) + " (expected 1)");
+      fail(path,
+           "unsupported head policy version " + (version ? version->dump() : std::string("(none)")) + " (expected 1)");
     const json& m = json_required(doc, "model", path);
     const int64_t n_layer = json_integer(json_required(m, "n_layer", path), path, "model.n_layer", 1, kMaxModelCount);
     const int64_t n_head = json_integer(json_required(m, "n_head", path), path, "model.n_head", 1, kMaxModelCount);
-    const int64_t n_kv_head = json_integer(json_required(m, "n_kv_head", path), path, "model.n_kv_head", 1, kMaxModelCount);
+    const int64_t n_kv_head =
+        json_integer(json_required(m, "n_kv_head", path), path, "model.n_kv_head", 1, kMaxModelCount);
     if (n_layer != config.n_layer || n_head != config.n_head || n_kv_head != config.n_kv_head)
       fail(path, "the policy is for " + std::to_string(n_layer) + " layers x " + std::to_string(n_head) +
                      " query heads x " + std::to_string(n_kv_head) + " KV heads, the model has " +
                      std::to_string(config.n_layer) + " x " + std::to_string(config.n_head) + " x " +
                      std::to_string(config.n_kv_head));
-    const int64_t window = json_integer(json_required(doc, "window", path), path, "field 'window'", 1, kMaxTensorElements);
+    const int64_t window =
+        json_integer(json_required(doc, "window", path), path, "field 'window'", 1, kMaxTensorElements);
     const int64_t sink = json_integer(json_required(doc, "sink", path), path, "field 'sink'", 0, kMaxTensorElements);
     if (const json* length = json_field(doc, "length", path))
       json_integer(*length, path, "field 'length'", 1, kMaxTensorElements);
@@ -320,7 +330,8 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
     std::set<std::pair<int, int>> seen;
     for (const json& g : full) {
       const int l = json_int(json_required(g, "layer", path), path, "full_kv_heads layer", 0, config.n_layer - 1);
-      const int kv = json_int(json_required(g, "kv_head", path), path, "full_kv_heads kv_head", 0, config.n_kv_head - 1);
+      const int kv =
+          json_int(json_required(g, "kv_head", path), path, "full_kv_heads kv_head", 0, config.n_kv_head - 1);
       if (!seen.emplace(l, kv).second) fail(path, "full KV head " + HeadId{l, kv}.key() + " is listed twice");
       for (int h = kv * group; h < (kv + 1) * group; ++h) p.set_full(l, h);
     }
@@ -332,8 +343,7 @@ KvPolicy read_head_policy(const std::string& path, const ModelConfig& config) {
       std::sort(listed.begin(), listed.end());
       std::vector<std::string> derived = head_keys(p.full_heads());
       std::sort(derived.begin(), derived.end());
-      if (listed != derived)
-        fail(path, "field 'full_query_heads' does not match the query heads of 'full_kv_heads'");
+      if (listed != derived) fail(path, "field 'full_query_heads' does not match the query heads of 'full_kv_heads'");
     }
     return p;
   });

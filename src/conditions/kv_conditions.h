@@ -51,18 +51,18 @@ struct KvRequest {
 
 // One KV condition.
 struct KvSetting {
-  std::string label;           // "" without policy; "kv W32 S4 top:6", "kv W32 S4 random:6 seed 1", ...
+  std::string label;               // "" without policy; "kv W32 S4 top:6", "kv W32 S4 random:6 seed 1", ...
   std::string full_kind = "none";  // none | all | top | random | heads | plan
-  int k = 0;                   // full query heads
-  uint64_t seed = 0;           // random only
-  KvPolicy policy;             // inactive without policy
+  int k = 0;                       // full query heads
+  uint64_t seed = 0;               // random only
+  KvPolicy policy;                 // inactive without policy
   nlohmann::json to_json() const;  // {label, window, sink, full_kind, full_k, seed, full_heads, full_kv_heads}
 };
 
 // The full query heads a --kv-full spec names. `scores` may be null unless the spec is
 // top:K or random:K. Errors name --kv-full.
-std::vector<HeadId> kv_full_heads(const std::string& spec, const ModelConfig& config,
-                                               const analysis::ScoreMap* scores, uint64_t seed);
+std::vector<HeadId> kv_full_heads(const std::string& spec, const ModelConfig& config, const analysis::ScoreMap* scores,
+                                  uint64_t seed);
 
 // A policy of window W, sink S, full heads from a spec.
 KvSetting make_kv_setting(int64_t window, int64_t sink, const std::string& full_spec, const ModelConfig& config,
@@ -89,8 +89,8 @@ void add_kv_fields(const KvSetting& setting, int head_dim, KvType kv_type, int64
 // --- kv-plan ---
 
 struct KvPlanRequest {
-  double budget = 0.25;     // fraction of the full cache (per KV head, the real memory), in (0, 1]
-  int64_t length = 0;       // positions the budget is stated at
+  double budget = 0.25;  // fraction of the full cache (per KV head, the real memory), in (0, 1]
+  int64_t length = 0;    // positions the budget is stated at
   int64_t window = 64;
   int64_t sink = 4;
   KvType kv_type = KvType::f16;  // the cache the budget is stated for
@@ -98,7 +98,7 @@ struct KvPlanRequest {
 
 struct KvGroupScore {
   int layer = 0, kv_head = 0;
-  double score = 0;         // highest mean score of its query heads
+  double score = 0;  // highest mean score of its query heads
 };
 
 struct KvPlan {
@@ -107,7 +107,7 @@ struct KvPlan {
   std::vector<KvGroupScore> full;     // the chosen ones, in ranking order
   KvPolicy policy;
   KvAccounting predicted;
-  double floor_fraction = 0;          // kv kept fraction with no full head
+  double floor_fraction = 0;  // kv kept fraction with no full head
 };
 
 // Keeps whole the best-ranked KV heads (score > 0) while the KV kept fraction at `length`

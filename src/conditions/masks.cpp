@@ -129,8 +129,8 @@ std::vector<MaskSetting> mask_settings(const MaskRequest& req, const ModelConfig
                     << " heads are available\n";
           continue;
         }
-        const HeadSelection spec =
-            parse_head_selection(k == 0 ? std::string("none") : std::string(mask_kind_name(kd)) + ":" + std::to_string(k));
+        const HeadSelection spec = parse_head_selection(
+            k == 0 ? std::string("none") : std::string(mask_kind_name(kd)) + ":" + std::to_string(k));
         if (spec.kind == SelectionKind::random)
           for (uint64_t seed : req.seeds) add(make_setting(spec, config, scores, seed, req.mode, req.phase));
         else

@@ -22,11 +22,11 @@ namespace rhead {
 struct MaskSetting {
   std::string label;  // unique name in result files: "none", "top:3", "random:3 seed 1", "heads:2-0" (+ " [zero, all]")
   SelectionKind kind = SelectionKind::none;  // none when no head is masked
-  int k = 0;          // heads masked
-  uint64_t seed = 0;  // random only
+  int k = 0;                                 // heads masked
+  uint64_t seed = 0;                         // random only
   std::vector<HeadId> heads;
-  HeadMask mask;      // empty for none
-  KvSetting kv;       // KV-cache policy of the condition (inactive: none); its label is part of `label`
+  HeadMask mask;                   // empty for none
+  KvSetting kv;                    // KV-cache policy of the condition (inactive: none); its label is part of `label`
   nlohmann::json to_json() const;  // {label, kind, k, seed, heads, mode, phase[, kv_policy]}
 };
 
@@ -46,14 +46,14 @@ LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_ty
 
 // What the mask options of niah / qa / cot ask for.
 struct MaskRequest {
-  std::string mask = "none";         // --mask
-  std::string scores;                // --scores: reference head_score JSON or a detect directory
-  std::vector<uint64_t> seeds = {0}; // --seed (random:K; a sweep averages over every seed)
-  MaskMode mode = MaskMode::uniform; // --mask-mode
+  std::string mask = "none";          // --mask
+  std::string scores;                 // --scores: reference head_score JSON or a detect directory
+  std::vector<uint64_t> seeds = {0};  // --seed (random:K; a sweep averages over every seed)
+  MaskMode mode = MaskMode::uniform;  // --mask-mode
   MaskPhase phase = MaskPhase::decode;
-  std::string sweep;                 // --sweep top:0,5,10
-  bool sweep_random = false;         // --sweep-random: random-K at the same Ks
-  bool baseline = false;             // also run the unmasked model first
+  std::string sweep;          // --sweep top:0,5,10
+  bool sweep_random = false;  // --sweep-random: random-K at the same Ks
+  bool baseline = false;      // also run the unmasked model first
 };
 
 // The label of a mask condition; mode and phase are appended when not uniform / decode.

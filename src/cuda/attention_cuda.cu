@@ -18,11 +18,11 @@ namespace rhead::cuda {
 namespace {
 
 constexpr float kNegInf = -INFINITY;
-constexpr int kThreads = 128;      // every attention kernel: 4 warps
-constexpr int kSplitKeys = 256;    // keys per split of the row kernel
-constexpr int kMaxGroup = 8;       // query heads per row-kernel block
-constexpr int kFlashRows = 64;     // query rows (token, head) per flash block: 4 warps x 16
-constexpr int kFlashKeys = 32;     // keys per flash tile: one per lane
+constexpr int kThreads = 128;    // every attention kernel: 4 warps
+constexpr int kSplitKeys = 256;  // keys per split of the row kernel
+constexpr int kMaxGroup = 8;     // query heads per row-kernel block
+constexpr int kFlashRows = 64;   // query rows (token, head) per flash block: 4 warps x 16
+constexpr int kFlashKeys = 32;   // keys per flash tile: one per lane
 constexpr int kMaxTopK = 64;
 
 __device__ __forceinline__ float load_kv(const __half* p) { return __half2float(*p); }
@@ -106,11 +106,11 @@ __device__ __forceinline__ float warp_max(float x) {
 // ---------------------------------------------------------------------------------------
 // Row kernel: grid (n_split, n_kv_head * n_head_chunks, n_rows), kThreads threads.
 struct RowParams {
-  const float* q;          // [T, n_head, hd]
-  const void* k;           // layer base: [n_kv_head][capacity][hd]
+  const float* q;  // [T, n_head, hd]
+  const void* k;   // layer base: [n_kv_head][capacity][hd]
   const void* v;
   int64_t head_stride;
-  const int32_t* rows;     // [n_rows] token index t of each row
+  const int32_t* rows;  // [n_rows] token index t of each row
   int64_t pos0;
   int n_head, n_kv_head, hd, group, n_head_chunks, lanes_per_key;
   int n_split;
@@ -118,16 +118,16 @@ struct RowParams {
   const int32_t* head_window;  // [n_head] or null
   const uint8_t* overrides;    // [n_head] HeadOverride or null
   float scale, softcap;
-  bool probes;                 // compute the probe partials
+  bool probes;  // compute the probe partials
   int top_k;
   int64_t span_begin, span_end;
   // partials, indexed ((row * n_head + h) * n_split + split)
   float* part_m;
   float* part_l;
-  float* part_acc;     // [... , hd]
+  float* part_acc;  // [... , hd]
   int32_t* part_arg;
   float* part_span;
-  float* part_sink;    // score of position 0 (-inf when not visible or not in the split)
+  float* part_sink;      // score of position 0 (-inf when not visible or not in the split)
   int32_t* part_tk_pos;  // [..., top_k]
   float* part_tk_s;
 };
@@ -135,7 +135,7 @@ struct RowParams {
 template <typename KT>
 __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   extern __shared__ float smem[];
-  float* sc = smem;                          // [kMaxGroup][kSplitKeys] scores, then weights
+  float* sc = smem;                             // [kMaxGroup][kSplitKeys] scores, then weights
   float* accp = smem + kMaxGroup * kSplitKeys;  // [jparts][kMaxGroup][hd] partial outputs
 
   const int split = blockIdx.x;
@@ -164,8 +164,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
 #pragma unroll
   for (int g = 0; g < kMaxGroup; ++g)
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
-      qr[g][e] = (g < gc && d0 + e < hd) ? p.q[(t * p.n_head + h0 + g) * hd + d0 + e] : 0.0f;
+    for (int e = 0; e < 8; ++e) qr[g][e] = (g < gc && d0 + e < hd) ? p.q[(t * p.n_head + h0 + g) * hd + d0 + e] : 0.0f;
   Visibility vis[kMaxGroup];
   bool uniform[kMaxGroup];
 #pragma unroll
@@ -299,12 +298,12 @@ struct CombineParams {
   const float* part_sink;
   const int32_t* part_tk_pos;
   const float* part_tk_s;
-  float* out;               // [T, n_head, hd]
-  int32_t* out_arg;         // [n_rows, n_head]
+  float* out;        // [T, n_head, hd]
+  int32_t* out_arg;  // [n_rows, n_head]
   float* out_arg_w;
   float* out_span;
   float* out_sink;
-  int32_t* out_tk_pos;      // [n_rows, n_head, top_k]
+  int32_t* out_tk_pos;  // [n_rows, n_head, top_k]
   float* out_tk_w;
 };
 
@@ -396,10 +395,10 @@ template <typename KT, int DPL>
 __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p) {
   extern __shared__ float smem[];
   const int hd = p.hd;
-  float* qs = smem;                              // [kFlashRows][hd]
-  float* ks = qs + kFlashRows * hd;              // [kFlashKeys][hd + 1]
-  float* vs = ks + kFlashKeys * (hd + 1);        // [kFlashKeys][hd]
-  float* ps = vs + kFlashKeys * hd;              // [4 warps][16 rows][kFlashKeys]
+  float* qs = smem;                        // [kFlashRows][hd]
+  float* ks = qs + kFlashRows * hd;        // [kFlashKeys][hd + 1]
+  float* vs = ks + kFlashKeys * (hd + 1);  // [kFlashKeys][hd]
+  float* ps = vs + kFlashKeys * hd;        // [4 warps][16 rows][kFlashKeys]
   __shared__ int64_t row_t[kFlashRows];
   __shared__ int row_h[kFlashRows];
   __shared__ Visibility row_vis[kFlashRows];
@@ -488,7 +487,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
       const int R = wr0 + r;
       float sr = kNegInf;
       if (row_t[R] >= 0 && row_vis[R](j))
-        sr = row_ov[R] == static_cast<uint8_t>(HeadOverride::uniform) ? 0.0f : transform_score(s[r], p.scale, p.softcap);
+        sr =
+            row_ov[R] == static_cast<uint8_t>(HeadOverride::uniform) ? 0.0f : transform_score(s[r], p.scale, p.softcap);
       const float tile_max = warp_max(sr);
       const float m_new = fmaxf(m[r], tile_max);
       float alpha = 1.0f, w = 0.0f;
@@ -544,12 +544,13 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
 
 template <typename KT, int DPL>
 void launch_flash(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, cudaStream_t stream) {
-  const size_t smem = (static_cast<size_t>(kFlashRows) * fp.hd + kFlashKeys * (fp.hd + 1) + kFlashKeys * fp.hd +
-                       4 * 16 * kFlashKeys) * sizeof(float);
+  const size_t smem =
+      (static_cast<size_t>(kFlashRows) * fp.hd + kFlashKeys * (fp.hd + 1) + kFlashKeys * fp.hd + 4 * 16 * kFlashKeys) *
+      sizeof(float);
   static bool configured = false;  // opt in to more than 48 KiB of shared memory once
   if (!configured) {
-    RHEAD_CUDA_CHECK(cudaFuncSetAttribute(attention_flash_kernel<KT, DPL>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
+    RHEAD_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_flash_kernel<KT, DPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
     configured = true;
   }
   attention_flash_kernel<KT, DPL><<<dim3(static_cast<unsigned>(n_row_tiles), n_kv_head), kThreads, smem, stream>>>(fp);
@@ -558,10 +559,14 @@ void launch_flash(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, cud
 
 template <typename KT>
 void launch_flash_for_dim(const FlashParams& fp, int64_t tiles, int n_kv, cudaStream_t st) {
-  if (fp.hd <= 32) launch_flash<KT, 1>(fp, tiles, n_kv, st);
-  else if (fp.hd <= 64) launch_flash<KT, 2>(fp, tiles, n_kv, st);
-  else if (fp.hd <= 128) launch_flash<KT, 4>(fp, tiles, n_kv, st);
-  else launch_flash<KT, 8>(fp, tiles, n_kv, st);
+  if (fp.hd <= 32)
+    launch_flash<KT, 1>(fp, tiles, n_kv, st);
+  else if (fp.hd <= 64)
+    launch_flash<KT, 2>(fp, tiles, n_kv, st);
+  else if (fp.hd <= 128)
+    launch_flash<KT, 4>(fp, tiles, n_kv, st);
+  else
+    launch_flash<KT, 8>(fp, tiles, n_kv, st);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -574,11 +579,11 @@ constexpr int kTcKeys = 64;  // keys per tile
 
 template <int HD>
 struct TcLayout {
-  static constexpr int ld = HD + 8;                     // halves per row of Q, K, V (padding)
-  static constexpr int q = 0;                           // [64][ld] half
-  static constexpr int k = q + kFlashRows * ld * 2;     // [64][ld] half
-  static constexpr int v = k + kTcKeys * ld * 2;        // [64][ld] half
-  static constexpr int p = v + kTcKeys * ld * 2;        // [64][kTcKeys] half
+  static constexpr int ld = HD + 8;                       // halves per row of Q, K, V (padding)
+  static constexpr int q = 0;                             // [64][ld] half
+  static constexpr int k = q + kFlashRows * ld * 2;       // [64][ld] half
+  static constexpr int v = k + kTcKeys * ld * 2;          // [64][ld] half
+  static constexpr int p = v + kTcKeys * ld * 2;          // [64][kTcKeys] half
   static constexpr int s = p + kFlashRows * kTcKeys * 2;  // per warp [16][max(kTcKeys, HD)] float
   static constexpr int s_ld = HD > kTcKeys ? HD : kTcKeys;
   static constexpr int bytes = s + 4 * 16 * s_ld * 4;
@@ -758,8 +763,8 @@ void launch_flash_tc(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, 
                                           TcLayout<HD>::bytes));
     configured = true;
   }
-  attention_flash_tc_kernel<HD><<<dim3(static_cast<unsigned>(n_row_tiles), n_kv_head), kThreads, TcLayout<HD>::bytes,
-                                  stream>>>(fp);
+  attention_flash_tc_kernel<HD>
+      <<<dim3(static_cast<unsigned>(n_row_tiles), n_kv_head), kThreads, TcLayout<HD>::bytes, stream>>>(fp);
   RHEAD_CUDA_LAUNCHED("attention_flash_tc_kernel");
 }
 
@@ -780,27 +785,31 @@ T* upload(Scratch& s, const T* host, size_t n, cudaStream_t stream) {
 }  // namespace
 
 void AttentionScratch::release() {
-  for (Scratch* s : {&rows, &overrides, &head_window, &head_means, &part_m, &part_l, &part_acc, &part_arg, &part_span,
-                     &part_sink, &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w, &out_span, &out_sink, &out_tk_pos,
-                     &out_tk_w})
+  for (Scratch* s :
+       {&rows, &overrides, &head_window, &head_means, &part_m, &part_l, &part_acc, &part_arg, &part_span, &part_sink,
+        &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w, &out_span, &out_sink, &out_tk_pos, &out_tk_w})
     s->release();
 }
 
 void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream) {
   const int hd = a.head_dim;
-  if (hd % 8 != 0 || hd > 256) throw Error("CUDA attention needs head_dim a multiple of 8 up to 256, not " + std::to_string(hd));
-  if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0) throw Error("CUDA attention: n_head must be a multiple of n_kv_head");
+  if (hd % 8 != 0 || hd > 256)
+    throw Error("CUDA attention needs head_dim a multiple of 8 up to 256, not " + std::to_string(hd));
+  if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
+    throw Error("CUDA attention: n_head must be a multiple of n_kv_head");
   const int group = a.n_head / a.n_kv_head;
   const int64_t T = a.n_tokens;
   const AttentionProbeOut& pr = a.probes;
-  const bool want_probes = a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass ||
-                                          (pr.top_k > 0 && pr.topk));
+  const bool want_probes =
+      a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass || (pr.top_k > 0 && pr.topk));
   const int top_k = want_probes && pr.topk ? pr.top_k : 0;
   if (top_k > kMaxTopK) throw Error("CUDA attention: top-k probes are limited to " + std::to_string(kMaxTopK));
 
-  const uint8_t* d_over = upload(sc.overrides, reinterpret_cast<const uint8_t*>(a.overrides), a.overrides ? a.n_head : 0, stream);
+  const uint8_t* d_over =
+      upload(sc.overrides, reinterpret_cast<const uint8_t*>(a.overrides), a.overrides ? a.n_head : 0, stream);
   const int32_t* d_hw = upload(sc.head_window, a.head_window, a.head_window ? a.n_head : 0, stream);
-  const float* d_means = upload(sc.head_means, a.head_means, a.head_means ? static_cast<size_t>(a.n_head) * hd : 0, stream);
+  const float* d_means =
+      upload(sc.head_means, a.head_means, a.head_means ? static_cast<size_t>(a.n_head) * hd : 0, stream);
   const float scale = a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
 
   const bool flash = T > kRowModeMaxTokens;
@@ -846,8 +855,10 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
       fa.softcap = a.softcap;
       flash_prefill(fa, stream);
     } else if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
-      if (hd == 64) launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);
-      else launch_flash_tc<128>(fp, tiles, a.n_kv_head, stream);
+      if (hd == 64)
+        launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);
+      else
+        launch_flash_tc<128>(fp, tiles, a.n_kv_head, stream);
     } else if (a.kv_f16) {
       launch_flash_for_dim<__half>(fp, tiles, a.n_kv_head, stream);
     } else {
@@ -900,16 +911,21 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     rp.part_tk_pos = sc.part_tk_pos.get<int32_t>(n_part * std::max(1, top_k));
     rp.part_tk_s = sc.part_tk_s.get<float>(n_part * std::max(1, top_k));
     const int jparts = hd >= kThreads ? 1 : kThreads / hd;
-    const size_t smem = (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
+    const size_t smem =
+        (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
     static bool configured = false;
     if (!configured) {
-      RHEAD_CUDA_CHECK(cudaFuncSetAttribute(attention_rows_kernel<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
-      RHEAD_CUDA_CHECK(cudaFuncSetAttribute(attention_rows_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+      RHEAD_CUDA_CHECK(
+          cudaFuncSetAttribute(attention_rows_kernel<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+      RHEAD_CUDA_CHECK(
+          cudaFuncSetAttribute(attention_rows_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
       configured = true;
     }
     const dim3 grid(n_split, a.n_kv_head * rp.n_head_chunks, n_rows);
-    if (a.kv_f16) attention_rows_kernel<__half><<<grid, kThreads, smem, stream>>>(rp);
-    else attention_rows_kernel<float><<<grid, kThreads, smem, stream>>>(rp);
+    if (a.kv_f16)
+      attention_rows_kernel<__half><<<grid, kThreads, smem, stream>>>(rp);
+    else
+      attention_rows_kernel<float><<<grid, kThreads, smem, stream>>>(rp);
     RHEAD_CUDA_LAUNCHED("attention_rows_kernel");
 
     CombineParams cp{};
@@ -950,7 +966,8 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
       RHEAD_CUDA_CHECK(cudaMemcpyAsync(span.data(), cp.out_span, n_out * 4, cudaMemcpyDeviceToHost, stream));
       RHEAD_CUDA_CHECK(cudaMemcpyAsync(sink.data(), cp.out_sink, n_out * 4, cudaMemcpyDeviceToHost, stream));
       if (top_k > 0) {
-        RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_pos.data(), cp.out_tk_pos, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
+        RHEAD_CUDA_CHECK(
+            cudaMemcpyAsync(tk_pos.data(), cp.out_tk_pos, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
         RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_w.data(), cp.out_tk_w, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
       }
       RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));

@@ -165,8 +165,7 @@ __device__ __forceinline__ void decode32(const uint8_t* row, int64_t g, float* y
       }
       return;
     }
-    default:
-      return;
+    default: return;
   }
 }
 
@@ -250,8 +249,10 @@ template <typename T>
 __global__ void convert_kernel(const float* x, T* y, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  if constexpr (std::is_same_v<T, __half>) y[i] = __float2half_rn(x[i]);
-  else y[i] = __float2bfloat16_rn(x[i]);
+  if constexpr (std::is_same_v<T, __half>)
+    y[i] = __float2half_rn(x[i]);
+  else
+    y[i] = __float2bfloat16_rn(x[i]);
 }
 
 // One block per row; the sum of squares in double, as on the CPU.
@@ -332,7 +333,8 @@ __global__ void narrow_kernel(const double* acc, float* y, int64_t n) {
 }
 
 // One thread per (token, head, pair); angles in double, as on the CPU.
-__global__ void rope_kernel(float* x, int64_t T, int n_heads, int hd, int64_t pos0, const float* inv_freq, bool half_pairs) {
+__global__ void rope_kernel(float* x, int64_t T, int n_heads, int hd, int64_t pos0, const float* inv_freq,
+                            bool half_pairs) {
   const int half = hd / 2;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= T * n_heads * half) return;
@@ -402,7 +404,8 @@ struct DeviceTensor {
 std::mutex g_store_mutex;
 std::unordered_map<const void*, DeviceTensor> g_store;
 
-const DeviceTensor& acquire(const void* host, DType type, int64_t rows, int64_t cols, std::unordered_set<const void*>& held) {
+const DeviceTensor& acquire(const void* host, DType type, int64_t rows, int64_t cols,
+                            std::unordered_set<const void*>& held) {
   std::lock_guard<std::mutex> lock(g_store_mutex);
   auto it = g_store.find(host);
   if (it != g_store.end()) {
@@ -460,7 +463,8 @@ void release_all(std::unordered_set<const void*>& held) {
 }
 
 void check_cublas(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) throw Error(std::string("cuBLAS error in ") + what + ": status " + std::to_string(static_cast<int>(s)));
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw Error(std::string("cuBLAS error in ") + what + ": status " + std::to_string(static_cast<int>(s)));
 }
 
 class CudaBackend final : public Backend {
@@ -512,8 +516,8 @@ class CudaBackend final : public Backend {
     }
     const int64_t n = T * (table.cols / 32);
     with_type(w.type, [&](auto type) {
-      embed_kernel<decltype(type)::value><<<blocks_for(n), 256, 0, stream_>>>(
-          static_cast<const uint8_t*>(w.data), w.row_bytes, table.cols, d_tok, T, x);
+      embed_kernel<decltype(type)::value><<<blocks_for(n), 256, 0, stream_>>>(static_cast<const uint8_t*>(w.data),
+                                                                              w.row_bytes, table.cols, d_tok, T, x);
     });
     RHEAD_CUDA_LAUNCHED("embed_kernel");
   }
@@ -566,8 +570,8 @@ class CudaBackend final : public Backend {
     RHEAD_CUDA_LAUNCHED("convert_kernel");
     check_cublas(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
                               static_cast<int>(cols), &one, a, ab_type, static_cast<int>(cols), x16_.ptr, ab_type,
-                              static_cast<int>(cols), &zero, y, CUDA_R_32F, static_cast<int>(rows),
-                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                              static_cast<int>(cols), &zero, y, CUDA_R_32F, static_cast<int>(rows), CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT),
                  "cublasGemmEx");
   }
 
@@ -673,8 +677,8 @@ class CudaBackend final : public Backend {
   std::unordered_set<const void*> held_;  // host tensors this backend has read (store references)
   AttentionScratch attn_;
   Scratch tokens_, x16_, w16_, inv_freq_;
-  Scratch rows_, row_weights_;          // gather_rows / add_rows_weighted: row indices (and weights)
-  std::vector<uint8_t> staging_;        // host side of row_weights_
+  Scratch rows_, row_weights_;    // gather_rows / add_rows_weighted: row indices (and weights)
+  std::vector<uint8_t> staging_;  // host side of row_weights_
   std::vector<float> inv_freq_host_;
 };
 

@@ -46,15 +46,15 @@ namespace {
 
 // Keys per tile: 64, or 32 where a warp's 32 rows of head_dim 128 would not fit in registers.
 template <int HD, int MT>
-constexpr int kKeysFor = HD * MT > 128 ? 32 : 64;
+constexpr int kKeysFor = HD* MT > 128 ? 32 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
 
 // Dynamic shared memory: 2 stages x (K, V) tiles, then (MT > 1) the block's Q rows.
 template <int HD, int kWarps, int MT>
 struct PrefillLayout {
   static constexpr int kKeys = kKeysFor<HD, MT>;
-  static constexpr int ld = HD + 8;             // halves per row (16-byte pad: ldmatrix without bank conflicts)
-  static constexpr int tile = kKeys * ld;       // halves per K or V tile
+  static constexpr int ld = HD + 8;                  // halves per row (16-byte pad: ldmatrix without bank conflicts)
+  static constexpr int tile = kKeys * ld;            // halves per K or V tile
   static constexpr int q_offset = 2 * 2 * tile * 2;  // bytes
   static constexpr int q_rows = MT > 1 ? kWarps * 16 * MT : 0;
   static constexpr int bytes = q_offset + q_rows * ld * 2;
@@ -151,8 +151,8 @@ template <int HD, int kWarps, int MT>
 __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParams p) {
   using L = PrefillLayout<HD, kWarps, MT>;
   constexpr int kThreads = kWarps * 32;
-  constexpr int kChunks = HD / 8;   // 16-byte chunks per K/V row
-  constexpr int kRows = 16 * MT;    // query rows per warp
+  constexpr int kChunks = HD / 8;  // 16-byte chunks per K/V row
+  constexpr int kRows = 16 * MT;   // query rows per warp
   constexpr int kKeys = L::kKeys;
   extern __shared__ __align__(128) unsigned char prefill_smem[];
   __shared__ int warp_lo[kWarps], warp_hi[kWarps];
@@ -388,7 +388,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
           }
         }
 
-      // O += P V: P's A fragment of key chunk kc is the pair of S blocks 2kc, 2kc+1.
+        // O += P V: P's A fragment of key chunk kc is the pair of S blocks 2kc, 2kc+1.
 #pragma unroll
       for (int kc = 0; kc < kKeys / 16; ++kc) {
         uint32_t a[MT][4];
@@ -496,8 +496,10 @@ bool flash_prefill_selected(int head_dim, bool kv_f16) {
 }
 
 void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
-  if (a.head_dim != 64 && a.head_dim != 128) throw Error("flash_prefill: head_dim must be 64 or 128, not " + std::to_string(a.head_dim));
-  if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0) throw Error("flash_prefill: n_head must be a multiple of n_kv_head");
+  if (a.head_dim != 64 && a.head_dim != 128)
+    throw Error("flash_prefill: head_dim must be 64 or 128, not " + std::to_string(a.head_dim));
+  if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
+    throw Error("flash_prefill: n_head must be a multiple of n_kv_head");
   const int64_t group = a.n_head / a.n_kv_head;
   if (a.pos0 + a.n_tokens >= INT_MAX || a.n_tokens * group >= INT_MAX)
     throw Error("flash_prefill: positions and rows must fit in 31 bits");
@@ -519,8 +521,10 @@ void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
   p.head_means = a.head_means;
   p.scale = a.scale;
   p.softcap = a.softcap;
-  if (a.head_dim == 64) launch_shape<64>(p, a.n_kv_head, stream);
-  else launch_shape<128>(p, a.n_kv_head, stream);
+  if (a.head_dim == 64)
+    launch_shape<64>(p, a.n_kv_head, stream);
+  else
+    launch_shape<128>(p, a.n_kv_head, stream);
 }
 
 }  // namespace rhead::cuda

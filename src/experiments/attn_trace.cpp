@@ -184,9 +184,12 @@ namespace {
 std::string label_piece(const std::string& piece) {
   std::string out;
   for (unsigned char ch : piece) {
-    if (ch == '\n') out += "\\n";
-    else if (ch < 0x20 || ch == 0x7f) out += '?';
-    else out += static_cast<char>(ch);
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch < 0x20 || ch == 0x7f)
+      out += '?';
+    else
+      out += static_cast<char>(ch);
   }
   // SentencePiece's word mark reads as a space.
   for (size_t at; (at = out.find("\xE2\x96\x81")) != std::string::npos;) out.replace(at, 3, " ");
@@ -221,7 +224,8 @@ report::Drawing attention_figure(const AttnTrace& trace, const Tokenizer& tok, H
   spec.square_cells = false;
   spec.min = 0;
   spec.max = 1;
-  for (int32_t p : columns) spec.column_labels.push_back(std::to_string(p) + " " + label_piece(tok.piece(trace.sequence[p])));
+  for (int32_t p : columns)
+    spec.column_labels.push_back(std::to_string(p) + " " + label_piece(tok.piece(trace.sequence[p])));
   for (size_t r = 0; r < looks.size(); ++r) {
     const HeadLook& h = *looks[r];
     spec.row_labels.push_back(std::to_string(r) + ": " + label_piece(tok.piece(trace.steps[r].token)));
@@ -229,7 +233,8 @@ report::Drawing attention_figure(const AttnTrace& trace, const Tokenizer& tok, H
     std::vector<std::string> tips(columns.size());
     for (size_t k = 0; k < h.topk.size(); ++k) {
       if (h.topk[k] < 0) continue;
-      const size_t c = static_cast<size_t>(std::lower_bound(columns.begin(), columns.end(), h.topk[k]) - columns.begin());
+      const size_t c =
+          static_cast<size_t>(std::lower_bound(columns.begin(), columns.end(), h.topk[k]) - columns.begin());
       row[c] = h.topk_weight[k];
     }
     const size_t argmax_col =
@@ -237,7 +242,8 @@ report::Drawing attention_figure(const AttnTrace& trace, const Tokenizer& tok, H
     if (std::isnan(row[argmax_col])) row[argmax_col] = h.argmax_weight;
     for (size_t c = 0; c < columns.size(); ++c) {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "step %zu, position %d: weight %.4f", r, columns[c], std::isnan(row[c]) ? 0.0 : row[c]);
+      std::snprintf(buf, sizeof buf, "step %zu, position %d: weight %.4f", r, columns[c],
+                    std::isnan(row[c]) ? 0.0 : row[c]);
       tips[c] = buf;
     }
     spec.values.push_back(std::move(row));

@@ -29,20 +29,20 @@ struct AttnTraceRequest {
   std::vector<int32_t> prompt;  // every token of the prompt, BOS included when wanted
   int max_new_tokens = 16;
   std::function<bool(int32_t)> stop_after;  // stop after emitting such a token (e.g. end of generation)
-  int top_k = 0;                // also each head's top-k positions (0: off)
-  std::vector<HeadId> heads;    // heads reported, in this order (empty: every head, layer-major)
-  const HeadMask* mask = nullptr;      // interventions (nullptr or empty: none)
-  const KvPolicy* kv_policy = nullptr; // to mark windowed heads (the session applies it)
+  int top_k = 0;                            // also each head's top-k positions (0: off)
+  std::vector<HeadId> heads;                // heads reported, in this order (empty: every head, layer-major)
+  const HeadMask* mask = nullptr;           // interventions (nullptr or empty: none)
+  const KvPolicy* kv_policy = nullptr;      // to mark windowed heads (the session applies it)
 };
 
 // One head at one step.
 struct HeadLook {
   HeadId head;
-  int32_t argmax = 0;         // key position
-  int32_t argmax_token = 0;   // the token at that position
+  int32_t argmax = 0;        // key position
+  int32_t argmax_token = 0;  // the token at that position
   float argmax_weight = 0;
-  float sink_mass = 0;        // attention mass on position 0
-  bool copy = false;          // argmax holds the emitted token and the head is not masked
+  float sink_mass = 0;  // attention mass on position 0
+  bool copy = false;    // argmax holds the emitted token and the head is not masked
   bool masked = false;
   bool windowed = false;      // restricted by the KV policy (sees only sink + window)
   std::vector<int32_t> topk;  // positions (-1: fewer keys than k), with their tokens and weights
@@ -51,19 +51,19 @@ struct HeadLook {
 };
 
 struct AttnStep {
-  int index = 0;              // 0 = the first generated token
-  int64_t position = 0;       // the query's position
-  int32_t token = 0;          // the token emitted at this step
+  int index = 0;                // 0 = the first generated token
+  int64_t position = 0;         // the query's position
+  int32_t token = 0;            // the token emitted at this step
   std::vector<HeadLook> heads;  // the request's heads, in its order
   std::vector<HeadId> copying;  // heads that copied (subset of `heads`)
 };
 
 struct AttnTrace {
-  int64_t prompt_tokens = 0;   // the one prompt-length figure (the prefill is prompt_tokens - 1)
+  int64_t prompt_tokens = 0;      // the one prompt-length figure (the prefill is prompt_tokens - 1)
   std::vector<int32_t> sequence;  // prompt + generated tokens
   std::vector<int32_t> generated;
   std::vector<AttnStep> steps;
-  HeadGrid<int> copies;        // copy events per head over all steps (chosen heads only)
+  HeadGrid<int> copies;  // copy events per head over all steps (chosen heads only)
   double prefill_seconds = 0, decode_seconds = 0;
 };
 

@@ -59,7 +59,6 @@ NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::stri
   return l;
 }
 
-
 namespace {
 
 int kind_order(const std::string& kind) {
@@ -131,9 +130,12 @@ json sweep_json(const std::vector<MaskOutcome>& outcomes) {
   for (const auto& o : outcomes) {
     const std::string kind = o.mask.value("kind", "");
     const int k = o.mask.value("k", 0);
-    if (kind == "none") none = o.mean_score;
-    else if (kind == "top") top[k] = o.mean_score;
-    else if (kind == "random") random[k].first += o.mean_score, random[k].second += 1;
+    if (kind == "none")
+      none = o.mean_score;
+    else if (kind == "top")
+      top[k] = o.mean_score;
+    else if (kind == "random")
+      random[k].first += o.mean_score, random[k].second += 1;
   }
   if (top.empty() && random.empty()) return json();
   json j = json::object();
@@ -147,7 +149,9 @@ json sweep_json(const std::vector<MaskOutcome>& outcomes) {
   json seeds = json::array();
   for (const auto& o : outcomes)
     if (o.mask.value("kind", "") == "random")
-      seeds.push_back({{"k", o.mask.value("k", 0)}, {"seed", o.mask.value("seed", uint64_t{0})}, {"score", o.mean_score},
+      seeds.push_back({{"k", o.mask.value("k", 0)},
+                       {"seed", o.mask.value("seed", uint64_t{0})},
+                       {"score", o.mean_score},
                        {"heads", o.mask.value("heads", json::array())}});
   if (!seeds.empty()) j["random_seeds"] = seeds;
   return j;
@@ -196,8 +200,9 @@ std::vector<std::string> write_niah_figures(const std::string& dir, const std::s
   }
   for (const auto& split : analysis::support_splits(tests)) {
     const std::string name = split.mask.empty() ? "none" : split.mask;
-    const report::Drawing d = report::support_share_histogram(
-        split.passed, split.failed, analysis::auroc(split.passed, split.failed), title_prefix + ", mask " + name + ": support share");
+    const report::Drawing d =
+        report::support_share_histogram(split.passed, split.failed, analysis::auroc(split.passed, split.failed),
+                                        title_prefix + ", mask " + name + ": support share");
     for (const char* ext : {".png", ".svg"}) {
       const std::string path = dir + "/support_" + report::file_stem(name) + ext;
       report::save_figure(d, path);
@@ -205,8 +210,8 @@ std::vector<std::string> write_niah_figures(const std::string& dir, const std::s
     }
   }
   if (fs::exists(dir + "/sweep.json")) {
-    const report::Drawing d =
-        report::sweep_plot(analysis::read_sweep(dir + "/sweep.json"), title_prefix + ": masking top-K vs random-K heads");
+    const report::Drawing d = report::sweep_plot(analysis::read_sweep(dir + "/sweep.json"),
+                                                 title_prefix + ": masking top-K vs random-K heads");
     for (const char* ext : {".png", ".svg"}) {
       report::save_figure(d, dir + "/sweep" + ext);
       written.push_back(dir + "/sweep" + ext);
@@ -243,8 +248,8 @@ NiahCausalSummary write_niah_outputs(const RunDir& run_dir) {
                             {"query_kept_fraction", o.query_kept_fraction},
                             {"mean_score", o.mean_score}});
     }
-    write_kv_sweep(dir, kv_sweep_points(conditions),
-                   model_stem(run) + ": NIAH score vs KV cache kept", "mean NIAH score");
+    write_kv_sweep(dir, kv_sweep_points(conditions), model_stem(run) + ": NIAH score vs KV cache kept",
+                   "mean NIAH score");
   }
   return s;
 }
@@ -281,7 +286,8 @@ class NiahExperiment : public Experiment {
       heads_of_label.emplace(c.mask, json{c.mask_heads, full});
     }
     for (const auto& m : o_.masks) {
-      const json now{head_keys(m.heads), m.kv.policy.active() ? json(head_keys(m.kv.policy.full_heads())) : json::array()};
+      const json now{head_keys(m.heads),
+                     m.kv.policy.active() ? json(head_keys(m.kv.policy.full_heads())) : json::array()};
       auto it = heads_of_label.find(m.label);
       if (it != heads_of_label.end() && it->second != now)
         fail(dir.file("results.jsonl"), "condition '" + m.label + "' had masked / full heads " + it->second.dump() +
@@ -313,7 +319,8 @@ class NiahExperiment : public Experiment {
         if (o_.masks[m].kv.label != kv || todo[m].empty()) continue;
         NiahRunner& runner = runner_for(o_.masks[m]);
         if (!o_.masks[m].mask.empty() && o_.masks[m].mask.phase == MaskPhase::all) {
-          for (const auto& t : runner.execution_order(tasks_of(todo[m]))) out.push_back(m * n_tasks + task_index.at(t.test_id));
+          for (const auto& t : runner.execution_order(tasks_of(todo[m])))
+            out.push_back(m * n_tasks + task_index.at(t.test_id));
           continue;
         }
         for (size_t t : todo[m]) {
@@ -376,8 +383,12 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   if (o.masks.empty()) throw Error("no mask setting to run");
   const ModelConfig& c = model.model->config;
   NiahExperiment e(model, session, std::move(base), o,
-                   {{"model", model_info_json(*model.model)}, {"settings", o.settings}, {"sweep", o.sweep},
-                    {"kv_sweep", o.kv_sweep}, {"n_layer", c.n_layer}, {"n_head", c.n_head},
+                   {{"model", model_info_json(*model.model)},
+                    {"settings", o.settings},
+                    {"sweep", o.sweep},
+                    {"kv_sweep", o.kv_sweep},
+                    {"n_layer", c.n_layer},
+                    {"n_head", c.n_head},
                     {"n_kv_head", c.n_kv_head}});
   ExperimentRunOptions ro;
   ro.output_dir = o.output_dir;
@@ -402,19 +413,20 @@ NiahCausalSummary merge_niah_runs(const std::vector<std::string>& shard_dirs, co
 std::string format_niah_summary(const NiahCausalSummary& s) {
   std::ostringstream out;
   char buf[512];
-  bool kv = false;  // any KV policy: add the KV kept columns
+  bool kv = false;    // any KV policy: add the KV kept columns
   size_t width = 29;  // the mask column fits the longest label
   for (const auto& o : s.masks) kv |= o.mask.contains("kv_policy"), width = std::max(width, o.label.size());
   const int w = static_cast<int>(width);
   // heads: query heads masked, or for a KV condition the query heads that keep the whole cache.
-  std::snprintf(buf, sizeof buf, " %-*s  heads  tests  mean score  passed  incomplete  hallucination  wrong_extraction  sink mass",
-                w, "mask");
+  std::snprintf(buf, sizeof buf,
+                " %-*s  heads  tests  mean score  passed  incomplete  hallucination  wrong_extraction  sink mass", w,
+                "mask");
   out << buf << (kv ? "  KV kept/q  KV kept/kv" : "") << "\n";
   for (const auto& o : s.masks) {
     const std::string sink = o.sink_mass >= 0 ? std::to_string(o.sink_mass).substr(0, 6) : "-";
     const bool kv_row = o.mask.contains("kv_policy");
-    const int heads = kv_row ? static_cast<int>(o.mask["kv_policy"].value("full_heads", json::array()).size())
-                             : o.mask.value("k", 0);
+    const int heads =
+        kv_row ? static_cast<int>(o.mask["kv_policy"].value("full_heads", json::array()).size()) : o.mask.value("k", 0);
     std::snprintf(buf, sizeof buf, " %-*s  %4d%s  %5d  %10.1f  %6d  %10d  %13d  %16d  %s", w, o.label.c_str(), heads,
                   kv_row ? "f" : " ", o.tests, o.mean_score, o.passed, o.errors.at("incomplete"),
                   o.errors.at("hallucination"), o.errors.at("wrong_extraction"), sink.c_str());
@@ -433,7 +445,8 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
     if (!any_random) out << "\n random masks: heads each seed masked\n";
     any_random = true;
     std::string heads;
-    for (const auto& h : o.mask.value("heads", json::array())) heads += (heads.empty() ? "" : ",") + h.get<std::string>();
+    for (const auto& h : o.mask.value("heads", json::array()))
+      heads += (heads.empty() ? "" : ",") + h.get<std::string>();
     std::snprintf(buf, sizeof buf, " %-*s  %6.1f  %s\n", w, o.label.c_str(), o.mean_score, heads.c_str());
     out << buf;
   }
@@ -449,7 +462,8 @@ std::string format_niah_summary(const NiahCausalSummary& s) {
           (std::string(name) == "top" ? rows[p[0].get<int>()].first : rows[p[0].get<int>()].second) = buf;
         }
     std::map<int, std::vector<double>> seeds;  // K -> each seed's score
-    for (const auto& e : s.sweep.value("random_seeds", json::array())) seeds[e["k"].get<int>()].push_back(e["score"].get<double>());
+    for (const auto& e : s.sweep.value("random_seeds", json::array()))
+      seeds[e["k"].get<int>()].push_back(e["score"].get<double>());
     out << "\n sweep: mean NIAH score by number of masked heads K (random-K: mean over seeds, then each seed)\n"
            "    K   top-K  random-K  min-max      each seed\n";
     for (const auto& [k, v] : rows) {

@@ -30,12 +30,12 @@ namespace rhead {
 struct NiahCausalOptions {
   std::string output_dir;
   int shard_index = 0, shard_count = 1;
-  nlohmann::json settings;           // recorded in run.json; settings["fingerprint"] must match to resume
-  std::vector<MaskSetting> masks;    // run in this order
-  bool sweep = false;                // write sweep.json and the sweep plot
-  bool kv_sweep = false;             // write kv_sweep.{json,tsv,png,svg}
-  std::vector<HeadId> sink_heads;    // top retrieval heads whose first-token mass is recorded
-  std::vector<HeadId> support_heads; // heads whose copies support an answer token (support_share)
+  nlohmann::json settings;            // recorded in run.json; settings["fingerprint"] must match to resume
+  std::vector<MaskSetting> masks;     // run in this order
+  bool sweep = false;                 // write sweep.json and the sweep plot
+  bool kv_sweep = false;              // write kv_sweep.{json,tsv,png,svg}
+  std::vector<HeadId> sink_heads;     // top retrieval heads whose first-token mass is recorded
+  std::vector<HeadId> support_heads;  // heads whose copies support an answer token (support_share)
   std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)> progress;
 };
 
@@ -44,7 +44,7 @@ struct MaskOutcome {
   std::string label;
   nlohmann::json mask;  // MaskSetting::to_json of the condition
   int tests = 0;
-  int passed = 0;       // score > kPassScore
+  int passed = 0;  // score > kPassScore
   double mean_score = 0;
   std::map<std::string, int> errors;  // incomplete / hallucination / wrong_extraction -> tests
   // KV cache kept, mean over tests (1 without a policy): per query head and per KV head.

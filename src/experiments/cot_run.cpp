@@ -22,7 +22,9 @@ class CotExperiment : public Experiment {
                 const CotRunOptions& o)
       : model_(model), items_(items), o_(o), run_(model, session, o.run, item_keys(items, o.styles)) {}
   std::string kind() const override { return "cot"; }
-  json run_record() const override { return {{"model", model_info_json(*model_.model)}, {"settings", o_.run.settings}}; }
+  json run_record() const override {
+    return {{"model", model_info_json(*model_.model)}, {"settings", o_.run.settings}};
+  }
   std::vector<std::string> keys() const override { return run_.keys(); }
   void check_lines(const RunDir& dir) const override { dir.read_lines(cot_line_from_json); }
   json run_key(size_t k) override {
@@ -55,7 +57,8 @@ class CotExperiment : public Experiment {
   static std::vector<std::string> item_keys(const std::vector<CotItem>& items, const std::vector<CotStyle>& styles) {
     std::vector<std::string> keys;
     for (CotStyle s : styles)
-      for (std::string& k : numbered_item_keys(items, std::string(cot_style_name(s)) + "|")) keys.push_back(std::move(k));
+      for (std::string& k : numbered_item_keys(items, std::string(cot_style_name(s)) + "|"))
+        keys.push_back(std::move(k));
     return keys;
   }
 
@@ -76,7 +79,12 @@ RunDir run_cot(const LoadedModel& model, const SessionOptions& session, const st
 std::string write_cot_outputs(const RunDir& dir) {
   const json& run = dir.record();
   // Accuracy per mask and style.
-  struct Agg { json mask; std::map<std::string, std::pair<int, int>> by_style; double kv_kept = 0, query_kept = 0; int n = 0; };  // style -> (correct, n)
+  struct Agg {
+    json mask;
+    std::map<std::string, std::pair<int, int>> by_style;
+    double kv_kept = 0, query_kept = 0;
+    int n = 0;
+  };  // style -> (correct, n)
   std::map<std::string, Agg> by_mask;
   for (const CotLine& l : dir.read_lines(cot_line_from_json)) {
     Agg& a = by_mask[l.condition.mask];
@@ -106,7 +114,8 @@ std::string write_cot_outputs(const RunDir& dir) {
       row["query_kept_fraction"] = a.query_kept / a.n;
       rows.push_back(row);
     }
-  json summary = {{"model", run.value("model", json::object())}, {"settings", run.value("settings", json::object())},
+  json summary = {{"model", run.value("model", json::object())},
+                  {"settings", run.value("settings", json::object())},
                   {"results", rows}};
   dir.write_file("summary.json", summary.dump(2) + "\n");
   return out.str();

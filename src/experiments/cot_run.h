@@ -15,11 +15,11 @@
 namespace rhead {
 
 struct CotRunOptions {
-  ItemRunOptions run;  // output, shard, conditions, settings, progress
-  std::vector<CotItem> shots;     // few-shot exemplars
-  std::vector<CotStyle> styles;   // each item runs in every style
+  ItemRunOptions run;            // output, shard, conditions, settings, progress
+  std::vector<CotItem> shots;    // few-shot exemplars
+  std::vector<CotStyle> styles;  // each item runs in every style
   PromptFormat format;
-  int max_new_tokens = 96;        // chain of thought; answer_only takes at most 16
+  int max_new_tokens = 96;  // chain of thought; answer_only takes at most 16
 };
 
 // Runs (the shard of) every condition x style x item key not yet in OUT/results.jsonl;

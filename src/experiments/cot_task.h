@@ -16,9 +16,9 @@ namespace rhead {
 struct CotItem {
   std::string id;
   std::string question;
-  std::string answer;       // as given: reasoning, then "#### N"
-  std::string final_answer; // the text after the last "####", trimmed
-  double gold = 0;          // its number
+  std::string answer;        // as given: reasoning, then "#### N"
+  std::string final_answer;  // the text after the last "####", trimmed
+  double gold = 0;           // its number
 };
 
 // JSONL {"question", "answer", optional "id"}; the answer must end with "#### N".
@@ -30,7 +30,7 @@ const char* builtin_arith_jsonl();
 const char* builtin_arith_fewshot_jsonl();
 
 enum class CotStyle { answer_only, chain_of_thought };
-const char* cot_style_name(CotStyle s);  // "answer_only", "cot"
+const char* cot_style_name(CotStyle s);                 // "answer_only", "cot"
 CotStyle cot_style_from_name(const std::string& name);  // also accepts "answer", "chain_of_thought"
 
 // An exemplar's reasoning: the answer before "####", calculator notes "<<...>>" removed,
@@ -43,8 +43,8 @@ std::string cot_reasoning(const std::string& answer);
 std::string cot_prompt_text(const std::vector<CotItem>& shots, const std::string& question, CotStyle style);
 
 struct CotAnswer {
-  std::string completion;            // what the model wrote, up to the stop
-  std::optional<double> predicted;   // extract_predicted_number(completion)
+  std::string completion;           // what the model wrote, up to the stop
+  std::optional<double> predicted;  // extract_predicted_number(completion)
   bool correct = false;
   int64_t prompt_tokens = 0, generated_tokens = 0;
   double seconds = 0;

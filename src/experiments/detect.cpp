@@ -26,9 +26,9 @@ using nlohmann::json;
 
 json model_info_json(const Model& m) {
   const ModelConfig& c = m.config;
-  return {{"path", m.source},         {"format", m.format},        {"architecture", c.architecture},
-          {"n_layer", c.n_layer},     {"n_head", c.n_head},        {"n_kv_head", c.n_kv_head},
-          {"head_dim", c.head_dim},   {"n_vocab", c.n_vocab},      {"n_ctx", c.n_ctx_train},
+  return {{"path", m.source},        {"format", m.format},   {"architecture", c.architecture},
+          {"n_layer", c.n_layer},    {"n_head", c.n_head},   {"n_kv_head", c.n_kv_head},
+          {"head_dim", c.head_dim},  {"n_vocab", c.n_vocab}, {"n_ctx", c.n_ctx_train},
           {"n_params", m.n_params()}};
 }
 
@@ -44,7 +44,9 @@ std::vector<TestResult> results_of(const RunDir& dir) {
 class DetectExperiment : public Experiment {
  public:
   DetectExperiment(NiahRunner& runner, json record, bool stratified)
-      : runner_(runner), record_(std::move(record)), stratified_(stratified),
+      : runner_(runner),
+        record_(std::move(record)),
+        stratified_(stratified),
         tasks_(stratified ? stratified_order(runner.tasks()) : runner.tasks()) {}
   std::string kind() const override { return "detect"; }
   json run_record() const override { return record_; }
@@ -175,7 +177,8 @@ std::vector<NiahTask> stratified_order(const std::vector<NiahTask>& tasks) {
         if (it != by_cell.end()) out.push_back(*it->second);
       }
   }
-  if (out.size() != tasks.size()) throw Error("stratified order: the grid's tests are not a full needle x length x depth grid");
+  if (out.size() != tasks.size())
+    throw Error("stratified order: the grid's tests are not a full needle x length x depth grid");
   return out;
 }
 
@@ -185,14 +188,16 @@ int stratified_cells(const std::vector<NiahTask>& tasks) {
   return static_cast<int>(cells.size());
 }
 
-bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int n_head, int k, const std::string& where) {
+bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int n_head, int k,
+                       const std::string& where) {
   std::vector<TestResult> sorted = results;
   sort_results(sorted);
   std::vector<analysis::TestCluster> tests;
   for (const auto& r : sorted)
     if (r.counted) tests.push_back({r.needle_id, static_cast<long long>(r.length)});
   if (tests.empty()) return false;
-  const analysis::ScoreMap map = analysis::score_map_from_reference_json(head_score_json(sorted, n_layer, n_head), where);
+  const analysis::ScoreMap map =
+      analysis::score_map_from_reference_json(head_score_json(sorted, n_layer, n_head), where);
   std::set<int> needles, grid_needles;
   std::set<long long> lengths, grid_lengths;
   for (const auto& t : tests) needles.insert(t.needle), lengths.insert(t.length);
@@ -201,9 +206,9 @@ bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int 
   if (needles.size() < std::min<std::size_t>(2, grid_needles.size()) ||
       lengths.size() < std::min<std::size_t>(2, grid_lengths.size()))
     return false;
-  const analysis::BootstrapPlan plan = analysis::make_bootstrap_plan(
-      static_cast<int>(needles.size()), static_cast<int>(lengths.size()), analysis::kDefaultReplicates,
-      analysis::kDefaultBootstrapSeed);
+  const analysis::BootstrapPlan plan =
+      analysis::make_bootstrap_plan(static_cast<int>(needles.size()), static_cast<int>(lengths.size()),
+                                    analysis::kDefaultReplicates, analysis::kDefaultBootstrapSeed);
   const analysis::HeadStats st = analysis::head_stats(map, tests, plan, {{"K", k}});
   if (st.valid_replicates == 0) return false;
   for (const auto& h : st.heads)
@@ -228,11 +233,15 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
                   "(%d replicates, seed %llu) of the counted tests",
                   cells, stable_k, kStableHigh, kStableLow, analysis::kDefaultReplicates,
                   static_cast<unsigned long long>(analysis::kDefaultBootstrapSeed));
-    settings["until_stable"] = {{"k", stable_k}, {"check_every", cells}, {"rule", rule},
-                                {"grid_tests", static_cast<int>(tasks.size())}};
+    settings["until_stable"] = {
+        {"k", stable_k}, {"check_every", cells}, {"rule", rule}, {"grid_tests", static_cast<int>(tasks.size())}};
   }
-  DetectExperiment e(runner, {{"model", model_info_json(runner.model())}, {"settings", settings},
-                              {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_kv_head", c.n_kv_head}},
+  DetectExperiment e(runner,
+                     {{"model", model_info_json(runner.model())},
+                      {"settings", settings},
+                      {"n_layer", c.n_layer},
+                      {"n_head", c.n_head},
+                      {"n_kv_head", c.n_kv_head}},
                      o.until_stable);
   ExperimentRunOptions ro;
   if (o.until_stable) {
@@ -269,19 +278,22 @@ DetectSummary merge_runs(const std::vector<std::string>& shard_dirs, const std::
 std::string format_summary(const DetectSummary& s, int top_n) {
   std::ostringstream out;
   char buf[256];
-  std::snprintf(buf, sizeof(buf), "NIAH accuracy: %d of %d tests counted (%.1f%%; counted: answer ROUGE-1 recall > 50), mean ROUGE-1 recall %.1f\n",
-                s.counted, s.tests, 100.0 * s.niah_accuracy, s.mean_rouge_recall);
+  std::snprintf(
+      buf, sizeof(buf),
+      "NIAH accuracy: %d of %d tests counted (%.1f%%; counted: answer ROUGE-1 recall > 50), mean ROUGE-1 recall %.1f\n",
+      s.counted, s.tests, 100.0 * s.niah_accuracy, s.mean_rouge_recall);
   out << buf;
   if (s.counted == 0) {
     out << "\n" << kNoCountedTestsNote << "\n";
     return out.str();
   }
-  std::snprintf(buf, sizeof(buf), "retrieval heads (score > %g): %d of %zu (%.2f%%)\n", kRetrievalThreshold, s.count_above_0_1,
-                s.heads.size(), 100.0 * s.share_above_0_1);
+  std::snprintf(buf, sizeof(buf), "retrieval heads (score > %g): %d of %zu (%.2f%%)\n", kRetrievalThreshold,
+                s.count_above_0_1, s.heads.size(), 100.0 * s.share_above_0_1);
   out << buf;
   out << "\n rank  head     kv   score   frequency\n";
   const int g_size = s.n_kv_head > 0 ? s.n_head / s.n_kv_head : 1;
-  const int zero = static_cast<int>(std::count_if(s.heads.begin(), s.heads.end(), [](const HeadStat& h) { return h.mean <= 0; }));
+  const int zero =
+      static_cast<int>(std::count_if(s.heads.begin(), s.heads.end(), [](const HeadStat& h) { return h.mean <= 0; }));
   for (int i = 0; i < std::min<int>(top_n, static_cast<int>(s.heads.size())); ++i) {
     const HeadStat& h = s.heads[i];
     if (h.mean <= 0) {  // heads that never copied are not ranked
@@ -289,8 +301,8 @@ std::string format_summary(const DetectSummary& s, int top_n) {
       out << buf;
       break;
     }
-    std::snprintf(buf, sizeof(buf), " %4d  %-7s  %-3d  %.4f  %.3f\n", i + 1,
-                  h.id.key().c_str(), h.id.head / g_size, h.mean, h.frequency);
+    std::snprintf(buf, sizeof(buf), " %4d  %-7s  %-3d  %.4f  %.3f\n", i + 1, h.id.key().c_str(), h.id.head / g_size,
+                  h.mean, h.frequency);
     out << buf;
   }
   out << " score: mean retrieval score over the counted tests; frequency: share of counted tests in which the head\n"

@@ -18,10 +18,10 @@ namespace rhead {
 struct DetectOptions {
   std::string output_dir;
   int shard_index = 0, shard_count = 1;
-  bool grow_grid = false;  // --grow: the folder's run may have had a smaller grid
-  std::string merge_into;  // extend this reference head_score file with the run's lists, once per test
-                           // (OUT/merged_into.json records the tests each file received)
-  nlohmann::json settings; // recorded in run.json and summary.json
+  bool grow_grid = false;   // --grow: the folder's run may have had a smaller grid
+  std::string merge_into;   // extend this reference head_score file with the run's lists, once per test
+                            // (OUT/merged_into.json records the tests each file received)
+  nlohmann::json settings;  // recorded in run.json and summary.json
   // --until-stable: run the grid in stratified_order and stop at the first check where the
   // top-K set is stable (stable_rule_holds). stable_k 0: the top 5% of the heads.
   bool until_stable = false;
@@ -43,7 +43,8 @@ int stratified_cells(const std::vector<NiahTask>& tasks);
 // analysis/head_stats.h over the counted tests, every head has P(in top-K) >= 0.95 or <= 0.05,
 // and the counted tests span two needle sets and two lengths (where `results` has them).
 inline constexpr double kStableHigh = 0.95, kStableLow = 0.05;
-bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int n_head, int k, const std::string& where);
+bool stable_rule_holds(const std::vector<TestResult>& results, int n_layer, int n_head, int k,
+                       const std::string& where);
 
 // Model description written to run.json / summary.json.
 nlohmann::json model_info_json(const Model& model);

@@ -16,7 +16,8 @@ RunDir run_experiment(Experiment& e, const ExperimentRunOptions& o) {
   std::set<std::string> distinct;
   for (const auto& k : keys)
     if (!distinct.insert(k).second)
-      throw Error("the run would test key '" + k + "' twice (a value repeated in a list option or in the data); nothing was run");
+      throw Error("the run would test key '" + k +
+                  "' twice (a value repeated in a list option or in the data); nothing was run");
   RunChecks checks;
   checks.keys = keys;
   checks.grow_grid = o.grow_grid;
@@ -57,7 +58,8 @@ std::string write_run_outputs(const RunDir& dir) {
         }
       }
       table = "PARTIAL: " + p.value("missing_keys", nlohmann::json(0)).dump() + " of " +
-              p.value("keys", nlohmann::json(0)).dump() + " keys are missing (a shard not merged or not finished)\n" + table;
+              p.value("keys", nlohmann::json(0)).dump() + " keys are missing (a shard not merged or not finished)\n" +
+              table;
     }
     return table;
   }

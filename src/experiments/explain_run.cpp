@@ -17,7 +17,8 @@ void check_explain_options(const ExplainRunOptions& o) {
     fail(o.context_file, "the context file is empty");
   }
   if (o.top_heads < 1) throw Error("--top-heads " + std::to_string(o.top_heads) + ": expected a positive count");
-  if (o.max_new_tokens < 1) throw Error("--max-new-tokens " + std::to_string(o.max_new_tokens) + ": expected at least 1");
+  if (o.max_new_tokens < 1)
+    throw Error("--max-new-tokens " + std::to_string(o.max_new_tokens) + ": expected at least 1");
   if (!(o.tau >= 0 && o.tau <= 1)) throw Error("--tau " + std::to_string(o.tau) + ": expected 0 to 1");
   parse_mask_mode(o.mask_mode);
   parse_mask_phase(o.mask_phase);

@@ -25,10 +25,10 @@ struct ExplainRunOptions {
   std::string mask = "none";
   std::string mask_mode = "uniform";
   std::string mask_phase = "decode";
-  uint64_t seed = 0;         // random:K of the mask and of the KV full heads
+  uint64_t seed = 0;  // random:K of the mask and of the KV full heads
   int top_heads = 10;
   double tau = kDefaultAttendedTau;
-  KvOptions kv;              // kv.scores / kv.seed unused: `scores` and `seed` serve the policy
+  KvOptions kv;  // kv.scores / kv.seed unused: `scores` and `seed` serve the policy
 };
 
 struct ExplainRun {
@@ -41,7 +41,8 @@ struct ExplainRun {
 // Error on an empty question or context, or an option out of range (before any model work).
 void check_explain_options(const ExplainRunOptions& o);
 
-// Runs check_explain_options, then the explanation. Errors name the option at fault (question, context, scores, mask, kv).
+// Runs check_explain_options, then the explanation. Errors name the option at fault (question, context, scores, mask,
+// kv).
 ExplainRun explain_from_options(const LoadedModel& lm, const ModelOptions& model, const ExplainRunOptions& o);
 
 }  // namespace rhead

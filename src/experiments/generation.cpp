@@ -25,8 +25,8 @@ Generation generate(const LoadedModel& lm, const SessionOptions& so, const Gener
       if (q.scores.empty()) throw Error("mask '" + q.mask + "' needs scores (a head_score JSON or a detect directory)");
       scores = analysis::load_score_map(q.scores);
     }
-    g.mask = make_head_mask(select_heads(q.mask, c, scores ? &scores->mean : nullptr, q.seed), c, q.mask_mode,
-                            q.mask_phase);
+    g.mask =
+        make_head_mask(select_heads(q.mask, c, scores ? &scores->mean : nullptr, q.seed), c, q.mask_mode, q.mask_phase);
     if (g.mask.mode == MaskMode::mean && !g.mask.empty())
       g.mask.means = record_head_means(lm.model, g.prompt_tokens, so);
   }

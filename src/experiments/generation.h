@@ -22,22 +22,22 @@ struct GenerationRequest {
   std::string prompt;
   bool add_bos = true;
   int max_new_tokens = 64;
-  bool stop_at_eos = true;  // stop after the end-of-generation token (it is the last step)
-  bool probes = false;      // record argmax, weight, token, copy and sink mass per step
-  int top_k = 0;            // with probes: also the top-k positions and weights (0: off)
-  std::string mask = "none";                 // heads to mask: the head grammar of model/heads.h
+  bool stop_at_eos = true;    // stop after the end-of-generation token (it is the last step)
+  bool probes = false;        // record argmax, weight, token, copy and sink mass per step
+  int top_k = 0;              // with probes: also the top-k positions and weights (0: off)
+  std::string mask = "none";  // heads to mask: the head grammar of model/heads.h
   MaskMode mask_mode = MaskMode::uniform;
   MaskPhase mask_phase = MaskPhase::decode;
-  std::string scores;       // head_score JSON or detect directory, for top:K / random:K
-  uint64_t seed = 0;        // random:K (mask and KV full heads)
-  KvRequest kv;             // window, sink, full heads, policy file (no sweep)
+  std::string scores;  // head_score JSON or detect directory, for top:K / random:K
+  uint64_t seed = 0;   // random:K (mask and KV full heads)
+  KvRequest kv;        // window, sink, full heads, policy file (no sweep)
 };
 
 // Probes of every decode step, arrays [n_steps, n_layer, n_head] (top-k: [.., top_k]).
 struct ProbeTrace {
   int n_steps = 0, n_layer = 0, n_head = 0, top_k = 0;
-  std::vector<int64_t> positions;     // [n_steps] query position of each step
-  std::vector<int32_t> argmax;        // key position with the largest weight (ties: earliest)
+  std::vector<int64_t> positions;  // [n_steps] query position of each step
+  std::vector<int32_t> argmax;     // key position with the largest weight (ties: earliest)
   std::vector<float> argmax_weight;
   std::vector<int32_t> argmax_token;  // the token at that position
   std::vector<uint8_t> copy;          // is_copy: the argmax holds the emitted token, head unmasked

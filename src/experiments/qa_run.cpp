@@ -31,7 +31,9 @@ class QaExperiment : public Experiment {
       : model_(model), items_(items), o_(o), run_(model, session, o.run, numbered_item_keys(items)) {}
   std::string kind() const override { return "qa"; }
   json run_record() const override {
-    return {{"model", model_info_json(*model_.model)}, {"settings", o_.run.settings}, {"sweep", o_.sweep},
+    return {{"model", model_info_json(*model_.model)},
+            {"settings", o_.run.settings},
+            {"sweep", o_.sweep},
             {"kv_sweep", o_.kv_sweep}};
   }
   std::vector<std::string> keys() const override { return run_.keys(); }
@@ -39,8 +41,8 @@ class QaExperiment : public Experiment {
   json run_key(size_t k) override {
     const MaskSetting& m = run_.condition(k);
     const QaItem& it = items_[run_.item(k)];
-    const QaAnswer a = run_qa_item(run_.session(m), *model_.tokenizer, o_.format, it, &m.mask, o_.max_new_tokens,
-                                   o_.support_heads);
+    const QaAnswer a =
+        run_qa_item(run_.session(m), *model_.tokenizer, o_.format, it, &m.mask, o_.max_new_tokens, o_.support_heads);
     run_.count_answer(a.exact_match > 0);
     QaLine line;
     line.item_id = it.id;
@@ -136,7 +138,8 @@ std::string write_qa_outputs(const RunDir& dir) {
   std::vector<std::pair<std::string, SupportSummary>> support_rows;
   for (const auto& [label, a] : by_mask) support_rows.push_back({label, a.support});
   out << support_table(support_rows);
-  json summary = {{"model", run.value("model", json::object())}, {"settings", run.value("settings", json::object())},
+  json summary = {{"model", run.value("model", json::object())},
+                  {"settings", run.value("settings", json::object())},
                   {"masks", rows}};
   const json sweep = run.value("sweep", false) ? sweep_json(outcomes) : json();
   if (!sweep.is_null()) {

@@ -17,7 +17,7 @@
 namespace rhead {
 
 struct QaRunOptions {
-  ItemRunOptions run;  // output, shard, conditions, settings, progress
+  ItemRunOptions run;     // output, shard, conditions, settings, progress
   bool sweep = false;     // write sweep.json and the sweep plot (run.json "sweep")
   bool kv_sweep = false;  // write kv_sweep.* (run.json "kv_sweep")
   PromptFormat format;

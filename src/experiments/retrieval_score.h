@@ -28,8 +28,8 @@ class RetrievalScorer {
                   const HeadMask* mask = nullptr);
   // `probes` must hold argmax for one observation: the query of the step that emitted `token`.
   void observe(const ProbeRecord& probes, int32_t token);
-  const std::vector<double>& scores() const { return scores_; }   // [n_layer * n_head]
-  const std::vector<int>& copies() const { return copies_; }      // copy events per head
+  const std::vector<double>& scores() const { return scores_; }  // [n_layer * n_head]
+  const std::vector<int>& copies() const { return copies_; }     // copy events per head
   int n_layer() const { return n_layer_; }
   int n_head() const { return n_head_; }
 

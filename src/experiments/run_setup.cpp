@@ -58,7 +58,8 @@ std::string shard_from_slurm_env() {
     }
     char* end = nullptr;
     const long x = std::strtol(v, &end, 10);
-    if (*end != 0 || x < 0) throw Error(std::string("--shard auto: ") + name + "='" + v + "' is not a non-negative integer");
+    if (*end != 0 || x < 0)
+      throw Error(std::string("--shard auto: ") + name + "='" + v + "' is not a non-negative integer");
     return x;
   };
   const long id = read("SLURM_ARRAY_TASK_ID", true), count = read("SLURM_ARRAY_TASK_COUNT", true);
@@ -100,12 +101,12 @@ Shard parse_shard(const std::string& spec_in) {
   return {i, n};
 }
 
-PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat, const std::string& prompt_template,
-                                       const LoadedModel& lm) {
+PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat,
+                                        const std::string& prompt_template, const LoadedModel& lm) {
   PromptFormat format;
   const bool builtin_induction = lm.model->source == "builtin:induction";
-  if (!prompt_template.empty() &&
-      (prompt_template.find("{context}") == std::string::npos || prompt_template.find("{question}") == std::string::npos))
+  if (!prompt_template.empty() && (prompt_template.find("{context}") == std::string::npos ||
+                                   prompt_template.find("{question}") == std::string::npos))
     throw Error("--prompt-template must contain {context} and {question}");
   if (!chat_template.empty()) {
     auto kind = chat_template_from_name(chat_template);
@@ -116,11 +117,14 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
     if (auto kind = lm.tokenizer->chat_template()) {
       format.chat = kind;
     } else if (!lm.tokenizer->chat_template_text().empty()) {
-      throw Error(lm.model->source + ": the model's chat template is not one rhead knows; pass --chat-template NAME or --no-chat");
+      throw Error(lm.model->source +
+                  ": the model's chat template is not one rhead knows; pass --chat-template NAME or --no-chat");
     }
   }
-  if (!prompt_template.empty() && !format.chat) format.base_template = prompt_template;
-  else if (builtin_induction && prompt_template.empty()) format.base_template = induction_prompt_template();
+  if (!prompt_template.empty() && !format.chat)
+    format.base_template = prompt_template;
+  else if (builtin_induction && prompt_template.empty())
+    format.base_template = induction_prompt_template();
   return format;
 }
 
@@ -146,12 +150,14 @@ NiahRunConfig make_niah_config(const NiahOptions& o, const LoadedModel& lm, Defa
 
   c.grid.lengths = parse_lengths(o.lengths);
   c.grid.depths = depths_from_count(o.depths);
-  const int64_t ctx = o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, model.config.n_ctx_train) : model.config.n_ctx_train;
+  const int64_t ctx =
+      o.model.n_ctx > 0 ? std::min<int64_t>(o.model.n_ctx, model.config.n_ctx_train) : model.config.n_ctx_train;
   if (int dropped = clip_lengths(c.grid.lengths, ctx))
     std::cerr << "warning: " << dropped << " context length(s) exceed the model's context of " << ctx
               << " tokens; clipped to " << ctx << "\n";
   for (int64_t l : c.grid.lengths)
-    if (l <= o.buffer) throw Error("context length " + std::to_string(l) + " is not larger than --buffer " + std::to_string(o.buffer));
+    if (l <= o.buffer)
+      throw Error("context length " + std::to_string(l) + " is not larger than --buffer " + std::to_string(o.buffer));
 
   c.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
   c.buffer = o.buffer;
@@ -160,16 +166,19 @@ NiahRunConfig make_niah_config(const NiahOptions& o, const LoadedModel& lm, Defa
 
   json needles = json::array();
   for (const auto& s : c.needle_sets)
-    needles.push_back({{"needle", s.needle.needle}, {"question", s.needle.question},
-                       {"real_needle", s.needle.real_needle}, {"haystack", data_fingerprint(s.haystack_dir, "")}});
+    needles.push_back({{"needle", s.needle.needle},
+                       {"question", s.needle.question},
+                       {"real_needle", s.needle.real_needle},
+                       {"haystack", data_fingerprint(s.haystack_dir, "")}});
   json fingerprint = model_fingerprint(o.model, lm);
-  fingerprint.update(json{{"needles", needles},
-                          {"needles_file", data_fingerprint(o.needles, needles_desc)},
-                          {"haystack", data_fingerprint(o.haystack, "builtin")},
-                          {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
-                                                   : c.format.base_template},
-                          {"buffer", c.buffer},
-                          {"max_new_tokens", c.max_new_tokens}});
+  fingerprint.update(
+      json{{"needles", needles},
+           {"needles_file", data_fingerprint(o.needles, needles_desc)},
+           {"haystack", data_fingerprint(o.haystack, "builtin")},
+           {"prompt", c.format.chat ? chat_template_name(*c.format.chat) + ": " + c.format.chat_user_template
+                                    : c.format.base_template},
+           {"buffer", c.buffer},
+           {"max_new_tokens", c.max_new_tokens}});
   settings["fingerprint"] = fingerprint;
   settings["needles_source"] = needles_desc;
   settings["lengths"] = c.grid.lengths;
@@ -197,8 +206,9 @@ void ProgressBar::update(int done, int total, int passed, double elapsed, const 
   std::string bar(filled, '#');
   bar += std::string(width - filled, '.');
   char head[160];
-  std::snprintf(head, sizeof head, "%s[%s] %d/%d  ETA %dm%02ds  accuracy %.2f  ", tty_ ? "\r" : "", bar.c_str(), done, total,
-                static_cast<int>(eta) / 60, static_cast<int>(eta) % 60, done ? static_cast<double>(passed) / done : 0.0);
+  std::snprintf(head, sizeof head, "%s[%s] %d/%d  ETA %dm%02ds  accuracy %.2f  ", tty_ ? "\r" : "", bar.c_str(), done,
+                total, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60,
+                done ? static_cast<double>(passed) / done : 0.0);
   write_(head + label + (tty_ ? "\033[K" : "\n"));
 }
 
@@ -221,25 +231,25 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
 
 std::vector<int32_t> haystack_calibration_tokens(const LoadedModel& lm, const std::string& haystack_dir) {
   const int64_t n = std::min<int64_t>(lm.model->config.n_ctx_train, 1024);
-  const std::string text = haystack_dir.empty() ? builtin_haystack(n) : repeat_to_words(read_haystack_dir(haystack_dir), n);
+  const std::string text =
+      haystack_dir.empty() ? builtin_haystack(n) : repeat_to_words(read_haystack_dir(haystack_dir), n);
   std::vector<int32_t> ids = lm.tokenizer->encode(text, true, false);
   if (static_cast<int64_t>(ids.size()) > n) ids.resize(n);
   return ids;
 }
 
-NiahCausalSummary run_niah_from_options(
-    const LoadedModel& lm, const NiahOptions& o, const NiahCausalRunOptions& r,
-    const std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)>&
-        progress,
-    NiahCausalOptions* options_out) {
+NiahCausalSummary run_niah_from_options(const LoadedModel& lm, const NiahOptions& o, const NiahCausalRunOptions& r,
+                                        const std::function<void(int done, int total, const std::string& mask,
+                                                                 const TestResult& last, double elapsed_s)>& progress,
+                                        NiahCausalOptions* options_out) {
   lm.require_tokenizer();
   json settings;
   NiahRunConfig config = make_niah_config(o, lm, DefaultNeedles::sandwich, settings);
   const Shard shard = parse_shard(o.shard);
   settings["shard"] = o.shard;
   bool kv_sweep = false;
-  ResolvedMasks masks = resolve_conditions(r.masks, r.kv, lm, r.baseline,
-                                           [&] { return haystack_calibration_tokens(lm, o.haystack); }, &kv_sweep);
+  ResolvedMasks masks = resolve_conditions(
+      r.masks, r.kv, lm, r.baseline, [&] { return haystack_calibration_tokens(lm, o.haystack); }, &kv_sweep);
   record_mask_settings(r.masks, masks, settings);
 
   NiahCausalOptions c;

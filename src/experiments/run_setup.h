@@ -21,13 +21,13 @@ namespace rhead {
 
 // How to load a model and size its sessions.
 struct ModelOptions {
-  std::string model;           // .gguf, HF dir, llama2.c .bin, or builtin:NAME
-  std::string tokenizer;       // tokenizer file for llama2.c .bin models
-  int64_t n_ctx = 0;           // KV cache capacity in tokens (0: the model's context length)
-  std::string kv_type = "f16"; // KV cache element type: f16, f32 or q8_0
-  int threads = 0;             // OpenMP threads (0: all cores)
-  int64_t prefill_chunk = 0;   // prefill chunk size in tokens (0: the device's default)
-  std::string device;          // cpu | cuda (empty: cuda when a GPU is present, else cpu)
+  std::string model;            // .gguf, HF dir, llama2.c .bin, or builtin:NAME
+  std::string tokenizer;        // tokenizer file for llama2.c .bin models
+  int64_t n_ctx = 0;            // KV cache capacity in tokens (0: the model's context length)
+  std::string kv_type = "f16";  // KV cache element type: f16, f32 or q8_0
+  int threads = 0;              // OpenMP threads (0: all cores)
+  int64_t prefill_chunk = 0;    // prefill chunk size in tokens (0: the device's default)
+  std::string device;           // cpu | cuda (empty: cuda when a GPU is present, else cpu)
 };
 
 // Sets the threads, then loads. Errors (rhead::Error) name the model path.
@@ -48,11 +48,11 @@ enum class DefaultNeedles { builtin_facts, sandwich };
 // The NIAH grid, prompt and output options of detect and niah.
 struct NiahOptions {
   ModelOptions model;
-  std::string needles;          // JSONL; empty: built-in
-  std::string haystack;         // folder of .txt; empty: built-in filler
+  std::string needles;   // JSONL; empty: built-in
+  std::string haystack;  // folder of .txt; empty: built-in filler
   std::string lengths = "1000:50000:20";
   int depths = 10;
-  std::string chat_template;    // force a chat template by name
+  std::string chat_template;  // force a chat template by name
   bool no_chat = false;
   std::string prompt_template;  // {context} and {question}
   int64_t buffer = 200;
@@ -66,8 +66,8 @@ struct NiahOptions {
 // The prompt format chosen by a chat template name / no_chat / a prompt template: a named chat
 // template, else the model's own chat template (unless no_chat or a prompt template is
 // given), else the base prompt (builtin:induction: its own template).
-PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat, const std::string& prompt_template,
-                                       const LoadedModel& lm);
+PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat,
+                                        const std::string& prompt_template, const LoadedModel& lm);
 
 // Builds the runner config from the options; `settings` receives a record of every choice
 // (with a "fingerprint" sub-object of those that must match to resume a run).
@@ -104,9 +104,9 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
 struct NiahCausalRunOptions {
   MaskOptions masks;
   KvOptions kv;
-  bool baseline = false;  // also run the unmasked model
-  int sink_heads = 5;     // record the first-token mass of this many top retrieval heads (needs scores)
-  int support_heads = 10; // support_share counts copies by this many top heads of scores (every head without)
+  bool baseline = false;   // also run the unmasked model
+  int sink_heads = 5;      // record the first-token mass of this many top retrieval heads (needs scores)
+  int support_heads = 10;  // support_share counts copies by this many top heads of scores (every head without)
 };
 
 // Calibration text of mask mode mean for the NIAH grid: the haystack's first tokens (at most
@@ -117,10 +117,9 @@ std::vector<int32_t> haystack_calibration_tokens(const LoadedModel& lm, const st
 // `o` (default needle: the sandwich needle), written to (and resumed from) o.output.
 // `options_out` receives the options the run used (sink and support heads, sweeps) for the
 // caller's printout. `progress` as in run_detect_from_options.
-NiahCausalSummary run_niah_from_options(
-    const LoadedModel& lm, const NiahOptions& o, const NiahCausalRunOptions& c,
-    const std::function<void(int done, int total, const std::string& mask, const TestResult& last, double elapsed_s)>&
-        progress,
-    NiahCausalOptions* options_out = nullptr);
+NiahCausalSummary run_niah_from_options(const LoadedModel& lm, const NiahOptions& o, const NiahCausalRunOptions& c,
+                                        const std::function<void(int done, int total, const std::string& mask,
+                                                                 const TestResult& last, double elapsed_s)>& progress,
+                                        NiahCausalOptions* options_out = nullptr);
 
 }  // namespace rhead

@@ -156,8 +156,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
 
   // Support of the answer over the whole context (haystack and needle), by the support heads.
   const bool track_support = !config_.support_heads.empty();
-  AnswerSupport support(tok, config_.support_heads, context_begin, context_end,
-                        mask);
+  AnswerSupport support(tok, config_.support_heads, context_begin, context_end, mask);
   if (track_support) support.request(probes);
   GreedyOptions go;
   go.max_new_tokens = config_.max_new_tokens;
@@ -180,9 +179,12 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
           continue;
         }
         outside = true;
-        if (j >= prompt.needle_begin && j < prompt.needle_end) ++n_needle;
-        else if (j >= context_begin && j < context_end) ++n_haystack;
-        else ++n_other;
+        if (j >= prompt.needle_begin && j < prompt.needle_end)
+          ++n_needle;
+        else if (j >= context_begin && j < context_end)
+          ++n_haystack;
+        else
+          ++n_other;
       }
     inside_copy_steps += inside;
     outside_copy_steps += outside;
@@ -197,9 +199,8 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     }
     if (config_.record_steps) {
       const std::string piece = tok.piece(step.token);
-      const bool content = std::any_of(piece.begin(), piece.end(), [](char ch) {
-        return std::isalnum(static_cast<unsigned char>(ch)) != 0;
-      });
+      const bool content = std::any_of(piece.begin(), piece.end(),
+                                       [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; });
       StepCopies sr;
       sr.token = step.token;
       sr.content = content;

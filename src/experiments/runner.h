@@ -32,7 +32,7 @@ struct NiahRunConfig {
   std::string default_haystack_dir;  // empty: the built-in filler haystack
   GridSpec grid;
   PromptFormat format;
-  int64_t buffer = 200;       // tokens kept free for question and answer
+  int64_t buffer = 200;  // tokens kept free for question and answer
   int max_new_tokens = 50;
   bool prefix_reuse = true;
   std::vector<HeadId> sink_heads;  // heads whose attention-sink mass is recorded
@@ -69,8 +69,8 @@ class NiahRunner {
  private:
   struct NeedleState {
     const std::vector<int32_t>* haystack = nullptr;  // tokens, owned by haystack_tokens_
-    std::vector<int32_t> needle;    // tokens of the needle sentence
-    std::vector<int32_t> answer;    // tokens of real_needle
+    std::vector<int32_t> needle;                     // tokens of the needle sentence
+    std::vector<int32_t> answer;                     // tokens of real_needle
     PromptFrame frame;
   };
   const NeedleState& needle_state(int needle_id);

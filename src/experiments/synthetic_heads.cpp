@@ -38,7 +38,8 @@ SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t 
   // splitmix64, one stream per (seed, index): a partial Fisher-Yates shuffle of the pool.
   SplitMix64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(index) + 1);
   for (int64_t i = 0; i < n; ++i) {
-    const auto j = static_cast<std::size_t>(i) + static_cast<std::size_t>(rng.below(pool.size() - static_cast<std::size_t>(i)));
+    const auto j =
+        static_cast<std::size_t>(i) + static_cast<std::size_t>(rng.below(pool.size() - static_cast<std::size_t>(i)));
     std::swap(pool[static_cast<std::size_t>(i)], pool[j]);
   }
   SyntheticSequence s;
@@ -51,7 +52,8 @@ SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t 
 
 HeadGrid<double> synthetic_scores(const ProbeRecord& r, const SyntheticSequence& seq, SyntheticPattern pattern) {
   const int64_t total = static_cast<int64_t>(seq.tokens.size());
-  if (r.n_obs != total || r.top_k < total) throw Error("synthetic heads: the probe record does not hold every full row");
+  if (r.n_obs != total || r.top_k < total)
+    throw Error("synthetic heads: the probe record does not hold every full row");
   HeadGrid<double> out(r.n_layer, r.n_head);
   int rows = 0;
   for (int o = 0; o < r.n_obs; ++o) {
@@ -127,7 +129,8 @@ DetectMethods parse_detect_methods(const std::string& list) {
       if (name == synthetic_pattern_name(p)) m.synthetic.push_back(p), known = true;
     if (known) continue;
     if (name == "qrhead" || name == "lookback")
-      throw Error("--methods: '" + name + "' is not implemented yet (copy, previous-token, duplicate-token, induction)");
+      throw Error("--methods: '" + name +
+                  "' is not implemented yet (copy, previous-token, duplicate-token, induction)");
     throw Error("--methods: unknown method '" + name + "' (copy, previous-token, duplicate-token, induction)");
   }
   if (!seen.count("copy")) throw Error("--methods: copy (the retrieval score) is always run; list it");
@@ -152,11 +155,17 @@ nlohmann::json write_method_scores(const std::string& dir, const LoadedModel& lm
   for (std::size_t a = 0; a < maps.size(); ++a)
     for (std::size_t b = a + 1; b < maps.size(); ++b) {
       const nlohmann::json c = analysis::to_json(analysis::compare_pair(maps[a], maps[b], false, {5, 10, 20}));
-      pairs.push_back({{"a", c["a"]}, {"b", c["b"]}, {"spearman", c["spearman"]}, {"pearson", c["pearson"]},
+      pairs.push_back({{"a", c["a"]},
+                       {"b", c["b"]},
+                       {"spearman", c["spearman"]},
+                       {"pearson", c["pearson"]},
                        {"top_k_overlap", c["top_k_overlap"]}});
     }
-  return {{"methods", names}, {"sequences", options.sequences}, {"sequence_length", options.length},
-          {"seed", options.seed}, {"pairs", pairs}};
+  return {{"methods", names},
+          {"sequences", options.sequences},
+          {"sequence_length", options.length},
+          {"seed", options.seed},
+          {"pairs", pairs}};
 }
 
 }  // namespace rhead

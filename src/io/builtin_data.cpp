@@ -8,21 +8,21 @@
 namespace rhead {
 namespace {
 
-const std::vector<std::string> kAdjectives = {
-    "old", "quiet", "small", "green", "bright", "slow", "warm", "tall", "narrow", "gentle",
-    "distant", "busy", "plain", "wide", "cold", "soft", "early", "late", "long", "round"};
+const std::vector<std::string> kAdjectives = {"old",  "quiet",  "small",  "green",   "bright", "slow",  "warm",
+                                              "tall", "narrow", "gentle", "distant", "busy",   "plain", "wide",
+                                              "cold", "soft",   "early",  "late",    "long",   "round"};
 const std::vector<std::string> kNouns = {
-    "river", "town", "field", "road", "garden", "market", "bridge", "forest", "village", "farmer",
-    "teacher", "window", "hill", "boat", "train", "school", "wall", "letter", "morning", "house",
-    "painter", "dog", "shop", "valley", "cloud", "lamp", "table", "street", "baker", "orchard"};
-const std::vector<std::string> kVerbs = {
-    "runs", "waits", "turns", "rests", "moves", "leans", "stays", "grows", "sings", "works",
-    "walks", "sleeps", "shines", "falls", "rises", "opens", "stands", "drifts"};
-const std::vector<std::string> kPrepositions = {
-    "near", "past", "under", "over", "beside", "behind", "across", "along", "around", "toward"};
-const std::vector<std::string> kOpeners = {
-    "Each day", "In the evening", "After the rain", "By noon", "Every spring", "Later",
-    "Sometimes", "At dawn", "Now and then", "Before winter"};
+    "river",   "town",   "field", "road",   "garden", "market", "bridge", "forest", "village", "farmer",
+    "teacher", "window", "hill",  "boat",   "train",  "school", "wall",   "letter", "morning", "house",
+    "painter", "dog",    "shop",  "valley", "cloud",  "lamp",   "table",  "street", "baker",   "orchard"};
+const std::vector<std::string> kVerbs = {"runs",   "waits", "turns", "rests", "moves",  "leans",
+                                         "stays",  "grows", "sings", "works", "walks",  "sleeps",
+                                         "shines", "falls", "rises", "opens", "stands", "drifts"};
+const std::vector<std::string> kPrepositions = {"near",   "past",   "under", "over",   "beside",
+                                                "behind", "across", "along", "around", "toward"};
+const std::vector<std::string> kOpeners = {"Each day",     "In the evening", "After the rain", "By noon",
+                                           "Every spring", "Later",          "Sometimes",      "At dawn",
+                                           "Now and then", "Before winter"};
 
 const std::string& pick(SplitMix64& rng, const std::vector<std::string>& v) { return v[rng.below(v.size())]; }
 
@@ -42,8 +42,8 @@ std::string builtin_haystack(int64_t n_words, uint64_t seed) {
       s = "The ";
       words += 1;
     }
-    s += pick(rng, kAdjectives) + " " + pick(rng, kNouns) + " " + pick(rng, kVerbs) + " " +
-         pick(rng, kPrepositions) + " the " + pick(rng, kAdjectives) + " " + pick(rng, kNouns) + ".";
+    s += pick(rng, kAdjectives) + " " + pick(rng, kNouns) + " " + pick(rng, kVerbs) + " " + pick(rng, kPrepositions) +
+         " the " + pick(rng, kAdjectives) + " " + pick(rng, kNouns) + ".";
     words += 7;
     out << s;
     if (++sentences_in_paragraph == 6) {
@@ -72,8 +72,7 @@ const std::vector<Needle>& builtin_needles() {
 const Needle& sandwich_needle() {
   static const Needle needle{
       "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.",
-      "What is the best thing to do in San Francisco?",
-      "eat a sandwich and sit in Dolores Park on a sunny day"};
+      "What is the best thing to do in San Francisco?", "eat a sandwich and sit in Dolores Park on a sunny day"};
   return needle;
 }
 

@@ -9,7 +9,7 @@
 namespace rhead {
 
 struct Needle {
-  std::string needle;       // sentence inserted into the haystack
+  std::string needle;  // sentence inserted into the haystack
   std::string question;
   std::string real_needle;  // the answer span scored
 };

@@ -46,15 +46,13 @@ inline uint64_t checked_add(uint64_t a, uint64_t b, const std::string& where, co
 
 // Element count of a tensor shape: every dim must be positive (zero when allow_zero) and the
 // product at most kMaxTensorElements. `what` names the tensor in the error.
-inline int64_t checked_element_count(std::span<const int64_t> dims, const std::string& where,
-                                     const std::string& what, bool allow_zero = false) {
+inline int64_t checked_element_count(std::span<const int64_t> dims, const std::string& where, const std::string& what,
+                                     bool allow_zero = false) {
   int64_t n = 1;
   for (int64_t d : dims) {
-    if (d < 0 || (d == 0 && !allow_zero))
-      fail(where, what + " has invalid dimension " + std::to_string(d));
+    if (d < 0 || (d == 0 && !allow_zero)) fail(where, what + " has invalid dimension " + std::to_string(d));
     n = checked_mul(n, d, where, what + " element count");
-    if (n > kMaxTensorElements)
-      fail(where, what + " has more than 2^40 elements");
+    if (n > kMaxTensorElements) fail(where, what + " has more than 2^40 elements");
   }
   return n;
 }
@@ -63,16 +61,16 @@ inline int64_t checked_element_count(std::span<const int64_t> dims, const std::s
 inline int checked_int(int64_t v, const std::string& where, const std::string& what, int64_t lo = 0,
                        int64_t hi = std::numeric_limits<int>::max()) {
   if (v < lo || v > hi)
-    fail(where, what + " is " + std::to_string(v) + " (must be in [" + std::to_string(lo) + ", " +
-                    std::to_string(hi) + "])");
+    fail(where,
+         what + " is " + std::to_string(v) + " (must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "])");
   return static_cast<int>(v);
 }
 
 // `v` as an int64 in [lo, hi] when it is finite and integral, else Error. For doubles
 // that are meant as counts or positions (NaN, infinities and out-of-range values would be
 // undefined behaviour in a plain cast).
-inline int64_t checked_double_to_int(double v, const std::string& where, const std::string& what,
-                                     int64_t lo, int64_t hi) {
+inline int64_t checked_double_to_int(double v, const std::string& where, const std::string& what, int64_t lo,
+                                     int64_t hi) {
   if (!std::isfinite(v) || v < static_cast<double>(lo) || v > static_cast<double>(hi))
     fail(where, what + " is " + std::to_string(v) + " (must be a number in [" + std::to_string(lo) + ", " +
                     std::to_string(hi) + "])");
@@ -88,14 +86,13 @@ struct DataSpan {
 // Error "where: tensors 'a' and 'b' share bytes [x, y)" when two non-empty ranges overlap:
 // two names for one set of bytes would make the file mean two things.
 inline void check_disjoint(std::vector<DataSpan> ranges, const std::string& where) {
-  std::sort(ranges.begin(), ranges.end(),
-            [](const DataSpan& a, const DataSpan& b) { return a.begin < b.begin; });
+  std::sort(ranges.begin(), ranges.end(), [](const DataSpan& a, const DataSpan& b) { return a.begin < b.begin; });
   const DataSpan* last = nullptr;
   for (const DataSpan& r : ranges) {
     if (r.end <= r.begin) continue;
     if (last && r.begin < last->end)
-      fail(where, "tensors '" + last->name + "' and '" + r.name + "' share bytes [" + std::to_string(r.begin) +
-                      ", " + std::to_string(std::min(r.end, last->end)) + ")");
+      fail(where, "tensors '" + last->name + "' and '" + r.name + "' share bytes [" + std::to_string(r.begin) + ", " +
+                      std::to_string(std::min(r.end, last->end)) + ")");
     if (!last || r.end > last->end) last = &r;
   }
 }

@@ -22,10 +22,18 @@ DTypeInfo dtype_info(DType t) {
 
 std::optional<DType> dtype_from_ggml(uint32_t id) {
   switch (id) {
-    case 0: case 1: case 2: case 3: case 6: case 7: case 8: case 12: case 13: case 14: case 30:
-      return static_cast<DType>(id);
-    default:
-      return std::nullopt;
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 6:
+    case 7:
+    case 8:
+    case 12:
+    case 13:
+    case 14:
+    case 30: return static_cast<DType>(id);
+    default: return std::nullopt;
   }
 }
 

@@ -26,10 +26,10 @@ inline constexpr const char* kDuoConfigFile = "config.json";
 
 struct DuoPattern {
   int n_layer = 0, n_kv_head = 0;
-  std::vector<double> gates;         // [n_layer * n_kv_head], layer-major, in [0, 1]
-  int64_t sink_size = 0;             // first positions every streaming head keeps
-  int64_t recent_size = 0;           // last positions a streaming head keeps
-  std::optional<double> threshold;   // config.json "threshold"; none: kDuoDefaultThreshold
+  std::vector<double> gates;        // [n_layer * n_kv_head], layer-major, in [0, 1]
+  int64_t sink_size = 0;            // first positions every streaming head keeps
+  int64_t recent_size = 0;          // last positions a streaming head keeps
+  std::optional<double> threshold;  // config.json "threshold"; none: kDuoDefaultThreshold
 
   double gate(int layer, int kv_head) const { return gates[static_cast<size_t>(layer) * n_kv_head + kv_head]; }
   double effective_threshold() const { return threshold.value_or(kDuoDefaultThreshold); }

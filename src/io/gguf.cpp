@@ -36,24 +36,27 @@ class Reader {
   const MappedFile& f_;
 };
 
-enum : uint32_t {
-  kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64
-};
+enum : uint32_t { kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64 };
 
 // Fewest bytes one value of `type` takes in the file (a string: its u64 length; an array:
 // its u32 type and u64 count). Unknown types: 1, so the caller's own check reports them.
 uint64_t min_value_bytes(uint32_t type) {
   switch (type) {
-    case kU16: case kI16: return 2;
-    case kU32: case kI32: case kF32: return 4;
-    case kString: case kU64: case kI64: case kF64: return 8;
+    case kU16:
+    case kI16: return 2;
+    case kU32:
+    case kI32:
+    case kF32: return 4;
+    case kString:
+    case kU64:
+    case kI64:
+    case kF64: return 8;
     case kArray: return 12;
     default: return 1;
   }
 }
 
-nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, const std::string& path,
-                          int depth) {
+nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, const std::string& path, int depth) {
   const char* what = "metadata value";
   switch (type) {
     case kU8: return r.read<uint8_t>(what);
@@ -75,15 +78,13 @@ nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, cons
       // Every element takes at least min_value_bytes: a count that cannot fit in the rest of
       // the file is corrupt, and is rejected before anything is allocated for it.
       if (n > r.remaining() / min_value_bytes(elem))
-        fail(path, "metadata key '" + key + "': array length " + std::to_string(n) +
-                       " exceeds the file size");
+        fail(path, "metadata key '" + key + "': array length " + std::to_string(n) + " exceeds the file size");
       nlohmann::json arr = nlohmann::json::array();
       arr.get_ref<nlohmann::json::array_t&>().reserve(n);
       for (uint64_t i = 0; i < n; ++i) arr.push_back(read_value(r, elem, key, path, depth + 1));
       return arr;
     }
-    default:
-      fail(path, "metadata key '" + key + "' has unknown value type " + std::to_string(type));
+    default: fail(path, "metadata key '" + key + "' has unknown value type " + std::to_string(type));
   }
 }
 
@@ -117,8 +118,7 @@ GGUFFile open_unguarded(const std::string& path) {
     std::string key = r.read_string("metadata key");
     uint32_t type = r.read<uint32_t>("metadata type");
     nlohmann::json value = read_value(r, type, key, path, 0);
-    if (!g.metadata.emplace(key, std::move(value)).second)
-      fail(path, "metadata key '" + key + "' appears twice");
+    if (!g.metadata.emplace(key, std::move(value)).second) fail(path, "metadata key '" + key + "' appears twice");
   }
 
   uint64_t alignment = 32;
@@ -135,8 +135,7 @@ GGUFFile open_unguarded(const std::string& path) {
     t.name = r.read_string("tensor name");
     if (!names.insert(t.name).second) fail(path, "tensor '" + t.name + "' appears twice");
     uint32_t n_dims = r.read<uint32_t>("tensor dims");
-    if (n_dims == 0 || n_dims > 4)
-      fail(path, "tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions");
+    if (n_dims == 0 || n_dims > 4) fail(path, "tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions");
     for (uint32_t d = 0; d < n_dims; ++d) {
       uint64_t v = r.read<uint64_t>("tensor shape");
       if (v == 0 || v > (uint64_t(1) << 40))
@@ -150,8 +149,8 @@ GGUFFile open_unguarded(const std::string& path) {
     t.offset = r.read<uint64_t>("tensor offset");
     DTypeInfo info = dtype_info(t.type);
     if (t.dims[0] % info.block_elems != 0)
-      fail(path, "tensor '" + t.name + "': row length " + std::to_string(t.dims[0]) +
-                     " is not a multiple of the " + info.name + " block size");
+      fail(path, "tensor '" + t.name + "': row length " + std::to_string(t.dims[0]) + " is not a multiple of the " +
+                     info.name + " block size");
     const int64_t n_elements = checked_element_count(t.dims, path, "tensor '" + t.name + "'");
     t.bytes = checked_mul(static_cast<uint64_t>(row_bytes(t.type, t.dims[0])),
                           static_cast<uint64_t>(n_elements / t.dims[0]), path, "tensor '" + t.name + "' byte size");

@@ -45,7 +45,7 @@ class GGUFFile {
   std::map<std::string, nlohmann::json> metadata;
   std::vector<GGUFTensorInfo> tensors;
   std::shared_ptr<MappedFile> file;  // null for a GGUFFile built in memory
-  std::string source;                 // file path, or a name for in-memory metadata
+  std::string source;                // file path, or a name for in-memory metadata
 
   const GGUFTensorInfo* find_tensor(const std::string& name) const;
   const nlohmann::json* find(const std::string& key) const;

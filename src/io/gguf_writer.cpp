@@ -36,8 +36,7 @@ VT infer_type(const json& v, const std::string& key) {
     case json::value_t::string: return VT::STRING;
     case json::value_t::number_integer: {
       int64_t i = v.get<int64_t>();
-      return i >= std::numeric_limits<int32_t>::min() && i <= std::numeric_limits<int32_t>::max()
-                 ? VT::I32 : VT::I64;
+      return i >= std::numeric_limits<int32_t>::min() && i <= std::numeric_limits<int32_t>::max() ? VT::I32 : VT::I64;
     }
     case json::value_t::number_unsigned:
       return v.get<uint64_t>() <= std::numeric_limits<uint32_t>::max() ? VT::U32 : VT::U64;
@@ -57,10 +56,12 @@ VT infer_element_type(const json& arr, const std::string& key) {
     bool t_num = t != VT::BOOL && t != VT::STRING && t != VT::ARRAY;
     bool u_num = u != VT::BOOL && u != VT::STRING && u != VT::ARRAY;
     if (!t_num || !u_num) fail("gguf writer", "metadata key '" + key + "': array mixes value types");
-    if (t == VT::F32 || u == VT::F32) t = VT::F32;
+    if (t == VT::F32 || u == VT::F32)
+      t = VT::F32;
     else if (t == VT::I64 || u == VT::I64 || t == VT::U64 || u == VT::U64)
       t = (t == VT::U64 && u == VT::U64) ? VT::U64 : VT::I64;
-    else t = VT::I32;
+    else
+      t = VT::I32;
   }
   return t;
 }
@@ -110,9 +111,10 @@ void put_value(ByteSink& out, const json& v, VT type, std::optional<VT> leaf, co
     case VT::ARRAY: {
       if (!v.is_array()) fail("gguf writer", "metadata key '" + key + "': expected an array");
       // Nested arrays carry their own element type; the explicit type applies to the leaves.
-      VT elem = v.empty() ? leaf.value_or(VT::I32)
+      VT elem = v.empty()         ? leaf.value_or(VT::I32)
                 : v[0].is_array() ? VT::ARRAY
-                : leaf ? *leaf : infer_element_type(v, key);
+                : leaf            ? *leaf
+                                  : infer_element_type(v, key);
       out.put<uint32_t>(uint32_t(elem));
       out.put<uint64_t>(v.size());
       for (const auto& e : v) put_value(out, e, elem, leaf, key);
@@ -131,8 +133,7 @@ std::vector<uint8_t> head_bytes(const GGUFWriter& w, std::vector<uint64_t>& offs
   std::vector<GGUFWriter::Entry> entries = w.metadata;
   bool has_alignment = false;
   for (const auto& e : entries) has_alignment |= e.key == "general.alignment";
-  if (w.alignment != 32 && !has_alignment)
-    entries.push_back({"general.alignment", json(w.alignment), VT::U32});
+  if (w.alignment != 32 && !has_alignment) entries.push_back({"general.alignment", json(w.alignment), VT::U32});
 
   ByteSink out;
   out.put<uint32_t>(0x46554747u);  // "GGUF"
@@ -162,15 +163,16 @@ std::vector<uint8_t> head_bytes(const GGUFWriter& w, std::vector<uint64_t>& offs
 }
 
 void produce(const GGUFWriter::Tensor& t, uint8_t* dst) {
-  if (t.fill) t.fill(dst);
-  else std::memcpy(dst, t.data.data(), t.bytes);
+  if (t.fill)
+    t.fill(dst);
+  else
+    std::memcpy(dst, t.data.data(), t.bytes);
 }
 
 }  // namespace
 
 uint64_t gguf_tensor_bytes(const std::string& name, DType type, const std::vector<int64_t>& dims) {
-  if (dims.empty() || dims.size() > 4)
-    fail("gguf writer", "tensor '" + name + "' needs 1 to 4 dimensions");
+  if (dims.empty() || dims.size() > 4) fail("gguf writer", "tensor '" + name + "' needs 1 to 4 dimensions");
   uint64_t rows = 1;
   for (int64_t d : dims) {
     if (d <= 0) fail("gguf writer", "tensor '" + name + "' has dimension " + std::to_string(d));
@@ -178,8 +180,8 @@ uint64_t gguf_tensor_bytes(const std::string& name, DType type, const std::vecto
   for (size_t i = 1; i < dims.size(); ++i) rows *= uint64_t(dims[i]);
   DTypeInfo info = dtype_info(type);
   if (dims[0] % info.block_elems != 0)
-    fail("gguf writer", "tensor '" + name + "': row length " + std::to_string(dims[0]) +
-                            " is not a multiple of the " + info.name + " block size");
+    fail("gguf writer", "tensor '" + name + "': row length " + std::to_string(dims[0]) + " is not a multiple of the " +
+                            info.name + " block size");
   return uint64_t(row_bytes(type, dims[0])) * rows;
 }
 
@@ -193,12 +195,12 @@ void GGUFWriter::set(const std::string& key, nlohmann::json value, std::optional
   metadata.push_back({key, std::move(value), type});
 }
 
-void GGUFWriter::add_tensor(const std::string& name, DType type, std::vector<int64_t> dims,
-                            const void* data, size_t bytes) {
+void GGUFWriter::add_tensor(const std::string& name, DType type, std::vector<int64_t> dims, const void* data,
+                            size_t bytes) {
   uint64_t need = gguf_tensor_bytes(name, type, dims);
   if (bytes != need)
-    fail("gguf writer", "tensor '" + name + "': got " + std::to_string(bytes) + " bytes, its shape needs " +
-                            std::to_string(need));
+    fail("gguf writer",
+         "tensor '" + name + "': got " + std::to_string(bytes) + " bytes, its shape needs " + std::to_string(need));
   Tensor t{name, type, std::move(dims), need, {}, {}};
   const uint8_t* p = static_cast<const uint8_t*>(data);
   t.data.assign(p, p + bytes);

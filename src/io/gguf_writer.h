@@ -20,8 +20,19 @@
 namespace rhead {
 
 enum class GGUFValueType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8,
-  ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 
 struct GGUFWriter {
@@ -33,8 +44,7 @@ struct GGUFWriter {
 
   // A tensor whose bytes are copied now. dims are in ggml order (dims[0] = row length);
   // `bytes` must equal the size the type and dims imply, else Error.
-  void add_tensor(const std::string& name, DType type, std::vector<int64_t> dims, const void* data,
-                  size_t bytes);
+  void add_tensor(const std::string& name, DType type, std::vector<int64_t> dims, const void* data, size_t bytes);
   // A tensor whose bytes are produced at write time: fill(dst) writes all of them. For files
   // too large to hold in memory.
   void add_tensor(const std::string& name, DType type, std::vector<int64_t> dims,
@@ -55,8 +65,8 @@ struct GGUFWriter {
     DType type;
     std::vector<int64_t> dims;
     uint64_t bytes = 0;
-    std::vector<uint8_t> data;                   // when copied
-    std::function<void(uint8_t*)> fill;          // when produced at write time
+    std::vector<uint8_t> data;           // when copied
+    std::function<void(uint8_t*)> fill;  // when produced at write time
   };
   std::vector<Entry> metadata;
   std::vector<Tensor> tensors;

@@ -53,8 +53,7 @@ double json_number_field(const nlohmann::json& object, const std::string& key, c
 std::string json_string_field(const nlohmann::json& object, const std::string& key, const std::string& where);
 std::string json_string_field(const nlohmann::json& object, const std::string& key, const std::string& where,
                               const std::string& fallback);
-bool json_bool_field(const nlohmann::json& object, const std::string& key, const std::string& where,
-                     bool fallback);
+bool json_bool_field(const nlohmann::json& object, const std::string& key, const std::string& where, bool fallback);
 
 // Runs `read()` and turns the failures that start inside a library into one-line Errors
 // naming `where`: nlohmann's exceptions, std::bad_alloc and std::length_error ("vector::

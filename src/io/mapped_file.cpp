@@ -54,7 +54,8 @@ std::string read_text_file(const std::string& path) {
   if (!in) {
     const int err = errno;
     struct stat st;
-    fail(path, ::stat(path.c_str(), &st) != 0 ? std::string("no such file") : "cannot open: " + std::string(std::strerror(err)));
+    fail(path, ::stat(path.c_str(), &st) != 0 ? std::string("no such file")
+                                              : "cannot open: " + std::string(std::strerror(err)));
   }
   std::ostringstream ss;
   ss << in.rdbuf();

@@ -132,8 +132,8 @@ std::string grid_words(const json& grid) {
 }  // namespace
 
 json run_fingerprint(const json& record) {
-  return {field_of(field_of(record, "settings"), "fingerprint"), field_of(record, "n_layer"), field_of(record, "n_head"),
-          field_of(record, "grid")};
+  return {field_of(field_of(record, "settings"), "fingerprint"), field_of(record, "n_layer"),
+          field_of(record, "n_head"), field_of(record, "grid")};
 }
 
 std::string run_difference(const json& old_record, const json& new_record, bool ignore_grid) {
@@ -159,8 +159,8 @@ std::string run_difference(const json& old_record, const json& new_record, bool 
     out += std::string(out.empty() ? "" : "; ") + "another head grid";
   const json ga = field_of(old_record, "grid"), gb = field_of(new_record, "grid");
   if (ga != gb && !ignore_grid)
-    out += std::string(out.empty() ? "" : "; ") + "another grid of keys (" + grid_words(ga) + ", now " + grid_words(gb) +
-           ": --lengths, --depths, needles, masks, seeds or items changed)";
+    out += std::string(out.empty() ? "" : "; ") + "another grid of keys (" + grid_words(ga) + ", now " +
+           grid_words(gb) + ": --lengths, --depths, needles, masks, seeds or items changed)";
   return out;
 }
 
@@ -249,9 +249,7 @@ void RunDir::append(json line) {
   lines_.push_back(std::move(line));
 }
 
-void RunDir::write_file(const std::string& name, const std::string& text) const {
-  write_file_atomic(file(name), text);
-}
+void RunDir::write_file(const std::string& name, const std::string& text) const { write_file_atomic(file(name), text); }
 
 namespace {
 
@@ -291,7 +289,8 @@ RunDir merge_run_dirs(const std::vector<std::string>& dirs, const std::string& o
                          " run; runs of different kinds cannot be merged");
     const std::string diff = run_difference(first.record(), shard.record());
     if (!diff.empty())
-      fail(run_path, "run settings differ from " + dirs.front() + " (" + diff + "); shards of different runs cannot be merged");
+      fail(run_path,
+           "run settings differ from " + dirs.front() + " (" + diff + "); shards of different runs cannot be merged");
     for (const auto& l : shard.lines()) {
       const std::string key = l.at("test_id").get<std::string>();
       auto [it, fresh] = where_of.emplace(key, std::make_pair(lines.size(), dir));
@@ -307,8 +306,8 @@ RunDir merge_run_dirs(const std::vector<std::string>& dirs, const std::string& o
   if (n_keys.is_number_unsigned()) {
     const uint64_t want = n_keys.get<uint64_t>();
     if (lines.size() > want)
-      fail(dirs.front() + "/run.json", "the shards hold " + std::to_string(lines.size()) + " keys, more than the run's " +
-                                           std::to_string(want));
+      fail(dirs.front() + "/run.json",
+           "the shards hold " + std::to_string(lines.size()) + " keys, more than the run's " + std::to_string(want));
     if (lines.size() < want) record["partial"] = {{"missing_keys", want - lines.size()}, {"keys", want}};
   }
   fs::create_directories(out_dir);

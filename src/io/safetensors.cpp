@@ -17,8 +17,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   uint64_t header_len = 0;
   std::memcpy(&header_len, f.view(0, 8, "truncated: header length"), 8);
   if (header_len > f.size() - 8)
-    fail(path, "header length " + std::to_string(header_len) + " is larger than the file (" +
-                   std::to_string(f.size()) + " bytes)");
+    fail(path, "header length " + std::to_string(header_len) + " is larger than the file (" + std::to_string(f.size()) +
+                   " bytes)");
   const char* hp = reinterpret_cast<const char*>(f.data() + 8);
   const nlohmann::json header = parse_json(std::string_view(hp, header_len), path);
   if (!header.is_object()) fail(path, "header is not a JSON object");
@@ -32,10 +32,14 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     SafetensorsTensor t;
     t.name = name;
     const std::string dtype = json_string(json_required(info, "dtype", path + ": " + what), path, what + " dtype");
-    if (dtype == "F32") t.type = DType::F32;
-    else if (dtype == "F16") t.type = DType::F16;
-    else if (dtype == "BF16") t.type = DType::BF16;
-    else fail(path, what + " has unsupported dtype " + dtype);
+    if (dtype == "F32")
+      t.type = DType::F32;
+    else if (dtype == "F16")
+      t.type = DType::F16;
+    else if (dtype == "BF16")
+      t.type = DType::BF16;
+    else
+      fail(path, what + " has unsupported dtype " + dtype);
     const nlohmann::json& shape = json_required(info, "shape", path + ": " + what);
     if (!shape.is_array() || shape.size() > 8) fail(path, what + " shape is not a list of at most 8 dimensions");
     for (const auto& d : shape) t.shape.push_back(json_integer(d, path, what + " dimension", 0, kMaxTensorElements));

@@ -20,10 +20,14 @@ std::vector<std::string> split_on(const std::string& s, char sep) {
 std::string printable(const std::string& s, bool quotes) {
   std::string out;
   for (unsigned char ch : s) {
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
-    else if (ch == '\r') out += "\\r";
-    else if (quotes && (ch == '"' || ch == '\\')) out += std::string("\\") + static_cast<char>(ch);
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '\t')
+      out += "\\t";
+    else if (ch == '\r')
+      out += "\\r";
+    else if (quotes && (ch == '"' || ch == '\\'))
+      out += std::string("\\") + static_cast<char>(ch);
     else if (ch < 0x20 || ch == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof(buf), "\\x%02X", ch);

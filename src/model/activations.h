@@ -25,10 +25,10 @@ struct Activations {
   float* up = nullptr;      // [T, n_ff] (MoE: as gate)
   float* logits = nullptr;  // [logit_rows, n_vocab]
   // Mixture of experts only (null otherwise):
-  float* router = nullptr;   // [T, n_expert] router logits
-  float* xe = nullptr;       // [T, n_embd] rows routed to one expert, gathered
-  float* ye = nullptr;       // [T, n_embd] that expert's output rows
-  double* moe_sum = nullptr; // [T, n_embd] weighted sum of the experts' outputs, in double
+  float* router = nullptr;         // [T, n_expert] router logits
+  float* xe = nullptr;             // [T, n_embd] rows routed to one expert, gathered
+  float* ye = nullptr;             // [T, n_embd] that expert's output rows
+  double* moe_sum = nullptr;       // [T, n_embd] weighted sum of the experts' outputs, in double
   std::vector<float> router_host;  // [T, n_expert] host copy of router, for the routing decision
 
   Activations() = default;

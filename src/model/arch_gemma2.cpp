@@ -13,9 +13,9 @@
 //   rms_norm_eps, rope_theta, rope_scaling (linear, llama3), tie_word_embeddings (default
 //   true; false refused), hidden_activation (gelu_pytorch_tanh), query_pre_attn_scalar,
 //   sliding_window (sliding_window_size, an older spelling, must agree), attn_logit_softcapping,
-//   final_logit_softcapping, layer_types (must be the alternating sliding/full pattern). Refused unless default: attention_bias, mlp_bias,
-//   partial_rotary_factor, use_bidirectional_attention. Ignored: hidden_act (Gemma-2 uses hidden_activation),
-//   cache_implementation, and the keys every family ignores (arch_llama.cpp).
+//   final_logit_softcapping, layer_types (must be the alternating sliding/full pattern). Refused unless default:
+//   attention_bias, mlp_bias, partial_rotary_factor, use_bidirectional_attention. Ignored: hidden_act (Gemma-2 uses
+//   hidden_activation), cache_implementation, and the keys every family ignores (arch_llama.cpp).
 // GGUF keys (gemma2.*): those of the llama family plus attention.sliding_window,
 //   attn_logit_softcapping, final_logit_softcapping, attention.scale (when present; else
 //   1/sqrt(key_length), or 1/sqrt(n_embd / n_head) for the 46-layer 27B model, as llama.cpp
@@ -36,17 +36,42 @@ std::vector<TensorEntry> tensors() {
   return {
       {"token_embd.weight", "token_embd.weight", "model.embed_tokens.weight", {D::vocab, D::embd}},
       {"output_norm.weight", "output_norm.weight", "model.norm.weight", {D::embd}, false, {}, 0, 1.0f},
-      {"blk.{L}.attn_norm.weight", "blk.{L}.attn_norm.weight", p + "input_layernorm.weight", {D::embd}, false, {}, 0, 1.0f},
+      {"blk.{L}.attn_norm.weight",
+       "blk.{L}.attn_norm.weight",
+       p + "input_layernorm.weight",
+       {D::embd},
+       false,
+       {},
+       0,
+       1.0f},
       {"blk.{L}.attn_q.weight", "blk.{L}.attn_q.weight", p + "self_attn.q_proj.weight", {D::q, D::embd}},
       {"blk.{L}.attn_k.weight", "blk.{L}.attn_k.weight", p + "self_attn.k_proj.weight", {D::kv, D::embd}},
       {"blk.{L}.attn_v.weight", "blk.{L}.attn_v.weight", p + "self_attn.v_proj.weight", {D::kv, D::embd}},
       {"blk.{L}.attn_output.weight", "blk.{L}.attn_output.weight", p + "self_attn.o_proj.weight", {D::embd, D::q}},
-      {"blk.{L}.post_attention_norm.weight", "blk.{L}.post_attention_norm.weight", p + "post_attention_layernorm.weight",
-       {D::embd}, false, {}, 0, 1.0f},
-      {"blk.{L}.ffn_norm.weight", "blk.{L}.ffn_norm.weight", p + "pre_feedforward_layernorm.weight", {D::embd}, false,
-       {}, 0, 1.0f},
-      {"blk.{L}.post_ffw_norm.weight", "blk.{L}.post_ffw_norm.weight", p + "post_feedforward_layernorm.weight",
-       {D::embd}, false, {}, 0, 1.0f},
+      {"blk.{L}.post_attention_norm.weight",
+       "blk.{L}.post_attention_norm.weight",
+       p + "post_attention_layernorm.weight",
+       {D::embd},
+       false,
+       {},
+       0,
+       1.0f},
+      {"blk.{L}.ffn_norm.weight",
+       "blk.{L}.ffn_norm.weight",
+       p + "pre_feedforward_layernorm.weight",
+       {D::embd},
+       false,
+       {},
+       0,
+       1.0f},
+      {"blk.{L}.post_ffw_norm.weight",
+       "blk.{L}.post_ffw_norm.weight",
+       p + "post_feedforward_layernorm.weight",
+       {D::embd},
+       false,
+       {},
+       0,
+       1.0f},
       {"blk.{L}.ffn_gate.weight", "blk.{L}.ffn_gate.weight", p + "mlp.gate_proj.weight", {D::ff, D::embd}},
       {"blk.{L}.ffn_up.weight", "blk.{L}.ffn_up.weight", p + "mlp.up_proj.weight", {D::ff, D::embd}},
       {"blk.{L}.ffn_down.weight", "blk.{L}.ffn_down.weight", p + "mlp.down_proj.weight", {D::embd, D::ff}},
@@ -65,15 +90,18 @@ void read_hf(HfConfigReader& r, ModelConfig& c) {
   read_llama_hf(r, c);
   common(c);
   const std::string act = r.opt_string("hidden_activation", "gelu_pytorch_tanh");
-  if (act != "gelu_pytorch_tanh") fail(r.path(), "hidden_activation '" + act + "' is not implemented by the gemma2 family");
+  if (act != "gelu_pytorch_tanh")
+    fail(r.path(), "hidden_activation '" + act + "' is not implemented by the gemma2 family");
   r.ignore({"hidden_act", "cache_implementation"});
-  if (!r.opt_bool("tie_word_embeddings", true)) fail(r.path(), "tie_word_embeddings = false is not implemented by the gemma2 family");
+  if (!r.opt_bool("tie_word_embeddings", true))
+    fail(r.path(), "tie_word_embeddings = false is not implemented by the gemma2 family");
   r.refuse_unless("attention_bias", false);
   r.refuse_unless("use_bidirectional_attention", false);  // newer configs write it; true is not causal
   c.attn_scale = static_cast<float>(1.0 / std::sqrt(r.opt_double("query_pre_attn_scalar", c.head_dim)));
   c.sliding_window = r.opt_int("sliding_window", 4096);
   r.refuse_unless("sliding_window_size", c.sliding_window);  // an older spelling, same value
-  if (c.sliding_window < 1) fail(r.path(), "sliding_window " + std::to_string(c.sliding_window) + " must be at least 1");
+  if (c.sliding_window < 1)
+    fail(r.path(), "sliding_window " + std::to_string(c.sliding_window) + " must be at least 1");
   c.attn_softcap = static_cast<float>(r.opt_double("attn_logit_softcapping", 0.0));
   c.final_softcap = static_cast<float>(r.opt_double("final_logit_softcapping", 0.0));
   read_layer_types_hf(r, c);
@@ -109,7 +137,7 @@ void forward_layer(LayerContext& ctx, int l) {
 }  // namespace
 
 const FamilyDef& gemma2_family() {
-  static const FamilyDef def{"gemma2", "gemma2", false, RopePairing::half, {"gemma2"},
+  static const FamilyDef def{"gemma2",  "gemma2",  false,   RopePairing::half, {"gemma2"},
                              tensors(), read_gguf, read_hf, forward_layer};
   return def;
 }

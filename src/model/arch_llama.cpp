@@ -37,17 +37,25 @@ std::vector<TensorEntry> llama_tensor_rows(bool moe) {
       {"blk.{L}.attn_q.weight", "blk.{L}.attn_q.weight", "model.layers.{L}.self_attn.q_proj.weight", {D::q, D::embd}},
       {"blk.{L}.attn_k.weight", "blk.{L}.attn_k.weight", "model.layers.{L}.self_attn.k_proj.weight", {D::kv, D::embd}},
       {"blk.{L}.attn_v.weight", "blk.{L}.attn_v.weight", "model.layers.{L}.self_attn.v_proj.weight", {D::kv, D::embd}},
-      {"blk.{L}.attn_output.weight", "blk.{L}.attn_output.weight", "model.layers.{L}.self_attn.o_proj.weight",
+      {"blk.{L}.attn_output.weight",
+       "blk.{L}.attn_output.weight",
+       "model.layers.{L}.self_attn.o_proj.weight",
        {D::embd, D::q}},
-      {"blk.{L}.ffn_norm.weight", "blk.{L}.ffn_norm.weight", "model.layers.{L}.post_attention_layernorm.weight",
+      {"blk.{L}.ffn_norm.weight",
+       "blk.{L}.ffn_norm.weight",
+       "model.layers.{L}.post_attention_layernorm.weight",
        {D::embd}},
   };
   if (!moe) {
-    rows.push_back({"blk.{L}.ffn_gate.weight", "blk.{L}.ffn_gate.weight", "model.layers.{L}.mlp.gate_proj.weight",
+    rows.push_back({"blk.{L}.ffn_gate.weight",
+                    "blk.{L}.ffn_gate.weight",
+                    "model.layers.{L}.mlp.gate_proj.weight",
                     {D::ff, D::embd}});
-    rows.push_back({"blk.{L}.ffn_up.weight", "blk.{L}.ffn_up.weight", "model.layers.{L}.mlp.up_proj.weight",
-                    {D::ff, D::embd}});
-    rows.push_back({"blk.{L}.ffn_down.weight", "blk.{L}.ffn_down.weight", "model.layers.{L}.mlp.down_proj.weight",
+    rows.push_back(
+        {"blk.{L}.ffn_up.weight", "blk.{L}.ffn_up.weight", "model.layers.{L}.mlp.up_proj.weight", {D::ff, D::embd}});
+    rows.push_back({"blk.{L}.ffn_down.weight",
+                    "blk.{L}.ffn_down.weight",
+                    "model.layers.{L}.mlp.down_proj.weight",
                     {D::embd, D::ff}});
   }
   return rows;
@@ -59,11 +67,17 @@ std::vector<TensorEntry> tensors() {
   using D = Dim;
   std::vector<TensorEntry> rows = llama_tensor_rows(false);
   // attention_bias: biases on all four projections.
-  rows.push_back({"blk.{L}.attn_q.bias", "blk.{L}.attn_q.bias", "model.layers.{L}.self_attn.q_proj.bias", {D::q}, true});
-  rows.push_back({"blk.{L}.attn_k.bias", "blk.{L}.attn_k.bias", "model.layers.{L}.self_attn.k_proj.bias", {D::kv}, true});
-  rows.push_back({"blk.{L}.attn_v.bias", "blk.{L}.attn_v.bias", "model.layers.{L}.self_attn.v_proj.bias", {D::kv}, true});
   rows.push_back(
-      {"blk.{L}.attn_output.bias", "blk.{L}.attn_output.bias", "model.layers.{L}.self_attn.o_proj.bias", {D::embd}, true});
+      {"blk.{L}.attn_q.bias", "blk.{L}.attn_q.bias", "model.layers.{L}.self_attn.q_proj.bias", {D::q}, true});
+  rows.push_back(
+      {"blk.{L}.attn_k.bias", "blk.{L}.attn_k.bias", "model.layers.{L}.self_attn.k_proj.bias", {D::kv}, true});
+  rows.push_back(
+      {"blk.{L}.attn_v.bias", "blk.{L}.attn_v.bias", "model.layers.{L}.self_attn.v_proj.bias", {D::kv}, true});
+  rows.push_back({"blk.{L}.attn_output.bias",
+                  "blk.{L}.attn_output.bias",
+                  "model.layers.{L}.self_attn.o_proj.bias",
+                  {D::embd},
+                  true});
   return rows;
 }
 
@@ -83,8 +97,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& llama_family() {
-  static const FamilyDef def{"llama", "llama", false, RopePairing::adjacent,
-                             {"llama", "mistral", "yi"}, tensors(), read_gguf, read_hf, pre_norm_layer};
+  static const FamilyDef def{"llama",   "llama",   false,   RopePairing::adjacent, {"llama", "mistral", "yi"},
+                             tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }
 

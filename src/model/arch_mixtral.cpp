@@ -23,7 +23,9 @@ std::vector<TensorEntry> moe_tensor_rows(const std::string& hf_router, const std
   using D = Dim;
   const std::string p = "model.layers.{L}." + hf_expert_prefix + "{E}.";
   return {
-      {"blk.{L}.ffn_gate_inp.weight", "blk.{L}.ffn_gate_inp.weight", "model.layers.{L}." + hf_router,
+      {"blk.{L}.ffn_gate_inp.weight",
+       "blk.{L}.ffn_gate_inp.weight",
+       "model.layers.{L}." + hf_router,
        {D::expert, D::embd}},
       {"blk.{L}.ffn_gate_exps.weight", "blk.{L}.ffn_gate_exps.weight", p + hf_gate, {D::expert, D::ff_expert, D::embd}},
       {"blk.{L}.ffn_up_exps.weight", "blk.{L}.ffn_up_exps.weight", p + hf_up, {D::expert, D::ff_expert, D::embd}},
@@ -39,8 +41,8 @@ namespace {
 
 std::vector<TensorEntry> tensors() {
   std::vector<TensorEntry> rows = llama_tensor_rows(true);
-  for (auto& r : moe_tensor_rows("block_sparse_moe.gate.weight", "block_sparse_moe.experts.", "w1.weight",
-                                 "w3.weight", "w2.weight"))
+  for (auto& r : moe_tensor_rows("block_sparse_moe.gate.weight", "block_sparse_moe.experts.", "w1.weight", "w3.weight",
+                                 "w2.weight"))
     rows.push_back(r);
   return rows;
 }
@@ -67,7 +69,7 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& mixtral_family() {
-  static const FamilyDef def{"mixtral", "llama", true, RopePairing::adjacent, {"mixtral"},
+  static const FamilyDef def{"mixtral", "llama",   true,    RopePairing::adjacent, {"mixtral"},
                              tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }

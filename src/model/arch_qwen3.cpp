@@ -14,9 +14,13 @@ namespace rhead {
 namespace {
 
 std::vector<TensorEntry> qk_norm_rows() {
-  return {{"blk.{L}.attn_q_norm.weight", "blk.{L}.attn_q_norm.weight", "model.layers.{L}.self_attn.q_norm.weight",
+  return {{"blk.{L}.attn_q_norm.weight",
+           "blk.{L}.attn_q_norm.weight",
+           "model.layers.{L}.self_attn.q_norm.weight",
            {Dim::head_dim}},
-          {"blk.{L}.attn_k_norm.weight", "blk.{L}.attn_k_norm.weight", "model.layers.{L}.self_attn.k_norm.weight",
+          {"blk.{L}.attn_k_norm.weight",
+           "blk.{L}.attn_k_norm.weight",
+           "model.layers.{L}.self_attn.k_norm.weight",
            {Dim::head_dim}}};
 }
 
@@ -45,7 +49,7 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 std::vector<TensorEntry> qwen3_qk_norm_rows() { return qk_norm_rows(); }
 
 const FamilyDef& qwen3_family() {
-  static const FamilyDef def{"qwen3", "qwen3", false, RopePairing::half, {"qwen3"},
+  static const FamilyDef def{"qwen3",   "qwen3",   false,   RopePairing::half, {"qwen3"},
                              tensors(), read_gguf, read_hf, pre_norm_layer};
   return def;
 }

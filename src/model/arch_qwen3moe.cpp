@@ -21,8 +21,8 @@ namespace {
 std::vector<TensorEntry> tensors() {
   std::vector<TensorEntry> rows = llama_tensor_rows(true);
   for (auto& r : qwen3_qk_norm_rows()) rows.push_back(r);
-  for (auto& r : moe_tensor_rows("mlp.gate.weight", "mlp.experts.", "gate_proj.weight", "up_proj.weight",
-                                 "down_proj.weight"))
+  for (auto& r :
+       moe_tensor_rows("mlp.gate.weight", "mlp.experts.", "gate_proj.weight", "up_proj.weight", "down_proj.weight"))
     rows.push_back(r);
   return rows;
 }
@@ -55,8 +55,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 const FamilyDef& qwen3moe_family() {
-  static const FamilyDef def{"qwen3moe", "qwen3moe", true, RopePairing::half, {"qwen3_moe"},
-                             tensors(), read_gguf, read_hf, pre_norm_layer};
+  static const FamilyDef def{"qwen3moe", "qwen3moe", true,    RopePairing::half, {"qwen3_moe"},
+                             tensors(),  read_gguf,  read_hf, pre_norm_layer};
   return def;
 }
 

@@ -11,8 +11,10 @@ namespace rhead {
 namespace {
 
 void gate_act_mul(Backend& be, Activation a, float* g, const float* u, int64_t n) {
-  if (a == Activation::gelu_tanh) be.gelu_tanh_mul(g, u, n);
-  else be.silu_mul(g, u, n);
+  if (a == Activation::gelu_tanh)
+    be.gelu_tanh_mul(g, u, n);
+  else
+    be.silu_mul(g, u, n);
 }
 
 void add_bias(Backend& be, float* y, const std::vector<float>& b, int64_t rows) {
@@ -70,7 +72,7 @@ void mlp_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
   be.matmul(w.w_gate, xn, T, a.gate);  // gate, up: [T, F]
   be.matmul(w.w_up, xn, T, a.up);
   gate_act_mul(be, c.activation, a.gate, a.up, T * F);
-  be.matmul(w.w_down, a.gate, T, y);   // y: [T, n_embd]
+  be.matmul(w.w_down, a.gate, T, y);  // y: [T, n_embd]
 }
 
 void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y) {
@@ -84,8 +86,8 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
 
   // Per token: softmax over all router logits, keep the top K (ties: lower expert index),
   // renormalize over the chosen ones when asked.
-  std::vector<std::vector<int32_t>> rows(E);     // expert -> tokens routed to it
-  std::vector<std::vector<double>> weights(E);   // expert -> their routing weights
+  std::vector<std::vector<int32_t>> rows(E);    // expert -> tokens routed to it
+  std::vector<std::vector<double>> weights(E);  // expert -> their routing weights
   std::vector<int> order(E);
   std::vector<double> prob(E);
   for (int64_t t = 0; t < T; ++t) {
@@ -111,7 +113,7 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
   for (int64_t e = 0; e < E; ++e) {
     if (rows[e].empty()) continue;
     const int64_t n = static_cast<int64_t>(rows[e].size());
-    be.gather_rows(xn, rows[e], D, a.xe);  // xe: [n, D] the rows routed to expert e
+    be.gather_rows(xn, rows[e], D, a.xe);       // xe: [n, D] the rows routed to expert e
     be.matmul(w.exp_gate[e], a.xe, n, a.gate);  // gate, up: [n, F]
     be.matmul(w.exp_up[e], a.xe, n, a.up);
     be.silu_mul(a.gate, a.up, n * F);
@@ -122,8 +124,10 @@ void moe_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
 }
 
 void ffn_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float* y) {
-  if (!w.exp_gate.empty()) moe_block(ctx, w, xn, y);
-  else mlp_block(ctx, w, xn, y);
+  if (!w.exp_gate.empty())
+    moe_block(ctx, w, xn, y);
+  else
+    mlp_block(ctx, w, xn, y);
 }
 
 void pre_norm_layer(LayerContext& ctx, int l) {

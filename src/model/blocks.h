@@ -18,9 +18,9 @@ namespace rhead {
 
 // The attention variant of one layer, passed to the kernel.
 struct AttentionVariant {
-  int64_t window = 0;   // 0: full causal attention; else key j visible to query i iff i - j < window
-  float scale = 0.0f;   // 0: 1/sqrt(head_dim)
-  float softcap = 0.0f; // 0: none
+  int64_t window = 0;    // 0: full causal attention; else key j visible to query i iff i - j < window
+  float scale = 0.0f;    // 0: 1/sqrt(head_dim)
+  float softcap = 0.0f;  // 0: none
 };
 
 // Session's part of attention for one layer: appends k and v ([T, n_kv_head, head_dim], RoPE
@@ -33,10 +33,10 @@ using AttendFn = std::function<void(int layer, const float* q, const float* k, c
 // What a family's layer forward reads and writes for one chunk of n_tokens tokens.
 struct LayerContext {
   const Model& model;
-  Backend& backend;         // runs every op; owns the memory of x and act
+  Backend& backend;  // runs every op; owns the memory of x and act
   int64_t n_tokens;
-  int64_t pos0;             // absolute position of the chunk's first token
-  float* x;                 // [n_tokens, n_embd] residual stream (backend memory)
+  int64_t pos0;  // absolute position of the chunk's first token
+  float* x;      // [n_tokens, n_embd] residual stream (backend memory)
   Activations& act;
   std::span<const float> inv_freq;  // [head_dim / 2] RoPE inverse frequencies of this session (host)
   AttendFn attend;

@@ -31,9 +31,9 @@
 namespace rhead {
 namespace {
 
-constexpr int kCode = 64;                  // dimension of a token code
-constexpr int kPosPairs = 24;              // RoPE pairs of the positional kernel
-constexpr int kCodePairs = kCode / 2;      // non-rotating pairs holding a code
+constexpr int kCode = 64;              // dimension of a token code
+constexpr int kPosPairs = 24;          // RoPE pairs of the positional kernel
+constexpr int kCodePairs = kCode / 2;  // non-rotating pairs holding a code
 constexpr int kHeadDim = 2 * (kPosPairs + kCodePairs);
 constexpr int kHalf = kHeadDim / 2;
 constexpr int kEmbd = 1 + 3 * kCode;

@@ -30,26 +30,26 @@ struct ModelConfig {
   std::string family = "llama";        // FamilyDef::name of its family (model/family.h)
   std::string architecture = "llama";  // as named by the file
   int n_layer = 0;
-  int n_embd = 0;      // model width
-  int n_ff = 0;        // MLP hidden width (dense layers)
-  int n_head = 0;      // query heads
-  int n_kv_head = 0;   // key/value heads (GQA when < n_head)
+  int n_embd = 0;     // model width
+  int n_ff = 0;       // MLP hidden width (dense layers)
+  int n_head = 0;     // query heads
+  int n_kv_head = 0;  // key/value heads (GQA when < n_head)
   int head_dim = 0;
   int n_vocab = 0;
-  int n_ctx_train = 0; // trained context length
+  int n_ctx_train = 0;  // trained context length
   float rms_eps = 1e-5f;
   float rope_theta = 10000.0f;
   RopePairing rope_pairing = RopePairing::half;
   RopeScaling rope_scaling = RopeScaling::none;
-  float rope_factor = 1.0f;             // linear and llama3
-  float rope_low_freq_factor = 1.0f;    // llama3
-  float rope_high_freq_factor = 4.0f;   // llama3
-  int rope_original_ctx = 8192;         // llama3, longrope: original_max_position_embeddings
-  float rope_attn_factor = 1.0f;        // longrope: cos/sin magnitude
+  float rope_factor = 1.0f;                                  // linear and llama3
+  float rope_low_freq_factor = 1.0f;                         // llama3
+  float rope_high_freq_factor = 4.0f;                        // llama3
+  int rope_original_ctx = 8192;                              // llama3, longrope: original_max_position_embeddings
+  float rope_attn_factor = 1.0f;                             // longrope: cos/sin magnitude
   std::vector<float> rope_short_factors, rope_long_factors;  // longrope: [head_dim / 2] divisors each
   bool tied_embeddings = false;
-  bool qkv_bias = false;                // q/k/v projections carry biases
-  bool o_bias = false;                  // the output projection carries a bias (llama attention_bias)
+  bool qkv_bias = false;  // q/k/v projections carry biases
+  bool o_bias = false;    // the output projection carries a bias (llama attention_bias)
 
   // Mixture of experts (n_expert > 0): every layer routes each token to n_expert_used of
   // n_expert SwiGLU experts of width n_ff_expert.
@@ -61,8 +61,8 @@ struct ModelConfig {
   // Qwen3-MoE's norm_topk_prob).
   bool expert_weights_norm = true;
 
-  bool qk_norm = false;        // Qwen3: RMSNorm over each head of q and k before RoPE
-  bool post_norms = false;     // Gemma-2: RMSNorm on the attention and MLP outputs before the residual add
+  bool qk_norm = false;     // Qwen3: RMSNorm over each head of q and k before RoPE
+  bool post_norms = false;  // Gemma-2: RMSNorm on the attention and MLP outputs before the residual add
   Activation activation = Activation::silu;
   float embd_scale = 0.0f;     // 0: none; else the embedding rows are multiplied by it (Gemma: sqrt(n_embd))
   float attn_scale = 0.0f;     // 0: 1/sqrt(head_dim); else the score scale (Gemma: query_pre_attn_scalar^-1/2)

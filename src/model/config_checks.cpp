@@ -43,8 +43,8 @@ void validate_model_config(const ModelConfig& c, const std::string& where) {
     for (const auto* list : {&c.rope_short_factors, &c.rope_long_factors})
       for (float f : *list)
         if (!(std::isfinite(f) && f > 0))
-          fail(where, std::string("rope_scaling: ") + (list == &c.rope_short_factors ? "short" : "long") +
-                          " factor " + std::to_string(f) + " must be a positive finite number");
+          fail(where, std::string("rope_scaling: ") + (list == &c.rope_short_factors ? "short" : "long") + " factor " +
+                          std::to_string(f) + " must be a positive finite number");
   }
   if (c.sliding_window < 0) fail(where, "sliding window " + std::to_string(c.sliding_window) + " must be at least 1");
   if (c.sliding_window_period < 1) fail(where, "sliding window period must be at least 1");
@@ -73,7 +73,8 @@ void check_block_tensors(const std::vector<std::string>& tensor_names, int n_lay
     const char* first = name.data() + 4;
     const char* last = name.data() + dot;
     auto [ptr, ec] = std::from_chars(first, last, block);
-    if (ec != std::errc() || ptr != last || block < 0) fail(where, "tensor '" + name + "' has a malformed block number");
+    if (ec != std::errc() || ptr != last || block < 0)
+      fail(where, "tensor '" + name + "' has a malformed block number");
     if (block >= n_layer)
       fail(where, "tensor '" + name + "' belongs to block " + std::to_string(block) + " but the model declares " +
                       std::to_string(n_layer) + " blocks");

@@ -30,8 +30,8 @@ const FamilyDef& family_def(const std::string& name) {
 const FamilyDef* family_for_gguf(const GGUFFile& g) {
   auto arch = g.get_string("general.architecture");
   if (!arch) return nullptr;
-  const bool moe = g.get_int(*arch + ".expert_count").value_or(0) > 0 ||
-                   g.find_tensor("blk.0.ffn_gate_inp.weight") != nullptr;
+  const bool moe =
+      g.get_int(*arch + ".expert_count").value_or(0) > 0 || g.find_tensor("blk.0.ffn_gate_inp.weight") != nullptr;
   for (const FamilyDef* f : all_families())
     if (f->gguf_arch == *arch && f->gguf_moe == moe) return f;
   return nullptr;

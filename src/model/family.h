@@ -26,16 +26,16 @@ enum class Dim { embd, ff, q, kv, vocab, head_dim, rope_half, expert, ff_expert 
 // index). An {E} in a file name that the canonical name lacks means the file stores experts as
 // separate tensors that rhead stacks into the canonical [n_expert, ...] tensor.
 struct TensorEntry {
-  std::string canonical;  // GGUF-style name rhead binds; "" marks a tensor known and deliberately ignored
-  std::string gguf;       // name in GGUF files; "" when GGUF files have no such tensor
-  std::string hf;         // name in HF safetensors; "" when HF checkpoints have no such tensor
-  std::vector<Dim> shape; // canonical shape, row-major (outermost first)
+  std::string canonical;   // GGUF-style name rhead binds; "" marks a tensor known and deliberately ignored
+  std::string gguf;        // name in GGUF files; "" when GGUF files have no such tensor
+  std::string hf;          // name in HF safetensors; "" when HF checkpoints have no such tensor
+  std::vector<Dim> shape;  // canonical shape, row-major (outermost first)
   bool optional = false;
   // Fused file tensors: the file tensor stacks these row blocks and this entry is block `part`
   // (Phi-3 qkv_proj = {q, kv, kv}, gate_up_proj = {ff, ff}). Empty: not fused.
   std::vector<Dim> fused_rows = {};
   int part = 0;
-  float hf_add = 0.0f;    // added to a vector read from an HF file (Gemma norms: HF stores w, rhead w + 1)
+  float hf_add = 0.0f;  // added to a vector read from an HF file (Gemma norms: HF stores w, rhead w + 1)
 };
 
 struct FamilyDef {

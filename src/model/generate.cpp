@@ -41,7 +41,8 @@ GenerateResult generate_greedy(Session& session, std::span<const int32_t> prompt
     const int32_t tok = argmax_token(logits);
     result.tokens.push_back(tok);
     bool go_on = true;
-    if (options.on_token) go_on = options.on_token(DecodeStep{i, pos, tok, &logits, options.probes ? &record : nullptr});
+    if (options.on_token)
+      go_on = options.on_token(DecodeStep{i, pos, tok, &logits, options.probes ? &record : nullptr});
     next = tok;
     if (!go_on) break;
   }

@@ -15,16 +15,16 @@
 namespace rhead {
 
 struct DecodeStep {
-  int index;                    // 0 for the first generated token
-  int64_t query_position;       // position of the token fed at this step
-  int32_t token;                // the greedy token emitted at this step
+  int index;               // 0 for the first generated token
+  int64_t query_position;  // position of the token fed at this step
+  int32_t token;           // the greedy token emitted at this step
   const std::vector<float>* logits;
-  const ProbeRecord* probes;    // this step's probes (nullptr if none requested)
+  const ProbeRecord* probes;  // this step's probes (nullptr if none requested)
 };
 
 struct GreedyOptions {
   int max_new_tokens = 50;
-  const ProbeRequest* probes = nullptr;   // observed at each decode step's query
+  const ProbeRequest* probes = nullptr;  // observed at each decode step's query
   const HeadMask* mask = nullptr;
   // Called for each emitted token; return false to stop after it.
   std::function<bool(const DecodeStep&)> on_token;

@@ -110,7 +110,9 @@ void parse_k(std::string_view spec, std::string_view args, HeadSelection& s) {
 const std::vector<KindRow>& kinds() {
   static const std::vector<KindRow> table = {
       {"none", SelectionKind::none, false, nullptr,
-       [](const HeadSelection&, const ModelConfig&, const HeadGrid<double>*, uint64_t) { return std::vector<HeadId>(); }},
+       [](const HeadSelection&, const ModelConfig&, const HeadGrid<double>*, uint64_t) {
+         return std::vector<HeadId>();
+       }},
       {"all", SelectionKind::all, false, nullptr,
        [](const HeadSelection&, const ModelConfig& c, const HeadGrid<double>*, uint64_t) {
          std::vector<HeadId> out;
@@ -235,7 +237,8 @@ HeadSelection parse_head_selection(std::string_view spec) {
   HeadSelection s;
   s.text = std::string(spec);
   std::string names;
-  for (const KindRow& r : kinds()) names += (names.empty() ? "" : ", ") + std::string(r.name) + (r.has_args ? ":..." : "");
+  for (const KindRow& r : kinds())
+    names += (names.empty() ? "" : ", ") + std::string(r.name) + (r.has_args ? ":..." : "");
   const size_t colon = spec.find(':');
   const std::string_view kind = spec.substr(0, colon);
   for (const KindRow& r : kinds()) {
@@ -291,9 +294,12 @@ std::pair<SelectionKind, std::vector<int>> parse_sweep_spec(const std::string& s
   const size_t colon = spec.find(':');
   if (colon != std::string::npos) {
     const std::string name = spec.substr(0, colon);
-    if (name == "top") kind = SelectionKind::top;
-    else if (name == "random") kind = SelectionKind::random;
-    else throw Error("--sweep '" + spec + "': expected top:K1,K2,... or random:K1,K2,...");
+    if (name == "top")
+      kind = SelectionKind::top;
+    else if (name == "random")
+      kind = SelectionKind::random;
+    else
+      throw Error("--sweep '" + spec + "': expected top:K1,K2,... or random:K1,K2,...");
     list = spec.substr(colon + 1);
   }
   std::vector<int> ks;

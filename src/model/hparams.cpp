@@ -14,9 +14,9 @@ using nlohmann::json;
 namespace {
 // Keys of every config.json that never change the forward pass.
 const char* const kHfCommonIgnored[] = {
-    "architectures", "torch_dtype", "dtype", "transformers_version", "bos_token_id", "eos_token_id",
-    "pad_token_id", "initializer_range", "use_cache", "attention_dropout", "_name_or_path", "tokenizer_class",
-    "output_attentions", "output_hidden_states", "return_dict", "auto_map",
+    "architectures", "torch_dtype", "dtype", "transformers_version", "bos_token_id", "eos_token_id", "pad_token_id",
+    "initializer_range", "use_cache", "attention_dropout", "_name_or_path", "tokenizer_class", "output_attentions",
+    "output_hidden_states", "return_dict", "auto_map",
     // Tensor-parallel slicing of the same matmuls during pre-training: identical maths.
     "pretraining_tp"};
 }  // namespace
@@ -41,10 +41,14 @@ namespace {
 template <typename T>
 T convert(const json& v, const std::string& path, const char* key) {
   const std::string what = std::string("field '") + key + "'";
-  if constexpr (std::is_same_v<T, bool>) return json_bool(v, path, what);
-  else if constexpr (std::is_same_v<T, int>) return json_int(v, path, what);
-  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(json_number(v, path, what));
-  else return json_string(v, path, what);
+  if constexpr (std::is_same_v<T, bool>)
+    return json_bool(v, path, what);
+  else if constexpr (std::is_same_v<T, int>)
+    return json_int(v, path, what);
+  else if constexpr (std::is_floating_point_v<T>)
+    return static_cast<T>(json_number(v, path, what));
+  else
+    return json_string(v, path, what);
 }
 }  // namespace
 
@@ -74,8 +78,7 @@ void HfConfigReader::refuse_unless(const char* key, const json& allowed) {
 
 void HfConfigReader::finish(const std::string& family) {
   for (const auto& [key, value] : j_.items())
-    if (!seen_.count(key))
-      fail(path_, "config key '" + key + "' is not implemented by the " + family + " family");
+    if (!seen_.count(key)) fail(path_, "config key '" + key + "' is not implemented by the " + family + " family");
 }
 
 GgufConfigReader::GgufConfigReader(const GGUFFile& g, std::string arch) : g_(g), prefix_(std::move(arch) + ".") {}
@@ -183,7 +186,8 @@ void read_rope_scaling_hf(HfConfigReader& r, const json& rs, ModelConfig& c, boo
     if (!s || !l) fail(path, "rope_scaling: longrope needs short_factor and long_factor");
     c.rope_short_factors = float_list(*s, path, "short_factor");
     c.rope_long_factors = float_list(*l, path, "long_factor");
-    c.rope_original_ctx = static_cast<int>(number("original_max_position_embeddings", r.opt_int("original_max_position_embeddings", c.n_ctx_train)));
+    c.rope_original_ctx = static_cast<int>(
+        number("original_max_position_embeddings", r.opt_int("original_max_position_embeddings", c.n_ctx_train)));
     const double factor = number("factor", static_cast<double>(c.n_ctx_train) / c.rope_original_ctx);
     c.rope_attn_factor = static_cast<float>(
         number("attention_factor", factor > 1 ? std::sqrt(1 + std::log(factor) / std::log(c.rope_original_ctx)) : 1.0));
@@ -225,7 +229,8 @@ void read_layer_types_hf(HfConfigReader& r, const ModelConfig& c) {
   bool same = types.is_array() && static_cast<int>(types.size()) == c.n_layer;
   for (int l = 0; same && l < c.n_layer; ++l)
     same = types[l] == (c.layer_window(l) > 0 ? "sliding_attention" : "full_attention");
-  if (!same) fail(r.path(), "config key 'layer_types' = " + types.dump() + " does not match the family's attention pattern");
+  if (!same)
+    fail(r.path(), "config key 'layer_types' = " + types.dump() + " does not match the family's attention pattern");
 }
 
 void read_llama_gguf(GgufConfigReader& r, ModelConfig& c) {

@@ -64,7 +64,7 @@ int64_t kv_rows_kept(int64_t length, bool full, int64_t window, int64_t sink);
 // with it); bytes count K and V: rows * 2 * head_dim * element size.
 struct KvAccounting {
   int64_t length = 0;
-  int64_t bytes_per_row = 0;  // 2 (K and V) * head_dim * element bytes
+  int64_t bytes_per_row = 0;                         // 2 (K and V) * head_dim * element bytes
   int64_t query_rows_kept = 0, query_rows_full = 0;  // summed over (layer, query head)
   int64_t kv_rows_kept = 0, kv_rows_full = 0;        // summed over (layer, KV head)
   int full_query_heads = 0, full_kv_heads = 0;

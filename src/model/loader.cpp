@@ -34,7 +34,7 @@ struct TensorRef {
   std::vector<int64_t> shape;  // row-major, outermost first: a Linear weight is [out, in]
   const void* data;
   std::string file;
-  float add = 0.0f;            // added to every element of a vector when read (TensorEntry::hf_add)
+  float add = 0.0f;  // added to every element of a vector when read (TensorEntry::hf_add)
 };
 // A canonical tensor: one piece, or one piece per expert when the file stores experts separately.
 struct CanonicalTensor {
@@ -101,7 +101,8 @@ void add_file_tensor(TensorSet& ts, const FamilyDef& fam, const ModelConfig& c, 
     const std::string& pattern = gguf ? e.gguf : e.hf;
     int layer = -1, expert = -1;
     if (pattern.empty() || !match_pattern(pattern, name, layer, expert)) continue;
-    if (layer >= c.n_layer) fail(ref.file, "tensor '" + name + "' names a layer beyond the model's " + std::to_string(c.n_layer));
+    if (layer >= c.n_layer)
+      fail(ref.file, "tensor '" + name + "' names a layer beyond the model's " + std::to_string(c.n_layer));
     known = true;
     if (e.canonical.empty()) continue;
     TensorRef r = ref;
@@ -122,7 +123,8 @@ void add_file_tensor(TensorSet& ts, const FamilyDef& fam, const ModelConfig& c, 
     CanonicalTensor& t = ts[canon];
     if (expert >= 0) {
       if (expert >= c.n_expert)
-        fail(r.file, "tensor '" + name + "' names expert " + std::to_string(expert) + " of " + std::to_string(c.n_expert));
+        fail(r.file,
+             "tensor '" + name + "' names expert " + std::to_string(expert) + " of " + std::to_string(c.n_expert));
       if (!t.per_expert && !t.pieces.empty()) fail(r.file, "tensor '" + canon + "' is given twice");
       t.per_expert = true;
       t.pieces.resize(c.n_expert, TensorRef{DType::F32, {}, nullptr, ""});
@@ -172,29 +174,41 @@ Weight as_checked_router(const TensorRef& t, const std::string& name) {
 // Where a canonical tensor goes in the Model.
 void store(Model& m, const std::string& canon, int layer, const CanonicalTensor& t) {
   static const std::map<std::string, Weight LayerWeights::*> matrices = {
-      {"attn_q.weight", &LayerWeights::wq},        {"attn_k.weight", &LayerWeights::wk},
-      {"attn_v.weight", &LayerWeights::wv},        {"attn_output.weight", &LayerWeights::wo},
-      {"ffn_gate.weight", &LayerWeights::w_gate},  {"ffn_up.weight", &LayerWeights::w_up},
-      {"ffn_down.weight", &LayerWeights::w_down},  {"ffn_gate_inp.weight", &LayerWeights::router}};
+      {"attn_q.weight", &LayerWeights::wq},       {"attn_k.weight", &LayerWeights::wk},
+      {"attn_v.weight", &LayerWeights::wv},       {"attn_output.weight", &LayerWeights::wo},
+      {"ffn_gate.weight", &LayerWeights::w_gate}, {"ffn_up.weight", &LayerWeights::w_up},
+      {"ffn_down.weight", &LayerWeights::w_down}, {"ffn_gate_inp.weight", &LayerWeights::router}};
   static const std::map<std::string, std::vector<Weight> LayerWeights::*> experts = {
       {"ffn_gate_exps.weight", &LayerWeights::exp_gate},
       {"ffn_up_exps.weight", &LayerWeights::exp_up},
       {"ffn_down_exps.weight", &LayerWeights::exp_down}};
   static const std::map<std::string, std::vector<float> LayerWeights::*> vectors = {
-      {"attn_norm.weight", &LayerWeights::attn_norm},     {"attn_q.bias", &LayerWeights::bq},
-      {"attn_k.bias", &LayerWeights::bk},                 {"attn_v.bias", &LayerWeights::bv},
-      {"attn_output.bias", &LayerWeights::bo},            {"attn_q_norm.weight", &LayerWeights::q_norm},
-      {"attn_k_norm.weight", &LayerWeights::k_norm},      {"post_attention_norm.weight", &LayerWeights::post_attn_norm},
-      {"ffn_norm.weight", &LayerWeights::ffn_norm},       {"post_ffw_norm.weight", &LayerWeights::post_ffn_norm}};
+      {"attn_norm.weight", &LayerWeights::attn_norm},
+      {"attn_q.bias", &LayerWeights::bq},
+      {"attn_k.bias", &LayerWeights::bk},
+      {"attn_v.bias", &LayerWeights::bv},
+      {"attn_output.bias", &LayerWeights::bo},
+      {"attn_q_norm.weight", &LayerWeights::q_norm},
+      {"attn_k_norm.weight", &LayerWeights::k_norm},
+      {"post_attention_norm.weight", &LayerWeights::post_attn_norm},
+      {"ffn_norm.weight", &LayerWeights::ffn_norm},
+      {"post_ffw_norm.weight", &LayerWeights::post_ffn_norm}};
   const TensorRef& first = t.pieces.front();
   if (layer < 0) {
-    if (canon == "token_embd.weight") m.tok_embd = as_matrix(first);
-    else if (canon == "output.weight") m.output = as_matrix(first);
-    else if (canon == "output_norm.weight") m.output_norm = as_vector(first, canon);
-    else if (canon == "rope_freqs.weight") m.rope_freq_factors = as_vector(first, canon, true);
-    else if (canon == "rope_factors_short.weight") m.config.rope_short_factors = as_vector(first, canon, true);
-    else if (canon == "rope_factors_long.weight") m.config.rope_long_factors = as_vector(first, canon, true);
-    else throw Error("internal: no place for tensor '" + canon + "'");
+    if (canon == "token_embd.weight")
+      m.tok_embd = as_matrix(first);
+    else if (canon == "output.weight")
+      m.output = as_matrix(first);
+    else if (canon == "output_norm.weight")
+      m.output_norm = as_vector(first, canon);
+    else if (canon == "rope_freqs.weight")
+      m.rope_freq_factors = as_vector(first, canon, true);
+    else if (canon == "rope_factors_short.weight")
+      m.config.rope_short_factors = as_vector(first, canon, true);
+    else if (canon == "rope_factors_long.weight")
+      m.config.rope_long_factors = as_vector(first, canon, true);
+    else
+      throw Error("internal: no place for tensor '" + canon + "'");
     return;
   }
   const std::string base = canon.substr(canon.find('.', 4) + 1);  // after "blk.N."
@@ -211,8 +225,8 @@ void store(Model& m, const std::string& canon, int layer, const CanonicalTensor&
     } else {  // one [n_expert, rows, cols] tensor
       const int64_t rows = first.shape[1], cols = first.shape[2];
       for (int64_t e = 0; e < first.shape[0]; ++e)
-        out.push_back(Weight{first.type, static_cast<const uint8_t*>(first.data) + e * rows * row_bytes(first.type, cols),
-                             rows, cols});
+        out.push_back(Weight{
+            first.type, static_cast<const uint8_t*>(first.data) + e * rows * row_bytes(first.type, cols), rows, cols});
     }
   } else if (auto iv = vectors.find(base); iv != vectors.end()) {
     l.*(iv->second) = as_vector(first, substitute(canon, layer));
@@ -309,7 +323,8 @@ ModelConfig config_from_gguf(const GGUFFile& g, const FamilyDef& fam) {
   fam.read_gguf(r, c);
   r.finish(fam.name);
   if (const GGUFTensorInfo* t = g.find_tensor("token_embd.weight"))
-    c.n_vocab = checked_int(t->dims.size() == 2 ? static_cast<int64_t>(t->dims[1]) : 0, g.path(), "token_embd.weight row count", 0);
+    c.n_vocab = checked_int(t->dims.size() == 2 ? static_cast<int64_t>(t->dims[1]) : 0, g.path(),
+                            "token_embd.weight row count", 0);
   if (!c.tied_embeddings) c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
   return c;
 }
@@ -374,7 +389,8 @@ std::shared_ptr<Model> load_hf_model(const std::string& dir) {
     const json& weight_map = json_required(index, "weight_map", index_path);
     if (!weight_map.is_object()) fail(index_path, "field 'weight_map' is not an object");
     std::set<std::string> unique;
-    for (auto& [name, file] : weight_map.items()) unique.insert(json_string(file, index_path, "weight_map['" + name + "']"));
+    for (auto& [name, file] : weight_map.items())
+      unique.insert(json_string(file, index_path, "weight_map['" + name + "']"));
     for (const auto& f : unique) {
       if (f.find('/') != std::string::npos) fail(index_path, "shard name '" + f + "' is not a plain file name");
       files.push_back(dir + "/" + f);
@@ -432,8 +448,9 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   TensorSet ts;
   uint64_t off = sizeof(h);
   auto take = [&](const std::string& name, std::vector<int64_t> shape) {
-    const uint64_t bytes = checked_mul(static_cast<uint64_t>(checked_element_count(shape, path, "tensor '" + name + "'")),
-                                       uint64_t{4}, path, "tensor '" + name + "' byte size");
+    const uint64_t bytes =
+        checked_mul(static_cast<uint64_t>(checked_element_count(shape, path, "tensor '" + name + "'")), uint64_t{4},
+                    path, "tensor '" + name + "' byte size");
     const uint8_t* p = file->view(off, bytes, "truncated: tensor '" + name + "'");
     ts[name] = CanonicalTensor{{TensorRef{DType::F32, shape, p, path}}};
     off += bytes;
@@ -455,8 +472,10 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   take("output_norm.weight", {D});
   // freq_cis_real, freq_cis_imag: unused
   off = checked_add(off, static_cast<uint64_t>(c.n_ctx_train) * c.head_dim * 4, path, "RoPE table offset");
-  if (!c.tied_embeddings) take("output.weight", {c.n_vocab, D});
-  else file->view(0, off, "truncated: RoPE tables");
+  if (!c.tied_embeddings)
+    take("output.weight", {c.n_vocab, D});
+  else
+    file->view(0, off, "truncated: RoPE tables");
   bind_weights(*m, ts, llama_family(), path);
   m->keep_alive.push_back(file);
   return m;

@@ -17,20 +17,20 @@ struct ProbeRequest {
   int top_k = 0;                   // top-k positions and weights (0: off)
   int64_t span_begin = -1;         // attention mass inside [span_begin, span_end) (-1: off)
   int64_t span_end = -1;
-  bool sink = false;               // attention mass on position 0
+  bool sink = false;  // attention mass on position 0
 };
 
 // Probe results: arrays shaped [n_obs, n_layer, n_head] (top-k: [n_obs, n_layer, n_head, top_k]).
 // Names follow the interpretability convention: blocks.{l}.attn.argmax etc.
 struct ProbeRecord {
   int n_obs = 0, n_layer = 0, n_head = 0, top_k = 0;
-  std::vector<int64_t> positions;      // [n_obs]
-  std::vector<int32_t> argmax;         // blocks.{l}.attn.argmax
-  std::vector<float> argmax_weight;    // blocks.{l}.attn.argmax_weight
-  std::vector<int32_t> topk;           // blocks.{l}.attn.topk
+  std::vector<int64_t> positions;    // [n_obs]
+  std::vector<int32_t> argmax;       // blocks.{l}.attn.argmax
+  std::vector<float> argmax_weight;  // blocks.{l}.attn.argmax_weight
+  std::vector<int32_t> topk;         // blocks.{l}.attn.topk
   std::vector<float> topk_weight;
-  std::vector<float> span_mass;        // blocks.{l}.attn.span_mass
-  std::vector<float> sink_mass;        // blocks.{l}.attn.sink_mass
+  std::vector<float> span_mass;  // blocks.{l}.attn.span_mass
+  std::vector<float> sink_mass;  // blocks.{l}.attn.sink_mass
   int64_t index(int o, int l, int h) const { return (static_cast<int64_t>(o) * n_layer + l) * n_head + h; }
 };
 
@@ -50,7 +50,7 @@ struct HeadMask {
   std::vector<uint8_t> masked;  // [n_layer * n_head]
   MaskMode mode = MaskMode::uniform;
   MaskPhase phase = MaskPhase::decode;
-  std::vector<float> means;     // [n_layer, n_head, head_dim] for MaskMode::mean
+  std::vector<float> means;  // [n_layer, n_head, head_dim] for MaskMode::mean
 
   HeadMask() = default;
   HeadMask(int layers, int heads) : n_layer(layers), n_head(heads), masked(static_cast<size_t>(layers) * heads, 0) {}
@@ -64,8 +64,8 @@ struct HeadMask {
 };
 
 // A mask over the model's shape holding `heads`.
-HeadMask make_head_mask(const std::vector<HeadId>& heads, const ModelConfig& config,
-                        MaskMode mode = MaskMode::uniform, MaskPhase phase = MaskPhase::decode);
+HeadMask make_head_mask(const std::vector<HeadId>& heads, const ModelConfig& config, MaskMode mode = MaskMode::uniform,
+                        MaskPhase phase = MaskPhase::decode);
 
 // A mask from a head selection that needs no scores ("none", "all", "heads:...", "kv:...";
 // see model/heads.h), mode uniform, phase decode: set them afterwards.

@@ -68,8 +68,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   // LongRoPE: the long factors when the session may hold more positions than the original
   // context (llama.cpp chooses by context size; HF by the positions of the call).
   const std::vector<float>& factors = c.rope_scaling != RopeScaling::longrope ? model_->rope_freq_factors
-                                      : capacity_ > c.rope_original_ctx        ? c.rope_long_factors
-                                                                               : c.rope_short_factors;
+                                      : capacity_ > c.rope_original_ctx       ? c.rope_long_factors
+                                                                              : c.rope_short_factors;
   inv_freq_ = rope_inv_freq(c, factors);
   const KvPolicy& kv = options_.kv_policy;
   if (kv.active()) {
@@ -91,7 +91,8 @@ Session::~Session() {
 }
 
 void Session::truncate(int64_t n) {
-  if (n < 0 || n > n_past_) throw Error("cannot truncate a session of " + std::to_string(n_past_) + " tokens to " + std::to_string(n));
+  if (n < 0 || n > n_past_)
+    throw Error("cannot truncate a session of " + std::to_string(n_past_) + " tokens to " + std::to_string(n));
   n_past_ = n;
 }
 
@@ -134,7 +135,8 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
     obs_slot.assign(T, -1);
     for (size_t o = 0; o < positions.size(); ++o) {
       int64_t rel = positions[o] - n_past_;
-      if (rel < 0 || rel >= T) throw Error("probe position " + std::to_string(positions[o]) + " is not in this forward call");
+      if (rel < 0 || rel >= T)
+        throw Error("probe position " + std::to_string(positions[o]) + " is not in this forward call");
       if (obs_slot[rel] >= 0) throw Error("probe position " + std::to_string(positions[o]) + " is requested twice");
       obs_slot[rel] = static_cast<int32_t>(o);
     }
@@ -166,8 +168,10 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
     const bool last = s + n == T;
     std::vector<float> chunk_logits;
     forward_chunk(tokens.subspan(s, n), options, slots, chunk_logits);
-    if (options.all_logits) logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
-    else if (last) logits = std::move(chunk_logits);
+    if (options.all_logits)
+      logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
+    else if (last)
+      logits = std::move(chunk_logits);
   }
   return logits;
 }
@@ -188,8 +192,8 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
   be.embed(m.tok_embd, tokens.data(), T, act_.x);  // x: [T, D] residual stream
   if (c.embd_scale != 0.0f) be.scale(act_.x, c.embd_scale, T * D);
 
-  const bool masking = options.mask && !options.mask->empty() &&
-                       (options.mask->phase == MaskPhase::all || options.decode);
+  const bool masking =
+      options.mask && !options.mask->empty() && (options.mask->phase == MaskPhase::all || options.decode);
   std::vector<HeadOverride> overrides;
 
   // The family's blocks call this for attention: KV cache append, then the probe kernel.
@@ -255,7 +259,8 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
       }
       if (req.sink) p.sink_mass = r.sink_mass.data() + base;
     }
-    if (options.record_means) a.head_out_sum = options.record_means->sum.data() + static_cast<size_t>(l) * c.n_head * hd;
+    if (options.record_means)
+      a.head_out_sum = options.record_means->sum.data() + static_cast<size_t>(l) * c.n_head * hd;
     be.attention(a);
   };
 

@@ -35,9 +35,9 @@ int64_t default_prefill_chunk(Device d);
 struct ForwardOptions {
   const ProbeRequest* probes = nullptr;  // what to observe (needs probe_out)
   ProbeRecord* probe_out = nullptr;
-  const HeadMask* mask = nullptr;        // interventions (nullptr or empty: none)
-  bool decode = false;                   // this call is a decode step (MaskPhase::decode applies)
-  bool all_logits = false;               // return [n_tokens, n_vocab] instead of the last row
+  const HeadMask* mask = nullptr;            // interventions (nullptr or empty: none)
+  bool decode = false;                       // this call is a decode step (MaskPhase::decode applies)
+  bool all_logits = false;                   // return [n_tokens, n_vocab] instead of the last row
   HeadMeanRecorder* record_means = nullptr;  // calibration for MaskMode::mean
 };
 
@@ -77,10 +77,10 @@ class Session {
   int64_t capacity_ = 0;
   int64_t n_past_ = 0;
   std::unique_ptr<Backend> backend_;
-  KvCache kv_;                   // k, v: [n_layer][n_kv_head][capacity][head_dim] in backend memory
-  std::vector<float> inv_freq_;  // [head_dim / 2]
+  KvCache kv_;                         // k, v: [n_layer][n_kv_head][capacity][head_dim] in backend memory
+  std::vector<float> inv_freq_;        // [head_dim / 2]
   std::vector<int32_t> head_windows_;  // [n_layer, n_head] KV-policy window per query head (0: full); empty: no policy
-  Activations act_;              // sized for the largest chunk seen
+  Activations act_;                    // sized for the largest chunk seen
   mutable std::vector<uint8_t> kv_host_;  // k_cache / v_cache copy of one layer (CUDA)
 };
 

@@ -23,7 +23,7 @@ namespace {
 
 // row[j] = scale * (q · k_j) for j in [0, n); k rows are hd f16 values each.
 __attribute__((target("avx2,fma,f16c"))) void scores_f16_avx2(const float* q, const uint16_t* k, int64_t n, int hd,
-                                                               float scale, float* row) {
+                                                              float scale, float* row) {
   const int full = hd / 8 * 8;
   for (int64_t j = 0; j < n; ++j) {
     const uint16_t* kj = k + j * hd;
@@ -43,7 +43,7 @@ __attribute__((target("avx2,fma,f16c"))) void scores_f16_avx2(const float* q, co
 // out += sum_j w[j] * v_j over j in [0, n) with w[j] != 0 (a weight that underflowed to
 // exactly 0 adds nothing, so skipping it is exact).
 __attribute__((target("avx2,fma,f16c"))) void mix_f16_avx2(const float* w, const uint16_t* v, int64_t n, int hd,
-                                                            float* out) {
+                                                           float* out) {
   const int full = hd / 8 * 8;
   for (int64_t j = 0; j < n; ++j) {
     if (w[j] == 0.0f) continue;
@@ -87,13 +87,12 @@ void mix_scalar(const float* w, const void* v, bool f16, int64_t n, int hd, floa
   }
 }
 
-KvType kv_type_of(const AttentionArgs& a) {
-  return a.kv_q8_0 ? KvType::q8_0 : a.kv_f16 ? KvType::f16 : KvType::f32;
-}
+KvType kv_type_of(const AttentionArgs& a) { return a.kv_q8_0 ? KvType::q8_0 : a.kv_f16 ? KvType::f16 : KvType::f32; }
 
 // The first row of KV head g in a layer's K or V cache (kv_head_stride counts values).
 const uint8_t* kv_head_rows(const AttentionArgs& a, const void* layer, int64_t g) {
-  return static_cast<const uint8_t*>(layer) + g * (a.kv_head_stride / a.head_dim) * kv_row_bytes(kv_type_of(a), a.head_dim);
+  return static_cast<const uint8_t*>(layer) +
+         g * (a.kv_head_stride / a.head_dim) * kv_row_bytes(kv_type_of(a), a.head_dim);
 }
 
 // dst[rows, hd] = the f32 values of `rows` Q8_0 rows of one KV head, from row `first` on.
@@ -252,7 +251,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
 
 constexpr int64_t kTileRows = 256;      // query rows (tokens x group heads) per work item
 constexpr int64_t kPrefillKeys = 256;   // keys per tile when there are many query rows
-constexpr int64_t kLaneKeys = 32;      // keys per tile of the lane kernel (K and V tiles in f32 fit L1)
+constexpr int64_t kLaneKeys = 32;       // keys per tile of the lane kernel (K and V tiles in f32 fit L1)
 constexpr int64_t kPrefetchTiles = 32;  // lane kernel: prefetch K/V this many tiles ahead (into L2)
 constexpr int64_t kMaxLaneRows = 32;    // up to this many query rows per item: lane kernel
 constexpr int64_t kMinSliceKeys = 512;  // a key slice is never shorter than this
@@ -487,8 +486,8 @@ struct LaneRuns {
 // No horizontal sums, and each K/V element is read once for all the rows.
 // Rows r0 .. r0 + nr - 1 of sc.rows; keys [k_begin, k_end) of KV base pointers kbase/vbase.
 __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionArgs& a, TileScratch& sc, int64_t r0,
-                                                                 int nr, const uint8_t* kbase, const uint8_t* vbase,
-                                                                 int64_t k_begin, int64_t k_end, int64_t BK) {
+                                                                int nr, const uint8_t* kbase, const uint8_t* vbase,
+                                                                int64_t k_begin, int64_t k_end, int64_t BK) {
   const int hd = a.head_dim;
   const float ninf = -std::numeric_limits<float>::infinity();
   sc.qt.assign(static_cast<size_t>(hd) * 8, 0.0f);
@@ -550,7 +549,8 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     }
     for (; j < nk; ++j) {
       __m256 s0 = _mm256_setzero_ps();
-      for (int d = 0; d < hd; ++d) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qt + d * 8), _mm256_broadcast_ss(kt + j * hd + d), s0);
+      for (int d = 0; d < hd; ++d)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qt + d * 8), _mm256_broadcast_ss(kt + j * hd + d), s0);
       _mm256_storeu_ps(st + j * 8, s0);
     }
     if (a.softcap != 0.0f)
@@ -601,7 +601,8 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     }
     for (; d0 < hd; ++d0) {
       __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(ot + d0 * 8), c);
-      for (j = 0; j < nk; ++j) acc = _mm256_fmadd_ps(_mm256_loadu_ps(st + j * 8), _mm256_broadcast_ss(vt + j * hd + d0), acc);
+      for (j = 0; j < nk; ++j)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(st + j * 8), _mm256_broadcast_ss(vt + j * hd + d0), acc);
       _mm256_storeu_ps(ot + d0 * 8, acc);
     }
   }
@@ -655,10 +656,10 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
   const int hd = a.head_dim;
   const size_t elem = F16 ? 2 : 4;
   const float ninf = -std::numeric_limits<float>::infinity();
-  sc.kt.resize(static_cast<size_t>(hd) * kKeyTile);      // K pairs: [slot / 8][pair][slot % 8][2]
-  sc.qt.assign(static_cast<size_t>(hd) * 16, 0.0f);      // q: [slot][lane 2r + p]
-  sc.ot.assign(static_cast<size_t>(NR) * hd, 0.0f);      // O: [r][hd]
-  sc.st.resize(static_cast<size_t>(kPairs) * 16);        // P: [pair][lane]
+  sc.kt.resize(static_cast<size_t>(hd) * kKeyTile);  // K pairs: [slot / 8][pair][slot % 8][2]
+  sc.qt.assign(static_cast<size_t>(hd) * 16, 0.0f);  // q: [slot][lane 2r + p]
+  sc.ot.assign(static_cast<size_t>(NR) * hd, 0.0f);  // O: [r][hd]
+  sc.st.resize(static_cast<size_t>(kPairs) * 16);    // P: [pair][lane]
   float* kp = sc.kt.data();
   float* qq = sc.qt.data();
   float* ot = sc.ot.data();
@@ -820,13 +821,13 @@ void attend_pairs_avx512_rows(const AttentionArgs& a, TileScratch& sc, int64_t r
 #pragma GCC diagnostic pop
 
 struct TilePlan {
-  int group = 1;           // query heads per KV head
+  int group = 1;  // query heads per KV head
   int64_t block_tokens = 1;
-  int64_t n_blocks = 1;    // query blocks
-  int64_t n_slices = 1;    // key slices per (KV head, query block)
+  int64_t n_blocks = 1;  // query blocks
+  int64_t n_slices = 1;  // key slices per (KV head, query block)
   int64_t tile_keys = kPrefillKeys;
-  bool lanes = false;      // decode-sized: the 8-lane kernel instead of sgemm tiles
-  bool keys512 = false;    // ... or the AVX-512 decode kernel (attend_pairs_avx512)
+  bool lanes = false;    // decode-sized: the 8-lane kernel instead of sgemm tiles
+  bool keys512 = false;  // ... or the AVX-512 decode kernel (attend_pairs_avx512)
   // Key slice results when n_slices > 1: [T * n_head][n_slices] maxima and sums, and outputs.
   std::vector<float> slice_m, slice_l, slice_o;
   // Full-length score rows of observed (token, head) pairs: [n_obs_rows][n_keys].

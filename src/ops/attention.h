@@ -42,14 +42,14 @@ enum class HeadOverride : uint8_t {
 // Where probe results for one layer go. Index of (observation o, head h): o * obs_stride + h.
 struct AttentionProbeOut {
   int64_t obs_stride = 0;
-  int32_t* argmax = nullptr;        // key position
-  float* argmax_weight = nullptr;   // its attention weight
+  int32_t* argmax = nullptr;       // key position
+  float* argmax_weight = nullptr;  // its attention weight
   int top_k = 0;
-  int32_t* topk = nullptr;          // [(o * obs_stride + h) * top_k + i]
+  int32_t* topk = nullptr;  // [(o * obs_stride + h) * top_k + i]
   float* topk_weight = nullptr;
   int64_t span_begin = 0, span_end = 0;  // [begin, end) absolute positions
   float* span_mass = nullptr;
-  float* sink_mass = nullptr;       // weight on position 0
+  float* sink_mass = nullptr;  // weight on position 0
 };
 
 struct AttentionArgs {
@@ -80,7 +80,7 @@ struct AttentionArgs {
   const int32_t* obs_slot = nullptr;  // [n_tokens]: observation index of token t, or -1; nullptr: no probes
   AttentionProbeOut probes;
 
-  double* head_out_sum = nullptr;     // [n_head, head_dim]: adds every token's head output (calibration)
+  double* head_out_sum = nullptr;  // [n_head, head_dim]: adds every token's head output (calibration)
 };
 
 void attention(const AttentionArgs& a);

@@ -89,7 +89,8 @@ class CpuBackend final : public Backend {
     for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
   }
   void gather_rows(const float* src, std::span<const int32_t> rows, int64_t width, float* dst) override {
-    for (size_t i = 0; i < rows.size(); ++i) std::copy(src + rows[i] * width, src + (rows[i] + 1) * width, dst + i * width);
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy(src + rows[i] * width, src + (rows[i] + 1) * width, dst + i * width);
   }
   void add_rows_weighted(double* acc, const float* src, std::span<const int32_t> rows, std::span<const double> weights,
                          int64_t width) override {

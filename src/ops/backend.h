@@ -65,8 +65,7 @@ class Backend {
   // x[t, :] = row tokens[t] of table, as f32.                      x: [T, table.cols]
   virtual void embed(const Weight& table, const int32_t* tokens, int64_t n_tokens, float* x) = 0;
   // y[t, :] = x[t, :] / rms(x[t, :]) * w.                           x, y: [n_rows, n]
-  virtual void rmsnorm(const float* x, std::span<const float> w, float* y, int64_t n_rows, int64_t n,
-                       float eps) = 0;
+  virtual void rmsnorm(const float* x, std::span<const float> w, float* y, int64_t n_rows, int64_t n, float eps) = 0;
   // y = x · Wᵀ.                                                     x: [T, w.cols], y: [T, w.rows]
   virtual void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y) = 0;
   // x[r, :] += b.                                                   x: [n_rows, b.size()]

@@ -28,18 +28,18 @@ void kv_dequantize_rows_q8_0(const void* src, int64_t rows, int64_t head_dim, fl
 
 // One layer of the cache, as the attention kernel reads it.
 struct KvLayerView {
-  const void* k = nullptr;   // [n_kv_head][capacity][head_dim]
+  const void* k = nullptr;  // [n_kv_head][capacity][head_dim]
   const void* v = nullptr;
   bool f16 = true;
-  int64_t head_stride = 0;   // elements between consecutive KV heads (capacity * head_dim)
+  int64_t head_stride = 0;  // elements between consecutive KV heads (capacity * head_dim)
   KvType type = KvType::f16;
 };
 
 struct KvCache {
   KvType type = KvType::f16;
   int n_layer = 0, n_kv_head = 0, head_dim = 0;
-  int64_t capacity = 0;      // positions per KV head
-  void* k = nullptr;         // backend memory, owned by the Session
+  int64_t capacity = 0;  // positions per KV head
+  void* k = nullptr;     // backend memory, owned by the Session
   void* v = nullptr;
 
   int64_t head_stride() const { return capacity * head_dim; }

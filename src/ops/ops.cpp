@@ -3,7 +3,6 @@
 
 #include <cblas.h>
 
-
 #include <omp.h>
 
 #include <algorithm>
@@ -96,8 +95,8 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
         wt = tile.data();
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(nr),
-                  static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), wt, static_cast<int>(cols), 0.0f,
-                  y + r0, static_cast<int>(rows));
+                  static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), wt, static_cast<int>(cols), 0.0f, y + r0,
+                  static_cast<int>(rows));
     }
   }
 }

@@ -239,8 +239,8 @@ BlockDecoder block_decoder(DType t) {
 void check_row_length(const char* where, DType t, int64_t n) {
   DTypeInfo info = dtype_info(t);
   if (n < 0 || n % info.block_elems != 0)
-    fail(where, "row length " + std::to_string(n) + " is not a multiple of the " + info.name +
-                    " block size " + std::to_string(info.block_elems));
+    fail(where, "row length " + std::to_string(n) + " is not a multiple of the " + info.name + " block size " +
+                    std::to_string(info.block_elems));
 }
 
 // ---- quantizers, one block at a time ----
@@ -436,8 +436,7 @@ void dequantize_row_ref(DType t, const void* row, float* dst, int64_t n) {
   }
   DTypeInfo info = dtype_info(t);
   BlockDecoder decode = block_decoder(t);
-  for (int64_t b = 0; b < n / info.block_elems; ++b)
-    decode(p + b * info.block_bytes, dst + b * info.block_elems);
+  for (int64_t b = 0; b < n / info.block_elems; ++b) decode(p + b * info.block_bytes, dst + b * info.block_elems);
 }
 
 float dot_row_ref(DType t, const void* row, const float* x, int64_t n) {
@@ -469,8 +468,7 @@ void quantize_row(DType t, const float* src, void* row, int64_t n) {
   }
   DTypeInfo info = dtype_info(t);
   BlockQuantizer quantize = block_quantizer(t);
-  for (int64_t b = 0; b < n / info.block_elems; ++b)
-    quantize(src + b * info.block_elems, p + b * info.block_bytes);
+  for (int64_t b = 0; b < n / info.block_elems; ++b) quantize(src + b * info.block_elems, p + b * info.block_bytes);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -567,8 +565,7 @@ float dot_row(DType t, const void* row, const float* x, int64_t n) {
 
 namespace {
 void size_quantized(int64_t n, QuantizedVector& out) {
-  if (n < 0 || n % 32 != 0)
-    fail("quantize_vector", "length " + std::to_string(n) + " is not a multiple of 32");
+  if (n < 0 || n % 32 != 0) fail("quantize_vector", "length " + std::to_string(n) + " is not a multiple of 32");
   out.n = n;
   out.q.resize(size_t(n));
   out.d.resize(size_t(n / 32));
@@ -603,9 +600,7 @@ void quantize_vector_ref(const float* x, int64_t n, QuantizedVector& out) {
   }
 }
 
-bool has_int8_dot(DType t) {
-  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K;
-}
+bool has_int8_dot(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K; }
 
 float dot_row_int8_ref(DType t, const void* row, const QuantizedVector& x) {
   if (!has_int8_dot(t)) fail("dot_row_int8", std::string("no integer kernel for ") + dtype_name(t));

@@ -59,9 +59,9 @@ float dot_row_isa(KernelISA isa, DType t, const void* row, const float* x, int64
 // cost of x's quantization error (about 0.3% relative).
 struct QuantizedVector {
   int64_t n = 0;
-  std::vector<int8_t> q;        // [n]
-  std::vector<float> d;         // [n / 32] scale per block of 32
-  std::vector<int32_t> sum16;   // [n / 16] sum of q over each 16 elements (for offset terms)
+  std::vector<int8_t> q;       // [n]
+  std::vector<float> d;        // [n / 32] scale per block of 32
+  std::vector<int32_t> sum16;  // [n / 16] sum of q over each 16 elements (for offset terms)
 };
 // n must be a multiple of 32. A NaN element becomes -127; the vector version (AVX2) gives
 // the same bytes as the scalar reference.

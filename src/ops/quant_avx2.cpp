@@ -55,10 +55,8 @@ struct Dot {
 template <class Sink>
 inline void put_affine(Sink& s, int64_t i, __m128i a, __m128i b, float scale_f, float offset_f) {
   const __m256 scale = _mm256_set1_ps(scale_f), offset = _mm256_set1_ps(offset_f);
-  s.put(i, _mm256_fmadd_ps(scale, i8_to_ps(a), offset),
-        _mm256_fmadd_ps(scale, i8_to_ps(_mm_srli_si128(a, 8)), offset),
-        _mm256_fmadd_ps(scale, i8_to_ps(b), offset),
-        _mm256_fmadd_ps(scale, i8_to_ps(_mm_srli_si128(b, 8)), offset));
+  s.put(i, _mm256_fmadd_ps(scale, i8_to_ps(a), offset), _mm256_fmadd_ps(scale, i8_to_ps(_mm_srli_si128(a, 8)), offset),
+        _mm256_fmadd_ps(scale, i8_to_ps(b), offset), _mm256_fmadd_ps(scale, i8_to_ps(_mm_srli_si128(b, 8)), offset));
 }
 
 // The same without an offset, elements 0-15 times sa and 16-31 times sb.
@@ -102,9 +100,7 @@ void run_q5(const uint8_t* p, int64_t n, Sink& s) {
 }
 
 // Plain floats: 8 at a time, the tail one by one.
-inline __m256 load_f32(const uint8_t* p, int64_t i) {
-  return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + i);
-}
+inline __m256 load_f32(const uint8_t* p, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + i); }
 inline __m256 load_f16(const uint8_t* p, int64_t i) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
 }

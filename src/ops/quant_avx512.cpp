@@ -73,8 +73,7 @@ void run_q5(const uint8_t* p, int64_t n, Sink& s) {
     q1 = _mm512_mask_add_epi32(q1, __mmask16(qh >> 16), q1, sixteen);
     if constexpr (kHasMin) {
       __m512 m = _mm512_set1_ps(f16(p + 2));
-      s.put(b * 32, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(q0), m),
-            _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(q1), m));
+      s.put(b * 32, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(q0), m), _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(q1), m));
     } else {
       q0 = _mm512_sub_epi32(q0, sixteen);
       q1 = _mm512_sub_epi32(q1, sixteen);
@@ -84,9 +83,7 @@ void run_q5(const uint8_t* p, int64_t n, Sink& s) {
 }
 
 // Plain floats: 32 elements at a time, then the tail in a masked step.
-inline __m512 load_f32(const uint8_t* p, int64_t i) {
-  return _mm512_loadu_ps(reinterpret_cast<const float*>(p) + i);
-}
+inline __m512 load_f32(const uint8_t* p, int64_t i) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p) + i); }
 inline __m512 load_f16(const uint8_t* p, int64_t i) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
 }

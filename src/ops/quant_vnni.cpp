@@ -54,17 +54,20 @@ float int8_q8_0_zmm(const uint8_t* p, const XView& x) {
   for (; b + 8 <= nb; b += 8, p += 8 * 34) {
     alignas(16) uint16_t dw[8];
     for (int j = 0; j < 8; ++j) std::memcpy(dw + j, p + 34 * j, 2);
-    const __m256 s8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
-                                    _mm256_loadu_ps(x.d + b));
+    const __m256 s8 =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))), _mm256_loadu_ps(x.d + b));
     offset = _mm256_fmadd_ps(s8, _mm256_cvtepi32_ps(x_block_sums(x, b)), offset);
     const __m512 s = _mm512_castps256_ps512(s8);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const uint8_t* q = p + 68 * c + 2;
-      const __m512i w = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(load32(q)), load32(q + 34), 1), flip);
+      const __m512i w =
+          _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(load32(q)), load32(q + 34), 1), flip);
       const __m512i prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x.q + 32 * (b + 2 * c)));
-      if (c % 2 == 0) acc0 = _mm512_fmadd_ps(pair_scales(s, c), _mm512_cvtepi32_ps(prod), acc0);
-      else acc1 = _mm512_fmadd_ps(pair_scales(s, c), _mm512_cvtepi32_ps(prod), acc1);
+      if (c % 2 == 0)
+        acc0 = _mm512_fmadd_ps(pair_scales(s, c), _mm512_cvtepi32_ps(prod), acc0);
+      else
+        acc1 = _mm512_fmadd_ps(pair_scales(s, c), _mm512_cvtepi32_ps(prod), acc1);
     }
   }
   const __m512 sum = _mm512_add_ps(acc0, acc1);
@@ -87,17 +90,20 @@ float int8_q4_k_zmm(const uint8_t* p, const XView& x) {
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const __m256i v = load32(p + 16 + 32 * c);
-      const __m512i w = _mm512_and_si512(
-          _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), low4);
+      const __m512i w =
+          _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), low4);
       const __m512i xq = _mm512_loadu_si512(x.q + 32 * (8 * b + 2 * c));
       const __m512i prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xq);
       const __m512 s = pair_scales(step, c);
-      if (c % 2 == 0) acc0 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc0);
-      else acc1 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc1);
+      if (c % 2 == 0)
+        acc0 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc0);
+      else
+        acc1 = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(prod), acc1);
     }
   }
   const __m512 total = _mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps256_ps512(offset));
-  return hsum8(_mm256_add_ps(_mm512_castps512_ps256(total), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1))));
+  return hsum8(_mm256_add_ps(_mm512_castps512_ps256(total),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1))));
 }
 
 // Q6_K with 512-bit registers. A half super-block (128 weights) is two 64-byte vectors of
@@ -121,7 +127,8 @@ float int8_q6_k_zmm(const uint8_t* p, const XView& x) {
   const __m512i group = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   for (int64_t b = 0; b < x.n / 256; ++b, p += 210) {
     const __m512 xd = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_loadu_ps(x.d + 8 * b)));
-    const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192))));
+    const __m512 sc =
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192))));
     const __m512 s = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(f16(p + 208)), sc), xd);
     offset = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_loadu_si512(x.sum16 + 16 * b)), offset);
     const int8_t* xq = x.q + 256 * b;

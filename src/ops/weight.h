@@ -13,9 +13,7 @@ struct Weight {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  const uint8_t* row(int64_t r) const {
-    return static_cast<const uint8_t*>(data) + r * row_bytes(type, cols);
-  }
+  const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + r * row_bytes(type, cols); }
   int64_t bytes() const { return rows * row_bytes(type, cols); }
 };
 

@@ -26,7 +26,8 @@ std::vector<NeedleSet> read_needle_sets(const std::string& path) {
     // asks nothing.
     for (const char* key : {"needle", "question", "real_needle"}) {
       const std::string text = json_string_field(j, key, where);
-      if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail(where, std::string("field '") + key + "' is empty");
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+        fail(where, std::string("field '") + key + "' is empty");
     }
     s.needle.needle = j["needle"];
     s.needle.question = j["question"];
@@ -110,8 +111,7 @@ std::vector<int64_t> parse_lengths(const std::string& spec) {
   // Written so that NaN fails every comparison: !(lo > 0), not lo <= 0.
   if (!(lo >= 1 && hi >= lo && hi <= static_cast<double>(kMaxContextLength)))
     fail(where, "expected 1 <= MIN <= MAX <= " + std::to_string(kMaxContextLength) + " tokens");
-  if (n <= 0 || n > kMaxGridLengths)
-    fail(where, "N must be in [1, " + std::to_string(kMaxGridLengths) + "]");
+  if (n <= 0 || n > kMaxGridLengths) fail(where, "N must be in [1, " + std::to_string(kMaxGridLengths) + "]");
   checked_double_to_int(lo, where, "MIN", 1, kMaxContextLength);
   checked_double_to_int(hi, where, "MAX", 1, kMaxContextLength);
   auto v = linspace_rounded(lo, hi, n);

@@ -33,9 +33,9 @@ struct GridSpec {
 // round(linspace(lo, hi, n)) with round-half-even, as numpy computes it.
 std::vector<int64_t> linspace_rounded(double lo, double hi, int n);
 // Grid limits, checked before anything is allocated for the grid.
-inline constexpr int kMaxGridLengths = 10000;            // N of --lengths MIN:MAX:N
+inline constexpr int kMaxGridLengths = 10000;                   // N of --lengths MIN:MAX:N
 inline constexpr int64_t kMaxContextLength = int64_t{1} << 31;  // tokens
-inline constexpr int kMaxDepths = 101;                    // distinct integer percents 0..100
+inline constexpr int kMaxDepths = 101;                          // distinct integer percents 0..100
 // "MIN:MAX:N" -> distinct lengths. Error on a malformed spec, NaN/infinite values, N above
 // kMaxGridLengths or lengths above kMaxContextLength.
 std::vector<int64_t> parse_lengths(const std::string& spec);

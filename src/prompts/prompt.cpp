@@ -56,7 +56,8 @@ NiahPrompt build_niah_prompt(const std::vector<int32_t>& haystack, const std::ve
     throw Error("context length " + std::to_string(length) + " leaves no room for the needle (" +
                 std::to_string(needle.size()) + " tokens) after the " + std::to_string(buffer) + "-token buffer");
   if (static_cast<int64_t>(haystack.size()) < n_hay)
-    throw Error("haystack has only " + std::to_string(haystack.size()) + " tokens; " + std::to_string(n_hay) + " needed");
+    throw Error("haystack has only " + std::to_string(haystack.size()) + " tokens; " + std::to_string(n_hay) +
+                " needed");
   int64_t pos = depth >= 100 ? n_hay : static_cast<int64_t>(n_hay * static_cast<double>(depth) / 100.0);
   if (depth < 100)
     while (pos > 0 && !is_sentence_end(haystack[pos - 1])) --pos;

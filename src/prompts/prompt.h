@@ -19,7 +19,7 @@ inline constexpr const char* kReferenceChatUserPrompt =
     "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:";
 
 struct PromptFormat {
-  std::optional<ChatTemplateKind> chat;             // set: wrap the user message in this template
+  std::optional<ChatTemplateKind> chat;              // set: wrap the user message in this template
   std::string base_template = kReferenceBasePrompt;  // {context}, {question}
   std::string chat_user_template = kReferenceChatUserPrompt;
 };
@@ -38,8 +38,8 @@ PromptFrame make_prompt_frame(const Tokenizer& tok, const PromptFormat& format, 
 
 struct NiahPrompt {
   std::vector<int32_t> tokens;
-  int64_t needle_begin = 0;   // index of the needle's first token in `tokens`
-  int64_t needle_end = 0;     // one past its last token
+  int64_t needle_begin = 0;  // index of the needle's first token in `tokens`
+  int64_t needle_end = 0;    // one past its last token
   int64_t haystack_tokens = 0;
   int64_t insert_offset = 0;  // insertion point inside the haystack part
 };

@@ -60,9 +60,12 @@ DetectSummary detect_summary_from_json(const json& j, const std::string& where) 
   if (!j.is_object()) fail(where, "expected a JSON object");
   DetectSummary s;
   if (const json* m = json_field(j, "model", where)) {
-    if (m->is_string()) s.model = {{"path", *m}};  // some writers store only the model path
-    else if (m->is_object()) s.model = *m;
-    else fail(where, "field 'model' is not an object");
+    if (m->is_string())
+      s.model = {{"path", *m}};  // some writers store only the model path
+    else if (m->is_object())
+      s.model = *m;
+    else
+      fail(where, "field 'model' is not an object");
   }
   if (const json* v = json_field(j, "settings", where)) {
     if (!v->is_object()) fail(where, "field 'settings' is not an object");
@@ -133,7 +136,8 @@ DetectSummary summarize(const std::vector<TestResult>& results, int n_layer, int
     if (st.mean > kRetrievalThreshold) ++s.count_above_0_1;
     s.heads.push_back(st);
   }
-  std::stable_sort(s.heads.begin(), s.heads.end(), [](const HeadStat& a, const HeadStat& b) { return a.mean > b.mean; });
+  std::stable_sort(s.heads.begin(), s.heads.end(),
+                   [](const HeadStat& a, const HeadStat& b) { return a.mean > b.mean; });
   if (s.counted == 0) s.heads.clear();  // no counted test: no score, no ranking
   s.share_above_0_1 = s.heads.empty() ? 0.0 : static_cast<double>(s.count_above_0_1) / s.heads.size();
   return s;

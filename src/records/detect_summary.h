@@ -30,9 +30,9 @@ struct DetectSummary {
   nlohmann::json settings = nlohmann::json::object();  // the run's settings (run.json)
   int n_layer = 0, n_head = 0, n_kv_head = 0;
   int tests = 0, counted = 0;
-  double niah_accuracy = 0;     // counted / tests
-  double mean_rouge_recall = 0; // over all tests, 0..100
-  std::vector<HeadStat> heads;  // sorted by mean, descending (ties: layer, head); empty when counted == 0
+  double niah_accuracy = 0;      // counted / tests
+  double mean_rouge_recall = 0;  // over all tests, 0..100
+  std::vector<HeadStat> heads;   // sorted by mean, descending (ties: layer, head); empty when counted == 0
   int count_above_0_1 = 0;
   double share_above_0_1 = 0;
   // The bootstrap's expected top-K Jaccard (analysis/head_stats.h stability_json); null when

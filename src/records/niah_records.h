@@ -48,7 +48,7 @@ LineCondition condition_from_json(const nlohmann::json& line, const std::string&
 struct NiahLine {
   std::string test_id;  // the run key "<mask label>|<grid test id>"
   // Reference fields.
-  std::string model;  // model file
+  std::string model;           // model file
   int64_t context_length = 0;  // tokens
   int depth_percent = 0;       // 0..100 (read rounded: the reference writes a float)
   std::string needle;
@@ -59,7 +59,7 @@ struct NiahLine {
   int needle_id = 0;
   LineCondition condition;  // without mask_kind in the line: only the "mask" label (default "none")
   std::string mask_mode = "uniform", mask_phase = "decode";
-  bool passed = false;  // score > kPassScore (the default when absent)
+  bool passed = false;                     // score > kPassScore (the default when absent)
   ErrorKind error_kind = ErrorKind::none;  // written as null for none
   CopyTally copy_tally;
   int64_t span_begin = -1, span_end = -1;  // needle span in prompt positions ("span")

@@ -1,7 +1,6 @@
 // Detect result lines and head_score.json.
 #include "records/results.h"
 
-
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -77,7 +76,8 @@ TestObservations observations_from_json(const json& j, const std::string& where)
   }
   if (const json* by_head = json_field(j, "sink_mass_by_head", where)) {
     if (!by_head->is_object()) fail(where, "field 'sink_mass_by_head' is not an object");
-    for (const auto& [key, v] : by_head->items()) o.sink_mass_by_head[key] = json_number_in(v, where, "sink_mass_by_head['" + key + "']", 0.0, 1.0);
+    for (const auto& [key, v] : by_head->items())
+      o.sink_mass_by_head[key] = json_number_in(v, where, "sink_mass_by_head['" + key + "']", 0.0, 1.0);
   }
   return o;
 }
@@ -112,7 +112,8 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
       r.decode_seconds = json_number_field(*timing, "decode", where, 0.0);
       r.scoring_seconds = json_number_field(*timing, "scoring", where, 0.0);
     }
-    if (const json* v = json_field(j, "reused_tokens", where)) r.reused_tokens = json_integer(*v, where, "field 'reused_tokens'");
+    if (const json* v = json_field(j, "reused_tokens", where))
+      r.reused_tokens = json_integer(*v, where, "field 'reused_tokens'");
     TestObservations o = observations_from_json(j, where);
     r.error = std::move(o.error);
     r.copy_steps_inside_span = o.copy_steps_inside_span;

@@ -22,8 +22,8 @@ struct TestResult {
   int depth = 0;
   int64_t span_begin = -1, span_end = -1;  // needle span in prompt positions (-1: not found)
   std::string answer;
-  double rouge_recall = 0;   // ROUGE-1 recall x 100
-  bool counted = false;      // recall > 50: the test's head scores enter head_score.json
+  double rouge_recall = 0;                    // ROUGE-1 recall x 100
+  bool counted = false;                       // recall > 50: the test's head scores enter head_score.json
   std::map<std::string, double> head_scores;  // "L-H" -> score, nonzero only
   double seconds = 0;
   int64_t prompt_tokens = 0;
@@ -33,12 +33,12 @@ struct TestResult {
   // (experiments/explain.h); -1 when no support heads were given.
   double support_share = -1;
   // What the runner observed beside the score.
-  std::string error;                 // "needle span not found in the prompt", or empty
-  int64_t reused_tokens = 0;         // prompt tokens whose KV entries came from the previous test
+  std::string error;          // "needle span not found in the prompt", or empty
+  int64_t reused_tokens = 0;  // prompt tokens whose KV entries came from the previous test
   int64_t copy_steps_inside_span = 0, copy_steps_outside_span = 0;  // head copies by source
-  double sink_mass_top_heads = -1;   // mean first-token mass of the sink heads; -1: none observed
-  std::optional<std::vector<StepCopies>> steps;      // per decode step (NiahRunConfig::record_steps)
-  std::map<std::string, double> sink_mass_by_head;   // "L-H" -> mean first-token mass, with steps
+  double sink_mass_top_heads = -1;                  // mean first-token mass of the sink heads; -1: none observed
+  std::optional<std::vector<StepCopies>> steps;     // per decode step (NiahRunConfig::record_steps)
+  std::map<std::string, double> sink_mass_by_head;  // "L-H" -> mean first-token mass, with steps
 };
 
 // The one detect result line: the writer's and every reader's. Types are strict (a depth of

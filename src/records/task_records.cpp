@@ -56,7 +56,8 @@ QaLine qa_line_from_json(const json& j, const std::string& where) {
     l.generated_tokens = count_field(j, "generated_tokens", where);
     l.context_tokens_dropped = count_field(j, "context_tokens_dropped", where);
     l.seconds = json_number_field(j, "seconds", where);
-    if (const json* s = json_field(j, "support_share", where)) l.support_share = json_number_in(*s, where, "field 'support_share'", 0.0, 1.0);
+    if (const json* s = json_field(j, "support_share", where))
+      l.support_share = json_number_in(*s, where, "field 'support_share'", 0.0, 1.0);
     l.condition = condition_from_json(j, where);
     return l;
   });

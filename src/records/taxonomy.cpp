@@ -33,8 +33,10 @@ CopyTally tally_copies(const std::vector<StepCopies>& steps) {
   for (const auto& s : steps) {
     if (!s.content) continue;
     ++t.content_steps;
-    if (s.span > 0) ++t.span_steps;
-    else if (s.needle == 0 && s.haystack > 0) ++t.haystack_steps;
+    if (s.span > 0)
+      ++t.span_steps;
+    else if (s.needle == 0 && s.haystack > 0)
+      ++t.haystack_steps;
   }
   return t;
 }
@@ -73,8 +75,8 @@ std::vector<StepCopies> steps_from_json(const nlohmann::json& steps) {
 nlohmann::json steps_to_json(const std::vector<StepCopies>& steps) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& s : steps) {
-    nlohmann::json j = {{"content", s.content}, {"span", s.span}, {"needle", s.needle},
-                        {"haystack", s.haystack}, {"other", s.other}};
+    nlohmann::json j = {
+        {"content", s.content}, {"span", s.span}, {"needle", s.needle}, {"haystack", s.haystack}, {"other", s.other}};
     if (s.token >= 0) j["token"] = s.token;
     if (s.sink >= 0) j["sink"] = s.sink;
     out.push_back(std::move(j));

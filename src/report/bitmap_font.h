@@ -8,11 +8,11 @@
 namespace rhead::report {
 
 struct BitmapFont {
-  static constexpr int kColumns = 5;   // glyph width, grid cells
-  static constexpr int kRows = 9;      // glyph height including descenders
-  static constexpr int kAscent = 7;    // rows above the baseline
-  static constexpr int kAdvance = 6;   // horizontal step per character, grid cells
-  static constexpr int kEm = 10;       // grid cells per font size unit (line height)
+  static constexpr int kColumns = 5;  // glyph width, grid cells
+  static constexpr int kRows = 9;     // glyph height including descenders
+  static constexpr int kAscent = 7;   // rows above the baseline
+  static constexpr int kAdvance = 6;  // horizontal step per character, grid cells
+  static constexpr int kEm = 10;      // grid cells per font size unit (line height)
 };
 
 // Row bitmasks of one glyph: bit (kColumns - 1 - x) of rows[y] is cell (x, y).

@@ -75,8 +75,8 @@ void Drawing::circle(double cx, double cy, double r, Color fill) {
   shapes.push_back(std::move(s));
 }
 
-void Drawing::text(double x, double y, std::string text, double font_size, Color color, Anchor anchor,
-                   bool vertical, bool bold) {
+void Drawing::text(double x, double y, std::string text, double font_size, Color color, Anchor anchor, bool vertical,
+                   bool bold) {
   Shape s;
   s.kind = Shape::Kind::text;
   s.x = x, s.y = y;
@@ -192,7 +192,8 @@ class Canvas {
           int sum = 0;
           for (int sy = 0; sy < kSupersample; ++sy)
             for (int sx = 0; sx < kSupersample; ++sx)
-              sum += pixels_[((static_cast<std::size_t>(y) * kSupersample + sy) * width_ + x * kSupersample + sx) * 3 + ch];
+              sum += pixels_[((static_cast<std::size_t>(y) * kSupersample + sy) * width_ + x * kSupersample + sx) * 3 +
+                             ch];
           out[(static_cast<std::size_t>(y) * out_w + x) * 3 + ch] =
               static_cast<std::uint8_t>((sum + kSupersample * kSupersample / 2) / (kSupersample * kSupersample));
         }
@@ -253,8 +254,10 @@ void draw_shape(Canvas& canvas, const Shape& s, double k) {
       }
       break;
     case Shape::Kind::line:
-      if (s.dashed) draw_dashed(canvas, s.x * k, s.y * k, s.x2 * k, s.y2 * k, s.stroke_width * k, s.stroke);
-      else canvas.fill_segment(s.x * k, s.y * k, s.x2 * k, s.y2 * k, s.stroke_width * k, s.stroke);
+      if (s.dashed)
+        draw_dashed(canvas, s.x * k, s.y * k, s.x2 * k, s.y2 * k, s.stroke_width * k, s.stroke);
+      else
+        canvas.fill_segment(s.x * k, s.y * k, s.x2 * k, s.y2 * k, s.stroke_width * k, s.stroke);
       break;
     case Shape::Kind::polyline:
       for (std::size_t i = 0; i + 1 < s.points.size(); ++i) {
@@ -264,12 +267,8 @@ void draw_shape(Canvas& canvas, const Shape& s, double k) {
       }
       for (const auto& [px, py] : s.points) canvas.fill_disc(px * k, py * k, s.stroke_width * k / 2, s.stroke);
       break;
-    case Shape::Kind::circle:
-      canvas.fill_disc(s.x * k, s.y * k, s.r * k, s.fill);
-      break;
-    case Shape::Kind::text:
-      draw_text(canvas, s, k);
-      break;
+    case Shape::Kind::circle: canvas.fill_disc(s.x * k, s.y * k, s.r * k, s.fill); break;
+    case Shape::Kind::text: draw_text(canvas, s, k); break;
   }
 }
 
@@ -367,9 +366,10 @@ std::string to_svg(const Drawing& drawing) {
         out << (title.empty() ? "/>\n" : ">" + title + "</rect>\n");
         break;
       case Shape::Kind::line:
-        out << "<line x1=\"" << num(s.x) << "\" y1=\"" << num(s.y) << "\" x2=\"" << num(s.x2) << "\" y2=\""
-            << num(s.y2) << "\" stroke=\"" << s.stroke.hex() << "\" stroke-width=\"" << num(s.stroke_width) << '"';
-        if (s.dashed) out << " stroke-dasharray=\"" << num(s.stroke_width * 5) << ' ' << num(s.stroke_width * 3.5) << '"';
+        out << "<line x1=\"" << num(s.x) << "\" y1=\"" << num(s.y) << "\" x2=\"" << num(s.x2) << "\" y2=\"" << num(s.y2)
+            << "\" stroke=\"" << s.stroke.hex() << "\" stroke-width=\"" << num(s.stroke_width) << '"';
+        if (s.dashed)
+          out << " stroke-dasharray=\"" << num(s.stroke_width * 5) << ' ' << num(s.stroke_width * 3.5) << '"';
         out << "/>\n";
         break;
       case Shape::Kind::polyline: {
@@ -409,10 +409,14 @@ void write_svg(const Drawing& drawing, const std::string& path) {
 void save_figure(const Drawing& drawing, const std::string& path) {
   const auto dot = path.rfind('.');
   std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (ext == "png") write_png(drawing, path);
-  else if (ext == "svg") write_svg(drawing, path);
-  else fail(path, "unknown figure format (use .png or .svg)");
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == "png")
+    write_png(drawing, path);
+  else if (ext == "svg")
+    write_svg(drawing, path);
+  else
+    fail(path, "unknown figure format (use .png or .svg)");
 }
 
 }  // namespace rhead::report

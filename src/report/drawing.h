@@ -33,7 +33,7 @@ struct Shape {
   bool has_fill = false, has_stroke = false;
   double stroke_width = 1;
   bool dashed = false;
-  std::string text;     // UTF-8; PNG shows non-ASCII as boxes
+  std::string text;       // UTF-8; PNG shows non-ASCII as boxes
   double font_size = 14;  // line height in pixels
   Anchor anchor = Anchor::start;
   bool vertical = false;  // text reads bottom to top (rotated -90 degrees)
@@ -51,8 +51,8 @@ struct Drawing {
   void line(double x1, double y1, double x2, double y2, Color stroke, double stroke_width = 1, bool dashed = false);
   void polyline(std::vector<std::pair<double, double>> points, Color stroke, double stroke_width = 2);
   void circle(double cx, double cy, double r, Color fill);
-  void text(double x, double y, std::string text, double font_size, Color color = kBlack,
-            Anchor anchor = Anchor::start, bool vertical = false, bool bold = false);
+  void text(double x, double y, std::string text, double font_size, Color color = kBlack, Anchor anchor = Anchor::start,
+            bool vertical = false, bool bold = false);
 };
 
 // Width in pixels of `text` set at `font_size`, the same metric for PNG and SVG layout.

@@ -117,9 +117,11 @@ std::string build_explain_page(const Explanation& e, const std::string& context,
   out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
       << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
          "script-src 'unsafe-inline'\">\n"
-      << "<title>rhead explain: " << html_escape(info.question) << "</title>\n<style>" << kStyle << "</style></head>\n<body>\n";
-  out << "<h1>Where the answer came from</h1>\n<p class=\"meta\">model " << html_escape(info.model) << " &middot; context "
-      << html_escape(info.context_path) << " (" << (e.doc_end - e.doc_begin) << " tokens) &middot; top heads";
+      << "<title>rhead explain: " << html_escape(info.question) << "</title>\n<style>" << kStyle
+      << "</style></head>\n<body>\n";
+  out << "<h1>Where the answer came from</h1>\n<p class=\"meta\">model " << html_escape(info.model)
+      << " &middot; context " << html_escape(info.context_path) << " (" << (e.doc_end - e.doc_begin)
+      << " tokens) &middot; top heads";
   for (const auto& [l, h] : e.heads) out << " " << l << "-" << h;
   out << " &middot; &tau; = " << fixed(e.tau, 2);
   if (!info.mask.empty()) out << " &middot; mask " << html_escape(info.mask);
@@ -134,7 +136,8 @@ std::string build_explain_page(const Explanation& e, const std::string& context,
     if (t.support == Support::unsupported) out << ": no top head copied or attended to the document";
     out << "\">" << html_escape(t.piece) << "</span>";
   }
-  out << "</div>\n<p class=\"legend meta\"><span class=\"tok copied\">copied</span><span class=\"tok attended\">attended "
+  out << "</div>\n<p class=\"legend meta\"><span class=\"tok copied\">copied</span><span class=\"tok "
+         "attended\">attended "
          "(no copy, document mass &ge; &tau;)</span><span class=\"tok unsupported\">unsupported</span></p>\n"
       << "<div id=\"details\"></div>\n";
 

@@ -18,7 +18,7 @@ struct ExplainPageInfo {
   std::string model;         // shown in the header
   std::string context_path;  // shown in the header
   std::string question;
-  std::string mask;          // "" or the mask spec
+  std::string mask;  // "" or the mask spec
 };
 
 // `context` is the document text the explanation's byte ranges index.

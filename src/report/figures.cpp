@@ -15,16 +15,16 @@ namespace rhead::report {
 using analysis::ScoreMap;
 
 const std::vector<std::string>& figure_kinds() {
-  static const std::vector<std::string> kinds = {"heatmap", "histogram", "frequency", "ranked", "accuracy", "support",
-                                                 "niah",    "sweep",     "pair",      "correlation"};
+  static const std::vector<std::string> kinds = {"heatmap", "histogram", "frequency", "ranked", "accuracy",
+                                                 "support", "niah",      "sweep",     "pair",   "correlation"};
   return kinds;
 }
 
 std::string file_stem(const std::string& label) {
   std::string out;
   for (char c : label) {
-    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                      c == '_' || c == '-';
+    const bool safe =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     out += safe ? c : '_';
   }
   return out.empty() ? "figure" : out;
@@ -85,11 +85,12 @@ std::vector<NamedFigure> niah_run_figures(const analysis::NiahRun& run, const st
   }
   for (const auto& split : analysis::support_splits(run.tests)) {
     const std::string suffix = split.mask.empty() ? "" : "_" + file_stem(split.mask);
-    out.push_back({"support", stem + "_support" + suffix,
-                   "Share of answer tokens the top heads copied from the context, for passed and failed tests" +
-                       (split.mask.empty() ? std::string(".") : " (" + split.mask + ")."),
-                   support_share_histogram(split.passed, split.failed, analysis::auroc(split.passed, split.failed),
-                                           label + (split.mask.empty() ? "" : ", mask " + split.mask) + ": support share")});
+    out.push_back(
+        {"support", stem + "_support" + suffix,
+         "Share of answer tokens the top heads copied from the context, for passed and failed tests" +
+             (split.mask.empty() ? std::string(".") : " (" + split.mask + ")."),
+         support_share_histogram(split.passed, split.failed, analysis::auroc(split.passed, split.failed),
+                                 label + (split.mask.empty() ? "" : ", mask " + split.mask) + ": support share")});
   }
   if (!run.sweep.empty())
     out.push_back({"sweep", stem + "_sweep",
@@ -97,11 +98,11 @@ std::vector<NamedFigure> niah_run_figures(const analysis::NiahRun& run, const st
                    sweep_plot(run.sweep, label + ": masking top-K vs random-K heads")});
   // The KV-policy sweep, redrawn from kv_sweep.json (the score is the NIAH score).
   if (!run.dir.empty() && std::filesystem::exists(std::filesystem::path(run.dir) / "kv_sweep.json"))
-    out.push_back({"sweep", stem + "_kv_sweep",
-                   "NIAH mean score against the KV cache kept: one line per window and kind of full heads (top-K "
-                   "retrieval heads or K random heads), each point labelled with its K.",
-                   kv_sweep_plot(read_kv_sweep_points(run.dir + "/kv_sweep.json"), label + ": KV policies",
-                                 "NIAH mean score")});
+    out.push_back(
+        {"sweep", stem + "_kv_sweep",
+         "NIAH mean score against the KV cache kept: one line per window and kind of full heads (top-K "
+         "retrieval heads or K random heads), each point labelled with its K.",
+         kv_sweep_plot(read_kv_sweep_points(run.dir + "/kv_sweep.json"), label + ": KV policies", "NIAH mean score")});
   return out;
 }
 

@@ -111,10 +111,30 @@ std::string kv_number(const nlohmann::json& policy, const char* key) {
 }
 
 std::vector<FlatFile> niah_exports(const analysis::NiahRun& run) {
-  Csv tests({"test_id", "grid_test_id", "mask", "mask_kind", "mask_k", "mask_seed", "mask_heads", "mask_mode",
-             "mask_phase", "kv_window", "kv_sink", "kv_kept_fraction", "query_kept_fraction", "needle_id",
-             "context_length", "depth_percent", "prompt_tokens", "generated_tokens", "score", "passed", "error_kind",
-             "support_share", "seconds", "model_response"});
+  Csv tests({"test_id",
+             "grid_test_id",
+             "mask",
+             "mask_kind",
+             "mask_k",
+             "mask_seed",
+             "mask_heads",
+             "mask_mode",
+             "mask_phase",
+             "kv_window",
+             "kv_sink",
+             "kv_kept_fraction",
+             "query_kept_fraction",
+             "needle_id",
+             "context_length",
+             "depth_percent",
+             "prompt_tokens",
+             "generated_tokens",
+             "score",
+             "passed",
+             "error_kind",
+             "support_share",
+             "seconds",
+             "model_response"});
   struct Condition {
     const LineCondition* c = nullptr;
     int tests = 0, passed = 0;
@@ -125,27 +145,45 @@ std::vector<FlatFile> niah_exports(const analysis::NiahRun& run) {
   for (const NiahLine& t : run.tests) {
     const LineCondition& c = t.condition;
     const bool kv = c.kv_policy.is_object();
-    tests.row({t.test_id, t.grid_test_id, c.mask, c.mask_kind, num(c.mask_k),
-               c.mask_kind == "random" ? num(static_cast<long long>(c.mask_seed)) : "", joined(c.mask_heads),
-               t.mask_mode, t.mask_phase, kv ? kv_number(c.kv_policy, "window") : "",
-               kv ? kv_number(c.kv_policy, "sink") : "", num(c.kv_kept_fraction()), num(c.query_kept_fraction()),
-               num(t.needle_id), num(static_cast<long long>(t.context_length)), num(t.depth_percent),
-               num(static_cast<long long>(t.prompt_tokens)), num(static_cast<long long>(t.generated_tokens)),
-               num(t.score), boolean(t.passed), error_kind_name(t.error_kind), optional_share(t.observed.support_share),
-               num(t.seconds), t.model_response});
+    tests.row({t.test_id,
+               t.grid_test_id,
+               c.mask,
+               c.mask_kind,
+               num(c.mask_k),
+               c.mask_kind == "random" ? num(static_cast<long long>(c.mask_seed)) : "",
+               joined(c.mask_heads),
+               t.mask_mode,
+               t.mask_phase,
+               kv ? kv_number(c.kv_policy, "window") : "",
+               kv ? kv_number(c.kv_policy, "sink") : "",
+               num(c.kv_kept_fraction()),
+               num(c.query_kept_fraction()),
+               num(t.needle_id),
+               num(static_cast<long long>(t.context_length)),
+               num(t.depth_percent),
+               num(static_cast<long long>(t.prompt_tokens)),
+               num(static_cast<long long>(t.generated_tokens)),
+               num(t.score),
+               boolean(t.passed),
+               error_kind_name(t.error_kind),
+               optional_share(t.observed.support_share),
+               num(t.seconds),
+               t.model_response});
     auto [it, fresh] = conditions.try_emplace(c.mask);
     if (fresh) {
       it->second.c = &c;
-      if (c.mask == "none") order.insert(order.begin(), c.mask);
-      else order.push_back(c.mask);
+      if (c.mask == "none")
+        order.insert(order.begin(), c.mask);
+      else
+        order.push_back(c.mask);
     }
     it->second.tests += 1;
     it->second.passed += t.passed;
     it->second.score += t.score;
     it->second.kept += c.kv_kept_fraction();
   }
-  Csv summary({"mask", "mask_kind", "mask_k", "mask_seed", "mask_heads", "tests", "passed", "mean_score",
-               "kv_kept_fraction"});
+  Csv summary(
+      {"mask", "mask_kind", "mask_k", "mask_seed", "mask_heads", "tests", "passed", "mean_score", "kv_kept_fraction"});
   for (const std::string& label : order) {
     const Condition& g = conditions.at(label);
     summary.row({label, g.c->mask_kind, num(g.c->mask_k),

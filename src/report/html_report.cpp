@@ -87,7 +87,8 @@ void value_html(std::ostream& out, const json& v) {
 
 void key_value_table(std::ostream& out, const std::string& caption, const json& object) {
   out << "<table class=\"kv\"><caption>" << escape(caption) << "</caption>\n";
-  if (!object.is_object() || object.empty()) out << "<tr><td colspan=\"2\"><em>not recorded</em></td></tr>\n";
+  if (!object.is_object() || object.empty())
+    out << "<tr><td colspan=\"2\"><em>not recorded</em></td></tr>\n";
   else
     for (auto it = object.begin(); it != object.end(); ++it) {
       out << "<tr><th>" << escape(it.key()) << "</th><td>";
@@ -128,7 +129,8 @@ void raw_files(std::ostream& out, const fs::path& dir, const fs::path& report_di
   for (const auto& f : files) {
     const auto size = fs::file_size(f);
     out << "<li><a href=\"" << escape(link_to(f, report_dir)) << "\">" << escape(f.filename().string())
-        << "</a> <span class=\"size\">(" << (size >= 10240 ? std::to_string(size / 1024) + " KiB" : std::to_string(size) + " bytes")
+        << "</a> <span class=\"size\">("
+        << (size >= 10240 ? std::to_string(size / 1024) + " KiB" : std::to_string(size) + " bytes")
         << ")</span></li>\n";
   }
   out << "</ul>\n";
@@ -148,7 +150,8 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
     tests = run.summary->tests, counted = run.summary->counted;
   } else {
     tests = static_cast<int>(run.tests.size());
-    counted = static_cast<int>(std::count_if(run.tests.begin(), run.tests.end(), [](const auto& t) { return t.counted; }));
+    counted =
+        static_cast<int>(std::count_if(run.tests.begin(), run.tests.end(), [](const auto& t) { return t.counted; }));
   }
   const bool scored = counted > 0 && run.scores;
   // The answer first: which heads retrieve, how sparse they are, how accurate the model was.
@@ -165,8 +168,7 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
         << kRetrievalThreshold << "; NIAH accuracy " << fixed(100.0 * counted / std::max(tests, 1), 1) << "% ("
         << counted << " of " << tests << " tests counted: answer ROUGE-1 recall &gt; 50).</p>\n";
     // With head_stats.json of the same grid: each head's bootstrap interval and P(in top-K).
-    const analysis::HeadStats* st =
-        run.stats && run.stats->heads.size() == m.head_count() ? &*run.stats : nullptr;
+    const analysis::HeadStats* st = run.stats && run.stats->heads.size() == m.head_count() ? &*run.stats : nullptr;
     out << "<table class=\"heads\"><caption>Retrieval heads (score &gt; " << kRetrievalThreshold
         << "; the strongest 10 when fewer)</caption>\n"
         << "<tr><th>rank</th><th>head</th><th>mean score</th>";
@@ -305,25 +307,29 @@ void sweep_table(std::ostream& out, const std::vector<analysis::SweepSeries>& sw
         if (sd.k == k) seeds.push_back(&sd);
     std::string spread;
     if (!seeds.empty()) {
-      const auto [lo, hi] = std::minmax_element(seeds.begin(), seeds.end(), [](auto* a, auto* b) { return a->score < b->score; });
+      const auto [lo, hi] =
+          std::minmax_element(seeds.begin(), seeds.end(), [](auto* a, auto* b) { return a->score < b->score; });
       spread = fixed((*lo)->score, 1) + "&ndash;" + fixed((*hi)->score, 1);
     }
-    out << "<tr><td>" << fixed(k, 0) << "</td><td>" << at(top, k) << "</td><td>" << at(random, k) << "</td><td>" << spread
-        << "</td><td>";
+    out << "<tr><td>" << fixed(k, 0) << "</td><td>" << at(top, k) << "</td><td>" << at(random, k) << "</td><td>"
+        << spread << "</td><td>";
     for (const auto* sd : seeds) {
       std::string heads;
       for (const auto& h : sd->heads) heads += (heads.empty() ? "" : ", ") + h;
-      out << "<div>seed " << sd->seed << ": <strong>" << fixed(sd->score, 1) << "</strong> (" << escape(heads) << ")</div>";
+      out << "<div>seed " << sd->seed << ": <strong>" << fixed(sd->score, 1) << "</strong> (" << escape(heads)
+          << ")</div>";
     }
     out << "</td></tr>\n";
   }
   out << "</table>\n";
 }
 
-void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::string& name, const fs::path& report_dir) {
+void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::string& name,
+                  const fs::path& report_dir) {
   out << "<section class=\"run\"><h2>NIAH run: " << escape(name) << "</h2>\n<div class=\"answer\">\n";
   const auto figures = niah_run_figures(run, name);
-  const auto sweep_figure = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.kind == "sweep"; });
+  const auto sweep_figure =
+      std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.kind == "sweep"; });
   // The answer first: top-K vs random-K (figure and table with each seed), then the conditions.
   if (!run.sweep.empty() || sweep_figure != figures.end()) {
     out << "<div class=\"tables\">\n";
@@ -337,20 +343,21 @@ void niah_section(std::ostream& out, const analysis::NiahRun& run, const std::st
   }
   const auto rows = condition_rows(run);
   const bool has_passed = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.passed >= 0; });
-  out << "<table class=\"heads\"><caption>Scores by condition (the unmasked baseline first; passed: score &gt; 50)</caption>\n"
+  out << "<table class=\"heads\"><caption>Scores by condition (the unmasked baseline first; passed: score &gt; "
+         "50)</caption>\n"
          "<tr><th>condition</th><th>tests</th><th>mean score</th>";
   if (has_passed) out << "<th>passed</th><th>incomplete</th><th>hallucination</th><th>wrong extraction</th>";
   out << "</tr>\n";
   for (const auto& r : rows) {
-    out << "<tr" << (r.label == "none" ? " class=\"baseline\"" : "") << "><td>" << escape(r.label) << "</td><td>" << r.tests
-        << "</td><td>" << fixed(r.mean, 1) << "</td>";
+    out << "<tr" << (r.label == "none" ? " class=\"baseline\"" : "") << "><td>" << escape(r.label) << "</td><td>"
+        << r.tests << "</td><td>" << fixed(r.mean, 1) << "</td>";
     if (has_passed) {
       auto err = [&](const char* k) {
         auto it = r.errors.find(k);
         return it == r.errors.end() ? std::string() : std::to_string(it->second);
       };
-      out << "<td>" << (r.passed >= 0 ? std::to_string(r.passed) : "") << "</td><td>" << err("incomplete") << "</td><td>"
-          << err("hallucination") << "</td><td>" << err("wrong_extraction") << "</td>";
+      out << "<td>" << (r.passed >= 0 ? std::to_string(r.passed) : "") << "</td><td>" << err("incomplete")
+          << "</td><td>" << err("hallucination") << "</td><td>" << err("wrong_extraction") << "</td>";
     }
     out << "</tr>\n";
   }

@@ -9,7 +9,7 @@
 namespace rhead::report {
 
 struct ReportOptions {
-  std::string title;   // default: "rhead report: <dir name>"
+  std::string title;                  // default: "rhead report: <dir name>"
   bool allow_shape_mismatch = false;  // for the comparison of several detect runs
 };
 

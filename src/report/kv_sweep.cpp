@@ -34,7 +34,7 @@ std::vector<KvSweepPoint> kv_sweep_points(const std::vector<json>& summaries) {
     const json kv = s.value("kv_policy", json::object());
     const int64_t window = kv.value("window", int64_t{0});
     const std::string kind = kv.value("full_kind", std::string("none"));
-    const std::string curve = window <= 0       ? "full"
+    const std::string curve = window <= 0        ? "full"
                               : kind == "none"   ? "none"
                               : kind == "top"    ? "retrieval"
                               : kind == "random" ? "random"
@@ -116,8 +116,7 @@ std::string format_kv_sweep(const std::vector<KvSweepPoint>& points, const std::
   out << buf;
   for (const KvSweepPoint& p : points) {
     std::snprintf(buf, sizeof buf, " %-10s %6lld %6d %5d %13.1f %16.1f %10.1f\n", p.curve.c_str(),
-                  static_cast<long long>(p.window), p.k, p.conditions, p.kv_kept_pct, p.query_kept_pct,
-                  p.mean_score);
+                  static_cast<long long>(p.window), p.k, p.conditions, p.kv_kept_pct, p.query_kept_pct, p.mean_score);
     out << buf;
   }
   return out.str();

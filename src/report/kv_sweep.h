@@ -11,8 +11,8 @@ namespace rhead {
 
 // One point of the KV sweep: a condition's mean score against what it kept.
 struct KvSweepPoint {
-  std::string curve;       // "retrieval" (top:K full), "random" (random:K full, mean over seeds), "none" (K = 0),
-                           // "full" (no policy: the whole cache, the reference)
+  std::string curve;  // "retrieval" (top:K full), "random" (random:K full, mean over seeds), "none" (K = 0),
+                      // "full" (no policy: the whole cache, the reference)
   int64_t window = 0;
   int k = 0;
   int conditions = 0;      // conditions averaged (seeds)

@@ -9,7 +9,8 @@
 
 namespace rhead::report {
 
-Drawing kv_sweep_plot(const std::vector<KvSweepPoint>& points, const std::string& title, const std::string& score_name) {
+Drawing kv_sweep_plot(const std::vector<KvSweepPoint>& points, const std::string& title,
+                      const std::string& score_name) {
   LinePlotSpec spec;
   spec.title = title;
   spec.x_label = "KV cache kept (% of the full cache, per KV head)";

@@ -58,7 +58,8 @@ Ticks nice_ticks(double lo, double hi, int target = 5) {
   t.hi = std::ceil(hi / step - 1e-9) * step;
   for (double v = t.lo; v <= t.hi + step * 1e-6; v += step) t.values.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
   t.decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
-  if (std::abs(step / std::pow(10.0, -t.decimals) - std::round(step / std::pow(10.0, -t.decimals))) > 1e-6) ++t.decimals;
+  if (std::abs(step / std::pow(10.0, -t.decimals) - std::round(step / std::pow(10.0, -t.decimals))) > 1e-6)
+    ++t.decimals;
   return t;
 }
 
@@ -72,10 +73,10 @@ void draw_title(Drawing& d, const std::string& title, double y) {
 struct HeatmapLayout {
   int rows = 0, cols = 0;
   double cell_w = 0, cell_h = 0;
-  double left = 0;    // from the panel's left edge to the grid
-  double top = 0;     // from the panel's top edge to the grid
+  double left = 0;  // from the panel's left edge to the grid
+  double top = 0;   // from the panel's top edge to the grid
   double grid_w = 0, grid_h = 0;
-  double colorbar_space = 0;  // room right of the grid for the colour bar
+  double colorbar_space = 0;     // room right of the grid for the colour bar
   double width = 0, height = 0;  // whole panel
   int column_step = 1, row_step = 1;
   bool vertical_columns = false;  // word labels too wide for a cell are turned upright
@@ -123,7 +124,8 @@ HeatmapLayout layout_heatmap(const HeatmapSpec& spec, bool with_colorbar) {
   lay.top = 16 + (spec.title.empty() ? 0 : kTitleSize + 14);
   if (with_colorbar) {
     // gap, bar, tick marks and labels, vertical caption
-    lay.colorbar_space = 22 + 22 + 6 + text_width("0.000", kTickSize) + 8 + (spec.colorbar_label.empty() ? 0 : kLabelSize + 8);
+    lay.colorbar_space =
+        22 + 22 + 6 + text_width("0.000", kTickSize) + 8 + (spec.colorbar_label.empty() ? 0 : kLabelSize + 8);
   }
   lay.width = lay.left + lay.grid_w + lay.colorbar_space + 20;
   lay.height = lay.top + lay.grid_h + 10 + lay.column_label_h + (spec.x_label.empty() ? 0 : 12 + kLabelSize) + 18;
@@ -155,7 +157,8 @@ void draw_colorbar(Drawing& d, const ColorScale& colors, double min, double max,
   }
   if (!label.empty()) {
     // Upright caption; smaller when the bar is shorter than the caption.
-    const double size = std::clamp(kLabelSize * (height - 10) / std::max(1.0, text_width(label, kLabelSize)), 11.0, kLabelSize);
+    const double size =
+        std::clamp(kLabelSize * (height - 10) / std::max(1.0, text_width(label, kLabelSize)), 11.0, kLabelSize);
     d.text(x + bar_w + 8 + widest + 10 + size * 0.7, y + height / 2, label, size, kBlack, Anchor::middle, true);
   }
 }
@@ -203,7 +206,8 @@ void draw_heatmap_panel(Drawing& d, const HeatmapSpec& spec, const HeatmapLayout
     const double x = gx + (c + 0.5) * lay.cell_w;
     d.line(x, gy + lay.grid_h, x, gy + lay.grid_h + 4, kAxisColor, 1);
     if (lay.vertical_columns)
-      d.text(x + kTickSize * 0.35, gy + lay.grid_h + 7, spec.column_labels[c], kTickSize, kAxisColor, Anchor::end, true);
+      d.text(x + kTickSize * 0.35, gy + lay.grid_h + 7, spec.column_labels[c], kTickSize, kAxisColor, Anchor::end,
+             true);
     else
       d.text(x, gy + lay.grid_h + 6 + kTickSize * 0.8, spec.column_labels[c], kTickSize, kAxisColor, Anchor::middle);
   }
@@ -213,8 +217,8 @@ void draw_heatmap_panel(Drawing& d, const HeatmapSpec& spec, const HeatmapLayout
     d.text(gx - 7, y + kTickSize * 0.35, spec.row_labels[r], kTickSize, kAxisColor, Anchor::end);
   }
   if (!spec.x_label.empty())
-    d.text(gx + lay.grid_w / 2, gy + lay.grid_h + 10 + lay.column_label_h + 12 + kLabelSize * 0.75, spec.x_label, kLabelSize,
-           kBlack, Anchor::middle);
+    d.text(gx + lay.grid_w / 2, gy + lay.grid_h + 10 + lay.column_label_h + 12 + kLabelSize * 0.75, spec.x_label,
+           kLabelSize, kBlack, Anchor::middle);
   if (!spec.y_label.empty())
     d.text(ox + 16 + kLabelSize * 0.75, gy + lay.grid_h / 2, spec.y_label, kLabelSize, kBlack, Anchor::middle, true);
   if (with_colorbar)
@@ -246,7 +250,8 @@ HeatmapSpec head_spec(const ScoreMap& map, double max, const std::string& title)
   for (int l = 0; l < map.n_layer; ++l)
     for (int h = 0; h < map.n_head; ++h) {
       const std::size_t i = map.index(l, h);
-      std::string text = "head " + std::to_string(l) + "-" + std::to_string(h) + ": score " + format_number(map.mean[i], 3);
+      std::string text =
+          "head " + std::to_string(l) + "-" + std::to_string(h) + ": score " + format_number(map.mean[i], 3);
       if (map.frequency.size() == map.head_count())
         text += ", activation frequency " + format_number(map.frequency[i], 3);
       spec.cell_tooltips[l][h] = text;
@@ -325,13 +330,9 @@ ColorScale score_colors() {
            {1.0, {10, 25, 70}}}};
 }
 
-ColorScale niah_colors() {
-  return {{{0.0, {205, 40, 50}}, {0.5, {245, 205, 75}}, {1.0, {30, 160, 95}}}};
-}
+ColorScale niah_colors() { return {{{0.0, {205, 40, 50}}, {0.5, {245, 205, 75}}, {1.0, {30, 160, 95}}}}; }
 
-ColorScale correlation_colors() {
-  return {{{0.0, {40, 90, 170}}, {0.5, {250, 250, 250}}, {1.0, {190, 35, 40}}}};
-}
+ColorScale correlation_colors() { return {{{0.0, {40, 90, 170}}, {0.5, {250, 250, 250}}, {1.0, {190, 35, 40}}}}; }
 
 Color series_color(std::size_t index) {
   static const Color palette[] = {kRed, kBlue, {44, 160, 44}, {148, 103, 189}, {255, 127, 14}, {23, 190, 207}};
@@ -398,7 +399,8 @@ Drawing line_plot(const LinePlotSpec& spec) {
       auto [it, fresh] = range.try_emplace(x, y, y);
       if (!fresh) it->second = {std::min(it->second.first, y), std::max(it->second.second, y)};
     }
-    const Color light{static_cast<std::uint8_t>((s.color.r + 255) / 2), static_cast<std::uint8_t>((s.color.g + 255) / 2),
+    const Color light{static_cast<std::uint8_t>((s.color.r + 255) / 2),
+                      static_cast<std::uint8_t>((s.color.g + 255) / 2),
                       static_cast<std::uint8_t>((s.color.b + 255) / 2)};
     for (const auto& [x, lohi] : range) {
       const double px = a.px(x) + 7;  // beside the mean's marker
@@ -495,20 +497,19 @@ Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
                                                  {8, 36}, {-8 - w, 36}, {8, 54}, {-8 - w, 54}};
     for (const auto& [dx, dy] : offsets) {
       Box box{x + dx, y + dy - th, x + dx + w, y + dy};
-      const bool inside = box.x0 > a.left + 2 && box.x1 < a.left + a.width - 2 && box.y0 > a.top + 2 &&
-                          box.y1 < a.top + a.height - 2;
-      if (!inside || std::any_of(placed.begin(), placed.end(), [&](const Box& b) { return b.overlaps(box); }))
-        continue;
+      const bool inside =
+          box.x0 > a.left + 2 && box.x1 < a.left + a.width - 2 && box.y0 > a.top + 2 && box.y1 < a.top + a.height - 2;
+      if (!inside || std::any_of(placed.begin(), placed.end(), [&](const Box& b) { return b.overlaps(box); })) continue;
       placed.push_back(box);
       d.text(box.x0, box.y1, key, kTickSize, kBlack);
       break;
     }
   }
   const std::size_t above = analysis::count_above(map);
-  d.text(a.left + a.width - 10, a.top + a.height - 12,
-         std::to_string(above) + " retrieval heads (red, > 0.1), " + std::to_string(map.head_count() - above) +
-             " others",
-         kTickSize, kBlack, Anchor::end);
+  d.text(
+      a.left + a.width - 10, a.top + a.height - 12,
+      std::to_string(above) + " retrieval heads (red, > 0.1), " + std::to_string(map.head_count() - above) + " others",
+      kTickSize, kBlack, Anchor::end);
   return d;
 }
 
@@ -521,8 +522,12 @@ Drawing ranked_heads(const analysis::HeadStats& stats, const std::string& title,
   double top = 0;
   for (std::size_t i : order) top = std::max({top, stats.heads[i].mean, stats.heads[i].ci_high});
   const double step = std::max(14.0, std::min(40.0, 600.0 / static_cast<double>(order.size())));
-  Axes a{100, 24 + kTitleSize + 16, step * static_cast<double>(order.size()), 380,
-         nice_ticks(0, static_cast<double>(order.size()), 1), nice_ticks(0, top > 0 ? top : 1, 5)};
+  Axes a{100,
+         24 + kTitleSize + 16,
+         step * static_cast<double>(order.size()),
+         380,
+         nice_ticks(0, static_cast<double>(order.size()), 1),
+         nice_ticks(0, top > 0 ? top : 1, 5)};
   const std::string t = title.empty() ? "ranked heads: mean retrieval score and bootstrap interval" : title;
   char note[160];
   std::snprintf(note, sizeof(note), "%.0f%% intervals, %d cluster-bootstrap replicates (%d needle sets x %d lengths)",
@@ -586,7 +591,8 @@ Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title) {
   HeatmapSpec spec;
   char mean[64];
   std::snprintf(mean, sizeof mean, "mean score %.1f", grid.mean_score);
-  const std::string prefix = title.empty() ? (grid.mask.empty() ? std::string("NIAH") : "NIAH, mask " + grid.mask) : title;
+  const std::string prefix =
+      title.empty() ? (grid.mask.empty() ? std::string("NIAH") : "NIAH, mask " + grid.mask) : title;
   spec.title = prefix + " (" + mean + ")";
   spec.x_label = "context length (haystack: length - buffer)";
   spec.y_label = "depth (%)";
@@ -604,7 +610,8 @@ Drawing niah_heatmap(const analysis::NiahGrid& grid, const std::string& title) {
   for (std::size_t r = 0; r < grid.depths.size(); ++r)
     for (std::size_t c = 0; c < grid.lengths.size(); ++c) {
       const double v = r < grid.score.size() && c < grid.score[r].size() ? grid.score[r][c] : NAN;
-      spec.cell_tooltips[r][c] = "length " + std::to_string(grid.lengths[c]) + ", depth " + std::to_string(grid.depths[r]) +
+      spec.cell_tooltips[r][c] = "length " + std::to_string(grid.lengths[c]) + ", depth " +
+                                 std::to_string(grid.depths[r]) +
                                  "%: " + (std::isnan(v) ? std::string("no test") : "score " + format_number(v, 1));
     }
   return heatmap(spec);
@@ -638,8 +645,13 @@ Drawing support_share_histogram(const std::vector<double>& passed, const std::ve
   for (int b = 0; b < kBins; ++b) {
     const double lo = static_cast<double>(b) / kBins, width = 1.0 / kBins;
     const std::string range = format_number(lo, 1) + (b + 1 == kBins ? "-1.0" : "-" + format_number(lo + width, 1));
-    const struct { const std::vector<double>& share; const std::vector<int>& count; Color color; const char* name; double at; }
-        groups[2] = {{p, passed_n, passed_color, "passed", 0.1}, {f, failed_n, failed_color, "failed", 0.5}};
+    const struct {
+      const std::vector<double>& share;
+      const std::vector<int>& count;
+      Color color;
+      const char* name;
+      double at;
+    } groups[2] = {{p, passed_n, passed_color, "passed", 0.1}, {f, failed_n, failed_color, "failed", 0.5}};
     for (const auto& g : groups) {
       if (g.count[b] == 0) continue;
       const double x0 = a.px(lo + width * g.at), x1 = a.px(lo + width * (g.at + 0.4));
@@ -650,7 +662,8 @@ Drawing support_share_histogram(const std::vector<double>& passed, const std::ve
     }
   }
   double ly = a.top + 10;
-  const std::string labels[2] = {"passed (" + std::to_string(passed.size()) + ")", "failed (" + std::to_string(failed.size()) + ")"};
+  const std::string labels[2] = {"passed (" + std::to_string(passed.size()) + ")",
+                                 "failed (" + std::to_string(failed.size()) + ")"};
   const Color colors[2] = {passed_color, failed_color};
   for (int i = 0; i < 2; ++i) {
     const double lx = a.left + a.width + 24;
@@ -670,7 +683,9 @@ Drawing sweep_plot(const std::vector<analysis::SweepSeries>& series, const std::
   spec.y_max = 100;
   for (std::size_t i = 0; i < series.size(); ++i) {
     LineSeries s;
-    s.name = series[i].name == "top" ? "top-K retrieval heads" : series[i].name == "random" ? "random K heads" : series[i].name;
+    s.name = series[i].name == "top"      ? "top-K retrieval heads"
+             : series[i].name == "random" ? "random K heads"
+                                          : series[i].name;
     s.points = series[i].points;
     s.color = series[i].name == "top" ? kRed : series[i].name == "random" ? kBlue : series_color(i + 2);
     s.dashed = series[i].name == "random";

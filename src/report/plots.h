@@ -21,8 +21,8 @@ struct ColorScale {
   std::vector<std::pair<double, Color>> stops;  // ascending t
   Color at(double t) const;
 };
-ColorScale score_colors();  // white -> blue -> dark navy, for retrieval scores
-ColorScale niah_colors();   // red -> yellow -> green, for NIAH scores 0..100
+ColorScale score_colors();        // white -> blue -> dark navy, for retrieval scores
+ColorScale niah_colors();         // red -> yellow -> green, for NIAH scores 0..100
 ColorScale correlation_colors();  // blue (-1) -> white (0) -> red (+1)
 
 // A general heatmap: values[row][column], row 0 drawn at the top.
@@ -30,8 +30,8 @@ struct HeatmapSpec {
   std::string title;
   std::string x_label, y_label;
   std::vector<std::string> column_labels, row_labels;  // thinned automatically when crowded
-  std::vector<std::vector<double>> values;  // NaN cells are drawn hatched grey ("no data")
-  double min = 0, max = 1;                  // colour range
+  std::vector<std::vector<double>> values;             // NaN cells are drawn hatched grey ("no data")
+  double min = 0, max = 1;                             // colour range
   ColorScale colors = score_colors();
   std::string colorbar_label;
   bool square_cells = true;

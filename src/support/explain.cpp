@@ -26,10 +26,10 @@ bool is_answer_token(const Tokenizer& tok, int32_t id) {
   if (tok.is_end_of_generation(id)) return false;
   const std::string piece = tok.piece(id);
   const bool newline = piece.find('\n') != std::string::npos;
-  const bool blank = std::all_of(piece.begin(), piece.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+  const bool blank =
+      std::all_of(piece.begin(), piece.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
   return !(newline && blank);
 }
-
 
 ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& probes, int32_t token,
                                      std::span<const int32_t> sequence, int64_t doc_begin, int64_t doc_end,
@@ -59,14 +59,19 @@ ExplainedToken classify_answer_token(const Tokenizer& tok, const ProbeRecord& pr
     t.document_mass = doc_mass / active;
     t.sink_mass = sink / active;
   }
-  t.support = !t.sources.empty() ? Support::copied : (active > 0 && t.document_mass >= tau ? Support::attended : Support::unsupported);
+  t.support = !t.sources.empty() ? Support::copied
+                                 : (active > 0 && t.document_mass >= tau ? Support::attended : Support::unsupported);
   return t;
 }
 
 AnswerSupport::AnswerSupport(const Tokenizer& tok, std::vector<HeadId> heads, int64_t doc_begin, int64_t doc_end,
                              const HeadMask* mask, double tau)
-    : tok_(&tok), heads_(std::move(heads)), doc_begin_(doc_begin), doc_end_(doc_end),
-      mask_(mask && !mask->empty() ? mask : nullptr), tau_(tau) {}
+    : tok_(&tok),
+      heads_(std::move(heads)),
+      doc_begin_(doc_begin),
+      doc_end_(doc_end),
+      mask_(mask && !mask->empty() ? mask : nullptr),
+      tau_(tau) {}
 
 void AnswerSupport::request(ProbeRequest& probes) const {
   probes.argmax = true;
@@ -97,13 +102,15 @@ int visible_characters(const std::string& piece) {
 void apply_copy_length_rule(std::vector<ExplainedToken>& tokens, double tau) {
   const std::vector<ExplainedToken> raw = tokens;
   auto has_source_at = [&](size_t i, int64_t pos) {
-    return std::any_of(raw[i].sources.begin(), raw[i].sources.end(), [pos](const TokenSource& s) { return s.pos == pos; });
+    return std::any_of(raw[i].sources.begin(), raw[i].sources.end(),
+                       [pos](const TokenSource& s) { return s.pos == pos; });
   };
   for (size_t i = 0; i < tokens.size(); ++i) {
     ExplainedToken& t = tokens[i];
     if (t.sources.empty() || visible_characters(t.piece) >= 2) continue;
     std::erase_if(t.sources, [&](const TokenSource& s) {
-      const bool run = (i > 0 && has_source_at(i - 1, s.pos - 1)) || (i + 1 < raw.size() && has_source_at(i + 1, s.pos + 1));
+      const bool run =
+          (i > 0 && has_source_at(i - 1, s.pos - 1)) || (i + 1 < raw.size() && has_source_at(i + 1, s.pos + 1));
       return !run;
     });
     // Sources exist only for unmasked top heads, so the means below are over at least one head.
@@ -113,7 +120,8 @@ void apply_copy_length_rule(std::vector<ExplainedToken>& tokens, double tau) {
 
 double support_share(const std::vector<ExplainedToken>& tokens) {
   if (tokens.empty()) return 0.0;
-  const auto copied = std::count_if(tokens.begin(), tokens.end(), [](const ExplainedToken& t) { return t.support == Support::copied; });
+  const auto copied =
+      std::count_if(tokens.begin(), tokens.end(), [](const ExplainedToken& t) { return t.support == Support::copied; });
   return static_cast<double>(copied) / static_cast<double>(tokens.size());
 }
 
@@ -228,10 +236,18 @@ nlohmann::ordered_json explanation_to_json(const Explanation& e) {
   for (const ExplainedToken& t : e.tokens) {
     ordered_json sources = ordered_json::array();
     for (const TokenSource& s : t.sources)
-      sources.push_back({{"pos", s.pos}, {"char_begin", s.char_begin}, {"char_end", s.char_end}, {"head", s.head.key()},
-                         {"weight", s.weight}, {"piece", s.piece}});
-    tokens.push_back({{"id", t.id}, {"piece", t.piece}, {"support", support_name(t.support)}, {"sink_mass", t.sink_mass},
-                      {"document_mass", t.document_mass}, {"sources", std::move(sources)}});
+      sources.push_back({{"pos", s.pos},
+                         {"char_begin", s.char_begin},
+                         {"char_end", s.char_end},
+                         {"head", s.head.key()},
+                         {"weight", s.weight},
+                         {"piece", s.piece}});
+    tokens.push_back({{"id", t.id},
+                      {"piece", t.piece},
+                      {"support", support_name(t.support)},
+                      {"sink_mass", t.sink_mass},
+                      {"document_mass", t.document_mass},
+                      {"sources", std::move(sources)}});
   }
   j["tokens"] = std::move(tokens);
   j["support_share"] = e.support_share;

@@ -36,7 +36,6 @@
 
 namespace rhead {
 
-
 // Default tau: half of the top heads' attention inside the document.
 inline constexpr double kDefaultAttendedTau = 0.5;
 
@@ -44,20 +43,20 @@ enum class Support { copied, attended, unsupported };
 const char* support_name(Support s);
 
 struct TokenSource {
-  int64_t pos = 0;          // prompt position of the copied document token
-  int64_t char_begin = 0;   // its bytes in the context text [char_begin, char_end)
+  int64_t pos = 0;         // prompt position of the copied document token
+  int64_t char_begin = 0;  // its bytes in the context text [char_begin, char_end)
   int64_t char_end = 0;
-  HeadId head;         // the top head that copied it
-  float weight = 0;         // that head's attention weight on pos
-  std::string piece;        // the token's text (equal to the answer token's piece)
+  HeadId head;        // the top head that copied it
+  float weight = 0;   // that head's attention weight on pos
+  std::string piece;  // the token's text (equal to the answer token's piece)
 };
 
 struct ExplainedToken {
   int32_t id = 0;
   std::string piece;
   Support support = Support::unsupported;
-  double sink_mass = 0;      // mean over unmasked top heads, 0..1
-  double document_mass = 0;  // mean over unmasked top heads, 0..1
+  double sink_mass = 0;              // mean over unmasked top heads, 0..1
+  double document_mass = 0;          // mean over unmasked top heads, 0..1
   std::vector<TokenSource> sources;  // by head (top-head order); pos/char offsets filled
 };
 
@@ -133,22 +132,22 @@ class AnswerSupport {
 };
 
 struct ExplainRequest {
-  std::string context;          // the document text (the context file's bytes)
+  std::string context;  // the document text (the context file's bytes)
   std::string question;
   PromptFormat format;
-  std::vector<HeadId> heads;  // top heads, best first
+  std::vector<HeadId> heads;       // top heads, best first
   const HeadMask* mask = nullptr;  // interventions (nullptr: none)
   double tau = kDefaultAttendedTau;
   int max_new_tokens = 50;
 };
 
 struct Explanation {
-  std::string answer;                   // the answer tokens decoded
-  std::vector<ExplainedToken> tokens;   // answer tokens
+  std::string answer;                  // the answer tokens decoded
+  std::vector<ExplainedToken> tokens;  // answer tokens
   double support_share = 0;
   std::vector<HeadId> heads;
   double tau = 0;
-  int64_t doc_begin = 0, doc_end = 0;   // prompt positions of the document
+  int64_t doc_begin = 0, doc_end = 0;  // prompt positions of the document
   int64_t prompt_tokens = 0;
   std::vector<ByteRange> document_ranges;  // [doc_end - doc_begin] bytes of each document token
 };

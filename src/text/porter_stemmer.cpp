@@ -178,8 +178,8 @@ bool ends_double_consonant(const Word& w) {
 // two-letter vowel-consonant word also counts.
 bool ends_cvc(const Word& w) {
   const size_t n = w.size();
-  if (n >= 3 && is_consonant(w, n - 3) && !is_consonant(w, n - 2) && is_consonant(w, n - 1) &&
-      w[n - 1] != U'w' && w[n - 1] != U'x' && w[n - 1] != U'y')
+  if (n >= 3 && is_consonant(w, n - 3) && !is_consonant(w, n - 2) && is_consonant(w, n - 1) && w[n - 1] != U'w' &&
+      w[n - 1] != U'x' && w[n - 1] != U'y')
     return true;
   return n == 2 && !is_consonant(w, 0) && is_consonant(w, 1);
 }
@@ -194,16 +194,11 @@ struct Rule {
 
 bool holds(Cond c, const Word& stem) {
   switch (c) {
-    case Cond::None:
-      return true;
-    case Cond::MGt0:
-      return measure(stem) > 0;
-    case Cond::MGt1:
-      return measure(stem) > 1;
-    case Cond::MGt0KeepL:
-      return measure(stem + U"l") > 0;  // "logi": measured with its "l"
-    case Cond::MGt1AndSorT:
-      return measure(stem) > 1 && (stem.back() == U's' || stem.back() == U't');
+    case Cond::None: return true;
+    case Cond::MGt0: return measure(stem) > 0;
+    case Cond::MGt1: return measure(stem) > 1;
+    case Cond::MGt0KeepL: return measure(stem + U"l") > 0;  // "logi": measured with its "l"
+    case Cond::MGt1AndSorT: return measure(stem) > 1 && (stem.back() == U's' || stem.back() == U't');
   }
   return false;
 }
@@ -272,17 +267,14 @@ Word step1c(const Word& w) {
 Word step2(const Word& w) {
   if (ends_with(w, U"alli") && measure(chop(w, 4)) > 0) return step2(chop(w, 4) + U"al");
   static constexpr std::array<Rule, 22> rules{{
-      {U"ational", U"ate", Cond::MGt0},  {U"tional", U"tion", Cond::MGt0},
-      {U"enci", U"ence", Cond::MGt0},    {U"anci", U"ance", Cond::MGt0},
-      {U"izer", U"ize", Cond::MGt0},     {U"bli", U"ble", Cond::MGt0},
-      {U"alli", U"al", Cond::MGt0},      {U"entli", U"ent", Cond::MGt0},
-      {U"eli", U"e", Cond::MGt0},        {U"ousli", U"ous", Cond::MGt0},
-      {U"ization", U"ize", Cond::MGt0},  {U"ation", U"ate", Cond::MGt0},
-      {U"ator", U"ate", Cond::MGt0},     {U"alism", U"al", Cond::MGt0},
-      {U"iveness", U"ive", Cond::MGt0},  {U"fulness", U"ful", Cond::MGt0},
-      {U"ousness", U"ous", Cond::MGt0},  {U"aliti", U"al", Cond::MGt0},
-      {U"iviti", U"ive", Cond::MGt0},    {U"biliti", U"ble", Cond::MGt0},
-      {U"fulli", U"ful", Cond::MGt0},    {U"logi", U"log", Cond::MGt0KeepL},
+      {U"ational", U"ate", Cond::MGt0},   {U"tional", U"tion", Cond::MGt0}, {U"enci", U"ence", Cond::MGt0},
+      {U"anci", U"ance", Cond::MGt0},     {U"izer", U"ize", Cond::MGt0},    {U"bli", U"ble", Cond::MGt0},
+      {U"alli", U"al", Cond::MGt0},       {U"entli", U"ent", Cond::MGt0},   {U"eli", U"e", Cond::MGt0},
+      {U"ousli", U"ous", Cond::MGt0},     {U"ization", U"ize", Cond::MGt0}, {U"ation", U"ate", Cond::MGt0},
+      {U"ator", U"ate", Cond::MGt0},      {U"alism", U"al", Cond::MGt0},    {U"iveness", U"ive", Cond::MGt0},
+      {U"fulness", U"ful", Cond::MGt0},   {U"ousness", U"ous", Cond::MGt0}, {U"aliti", U"al", Cond::MGt0},
+      {U"iviti", U"ive", Cond::MGt0},     {U"biliti", U"ble", Cond::MGt0},  {U"fulli", U"ful", Cond::MGt0},
+      {U"logi", U"log", Cond::MGt0KeepL},
   }};
   return apply_rules(w, rules);
 }
@@ -302,12 +294,12 @@ Word step3(const Word& w) {
 
 Word step4(const Word& w) {
   static constexpr std::array<Rule, 19> rules{{
-      {U"al", U"", Cond::MGt1},    {U"ance", U"", Cond::MGt1}, {U"ence", U"", Cond::MGt1},
-      {U"er", U"", Cond::MGt1},    {U"ic", U"", Cond::MGt1},   {U"able", U"", Cond::MGt1},
-      {U"ible", U"", Cond::MGt1},  {U"ant", U"", Cond::MGt1},  {U"ement", U"", Cond::MGt1},
-      {U"ment", U"", Cond::MGt1},  {U"ent", U"", Cond::MGt1},  {U"ion", U"", Cond::MGt1AndSorT},
-      {U"ou", U"", Cond::MGt1},    {U"ism", U"", Cond::MGt1},  {U"ate", U"", Cond::MGt1},
-      {U"iti", U"", Cond::MGt1},   {U"ous", U"", Cond::MGt1},  {U"ive", U"", Cond::MGt1},
+      {U"al", U"", Cond::MGt1},   {U"ance", U"", Cond::MGt1}, {U"ence", U"", Cond::MGt1},
+      {U"er", U"", Cond::MGt1},   {U"ic", U"", Cond::MGt1},   {U"able", U"", Cond::MGt1},
+      {U"ible", U"", Cond::MGt1}, {U"ant", U"", Cond::MGt1},  {U"ement", U"", Cond::MGt1},
+      {U"ment", U"", Cond::MGt1}, {U"ent", U"", Cond::MGt1},  {U"ion", U"", Cond::MGt1AndSorT},
+      {U"ou", U"", Cond::MGt1},   {U"ism", U"", Cond::MGt1},  {U"ate", U"", Cond::MGt1},
+      {U"iti", U"", Cond::MGt1},  {U"ous", U"", Cond::MGt1},  {U"ive", U"", Cond::MGt1},
       {U"ize", U"", Cond::MGt1},
   }};
   return apply_rules(w, rules);

@@ -20,9 +20,8 @@ bool is_ascii_punct(char32_t c) {
 
 // Python's str.isspace().
 bool is_py_space(char32_t c) {
-  return (c >= 0x9 && c <= 0xD) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+  return (c >= 0x9 && c <= 0xD) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 // Python's Unicode \w (alphanumerics and "_"), approximated outside ASCII by
@@ -31,8 +30,7 @@ bool is_py_space(char32_t c) {
 bool is_py_word(char32_t c) {
   if (c < 0x80) return std::isalnum(static_cast<int>(c)) || c == '_';
   if (c <= 0xBF)
-    return c == 0xAA || c == 0xB2 || c == 0xB3 || c == 0xB5 || c == 0xB9 || c == 0xBA ||
-           (c >= 0xBC && c <= 0xBE);
+    return c == 0xAA || c == 0xB2 || c == 0xB3 || c == 0xB5 || c == 0xB9 || c == 0xBA || (c >= 0xBC && c <= 0xBE);
   if (c == 0xD7 || c == 0xF7) return false;
   if (c >= 0x300 && c <= 0x36F) return false;
   if (c == 0x1680) return false;
@@ -41,8 +39,8 @@ bool is_py_word(char32_t c) {
   if (c >= 0x2190 && c <= 0x23FF) return false;
   if (c >= 0x2500 && c <= 0x2775) return false;
   if (c >= 0x2794 && c <= 0x27BF) return false;
-  if ((c >= 0x3000 && c <= 0x3004) || (c >= 0x3008 && c <= 0x3020) || c == 0x3030 ||
-      c == 0x3036 || c == 0x3037 || (c >= 0x303D && c <= 0x303F))
+  if ((c >= 0x3000 && c <= 0x3004) || (c >= 0x3008 && c <= 0x3020) || c == 0x3030 || c == 0x3036 || c == 0x3037 ||
+      (c >= 0x303D && c <= 0x303F))
     return false;
   if (c >= 0xFE00 && c <= 0xFE0F) return false;
   if (c >= 0xFF01 && c <= 0xFF0F) return false;
@@ -197,8 +195,8 @@ size_t find_ci(std::string_view hay, std::string_view needle) {
   for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
     bool match = true;
     for (size_t k = 0; k < needle.size() && match; ++k)
-      match = std::tolower(static_cast<unsigned char>(hay[i + k])) ==
-              std::tolower(static_cast<unsigned char>(needle[k]));
+      match =
+          std::tolower(static_cast<unsigned char>(hay[i + k])) == std::tolower(static_cast<unsigned char>(needle[k]));
     if (match) return i;
   }
   return std::string_view::npos;
@@ -221,9 +219,7 @@ std::string squad_normalize(std::string_view text) {
   return out;
 }
 
-std::vector<std::string> squad_tokens(std::string_view text) {
-  return split_py_whitespace(lower_strip_articles(text));
-}
+std::vector<std::string> squad_tokens(std::string_view text) { return split_py_whitespace(lower_strip_articles(text)); }
 
 double squad_exact_match(std::string_view pred, const std::vector<std::string>& golds) {
   const std::string p = squad_normalize(pred);

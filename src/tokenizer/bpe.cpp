@@ -91,7 +91,8 @@ void emit_unknown_bytes(const TokenizerCore& core, std::string_view bytes, std::
       return;
     }
   }
-  if (core.unk_id < 0) fail(core.source, "text holds a character the vocabulary cannot encode and there is no unknown token");
+  if (core.unk_id < 0)
+    fail(core.source, "text holds a character the vocabulary cannot encode and there is no unknown token");
   out.push_back(core.unk_id);
 }
 
@@ -271,7 +272,8 @@ void encode_byte_level_word(const TokenizerCore& core, std::string_view word, Wo
   for (size_t i = 0; i < word.size(); ++i) {
     int32_t index = static_cast<int32_t>(i);
     ws.symbols.push_back({core.byte_char_ids[static_cast<unsigned char>(word[i])], index - 1,
-                          i + 1 < word.size() ? index + 1 : -1, static_cast<uint32_t>(i), static_cast<uint32_t>(i + 1)});
+                          i + 1 < word.size() ? index + 1 : -1, static_cast<uint32_t>(i),
+                          static_cast<uint32_t>(i + 1)});
   }
   merge_symbols(core, ws);
   for (int32_t i = ws.symbols.empty() ? -1 : 0; i >= 0; i = ws.symbols[i].next) {

@@ -119,7 +119,8 @@ std::string Tokenizer::apply_chat_template(ChatTemplateKind kind, const std::vec
     case ChatTemplateKind::gemma: {
       // Gemma-2-it raises on a system message; the assistant's role is written "model".
       if (!msgs.empty() && msgs[0].role == "system")
-        fail("chat template gemma", "the Gemma template has no system role; put the instructions in the first user message");
+        fail("chat template gemma",
+             "the Gemma template has no system role; put the instructions in the first user message");
       check_alternation("gemma", msgs, 0);
       out += text_or(bos_id(), "<bos>");
       for (const auto& m : msgs)

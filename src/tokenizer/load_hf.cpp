@@ -77,7 +77,8 @@ void read_pre_tokenizer(TokenizerCore& core, const json& root, const std::string
       core.family = TokenizerFamily::byte_level_bpe;
       core.byte_level_add_prefix_space = step.value("add_prefix_space", false);
       if (step.value("use_regex", true))
-        core.pre_tokenizer.steps.push_back({CompiledRegex::compile(kGpt2Pattern, where), SplitBehavior::isolated, false});
+        core.pre_tokenizer.steps.push_back(
+            {CompiledRegex::compile(kGpt2Pattern, where), SplitBehavior::isolated, false});
     } else if (type == "Split") {
       const json& pattern = step.at("pattern");
       std::string regex;
@@ -95,7 +96,8 @@ void read_pre_tokenizer(TokenizerCore& core, const json& root, const std::string
       core.pre_tokenizer.steps.push_back({CompiledRegex::compile(regex, where), SplitBehavior::isolated, false});
     } else if (type == "Metaspace") {
       // SentencePiece-style: spaces become "▁", a "▁" is prepended as the scheme says.
-      std::string scheme = step.value("prepend_scheme", std::string(step.value("add_prefix_space", true) ? "always" : "never"));
+      std::string scheme =
+          step.value("prepend_scheme", std::string(step.value("add_prefix_space", true) ? "always" : "never"));
       core.add_space_prefix = scheme != "never";
       core.prefix_every_segment = scheme == "always";
       core.split_words_on_metaspace = step.value("split", true);
@@ -119,8 +121,8 @@ void read_normalizer(TokenizerCore& core, const json& root, bool has_metaspace, 
       prepend = true;
     } else if (type == "Replace") {
       const json& pattern = step.at("pattern");
-      bool space_to_metaspace = pattern.contains("String") && pattern["String"] == " " &&
-                                step.value("content", std::string()) == kMetaspace;
+      bool space_to_metaspace =
+          pattern.contains("String") && pattern["String"] == " " && step.value("content", std::string()) == kMetaspace;
       if (!space_to_metaspace) fail(where, "unsupported Replace normalizer (only ' ' -> U+2581 is known)");
     } else if (type == "NFC") {
       core.nfc_normalizer = true;
@@ -156,7 +158,8 @@ std::string template_bos(const json& root) {
   for (const auto& step : steps) {
     if (type_of(step) != "TemplateProcessing" || !step.contains("single") || !step["single"].is_array()) continue;
     const json& single = step["single"];
-    if (!single.empty() && single[0].contains("SpecialToken")) return single[0]["SpecialToken"].value("id", std::string());
+    if (!single.empty() && single[0].contains("SpecialToken"))
+      return single[0]["SpecialToken"].value("id", std::string());
   }
   return "";
 }
@@ -171,7 +174,8 @@ std::shared_ptr<TokenizerCore> load_tokenizer_json_core(const std::string& path)
   const json& model = root["model"];
   std::string model_type = type_of(model);
   if (model_type.empty() && model.contains("merges")) model_type = "BPE";  // very old files omit it
-  if (model_type != "BPE") fail(path, "unsupported tokenizer model type \"" + model_type + "\" (only BPE is supported)");
+  if (model_type != "BPE")
+    fail(path, "unsupported tokenizer model type \"" + model_type + "\" (only BPE is supported)");
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail(path, "BPE model without a vocab object");
 
   // Vocabulary: ids may be sparse and added tokens may extend it, but the table is sized
@@ -186,8 +190,8 @@ std::shared_ptr<TokenizerCore> load_tokenizer_json_core(const std::string& path)
     max_id = std::max(max_id, json_integer(id, path, "vocab entry \"" + text + "\" id", 0, id_limit - 1));
   for (const auto& t : added) {
     if (!t.is_object()) fail(path, "added_tokens holds a non-object");
-    max_id = std::max(max_id, json_integer(json_required(t, "id", path + ": added token"), path, "added token id", 0,
-                                           id_limit - 1));
+    max_id = std::max(
+        max_id, json_integer(json_required(t, "id", path + ": added token"), path, "added token id", 0, id_limit - 1));
   }
   if (max_id < 0) fail(path, "empty vocabulary");
   core->tokens.assign(static_cast<size_t>(max_id + 1), std::string());
@@ -236,7 +240,8 @@ std::shared_ptr<TokenizerCore> load_tokenizer_json_core(const std::string& path)
     core->decode_strips_prefix_space = false;
   }
 
-  std::string unk = model.contains("unk_token") && model["unk_token"].is_string() ? model["unk_token"].get<std::string>() : "";
+  std::string unk =
+      model.contains("unk_token") && model["unk_token"].is_string() ? model["unk_token"].get<std::string>() : "";
   for (const auto& t : added) {
     const int64_t id = json_integer(t["id"], path, "added token id");
     const std::string content = json_string_field(t, "content", path + ": added token", "");
@@ -244,7 +249,8 @@ std::shared_ptr<TokenizerCore> load_tokenizer_json_core(const std::string& path)
     core->tokens[id] = content;
     bool special = t.value("special", false);
     core->kinds[id] = special ? TokenKind::control : TokenKind::user_defined;
-    core->atoms.push_back({content, static_cast<int32_t>(id), special, t.value("lstrip", false), t.value("rstrip", false)});
+    core->atoms.push_back(
+        {content, static_cast<int32_t>(id), special, t.value("lstrip", false), t.value("rstrip", false)});
   }
   for (size_t id = 0; id < core->tokens.size(); ++id)
     if (core->tokens[id].empty()) core->kinds[id] = TokenKind::unused;
@@ -298,7 +304,8 @@ void apply_tokenizer_config(TokenizerCore& core, const std::string& config_path)
     } else if (tmpl.is_array()) {
       // Named templates: the "default" one is what apply_chat_template uses.
       for (const auto& entry : tmpl)
-        if (entry.value("name", std::string()) == "default") core.chat_template_text = entry.value("template", std::string());
+        if (entry.value("name", std::string()) == "default")
+          core.chat_template_text = entry.value("template", std::string());
     }
   }
 }
@@ -405,23 +412,34 @@ std::shared_ptr<TokenizerCore> load_sentencepiece_model_core(const std::string& 
           continue;
         }
         int64_t v = static_cast<int64_t>(spec.varint());  // int32 -1 arrives sign-extended
-        if (f == 3) model_type = v;
-        else if (f == 35) byte_fallback = v != 0;
-        else if (f == 40) unk_id = v;
-        else if (f == 41) bos_id = v;
-        else if (f == 42) eos_id = v;
+        if (f == 3)
+          model_type = v;
+        else if (f == 35)
+          byte_fallback = v != 0;
+        else if (f == 40)
+          unk_id = v;
+        else if (f == 41)
+          bos_id = v;
+        else if (f == 42)
+          eos_id = v;
       }
     } else if (field == 3 && wire == 2) {  // NormalizerSpec
       ProtoReader spec = ProtoReader::of(model.bytes(), path);
       while (!spec.done()) {
         uint64_t t = spec.varint();
         uint32_t f = static_cast<uint32_t>(t >> 3), w = t & 7;
-        if (f == 1 && w == 2) normalizer_name = std::string(spec.bytes());
-        else if (f == 2 && w == 2) has_charsmap = !spec.bytes().empty();
-        else if (f == 3 && w == 0) add_dummy_prefix = spec.varint() != 0;
-        else if (f == 4 && w == 0) remove_extra_whitespaces = spec.varint() != 0;
-        else if (f == 5 && w == 0) escape_whitespaces = spec.varint() != 0;
-        else spec.skip(w);
+        if (f == 1 && w == 2)
+          normalizer_name = std::string(spec.bytes());
+        else if (f == 2 && w == 2)
+          has_charsmap = !spec.bytes().empty();
+        else if (f == 3 && w == 0)
+          add_dummy_prefix = spec.varint() != 0;
+        else if (f == 4 && w == 0)
+          remove_extra_whitespaces = spec.varint() != 0;
+        else if (f == 5 && w == 0)
+          escape_whitespaces = spec.varint() != 0;
+        else
+          spec.skip(w);
       }
     } else {
       model.skip(wire);
@@ -433,7 +451,9 @@ std::shared_ptr<TokenizerCore> load_sentencepiece_model_core(const std::string& 
   if (has_charsmap && normalizer_name != "identity")
     fail(path, "SentencePiece normalizer \"" + normalizer_name + "\" is not supported (only identity)");
   if (!escape_whitespaces) fail(path, "SentencePiece models that keep raw spaces are not supported");
-  auto id_or_none = [&](int64_t id) { return id >= 0 && id < static_cast<int64_t>(core->tokens.size()) ? static_cast<int32_t>(id) : -1; };
+  auto id_or_none = [&](int64_t id) {
+    return id >= 0 && id < static_cast<int64_t>(core->tokens.size()) ? static_cast<int32_t>(id) : -1;
+  };
   core->unk_id = id_or_none(unk_id);
   core->bos_id = id_or_none(bos_id);
   core->eos_id = id_or_none(eos_id);

@@ -41,7 +41,8 @@ const char* const kCjkHangul = R"re([\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\
 
 PreTokenizer isolated_sequence(const std::vector<std::string>& patterns, const std::string& where) {
   PreTokenizer pre;
-  for (const auto& p : patterns) pre.steps.push_back({CompiledRegex::compile(p, where), SplitBehavior::isolated, false});
+  for (const auto& p : patterns)
+    pre.steps.push_back({CompiledRegex::compile(p, where), SplitBehavior::isolated, false});
   return pre;
 }
 
@@ -56,8 +57,8 @@ bool name_in(const std::string& name, std::initializer_list<const char*> names) 
 std::shared_ptr<const CompiledRegex> CompiledRegex::compile(const std::string& pattern, const std::string& where) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                                   &error_code, &error_offset, nullptr);
   if (!code) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
@@ -179,9 +180,9 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& w
 
 PreTokenizer pre_tokenizer_for_gguf_name(const std::string& name, const std::string& where) {
   // Each group runs the split its models publish (their tokenizer.json), as llama.cpp runs it.
-  if (name.empty() || name_in(name, {"default", "gpt-2", "gpt2", "mpt", "olmo", "jais", "phi-2", "roberta-bpe",
-                                     "jina-es", "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de",
-                                     "jina-v2-code", "jina-v2-en", "gigachat", "trillion"}))
+  if (name.empty() ||
+      name_in(name, {"default", "gpt-2", "gpt2", "mpt", "olmo", "jais", "phi-2", "roberta-bpe", "jina-es", "jina-de",
+                     "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code", "jina-v2-en", "gigachat", "trillion"}))
     return isolated_sequence({kGpt2Pattern}, where);
   if (name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe", "pixtral"}))
     return isolated_sequence({kLlama3Pattern}, where);
@@ -189,8 +190,8 @@ PreTokenizer pre_tokenizer_for_gguf_name(const std::string& name, const std::str
     return isolated_sequence({kQwen2Pattern}, where);
   // StarCoder-style: every digit its own word, then GPT-2's split.
   if (name_in(name, {"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"}))
-    return isolated_sequence({R"re(\p{N})re", R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re"},
-                             where);
+    return isolated_sequence(
+        {R"re(\p{N})re", R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re"}, where);
   // BLOOM-style: words are runs of anything but whitespace and sentence punctuation.
   if (name_in(name, {"bloom", "poro-chat", "gpt3-finnish"}))
     return isolated_sequence({R"re( ?[^(\s|.,!?…。，、।۔،)]+)re"}, where);
@@ -219,17 +220,21 @@ PreTokenizer pre_tokenizer_for_gguf_name(const std::string& name, const std::str
     return isolated_sequence({R"re([\r\n])re", R"re(\s?\p{L}+)re", R"re(\s?\p{P}+)re", kCjkHangul, R"re(\p{N})re"},
                              where);
   if (name == "falcon")
-    return isolated_sequence({R"re([\p{P}\$\+<=>\^~\|`]+)re",
-                              R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re",
-                              R"re([0-9][0-9][0-9])re"},
-                             where);
+    return isolated_sequence(
+        {R"re([\p{P}\$\+<=>\^~\|`]+)re",
+         R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))re", R"re([0-9][0-9][0-9])re"},
+        where);
   fail(where, "unsupported tokenizer.ggml.pre \"" + name +
                   "\" (known: gpt-2, llama-bpe, qwen2, starcoder, bloom, tekken, deepseek-llm, deepseek-coder, "
                   "deepseek-v3, chameleon, falcon and their aliases)");
 }
 
-bool gguf_pre_ignores_merges(const std::string& name) { return name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3"}); }
+bool gguf_pre_ignores_merges(const std::string& name) {
+  return name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3"});
+}
 
-bool gguf_pre_adds_bos(const std::string& name) { return name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3"}); }
+bool gguf_pre_adds_bos(const std::string& name) {
+  return name_in(name, {"llama3", "llama-v3", "llama-bpe", "falcon3"});
+}
 
 }  // namespace rhead::detail

@@ -78,8 +78,9 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (ends_with(path, ".json")) return from_tokenizer_json(path);
   if (ends_with(path, ".model")) return from_sentencepiece_model(path);
   if (ends_with(path, ".bin")) return from_llama2c(path);
-  fail(path, "cannot tell the tokenizer format (expected a .gguf, an HF folder, tokenizer.json, "
-             "tokenizer.model or a llama2.c .bin)");
+  fail(path,
+       "cannot tell the tokenizer format (expected a .gguf, an HF folder, tokenizer.json, "
+       "tokenizer.model or a llama2.c .bin)");
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
@@ -132,7 +133,9 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   const TokenizerCore& core = *core_;
   std::string out;
   for (int32_t id : ids) {
-    if (id < 0 || id >= n_vocab()) fail(core.source, "cannot decode token id " + std::to_string(id) + " (vocabulary has " + std::to_string(n_vocab()) + ")");
+    if (id < 0 || id >= n_vocab())
+      fail(core.source,
+           "cannot decode token id " + std::to_string(id) + " (vocabulary has " + std::to_string(n_vocab()) + ")");
     if (skip_special && core.special[id]) continue;
     out += core.decoded[id];
   }
@@ -176,8 +179,7 @@ std::string Tokenizer::apply_chat_template(const std::vector<ChatMessage>& msgs,
   if (core_->chat_template_text.empty())
     fail(core_->source, "the model has no chat template; pass one by name (" + chat_template_names() + ")");
   auto kind = chat_template();
-  if (!kind)
-    fail(core_->source, "unknown chat template (supported: " + chat_template_names() + "); pass one by name");
+  if (!kind) fail(core_->source, "unknown chat template (supported: " + chat_template_names() + "); pass one by name");
   return apply_chat_template(*kind, msgs, add_generation_prompt);
 }
 

@@ -81,7 +81,7 @@ class Tokenizer {
   int32_t bos_id() const;  // -1 if none
   int32_t eos_id() const;  // -1 if none
   bool add_bos_token() const;
-  bool is_special(int32_t id) const;             // control / added special tokens
+  bool is_special(int32_t id) const;            // control / added special tokens
   bool is_end_of_generation(int32_t id) const;  // eos, <|eot_id|>, <|im_end|>, <|end|> ...
   TokenizerFamily family() const;
 

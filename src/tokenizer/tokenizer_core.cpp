@@ -67,11 +67,15 @@ void finalize_core(TokenizerCore& core) {
   if (n > 0x7FFFFFFF) fail(where, "tokenizer vocabulary is too large");
   if (core.scores.empty()) core.scores.assign(n, 0.0f);
   if (core.kinds.empty()) core.kinds.assign(n, TokenKind::normal);
-  if (core.scores.size() != n) fail(where, "tokenizer has " + std::to_string(core.scores.size()) + " scores for " + std::to_string(n) + " tokens");
-  if (core.kinds.size() != n) fail(where, "tokenizer has " + std::to_string(core.kinds.size()) + " token types for " + std::to_string(n) + " tokens");
+  if (core.scores.size() != n)
+    fail(where, "tokenizer has " + std::to_string(core.scores.size()) + " scores for " + std::to_string(n) + " tokens");
+  if (core.kinds.size() != n)
+    fail(where,
+         "tokenizer has " + std::to_string(core.kinds.size()) + " token types for " + std::to_string(n) + " tokens");
   auto check_id = [&](int32_t id, const char* what) {
     if (id < -1 || id >= static_cast<int32_t>(n))
-      fail(where, std::string(what) + " id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(n));
+      fail(where,
+           std::string(what) + " id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(n));
   };
   check_id(core.bos_id, "BOS");
   check_id(core.eos_id, "EOS");
@@ -196,7 +200,9 @@ void finalize_core(TokenizerCore& core) {
   for (int32_t id : core.extra_eog_ids) core.end_of_generation[id] = 1;
   // Turn-ending tokens of the common chat formats, when the model has them as specials.
   for (const char* text : {"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<|endoftext|>", "<|end_of_text|>",
-                           "<end_of_turn>", "<|EOT|>", "</s>", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"}) {
+                           "<end_of_turn>", "<|EOT|>", "</s>",
+                           "<\xEF\xBD\x9C"
+                           "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"}) {
     int32_t id = core.find(text);
     if (id >= 0 && core.special[id]) core.end_of_generation[id] = 1;
   }

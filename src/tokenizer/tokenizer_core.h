@@ -68,13 +68,13 @@ struct TokenizerCore {
 
   // SentencePiece normalisation: spaces become "▁", and a "▁" goes in front of the text.
   bool add_space_prefix = true;
-  bool prefix_every_segment = true;      // HF legacy: after each special token too
-  bool remove_extra_whitespaces = false;  // SentencePiece: trim and collapse runs of ' '
-  bool split_words_on_metaspace = false;  // tokenizer.json Metaspace(split = true)
-  bool decode_strips_prefix_space = true; // decode drops one leading space (HF Strip decoder)
+  bool prefix_every_segment = true;        // HF legacy: after each special token too
+  bool remove_extra_whitespaces = false;   // SentencePiece: trim and collapse runs of ' '
+  bool split_words_on_metaspace = false;   // tokenizer.json Metaspace(split = true)
+  bool decode_strips_prefix_space = true;  // decode drops one leading space (HF Strip decoder)
 
   // Byte-level BPE.
-  bool ignore_merges = false;      // Llama-3: a word that is already a token is not merged
+  bool ignore_merges = false;  // Llama-3: a word that is already a token is not merged
   bool byte_level_add_prefix_space = false;
   PreTokenizer pre_tokenizer;
   bool nfc_normalizer = false;  // recorded, not applied (see known gaps in tokenizer.cpp)
@@ -92,8 +92,8 @@ struct TokenizerCore {
   std::unordered_map<uint64_t, MergeRule> merges;
   std::array<int32_t, 256> byte_token_ids{};  // <0xXX> tokens, -1 where absent
   std::array<int32_t, 256> byte_char_ids{};   // byte-level: token of each byte's mapped character
-  std::vector<std::string> decoded;            // bytes each token contributes to output
-  std::vector<uint8_t> special;                // 1: skipped by decode(skip_special)
+  std::vector<std::string> decoded;           // bytes each token contributes to output
+  std::vector<uint8_t> special;               // 1: skipped by decode(skip_special)
   std::vector<uint8_t> end_of_generation;
   // First byte -> indices into atoms (longest first), to scan the input quickly.
   std::array<std::vector<uint32_t>, 256> atoms_by_first_byte;

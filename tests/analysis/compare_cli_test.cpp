@@ -62,7 +62,8 @@ TEST(CompareCli, QwenBaseAndChatPearsonAbove0_8) {
   EXPECT_NE(r.out.find("strong in Qwen1.5-14B-Chat only"), std::string::npos);
   std::cout << r.out.substr(0, r.out.find("top-K")) << std::endl;
 
-  const auto j = run_rhead("compare --json '" + score_file("Qwen1.5-14B") + "' '" + score_file("Qwen1.5-14B-Chat") + "'");
+  const auto j =
+      run_rhead("compare --json '" + score_file("Qwen1.5-14B") + "' '" + score_file("Qwen1.5-14B-Chat") + "'");
   ASSERT_EQ(j.exit_code, 0) << j.err;
   const auto doc = nlohmann::json::parse(j.out);
   ASSERT_EQ(doc["pairs"].size(), 1u);

@@ -31,8 +31,8 @@ TEST(HeadLists, BothShapesParseInRankOrder) {
 }
 
 TEST(HeadLists, BadListsAreOneLineErrors) {
-  for (const char* bad : {"", "13-18,,8-11", "13-18,13-18", "[[1,2],[3]]", "[[1,-2]]", "[1,2]", "{\"1-2\": [1]}",
-                          "13:18", "[[1,2]"}) {
+  for (const char* bad :
+       {"", "13-18,,8-11", "13-18,13-18", "[[1,2],[3]]", "[[1,-2]]", "[1,2]", "{\"1-2\": [1]}", "13:18", "[[1,2]"}) {
     try {
       parse_head_list(bad, "heads.txt");
       FAIL() << "accepted '" << bad << "'";

@@ -51,8 +51,9 @@ void expect_one_line_error(const std::function<void()>& action, const std::strin
 
 TEST(ReferenceJson, InfersShapeMeansAndFrequency) {
   TempDir dir;
-  const auto path = dir.write("tiny.json",
-                              R"({"0-0": [0, 0.5], "0-1": [1, 1], "0-2": [], "1-0": [0, 0], "1-1": [0.25, 0], "1-2": [0.3, 0.1]})");
+  const auto path =
+      dir.write("tiny.json",
+                R"({"0-0": [0, 0.5], "0-1": [1, 1], "0-2": [], "1-0": [0, 0], "1-1": [0.25, 0], "1-2": [0.3, 0.1]})");
   const ScoreMap map = read_head_score_json(path);
   EXPECT_EQ(map.label, "tiny");
   EXPECT_EQ(map.n_layer, 2);
@@ -151,7 +152,8 @@ TEST(DetectRun, ResultsRebuildTheReferenceLists) {
   EXPECT_EQ(from_summary.n_head, 6);
   EXPECT_DOUBLE_EQ(from_summary.mean_at(2, 3), 0.75);
   EXPECT_TRUE(from_summary.lists.empty());
-  const std::string partial = dir.write("partial/summary.json", R"({"n_layer": 1, "n_head": 2, "heads": [{"layer": 0, "head": 0, "mean": 1}]})");
+  const std::string partial = dir.write(
+      "partial/summary.json", R"({"n_layer": 1, "n_head": 2, "heads": [{"layer": 0, "head": 0, "mean": 1}]})");
   expect_one_line_error([&] { load_score_map(partial); }, partial, "every head");
 
   EXPECT_EQ(detect_run_kind((dir.path() / "run").string()), RunKind::detect);
@@ -177,12 +179,21 @@ TEST(DetectRun, MalformedLinesNameFileAndLine) {
   TempDir dir;
   const auto p1 = dir.write("a.jsonl", std::string(kDetectResults).substr(0, 300) + "\n");
   expect_one_line_error([&] { read_detect_results(p1); }, p1 + ":2", "invalid JSON");
-  const auto p2 = dir.write("b.jsonl", R"({"test_id": "x", "needle_id": 0, "length": 300, "depth": 0, "needle_span": [1, 2], "answer": "", "counted": true, "head_scores": {}})" "\n");
+  const auto p2 = dir.write(
+      "b.jsonl",
+      R"({"test_id": "x", "needle_id": 0, "length": 300, "depth": 0, "needle_span": [1, 2], "answer": "", "counted": true, "head_scores": {}})"
+      "\n");
   expect_one_line_error([&] { read_detect_results(p2); }, p2 + ":1", "missing field 'rouge_recall'");
-  const auto p3 = dir.write("c.jsonl", std::string(kDetectResults) +
-                                           R"({"test_id": "x", "needle_id": 0, "length": "300", "depth": 0, "needle_span": [1, 2], "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {}})" "\n");
+  const auto p3 = dir.write(
+      "c.jsonl",
+      std::string(kDetectResults) +
+          R"({"test_id": "x", "needle_id": 0, "length": "300", "depth": 0, "needle_span": [1, 2], "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {}})"
+          "\n");
   expect_one_line_error([&] { read_detect_results(p3); }, p3 + ":5", "'length' must be an integer");
-  const auto p4 = dir.write("d.jsonl", R"({"test_id": "x", "needle_id": 0, "length": 3, "depth": 0, "needle_span": [1, 2], "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {"a-b": 1}})" "\n");
+  const auto p4 = dir.write(
+      "d.jsonl",
+      R"({"test_id": "x", "needle_id": 0, "length": 3, "depth": 0, "needle_span": [1, 2], "answer": "", "rouge_recall": 1, "counted": true, "head_scores": {"a-b": 1}})"
+      "\n");
   expect_one_line_error([&] { read_detect_results(p4); }, p4 + ":1", "'a-b'");
   const auto p5 = dir.write("e/summary.json", R"({"heads": [{"layer": 0}]})");
   expect_one_line_error([&] { score_map_from_detect_summary(p5); }, p5, "missing field 'head'");
@@ -223,7 +234,8 @@ TEST(NiahRun, GridsPerMaskAndSweep) {
 
   const auto bad = dir.write("bad/sweep.json", R"({"top": [[1, 2, 3]]})");
   expect_one_line_error([&] { read_sweep(bad); }, bad, "[K, mean_score]");
-  const auto bad2 = dir.write("bad/results.jsonl", R"({"context_length": 1000, "depth_percent": 0})" "\n");
+  const auto bad2 = dir.write("bad/results.jsonl", R"({"context_length": 1000, "depth_percent": 0})"
+                                                   "\n");
   expect_one_line_error([&] { read_niah_results(bad2); }, bad2 + ":1", "missing field 'score'");
 }
 

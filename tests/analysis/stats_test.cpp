@@ -90,13 +90,15 @@ TEST(ScoreFiles, PairStatisticsMatchNumpy) {
     const std::string a = p["a"], b = p["b"];
     RHEAD_REQUIRE_FILE(score_file(a));
     RHEAD_REQUIRE_FILE(score_file(b));
-    const PairComparison c = compare_pair(read_head_score_json(score_file(a)), read_head_score_json(score_file(b)), false);
+    const PairComparison c =
+        compare_pair(read_head_score_json(score_file(a)), read_head_score_json(score_file(b)), false);
     EXPECT_NEAR(c.pearson, p["pearson"].get<double>(), 1e-10) << a << " vs " << b;
     EXPECT_NEAR(c.spearman, p["spearman"].get<double>(), 1e-10) << a << " vs " << b;
     ASSERT_EQ(c.overlaps.size(), p["top_k"].size());
     for (std::size_t i = 0; i < c.overlaps.size(); ++i) {
       EXPECT_EQ(c.overlaps[i].k, p["top_k"][i]["k"].get<int>());
-      EXPECT_EQ(c.overlaps[i].shared, p["top_k"][i]["shared"].get<int>()) << a << " vs " << b << " K=" << c.overlaps[i].k;
+      EXPECT_EQ(c.overlaps[i].shared, p["top_k"][i]["shared"].get<int>())
+          << a << " vs " << b << " K=" << c.overlaps[i].k;
       EXPECT_NEAR(c.overlaps[i].jaccard, p["top_k"][i]["jaccard"].get<double>(), 1e-12);
     }
   }
@@ -112,7 +114,8 @@ TEST(ScoreFiles, QwenBaseAndChatCorrelateAbove0_8) {
   // and not in the other.
   for (const auto& h : c.only_a) EXPECT_TRUE(h.a_mean > 0.1 && h.b_mean <= 0.1);
   for (const auto& h : c.only_b) EXPECT_TRUE(h.b_mean > 0.1 && h.a_mean <= 0.1);
-  EXPECT_EQ(static_cast<std::size_t>(c.a_above) - c.only_a.size(), static_cast<std::size_t>(c.b_above) - c.only_b.size());
+  EXPECT_EQ(static_cast<std::size_t>(c.a_above) - c.only_a.size(),
+            static_cast<std::size_t>(c.b_above) - c.only_b.size());
 }
 
 TEST(ScoreFiles, ShapeMismatchIsAnErrorUnlessAllowed) {

@@ -23,8 +23,8 @@
 namespace rhead {
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                                                        \
-  do {                                                                             \
+#define SKIP_WITHOUT_CUDA()                                                                     \
+  do {                                                                                          \
     if (!cuda_available()) GTEST_SKIP() << "CUDA tests skipped: " << cuda_unavailable_reason(); \
   } while (0)
 
@@ -113,8 +113,8 @@ void check_matmul(const MatmulCase& mc, int64_t T) {
 
 TEST(CudaMatmul, EveryWeightTypeDecodeAndPrefill) {
   SKIP_WITHOUT_CUDA();
-  const MatmulCase cases[] = {{DType::F32, 37, 96},   {DType::F16, 37, 96},    {DType::BF16, 37, 96},
-                              {DType::Q8_0, 101, 160}, {DType::Q4_K, 67, 512},  {DType::Q6_K, 67, 512},
+  const MatmulCase cases[] = {{DType::F32, 37, 96},    {DType::F16, 37, 96},   {DType::BF16, 37, 96},
+                              {DType::Q8_0, 101, 160}, {DType::Q4_K, 67, 512}, {DType::Q6_K, 67, 512},
                               {DType::Q4_0, 19, 64},   {DType::Q5_K, 19, 256}, {DType::F16, 300, 1024}};
   for (const MatmulCase& mc : cases)
     for (int64_t T : {1, 3, 7, 8, 37}) check_matmul(mc, T);
@@ -215,7 +215,8 @@ TEST(CudaOps, FamilyOpsMatchCpuBackend) {
   const std::vector<float> x = random_vector(T * D, 21, 2.0f), u = random_vector(T * D, 22);
   auto expect_near = [](const std::vector<float>& got, const std::vector<float>& want, float tol, const char* what) {
     ASSERT_EQ(got.size(), want.size()) << what;
-    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], tol * (1.0f + std::fabs(want[i]))) << what << " at " << i;
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], tol * (1.0f + std::fabs(want[i]))) << what << " at " << i;
   };
 
   {  // GeGLU
@@ -280,12 +281,16 @@ struct FlashKernelChoice {
       had = true;
       saved = v;
     }
-    if (kind) ::setenv("RHEAD_CUDA_FLASH", kind, 1);
-    else ::unsetenv("RHEAD_CUDA_FLASH");
+    if (kind)
+      ::setenv("RHEAD_CUDA_FLASH", kind, 1);
+    else
+      ::unsetenv("RHEAD_CUDA_FLASH");
   }
   ~FlashKernelChoice() {
-    if (had) ::setenv("RHEAD_CUDA_FLASH", saved.c_str(), 1);
-    else ::unsetenv("RHEAD_CUDA_FLASH");
+    if (had)
+      ::setenv("RHEAD_CUDA_FLASH", saved.c_str(), 1);
+    else
+      ::unsetenv("RHEAD_CUDA_FLASH");
   }
 };
 
@@ -296,8 +301,8 @@ struct AttnCase {
   int64_t window = 0;
   bool head_windows = false;  // KV-policy windows on some heads, with a sink of 4
   float scale = 0.0f, softcap = 0.0f;
-  bool overrides = false;     // uniform / zero / mean on some heads
-  bool tie_keys = false;      // duplicate keys so that the argmax ties
+  bool overrides = false;  // uniform / zero / mean on some heads
+  bool tie_keys = false;   // duplicate keys so that the argmax ties
 };
 
 std::string describe(const AttnCase& c) {
@@ -446,8 +451,8 @@ TEST(CudaAttention, DecodeSplitKWithProbesMatchesReference) {
   for (int hd : {64, 128})
     for (auto [nh, nkv] : {std::pair{8, 8}, std::pair{16, 4}, std::pair{32, 4}})
       for (int64_t pos0 : {0, 255, 256, 700, 1333}) check_attention({nh, nkv, hd, pos0, 1});
-  check_attention({6, 2, 16, 511, 1});      // niah-tiny's shape, a split boundary
-  check_attention({12, 4, 64, 900, 3});     // a few tokens at once
+  check_attention({6, 2, 16, 511, 1});          // niah-tiny's shape, a split boundary
+  check_attention({12, 4, 64, 900, 3});         // a few tokens at once
   check_attention({8, 1, 128, 600, 2, false});  // f32 cache, GQA 8
 }
 
@@ -457,8 +462,8 @@ TEST(CudaAttention, FlashPrefillMatchesReference) {
   FlashKernelChoice f32_kernel("f32");
   for (int hd : {64, 128})
     for (auto [nh, nkv] : {std::pair{8, 8}, std::pair{16, 4}, std::pair{16, 2}}) {
-      check_attention({nh, nkv, hd, 0, 97});   // crosses 32-key tiles and 64-row tiles
-      check_attention({nh, nkv, hd, 300, 41}); // a chunk after a cached prefix
+      check_attention({nh, nkv, hd, 0, 97});    // crosses 32-key tiles and 64-row tiles
+      check_attention({nh, nkv, hd, 300, 41});  // a chunk after a cached prefix
     }
   check_attention({6, 2, 16, 0, 257});          // niah-tiny's shape
   check_attention({24, 8, 8, 5, 70});           // head_dim 8, group 3 (rows straddle tokens)
@@ -528,11 +533,11 @@ void check_register_flash_prefill(bool all_cases) {
   const float tol = 3e-3f;
   for (int hd : {64, 128}) {
     for (auto [nh, nkv] : {std::pair{8, 8}, std::pair{16, 4}, std::pair{32, 4}}) {
-      check_attention({nh, nkv, hd, 0, 97}, tol);   // crosses key tiles and row blocks
-      check_attention({nh, nkv, hd, 300, 37}, tol); // a chunk after a prefix off the tile grid
+      check_attention({nh, nkv, hd, 0, 97}, tol);                 // crosses key tiles and row blocks
+      check_attention({nh, nkv, hd, 300, 37}, tol);               // a chunk after a prefix off the tile grid
       if (all_cases) check_attention({nh, nkv, hd, 64, 5}, tol);  // the smallest prefill call, prefix on the grid
     }
-    check_attention({8, 8, hd, 0, 300}, tol);  // group 1: several row blocks, a partial last one
+    check_attention({8, 8, hd, 0, 300}, tol);                  // group 1: several row blocks, a partial last one
     if (all_cases) check_attention({8, 1, hd, 0, 1029}, tol);  // group 8, long causal context
     AttnCase c{8, 2, hd, 290, 97};
     for (int64_t w : {int64_t{100}, int64_t{1}, int64_t{290}}) {
@@ -542,7 +547,7 @@ void check_register_flash_prefill(bool all_cases) {
     c.window = 0;
     c.head_windows = true;  // KV-policy windows 37 + h with a sink of 4
     check_attention(c, tol);
-    c.window = 50;          // both windows: the sink lies outside the model window
+    c.window = 50;  // both windows: the sink lies outside the model window
     check_attention(c, tol);
     c.window = 0;
     c.head_windows = false;
@@ -551,7 +556,7 @@ void check_register_flash_prefill(bool all_cases) {
     check_attention(c, tol);
     c.softcap = 0.0f;
     c.scale = 0.0f;
-    c.overrides = true;     // uniform, zero and mean heads
+    c.overrides = true;  // uniform, zero and mean heads
     check_attention(c, tol);
     c.overrides = false;
     c.tie_keys = true;

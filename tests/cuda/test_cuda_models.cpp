@@ -27,18 +27,18 @@
 namespace rhead {
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                                                        \
-  do {                                                                             \
+#define SKIP_WITHOUT_CUDA()                                                                     \
+  do {                                                                                          \
     if (!cuda_available()) GTEST_SKIP() << "CUDA tests skipped: " << cuda_unavailable_reason(); \
   } while (0)
 
 // Skips (or fails in CI) when a shared file is missing.
-#define REQUIRE_SHARED(path)                                                          \
-  do {                                                                                \
-    if (!std::filesystem::exists(path)) {                                             \
-      if (testing::in_ci()) FAIL() << "missing shared file " << (path);               \
-      GTEST_SKIP() << "missing shared file " << (path);                               \
-    }                                                                                 \
+#define REQUIRE_SHARED(path)                                            \
+  do {                                                                  \
+    if (!std::filesystem::exists(path)) {                               \
+      if (testing::in_ci()) FAIL() << "missing shared file " << (path); \
+      GTEST_SKIP() << "missing shared file " << (path);                 \
+    }                                                                   \
   } while (0)
 
 const char kPrompt[] =
@@ -48,8 +48,8 @@ const char kPrompt[] =
 
 struct Trace {
   std::vector<int32_t> tokens;
-  std::vector<std::vector<float>> logits;   // per step [n_vocab]
-  std::vector<std::vector<int32_t>> argmax; // per step [n_layer * n_head]
+  std::vector<std::vector<float>> logits;    // per step [n_vocab]
+  std::vector<std::vector<int32_t>> argmax;  // per step [n_layer * n_head]
   std::vector<std::vector<float>> argmax_w;
 };
 
@@ -99,20 +99,24 @@ void check_same_generation(const std::string& rel) {
           if (gpu.argmax[i][h] == cpu.argmax[i][h]) continue;
           ++flips;
           ADD_FAILURE() << "step " << i << " head " << h << ": argmax " << gpu.argmax[i][h] << " (weight "
-                        << gpu.argmax_w[i][h] << ") vs " << cpu.argmax[i][h] << " (weight " << cpu.argmax_w[i][h] << ")";
+                        << gpu.argmax_w[i][h] << ") vs " << cpu.argmax[i][h] << " (weight " << cpu.argmax_w[i][h]
+                        << ")";
         }
       }
       EXPECT_LT(max_diff, kv_f16 ? 1e-2 : 1e-3) << "largest logit difference";
-      std::printf("[ cuda vs cpu ] %s %s cache, chunk %lld: %zu tokens identical, max |logit diff| %.2e, "
-                  "%lld/%lld head-steps differ in argmax\n",
-                  rel.c_str(), kv_f16 ? "f16" : "f32", static_cast<long long>(chunk), cpu.tokens.size(), max_diff,
-                  static_cast<long long>(flips), static_cast<long long>(compared));
+      std::printf(
+          "[ cuda vs cpu ] %s %s cache, chunk %lld: %zu tokens identical, max |logit diff| %.2e, "
+          "%lld/%lld head-steps differ in argmax\n",
+          rel.c_str(), kv_f16 ? "f16" : "f32", static_cast<long long>(chunk), cpu.tokens.size(), max_diff,
+          static_cast<long long>(flips), static_cast<long long>(compared));
     }
   }
 }
 
 TEST(CudaModels, FmtTinyGreedyLogitsAndProbesMatchCpu) { check_same_generation("models/fmt-tiny/fmt-tiny-f32.gguf"); }
-TEST(CudaModels, NiahTinyGreedyLogitsAndProbesMatchCpu) { check_same_generation("models/niah-tiny/niah-tiny-f32.gguf"); }
+TEST(CudaModels, NiahTinyGreedyLogitsAndProbesMatchCpu) {
+  check_same_generation("models/niah-tiny/niah-tiny-f32.gguf");
+}
 
 // 16-bit and Q8_0 weights run through the tensor-core GEMMs and the per-type mat-vecs: top-1
 // tokens over the CPU's greedy text, fed to both (teacher forcing), agree at nearly all positions.
@@ -158,11 +162,11 @@ TEST(CudaModels, DetectHeadScoresMatchCpuOnNiahTinyGrid) {
   nlohmann::json scores[2];
   for (const char* device : {"cpu", "cuda"}) {
     const std::string out = dir.sub(device);
-    const std::string cmd = testing::shell_quote(testing::rhead_binary()) + " detect -m " + testing::shell_quote(model) +
-                            " --needles " + testing::shell_quote(needles) + " --haystack " + testing::shell_quote(haystack) +
-                            " --prompt-template " + testing::shell_quote("{context}\nQuestion: {question}\nAnswer:") +
-                            " --lengths 300:500:5 --depths 10 -q --device " + device + " -o " + testing::shell_quote(out) +
-                            " 2>&1";
+    const std::string cmd =
+        testing::shell_quote(testing::rhead_binary()) + " detect -m " + testing::shell_quote(model) + " --needles " +
+        testing::shell_quote(needles) + " --haystack " + testing::shell_quote(haystack) + " --prompt-template " +
+        testing::shell_quote("{context}\nQuestion: {question}\nAnswer:") +
+        " --lengths 300:500:5 --depths 10 -q --device " + device + " -o " + testing::shell_quote(out) + " 2>&1";
     const testing::CommandResult r = testing::run_command(cmd);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     scores[std::string(device) == "cuda"] = nlohmann::json::parse(testing::read_text_file(out + "/head_score.json"));
@@ -192,9 +196,9 @@ TEST_P(CudaFamilies, MatchTransformersAndCpu) {
   const int kSteps = 6;
 
   struct Run {
-    std::vector<float> logits;                  // [n, V] prefill
-    std::vector<int32_t> generated;             // greedy tokens
-    std::vector<std::vector<int32_t>> argmax;   // per step [n_layer * n_head]
+    std::vector<float> logits;                 // [n, V] prefill
+    std::vector<int32_t> generated;            // greedy tokens
+    std::vector<std::vector<int32_t>> argmax;  // per step [n_layer * n_head]
   };
   auto run = [&](Device d, int64_t chunk) {
     SessionOptions so;

@@ -23,7 +23,8 @@ TEST(AttnTrace, RecordsTheChosenHeadsAndTheirCopies) {
   req.top_k = 2;
   req.heads = {{1, 2}, {0, 1}};
   int seen = 0;
-  const rhead::AttnTrace t = rhead::trace_attention(session, req, [&](const rhead::AttnStep& s) { seen += s.index == seen; });
+  const rhead::AttnTrace t =
+      rhead::trace_attention(session, req, [&](const rhead::AttnStep& s) { seen += s.index == seen; });
   EXPECT_EQ(seen, 4);
   EXPECT_EQ(t.prompt_tokens, 14);
   ASSERT_EQ(t.steps.size(), 4u);

@@ -52,7 +52,8 @@ TEST(ItemRuns, CotKeysAreConditionStyleItemAndShardsSplitThem) {
     EXPECT_EQ(dir.lines().size(), 4u);  // 8 keys, every other one
     for (const CotLine& l : dir.read_lines(cot_line_from_json)) {
       EXPECT_TRUE(seen.insert(l.test_id).second) << l.test_id;
-      EXPECT_EQ(l.test_id, l.condition.mask + "|" + l.style + "|" + (l.item_id == items[0].id ? "0:" : "1:") + l.item_id);
+      EXPECT_EQ(l.test_id,
+                l.condition.mask + "|" + l.style + "|" + (l.item_id == items[0].id ? "0:" : "1:") + l.item_id);
     }
   }
   EXPECT_EQ(calls, 8);
@@ -87,7 +88,7 @@ TEST(ItemRuns, QaLinesCarryTheirConditionAndTheRunRecordsItsSweeps) {
   EXPECT_EQ(lines[3].condition.mask_kind, "heads");
   EXPECT_EQ(lines[3].condition.mask_heads, (std::vector<std::string>{"1-0", "2-3"}));
   EXPECT_EQ(lines[3].condition.mask_k, 2);
-  EXPECT_FALSE(lines[3].support_share);  // no support heads given
+  EXPECT_FALSE(lines[3].support_share);                       // no support heads given
   EXPECT_EQ(lines[0].prompt_tokens, lines[2].prompt_tokens);  // a decode mask leaves the prompt alone
 }
 

@@ -28,9 +28,18 @@ struct TempDir : rhead::testing::MkdtempDir {
 const std::string kTiny = "models/niah-tiny/";
 
 std::vector<std::string> common(const std::string& command, const std::string& out) {
-  return {command, "-m", shared_path(kTiny + "niah-tiny-f32.gguf"), "--needles", shared_path(kTiny + "needles.jsonl"),
-          "--haystack", shared_path("data/haystack/paul_graham_essays"), "--prompt-template",
-          "{context}\nQuestion: {question}\nAnswer:", "-q", "-o", out};
+  return {command,
+          "-m",
+          shared_path(kTiny + "niah-tiny-f32.gguf"),
+          "--needles",
+          shared_path(kTiny + "needles.jsonl"),
+          "--haystack",
+          shared_path("data/haystack/paul_graham_essays"),
+          "--prompt-template",
+          "{context}\nQuestion: {question}\nAnswer:",
+          "-q",
+          "-o",
+          out};
 }
 
 // Lines by key, apart from their timing fields (results_without_timing); json equality of
@@ -40,9 +49,9 @@ std::map<std::string, json> lines_of(const std::string& dir) { return rhead::tes
 // Runs `args(out, extra)` uninterrupted (threads 2), with --threads 1, killed after 3 lines
 // and resumed, and as two shards merged; every variant must write the reference's lines.
 // Returns the reference's lines as written.
-std::vector<json> expect_reproducible(const TempDir& d, const std::string& name,
-                                      const std::function<std::vector<std::string>(const std::string&,
-                                                                                   std::vector<std::string>)>& args) {
+std::vector<json> expect_reproducible(
+    const TempDir& d, const std::string& name,
+    const std::function<std::vector<std::string>(const std::string&, std::vector<std::string>)>& args) {
   const std::string ref = d.sub(name + "_ref");
   const CliResult r = run_rhead(args(ref, {"--threads", "2"}), d.path);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -70,7 +79,8 @@ std::vector<json> expect_reproducible(const TempDir& d, const std::string& name,
   EXPECT_EQ(lines_of(merged), want) << name << ": two shards merged";
   // merge compares lines exactly: the resumed run, the uninterrupted one and the one-thread
   // one merge into one.
-  const CliResult all = run_rhead({"merge", ref, killed, d.sub(name + "_threads1"), "-o", d.sub(name + "_all")}, d.path);
+  const CliResult all =
+      run_rhead({"merge", ref, killed, d.sub(name + "_threads1"), "-o", d.sub(name + "_all")}, d.path);
   EXPECT_EQ(all.exit_code, 0) << all.err;
 
   std::vector<json> lines;
@@ -94,9 +104,9 @@ TEST(Reproducible, ResumeShardsAndThreadCountGiveIdenticalLines) {
     return args;
   };
   // detect: its lines say how many prompt tokens came from the cache.
-  const std::vector<json> detect = expect_reproducible(d, "detect", [&](const std::string& out, std::vector<std::string> extra) {
-    return grid(common("detect", out), extra);
-  });
+  const std::vector<json> detect = expect_reproducible(
+      d, "detect",
+      [&](const std::string& out, std::vector<std::string> extra) { return grid(common("detect", out), extra); });
   int64_t reused = 0;
   for (const json& l : detect) reused += l.value("reused_tokens", int64_t{0});
   EXPECT_GT(reused, 0) << "no prefix was reused: the check would miss the reuse path";
@@ -104,13 +114,14 @@ TEST(Reproducible, ResumeShardsAndThreadCountGiveIdenticalLines) {
   // niah with the detect run's scores: the sink mass of the top heads, over a masked and an
   // unmasked decode of each prefilled prompt.
   const std::string scores = d.sub("detect_ref");
-  const std::vector<json> niah = expect_reproducible(d, "niah", [&](const std::string& out, std::vector<std::string> extra) {
-    std::vector<std::string> args = grid(common("niah", out), extra);
-    for (const std::string& a : {std::string("--scores"), scores, std::string("--mask"), std::string("top:3"),
-                                 std::string("--baseline")})
-      args.push_back(a);
-    return args;
-  });
+  const std::vector<json> niah =
+      expect_reproducible(d, "niah", [&](const std::string& out, std::vector<std::string> extra) {
+        std::vector<std::string> args = grid(common("niah", out), extra);
+        for (const std::string& a :
+             {std::string("--scores"), scores, std::string("--mask"), std::string("top:3"), std::string("--baseline")})
+          args.push_back(a);
+        return args;
+      });
   bool sink = false;
   for (const json& l : niah) sink |= l.contains("sink_mass_top_heads");
   EXPECT_TRUE(sink) << "no sink mass recorded: the check would miss the summation it is about";

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-
 #include <algorithm>
 #include <filesystem>
 #include <functional>
@@ -58,20 +57,21 @@ std::string niah_tiny() { return rhead::testing::shared_path("models/niah-tiny/n
 const RunKindCase kCases[] = {
     {"niah",
      [](const std::string& out) {
-       return std::vector<std::string>{"niah", "-m", "builtin:induction", "--lengths", "250:550:4", "--depths", "3",
-                                       "--baseline", "--mask", "heads:1-1,1-2", "-q", "-o", out};
+       return std::vector<std::string>{
+           "niah",       "-m",     "builtin:induction", "--lengths", "250:550:4", "--depths", "3",
+           "--baseline", "--mask", "heads:1-1,1-2",     "-q",        "-o",        out};
      },
      "masks", ""},
     {"qa",
      [](const std::string& out) {
-       return std::vector<std::string>{"qa", "-m", niah_tiny(), "--mask", "heads:1-0,2-3", "--max-new-tokens", "6",
-                                       "-q", "-o", out};
+       return std::vector<std::string>{"qa", "-m", niah_tiny(), "--mask", "heads:1-0,2-3", "--max-new-tokens",
+                                       "6",  "-q", "-o",        out};
      },
      "masks", "models/niah-tiny/niah-tiny-f32.gguf"},
     {"cot",
      [](const std::string& out) {
-       return std::vector<std::string>{"cot", "-m", niah_tiny(), "--mask", "heads:1-0", "--shots", "1",
-                                       "--max-new-tokens", "8", "-q", "-o", out};
+       return std::vector<std::string>{
+           "cot", "-m", niah_tiny(), "--mask", "heads:1-0", "--shots", "1", "--max-new-tokens", "8", "-q", "-o", out};
      },
      "results", "models/niah-tiny/niah-tiny-f32.gguf"},
 };
@@ -96,7 +96,8 @@ TEST_P(RunKind, SigkillThenResumeEqualsAnUninterruptedRun) {
   const size_t total = count_lines(ref + "/results.jsonl");
   ASSERT_GE(total, 8u);
   const std::string out = d.sub("killed");
-  ASSERT_TRUE(rhead::testing::run_rhead_and_kill(GetParam().args(out), out + "/results.jsonl", 2)) << "the run ended before the kill";
+  ASSERT_TRUE(rhead::testing::run_rhead_and_kill(GetParam().args(out), out + "/results.jsonl", 2))
+      << "the run ended before the kill";
   const size_t kept = count_lines(out + "/results.jsonl");
   EXPECT_LT(kept, total);
   EXPECT_FALSE(fs::exists(out + "/summary.json"));  // summaries are written at the end
@@ -119,7 +120,8 @@ TEST_P(RunKind, TwoShardsMergedEqualOneRun) {
     const CliResult r = run_rhead(args, d.path);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  const size_t s0 = count_lines(d.sub("shard0") + "/results.jsonl"), s1 = count_lines(d.sub("shard1") + "/results.jsonl");
+  const size_t s0 = count_lines(d.sub("shard0") + "/results.jsonl"),
+               s1 = count_lines(d.sub("shard1") + "/results.jsonl");
   EXPECT_GT(s0, 0u);
   EXPECT_GT(s1, 0u);
   EXPECT_EQ(s0 + s1, count_lines(ref + "/results.jsonl"));
@@ -136,7 +138,9 @@ TEST_P(RunKind, TwoShardsMergedEqualOneRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, RunKind, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<RunKindCase>& info) { return std::string(info.param.name); });
+                         [](const ::testing::TestParamInfo<RunKindCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 // Each bad merge: non-zero exit and one error line naming the problem.
 void expect_one_line_error(const CliResult& r, const std::string& mentions) {
@@ -148,7 +152,7 @@ void expect_one_line_error(const CliResult& r, const std::string& mentions) {
 TEST(MergeCli, RefusesRunsOfDifferentKindsOrSettings) {
   TempDir d;
   const std::vector<std::string> niah = {"niah", "-m", "builtin:induction", "--lengths", "300:400:2", "--depths", "2",
-                                         "-q", "-o"};
+                                         "-q",   "-o"};
   auto with_out = [](std::vector<std::string> args, const std::string& out) {
     args.push_back(out);
     return args;
@@ -173,7 +177,8 @@ TEST(MergeCli, RefusesRunsOfDifferentKindsOrSettings) {
                                   d.path),
                         "holds a niah run");
   // The older spelling `niah --merge-from` still merges.
-  const CliResult alias = run_rhead({"niah", "-m", "builtin:induction", "--merge-from", d.sub("niah"), "-o", d.sub("alias")}, d.path);
+  const CliResult alias =
+      run_rhead({"niah", "-m", "builtin:induction", "--merge-from", d.sub("niah"), "-o", d.sub("alias")}, d.path);
   EXPECT_EQ(alias.exit_code, 0) << alias.err;
   EXPECT_EQ(lines_by_key(d.sub("alias")), lines_by_key(d.sub("niah")));
 }

@@ -29,8 +29,8 @@ using rhead::testing::file_snapshot;
 
 std::vector<std::string> niah(const std::string& out, std::vector<std::string> extra = {},
                               const std::string& lengths = "300:400:2") {
-  std::vector<std::string> args = {"niah", "-m", "builtin:induction", "--lengths", lengths, "--depths", "2",
-                                   "-q",   "-o", out};
+  std::vector<std::string> args = {"niah", "-m", "builtin:induction", "--lengths", lengths, "--depths", "2", "-q",
+                                   "-o",   out};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -134,7 +134,8 @@ TEST(RunFolderAudit, AMergeOfSomeShardsSaysHowManyKeysAreMissing) {
   const int64_t missing = run.at("partial").at("missing_keys").get<int64_t>();
   EXPECT_EQ(missing, total - static_cast<int64_t>(rhead::testing::count_lines(d.sub("m") + "/results.jsonl")));
   EXPECT_GT(missing, 0);
-  EXPECT_NE(m.err.find(std::to_string(missing) + " of " + std::to_string(total) + " keys are missing"), std::string::npos)
+  EXPECT_NE(m.err.find(std::to_string(missing) + " of " + std::to_string(total) + " keys are missing"),
+            std::string::npos)
       << m.err;
   EXPECT_EQ(json::parse(read_text_file(d.sub("m") + "/summary.json")).at("partial").at("missing_keys"), missing);
   // The other shard completes it.
@@ -150,14 +151,17 @@ TEST(RunFolderAudit, AChangedDataFileIsAnotherRun) {
   RHEAD_REQUIRE_FILE(tiny);
   TempDir d;
   const std::string data = d.sub("qa.jsonl");
-  std::ofstream(data) << R"({"id": "q1", "context": "The code is star oil nest.", "question": "What is the code?", "answers": ["star oil nest"]})"
-                      << "\n";
-  const std::vector<std::string> qa = {"qa", "-m", tiny, "--data", data, "--max-new-tokens", "4", "-q", "-o", d.sub("qa")};
+  std::ofstream(data)
+      << R"({"id": "q1", "context": "The code is star oil nest.", "question": "What is the code?", "answers": ["star oil nest"]})"
+      << "\n";
+  const std::vector<std::string> qa = {"qa", "-m", tiny, "--data",   data, "--max-new-tokens",
+                                       "4",  "-q", "-o", d.sub("qa")};
   const CliResult first = run_rhead(qa, d.path);
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const auto before = file_snapshot(d.sub("qa"));
-  std::ofstream(data) << R"({"id": "q1", "context": "The code is blue fox.", "question": "What is the code?", "answers": ["blue fox"]})"
-                      << "\n";
+  std::ofstream(data)
+      << R"({"id": "q1", "context": "The code is blue fox.", "question": "What is the code?", "answers": ["blue fox"]})"
+      << "\n";
   expect_one_line_error(run_rhead(qa, d.path), "settings 'data'");
   EXPECT_EQ(file_snapshot(d.sub("qa")), before);
 }

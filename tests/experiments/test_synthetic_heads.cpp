@@ -91,7 +91,7 @@ TEST(SyntheticHeads, SequencesAreRepeatedDistinctTokens) {
 TEST(SyntheticHeads, MethodListIsChecked) {
   EXPECT_EQ(parse_detect_methods("copy").synthetic.size(), 0u);
   EXPECT_EQ(parse_detect_methods("copy,induction,previous-token").synthetic.size(), 2u);
-  EXPECT_THROW(parse_detect_methods("induction"), Error);        // copy always runs
+  EXPECT_THROW(parse_detect_methods("induction"), Error);  // copy always runs
   EXPECT_THROW(parse_detect_methods("copy,copy"), Error);
   EXPECT_THROW(parse_detect_methods("copy,attention"), Error);
   try {
@@ -104,9 +104,10 @@ TEST(SyntheticHeads, MethodListIsChecked) {
 
 TEST(SyntheticHeads, DetectWritesEachMethodAndTheAgreementTable) {
   rhead::testing::MkdtempDir d("rhead_test_methods_");
-  const auto r = rhead::testing::run_rhead({"detect", "-m", "builtin:induction", "--lengths", "250:400:2", "--depths", "2",
-                                     "--methods", "copy,induction,previous-token", "-q", "-o", d.sub("run")},
-                                    d.path);
+  const auto r =
+      rhead::testing::run_rhead({"detect", "-m", "builtin:induction", "--lengths", "250:400:2", "--depths", "2",
+                                 "--methods", "copy,induction,previous-token", "-q", "-o", d.sub("run")},
+                                d.path);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::ifstream in(d.sub("run") + "/head_score.induction.json");
   ASSERT_TRUE(in.good());

@@ -185,7 +185,8 @@ TEST(Explain, SupportClassesFollowTheProbes) {
   // Newlines and end of generation are not answer tokens.
   EXPECT_FALSE(rhead::is_answer_token(tok, tok.eos_id()));
   EXPECT_FALSE(rhead::is_answer_token(tok, tok.token_id("<0x0A>")));
-  EXPECT_TRUE(rhead::is_answer_token(tok, tok.token_id("\xE2\x96\x81" "cobalt")));
+  EXPECT_TRUE(rhead::is_answer_token(tok, tok.token_id("\xE2\x96\x81"
+                                                       "cobalt")));
 }
 
 TEST(TokenByteRanges, EssaysMapEveryTokenBackToItsBytes) {
@@ -206,7 +207,8 @@ TEST(TokenByteRanges, EssaysMapEveryTokenBackToItsBytes) {
       const std::string piece = tok.piece(ids[i]);
       const std::string got = text.substr(ranges[i].begin, ranges[i].end - ranges[i].begin);
       ASSERT_EQ(ranges[i].begin, at) << entry.path() << " token " << i;
-      ASSERT_TRUE(got == piece || (i == 0 && " " + got == piece)) << entry.path() << " token " << i << ": '" << got << "'";
+      ASSERT_TRUE(got == piece || (i == 0 && " " + got == piece))
+          << entry.path() << " token " << i << ": '" << got << "'";
       at = ranges[i].end;
     }
     EXPECT_EQ(at, static_cast<int64_t>(text.size())) << entry.path();
@@ -247,9 +249,10 @@ TEST(ExplainCli, NiahTinyJsonIsInternallyConsistent) {
   RHEAD_REQUIRE_FILE(essays);
   MkdtempDir dir("rhead-explain-tiny-");
   // Layer 2 holds the retrieval heads (models/README.md).
-  write_file(dir.sub("scores.json"),
-             R"({"0-0":[0],"0-1":[0],"0-2":[0],"0-3":[0],"0-4":[0],"0-5":[0],"1-0":[0],"1-1":[0],"1-2":[0],)"
-             R"("1-3":[0],"1-4":[0],"1-5":[0],"2-0":[0.9],"2-1":[0.8],"2-2":[0.7],"2-3":[0.6],"2-4":[0.5],"2-5":[0.4]})");
+  write_file(
+      dir.sub("scores.json"),
+      R"({"0-0":[0],"0-1":[0],"0-2":[0],"0-3":[0],"0-4":[0],"0-5":[0],"1-0":[0],"1-1":[0],"1-2":[0],)"
+      R"("1-3":[0],"1-4":[0],"1-5":[0],"2-0":[0.9],"2-1":[0.8],"2-2":[0.7],"2-3":[0.6],"2-4":[0.5],"2-5":[0.4]})");
   std::string essay;
   for (const auto& entry : fs::directory_iterator(essays))
     if (entry.path().extension() == ".txt") {
@@ -261,7 +264,8 @@ TEST(ExplainCli, NiahTinyJsonIsInternallyConsistent) {
   for (int words = 0; words < 60 && cut != std::string::npos; ++words) cut = essay.find(' ', cut + 1);
   const std::string head = essay.substr(0, cut);
   const size_t mid = head.rfind(". ", head.size() / 2);
-  const std::string context = head.substr(0, mid + 2) + "The secret code of the wall is star oil nest. " + head.substr(mid + 2);
+  const std::string context =
+      head.substr(0, mid + 2) + "The secret code of the wall is star oil nest. " + head.substr(mid + 2);
   write_file(dir.sub("context.txt"), context);
   const auto r = rhead_cli("explain -m " + shell_quote(model) + " --scores " + shell_quote(dir.sub("scores.json")) +
                            " --context " + shell_quote(dir.sub("context.txt")) +
@@ -326,7 +330,8 @@ TEST(ExplainCli, OneLineErrors) {
   // Scores of another model's shape (3 layers x 6 heads against 2 x 4).
   std::string other = "{";
   for (int l = 0; l < 3; ++l)
-    for (int h = 0; h < 6; ++h) other += std::string(l + h ? "," : "") + "\"" + std::to_string(l) + "-" + std::to_string(h) + "\":[0.5]";
+    for (int h = 0; h < 6; ++h)
+      other += std::string(l + h ? "," : "") + "\"" + std::to_string(l) + "-" + std::to_string(h) + "\":[0.5]";
   write_file(f.dir.sub("other.json"), other + "}");
   expect_one_line_error(base + question + " --scores " + shell_quote(f.dir.sub("other.json")), "the model has 2 x 4");
   // A context longer than the model's 2048 positions.
@@ -342,7 +347,7 @@ TEST(ExplainCli, OneLineErrors) {
 void check_page_in_browser(const std::string& args, const std::string& name) {
   const std::string browser_dir = std::string(RHEAD_SOURCE_DIR) + "/tests/browser";
   for (const std::string need : {browser_dir + "/node_modules/playwright-core", std::string("/usr/bin/chromium"),
-                                  std::string("/usr/bin/node")}) {
+                                 std::string("/usr/bin/node")}) {
     if (!fs::exists(need)) {
       if (rhead::testing::in_ci()) FAIL() << "missing " << need << " (scripts/setup.sh installs it)";
       GTEST_SKIP() << "missing " << need << " (scripts/setup.sh installs it)";
@@ -386,8 +391,8 @@ namespace {
 TEST(NiahSupport, EveryLineHasSupportShareAndTheSummaryItsAuroc) {
   InductionFiles f;
   const std::string out = f.dir.sub("niah");
-  const auto r = rhead_cli("niah -m builtin:induction --lengths 300:400:2 --depths 2 -q --scores " + shell_quote(f.scores) +
-                           " --support-heads 2 -o " + shell_quote(out) + " 2>&1");
+  const auto r = rhead_cli("niah -m builtin:induction --lengths 300:400:2 --depths 2 -q --scores " +
+                           shell_quote(f.scores) + " --support-heads 2 -o " + shell_quote(out) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("support_auroc"), std::string::npos) << r.output;
   int lines = 0;
@@ -449,8 +454,11 @@ TEST(QaSupport, EveryItemHasSupportShareAndTheSummaryItsAurocAgainstF1) {
           context += words.at(50 * k + i) + (i + 1 < len ? " " : "");
         }
         ++k;
-        out << nlohmann::json{{"id", "item-" + std::to_string(k)}, {"context", context}, {"question", n["question"]},
-                              {"answers", {n["real_needle"]}}}.dump()
+        out << nlohmann::json{{"id", "item-" + std::to_string(k)},
+                              {"context", context},
+                              {"question", n["question"]},
+                              {"answers", {n["real_needle"]}}}
+                   .dump()
             << "\n";
       }
     }
@@ -507,16 +515,22 @@ rhead::ExplainedToken answer_token(const std::string& piece, std::vector<int64_t
 
 TEST(Explain, VisibleCharactersSkipWhitespaceAndTheWordMark) {
   EXPECT_EQ(rhead::visible_characters("d"), 1);
-  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81" "d"), 1);
+  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81"
+                                      "d"),
+            1);
   EXPECT_EQ(rhead::visible_characters(" d\n"), 1);
   EXPECT_EQ(rhead::visible_characters("\xC3\xA9"), 1);  // one code point, two bytes
-  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81" "st"), 2);
+  EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81"
+                                      "st"),
+            2);
   EXPECT_EQ(rhead::visible_characters("\xE2\x96\x81"), 0);
 }
 
 // The wrong answer "... stard": "star" copied from 40-41, then "d" from an unrelated "d" at 90.
 TEST(Explain, ASingleCharacterCopyCountsOnlyInARun) {
-  std::vector<rhead::ExplainedToken> tokens = {answer_token("\xE2\x96\x81" "star", {41}, 0.3),
+  std::vector<rhead::ExplainedToken> tokens = {answer_token("\xE2\x96\x81"
+                                                            "star",
+                                                            {41}, 0.3),
                                                answer_token("d", {90}, 0.3)};
   rhead::apply_copy_length_rule(tokens, 0.5);
   EXPECT_EQ(tokens[0].support, rhead::Support::copied);  // two or more characters: kept alone
@@ -525,7 +539,10 @@ TEST(Explain, ASingleCharacterCopyCountsOnlyInARun) {
   EXPECT_DOUBLE_EQ(rhead::support_share(tokens), 0.5);
 
   // The same "d" right after the copied "star" (position 42): a run, so it counts.
-  tokens = {answer_token("\xE2\x96\x81" "star", {41}, 0.3), answer_token("d", {90, 42}, 0.3)};
+  tokens = {answer_token("\xE2\x96\x81"
+                         "star",
+                         {41}, 0.3),
+            answer_token("d", {90, 42}, 0.3)};
   rhead::apply_copy_length_rule(tokens, 0.5);
   EXPECT_EQ(tokens[1].support, rhead::Support::copied);
   ASSERT_EQ(tokens[1].sources.size(), 1u);

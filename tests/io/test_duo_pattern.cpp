@@ -137,10 +137,11 @@ TEST(DuoPattern, BadInputNamesFileAndLine) {
   write(tsv, "1\t0\r\n0\t1\r\n");  // CRLF rows read fine
   EXPECT_EQ(error_of(), "");
   const std::string cfg = dir + "/config.json";
-  for (const std::string& bad : {std::string(R"({"recent_size": 8})"), std::string(R"({"sink_size": 4, "recent_size": 0})"),
-                                 std::string(R"({"sink_size": 4.5, "recent_size": 8})"),
-                                 std::string(R"({"sink_size": 4, "recent_size": 8, "threshold": "high"})"),
-                                 std::string("[1, 2]"), std::string("{")}) {
+  for (const std::string& bad :
+       {std::string(R"({"recent_size": 8})"), std::string(R"({"sink_size": 4, "recent_size": 0})"),
+        std::string(R"({"sink_size": 4.5, "recent_size": 8})"),
+        std::string(R"({"sink_size": 4, "recent_size": 8, "threshold": "high"})"), std::string("[1, 2]"),
+        std::string("{")}) {
     write(cfg, bad);
     const std::string e = error_of();
     EXPECT_EQ(e.rfind(cfg + ": ", 0), 0u) << bad << " -> " << e;

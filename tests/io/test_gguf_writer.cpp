@@ -100,16 +100,16 @@ TEST(GGUFWriter, ByteLayoutMatchesTheFormat) {
   w.add_tensor("t", DType::F32, {1}, data.data(), data.size());
   std::vector<uint8_t> b = w.to_bytes();
   std::vector<uint8_t> expect = {
-      'G', 'G', 'U', 'F', 3, 0, 0, 0,           // magic, version
-      1, 0, 0, 0, 0, 0, 0, 0,                   // tensors
-      2, 0, 0, 0, 0, 0, 0, 0,                   // metadata entries
-      1, 0, 0, 0, 0, 0, 0, 0, 'a', 0, 0, 0, 0, 7,  // "a": u8 7
-      1, 0, 0, 0, 0, 0, 0, 0, 'b', 9, 0, 0, 0,  // "b": array
-      8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,       // of 1 string
-      2, 0, 0, 0, 0, 0, 0, 0, 'x', 'y',         // "xy"
-      1, 0, 0, 0, 0, 0, 0, 0, 't',              // tensor "t"
-      1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,       // 1 dim: 1
-      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,       // type F32, offset 0
+      'G', 'G', 'U', 'F', 3, 0, 0, 0,                        // magic, version
+      1,   0,   0,   0,   0, 0, 0, 0,                        // tensors
+      2,   0,   0,   0,   0, 0, 0, 0,                        // metadata entries
+      1,   0,   0,   0,   0, 0, 0, 0, 'a', 0,   0, 0, 0, 7,  // "a": u8 7
+      1,   0,   0,   0,   0, 0, 0, 0, 'b', 9,   0, 0, 0,     // "b": array
+      8,   0,   0,   0,   1, 0, 0, 0, 0,   0,   0, 0,        // of 1 string
+      2,   0,   0,   0,   0, 0, 0, 0, 'x', 'y',              // "xy"
+      1,   0,   0,   0,   0, 0, 0, 0, 't',                   // tensor "t"
+      1,   0,   0,   0,   1, 0, 0, 0, 0,   0,   0, 0,        // 1 dim: 1
+      0,   0,   0,   0,   0, 0, 0, 0, 0,   0,   0, 0,        // type F32, offset 0
   };
   ASSERT_GE(b.size(), expect.size());
   EXPECT_EQ(std::vector<uint8_t>(b.begin(), b.begin() + long(expect.size())), expect);
@@ -168,7 +168,8 @@ TEST(GGUFWriter, QuantizedWeightsDecodeAfterRoundTrip) {
   std::vector<float> src(size_t(n * rows));
   for (size_t i = 0; i < src.size(); ++i) src[i] = std::sin(0.37f * float(i));
   std::vector<uint8_t> q(size_t(row_bytes(DType::Q4_K, n) * rows));
-  for (int64_t r = 0; r < rows; ++r) quantize_row(DType::Q4_K, src.data() + r * n, q.data() + r * row_bytes(DType::Q4_K, n), n);
+  for (int64_t r = 0; r < rows; ++r)
+    quantize_row(DType::Q4_K, src.data() + r * n, q.data() + r * row_bytes(DType::Q4_K, n), n);
   GGUFWriter w;
   w.add_tensor("w", DType::Q4_K, {n, rows}, q.data(), q.size());
   TempFile f("q.gguf");
@@ -182,9 +183,9 @@ TEST(GGUFWriter, QuantizedWeightsDecodeAfterRoundTrip) {
 TEST(GGUFWriter, RejectsBadInput) {
   GGUFWriter w;
   std::vector<uint8_t> data(100);
-  EXPECT_THROW(w.add_tensor("t", DType::F32, {4}, data.data(), 12), Error);      // wrong size
-  EXPECT_THROW(w.add_tensor("t", DType::Q8_0, {33}, data.data(), 34), Error);    // partial block
-  EXPECT_THROW(w.add_tensor("t", DType::F32, {0}, data.data(), 0), Error);       // empty dim
+  EXPECT_THROW(w.add_tensor("t", DType::F32, {4}, data.data(), 12), Error);    // wrong size
+  EXPECT_THROW(w.add_tensor("t", DType::Q8_0, {33}, data.data(), 34), Error);  // partial block
+  EXPECT_THROW(w.add_tensor("t", DType::F32, {0}, data.data(), 0), Error);     // empty dim
   w.set("k", json::array({1, "x"}));
   EXPECT_THROW(w.to_bytes(), Error);
   GGUFWriter w2;

@@ -62,7 +62,7 @@ std::string error_of(F&& f) {
     const std::string msg_ = error_of([&] { (void)(expr); });                                      \
     EXPECT_FALSE(msg_.empty()) << #expr << " was accepted";                                        \
     EXPECT_EQ(msg_.find('\n'), std::string::npos) << "not one line: " << msg_;                     \
-    EXPECT_EQ(msg_.find("json.exception"), std::string::npos) << "library text: " << msg_;        \
+    EXPECT_EQ(msg_.find("json.exception"), std::string::npos) << "library text: " << msg_;         \
     EXPECT_NE(msg_.find(where), std::string::npos) << "does not name " << (where) << ": " << msg_; \
     for (const char* part_ : std::initializer_list<const char*>{__VA_ARGS__})                      \
       EXPECT_NE(msg_.find(part_), std::string::npos) << "expected '" << part_ << "' in: " << msg_; \
@@ -224,10 +224,18 @@ TEST(HardenedGguf, ImpossibleHyperParameters) {
 // ---- Hugging Face directories: config.json typing and safetensors byte ranges ----
 
 json tiny_hf_config() {
-  return {{"model_type", "llama"},        {"hidden_size", kEmbd},        {"intermediate_size", kFf},
-          {"num_attention_heads", kHeads}, {"num_key_value_heads", kKvHeads}, {"num_hidden_layers", 2},
-          {"vocab_size", kVocab},         {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-5},
-          {"rope_theta", 10000.0},        {"tie_word_embeddings", false}, {"hidden_act", "silu"}};
+  return {{"model_type", "llama"},
+          {"hidden_size", kEmbd},
+          {"intermediate_size", kFf},
+          {"num_attention_heads", kHeads},
+          {"num_key_value_heads", kKvHeads},
+          {"num_hidden_layers", 2},
+          {"vocab_size", kVocab},
+          {"max_position_embeddings", 64},
+          {"rms_norm_eps", 1e-5},
+          {"rope_theta", 10000.0},
+          {"tie_word_embeddings", false},
+          {"hidden_act", "silu"}};
 }
 
 // A random tiny HF model whose config.json is then replaced by `config`.
@@ -342,8 +350,8 @@ json small_tokenizer() {
 
 TEST(HardenedTokenizer, DeepSequenceNestingIsRejectedNotRecursed) {
   TempDir dir("rhead-hard");
-  EXPECT_EQ(error_of([&] { Tokenizer::from_tokenizer_json(write_tokenizer_json(dir, "ok", small_tokenizer().dump())); }),
-            "");
+  EXPECT_EQ(
+      error_of([&] { Tokenizer::from_tokenizer_json(write_tokenizer_json(dir, "ok", small_tokenizer().dump())); }), "");
   // 100000 nested Sequence pre-tokenizers: once a stack overflow in a recursive walk.
   std::string nested;
   const int depth = 100000;
@@ -423,11 +431,12 @@ TEST(HardenedText, ResultLinesNameTheFileAndLine) {
   const std::string path = dir / "results.jsonl";
   write_bytes(path, "{\"test_id\": \"a\"}\n[1, 2\n");
   EXPECT_ERROR(read_results_lines(path, false), path + ":2", "invalid JSON");
-  EXPECT_ERROR(test_result_from_json(json::parse(R"({"test_id": "a", "needle_id": "x"})"), path + ":1"),
-               path + ":1", "field 'needle_id' must be an integer");
-  write_bytes(path, R"({"test_id": "a", "needle_id": 0, "length": 1000, "depth": 2.5, "needle_span": [1, 2], "answer": "",)"
-                    R"( "rouge_recall": 1, "counted": true, "head_scores": {}})"
-                    "\n");
+  EXPECT_ERROR(test_result_from_json(json::parse(R"({"test_id": "a", "needle_id": "x"})"), path + ":1"), path + ":1",
+               "field 'needle_id' must be an integer");
+  write_bytes(path,
+              R"({"test_id": "a", "needle_id": 0, "length": 1000, "depth": 2.5, "needle_span": [1, 2], "answer": "",)"
+              R"( "rouge_recall": 1, "counted": true, "head_scores": {}})"
+              "\n");
   EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "field 'depth' must be an integer, got 2.5");
   write_bytes(path, std::string(300, '[') + "\n");
   EXPECT_ERROR(analysis::read_detect_results(path), path + ":1", "nested deeper");
@@ -466,7 +475,8 @@ TEST(HardenedChecked, ProductsAndNarrowing) {
   const std::vector<int64_t> dims = {int64_t{1} << 21, int64_t{1} << 21};
   EXPECT_ERROR(checked_element_count(dims, "f", "tensor 'w'"), "f", "more than 2^40 elements");
   EXPECT_ERROR(checked_double_to_int(std::nan(""), "f", "MIN", 1, 10), "f", "MIN is nan");
-  EXPECT_ERROR(check_disjoint({{0, 10, "a"}, {20, 30, "b"}, {25, 26, "c"}}, "f"), "f", "'b' and 'c' share bytes [25, 26)");
+  EXPECT_ERROR(check_disjoint({{0, 10, "a"}, {20, 30, "b"}, {25, 26, "c"}}, "f"), "f",
+               "'b' and 'c' share bytes [25, 26)");
   EXPECT_EQ(error_of([&] { check_disjoint({{0, 10, "a"}, {10, 20, "b"}, {20, 20, "empty"}}, "f"); }), "");
 }
 
@@ -515,7 +525,7 @@ TEST(HardenedWrites, FailedWriteGivesTheReasonAndLeavesNoTmp) {
   });
   EXPECT_FALSE(fs::exists(path + ".tmp"));
   EXPECT_EQ(testing::read_text_file(path), "old\n");  // the old file is untouched
-  fs::create_directory(path + ".tmp");                 // a .tmp that cannot be opened
+  fs::create_directory(path + ".tmp");                // a .tmp that cannot be opened
   EXPECT_ERROR(write_file_atomic(path, "new\n"), path + ".tmp", "cannot open for writing", "Is a directory");
 }
 

@@ -127,12 +127,12 @@ std::string load_error(const std::string& path) {
   return "";
 }
 
-#define EXPECT_REJECTED(path, ...)                                              \
-  do {                                                                          \
-    const std::string msg_ = load_error(path);                                  \
-    EXPECT_FALSE(msg_.empty()) << (path) << " loaded";                          \
-    EXPECT_NE(msg_.find(path), std::string::npos) << "does not name the file: " << msg_; \
-    for (const char* part_ : {__VA_ARGS__})                                     \
+#define EXPECT_REJECTED(path, ...)                                                                 \
+  do {                                                                                             \
+    const std::string msg_ = load_error(path);                                                     \
+    EXPECT_FALSE(msg_.empty()) << (path) << " loaded";                                             \
+    EXPECT_NE(msg_.find(path), std::string::npos) << "does not name the file: " << msg_;           \
+    for (const char* part_ : {__VA_ARGS__})                                                        \
       EXPECT_NE(msg_.find(part_), std::string::npos) << "expected '" << part_ << "' in: " << msg_; \
   } while (0)
 
@@ -178,7 +178,8 @@ TEST_F(MalformedGguf, TruncatedAtEverySectionIsRejected) {
       const std::string msg = load_error(p);
       ASSERT_FALSE(msg.empty()) << s.name << ": cut at " << cut << " loaded";
       EXPECT_NE(msg.find(p), std::string::npos) << msg;
-      EXPECT_TRUE(msg.find("truncated") != std::string::npos || msg.find("past the end of the file") != std::string::npos ||
+      EXPECT_TRUE(msg.find("truncated") != std::string::npos ||
+                  msg.find("past the end of the file") != std::string::npos ||
                   msg.find("exceed") != std::string::npos || msg.find("not a GGUF file") != std::string::npos)
           << s.name << " cut at " << cut << ": " << msg;
       ++cuts;
@@ -342,7 +343,8 @@ TEST_F(MalformedHf, HeaderLengthLargerThanTheFile) {
 }
 
 TEST_F(MalformedHf, DtypeDisagreesWithTheByteRange) {
-  const std::string d = make("dtype", config_, patch_header("\"dtype\":\"F32\",\"shape\":[384,128]", "\"dtype\":\"F16\",\"shape\":[384,128]"));
+  const std::string d = make(
+      "dtype", config_, patch_header("\"dtype\":\"F32\",\"shape\":[384,128]", "\"dtype\":\"F16\",\"shape\":[384,128]"));
   EXPECT_REJECTED(d, "model.safetensors", "shape and dtype need", "bytes but data_offsets span");
 }
 
@@ -386,7 +388,8 @@ TEST_F(MalformedHf, MissingConfigJson) {
 TEST_F(MalformedHf, MissingWeights) {
   const std::string d = make("noweights", config_, "");
   EXPECT_REJECTED(d, "no model.safetensors");
-  const std::string d2 = make("missingtensor", config_, patch_header("model.layers.1.mlp.up_proj", "model.layers.1.mlp.xx_proj"));
+  const std::string d2 =
+      make("missingtensor", config_, patch_header("model.layers.1.mlp.up_proj", "model.layers.1.mlp.xx_proj"));
   EXPECT_REJECTED(d2, "tensor 'model.layers.1.mlp.xx_proj.weight' is not part of the llama family");
 }
 

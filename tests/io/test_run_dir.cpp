@@ -22,7 +22,9 @@ struct TempDir : testing::MkdtempDir {
   TempDir() : MkdtempDir("rhead_test_run_dir_") {}
 };
 
-json record(const std::string& model) { return {{"settings", {{"fingerprint", {{"model", model}}}, {"shard", "0/1"}}}}; }
+json record(const std::string& model) {
+  return {{"settings", {{"fingerprint", {{"model", model}}}, {"shard", "0/1"}}}};
+}
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -99,14 +101,17 @@ TEST(RunDir, MergesShardsByKeyAndRefusesConflicts) {
   }
   const std::string conflict = error_of([&] { merge_run_dirs({d.sub("s1"), d.sub("s2")}, d.sub("m2")); });
   EXPECT_NE(conflict.find("key 'b' differs"), std::string::npos) << conflict;
-  EXPECT_NE(error_of([&] { merge_run_dirs({d.sub("s0"), d.sub("q")}, d.sub("m2")); }).find("different kinds"),
+  EXPECT_NE(error_of([&] {
+              merge_run_dirs({d.sub("s0"), d.sub("q")}, d.sub("m2"));
+            }).find("different kinds"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { merge_run_dirs({d.sub("s0"), d.sub("other")}, d.sub("m2")); }).find("settings differ"),
+  EXPECT_NE(error_of([&] {
+              merge_run_dirs({d.sub("s0"), d.sub("other")}, d.sub("m2"));
+            }).find("settings differ"),
             std::string::npos);
   EXPECT_NE(error_of([&] { merge_run_dirs({d.sub("none")}, d.sub("m2")); }).find("no run.json"), std::string::npos);
   EXPECT_THROW(merge_run_dirs({}, d.sub("m2")), Error);
 }
-
 
 using rhead::testing::file_snapshot;
 
@@ -174,7 +179,8 @@ TEST(RunDir, WritesNothingBeforeEveryCheckPassed) {
   // A line the kind's reader refuses.
   RunChecks strict = checks;
   strict.check_lines = [](const RunDir& dir) { fail(dir.file("results.jsonl") + ":1", "score out of range"); };
-  expect_refused([&] { RunDir::open(run, "niah", grid_record_of("m"), strict); }, "results.jsonl:1: score out of range");
+  expect_refused([&] { RunDir::open(run, "niah", grid_record_of("m"), strict); },
+                 "results.jsonl:1: score out of range");
   // A line whose key is not one of the run's.
   write_text(run + "/results.jsonl", "{\"test_id\":\"a\",\"score\":1}\n{\"test_id\":\"zz\",\"score\":1}\n");
   const auto foreign = file_snapshot(run);
@@ -197,7 +203,8 @@ TEST(RunDir, AnOlderDetectDirectoryIsNotRewrittenByAnotherKind) {
   EXPECT_EQ(RunDir::read(run).kind(), "detect");
   // A directory with results but no run.json is no run's.
   fs::remove(run + "/run.json");
-  EXPECT_NE(error_of([&] { RunDir::open(run, "niah", record("m")); }).find("results but no run.json"), std::string::npos);
+  EXPECT_NE(error_of([&] { RunDir::open(run, "niah", record("m")); }).find("results but no run.json"),
+            std::string::npos);
 }
 
 TEST(MergeRunDirs, WritesOnlyIntoANewDirectoryOrOneOfTheSameRun) {

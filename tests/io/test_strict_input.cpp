@@ -39,8 +39,9 @@ std::string error_of(const std::function<void()>& f) {
 TEST(StrictJson, ADuplicateKeyAtAnyDepthIsAnError) {
   EXPECT_NE(error_of([] { parse_json(R"({"a": 1, "a": 2})", "f.json"); }).find("f.json: duplicate key \"a\""),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_json(R"({"x": [{"b": 1}, {"b": 2, "c": {"d": 1, "d": 1}}]})", "f.json"); })
-                .find("duplicate key \"d\""),
+  EXPECT_NE(error_of([] {
+              parse_json(R"({"x": [{"b": 1}, {"b": 2, "c": {"d": 1, "d": 1}}]})", "f.json");
+            }).find("duplicate key \"d\""),
             std::string::npos);
   // The same key in sibling objects, or in an object and its child, is fine.
   EXPECT_EQ(parse_json(R"({"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]})", "f.json")["b"][1]["a"], 2);
@@ -54,22 +55,23 @@ TEST(StrictJson, NumbersAreFiniteAndInTheirDomain) {
   EXPECT_NE(error_of([&] { json_number(nan, "f.json", "x"); }).find("finite"), std::string::npos);
   const json big = parse_json("[0, 0, 1e308, 0.5]", "f.json");
   EXPECT_EQ(json_number(big[2], "f.json", "x"), 1e308);
-  EXPECT_NE(error_of([&] { json_number_in(big[2], "f.json", "score", 0, 1); }).find("score is 1e+308 (must be in [0, 1])"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { json_number_in(big[2], "f.json", "score", 0, 1); }).find("score is 1e+308 (must be in [0, 1])"),
+      std::string::npos);
   EXPECT_EQ(json_number_in(big[3], "f.json", "score", 0, 1), 0.5);
 }
 
 TEST(StrictJson, ResultLinesRefuseOutOfRangeValues) {
-  const json detect = {{"test_id", "t"},          {"needle_id", 0},   {"length", 300},      {"depth", 0},
-                       {"needle_span", {10, 20}}, {"answer", "x"},    {"rouge_recall", 100}, {"counted", true},
-                       {"head_scores", {{"0-1", 0.5}}}};
+  const json detect = {{"test_id", "t"},      {"needle_id", 0},          {"length", 300},
+                       {"depth", 0},          {"needle_span", {10, 20}}, {"answer", "x"},
+                       {"rouge_recall", 100}, {"counted", true},         {"head_scores", {{"0-1", 0.5}}}};
   EXPECT_NO_THROW(test_result_from_json(detect, "r:1"));
-  for (const auto& [field, value] : std::vector<std::pair<json::json_pointer, json>>{
-           {json::json_pointer("/head_scores/0-1"), 1e308},
-           {json::json_pointer("/head_scores/0-1"), 1001},
-           {json::json_pointer("/head_scores/0-1"), -50},
-           {json::json_pointer("/rouge_recall"), 101},
-           {json::json_pointer("/sink_mass_top_heads"), 7.0}}) {
+  for (const auto& [field, value] :
+       std::vector<std::pair<json::json_pointer, json>>{{json::json_pointer("/head_scores/0-1"), 1e308},
+                                                        {json::json_pointer("/head_scores/0-1"), 1001},
+                                                        {json::json_pointer("/head_scores/0-1"), -50},
+                                                        {json::json_pointer("/rouge_recall"), 101},
+                                                        {json::json_pointer("/sink_mass_top_heads"), 7.0}}) {
     json bad = detect;
     bad[field] = value;
     const std::string e = error_of([&] { test_result_from_json(bad, "r:1"); });

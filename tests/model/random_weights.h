@@ -106,7 +106,8 @@ inline std::vector<RandomTensorSpec> hf_tensor_list(const nlohmann::json& cfg) {
     }
   }
   out.push_back({"model.norm.weight", {d}, norm_base, 0.25});
-  if (!cfg.value("tie_word_embeddings", mt == "gemma2")) out.push_back({"lm_head.weight", {v, d}, 0.0, linear_scale(d)});
+  if (!cfg.value("tie_word_embeddings", mt == "gemma2"))
+    out.push_back({"lm_head.weight", {v, d}, 0.0, linear_scale(d)});
   return out;
 }
 
@@ -165,8 +166,8 @@ struct TempDir {
     namespace fs = std::filesystem;
     static int counter = 0;
     for (;;) {
-      fs::path p = fs::temp_directory_path() /
-                   (stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+      fs::path p =
+          fs::temp_directory_path() / (stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
       if (fs::create_directory(p)) {
         path = p.string();
         return;

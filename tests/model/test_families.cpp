@@ -145,7 +145,9 @@ TEST(Refusal, HfConfigKeysAndTensorsTheFamilyDoesNotCompute) {
       {"mlp_bias", true, "config key 'mlp_bias' = true is not implemented"},
       {"partial_rotary_factor", 0.5, "config key 'partial_rotary_factor' = 0.5 is not implemented"},
       {"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}, "unsupported rope_scaling type 'yarn'"},
-      {"rope_scaling", {{"type", "linear"}, {"factor", 4.0}, {"beta_fast", 32}}, "rope_scaling key 'beta_fast' is not implemented"},
+      {"rope_scaling",
+       {{"type", "linear"}, {"factor", 4.0}, {"beta_fast", 32}},
+       "rope_scaling key 'beta_fast' is not implemented"},
   };
   for (const auto& cs : cases) {
     json cfg = fx.at("config");
@@ -182,8 +184,9 @@ TEST(Refusal, HfConfigKeysAndTensorsTheFamilyDoesNotCompute) {
   std::ofstream(dir / "config.json") << cfg.dump();
   testing::write_safetensors_f32(dir / "model.safetensors", weights);
   const std::string err = load_error(dir.path);
-  EXPECT_NE(err.find("model.safetensors: tensor 'model.layers.0.self_attn.rel_bias.weight' is not part of the llama family"),
-            std::string::npos)
+  EXPECT_NE(
+      err.find("model.safetensors: tensor 'model.layers.0.self_attn.rel_bias.weight' is not part of the llama family"),
+      std::string::npos)
       << err;
 }
 
@@ -216,8 +219,7 @@ TEST(FamiliesCli, DetectRunsOnMixtralAndGemma2) {
     const json cfg = read_fixture(name).at("config");
     const std::string out = dir / "run";
     const auto r = testing::run_command(testing::rhead_binary() + " detect -m " + model +
-                                        " --lengths 300:400:2 --depths 2 --max-new-tokens 6 -q -o " +
-                                        out + " 2>&1");
+                                        " --lengths 300:400:2 --depths 2 --max-new-tokens 6 -q -o " + out + " 2>&1");
     ASSERT_EQ(r.exit_code, 0) << name << ": " << r.output;
     const json scores = json::parse(testing::read_text_file(out + "/head_score.json"));
     const int n_layer = cfg.at("num_hidden_layers"), n_head = cfg.at("num_attention_heads");

@@ -57,8 +57,10 @@ std::vector<float> llama3_freq_factors(const json& cfg, int64_t head_dim) {
   for (int64_t i = 0; i < head_dim; i += 2) {
     const double freq = 1.0 / std::pow(theta, static_cast<double>(i) / head_dim);
     const double wavelen = 2 * M_PI / freq;
-    if (wavelen < orig / high) out.push_back(1.0f);
-    else if (wavelen > orig / low) out.push_back(static_cast<float>(factor));
+    if (wavelen < orig / high)
+      out.push_back(1.0f);
+    else if (wavelen > orig / low)
+      out.push_back(static_cast<float>(factor));
     else {
       const double smooth = (orig / wavelen - low) / (high - low);
       out.push_back(static_cast<float>(1.0 / ((1 - smooth) / factor + smooth)));
@@ -75,7 +77,7 @@ std::string gguf_arch(const std::string& model_type) {
 }
 
 struct GgufWriteOptions {
-  bool old_expert_layout = false;  // Mixtral: one tensor per expert instead of 3-D *_exps
+  bool old_expert_layout = false;          // Mixtral: one tensor per expert instead of 3-D *_exps
   std::vector<std::string> extra_tensors;  // names of extra 1-element tensors (refusal tests)
 };
 
@@ -140,17 +142,27 @@ std::string write_gguf(const std::string& path, const json& cfg, const std::vect
     }
   }
   static const std::vector<std::pair<std::string, std::string>> names = {
-      {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"}, {"input_layernorm.weight", "attn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.bias", "attn_k.bias"}, {"self_attn.v_proj.bias", "attn_v.bias"},
-      {"self_attn.qkv_proj.weight", "attn_qkv.weight"}, {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.qkv_proj.weight", "attn_qkv.weight"},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
       {"self_attn.k_norm.weight", "attn_k_norm.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"}, {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}, {"mlp.gate_up_proj.weight", "ffn_up.weight"},
-      {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"}, {"mlp.gate.weight", "ffn_gate_inp.weight"}};
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"mlp.gate_up_proj.weight", "ffn_up.weight"},
+      {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
+      {"mlp.gate.weight", "ffn_gate_inp.weight"}};
   // Gemma-2's norms (GGUF stores w + 1) and its own norm names.
   static const std::vector<std::pair<std::string, std::string>> gemma_names = {
       {"post_attention_layernorm.weight", "post_attention_norm.weight"},
@@ -158,7 +170,7 @@ std::string write_gguf(const std::string& path, const json& cfg, const std::vect
       {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"}};
   // Experts: HF per-expert names -> GGUF 3-D stacks (or the older per-expert names).
   static const std::vector<std::pair<std::string, std::string>> expert_names = {
-      {"w1.weight", "ffn_gate"}, {"w3.weight", "ffn_up"}, {"w2.weight", "ffn_down"},
+      {"w1.weight", "ffn_gate"},        {"w3.weight", "ffn_up"},      {"w2.weight", "ffn_down"},
       {"gate_proj.weight", "ffn_gate"}, {"up_proj.weight", "ffn_up"}, {"down_proj.weight", "ffn_down"}};
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> stacks;  // 3-D expert tensors
   for (const auto& t : hf) {
@@ -275,8 +287,9 @@ TEST(GgufFamilies, ExtraTensorAndUnknownKeyAreRefused) {
     model_from_gguf(g);
     ADD_FAILURE() << "unknown key accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()),
-              dir / "key.gguf" + ": metadata key 'llama.attn_logit_softcapping' is not implemented by the llama family");
+    EXPECT_EQ(
+        std::string(e.what()),
+        dir / "key.gguf" + ": metadata key 'llama.attn_logit_softcapping' is not implemented by the llama family");
   }
 }
 

@@ -94,9 +94,9 @@ TEST(HeadSelection, BadSpecsNameTheSpecOnOneLine) {
   const ModelConfig c = shape(3, 6, 2);
   const HeadGrid<double> scores = niah_tiny_scores();
   const std::pair<const char*, const char*> cases[] = {
-      {"heads:3-0", "layer 3"},  {"heads:0-6", "head 6"},        {"kv:0-2", "KV group 2"},
-      {"top:x", "'x'"},          {"random:-1", "'-1'"},          {"bottom:3", "unknown kind 'bottom'"},
-      {"all:3", "no arguments"}, {"top:2", "needs --scores"},    {"top", "KIND:ARGS"},
+      {"heads:3-0", "layer 3"},  {"heads:0-6", "head 6"},     {"kv:0-2", "KV group 2"},
+      {"top:x", "'x'"},          {"random:-1", "'-1'"},       {"bottom:3", "unknown kind 'bottom'"},
+      {"all:3", "no arguments"}, {"top:2", "needs --scores"}, {"top", "KIND:ARGS"},
   };
   for (const auto& [spec, needle] : cases) {
     const bool scored = std::string(spec) != "top:2";
@@ -105,9 +105,9 @@ TEST(HeadSelection, BadSpecsNameTheSpecOnOneLine) {
     EXPECT_NE(msg.find(std::string("'") + spec + "'"), std::string::npos) << "names the spec: " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
-  EXPECT_THROW(select_heads("top:19", c, &scores), Error);                       // only 18 heads
+  EXPECT_THROW(select_heads("top:19", c, &scores), Error);  // only 18 heads
   const HeadGrid<double> other(4, 6);
-  EXPECT_THROW(select_heads("top:1", c, &other), Error);                         // map of another shape
+  EXPECT_THROW(select_heads("top:1", c, &other), Error);  // map of another shape
 }
 
 TEST(HeadSelection, TopKFollowsScoresWithLayerMajorTies) {

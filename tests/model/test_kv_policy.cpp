@@ -99,8 +99,10 @@ std::vector<std::pair<std::string, LoadedModel>> models() {
   std::vector<std::pair<std::string, LoadedModel>> out;
   out.emplace_back("builtin:induction", load_builtin_model("induction"));
   const std::string niah = testing::shared_path("models/niah-tiny/niah-tiny-f32.gguf");
-  if (std::filesystem::exists(niah)) out.emplace_back(niah, load_model(niah));
-  else if (testing::in_ci()) ADD_FAILURE() << "missing test data: " << niah;
+  if (std::filesystem::exists(niah))
+    out.emplace_back(niah, load_model(niah));
+  else if (testing::in_ci())
+    ADD_FAILURE() << "missing test data: " << niah;
   return out;
 }
 
@@ -260,16 +262,21 @@ void check_naive_agreement(const std::string& path) {
       EXPECT_LE(max_weight_err, 2e-5);
       EXPECT_LE(max_logit_err, 2e-4);
       EXPECT_LE(near_ties * 500, compared) << near_ties << " of " << compared;
-      std::printf("[ kv agreement ] %s: %lld head-positions, %lld near-tie argmax flips, max weight error %.2e, "
-                  "max logit error %.2e\n",
-                  what.c_str(), static_cast<long long>(compared), static_cast<long long>(near_ties), max_weight_err,
-                  max_logit_err);
+      std::printf(
+          "[ kv agreement ] %s: %lld head-positions, %lld near-tie argmax flips, max weight error %.2e, "
+          "max logit error %.2e\n",
+          what.c_str(), static_cast<long long>(compared), static_cast<long long>(near_ties), max_weight_err,
+          max_logit_err);
     }
 }
 
-TEST(KvPolicyAgreement, NiahTiny) { check_naive_agreement(testing::shared_path("models/niah-tiny/niah-tiny-f32.gguf")); }
+TEST(KvPolicyAgreement, NiahTiny) {
+  check_naive_agreement(testing::shared_path("models/niah-tiny/niah-tiny-f32.gguf"));
+}
 
-TEST(KvPolicyAgreement, Stories260K) { check_naive_agreement(testing::shared_path("models/stories260K/stories260K.gguf")); }
+TEST(KvPolicyAgreement, Stories260K) {
+  check_naive_agreement(testing::shared_path("models/stories260K/stories260K.gguf"));
+}
 
 TEST(KvPolicySession, PolicyOfAnotherShapeIsRefused) {
   const LoadedModel lm = load_builtin_model("induction");

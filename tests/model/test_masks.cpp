@@ -62,11 +62,19 @@ TEST(MaskSpec, HeadsAndKvGroups) {
 TEST(MaskSpec, BadSpecsGiveOneLineErrors) {
   const ModelConfig c = shape(3, 6, 2);
   const std::pair<const char*, const char*> cases[] = {
-      {"heads:3-0", "layer 3"},      {"heads:0-6", "head 6"},     {"kv:0-2", "KV group 2"},
-      {"heads:1", "'1'"},            {"heads:a-b", "'a-b'"},      {"heads:", "no heads"},
-      {"heads:1-2,", "''"},          {"heads:-1-2", "'-1-2'"},    {"heads:1-2-3", "'1-2-3'"},
-      {"top5", "KIND:ARGS"},         {"layers:1-2", "unknown kind 'layers'"},
-      {"", "KIND:ARGS"},             {"heads:1- 2", "'1- 2'"},
+      {"heads:3-0", "layer 3"},
+      {"heads:0-6", "head 6"},
+      {"kv:0-2", "KV group 2"},
+      {"heads:1", "'1'"},
+      {"heads:a-b", "'a-b'"},
+      {"heads:", "no heads"},
+      {"heads:1-2,", "''"},
+      {"heads:-1-2", "'-1-2'"},
+      {"heads:1-2-3", "'1-2-3'"},
+      {"top5", "KIND:ARGS"},
+      {"layers:1-2", "unknown kind 'layers'"},
+      {"", "KIND:ARGS"},
+      {"heads:1- 2", "'1- 2'"},
   };
   for (const auto& [spec, needle] : cases) {
     try {
@@ -113,7 +121,7 @@ struct GenRun {
 };
 
 GenRun generate(std::shared_ptr<const Model> model, const std::vector<int32_t>& prompt, const HeadMask* mask, int n,
-             SessionOptions so = opts()) {
+                SessionOptions so = opts()) {
   Session s(std::move(model), so);
   GenRun r;
   GreedyOptions go;
@@ -194,7 +202,8 @@ TEST(MaskInvariants, UniformIsMeanOfValuesOverThePrefix) {
 
     // Mean of V over 0..n-1 for the head's KV group, from the cache (f16), in double.
     const int g = head / c.group_size();
-    const auto* v = static_cast<const uint16_t*>(su.v_cache(layer)) + static_cast<size_t>(g) * su.capacity() * c.head_dim;
+    const auto* v =
+        static_cast<const uint16_t*>(su.v_cache(layer)) + static_cast<size_t>(g) * su.capacity() * c.head_dim;
     HeadMask mean = uni;
     mean.mode = MaskMode::mean;
     mean.means.assign(static_cast<size_t>(c.n_layer) * c.n_head * c.head_dim, 0.0f);

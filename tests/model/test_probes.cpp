@@ -92,8 +92,8 @@ std::shared_ptr<const Model> pattern_model() {
   return m;
 }
 
-ProbeRecord probe_every_position(std::shared_ptr<const Model> model, const std::vector<int32_t>& tokens,
-                                 int64_t chunk, const ProbeRequest& base) {
+ProbeRecord probe_every_position(std::shared_ptr<const Model> model, const std::vector<int32_t>& tokens, int64_t chunk,
+                                 const ProbeRequest& base) {
   SessionOptions so;
   so.prefill_chunk = chunk;
   so.n_ctx = static_cast<int64_t>(tokens.size()) + 8;
@@ -229,9 +229,9 @@ struct KernelCase {
   int n_head = 4, n_kv = 2, hd = 12;
   int64_t pos0 = 6, n_tokens = 3;
   bool f16 = true;
-  std::vector<float> q;          // [T, H, hd]
-  std::vector<uint8_t> k, v;     // [G][n_keys][hd] in f16 or f32
-  std::vector<double> kd, vd;    // the same values as stored, in double
+  std::vector<float> q;        // [T, H, hd]
+  std::vector<uint8_t> k, v;   // [G][n_keys][hd] in f16 or f32
+  std::vector<double> kd, vd;  // the same values as stored, in double
   int64_t n_keys() const { return pos0 + n_tokens; }
 };
 
@@ -449,8 +449,8 @@ void compare_probe(const ProbeRecord& r, int o, const ProbeRequest& req, const t
       ASSERT_LE(a, t) << where;
       if (a != best) {
         ++st.near_ties;
-        EXPECT_LE(w[best] - w[a], kTieTol) << where << " head " << l << "-" << h << ": argmax " << a << " vs naive "
-                                           << best;
+        EXPECT_LE(w[best] - w[a], kTieTol)
+            << where << " head " << l << "-" << h << ": argmax " << a << " vs naive " << best;
       }
       const double we = std::abs(r.argmax_weight[i] - w[a]);
       st.max_weight_err = std::max(st.max_weight_err, we);
@@ -512,75 +512,76 @@ void check_agreement(const AgreementModel& am) {
   ASSERT_GT(n, 66) << "the prompt must span more than one 64-token chunk";
   constexpr int kSteps = 100;
   for (bool f16 : {true, false})
-  for (int64_t chunk : {1, 7, 64}) {
-    const std::string what = am.path + (f16 ? " f16 KV" : " f32 KV") + " chunk " + std::to_string(chunk);
-    SCOPED_TRACE(what);
-    SessionOptions so;
-    so.n_ctx = n + kSteps + 4;
-    so.prefill_chunk = chunk;
-    so.kv_f16 = f16;
-    Session session(lm.model, so);
+    for (int64_t chunk : {1, 7, 64}) {
+      const std::string what = am.path + (f16 ? " f16 KV" : " f32 KV") + " chunk " + std::to_string(chunk);
+      SCOPED_TRACE(what);
+      SessionOptions so;
+      so.n_ctx = n + kSteps + 4;
+      so.prefill_chunk = chunk;
+      so.kv_f16 = f16;
+      Session session(lm.model, so);
 
-    // Prefill probes at every prefill position, across chunk boundaries.
-    ProbeRequest pre;
-    pre.positions.resize(n - 1);
-    std::iota(pre.positions.begin(), pre.positions.end(), 0);
-    pre.top_k = 3;
-    pre.span_begin = 5;
-    pre.span_end = 30;
-    pre.sink = true;
-    ProbeRecord pre_rec;
-    ForwardOptions fo;
-    fo.probes = &pre;
-    fo.probe_out = &pre_rec;
-    session.forward(std::span<const int32_t>(prompt).first(n - 1), fo);
+      // Prefill probes at every prefill position, across chunk boundaries.
+      ProbeRequest pre;
+      pre.positions.resize(n - 1);
+      std::iota(pre.positions.begin(), pre.positions.end(), 0);
+      pre.top_k = 3;
+      pre.span_begin = 5;
+      pre.span_end = 30;
+      pre.sink = true;
+      ProbeRecord pre_rec;
+      ForwardOptions fo;
+      fo.probes = &pre;
+      fo.probe_out = &pre_rec;
+      session.forward(std::span<const int32_t>(prompt).first(n - 1), fo);
 
-    // 100 decode steps through generate_greedy, probes at each step's query.
-    ProbeRequest dec;
-    dec.top_k = 4;
-    dec.span_begin = 2;
-    dec.span_end = n / 2;
-    dec.sink = true;
-    std::vector<ProbeRecord> steps;
-    std::vector<int64_t> positions;
-    GreedyOptions go;
-    go.max_new_tokens = kSteps;
-    go.probes = &dec;
-    go.on_token = [&](const DecodeStep& s) {
-      steps.push_back(*s.probes);
-      positions.push_back(s.query_position);
-      return true;
-    };
-    GenerateResult res = generate_greedy(session, std::span<const int32_t>(prompt).last(1), go);
-    ASSERT_EQ(steps.size(), static_cast<size_t>(kSteps));
+      // 100 decode steps through generate_greedy, probes at each step's query.
+      ProbeRequest dec;
+      dec.top_k = 4;
+      dec.span_begin = 2;
+      dec.span_end = n / 2;
+      dec.sink = true;
+      std::vector<ProbeRecord> steps;
+      std::vector<int64_t> positions;
+      GreedyOptions go;
+      go.max_new_tokens = kSteps;
+      go.probes = &dec;
+      go.on_token = [&](const DecodeStep& s) {
+        steps.push_back(*s.probes);
+        positions.push_back(s.query_position);
+        return true;
+      };
+      GenerateResult res = generate_greedy(session, std::span<const int32_t>(prompt).last(1), go);
+      ASSERT_EQ(steps.size(), static_cast<size_t>(kSteps));
 
-    std::vector<int32_t> seq = prompt;
-    seq.insert(seq.end(), res.tokens.begin(), res.tokens.end() - 1);  // every token that was fed
-    double kv_diff = 0;
-    const testing::NaiveRun naive = testing::naive_forward(*lm.model, seq, f16, &session, &kv_diff);
-    // The cache holds what the weights give: up to one f16 ulp (2^-10 relative) when a tiny
-    // upstream difference flips a rounding, float noise otherwise.
-    EXPECT_LT(kv_diff, f16 ? 2e-3 : 1e-4);
+      std::vector<int32_t> seq = prompt;
+      seq.insert(seq.end(), res.tokens.begin(), res.tokens.end() - 1);  // every token that was fed
+      double kv_diff = 0;
+      const testing::NaiveRun naive = testing::naive_forward(*lm.model, seq, f16, &session, &kv_diff);
+      // The cache holds what the weights give: up to one f16 ulp (2^-10 relative) when a tiny
+      // upstream difference flips a rounding, float noise otherwise.
+      EXPECT_LT(kv_diff, f16 ? 2e-3 : 1e-4);
 
-    AgreementStats st;
-    for (int64_t p = 0; p < n - 1; ++p) {
-      compare_probe(pre_rec, static_cast<int>(p), pre, naive, p, st, "prefill position " + std::to_string(p));
-      if (::testing::Test::HasFatalFailure()) return;
+      AgreementStats st;
+      for (int64_t p = 0; p < n - 1; ++p) {
+        compare_probe(pre_rec, static_cast<int>(p), pre, naive, p, st, "prefill position " + std::to_string(p));
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      for (int i = 0; i < kSteps; ++i) {
+        ASSERT_EQ(positions[i], n - 1 + i);
+        ASSERT_EQ(steps[i].n_obs, 1);
+        ASSERT_EQ(steps[i].positions[0], positions[i]);
+        compare_probe(steps[i], 0, dec, naive, positions[i], st, "decode step " + std::to_string(i));
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      // Near-ties that flip the argmax are numerical accidents: allow at most 0.2%.
+      EXPECT_LE(st.near_ties * 500, st.compared) << st.near_ties << " of " << st.compared;
+      std::printf(
+          "[ agreement ] %s: %lld head-steps, %lld near-tie argmax flips, max weight error %.2e, "
+          "max mass error %.2e, max relative K/V difference %.2e\n",
+          what.c_str(), static_cast<long long>(st.compared), static_cast<long long>(st.near_ties), st.max_weight_err,
+          st.max_mass_err, kv_diff);
     }
-    for (int i = 0; i < kSteps; ++i) {
-      ASSERT_EQ(positions[i], n - 1 + i);
-      ASSERT_EQ(steps[i].n_obs, 1);
-      ASSERT_EQ(steps[i].positions[0], positions[i]);
-      compare_probe(steps[i], 0, dec, naive, positions[i], st, "decode step " + std::to_string(i));
-      if (::testing::Test::HasFatalFailure()) return;
-    }
-    // Near-ties that flip the argmax are numerical accidents: allow at most 0.2%.
-    EXPECT_LE(st.near_ties * 500, st.compared) << st.near_ties << " of " << st.compared;
-    std::printf("[ agreement ] %s: %lld head-steps, %lld near-tie argmax flips, max weight error %.2e, "
-                "max mass error %.2e, max relative K/V difference %.2e\n",
-                what.c_str(), static_cast<long long>(st.compared), static_cast<long long>(st.near_ties),
-                st.max_weight_err, st.max_mass_err, kv_diff);
-  }
 }
 
 TEST(ProbeAgreement, Stories260K) {

@@ -136,7 +136,8 @@ TEST(CliAttn, BadMaskSpecIsOneLineError) {
 TEST(CliAttn, RealModelRuns) {
   const std::string path = testing::shared_path("models/niah-tiny/niah-tiny-f32.gguf");
   RHEAD_REQUIRE_FILE(path);
-  Result r = attn("-m '" + path + "' -p 'The secret code of the wall is star oil nest.\nQuestion: What is the "
+  Result r = attn("-m '" + path +
+                  "' -p 'The secret code of the wall is star oil nest.\nQuestion: What is the "
                   "secret code of the wall?\nAnswer:' -n 6 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::vector<std::string> ls = lines(r.output);
@@ -194,7 +195,8 @@ TEST(CliAttn, MaskByScore) {
     std::ofstream out(dir.sub("scores.json"));
     out << R"({"0-0":[0],"0-1":[0.05],"0-2":[0],"0-3":[0],"1-0":[0],"1-1":[1.0],"1-2":[0.9],"1-3":[0]})";
   }
-  Result r = attn("-m builtin:induction -p " + kPrompt + " -n 2 --json --mask top:2 --scores '" + dir.sub("scores.json") + "'");
+  Result r = attn("-m builtin:induction -p " + kPrompt + " -n 2 --json --mask top:2 --scores '" +
+                  dir.sub("scores.json") + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const std::string& line : lines(r.output)) {
     const nlohmann::json j = nlohmann::json::parse(line);

@@ -96,7 +96,10 @@ inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens
         v[b] = x0 * std::sin(angle) + x1 * std::cos(angle);
       }
   };
-  auto kv_round = [&](double v) { return kv_f16 ? static_cast<double>(f16_to_f32(f32_to_f16(static_cast<float>(v)))) : static_cast<double>(static_cast<float>(v)); };
+  auto kv_round = [&](double v) {
+    return kv_f16 ? static_cast<double>(f16_to_f32(f32_to_f16(static_cast<float>(v))))
+                  : static_cast<double>(static_cast<float>(v));
+  };
 
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = m.layers[l];
@@ -131,8 +134,8 @@ inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens
                 dequantize_row_ref(DType::Q8_0, static_cast<const uint8_t*>(base) + row * q8_row, q8_values.data(),
                                    q8_padded);
               const double cached = type == KvType::q8_0 ? q8_values[i]
-                                    : f16 ? f16_to_f32(static_cast<const uint16_t*>(base)[at])
-                                          : static_cast<const float*>(base)[at];
+                                    : f16                ? f16_to_f32(static_cast<const uint16_t*>(base)[at])
+                                                         : static_cast<const float*>(base)[at];
               const double rel = std::abs(cached - dst[g * hd + i]) / std::max(1.0, std::abs(cached));
               if (max_kv_diff) *max_kv_diff = std::max(*max_kv_diff, rel);
               dst[g * hd + i] = cached;
@@ -179,7 +182,8 @@ inline NaiveRun naive_forward(const Model& m, const std::vector<int32_t>& tokens
       for (int i = 0; i < D; ++i) x[t][i] += d[i];
     }
   }
-  for (int64_t t = 0; t < T; ++t) run.logits.push_back(naive_linear(m.output, naive_rmsnorm(x[t], m.output_norm, c.rms_eps)));
+  for (int64_t t = 0; t < T; ++t)
+    run.logits.push_back(naive_linear(m.output, naive_rmsnorm(x[t], m.output_norm, c.rms_eps)));
   return run;
 }
 

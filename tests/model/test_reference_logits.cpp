@@ -53,7 +53,8 @@ Comparison compare_with_fixture(std::shared_ptr<const Model> model, const json& 
   for (size_t i = 0; i < positions.size(); ++i) {
     const float* row = &logits[static_cast<size_t>(positions[i]) * V];
     EXPECT_EQ(expected[i].size(), static_cast<size_t>(V));
-    for (int64_t v = 0; v < V; ++v) c.max_abs_diff = std::max(c.max_abs_diff, std::fabs(double(row[v]) - expected[i][v]));
+    for (int64_t v = 0; v < V; ++v)
+      c.max_abs_diff = std::max(c.max_abs_diff, std::fabs(double(row[v]) - expected[i][v]));
     const auto& e = expected[i];
     if (std::max_element(row, row + V) - row != std::max_element(e.begin(), e.end()) - e.begin()) ++c.argmax_mismatches;
   }

@@ -35,8 +35,7 @@ analysis::ScoreMap score_map(int layers, int heads, const std::vector<std::pair<
   json doc = json::object();
   for (int l = 0; l < layers; ++l)
     for (int h = 0; h < heads; ++h) doc[std::to_string(l) + "-" + std::to_string(h)] = json::array({0.0});
-  for (const auto& [head, s] : scores)
-    doc[head.key()] = json::array({s});
+  for (const auto& [head, s] : scores) doc[head.key()] = json::array({s});
   analysis::ScoreMap m = analysis::score_map_from_reference_json(doc, "test scores");
   m.source = "test scores";
   return m;
@@ -44,14 +43,15 @@ analysis::ScoreMap score_map(int layers, int heads, const std::vector<std::pair<
 
 // niah-tiny's detect scores (README): six layer-2 heads, everything else 0.
 analysis::ScoreMap niah_tiny_scores() {
-  return score_map(3, 6, {{{2, 0}, 0.99}, {{2, 1}, 0.99}, {{2, 2}, 0.98}, {{2, 5}, 0.71}, {{2, 4}, 0.70}, {{2, 3}, 0.51}});
+  return score_map(3, 6,
+                   {{{2, 0}, 0.99}, {{2, 1}, 0.99}, {{2, 2}, 0.98}, {{2, 5}, 0.71}, {{2, 4}, 0.70}, {{2, 3}, 0.51}});
 }
 
 struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& prefix) {
-    path = fs::temp_directory_path() / (prefix + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<uintptr_t>(this)));
+    path = fs::temp_directory_path() /
+           (prefix + std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<uintptr_t>(this)));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -78,7 +78,7 @@ TEST(MaskSettings, SweepExpandsTopRandomAndSeeds) {
   std::vector<std::string> labels;
   for (const auto& s : settings) labels.push_back(s.label);
   EXPECT_EQ(labels, (std::vector<std::string>{"none", "top:2", "top:4", "random:2 seed 1", "random:2 seed 2",
-                                               "random:4 seed 1", "random:4 seed 2"}));
+                                              "random:4 seed 1", "random:4 seed 2"}));
   EXPECT_TRUE(settings[0].mask.empty());
   EXPECT_EQ(settings[1].mask.count(), 2);
   EXPECT_TRUE(settings[1].mask.contains(2, 0) && settings[1].mask.contains(2, 1));
@@ -134,9 +134,12 @@ std::vector<NiahLine> synthetic_lines() {
         r.rouge_recall = m == &none ? 100.0 : (i % 2 ? 33.3 : 0.0);
         // Masked tests: odd ones copied one span token, even ones copied from the haystack.
         StepCopies step;
-        if (m == &none) step.span = 3;
-        else if (i % 2) step.span = 1;
-        else step.haystack = 2;
+        if (m == &none)
+          step.span = 3;
+        else if (i % 2)
+          step.span = 1;
+        else
+          step.haystack = 2;
         r.steps = std::vector<StepCopies>{step};
         r.sink_mass_top_heads = m == &none ? 0.1 : 0.5;
         r.prompt_tokens = len;
@@ -203,10 +206,10 @@ TEST(NiahLineRecord, LineToStructToLineIsEqual) {
   EXPECT_EQ(back.observed.steps->size(), 1u);
 
   // A line of the reference NIAH tool: its six fields, a float depth; the rest defaults.
-  const NiahLine ref = niah_line_from_json(
-      json::parse(R"({"model": "m", "context_length": 1000, "depth_percent": 33.3, "needle": "n",
+  const NiahLine ref =
+      niah_line_from_json(json::parse(R"({"model": "m", "context_length": 1000, "depth_percent": 33.3, "needle": "n",
                       "model_response": "r", "score": 80.0})"),
-      "ref.jsonl:1");
+                          "ref.jsonl:1");
   EXPECT_EQ(ref.context_length, 1000);
   EXPECT_EQ(ref.depth_percent, 33);
   EXPECT_EQ(ref.condition.mask, "none");
@@ -343,8 +346,8 @@ TEST(NiahCausal, InductionHeadsAreCausalAndRunsResume) {
     run_niah_causal(lm, {}, induction_config(), sh);
     EXPECT_EQ(ran, 6);
   }
-  const NiahCausalSummary merged = merge_niah_runs(
-      {(shards.path / "s0").string(), (shards.path / "s1").string()}, (shards.path / "all").string());
+  const NiahCausalSummary merged =
+      merge_niah_runs({(shards.path / "s0").string(), (shards.path / "s1").string()}, (shards.path / "all").string());
   ASSERT_EQ(merged.masks.size(), 2u);
   EXPECT_DOUBLE_EQ(merged.masks[0].mean_score, s.masks[0].mean_score);
   EXPECT_DOUBLE_EQ(merged.masks[1].mean_score, s.masks[1].mean_score);
@@ -353,7 +356,8 @@ TEST(NiahCausal, InductionHeadsAreCausalAndRunsResume) {
 TEST(NiahCausal, CliRunsOnTheBuiltinModel) {
   TempDir dir("rhead-causal-cli-");
   const auto r = rhead::testing::run_with_stderr(
-      rhead::testing::rhead_binary() + " niah -m builtin:induction --lengths 400:600:2 --depths 2 --mask heads:1-1,1-2 -q -o " +
+      rhead::testing::rhead_binary() +
+      " niah -m builtin:induction --lengths 400:600:2 --depths 2 --mask heads:1-1,1-2 -q -o " +
       rhead::testing::quoted(dir.path.string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("heads:1-1,1-2"), std::string::npos) << r.output;

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -100,7 +99,8 @@ TEST_F(DetectCli, SigkillMidRunThenResumeEqualsAnUninterruptedRun) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(count_lines(results), kInductionTests);  // every test once (results_by_id checks)
   expect_same_results(out, ref());
-  EXPECT_EQ(json::parse(read_text_file(out + "/head_score.json")), json::parse(read_text_file(ref() + "/head_score.json")));
+  EXPECT_EQ(json::parse(read_text_file(out + "/head_score.json")),
+            json::parse(read_text_file(ref() + "/head_score.json")));
 }
 
 TEST_F(DetectCli, ShardsMergedWithTheMergeCommandEqualOneRun) {
@@ -117,7 +117,8 @@ TEST_F(DetectCli, ShardsMergedWithTheMergeCommandEqualOneRun) {
   CliResult m = run_rhead({"merge", d.sub("shard0"), d.sub("shard1"), "-o", d.sub("merged")}, d.path);
   ASSERT_EQ(m.exit_code, 0) << m.err;
   EXPECT_NE(m.out.find("NIAH accuracy"), std::string::npos) << m.out;
-  EXPECT_EQ(json::parse(read_text_file(d.sub("merged") + "/head_score.json")), json::parse(read_text_file(ref() + "/head_score.json")));
+  EXPECT_EQ(json::parse(read_text_file(d.sub("merged") + "/head_score.json")),
+            json::parse(read_text_file(ref() + "/head_score.json")));
   expect_same_results(d.sub("merged"), ref());
   const json s_merged = json::parse(read_text_file(d.sub("merged") + "/summary.json"));
   const json s_ref = json::parse(read_text_file(ref() + "/summary.json"));
@@ -132,8 +133,8 @@ TEST_F(DetectCli, MergeIntoExtendsAReferenceFile) {
   for (int l = 0; l < 2; ++l)
     for (int h = 0; h < 4; ++h) existing[std::to_string(l) + "-" + std::to_string(h)] = json::array({0.5});
   std::ofstream(ref_file) << existing.dump();
-  std::vector<std::string> args = {"detect", "-m", "builtin:induction", "--lengths", "300:400:2", "--depths", "2",
-                                   "-q", "-o", d.sub("run"), "--merge-into", ref_file};
+  std::vector<std::string> args = {"detect", "-m", "builtin:induction", "--lengths",    "300:400:2", "--depths", "2",
+                                   "-q",     "-o", d.sub("run"),        "--merge-into", ref_file};
   CliResult r = run_rhead(args, d.path);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json merged = json::parse(read_text_file(ref_file));
@@ -158,16 +159,17 @@ TEST(DetectCliErrors, BadLengths) {
     expect_one_line_error(r, "--lengths");
   }
   // A length that leaves nothing after the buffer.
-  CliResult r = run_rhead({"detect", "-m", "builtin:induction", "--lengths", "100:200:2", "-q", "-o", d.sub("o")}, d.path);
+  CliResult r =
+      run_rhead({"detect", "-m", "builtin:induction", "--lengths", "100:200:2", "-q", "-o", d.sub("o")}, d.path);
   expect_one_line_error(r, "--buffer");
 }
 
 TEST(DetectCliErrors, BadShard) {
   TempDir d;
   for (const char* bad : {"2/2", "x", "1/0", "-1/2", "1/2/3", "1:2"}) {
-    CliResult r = run_rhead({"detect", "-m", "builtin:induction", "--lengths", "300:400:2", "--shard", bad, "-q", "-o",
-                             d.sub("o")},
-                            d.path);
+    CliResult r = run_rhead(
+        {"detect", "-m", "builtin:induction", "--lengths", "300:400:2", "--shard", bad, "-q", "-o", d.sub("o")},
+        d.path);
     expect_one_line_error(r, "--shard");
   }
 }
@@ -197,23 +199,24 @@ TEST(DetectCliErrors, MalformedNeedleLines) {
   }
   std::ofstream(d.sub("empty.jsonl")) << "\n";
   expect_one_line_error(
-      run_rhead({"detect", "-m", "builtin:induction", "--needles", d.sub("empty.jsonl"), "-q", "-o", d.sub("o")}, d.path),
+      run_rhead({"detect", "-m", "builtin:induction", "--needles", d.sub("empty.jsonl"), "-q", "-o", d.sub("o")},
+                d.path),
       "no needle sets");
 }
 
 TEST(DetectCliErrors, MissingHaystackFolder) {
   TempDir d;
   const std::string missing = d.sub("no_such_haystack");
-  CliResult r = run_rhead({"detect", "-m", "builtin:induction", "--haystack", missing, "--lengths", "300:400:2", "-q",
-                           "-o", d.sub("o")},
-                          d.path);
+  CliResult r = run_rhead(
+      {"detect", "-m", "builtin:induction", "--haystack", missing, "--lengths", "300:400:2", "-q", "-o", d.sub("o")},
+      d.path);
   expect_one_line_error(r, missing);
 }
 
 TEST(DetectCliErrors, OutputDirectoryOfAnotherRun) {
   TempDir d;
   std::vector<std::string> a = {"detect", "-m", "builtin:induction", "--lengths", "300:400:2", "--depths", "2",
-                                "-q", "-o", d.sub("o")};
+                                "-q",     "-o", d.sub("o")};
   ASSERT_EQ(run_rhead(a, d.path).exit_code, 0);
   std::vector<std::string> b = a;
   b.push_back("--buffer");

@@ -90,8 +90,10 @@ void expect_niah_tiny_heads(const DetectRun& run, const std::string& form) {
   EXPECT_EQ(s.tests, 45) << form;
   EXPECT_GT(s.counted, 5) << form;
   for (const auto& [key, mean] : means_of(s)) {
-    if (key[0] == '2') EXPECT_GT(mean, 0.1) << form << " head " << key;
-    else EXPECT_EQ(mean, 0.0) << form << " head " << key;
+    if (key[0] == '2')
+      EXPECT_GT(mean, 0.1) << form << " head " << key;
+    else
+      EXPECT_EQ(mean, 0.0) << form << " head " << key;
   }
   EXPECT_EQ(s.count_above_0_1, 6) << form;
   for (const auto& [id, r] : run.results) {
@@ -128,7 +130,9 @@ class NiahTinyDetect : public ::testing::Test {
     return *gguf_;
   }
   static const DetectRun& hf() {
-    if (!hf_) hf_ = new DetectRun(detect(rhead::testing::shared_path(kTiny + "hf-f32"), niah_tiny_config(true), dir_->sub("hf")));
+    if (!hf_)
+      hf_ =
+          new DetectRun(detect(rhead::testing::shared_path(kTiny + "hf-f32"), niah_tiny_config(true), dir_->sub("hf")));
     return *hf_;
   }
   static TempDir* dir_;
@@ -188,7 +192,8 @@ TEST_F(NiahTinyDetect, GgufWeightsWithTheHfTokenizerReproduceTheHfRun) {
 
 TEST_F(NiahTinyDetect, PrefixReuseOnAndOffGiveIdenticalResults) {
   TempDir d;
-  const DetectRun off = detect(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf"), niah_tiny_config(false), d.sub("off"));
+  const DetectRun off =
+      detect(rhead::testing::shared_path(kTiny + "niah-tiny-f32.gguf"), niah_tiny_config(false), d.sub("off"));
   ASSERT_EQ(off.results.size(), gguf().results.size());
   int64_t reused = 0;
   for (const auto& [id, r] : gguf().results) {

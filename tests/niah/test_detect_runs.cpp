@@ -159,7 +159,8 @@ TEST_F(InductionDetect, FindsExactlyThePlantedHeadsWithTheirScores) {
       for (const auto& v : scores[key]) EXPECT_NEAR(v.get<double>(), planted ? 1.0 : 0.0, planted ? 1e-12 : 0.0) << key;
     }
   ASSERT_GE(s.heads.size(), 3u);
-  std::set<std::pair<int, int>> top = {{s.heads[0].id.layer, s.heads[0].id.head}, {s.heads[1].id.layer, s.heads[1].id.head}};
+  std::set<std::pair<int, int>> top = {{s.heads[0].id.layer, s.heads[0].id.head},
+                                       {s.heads[1].id.layer, s.heads[1].id.head}};
   EXPECT_EQ(top, (std::set<std::pair<int, int>>{{1, 1}, {1, 2}}));
   EXPECT_NEAR(s.heads[0].mean, 1.0, 1e-12);
   EXPECT_NEAR(s.heads[1].mean, 1.0, 1e-12);
@@ -201,7 +202,8 @@ TEST(StratifiedOrder, EveryRoundCoversEveryCellAndSpreadsTheDepths) {
   const std::vector<int> depths = {0, 11, 22, 33, 44, 56, 67, 78, 89, 100};
   for (int n = 0; n < 3; ++n)
     for (int64_t len : {300, 350, 400, 450, 500})
-      for (int d : depths) tasks.push_back({"n" + std::to_string(n) + "-" + std::to_string(len) + "-" + std::to_string(d), n, len, d});
+      for (int d : depths)
+        tasks.push_back({"n" + std::to_string(n) + "-" + std::to_string(len) + "-" + std::to_string(d), n, len, d});
   const auto order = stratified_order(tasks);
   ASSERT_EQ(order.size(), tasks.size());
   EXPECT_EQ(stratified_cells(tasks), 15);
@@ -252,7 +254,8 @@ TEST(InductionUntilStable, StopsAtTheFirstCheckWithThePlantedHeadsAndResumesToNo
   EXPECT_EQ(top, (std::set<std::string>{"1-1", "1-2"}));
   // The 9 tests cover every (needle set, length) cell.
   std::set<std::pair<int, int64_t>> cells;
-  for (const auto& [id, r] : results_by_id(o.output_dir)) cells.insert({r["needle_id"].get<int>(), r["length"].get<int64_t>()});
+  for (const auto& [id, r] : results_by_id(o.output_dir))
+    cells.insert({r["needle_id"].get<int>(), r["length"].get<int64_t>()});
   EXPECT_EQ(cells.size(), 9u);
   // Resuming a stopped run checks first and runs nothing.
   NiahRunner again(induction_model(), SessionOptions{}, induction_config(true));
@@ -342,8 +345,11 @@ TEST_F(InductionDetect, TwoShardsMergedEqualOneRun) {
 TEST_F(InductionDetect, ShardsOfDifferentRunsAreNotMerged) {
   TempDir d;
   fs::create_directories(d.sub("x"));
-  std::ofstream(d.sub("x") + "/run.json") << json{{"settings", {{"fingerprint", {{"model", "other"}}}}},
-                                                  {"n_layer", 2}, {"n_head", 4}, {"n_kv_head", 2}}.dump();
+  std::ofstream(d.sub("x") + "/run.json") << json{
+      {"settings", {{"fingerprint", {{"model", "other"}}}}},
+      {"n_layer", 2},
+      {"n_head", 4},
+      {"n_kv_head", 2}}.dump();
   std::ofstream(d.sub("x") + "/results.jsonl") << "";
   EXPECT_THROW(merge_runs({ref(), d.sub("x")}, d.sub("m")), Error);
   EXPECT_THROW(merge_runs({d.sub("no_such_dir")}, d.sub("m")), Error);
@@ -383,7 +389,9 @@ DetectSummary detect_merging_into(const TempDir& d, const std::string& ref_file,
 TEST(InductionMergeInto, RerunsExtendTheReferenceFileOnlyWithNewTests) {
   TempDir d;
   const std::string ref_file = d.sub("reference.json");
-  auto run = [&](std::vector<int64_t> lengths) { return detect_merging_into(d, ref_file, std::move(lengths), "merge_into"); };
+  auto run = [&](std::vector<int64_t> lengths) {
+    return detect_merging_into(d, ref_file, std::move(lengths), "merge_into");
+  };
   EXPECT_EQ(run({250}).counted, 6);
   const json first = read_json(ref_file);
   EXPECT_EQ(first["1-1"].size(), 6u);
@@ -402,7 +410,9 @@ TEST(InductionMergeInto, RerunsExtendTheReferenceFileOnlyWithNewTests) {
 TEST(InductionMergeInto, AFailureBetweenTheTwoWritesCountsNothingTwice) {
   TempDir d;
   const std::string ref_file = d.sub("reference.json");
-  auto run = [&](std::vector<int64_t> lengths) { return detect_merging_into(d, ref_file, std::move(lengths), "merge_into_failure"); };
+  auto run = [&](std::vector<int64_t> lengths) {
+    return detect_merging_into(d, ref_file, std::move(lengths), "merge_into_failure");
+  };
   run({250});
   ASSERT_EQ(read_json(ref_file)["1-1"].size(), 6u);
   // The record's temporary file cannot be created: the target is written, the record is not.

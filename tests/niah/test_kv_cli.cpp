@@ -43,9 +43,8 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
   const std::string scores = write_scores(d);
   // Length 1000, window 64, sink 4: a windowed KV head keeps 68 rows. 4 KV heads, 4000 rows full.
   // One whole KV head: (1000 + 3 * 68) / 4000 = 30.1%; two: 53.4%. Budget 50% keeps one.
-  CliRun r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " --budget 50% --length 1000 -o " +
-                        d.sub("plan.json"),
-                    d);
+  CliRun r = rhead_cli(
+      "kv-plan -m builtin:induction --scores " + scores + " --budget 50% --length 1000 -o " + d.sub("plan.json"), d);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json plan = json::parse(rhead::testing::read_text_file(d.sub("plan.json")));
   EXPECT_EQ(plan["format"], "rhead-head-policy");
@@ -65,9 +64,8 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
             std::string::npos)
       << r.out;
 
-  r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " --budget 0.6 --length 1000 -o " +
-                    d.sub("plan2.json"),
-                d);
+  r = rhead_cli(
+      "kv-plan -m builtin:induction --scores " + scores + " --budget 0.6 --length 1000 -o " + d.sub("plan2.json"), d);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(rhead::testing::read_text_file(d.sub("plan2.json")))["full_kv_heads"].size(), 2u);
   EXPECT_NE(r.out.find("next: none; no other KV head scores above 0"), std::string::npos) << r.out;
@@ -91,18 +89,21 @@ TEST(KvPlanCli, DuoFormatWritesTheSamePlan) {
   r = rhead_cli(base + "--format duo --duo-gates score -o " + d.sub("duo_score"), d);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // KV head 1-0 scores 1.0 (query head 1-1), 1-1 scores 0.8 (1-2); the plan keeps only 1-0.
-  EXPECT_EQ(rhead::testing::read_text_file(d.sub("duo_score/full_attention_heads.tsv")), "0\t0\n1\t0.80000000000000004\n");
+  EXPECT_EQ(rhead::testing::read_text_file(d.sub("duo_score/full_attention_heads.tsv")),
+            "0\t0\n1\t0.80000000000000004\n");
   cfg = json::parse(rhead::testing::read_text_file(d.sub("duo_score/config.json")));
   EXPECT_EQ(cfg["threshold"], 1.0);
   // Each plan runs under --kv-policy-file with the same policy: attn reports the same full heads.
-  const std::string attn = "attn -m builtin:induction -p 'the cat sat on the mat and the cat' -n 2 --json --kv-policy-file ";
+  const std::string attn =
+      "attn -m builtin:induction -p 'the cat sat on the mat and the cat' -n 2 --json --kv-policy-file ";
   const CliRun from_json = rhead_cli(attn + d.sub("plan.json"), d);
   ASSERT_EQ(from_json.exit_code, 0) << from_json.err;
   for (const std::string dir : {"duo", "duo_score"}) {
     const CliRun from_duo = rhead_cli(attn + d.sub(dir), d);
     ASSERT_EQ(from_duo.exit_code, 0) << from_duo.err;
     EXPECT_EQ(from_duo.out, from_json.out) << dir;
-    EXPECT_NE(from_duo.out.find("\"blocks.1.attn.kv_full\":[true,true,false,false]"), std::string::npos) << from_duo.out;
+    EXPECT_NE(from_duo.out.find("\"blocks.1.attn.kv_full\":[true,true,false,false]"), std::string::npos)
+        << from_duo.out;
   }
   // A ragged TSV or a folder without one: one line naming the file.
   std::ofstream(d.sub("duo/full_attention_heads.tsv")) << "0\t0\n1\n";
@@ -124,7 +125,8 @@ TEST(KvPlanCli, BadInputIsOneLine) {
   MkdtempDir d("kvplancli");
   const std::string scores = write_scores(d);
   for (const std::string args : {"--budget 5% --length 1000", "--budget half", "--budget 0.5 --length -5"}) {
-    const CliRun r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " " + args + " -o " + d.sub("p.json"), d);
+    const CliRun r =
+        rhead_cli("kv-plan -m builtin:induction --scores " + scores + " " + args + " -o " + d.sub("p.json"), d);
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
   }
@@ -143,7 +145,8 @@ TEST(KvOptionsCli, GenerateAndAttn) {
     EXPECT_EQ(r.out, plain.out) << kv;
     EXPECT_NE(r.err.find("KV policy: window"), std::string::npos) << r.err;
   }
-  const CliRun a = rhead_cli("attn -m builtin:induction" + prompt + " --json --kv-window 4 --kv-sink 1 --kv-full heads:1-1", d);
+  const CliRun a =
+      rhead_cli("attn -m builtin:induction" + prompt + " --json --kv-window 4 --kv-sink 1 --kv-full heads:1-1", d);
   ASSERT_EQ(a.exit_code, 0) << a.err;
   std::istringstream lines(a.out);
   std::string line;
@@ -161,7 +164,8 @@ TEST(KvOptionsCli, GenerateAndAttn) {
       }
   }
   EXPECT_EQ(steps, 8);
-  for (const std::string bad : {"--kv-window 8 --kv-full top:2", "--kv-full heads:1-1", "--kv-window 8 --kv-full heads:9-0"}) {
+  for (const std::string bad :
+       {"--kv-window 8 --kv-full top:2", "--kv-full heads:1-1", "--kv-window 8 --kv-full heads:9-0"}) {
     const CliRun r = rhead_cli("generate -m builtin:induction" + prompt + " " + bad, d);
     EXPECT_NE(r.exit_code, 0) << bad;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
@@ -174,7 +178,8 @@ TEST(KvOptionsCli, QaAndCotCarryTheAccounting) {
   MkdtempDir d("kvqacot");
   for (const std::string cmd : {"qa --max-new-tokens 4", "cot --max-new-tokens 4"}) {
     const std::string out = d.sub(cmd.substr(0, cmd.find(' ')));
-    const CliRun r = rhead_cli(cmd + " -m builtin:induction --kv-window 8 --kv-sink 2 --kv-full heads:1-1 -q -o " + out, d);
+    const CliRun r =
+        rhead_cli(cmd + " -m builtin:induction --kv-window 8 --kv-sink 2 --kv-full heads:1-1 -q -o " + out, d);
     ASSERT_EQ(r.exit_code, 0) << cmd << ": " << r.err;
     std::istringstream lines(rhead::testing::read_text_file(out + "/results.jsonl"));
     std::string line;

@@ -91,9 +91,10 @@ TEST(KvInduction, WindowedInductionHeadsFailWhenTheNeedleIsOutsideTheWindow) {
   // The grid has both kinds of test (depth 100 puts the needle right before the question).
   EXPECT_GT(outside, 10);
   EXPECT_GT(inside, 0);
-  std::printf("[ kv induction ] window %lld: %d tests with the needle outside the window (all fail), %d inside "
-              "(%d still pass)\n",
-              static_cast<long long>(kWindow), outside, inside, inside_passed);
+  std::printf(
+      "[ kv induction ] window %lld: %d tests with the needle outside the window (all fail), %d inside "
+      "(%d still pass)\n",
+      static_cast<long long>(kWindow), outside, inside, inside_passed);
 }
 
 TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
@@ -105,11 +106,10 @@ TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
   scores["1-2"] = {0.8};
   std::ofstream(d.sub("scores.json")) << scores.dump();
   const std::string out = d.sub("run");
-  const std::string cmd = testing::shell_quote(testing::rhead_binary()) +
-                          " niah -m builtin:induction --lengths 300:500:2 --depths 3 -q --scores " +
-                          d.sub("scores.json") +
-                          " --kv-sweep-window 32,64 --kv-sweep-full top:0,2 --sweep-random --seed 0,1 -o " + out +
-                          " 2>" + d.sub("err.txt");
+  const std::string cmd =
+      testing::shell_quote(testing::rhead_binary()) +
+      " niah -m builtin:induction --lengths 300:500:2 --depths 3 -q --scores " + d.sub("scores.json") +
+      " --kv-sweep-window 32,64 --kv-sweep-full top:0,2 --sweep-random --seed 0,1 -o " + out + " 2>" + d.sub("err.txt");
   const auto r = testing::run_command(cmd);
   ASSERT_EQ(r.exit_code, 0) << testing::read_text_file(d.sub("err.txt"));
   for (const char* f : {"kv_sweep.json", "kv_sweep.tsv", "kv_sweep.png", "kv_sweep.svg", "summary.json"})
@@ -154,16 +154,17 @@ TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
 // (same scores, same accounting); gates below it lose retrieval.
 TEST(KvInduction, NiahRunsADuoAttentionPatternFolder) {
   testing::MkdtempDir d("kvduo");
-  const auto write_pattern = [&](const std::string& name, const char* layer1) {
-    const std::string dir = d.sub(name);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir + "/full_attention_heads.tsv")
-        << "-9.584426879882812500e-05\t2.021789550781250000e-04\n" << layer1 << "\n";
-    std::ofstream(dir + "/config.json")
-        << R"({"model_name": "models/induction", "lr": 0.02, "sink_size": 4, "recent_size": 32, )"
-           R"("deploy_sink_size": null, "threshold": 0.5, "sparsity": null, "seed": 42})";
-    return dir;
-  };
+  const auto write_pattern =
+      [&](const std::string& name, const char* layer1) {
+        const std::string dir = d.sub(name);
+        std::filesystem::create_directories(dir);
+        std::ofstream(dir + "/full_attention_heads.tsv") << "-9.584426879882812500e-05\t2.021789550781250000e-04\n"
+                                                         << layer1 << "\n";
+        std::ofstream(dir + "/config.json")
+            << R"({"model_name": "models/induction", "lr": 0.02, "sink_size": 4, "recent_size": 32, )"
+               R"("deploy_sink_size": null, "threshold": 0.5, "sparsity": null, "seed": 42})";
+        return dir;
+      };
   const std::string keep = write_pattern("keep", "9.882812500000000000e-01\t7.343750000000000000e-01");
   const std::string lose = write_pattern("lose", "4.277343750000000000e-01\t-1.058578491210937500e-04");
   const auto run = [&](const std::string& kv, const std::string& name) {

@@ -24,13 +24,21 @@ TEST(SquadNormalize, OfficialRules) {
       {"Theatre and a man", "theatre and man"},
       {"it's", "its"},
       {"U.S.A.", "usa"},
-      {"the\xe2\x80\x94" "end", "\xe2\x80\x94" "end"},  // an em dash is not a word character
+      {"the\xe2\x80\x94"
+       "end",
+       "\xe2\x80\x94"
+       "end"},  // an em dash is not a word character
       {"caf\xc3\xa9 the", "caf\xc3\xa9"},
       {"Tab\tand\nnewline", "tab and newline"},
-      {"\xc3\x89" "COLE", "\xc3\xa9" "cole"},
-      {"a\xc2\xa0the\xe3\x80\x80" "an x", "x"},  // no-break and ideographic spaces split
-      {"e\xcc\x81 a", "e\xcc\x81"},              // a combining accent ends a word
-      {"A\xc2\xb2 the", "a\xc2\xb2"},            // a superscript digit is a word character
+      {"\xc3\x89"
+       "COLE",
+       "\xc3\xa9"
+       "cole"},
+      {"a\xc2\xa0the\xe3\x80\x80"
+       "an x",
+       "x"},                           // no-break and ideographic spaces split
+      {"e\xcc\x81 a", "e\xcc\x81"},    // a combining accent ends a word
+      {"A\xc2\xb2 the", "a\xc2\xb2"},  // a superscript digit is a word character
       {"", ""},
   };
   for (const auto& [in, out] : cases) EXPECT_EQ(squad_normalize(in), out) << in;

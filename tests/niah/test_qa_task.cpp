@@ -43,7 +43,8 @@ TEST(QaTask, ShippedQaAnswersAreSpansOfTheirContexts) {
 
 TEST(QaTask, ParsingErrorsNameTheLine) {
   try {
-    parse_qa_jsonl("{\"context\": \"c\", \"question\": \"q\", \"answers\": [\"a\"]}\n{\"context\": \"c\"}\n", "f.jsonl");
+    parse_qa_jsonl("{\"context\": \"c\", \"question\": \"q\", \"answers\": [\"a\"]}\n{\"context\": \"c\"}\n",
+                   "f.jsonl");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("f.jsonl:2"), std::string::npos) << e.what();
@@ -70,10 +71,13 @@ TEST(CotTask, ShippedItemsHaveConsistentGoldAnswers) {
 }
 
 TEST(CotTask, ReasoningAndPrompts) {
-  EXPECT_EQ(cot_reasoning("One bag has 4 + 2 = <<4+2=6>>6 balls.\nThree bags have 3 * 6 = <<3*6=18>>18 balls.\n#### 18"),
-            "One bag has 4 + 2 = 6 balls. Three bags have 3 * 6 = 18 balls.");
+  EXPECT_EQ(
+      cot_reasoning("One bag has 4 + 2 = <<4+2=6>>6 balls.\nThree bags have 3 * 6 = <<3*6=18>>18 balls.\n#### 18"),
+      "One bag has 4 + 2 = 6 balls. Three bags have 3 * 6 = 18 balls.");
   const auto shots = parse_cot_jsonl(
-      "{\"question\": \"Jon had 10 cookies and ate 4. How many are left?\", \"answer\": \"10 - 4 = <<10-4=6>>6.\\n#### 6\"}", "s");
+      "{\"question\": \"Jon had 10 cookies and ate 4. How many are left?\", \"answer\": \"10 - 4 = <<10-4=6>>6.\\n#### "
+      "6\"}",
+      "s");
   EXPECT_EQ(cot_prompt_text(shots, "What is 2 + 2?", CotStyle::answer_only),
             "Question: Jon had 10 cookies and ate 4. How many are left?\nAnswer: The answer is 6.\n\n"
             "Question: What is 2 + 2?\nAnswer:");
@@ -98,7 +102,8 @@ TEST(CliQaCot, RunOnTheBuiltinModelWithShippedData) {
   // builtin:induction cannot answer, but both commands run end to end with no files.
   const std::string out = ::testing::TempDir() + "rhead-qa-cli";
   std::filesystem::remove_all(out);
-  const std::string qa = std::string(RHEAD_BINARY) + " qa -m builtin:induction --mask heads:1-1 -q -o " + out + "/qa 2>&1";
+  const std::string qa =
+      std::string(RHEAD_BINARY) + " qa -m builtin:induction --mask heads:1-1 -q -o " + out + "/qa 2>&1";
   const rhead::testing::CommandResult qa_run = rhead::testing::run_command(qa);
   const std::string& text = qa_run.output;
   EXPECT_EQ(qa_run.exit_code, 0) << text;
@@ -106,7 +111,8 @@ TEST(CliQaCot, RunOnTheBuiltinModelWithShippedData) {
   EXPECT_NE(text.find("heads:1-1"), std::string::npos) << text;
   EXPECT_TRUE(std::filesystem::exists(out + "/qa/summary.json"));
 
-  const std::string cot = std::string(RHEAD_BINARY) + " cot -m builtin:induction --max-new-tokens 8 --shots 1 -q -o " + out + "/cot 2>&1";
+  const std::string cot =
+      std::string(RHEAD_BINARY) + " cot -m builtin:induction --max-new-tokens 8 --shots 1 -q -o " + out + "/cot 2>&1";
   const rhead::testing::CommandResult cot_run = rhead::testing::run_command(cot);
   EXPECT_EQ(cot_run.exit_code, 0) << cot_run.output;
   EXPECT_NE(cot_run.output.find("answer_only"), std::string::npos) << cot_run.output;

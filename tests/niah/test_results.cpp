@@ -170,7 +170,8 @@ TEST(ResultsFile, ATestOnTwoLinesIsRefused) {
     read_results_lines(path, true);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("results.jsonl:3: key 'a' is on line 1 already"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("results.jsonl:3: key 'a' is on line 1 already"), std::string::npos)
+        << e.what();
   }
 }
 

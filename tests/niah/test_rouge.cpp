@@ -44,15 +44,40 @@ TEST(PorterStem, MatchesNltkOnEssayVocabularyAndTrickyWords) {
 TEST(PorterStem, PaperAndNltkExamples) {
   // Examples from Porter's paper, with NLTK's departures where they apply.
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"caresses", "caress"}, {"ponies", "poni"},     {"ties", "tie"},         {"caress", "caress"},
-      {"cats", "cat"},        {"feed", "feed"},       {"agreed", "agre"},      {"plastered", "plaster"},
-      {"bled", "bled"},       {"motoring", "motor"},  {"sing", "sing"},        {"conflated", "conflat"},
-      {"hopping", "hop"},     {"falling", "fall"},    {"hissing", "hiss"},     {"filing", "file"},
-      {"happy", "happi"},     {"enjoy", "enjoy"},     {"sky", "sky"},          {"skies", "sky"},
-      {"dying", "die"},       {"lying", "lie"},       {"news", "news"},        {"innings", "inning"},
-      {"died", "die"},        {"spied", "spi"},       {"flies", "fli"},        {"relational", "relat"},
-      {"generalization", "gener"}, {"a", "a"},        {"Is", "is"},            {"OX", "ox"},
-      {"Running", "run"},     {"", ""},
+      {"caresses", "caress"},
+      {"ponies", "poni"},
+      {"ties", "tie"},
+      {"caress", "caress"},
+      {"cats", "cat"},
+      {"feed", "feed"},
+      {"agreed", "agre"},
+      {"plastered", "plaster"},
+      {"bled", "bled"},
+      {"motoring", "motor"},
+      {"sing", "sing"},
+      {"conflated", "conflat"},
+      {"hopping", "hop"},
+      {"falling", "fall"},
+      {"hissing", "hiss"},
+      {"filing", "file"},
+      {"happy", "happi"},
+      {"enjoy", "enjoy"},
+      {"sky", "sky"},
+      {"skies", "sky"},
+      {"dying", "die"},
+      {"lying", "lie"},
+      {"news", "news"},
+      {"innings", "inning"},
+      {"died", "die"},
+      {"spied", "spi"},
+      {"flies", "fli"},
+      {"relational", "relat"},
+      {"generalization", "gener"},
+      {"a", "a"},
+      {"Is", "is"},
+      {"OX", "ox"},
+      {"Running", "run"},
+      {"", ""},
   };
   for (const auto& [word, stem] : cases) EXPECT_EQ(porter_stem(word), stem) << word;
 }
@@ -79,7 +104,10 @@ TEST(RougeTokenize, FollowsRougeScoreRules) {
   // Non-ASCII letters separate tokens; U+0130 and the Kelvin sign lower-case to ASCII.
   EXPECT_EQ(rouge_tokenize("caf\xc3\xa9 na\xc3\xafve", false), (std::vector<std::string>{"caf", "na", "ve"}));
   EXPECT_EQ(rouge_tokenize("\xc4\xb0stanbul", false), (std::vector<std::string>{"i", "stanbul"}));
-  EXPECT_EQ(rouge_tokenize("\xe2\x84\xaa" "elvin", false), (std::vector<std::string>{"kelvin"}));
+  EXPECT_EQ(rouge_tokenize("\xe2\x84\xaa"
+                           "elvin",
+                           false),
+            (std::vector<std::string>{"kelvin"}));
   EXPECT_TRUE(rouge_tokenize("", true).empty());
   EXPECT_TRUE(rouge_tokenize(" ... ", true).empty());
 }

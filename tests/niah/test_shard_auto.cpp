@@ -41,8 +41,8 @@ std::set<std::string> test_ids(const std::string& dir) {
 TEST(ShardAuto, SlurmArrayTaskRunsItsExplicitShard) {
   rhead::testing::MkdtempDir d("rhead_shard_auto_");
   const std::string clean = "env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT -u SLURM_ARRAY_TASK_MIN";
-  const DetectRun a = detect(clean + " SLURM_ARRAY_TASK_ID=4 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=2", "auto",
-                       d.sub("auto"));
+  const DetectRun a =
+      detect(clean + " SLURM_ARRAY_TASK_ID=4 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=2", "auto", d.sub("auto"));
   ASSERT_EQ(a.exit_code, 0) << a.err;
   const DetectRun e = detect(clean, "1/2", d.sub("explicit"));
   ASSERT_EQ(e.exit_code, 0) << e.err;

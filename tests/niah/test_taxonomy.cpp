@@ -21,7 +21,9 @@ StepCopies step(int span, int needle, int haystack, bool content = true) {
   return s;
 }
 
-double recall(const std::string& reference, const std::string& answer) { return rouge1_recall(reference, answer) * 100; }
+double recall(const std::string& reference, const std::string& answer) {
+  return rouge1_recall(reference, answer) * 100;
+}
 
 TEST(Taxonomy, PassedTestsHaveNoErrorKind) {
   EXPECT_EQ(classify_error(recall("star oil nest", "star oil nest"), {step(4, 0, 0)}), ErrorKind::none);
@@ -52,19 +54,22 @@ TEST(Taxonomy, HallucinationWhenNothingCameFromTheSpan) {
 }
 
 TEST(Taxonomy, WrongExtractionWhenHeadsCopiedFromTheHaystack) {
-  EXPECT_EQ(classify_error(recall("star oil nest", "to build a startup"), {step(0, 0, 2), step(0, 0, 1), step(0, 0, 3)}),
-            ErrorKind::wrong_extraction);
+  EXPECT_EQ(
+      classify_error(recall("star oil nest", "to build a startup"), {step(0, 0, 2), step(0, 0, 1), step(0, 0, 3)}),
+      ErrorKind::wrong_extraction);
   // More haystack steps than span steps outweighs a partial recall.
-  EXPECT_EQ(classify_error(recall("star oil nest", "star money startup"), {step(2, 0, 0), step(0, 0, 1), step(0, 0, 1)}),
-            ErrorKind::wrong_extraction);
+  EXPECT_EQ(
+      classify_error(recall("star oil nest", "star money startup"), {step(2, 0, 0), step(0, 0, 1), step(0, 0, 1)}),
+      ErrorKind::wrong_extraction);
   // A step that also copied from the needle sentence is not a haystack step.
   EXPECT_EQ(classify_error(0.0, {step(0, 1, 2), step(0, 1, 2)}), ErrorKind::hallucination);
 }
 
 TEST(Taxonomy, OnlyContentStepsDecide) {
   // Newlines or punctuation copied from the haystack decide nothing.
-  EXPECT_EQ(classify_error(recall("star oil nest", "star"), {step(1, 0, 0), step(0, 0, 5, false), step(0, 0, 5, false)}),
-            ErrorKind::incomplete);
+  EXPECT_EQ(
+      classify_error(recall("star oil nest", "star"), {step(1, 0, 0), step(0, 0, 5, false), step(0, 0, 5, false)}),
+      ErrorKind::incomplete);
   const CopyTally t = tally_copies({step(1, 0, 0), step(0, 0, 5, false), step(0, 0, 2), step(0, 1, 2)});
   EXPECT_EQ(t.content_steps, 3);
   EXPECT_EQ(t.span_steps, 1);

@@ -34,10 +34,10 @@ struct AttnCase {
   std::vector<HeadOverride> overrides;  // empty: none
   std::vector<float> means;             // [n_head, hd]
   int64_t span_begin = 0, span_end = 0;
-  int64_t observe_every = 1;  // tokens t with t % observe_every == observe_every - 1 have probes
-  std::vector<float> q;       // [T, H, hd]
-  std::vector<uint8_t> k, v;  // stored bytes
-  std::vector<double> kd, vd; // the stored values
+  int64_t observe_every = 1;   // tokens t with t % observe_every == observe_every - 1 have probes
+  std::vector<float> q;        // [T, H, hd]
+  std::vector<uint8_t> k, v;   // stored bytes
+  std::vector<double> kd, vd;  // the stored values
   int64_t n_keys() const { return pos0 + n_tokens; }
 };
 
@@ -369,7 +369,10 @@ TEST(AttentionVisibility, KernelsMatchOracleAcrossWindowsSinksScalesSoftcaps) {
             c.head_sink = 2;
             for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 1 + 2 * h);
             break;
-          case 3: c.scale = 0.3f; c.softcap = 1.5f; break;
+          case 3:
+            c.scale = 0.3f;
+            c.softcap = 1.5f;
+            break;
           case 4:  // sink larger than the window, window 1
             c.head_sink = 3;
             for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(1 + h % 2);
@@ -378,8 +381,7 @@ TEST(AttentionVisibility, KernelsMatchOracleAcrossWindowsSinksScalesSoftcaps) {
           case 5:  // all overrides under per-head windows
             c.head_sink = 1;
             for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(3);
-            for (int h = 0; h < c.n_head; ++h)
-              c.overrides.push_back(static_cast<HeadOverride>(h % 4));
+            for (int h = 0; h < c.n_head; ++h) c.overrides.push_back(static_cast<HeadOverride>(h % 4));
             for (int i = 0; i < c.n_head * c.hd; ++i) c.means.push_back(0.01f * i - 0.5f);
             break;
         }
@@ -465,8 +467,8 @@ void attention_avx512(const AttentionArgs& a) { attention_isa(KernelISA::AVX512,
 // several passes, head dims that are multiples of 32 or only of 16 (and one the AVX-512 kernel
 // leaves to the 8-lane one), tile tails, both KV types, every visibility feature, overrides.
 TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
-  const Shape shapes[] = {{8, 1, 64, 1000, 1}, {8, 2, 64, 95, 1},  {4, 1, 128, 300, 2}, {3, 1, 48, 77, 3},
-                          {16, 2, 80, 40, 1},  {2, 2, 16, 33, 4},  {5, 1, 32, 31, 1},   {6, 1, 64, 0, 5},
+  const Shape shapes[] = {{8, 1, 64, 1000, 1}, {8, 2, 64, 95, 1}, {4, 1, 128, 300, 2}, {3, 1, 48, 77, 3},
+                          {16, 2, 80, 40, 1},  {2, 2, 16, 33, 4}, {5, 1, 32, 31, 1},   {6, 1, 64, 0, 5},
                           {7, 1, 96, 63, 1},   {8, 4, 24, 50, 1}};
   std::vector<std::pair<std::string, void (*)(const AttentionArgs&)>> kernels;
   if (cpu_has_isa(KernelISA::AVX2)) kernels.emplace_back("avx2", attention_avx2);
@@ -505,10 +507,10 @@ TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
 // and equals attention_ref on an f32 cache that holds those dequantized values.
 TEST(AttentionQ8, KernelsMatchOracleOnDequantizedValues) {
   // Head dims: multiples of 32 (rows of whole blocks) and 16, 48 (a zero-padded last block).
-  const Shape shapes[] = {{8, 2, 64, 1000, 1}, {4, 1, 128, 300, 2},  {8, 4, 32, 50, 1},   {6, 2, 16, 200, 1},
+  const Shape shapes[] = {{8, 2, 64, 1000, 1}, {4, 1, 128, 300, 2},  {8, 4, 32, 50, 1},  {6, 2, 16, 200, 1},
                           {4, 4, 64, 0, 301},  {8, 2, 64, 250, 130}, {6, 2, 48, 90, 40}, {8, 2, 64, 3000, 1}};
   std::vector<std::pair<std::string, void (*)(const AttentionArgs&)>> kernels = {{"fast", attention},
-                                                                               {"ref", attention_ref}};
+                                                                                 {"ref", attention_ref}};
   if (cpu_has_isa(KernelISA::AVX2)) kernels.emplace_back("avx2", attention_avx2);
   if (cpu_has_isa(KernelISA::AVX512)) kernels.emplace_back("avx512", attention_avx512);
   const int saved = omp_get_max_threads();

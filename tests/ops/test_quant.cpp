@@ -39,8 +39,13 @@ void put_f16(std::vector<uint8_t>& row, size_t at, float v) {
 // Byte offsets of the f16 scale fields inside one block.
 std::vector<int> f16_fields(DType t) {
   switch (t) {
-    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: return {0};
-    case DType::Q4_1: case DType::Q5_1: case DType::Q4_K: case DType::Q5_K: return {0, 2};
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q5_0: return {0};
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: return {0, 2};
     case DType::Q6_K: return {208};
     default: return {};
   }
@@ -157,8 +162,7 @@ TEST(Quant, RejectsPartialBlocks) {
     dot_row_ref(DType::Q5_0, row.data(), x.data(), 40);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not a multiple of the Q5_0 block size 32"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a multiple of the Q5_0 block size 32"), std::string::npos) << e.what();
   }
 }
 
@@ -203,7 +207,7 @@ TEST(QuantInt8, VectorQuantizerMatchesReference) {
   // scale underflows to a subnormal.
   const int64_t n = 32 * 12;
   std::vector<float> x = normal_values(n, 31);
-  for (int i = 0; i < 32; ++i) x[size_t(i)] = (i - 16) * 0.5f;       // block 0: amax 8, halves of a step
+  for (int i = 0; i < 32; ++i) x[size_t(i)] = (i - 16) * 0.5f;         // block 0: amax 8, halves of a step
   for (int i = 0; i < 32; ++i) x[size_t(32 + i)] = 127.0f - 2.5f * i;  // block 1: d = 1, codes at x.5
   x[70] = std::numeric_limits<float>::quiet_NaN();
   x[100] = std::numeric_limits<float>::infinity();
@@ -262,8 +266,7 @@ TEST(QuantInt8, CloseToTheF32Dot) {
     dequantize_row(t, row.data(), w.data(), n);
     double bound = 0;
     for (int64_t i = 0; i < n; ++i) bound += std::fabs(w[size_t(i)]) * x.d[size_t(i / 32)] * 0.5;
-    EXPECT_NEAR(dot_row_int8(t, row.data(), x), dot_row(t, row.data(), xf.data(), n), bound * 1.01)
-        << dtype_name(t);
+    EXPECT_NEAR(dot_row_int8(t, row.data(), x), dot_row(t, row.data(), xf.data(), n), bound * 1.01) << dtype_name(t);
   }
 }
 
@@ -293,10 +296,9 @@ TEST(Quant, QuantizeDequantizeError) {
   // Relative RMS error of a uniform quantizer with k levels over a block's range is roughly
   // range / (k * sqrt(12)); these bounds leave a margin over what the simple quantizers reach.
   const ErrorBound bounds[] = {
-      {DType::F32, 0.0},      {DType::F16, 4e-4},     {DType::BF16, 3e-3},
-      {DType::Q8_0, 0.006},   {DType::Q4_0, 0.11},   {DType::Q4_1, 0.09},
-      {DType::Q5_0, 0.055},   {DType::Q5_1, 0.045},  {DType::Q4_K, 0.10},
-      {DType::Q5_K, 0.05},    {DType::Q6_K, 0.03},
+      {DType::F32, 0.0},   {DType::F16, 4e-4},  {DType::BF16, 3e-3},  {DType::Q8_0, 0.006},
+      {DType::Q4_0, 0.11}, {DType::Q4_1, 0.09}, {DType::Q5_0, 0.055}, {DType::Q5_1, 0.045},
+      {DType::Q4_K, 0.10}, {DType::Q5_K, 0.05}, {DType::Q6_K, 0.03},
   };
   const int64_t n = 256 * 33;
   std::vector<float> src = normal_values(n, 42);
@@ -372,8 +374,8 @@ TEST(Half, DecodesKnownPatterns) {
   EXPECT_EQ(f16_to_f32(0xc000), -2.0f);
   EXPECT_EQ(f16_to_f32(0x3555), 0x1.554p-2f);
   EXPECT_EQ(f16_to_f32(0x7bff), 65504.0f);
-  EXPECT_EQ(f16_to_f32(0x0400), 0x1p-14f);   // smallest normal
-  EXPECT_EQ(f16_to_f32(0x0001), 0x1p-24f);   // smallest subnormal
+  EXPECT_EQ(f16_to_f32(0x0400), 0x1p-14f);  // smallest normal
+  EXPECT_EQ(f16_to_f32(0x0001), 0x1p-24f);  // smallest subnormal
   EXPECT_EQ(f16_to_f32(0x03ff), 1023 * 0x1p-24f);
   EXPECT_EQ(f16_to_f32(0x8001), -0x1p-24f);
   EXPECT_EQ(f16_to_f32(0x7c00), INFINITY);
@@ -389,8 +391,8 @@ TEST(Half, EncodesKnownPatterns) {
   EXPECT_EQ(f32_to_f16(1.0f), 0x3c00);
   EXPECT_EQ(f32_to_f16(-2.0f), 0xc000);
   EXPECT_EQ(f32_to_f16(65504.0f), 0x7bff);
-  EXPECT_EQ(f32_to_f16(65519.996f), 0x7bff);   // just below the tie: stays finite
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);     // the tie rounds to even = inf
+  EXPECT_EQ(f32_to_f16(65519.996f), 0x7bff);  // just below the tie: stays finite
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);    // the tie rounds to even = inf
   EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);
   EXPECT_EQ(f32_to_f16(-1e30f), 0xfc00);
   EXPECT_EQ(f32_to_f16(INFINITY), 0x7c00);
@@ -400,22 +402,22 @@ TEST(Half, EncodesKnownPatterns) {
   EXPECT_NE(nan & 0x03ff, 0);
   EXPECT_NE(f32_to_f16(from_bits(0x7f800001u)) & 0x03ff, 0);  // signalling nan stays a nan
   // Round to nearest even in the normal range.
-  EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f), 0x3c00);              // tie -> even (down)
-  EXPECT_EQ(f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);          // tie -> even (up)
-  EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);   // above the tie
-  EXPECT_EQ(f32_to_f16(2.0f - 0x1p-12f), 0x4000);              // mantissa carry into exponent
+  EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f), 0x3c00);             // tie -> even (down)
+  EXPECT_EQ(f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);         // tie -> even (up)
+  EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);  // above the tie
+  EXPECT_EQ(f32_to_f16(2.0f - 0x1p-12f), 0x4000);             // mantissa carry into exponent
   EXPECT_EQ(f32_to_f16(2.0f - 0x1p-10f), 0x3bff + 0x400);     // exactly representable
   // Subnormals.
   EXPECT_EQ(f32_to_f16(0x1p-24f), 0x0001);
-  EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);                     // tie -> even (zero)
-  EXPECT_EQ(f32_to_f16(0x1.0002p-25f), 0x0001);                // above the tie
-  EXPECT_EQ(f32_to_f16(3 * 0x1p-25f), 0x0002);                 // tie -> even (up)
-  EXPECT_EQ(f32_to_f16(5 * 0x1p-25f), 0x0002);                 // tie -> even (down)
+  EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);       // tie -> even (zero)
+  EXPECT_EQ(f32_to_f16(0x1.0002p-25f), 0x0001);  // above the tie
+  EXPECT_EQ(f32_to_f16(3 * 0x1p-25f), 0x0002);   // tie -> even (up)
+  EXPECT_EQ(f32_to_f16(5 * 0x1p-25f), 0x0002);   // tie -> even (down)
   EXPECT_EQ(f32_to_f16(0x1p-14f), 0x0400);
-  EXPECT_EQ(f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400);          // largest subnormal + half: to normal
+  EXPECT_EQ(f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400);  // largest subnormal + half: to normal
   EXPECT_EQ(f32_to_f16(-0x1p-20f), 0x8010);
   EXPECT_EQ(f32_to_f16(1e-30f), 0x0000);
-  EXPECT_EQ(f32_to_f16(from_bits(1)), 0x0000);                 // f32 subnormal
+  EXPECT_EQ(f32_to_f16(from_bits(1)), 0x0000);  // f32 subnormal
 }
 
 TEST(Half, EveryHalfRoundTrips) {
@@ -608,10 +610,10 @@ TEST(HandBuilt, Q5_K) {
 
 TEST(HandBuilt, Q6_K) {
   std::vector<uint8_t> b(210);
-  for (int i = 0; i < 128; ++i) b[size_t(i)] = uint8_t(i * 29 + 3);       // ql
-  for (int i = 0; i < 64; ++i) b[size_t(128 + i)] = uint8_t(i * 53 + 7);  // qh
+  for (int i = 0; i < 128; ++i) b[size_t(i)] = uint8_t(i * 29 + 3);               // ql
+  for (int i = 0; i < 64; ++i) b[size_t(128 + i)] = uint8_t(i * 53 + 7);          // qh
   for (int s = 0; s < 16; ++s) b[size_t(192 + s)] = uint8_t(int8_t(s * 9 - 70));  // int8 scales
-  set_u16(b, 208, 0x3400);  // d = 0.25, stored last
+  set_u16(b, 208, 0x3400);                                                        // d = 0.25, stored last
   std::vector<float> expect(256);
   for (int i = 0; i < 256; ++i) {
     // Element i: half h, position r in the half; r = 32k + l.
@@ -628,8 +630,8 @@ TEST(HandBuilt, Q6_K) {
 TEST(HandBuilt, BlocksFollowEachOther) {
   // Two Q4_0 blocks: the second block's scale applies to elements 32..63 only.
   std::vector<uint8_t> b(36);
-  set_u16(b, 0, 0x3c00);   // 1
-  set_u16(b, 18, 0x4000);  // 2
+  set_u16(b, 0, 0x3c00);                                     // 1
+  set_u16(b, 18, 0x4000);                                    // 2
   for (int j = 0; j < 16; ++j) b[2 + j] = b[20 + j] = 0x9a;  // low 10, high 9
   std::vector<float> expect(64);
   for (int i = 0; i < 64; ++i) expect[size_t(i)] = (i < 32 ? 1.0f : 2.0f) * ((i % 32) < 16 ? 2 : 1);

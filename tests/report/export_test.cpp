@@ -20,10 +20,11 @@ using rhead::testing::ScratchDir;
 
 // Reads every CSV file given with csv.DictReader and prints {file: [rows as dicts]} as JSON.
 nlohmann::json read_back(const std::vector<std::string>& files) {
-  std::string cmd = "/usr/bin/python3 -c \"import csv, json, sys; out = {}\n"
-                    "for p in sys.argv[1:]:\n"
-                    "    with open(p, newline='') as f: out[p.rsplit('/', 1)[-1]] = list(csv.DictReader(f))\n"
-                    "print(json.dumps(out))\"";
+  std::string cmd =
+      "/usr/bin/python3 -c \"import csv, json, sys; out = {}\n"
+      "for p in sys.argv[1:]:\n"
+      "    with open(p, newline='') as f: out[p.rsplit('/', 1)[-1]] = list(csv.DictReader(f))\n"
+      "print(json.dumps(out))\"";
   for (const auto& f : files) cmd += " " + quoted(f);
   const auto r = run_with_stderr(cmd);
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -74,7 +75,8 @@ TEST(FlatExport, DetectRunReadsBackWithPythonCsv) {
     for (double v : list) mean += v, fired += v > 0;
     mean /= static_cast<double>(list.size());
     EXPECT_NEAR(std::stod(row["mean"].get<std::string>()), mean, 1e-12) << head;
-    EXPECT_NEAR(std::stod(row["frequency"].get<std::string>()), static_cast<double>(fired) / list.size(), 1e-12) << head;
+    EXPECT_NEAR(std::stod(row["frequency"].get<std::string>()), static_cast<double>(fired) / list.size(), 1e-12)
+        << head;
     EXPECT_EQ(std::stoi(row["counted_tests"].get<std::string>()), summary["counted"].get<int>());
     EXPECT_EQ(head, row["layer"].get<std::string>() + "-" + row["head_index"].get<std::string>());
     if (mean == 0) {
@@ -86,7 +88,7 @@ TEST(FlatExport, DetectRunReadsBackWithPythonCsv) {
   ASSERT_GE(by_rank.size(), 6u);
   EXPECT_EQ(by_rank.begin()->first, 1);
   EXPECT_EQ(by_rank.rbegin()->first, static_cast<int>(by_rank.size()));  // ranks 1..n, each once
-  EXPECT_EQ(by_rank.at(1).substr(0, 2), "2-");  // the layer-2 heads retrieve
+  EXPECT_EQ(by_rank.at(1).substr(0, 2), "2-");                           // the layer-2 heads retrieve
 
   ASSERT_EQ(back["tests.csv"].size(), static_cast<size_t>(summary["tests"].get<int>()));
   std::ifstream lines(run / "results.jsonl");

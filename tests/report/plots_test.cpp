@@ -94,7 +94,8 @@ TEST(Plots, RankedHeadsDrawEachIntervalAsAnErrorBar) {
   // Ten heads: ten points, ten vertical bars from ci_low to ci_high, each with two caps.
   std::vector<std::size_t> order(stats.heads.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return stats.heads[a].mean > stats.heads[b].mean; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](auto a, auto b) { return stats.heads[a].mean > stats.heads[b].mean; });
   std::size_t circles = 0;
   std::vector<double> bar_lengths;  // the vertical bars, in rank order
   for (const auto& s : d.shapes) {
@@ -168,12 +169,11 @@ TEST(PlotCli, InfersFiguresFromInputs) {
   rhead::testing::write_detect_run(dir.path() / "gguf", 2, "niah-tiny-f32.gguf");
   rhead::testing::write_niah_run(dir.path() / "niah");
   const fs::path out = dir.path() / "figs";
-  const auto r = rhead::testing::run_with_stderr(
-      rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
-      rhead::testing::quoted((dir.path() / "hf").string()) + " " +
-      rhead::testing::quoted((dir.path() / "gguf").string()) + " " +
-      rhead::testing::quoted((dir.path() / "niah").string()) + " -o " + rhead::testing::quoted(out.string()) +
-      " --format both --scale 1");
+  const auto r = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
+                                                 rhead::testing::quoted((dir.path() / "hf").string()) + " " +
+                                                 rhead::testing::quoted((dir.path() / "gguf").string()) + " " +
+                                                 rhead::testing::quoted((dir.path() / "niah").string()) + " -o " +
+                                                 rhead::testing::quoted(out.string()) + " --format both --scale 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* name : {"hf_heatmap", "hf_histogram", "hf_frequency", "hf_accuracy", "gguf_heatmap", "niah_niah",
                            "niah_niah_top-2", "niah_sweep", "hf_vs_gguf"}) {
@@ -183,13 +183,13 @@ TEST(PlotCli, InfersFiguresFromInputs) {
   EXPECT_GT(read_png((out / "hf_vs_gguf.png").string()).width, 600);
 
   const auto only = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
-                                                rhead::testing::quoted((dir.path() / "niah").string()) +
-                                                " --kind heatmap -o " + rhead::testing::quoted(out.string()));
+                                                    rhead::testing::quoted((dir.path() / "niah").string()) +
+                                                    " --kind heatmap -o " + rhead::testing::quoted(out.string()));
   EXPECT_EQ(only.exit_code, 1) << only.output;
   EXPECT_NE(only.output.find("no figure of the requested kinds"), std::string::npos) << only.output;
   const auto bad = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
-                                               rhead::testing::quoted(dir.path().string()) + " -o " +
-                                               rhead::testing::quoted(out.string()));
+                                                   rhead::testing::quoted(dir.path().string()) + " -o " +
+                                                   rhead::testing::quoted(out.string()));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("not an rhead detect or niah output directory"), std::string::npos) << bad.output;
 }
@@ -217,8 +217,9 @@ TEST(Plots, KvSweepHasOneLabelledLinePerWindowAndKind) {
   const auto points = rhead::read_kv_sweep_points((run / "kv_sweep.json").string());
   const Drawing d = kv_sweep_plot(points, "kv", "NIAH mean score");
   const std::string svg = check_figure(d, dir.path(), "kv_sweep");
-  for (const char* name : {"top-K heads full, window 16", "top-K heads full, window 32", "random-K heads full, window 16",
-                           "random-K heads full, window 32", "full cache (no policy)"})
+  for (const char* name :
+       {"top-K heads full, window 16", "top-K heads full, window 32", "random-K heads full, window 16",
+        "random-K heads full, window 32", "full cache (no policy)"})
     EXPECT_NE(svg.find(std::string(">") + name + "</text>"), std::string::npos) << name;
   int lines = 0, k_labels = 0;
   for (const auto& s : d.shapes) {
@@ -227,9 +228,9 @@ TEST(Plots, KvSweepHasOneLabelledLinePerWindowAndKind) {
   }
   EXPECT_EQ(lines, 3);     // the two solid top-K lines and the full-cache point (random-K lines are dashed segments)
   EXPECT_EQ(k_labels, 4);  // every K = 2 point labelled
-  const auto r = rhead::testing::run_with_stderr(rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " +
-                                                 rhead::testing::quoted(run.string()) + " --kind sweep --format svg -o " +
-                                                 rhead::testing::quoted((dir.path() / "out").string()));
+  const auto r = rhead::testing::run_with_stderr(
+      rhead::testing::quoted(rhead::testing::rhead_binary()) + " plot " + rhead::testing::quoted(run.string()) +
+      " --kind sweep --format svg -o " + rhead::testing::quoted((dir.path() / "out").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir.path() / "out" / "kv_kv_sweep.svg")) << r.output;
 }

@@ -57,7 +57,7 @@ TEST(Report, SelfContainedPageWithEveryFigure) {
   const fs::path page = dir.path() / "out" / "report.html";
   fs::create_directories(page.parent_path());
   const auto r = run_with_stderr(quoted(rhead::testing::rhead_binary()) + " report " + quoted(runs.string()) + " -o " +
-                             quoted(page.string()));
+                                 quoted(page.string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string html = slurp(page);
   // Each detect run: heatmap, histogram, frequency, accuracy (4 x 2); niah: 2 grids +
@@ -149,7 +149,7 @@ TEST(Report, SingleRunDirectoryAndErrors) {
   }
   rhead::testing::write_text(dir.path() / "broken" / "summary.json", "{\"heads\": [");
   const auto r = run_with_stderr(quoted(rhead::testing::rhead_binary()) + " report " +
-                             quoted((dir.path() / "broken").string()) + " -o " + quoted(page.string()));
+                                 quoted((dir.path() / "broken").string()) + " -o " + quoted(page.string()));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("summary.json: invalid JSON"), std::string::npos) << r.output;
@@ -201,10 +201,12 @@ TEST(Report, NoCountedTestSaysSoAndRanksNothing) {
   const fs::path run = dir.path() / "runs" / "empty";
   std::string lists;
   for (int l = 0; l < 3; ++l)
-    for (int h = 0; h < 6; ++h) lists += std::string(lists.empty() ? "" : ",") + "\"" + std::to_string(l) + "-" + std::to_string(h) + "\": []";
+    for (int h = 0; h < 6; ++h)
+      lists += std::string(lists.empty() ? "" : ",") + "\"" + std::to_string(l) + "-" + std::to_string(h) + "\": []";
   rhead::testing::write_text(run / "head_score.json", "{" + lists + "}");
-  rhead::testing::write_text(run / "summary.json",
-                             R"({"n_layer": 3, "n_head": 6, "n_kv_head": 2, "tests": 6, "counted": 0, "niah_accuracy": 0,
+  rhead::testing::write_text(
+      run / "summary.json",
+      R"({"n_layer": 3, "n_head": 6, "n_kv_head": 2, "tests": 6, "counted": 0, "niah_accuracy": 0,
                                  "heads": [], "no_counted_tests": true})");
   rhead::testing::write_detect_run(dir.path() / "runs" / "good", 1, "m.gguf");
   const fs::path page = dir.path() / "report.html";
@@ -259,7 +261,7 @@ TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
   const fs::path shot = artifacts / "report_screenshot.png";
   fs::remove(shot);
   const auto r = run_with_stderr("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(page.string()) + " " +
-                             quoted(shot.string()) + " --min-images 12");
+                                 quoted(shot.string()) + " --min-images 12");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"svgs\": 12"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"errors\": []"), std::string::npos) << r.output;
@@ -275,7 +277,7 @@ TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
 TEST(ReportBrowser, HeatmapCellsShowTheirTooltipOnHover) {
   const std::string script = std::string(RHEAD_SOURCE_DIR) + "/tests/browser/heatmap_hover_check.js";
   for (const std::string need : {std::string(RHEAD_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core",
-                                  kChromium, std::string("/usr/bin/node")}) {
+                                 kChromium, std::string("/usr/bin/node")}) {
     if (!fs::exists(need)) {
       if (rhead::testing::in_ci()) FAIL() << "missing " << need << " (scripts/setup.sh installs it)";
       GTEST_SKIP() << "missing " << need << " (scripts/setup.sh installs it)";
@@ -298,11 +300,12 @@ TEST(ReportBrowser, CheckerFailsOnConsoleErrorsAndMissingImages) {
   RHEAD_REQUIRE_FILE(kChromium);
   ScratchDir dir("rhead-report-");
   const fs::path bad = dir.path() / "bad.html";
-  rhead::testing::write_text(bad,
-                             "<!DOCTYPE html><html><head><title>bad</title></head><body>"
-                             "<img src=\"missing.png\" alt=\"gone\"><script>console.error('boom');</script></body></html>");
+  rhead::testing::write_text(
+      bad,
+      "<!DOCTYPE html><html><head><title>bad</title></head><body>"
+      "<img src=\"missing.png\" alt=\"gone\"><script>console.error('boom');</script></body></html>");
   const auto r = run_with_stderr("/usr/bin/python3 " + quoted(kChecker) + " " + quoted(bad.string()) + " " +
-                             quoted((dir.path() / "bad.png").string()));
+                                 quoted((dir.path() / "bad.png").string()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("console.error: boom"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"broken_images\": [\"gone\"]"), std::string::npos) << r.output;

@@ -56,18 +56,18 @@ inline void write_detect_run(const std::filesystem::path& dir, unsigned seed, co
           if (ok && (h < 3 || (tests + h) % 3 != 0)) scores["2-" + std::to_string(h)] = std::round(s * 8) / 8;
         }
         if (ok && tests % 4 == 0) scores["1-2"] = 0.125;
-        nlohmann::json line = {{"test_id", "n" + std::to_string(needle) + "-l" + std::to_string(length) + "-d" +
-                                               std::to_string(depth)},
-                               {"needle_id", needle},
-                               {"length", length},
-                               {"depth", depth},
-                               {"needle_span", {depth, depth + 8}},
-                               {"answer", ok ? "The secret code of the wall is star oil nest." : "I do not <know> & \"so\""},
-                               {"rouge_recall", recall},
-                               {"counted", ok},
-                               {"head_scores", ok ? scores : nlohmann::json::object()},
-                               {"seconds", 0.25},
-                               {"prompt_tokens", length - 10}};
+        nlohmann::json line = {
+            {"test_id", "n" + std::to_string(needle) + "-l" + std::to_string(length) + "-d" + std::to_string(depth)},
+            {"needle_id", needle},
+            {"length", length},
+            {"depth", depth},
+            {"needle_span", {depth, depth + 8}},
+            {"answer", ok ? "The secret code of the wall is star oil nest." : "I do not <know> & \"so\""},
+            {"rouge_recall", recall},
+            {"counted", ok},
+            {"head_scores", ok ? scores : nlohmann::json::object()},
+            {"seconds", 0.25},
+            {"prompt_tokens", length - 10}};
         lines += line.dump() + "\n";
         ++tests;
         if (!ok) continue;
@@ -95,11 +95,24 @@ inline void write_detect_run(const std::filesystem::path& dir, unsigned seed, co
   }
   nlohmann::json summary = {
       {"model",
-       {{"path", model_path}, {"architecture", "llama"}, {"n_layer", n_layer}, {"n_head", n_head}, {"n_kv_head", 2},
-        {"head_dim", 16}, {"n_vocab", 512}, {"n_ctx", 512}}},
-      {"settings", {{"lengths", "300:500:5"}, {"depths", 5}, {"prompt_template", "{context}\nQuestion: {question}\nAnswer:"}}},
-      {"n_layer", n_layer}, {"n_head", n_head}, {"n_kv_head", 2}, {"tests", tests}, {"counted", counted},
-      {"niah_accuracy", static_cast<double>(counted) / tests}, {"heads", heads}, {"count_above_0_1", above},
+       {{"path", model_path},
+        {"architecture", "llama"},
+        {"n_layer", n_layer},
+        {"n_head", n_head},
+        {"n_kv_head", 2},
+        {"head_dim", 16},
+        {"n_vocab", 512},
+        {"n_ctx", 512}}},
+      {"settings",
+       {{"lengths", "300:500:5"}, {"depths", 5}, {"prompt_template", "{context}\nQuestion: {question}\nAnswer:"}}},
+      {"n_layer", n_layer},
+      {"n_head", n_head},
+      {"n_kv_head", 2},
+      {"tests", tests},
+      {"counted", counted},
+      {"niah_accuracy", static_cast<double>(counted) / tests},
+      {"heads", heads},
+      {"count_above_0_1", above},
       {"share_above_0_1", above / 18.0}};
   write_text(dir / "summary.json", summary.dump(2));
 }
@@ -112,10 +125,15 @@ inline void write_niah_run(const std::filesystem::path& dir) {
   for (const std::string mask : {"none", "top-2"})
     for (int length = 300; length <= 500; length += 50)
       for (int depth = 0; depth <= 100; depth += 25) {
-        const double score = mask == "none" ? std::max(0.0, 100.0 - (length - 300) * 0.4 - depth * 0.1) : 10.0 + depth * 0.2;
-        nlohmann::json line = {{"model", "niah-tiny"}, {"context_length", length}, {"depth_percent", depth},
+        const double score =
+            mask == "none" ? std::max(0.0, 100.0 - (length - 300) * 0.4 - depth * 0.1) : 10.0 + depth * 0.2;
+        nlohmann::json line = {{"model", "niah-tiny"},
+                               {"context_length", length},
+                               {"depth_percent", depth},
                                {"needle", "The best thing to do in San Francisco is eat a sandwich."},
-                               {"model_response", "eat a sandwich"}, {"score", score}, {"mask", mask},
+                               {"model_response", "eat a sandwich"},
+                               {"score", score},
+                               {"mask", mask},
                                {"test_id", mask + "-" + std::to_string(length) + "-" + std::to_string(depth)}};
         lines += line.dump() + "\n";
         if (mask == "none") total += score, ++n;

@@ -59,7 +59,8 @@ inline bool have_hf_oracle() {
 // Ids of each file per libsentencepiece (no BOS/EOS); empty on failure.
 inline std::vector<std::vector<int32_t>> sentencepiece_oracle(const std::string& model,
                                                               const std::vector<std::string>& files) {
-  std::string cmd = "/usr/bin/python3 " + shell_quote(repo_path("scripts/tokenizer_spm_oracle.py")) + " " + shell_quote(model);
+  std::string cmd =
+      "/usr/bin/python3 " + shell_quote(repo_path("scripts/tokenizer_spm_oracle.py")) + " " + shell_quote(model);
   for (const auto& f : files) cmd += " " + shell_quote(f);
   CommandResult r = run_command(cmd);
   if (r.exit_code != 0) return {};
@@ -67,7 +68,8 @@ inline std::vector<std::vector<int32_t>> sentencepiece_oracle(const std::string&
 }
 
 // Ids of each file per @lenml/tokenizers (add_special_tokens = false); empty on failure.
-inline std::vector<std::vector<int32_t>> hf_oracle(const std::string& tokenizer_dir, const std::vector<std::string>& files) {
+inline std::vector<std::vector<int32_t>> hf_oracle(const std::string& tokenizer_dir,
+                                                   const std::vector<std::string>& files) {
   std::string cmd = "cd " + shell_quote(repo_path("tests/oracle")) + " && node encode.js " + shell_quote(tokenizer_dir);
   for (const auto& f : files) cmd += " " + shell_quote(f);
   CommandResult r = run_command(cmd);
@@ -96,9 +98,9 @@ inline void expect_matches_oracle(const rhead::Tokenizer& tok, const std::vector
     if (got != expected[i]) {
       ++mismatches;
       size_t at = first_difference(got, expected[i]);
-      ADD_FAILURE() << essays[i] << ": " << got.size() << " ids vs " << expected[i].size() << " expected; first difference at "
-                    << at << " (got " << (at < got.size() ? got[at] : -1) << ", expected "
-                    << (at < expected[i].size() ? expected[i][at] : -1) << ")";
+      ADD_FAILURE() << essays[i] << ": " << got.size() << " ids vs " << expected[i].size()
+                    << " expected; first difference at " << at << " (got " << (at < got.size() ? got[at] : -1)
+                    << ", expected " << (at < expected[i].size() ? expected[i][at] : -1) << ")";
     }
   }
   EXPECT_EQ(mismatches, 0u);
@@ -148,13 +150,13 @@ struct TempDir {
 }  // namespace rhead::testing
 
 // Skips the test (or fails it under CI=true) when a reference tool is not installed.
-#define RHEAD_REQUIRE_TOOL(available, what)                                          \
-  do {                                                                               \
-    if (!(available)) {                                                              \
-      if (::rhead::testing::in_ci()) {                                               \
-        FAIL() << "missing test tool: " << (what);                                   \
-      } else {                                                                       \
-        GTEST_SKIP() << "missing test tool: " << (what);                             \
-      }                                                                              \
-    }                                                                                \
+#define RHEAD_REQUIRE_TOOL(available, what)              \
+  do {                                                   \
+    if (!(available)) {                                  \
+      if (::rhead::testing::in_ci()) {                   \
+        FAIL() << "missing test tool: " << (what);       \
+      } else {                                           \
+        GTEST_SKIP() << "missing test tool: " << (what); \
+      }                                                  \
+    }                                                    \
   } while (0)

@@ -18,7 +18,8 @@ using namespace rhead::testing;
 const char* const kLlamaSpm = "data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf";
 
 TEST(ChatTemplateNames, RoundTripAndUnknown) {
-  for (auto kind : {ChatTemplateKind::llama2, ChatTemplateKind::mistral, ChatTemplateKind::chatml, ChatTemplateKind::llama3})
+  for (auto kind :
+       {ChatTemplateKind::llama2, ChatTemplateKind::mistral, ChatTemplateKind::chatml, ChatTemplateKind::llama3})
     EXPECT_EQ(rhead::chat_template_from_name(rhead::chat_template_name(kind)), kind);
   EXPECT_FALSE(rhead::chat_template_from_name("vicuna").has_value());
   EXPECT_FALSE(rhead::chat_template_from_name("").has_value());
@@ -45,7 +46,8 @@ TEST(ChatTemplateGolden, Mistral) {
   RHEAD_REQUIRE_FILE(shared_path(kLlamaSpm));
   Tokenizer tok = Tokenizer::load(shared_path(kLlamaSpm));
   std::vector<ChatMessage> msgs = {{"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}};
-  EXPECT_EQ(tok.apply_chat_template(ChatTemplateKind::mistral, msgs, true), "<s>[INST] Hi [/INST]Hello!</s>[INST] Bye [/INST]");
+  EXPECT_EQ(tok.apply_chat_template(ChatTemplateKind::mistral, msgs, true),
+            "<s>[INST] Hi [/INST]Hello!</s>[INST] Bye [/INST]");
   EXPECT_EQ(tok.apply_chat_template(ChatTemplateKind::mistral, {{"system", "Be brief."}, {"user", "Hi"}}, true),
             "<s>[INST] Be brief.\n\nHi [/INST]");
 }
@@ -66,7 +68,8 @@ TEST(ChatTemplateGolden, ChatMLFromQwen3) {
   EXPECT_EQ(tok.apply_chat_template(msgs, true),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n"
             "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(tok.apply_chat_template(ChatTemplateKind::chatml, {{"user", "Hi"}}, false), "<|im_start|>user\nHi<|im_end|>\n");
+  EXPECT_EQ(tok.apply_chat_template(ChatTemplateKind::chatml, {{"user", "Hi"}}, false),
+            "<|im_start|>user\nHi<|im_end|>\n");
   EXPECT_EQ(tok.encode(tok.apply_chat_template({{"user", "Hi"}}, true), false),
             (std::vector<int32_t>{151644, 872, 198, 13048, 151645, 198, 151644, 77091, 198}));
   EXPECT_TRUE(tok.is_end_of_generation(151645));  // <|im_end|>
@@ -79,9 +82,10 @@ TEST(ChatTemplateGolden, Llama3) {
   Tokenizer tok = Tokenizer::load(dir);
   ASSERT_EQ(tok.chat_template(), ChatTemplateKind::llama3);
   std::vector<ChatMessage> msgs = {{"system", " S "}, {"user", "Hi\n"}};
-  EXPECT_EQ(tok.apply_chat_template(msgs, true),
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(
+      tok.apply_chat_template(msgs, true),
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
   EXPECT_EQ(tok.apply_chat_template(ChatTemplateKind::llama3, {{"user", "Hi"}}, false),
             "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>");
   EXPECT_EQ(tok.encode(tok.apply_chat_template({{"user", "Hi"}}, true), false),

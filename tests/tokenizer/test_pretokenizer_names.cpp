@@ -22,11 +22,13 @@ V split(const std::string& pre, const std::string& text) {
 
 TEST(PreTokenizerNames, EveryNameInTheWildCompiles) {
   for (const char* name :
-       {"starcoder", "refact", "smollm", "command-r", "olmo", "dbrx", "stablelm2", "tekken", "deepseek-v3",
-        "deepseek-r1-qwen", "falcon3", "gpt-2", "gpt2", "jina-es", "jina-de", "jina-v1-en", "jina-v2-es",
-        "jina-v2-de", "jina-v2-code", "jina-v2-en", "roberta-bpe", "poro-chat", "viking", "jais", "bloom",
-        "exaone", "chameleon", "minerva-7b", "megrez", "codeshell", "gigachat", "chatglm-bpe", "smaug-bpe",
-        "gpt3-finnish", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "falcon"})
+       {"starcoder",    "refact",         "smollm",      "command-r",        "olmo",       "dbrx",
+        "stablelm2",    "tekken",         "deepseek-v3", "deepseek-r1-qwen", "falcon3",    "gpt-2",
+        "gpt2",         "jina-es",        "jina-de",     "jina-v1-en",       "jina-v2-es", "jina-v2-de",
+        "jina-v2-code", "jina-v2-en",     "roberta-bpe", "poro-chat",        "viking",     "jais",
+        "bloom",        "exaone",         "chameleon",   "minerva-7b",       "megrez",     "codeshell",
+        "gigachat",     "chatglm-bpe",    "smaug-bpe",   "gpt3-finnish",     "llama-bpe",  "qwen2",
+        "deepseek-llm", "deepseek-coder", "falcon"})
     EXPECT_NO_THROW(rhead::detail::pre_tokenizer_for_gguf_name(name, "test.gguf")) << name;
   try {
     rhead::detail::pre_tokenizer_for_gguf_name("no-such-pre", "x.gguf");

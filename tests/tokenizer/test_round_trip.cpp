@@ -52,25 +52,31 @@ TEST_P(RoundTrip, DecodeOfEncodeGivesTheEssayBack) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllTokenizers, RoundTrip,
-    ::testing::Values(RoundTripCase{"tok512_model", "models/stories260K/tok512.model", true},
-                      RoundTripCase{"tok512_bin", "models/stories260K/tok512.bin", false},
-                      RoundTripCase{"tok512_gguf", "models/stories260K/stories260K.gguf", false},
-                      RoundTripCase{"niah_tiny_hf", "models/niah-tiny/hf-f32", true},
-                      RoundTripCase{"llama2_model", "data/tokenizers/llama2_spm/tokenizer.model", false},
-                      RoundTripCase{"llama_spm_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf", false},
-                      RoundTripCase{"phi3_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-phi-3.gguf", false},
-                      RoundTripCase{"gpt2_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-gpt-2.gguf", false},
-                      RoundTripCase{"deepseek_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-deepseek-llm.gguf", false},
-                      RoundTripCase{"hf_llama2_mistral", "data/tokenizers/hf_llama2", false},
-                      RoundTripCase{"hf_llama3", "data/tokenizers/hf_llama3", false},
-                      RoundTripCase{"hf_qwen3", "data/tokenizers/hf_qwen3", false}),
+    ::testing::Values(
+        RoundTripCase{"tok512_model", "models/stories260K/tok512.model", true},
+        RoundTripCase{"tok512_bin", "models/stories260K/tok512.bin", false},
+        RoundTripCase{"tok512_gguf", "models/stories260K/stories260K.gguf", false},
+        RoundTripCase{"niah_tiny_hf", "models/niah-tiny/hf-f32", true},
+        RoundTripCase{"llama2_model", "data/tokenizers/llama2_spm/tokenizer.model", false},
+        RoundTripCase{"llama_spm_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf", false},
+        RoundTripCase{"phi3_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-phi-3.gguf", false},
+        RoundTripCase{"gpt2_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-gpt-2.gguf", false},
+        RoundTripCase{"deepseek_gguf", "data/tokenizers/llama_cpp_vocab/ggml-vocab-deepseek-llm.gguf", false},
+        RoundTripCase{"hf_llama2_mistral", "data/tokenizers/hf_llama2", false},
+        RoundTripCase{"hf_llama3", "data/tokenizers/hf_llama3", false},
+        RoundTripCase{"hf_qwen3", "data/tokenizers/hf_qwen3", false}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Round trips that the essays do not exercise: leading spaces, newlines only, bytes that are
 // not UTF-8, and characters outside small vocabularies (byte fallback).
 TEST(RoundTripEdges, AwkwardStrings) {
-  const std::vector<std::string> texts = {" leading space", "  two leading", "trailing  ", "\n\n\n", "\t tab",
-                                          "caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\xA6\x99", "bad \xFF\xFE bytes \xC3",
+  const std::vector<std::string> texts = {" leading space",
+                                          "  two leading",
+                                          "trailing  ",
+                                          "\n\n\n",
+                                          "\t tab",
+                                          "caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\xA6\x99",
+                                          "bad \xFF\xFE bytes \xC3",
                                           "x"};
   for (const char* rel : {"models/stories260K/tok512.bin", "data/tokenizers/llama_cpp_vocab/ggml-vocab-llama-spm.gguf",
                           "data/tokenizers/llama_cpp_vocab/ggml-vocab-gpt-2.gguf", "data/tokenizers/hf_llama3"}) {

@@ -61,12 +61,22 @@ TEST(ByteLevelBpe, MergesApplyInRankOrder) {
 
 TEST(ByteLevelBpe, RegexWordsAndSpaceMapping) {
   TempDir dir;
-  Tokenizer tok = load_json(dir, byte_level_json({"\xC4\xA0" "a", "ab"}, {"\xC4\xA0 a", "a b"}));
+  Tokenizer tok = load_json(dir, byte_level_json({"\xC4\xA0"
+                                                  "a",
+                                                  "ab"},
+                                                 {"\xC4\xA0 a", "a b"}));
   // GPT-2 regex: " ab" is one word; "Ġ a" ranks first, so "Ġa" + "b".
-  EXPECT_EQ(pieces_of(tok, tok.encode(" ab", false)), (std::vector<std::string>{"\xC4\xA0" "a", "b"}));
-  EXPECT_EQ(pieces_of(tok, tok.encode("ab ab", false)), (std::vector<std::string>{"ab", "\xC4\xA0" "a", "b"}));
-  EXPECT_EQ(tok.piece(tok.token_id("\xC4\xA0" "a")), " a");
-  EXPECT_EQ(tok.piece(10), "\n");  // byte 0x0A maps to U+010A "Ċ"
+  EXPECT_EQ(pieces_of(tok, tok.encode(" ab", false)), (std::vector<std::string>{"\xC4\xA0"
+                                                                                "a",
+                                                                                "b"}));
+  EXPECT_EQ(pieces_of(tok, tok.encode("ab ab", false)), (std::vector<std::string>{"ab",
+                                                                                  "\xC4\xA0"
+                                                                                  "a",
+                                                                                  "b"}));
+  EXPECT_EQ(tok.piece(tok.token_id("\xC4\xA0"
+                                   "a")),
+            " a");
+  EXPECT_EQ(tok.piece(10), "\n");                                // byte 0x0A maps to U+010A "Ċ"
   EXPECT_EQ(tok.decode(tok.encode("x\xFFy", false)), "x\xFFy");  // not UTF-8: bytes survive
 }
 

@@ -50,9 +50,12 @@ std::vector<FixtureCase> read_fixture(const std::string& stem) {
 std::string printable(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else out.push_back(static_cast<char>(c));
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else
+      out.push_back(static_cast<char>(c));
   }
   return out;
 }
