@@ -7,7 +7,7 @@ SUDO=""
 PACKAGES=(build-essential cmake pkg-config libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev libopenblas-dev libpng-dev
   libsentencepiece-dev python3-sentencepiece sentencepiece
-  python3-torch python3-nltk python3-numpy chromium clang-14 libfuzzer-14-dev
+  python3-torch python3-nltk python3-numpy chromium clang-14 libfuzzer-14-dev clang-format-14
   python3-dev pybind11-dev python3-pybind11 python3-pytest)
 missing=()
 for p in "${PACKAGES[@]}"; do
