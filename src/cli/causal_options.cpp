@@ -45,4 +45,16 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
   cmd->add_flag("--sweep-random", o.sweep_random, "with --sweep: also mask K random non-retrieval heads at each K");
 }
 
+void add_item_run_options(CLI::App* cmd, MaskCliOptions& masks, KvCliOptions& kv, bool& no_baseline,
+                          std::string& output, std::string& shard, bool& quiet) {
+  add_mask_options(cmd, masks);
+  add_kv_options(cmd, kv);
+  add_kv_sweep_options(cmd, kv);
+  cmd->add_flag("--no-baseline", no_baseline, "do not run the unmasked model");
+  cmd->add_option("-o,--output", output, "output directory (rerun with it to resume)")->capture_default_str();
+  cmd->add_option("--shard", shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
+      ->capture_default_str();
+  cmd->add_flag("-q,--quiet", quiet, "no progress bar");
+}
+
 }  // namespace rhead::cli

@@ -21,5 +21,9 @@ using MaskCliOptions = MaskOptions;
 void add_mask_options(CLI::App* cmd, MaskCliOptions& o);
 // --support-heads N (niah, qa): the heads whose copies count for support_share.
 void add_support_heads_option(CLI::App* cmd, int& n);
+// The options of a task over items (qa, cot): masks, KV policies and sweeps, --no-baseline,
+// -o, --shard and -q.
+void add_item_run_options(CLI::App* cmd, MaskCliOptions& masks, KvCliOptions& kv, bool& no_baseline,
+                          std::string& output, std::string& shard, bool& quiet);
 
 }  // namespace rhead::cli

@@ -115,14 +115,7 @@ CommandRegistrar reg("cot", [](CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
       ->capture_default_str()
       ->check(at_least(1));
-  add_mask_options(cmd, o->masks);
-  add_kv_options(cmd, o->kv);
-  add_kv_sweep_options(cmd, o->kv);
-  cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
-  cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
-      ->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_item_run_options(cmd, o->masks, o->kv, o->no_baseline, o->output, o->shard, o->quiet);
   cmd->footer("The answer's number is the first after \"The answer is\", else after \"####\", else the last number.");
   cmd->callback([o] { run(*o); });
 });

@@ -19,6 +19,7 @@
 #include "cli/niah_options.h"
 #include "experiments/explain_run.h"
 #include "io/error.h"
+#include "io/text.h"
 #include "model/generate.h"
 #include "model/heads.h"
 #include "records/results.h"
@@ -43,25 +44,6 @@ std::string read_text_file(const std::string& path) {
   return s.str();
 }
 
-// A piece shown on one line: newlines and control bytes escaped.
-std::string one_line(const std::string& s) {
-  std::string out;
-  for (unsigned char ch : s) {
-    if (ch == '\n')
-      out += "\\n";
-    else if (ch == '\t')
-      out += "\\t";
-    else if (ch < 0x20 || ch == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02X", ch);
-      out += buf;
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out;
-}
-
 const char* support_colour(Support s) {
   switch (s) {
     case Support::copied: return "\033[1;32m";
@@ -76,7 +58,7 @@ void print_terminal(const Explanation& e, bool colour) {
   std::ostringstream out;
   out << "answer: ";
   for (const ExplainedToken& t : e.tokens)
-    out << (colour ? support_colour(t.support) : "") << one_line(t.piece) << reset;
+    out << (colour ? support_colour(t.support) : "") << printable(t.piece) << reset;
   out << "\n";
   int copied = 0;
   for (const ExplainedToken& t : e.tokens) copied += t.support == Support::copied;
@@ -89,7 +71,7 @@ void print_terminal(const Explanation& e, bool colour) {
   out << "\n\n   #  token                 support      sink  document  sources (head weight @position [bytes])\n";
   for (size_t i = 0; i < e.tokens.size(); ++i) {
     const ExplainedToken& t = e.tokens[i];
-    const std::string quoted = "\"" + one_line(t.piece) + "\"";
+    const std::string quoted = "\"" + printable(t.piece) + "\"";
     std::snprintf(buf, sizeof(buf), "%4zu  %-20s  %s%-11s%s  %.3f  %.3f    ", i, quoted.c_str(),
                   colour ? support_colour(t.support) : "", support_name(t.support), reset, t.sink_mass,
                   t.document_mass);

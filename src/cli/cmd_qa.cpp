@@ -115,14 +115,7 @@ CommandRegistrar reg("qa", [](CLI::App& app) {
       ->capture_default_str()
       ->check(at_least(1));
   add_support_heads_option(cmd, o->support_heads);
-  add_mask_options(cmd, o->masks);
-  add_kv_options(cmd, o->kv);
-  add_kv_sweep_options(cmd, o->kv);
-  cmd->add_flag("--no-baseline", o->no_baseline, "do not run the unmasked model");
-  cmd->add_option("-o,--output", o->output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o->shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
-      ->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_item_run_options(cmd, o->masks, o->kv, o->no_baseline, o->output, o->shard, o->quiet);
   cmd->callback([o] { run(*o); });
 });
 

@@ -442,8 +442,11 @@ void check_attention(const AttnCase& c, float out_tol = 2e-5f) {
       ASSERT_EQ(gpu.topk[j], ref.topk[j]) << "top-k position " << j;
     }
   }
-  if (c.tie_keys && c.window == 0)
-    for (size_t i = 0; i < n_probe; ++i) EXPECT_EQ(ref.argmax[i], 3) << "the planted tie goes to the earliest position";
+  if (c.tie_keys && c.window == 0) {
+    for (size_t i = 0; i < n_probe; ++i) {
+      EXPECT_EQ(ref.argmax[i], 3) << "the planted tie goes to the earliest position";
+    }
+  }
 }
 
 TEST(CudaAttention, DecodeSplitKWithProbesMatchesReference) {

@@ -68,7 +68,9 @@ TEST(AttnTrace, MaskedHeadsNeverCopyAndStopAfterEnds) {
     EXPECT_EQ(s.heads.size(), 8u);  // every head by default
     for (const auto& h : s.heads) {
       EXPECT_EQ(h.masked, h.head.layer == 1 && (h.head.head == 1 || h.head.head == 2));
-      if (h.masked) EXPECT_FALSE(h.copy);
+      if (h.masked) {
+        EXPECT_FALSE(h.copy);
+      }
     }
   }
   EXPECT_EQ(rhead::parse_layer_list("0,2-3", 4, "--layers"), (std::vector<int>{0, 2, 3}));

@@ -346,8 +346,8 @@ TEST(ExplainCli, OneLineErrors) {
 // The HTML page in Debian's chromium, driven by tests/browser/explain_page_check.js.
 void check_page_in_browser(const std::string& args, const std::string& name) {
   const std::string browser_dir = std::string(RHEAD_SOURCE_DIR) + "/tests/browser";
-  for (const std::string need : {browser_dir + "/node_modules/playwright-core", std::string("/usr/bin/chromium"),
-                                 std::string("/usr/bin/node")}) {
+  for (const std::string& need : {browser_dir + "/node_modules/playwright-core", std::string("/usr/bin/chromium"),
+                                  std::string("/usr/bin/node")}) {
     if (!fs::exists(need)) {
       if (rhead::testing::in_ci()) FAIL() << "missing " << need << " (scripts/setup.sh installs it)";
       GTEST_SKIP() << "missing " << need << " (scripts/setup.sh installs it)";

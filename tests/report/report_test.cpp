@@ -276,8 +276,8 @@ TEST(ReportBrowser, RendersInHeadlessChromiumWithoutErrors) {
 // browser shows (tests/browser/heatmap_hover_check.js, driven by playwright-core).
 TEST(ReportBrowser, HeatmapCellsShowTheirTooltipOnHover) {
   const std::string script = std::string(RHEAD_SOURCE_DIR) + "/tests/browser/heatmap_hover_check.js";
-  for (const std::string need : {std::string(RHEAD_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core",
-                                 kChromium, std::string("/usr/bin/node")}) {
+  for (const std::string& need : {std::string(RHEAD_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core",
+                                  kChromium, std::string("/usr/bin/node")}) {
     if (!fs::exists(need)) {
       if (rhead::testing::in_ci()) FAIL() << "missing " << need << " (scripts/setup.sh installs it)";
       GTEST_SKIP() << "missing " << need << " (scripts/setup.sh installs it)";
