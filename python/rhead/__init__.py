@@ -159,7 +159,7 @@ class Model:
                           kv_full=r["kv_full"], prefill_seconds=r["prefill_seconds"],
                           decode_seconds=r["decode_seconds"])
 
-    def explain(self, context: str, question: str, *, scores: str, top_heads: int = 10, tau: float = 0.5,
+    def explain(self, context: str, question: str, *, scores: str, top_heads: int = 0, tau: float = 0.5,
                 prompt_template: Optional[str] = None, chat_template: Optional[str] = None, no_chat: bool = False,
                 max_new_tokens: int = 50, mask: Optional[str] = None, mask_mode: str = "uniform",
                 mask_phase: str = "decode", seed: int = 0, kv_window: int = 0, kv_sink: int = 4,
@@ -167,7 +167,8 @@ class Model:
                 html: Optional[str] = None) -> dict:
         """Answers ``question`` over the document ``context`` (its text) as ``rhead explain``
         does, and traces every answer token to the document tokens that the ``top_heads``
-        best heads of ``scores`` (a head_score JSON or a detect folder) copied it from.
+        best heads of ``scores`` (a head_score JSON or a detect folder) copied it from
+        (0: 10 heads, or every head of a smaller model).
 
         Returns the explanation document of ``rhead explain --json``: ``answer``,
         ``support_share`` and per token its ``support`` (copied / attended / unsupported),

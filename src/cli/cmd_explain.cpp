@@ -127,8 +127,8 @@ CommandRegistrar reg("explain", [](CLI::App& app) {
   cmd->add_option("-n,--max-new-tokens", o->run.max_new_tokens, "longest answer in tokens")
       ->capture_default_str()
       ->check(at_least(1));
-  cmd->add_option("--top-heads", o->run.top_heads, "explain with the K highest-scoring heads of --scores")
-      ->capture_default_str()
+  cmd->add_option("--top-heads", o->run.top_heads,
+                  "explain with the K highest-scoring heads of --scores (default 10, every head of a smaller model)")
       ->check(at_least(1));
   cmd->add_option("--tau", o->run.tau,
                   "a token no top head copied is 'attended' when the top heads' mean attention mass inside the "

@@ -16,7 +16,7 @@ void check_explain_options(const ExplainRunOptions& o) {
     if (o.context_file.empty()) throw Error("context is empty");
     fail(o.context_file, "the context file is empty");
   }
-  if (o.top_heads < 1) throw Error("--top-heads " + std::to_string(o.top_heads) + ": expected a positive count");
+  if (o.top_heads < 0) throw Error("--top-heads " + std::to_string(o.top_heads) + ": expected a positive count");
   if (o.max_new_tokens < 1)
     throw Error("--max-new-tokens " + std::to_string(o.max_new_tokens) + ": expected at least 1");
   if (!(o.tau >= 0 && o.tau <= 1)) throw Error("--tau " + std::to_string(o.tau) + ": expected 0 to 1");
@@ -34,10 +34,13 @@ ExplainRun explain_from_options(const LoadedModel& lm, const ModelOptions& model
   request.context = o.context;
   request.question = o.question;
   request.format = prompt_format_from_options(o.chat_template, o.no_chat, o.prompt_template, lm);
-  if (o.top_heads > c.n_layer * c.n_head)
-    throw Error("--top-heads " + std::to_string(o.top_heads) + " is more than the model's " +
-                std::to_string(c.n_layer * c.n_head) + " heads");
-  request.heads = select_heads("top:" + std::to_string(o.top_heads), c, &scores.mean);
+  // 0, the default: 10 heads, or every head of a smaller model. A count given is taken as is.
+  const int n_heads = c.n_layer * c.n_head;
+  if (o.top_heads > n_heads)
+    throw Error("--top-heads " + std::to_string(o.top_heads) + " is more than the model's " + std::to_string(n_heads) +
+                " heads");
+  const int top = o.top_heads > 0 ? o.top_heads : std::min(kDefaultExplainHeads, n_heads);
+  request.heads = support_heads_for(&scores.mean, top, c);  // heads scoring 0 are never top heads
   request.tau = o.tau;
   request.max_new_tokens = o.max_new_tokens;
 

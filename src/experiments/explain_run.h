@@ -13,6 +13,9 @@
 
 namespace rhead {
 
+// The heads explain traces when no count is given.
+inline constexpr int kDefaultExplainHeads = 10;
+
 struct ExplainRunOptions {
   std::string scores;        // head_score JSON or a detect directory (required)
   std::string context;       // the document's text
@@ -26,7 +29,7 @@ struct ExplainRunOptions {
   std::string mask_mode = "uniform";
   std::string mask_phase = "decode";
   uint64_t seed = 0;  // random:K of the mask and of the KV full heads
-  int top_heads = 10;
+  int top_heads = 0;  // 0: kDefaultExplainHeads, or every head of a smaller model
   double tau = kDefaultAttendedTau;
   KvOptions kv;  // kv.scores / kv.seed unused: `scores` and `seed` serve the policy
 };
