@@ -23,9 +23,10 @@ from __future__ import annotations
 import json as _json
 import os as _os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
-import numpy as _np
+if TYPE_CHECKING:  # the arrays come from the extension; NumPy is needed once one is made
+    import numpy as _np
 
 from . import _rhead
 
