@@ -23,6 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/error.h"
+
 namespace rhead::testing {
 
 inline std::string shared_path(const std::string& rel) { return std::string(RHEAD_SHARED_DIR) + "/" + rel; }
@@ -167,6 +169,21 @@ inline bool run_rhead_and_kill(std::vector<std::string> args, const std::string&
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   return false;
+}
+
+// The rhead::Error message of `f()`, or "" when it does not throw. Any other exception fails
+// the test.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not an rhead::Error: " << e.what();
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace rhead::testing

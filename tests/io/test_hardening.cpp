@@ -42,19 +42,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::TempDir;
 
-// The Error message of `f()`, or "" when it does not throw. Any other exception fails.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not an rhead::Error: " << e.what();
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // One line, naming `where`, holding every part.
 #define EXPECT_ERROR(expr, where, ...)                                                             \

@@ -26,14 +26,7 @@ json record(const std::string& model) {
   return {{"settings", {{"fingerprint", {{"model", model}}}, {"shard", "0/1"}}}};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(RunDir, AppendsResumesAndListsPendingKeysOfAShard) {
   TempDir d;

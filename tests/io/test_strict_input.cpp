@@ -27,14 +27,7 @@ struct TempDir : testing::MkdtempDir {
   TempDir() : MkdtempDir("rhead_test_strict_input_") {}
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(StrictJson, ADuplicateKeyAtAnyDepthIsAnError) {
   EXPECT_NE(error_of([] { parse_json(R"({"a": 1, "a": 2})", "f.json"); }).find("f.json: duplicate key \"a\""),
