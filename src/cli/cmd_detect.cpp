@@ -18,7 +18,6 @@ struct DetectCliOptions {
   bool until_stable = false;
   int stable_k = 0;
   std::string methods = "copy";
-  bool grow = false;
 };
 
 void run(const DetectCliOptions& o) {
@@ -32,7 +31,6 @@ void run(const DetectCliOptions& o) {
     if (o.niah.quiet) return;
     std::cerr << "\n" << tests << " tests: top-K set " << (stable ? "stable, stopping" : "not stable yet") << "\n";
   };
-  d.grow_grid = o.grow;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
@@ -66,9 +64,6 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
   add_niah_options(cmd, o->niah, "runs/detect");
   cmd->add_option("--merge-into", o->merge_into,
                   "also extend this reference head_score JSON file with the run's scores");
-  cmd->add_flag("--grow", o->grow,
-                "resume a folder whose run had a smaller grid (more --lengths or --depths): its lines are kept and "
-                "only the new tests run; every other setting must match");
   cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(at_least(0));
   cmd->add_flag("--until-stable", o->until_stable,
                 "run the grid in a stratified order and stop once the top-K set is stable (docs/head_stats.md)");

@@ -225,6 +225,7 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
   d.output_dir = o.output;
   d.shard_index = shard.index;
   d.shard_count = shard.count;
+  d.grow_grid = o.grow;
   d.settings = settings;
   return run_detect(runner, d);
 }
@@ -256,6 +257,7 @@ NiahCausalSummary run_niah_from_options(const LoadedModel& lm, const NiahOptions
   c.output_dir = o.output;
   c.shard_index = shard.index;
   c.shard_count = shard.count;
+  c.grow_grid = o.grow;
   c.settings = settings;
   c.masks = masks.settings;
   c.sweep = !r.masks.sweep.empty();
