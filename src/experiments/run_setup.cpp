@@ -109,9 +109,7 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
                                    prompt_template.find("{question}") == std::string::npos))
     throw Error("--prompt-template must contain {context} and {question}");
   if (!chat_template.empty()) {
-    auto kind = chat_template_from_name(chat_template);
-    if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (" + chat_template_names() + ")");
-    format.chat = kind;
+    format.chat = choose_chat_template(*lm.tokenizer, chat_template, false);
     if (!prompt_template.empty()) format.chat_user_template = prompt_template;
   } else if (!no_chat && prompt_template.empty() && !builtin_induction) {
     if (auto kind = lm.tokenizer->chat_template()) {
