@@ -543,8 +543,8 @@ class CudaBackend final : public Backend {
     if (w.type == DType::F32) {  // every F32 weight, and rows of any width
       // Column-major view: Y (rows x T) = W^T (rows x cols) . X (cols x T).
       check_cublas(cublas().sgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
-                               static_cast<int>(cols), &one, static_cast<const float*>(w.data), static_cast<int>(cols),
-                               x, static_cast<int>(cols), &zero, y, static_cast<int>(rows)),
+                                  static_cast<int>(cols), &one, static_cast<const float*>(w.data),
+                                  static_cast<int>(cols), x, static_cast<int>(cols), &zero, y, static_cast<int>(rows)),
                    "cublasSgemm");
       return;
     }
@@ -569,9 +569,9 @@ class CudaBackend final : public Backend {
     }
     RHEAD_CUDA_LAUNCHED("convert_kernel");
     check_cublas(cublas().gemm_ex(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
-                              static_cast<int>(cols), &one, a, ab_type, static_cast<int>(cols), x16_.ptr, ab_type,
-                              static_cast<int>(cols), &zero, y, CUDA_R_32F, static_cast<int>(rows), CUBLAS_COMPUTE_32F,
-                              CUBLAS_GEMM_DEFAULT),
+                                  static_cast<int>(cols), &one, a, ab_type, static_cast<int>(cols), x16_.ptr, ab_type,
+                                  static_cast<int>(cols), &zero, y, CUDA_R_32F, static_cast<int>(rows),
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                  "cublasGemmEx");
   }
 

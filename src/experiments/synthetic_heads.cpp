@@ -15,8 +15,8 @@
 namespace rhead {
 
 constexpr EnumName<SyntheticPattern> kSyntheticPatterns[] = {{SyntheticPattern::previous_token, "previous-token"},
-                                                              {SyntheticPattern::duplicate_token, "duplicate-token"},
-                                                              {SyntheticPattern::induction, "induction"}};
+                                                             {SyntheticPattern::duplicate_token, "duplicate-token"},
+                                                             {SyntheticPattern::induction, "induction"}};
 
 const char* synthetic_pattern_name(SyntheticPattern p) { return name_in(kSyntheticPatterns, p); }
 

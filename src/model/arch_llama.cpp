@@ -97,7 +97,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 FamilyDef llama_family_def() {
-  return {"llama", "llama", false, RopePairing::adjacent, {"llama", "mistral", "yi"}, tensors(), read_gguf, read_hf, pre_norm_layer};
+  return {"llama",   "llama",   false,   RopePairing::adjacent, {"llama", "mistral", "yi"},
+          tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

@@ -55,7 +55,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 }  // namespace
 
 FamilyDef qwen3moe_family_def() {
-  return {"qwen3moe", "qwen3moe", true, RopePairing::half, {"qwen3_moe"}, tensors(), read_gguf, read_hf, pre_norm_layer};
+  return {"qwen3moe", "qwen3moe", true,    RopePairing::half, {"qwen3_moe"},
+          tensors(),  read_gguf,  read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

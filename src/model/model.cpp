@@ -5,9 +5,10 @@
 
 namespace rhead {
 
-constexpr EnumName<RopeScaling> kRopeScalings[] = {
-    {RopeScaling::none, "none"}, {RopeScaling::linear, "linear"}, {RopeScaling::llama3, "llama3"},
-    {RopeScaling::longrope, "longrope"}};
+constexpr EnumName<RopeScaling> kRopeScalings[] = {{RopeScaling::none, "none"},
+                                                   {RopeScaling::linear, "linear"},
+                                                   {RopeScaling::llama3, "llama3"},
+                                                   {RopeScaling::longrope, "longrope"}};
 
 const char* rope_scaling_name(RopeScaling s) { return name_in(kRopeScalings, s); }
 

@@ -8,9 +8,9 @@
 namespace rhead {
 
 constexpr EnumName<ErrorKind> kErrorKinds[] = {{ErrorKind::none, "none"},
-                                                {ErrorKind::incomplete, "incomplete"},
-                                                {ErrorKind::hallucination, "hallucination"},
-                                                {ErrorKind::wrong_extraction, "wrong_extraction"}};
+                                               {ErrorKind::incomplete, "incomplete"},
+                                               {ErrorKind::hallucination, "hallucination"},
+                                               {ErrorKind::wrong_extraction, "wrong_extraction"}};
 
 const char* error_kind_name(ErrorKind kind) { return name_in(kErrorKinds, kind); }
 

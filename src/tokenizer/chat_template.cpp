@@ -35,9 +35,11 @@ void check_alternation(const char* name, const std::vector<ChatMessage>& msgs, s
 
 }  // namespace
 
-constexpr EnumName<ChatTemplateKind> kChatTemplates[] = {
-    {ChatTemplateKind::llama2, "llama2"}, {ChatTemplateKind::mistral, "mistral"}, {ChatTemplateKind::chatml, "chatml"},
-    {ChatTemplateKind::llama3, "llama3"}, {ChatTemplateKind::gemma, "gemma"}};
+constexpr EnumName<ChatTemplateKind> kChatTemplates[] = {{ChatTemplateKind::llama2, "llama2"},
+                                                         {ChatTemplateKind::mistral, "mistral"},
+                                                         {ChatTemplateKind::chatml, "chatml"},
+                                                         {ChatTemplateKind::llama3, "llama3"},
+                                                         {ChatTemplateKind::gemma, "gemma"}};
 
 std::optional<ChatTemplateKind> chat_template_from_name(const std::string& name) {
   return find_in(kChatTemplates, name);
