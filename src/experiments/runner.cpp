@@ -7,6 +7,7 @@
 
 #include "io/error.h"
 #include "model/generate.h"
+#include "experiments/head_methods.h"
 #include "experiments/retrieval_score.h"
 #include "text/rouge.h"
 #include "support/explain.h"
@@ -73,6 +74,16 @@ const NiahRunner::NeedleState& NiahRunner::needle_state(int needle_id) {
   st.needle = tok.encode(set.needle.needle, false, false);
   st.answer = tok.encode(set.needle.real_needle, false, false);
   st.frame = make_prompt_frame(tok, config_.format, set.needle.question);
+  if (config_.qrhead) {
+    // QRHead's null question replaces the question on the same prefix: the template must put
+    // the question after the context.
+    const PromptFrame null_frame = make_prompt_frame(tok, config_.format, kQrheadNullQuestion);
+    if (null_frame.before != st.frame.before)
+      throw Error("--methods qrhead: the prompt template puts the question before the context");
+    if (st.frame.after.size() < 2 || null_frame.after.size() < 2)
+      throw Error("--methods qrhead: the prompt has no question tokens between the context and its last token");
+    st.null_after = null_frame.after;
+  }
   return needles_.emplace(needle_id, std::move(st)).first->second;
 }
 
@@ -121,6 +132,10 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     throw Error("prompt of " + std::to_string(prompt.tokens.size()) + " tokens does not fit the KV cache");
 
   std::optional<NeedleSpan> span = find_needle_span(prompt.tokens, st.answer);
+  // Prompt regions by position: template text, the context (haystack with the needle), the
+  // text after it (question, answer cue).
+  const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
+  const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
 
   // Reuse the cached prefix: keep the longest common prefix of what the cache holds and
   // the prompt's prefill part (all tokens but the last).
@@ -133,6 +148,8 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     // chunk as a fresh prefill computes it (Session::forward aligns chunks to multiples of
     // the chunk size), so a test's line does not depend on the test run before it.
     const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
+    // qrhead observes the question rows of the prefill: they are always recomputed.
+    if (config_.qrhead) keep = std::min(keep, static_cast<size_t>(context_end));
     if (chunk > 0) keep -= keep % chunk;
   }
   session_->truncate(static_cast<int64_t>(keep));
@@ -149,8 +166,6 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   int sink_n = 0;
   double scoring_seconds = 0;
   // Step records (record_steps): prompt regions by position.
-  const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
-  const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
   std::vector<StepCopies> step_records;
   std::vector<double> sink_by_head(config_.sink_heads.size(), 0.0);
 
@@ -158,14 +173,30 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   const bool track_support = !config_.support_heads.empty();
   AnswerSupport support(tok, config_.support_heads, context_begin, context_end, mask);
   if (track_support) support.request(probes);
+  // qrhead: the question rows of the prefill (the tokens after the context but the last, which
+  // the first decode step reads), their mean weight on every context key.
+  ProbeRequest question_probes;
+  ProbeRecord question_record;
+  if (config_.qrhead) {
+    question_probes.argmax = false;
+    question_probes.key_mean_len = context_end;
+    for (int64_t i = context_end; i < static_cast<int64_t>(prefill.size()); ++i) question_probes.positions.push_back(i);
+  }
+  LookbackAccumulator lookback(c.n_layer, c.n_head, context_end);
+  if (config_.lookback) lookback.request(probes);
   GreedyOptions go;
   go.max_new_tokens = config_.max_new_tokens;
   go.probes = &probes;
   go.mask = mask;
+  if (config_.qrhead) {
+    go.prefill_probes = &question_probes;
+    go.prefill_probe_out = &question_record;
+  }
   go.on_token = [&](const DecodeStep& step) {
     const auto s0 = clock::now();
     const ProbeRecord& rec = *step.probes;
     if (span) scorer.observe(rec, step.token);
+    if (config_.lookback) lookback.observe(rec);
     // Copy events anywhere (is_copy), counted by where the copied position lies.
     bool inside = false, outside = false;
     int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
@@ -224,6 +255,30 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   // the last generated token; only the prefill-computed part is reusable as is.
   session_->truncate(static_cast<int64_t>(prefill.size()));
   cached_ = prefill;
+  if (config_.qrhead) {
+    // The null question on the same prefix: its rows (all but its last token, as for the
+    // question) after the context; then the cache holds the context only.
+    const auto q0 = clock::now();
+    session_->truncate(context_end);
+    ProbeRequest null_probes = question_probes;
+    null_probes.positions.clear();
+    for (size_t i = 0; i + 1 < st.null_after.size(); ++i) null_probes.positions.push_back(context_end + static_cast<int64_t>(i));
+    ProbeRecord null_record;
+    ForwardOptions fo;
+    fo.mask = mask;
+    fo.probes = &null_probes;
+    fo.probe_out = &null_record;
+    session_->forward(std::span<const int32_t>(st.null_after).first(st.null_after.size() - 1), fo);
+    session_->truncate(context_end);
+    cached_.resize(static_cast<size_t>(context_end));
+    int gold = 0;
+    const std::vector<TokenSpan> docs = qrhead_documents({context_begin, context_end},
+                                                         {prompt.needle_begin, prompt.needle_end}, kQrheadDocTokens, &gold);
+    r.method_scores[kQrheadMethod] = qrhead_scores(question_record, null_record, docs[static_cast<size_t>(gold)]);
+    r.prefill_seconds += std::chrono::duration<double>(clock::now() - q0).count();
+    prefilled_tokens_ += static_cast<int64_t>(st.null_after.size() - 1);
+  }
+  if (config_.lookback) r.method_scores[kLookbackMethod] = lookback.scores();
   // Decode time excludes only the scoring done inside the decode loop; the scoring below
   // runs after g.decode_seconds was measured.
   const double scoring_in_decode = scoring_seconds;
@@ -245,7 +300,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   }
   scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
   r.generated_tokens = static_cast<int64_t>(g.tokens.size());
-  r.prefill_seconds = g.prefill_seconds;
+  r.prefill_seconds += g.prefill_seconds;
   r.decode_seconds = g.decode_seconds - scoring_in_decode;
   r.scoring_seconds = scoring_seconds;
   r.reused_tokens = static_cast<int64_t>(keep);

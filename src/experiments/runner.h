@@ -44,6 +44,12 @@ struct NiahRunConfig {
   // Heads whose copies make an answer token supported (TestResult::support_share); empty:
   // not recorded.
   std::vector<HeadId> support_heads;
+  // The NIAH-pass detectors of detect --methods (experiments/head_methods.h), written to
+  // TestResult::method_scores: qrhead probes the question rows of the prefill and runs the
+  // null question after the answer; lookback probes each decode step's mass on the tokens
+  // after the haystack.
+  bool qrhead = false;
+  bool lookback = false;
 };
 
 class NiahRunner {
@@ -72,6 +78,7 @@ class NiahRunner {
     std::vector<int32_t> needle;                     // tokens of the needle sentence
     std::vector<int32_t> answer;                     // tokens of real_needle
     PromptFrame frame;
+    std::vector<int32_t> null_after;  // the frame's tokens after the context for the null question (qrhead)
   };
   const NeedleState& needle_state(int needle_id);
   NiahPrompt prompt_for(const NiahTask& task);

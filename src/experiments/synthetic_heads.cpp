@@ -5,6 +5,7 @@
 
 #include "analysis/score_map.h"
 #include "analysis/stats.h"
+#include "experiments/head_methods.h"
 #include "io/atomic_file.h"
 #include "io/builtin_data.h"
 #include "io/error.h"
@@ -128,10 +129,16 @@ DetectMethods parse_detect_methods(const std::string& list) {
     for (SyntheticPattern p : synthetic_patterns())
       if (name == synthetic_pattern_name(p)) m.synthetic.push_back(p), known = true;
     if (known) continue;
-    if (name == "qrhead" || name == "lookback")
-      throw Error("--methods: '" + name +
-                  "' is not implemented yet (copy, previous-token, duplicate-token, induction)");
-    throw Error("--methods: unknown method '" + name + "' (copy, previous-token, duplicate-token, induction)");
+    if (name == kQrheadMethod) {
+      m.qrhead = true;
+      continue;
+    }
+    if (name == kLookbackMethod) {
+      m.lookback = true;
+      continue;
+    }
+    throw Error("--methods: unknown method '" + name +
+                "' (copy, qrhead, lookback, previous-token, duplicate-token, induction)");
   }
   if (!seen.count("copy")) throw Error("--methods: copy (the retrieval score) is always run; list it");
   return m;
@@ -142,7 +149,13 @@ nlohmann::json write_method_scores(const std::string& dir, const LoadedModel& lm
   std::vector<analysis::ScoreMap> maps;
   maps.push_back(analysis::read_head_score_json(dir + "/head_score.json"));
   maps.back().label = "copy";
-  const std::vector<nlohmann::json> scores = detect_synthetic_heads(lm, methods.synthetic, options);
+  for (const char* name : {kQrheadMethod, kLookbackMethod}) {
+    if (name == std::string(kQrheadMethod) ? !methods.qrhead : !methods.lookback) continue;
+    maps.push_back(analysis::read_head_score_json(dir + "/head_score." + name + ".json"));
+    maps.back().label = name;
+  }
+  const std::vector<nlohmann::json> scores =
+      methods.synthetic.empty() ? std::vector<nlohmann::json>{} : detect_synthetic_heads(lm, methods.synthetic, options);
   for (std::size_t i = 0; i < scores.size(); ++i) {
     const std::string name = synthetic_pattern_name(methods.synthetic[i]);
     const std::string path = dir + "/head_score." + name + ".json";

@@ -55,16 +55,19 @@ struct SyntheticOptions {
 std::vector<nlohmann::json> detect_synthetic_heads(const LoadedModel& lm, const std::vector<SyntheticPattern>& patterns,
                                                    const SyntheticOptions& options);
 
-// The detection methods of `rhead detect --methods`: "copy" (the retrieval score, always run)
-// and the synthetic patterns. Error naming --methods for an unknown or unimplemented method.
+// The detection methods of `rhead detect --methods`: "copy" (the retrieval score, always run),
+// "qrhead", "lookback" and the synthetic patterns. Error naming --methods for an unknown one.
 struct DetectMethods {
   std::vector<SyntheticPattern> synthetic;
+  bool qrhead = false, lookback = false;  // NIAH-pass methods (experiments/head_methods.h)
+  bool any() const { return !synthetic.empty() || qrhead || lookback; }
 };
 DetectMethods parse_detect_methods(const std::string& list);
 
 // Writes DIR/head_score.<method>.json for each synthetic method (scores from
 // detect_synthetic_heads) and returns the agreement between every pair of methods, copy's map
-// being DIR/head_score.json: {"methods": [...], "pairs": [{"a", "b", "spearman", "pearson",
+// being DIR/head_score.json and the NIAH-pass methods' DIR/head_score.<method>.json (written
+// by write_detect_outputs): {"methods": [...], "pairs": [{"a", "b", "spearman", "pearson",
 // "top_k_overlap": [{"k", "shared", "jaccard"}]}]} for K = 5, 10, 20.
 nlohmann::json write_method_scores(const std::string& dir, const LoadedModel& lm, const DetectMethods& methods,
                                    const SyntheticOptions& options);
