@@ -12,8 +12,8 @@ std::vector<TokenSpan> qrhead_documents(TokenSpan context, TokenSpan needle, int
   if (doc_tokens < 1) throw Error("qrhead: documents need at least one token");
   if (needle.begin < context.begin || needle.end > context.end || needle.begin >= needle.end)
     throw Error("qrhead: the needle [" + std::to_string(needle.begin) + ", " + std::to_string(needle.end) +
-                ") is not inside the haystack [" + std::to_string(context.begin) + ", " +
-                std::to_string(context.end) + ")");
+                ") is not inside the haystack [" + std::to_string(context.begin) + ", " + std::to_string(context.end) +
+                ")");
   std::vector<TokenSpan> docs;
   int64_t begin = context.begin;
   while (begin < context.end) {
@@ -24,6 +24,30 @@ std::vector<TokenSpan> qrhead_documents(TokenSpan context, TokenSpan needle, int
     begin = end;
   }
   return docs;
+}
+
+ProbeRequest qrhead_question_probes(int64_t context_end, int64_t prefill_end) {
+  ProbeRequest p;
+  p.argmax = false;
+  p.key_mean_len = context_end;
+  for (int64_t i = context_end; i < prefill_end; ++i) p.positions.push_back(i);
+  return p;
+}
+
+ProbeRecord qrhead_null_record(Session& session, int64_t context_end, const std::vector<int32_t>& null_after,
+                               const HeadMask* mask) {
+  if (null_after.size() < 2) throw Error("qrhead: the null question has no tokens before the prompt's last");
+  const auto n = static_cast<int64_t>(null_after.size()) - 1;
+  session.truncate(context_end);
+  const ProbeRequest probes = qrhead_question_probes(context_end, context_end + n);
+  ProbeRecord record;
+  ForwardOptions fo;
+  fo.mask = mask;
+  fo.probes = &probes;
+  fo.probe_out = &record;
+  session.forward(std::span<const int32_t>(null_after).first(static_cast<size_t>(n)), fo);
+  session.truncate(context_end);
+  return record;
 }
 
 double qrhead_document_score(const std::vector<double>& cal, TokenSpan doc) {

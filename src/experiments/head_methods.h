@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "model/probes.h"
+#include "model/session.h"
 
 namespace rhead {
 
 inline constexpr const char* kQrheadMethod = "qrhead";
 inline constexpr const char* kLookbackMethod = "lookback";
-inline constexpr int64_t kQrheadDocTokens = 64;     // tokens per haystack document
+inline constexpr int64_t kQrheadDocTokens = 64;  // tokens per haystack document
 inline constexpr const char* kQrheadNullQuestion = "N/A";
 
 // A token range [begin, end) of the prompt.
@@ -29,6 +30,17 @@ struct TokenSpan {
 // a cut moves to the needle's end. `gold` receives the index of the document holding the
 // needle's first token. Error when the needle is not inside the context.
 std::vector<TokenSpan> qrhead_documents(TokenSpan context, TokenSpan needle, int64_t doc_tokens, int* gold);
+
+// The question rows of a NIAH prompt's prefill [0, prefill_end): positions [context_end,
+// prefill_end), each key's mean weight over [0, context_end) (ProbeRequest::key_mean_len).
+ProbeRequest qrhead_question_probes(int64_t context_end, int64_t prefill_end);
+
+// QRHead's null question on the prefix `session` holds: truncates it to context_end, runs
+// null_after but its last token (the rows that match the question's), observing those rows as
+// qrhead_question_probes does, and truncates back to context_end. Error when null_after has
+// fewer than two tokens.
+ProbeRecord qrhead_null_record(Session& session, int64_t context_end, const std::vector<int32_t>& null_after,
+                               const HeadMask* mask);
 
 // One document's score from per-token calibrated scores cal[begin..end): the sum of the
 // tokens above mean - 2 * std (sample standard deviation; a one-token document keeps its token).

@@ -231,8 +231,7 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
     if (d.lookback) methods.push_back(kLookbackMethod);
     settings["fingerprint"]["niah_methods"] = methods;
   }
-  if (d.qrhead)
-    settings["qrhead"] = {{"document_tokens", kQrheadDocTokens}, {"null_question", kQrheadNullQuestion}};
+  if (d.qrhead) settings["qrhead"] = {{"document_tokens", kQrheadDocTokens}, {"null_question", kQrheadNullQuestion}};
   NiahRunner runner(lm, session_options(o.model), config);
   d.output_dir = o.output;
   d.shard_index = shard.index;

@@ -175,13 +175,8 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   if (track_support) support.request(probes);
   // qrhead: the question rows of the prefill (the tokens after the context but the last, which
   // the first decode step reads), their mean weight on every context key.
-  ProbeRequest question_probes;
+  const ProbeRequest question_probes = qrhead_question_probes(context_end, static_cast<int64_t>(prefill.size()));
   ProbeRecord question_record;
-  if (config_.qrhead) {
-    question_probes.argmax = false;
-    question_probes.key_mean_len = context_end;
-    for (int64_t i = context_end; i < static_cast<int64_t>(prefill.size()); ++i) question_probes.positions.push_back(i);
-  }
   LookbackAccumulator lookback(c.n_layer, c.n_head, context_end);
   if (config_.lookback) lookback.request(probes);
   GreedyOptions go;
@@ -259,21 +254,11 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     // The null question on the same prefix: its rows (all but its last token, as for the
     // question) after the context; then the cache holds the context only.
     const auto q0 = clock::now();
-    session_->truncate(context_end);
-    ProbeRequest null_probes = question_probes;
-    null_probes.positions.clear();
-    for (size_t i = 0; i + 1 < st.null_after.size(); ++i) null_probes.positions.push_back(context_end + static_cast<int64_t>(i));
-    ProbeRecord null_record;
-    ForwardOptions fo;
-    fo.mask = mask;
-    fo.probes = &null_probes;
-    fo.probe_out = &null_record;
-    session_->forward(std::span<const int32_t>(st.null_after).first(st.null_after.size() - 1), fo);
-    session_->truncate(context_end);
+    const ProbeRecord null_record = qrhead_null_record(*session_, context_end, st.null_after, mask);
     cached_.resize(static_cast<size_t>(context_end));
     int gold = 0;
-    const std::vector<TokenSpan> docs = qrhead_documents({context_begin, context_end},
-                                                         {prompt.needle_begin, prompt.needle_end}, kQrheadDocTokens, &gold);
+    const std::vector<TokenSpan> docs = qrhead_documents(
+        {context_begin, context_end}, {prompt.needle_begin, prompt.needle_end}, kQrheadDocTokens, &gold);
     r.method_scores[kQrheadMethod] = qrhead_scores(question_record, null_record, docs[static_cast<size_t>(gold)]);
     r.prefill_seconds += std::chrono::duration<double>(clock::now() - q0).count();
     prefilled_tokens_ += static_cast<int64_t>(st.null_after.size() - 1);

@@ -154,8 +154,9 @@ nlohmann::json write_method_scores(const std::string& dir, const LoadedModel& lm
     maps.push_back(analysis::read_head_score_json(dir + "/head_score." + name + ".json"));
     maps.back().label = name;
   }
-  const std::vector<nlohmann::json> scores =
-      methods.synthetic.empty() ? std::vector<nlohmann::json>{} : detect_synthetic_heads(lm, methods.synthetic, options);
+  const std::vector<nlohmann::json> scores = methods.synthetic.empty()
+                                                 ? std::vector<nlohmann::json>{}
+                                                 : detect_synthetic_heads(lm, methods.synthetic, options);
   for (std::size_t i = 0; i < scores.size(); ++i) {
     const std::string name = synthetic_pattern_name(methods.synthetic[i]);
     const std::string path = dir + "/head_score." + name + ".json";

@@ -183,8 +183,8 @@ json method_score_json(const std::vector<TestResult>& results, const std::string
     auto it = r.method_scores.find(method);
     if (it == r.method_scores.end()) continue;
     if (it->second.size() != heads)
-      fail(where, "test " + r.test_id + ": method_scores['" + method + "'] holds " +
-                      std::to_string(it->second.size()) + " scores for " + std::to_string(heads) + " heads");
+      fail(where, "test " + r.test_id + ": method_scores['" + method + "'] holds " + std::to_string(it->second.size()) +
+                      " scores for " + std::to_string(heads) + " heads");
     lists.push_back(&it->second);
   }
   for (int l = 0; l < n_layer; ++l)
