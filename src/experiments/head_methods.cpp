@@ -29,7 +29,7 @@ std::vector<TokenSpan> qrhead_documents(TokenSpan context, TokenSpan needle, int
 ProbeRequest qrhead_question_probes(int64_t context_end, int64_t prefill_end) {
   ProbeRequest p;
   p.argmax = false;
-  p.key_mean_len = context_end;
+  p.key_weights_len = context_end;
   for (int64_t i = context_end; i < prefill_end; ++i) p.positions.push_back(i);
   return p;
 }
@@ -69,8 +69,8 @@ double qrhead_document_score(const std::vector<double>& cal, TokenSpan doc) {
 }
 
 std::vector<double> qrhead_scores(const ProbeRecord& real, const ProbeRecord& null, TokenSpan gold) {
-  const int64_t len = real.key_mean_len;
-  if (len != null.key_mean_len || real.n_layer != null.n_layer || real.n_head != null.n_head || gold.end > len ||
+  const int64_t len = real.key_weights_len;
+  if (len != null.key_weights_len || real.n_layer != null.n_layer || real.n_head != null.n_head || gold.end > len ||
       real.key_mean.size() != static_cast<size_t>(real.n_layer) * real.n_head * len ||
       null.key_mean.size() != real.key_mean.size())
     throw Error("qrhead: the probe records do not hold the keys of the gold document");

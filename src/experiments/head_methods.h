@@ -32,7 +32,7 @@ struct TokenSpan {
 std::vector<TokenSpan> qrhead_documents(TokenSpan context, TokenSpan needle, int64_t doc_tokens, int* gold);
 
 // The question rows of a NIAH prompt's prefill [0, prefill_end): positions [context_end,
-// prefill_end), each key's mean weight over [0, context_end) (ProbeRequest::key_mean_len).
+// prefill_end), each key's mean weight over [0, context_end) (ProbeRequest::key_weights_len).
 ProbeRequest qrhead_question_probes(int64_t context_end, int64_t prefill_end);
 
 // QRHead's null question on the prefix `session` holds: truncates it to context_end, runs
@@ -47,7 +47,7 @@ ProbeRecord qrhead_null_record(Session& session, int64_t context_end, const std:
 double qrhead_document_score(const std::vector<double>& cal, TokenSpan doc);
 
 // Per head (layer-major), the gold document's score: cal[j] = real.key_mean - null.key_mean.
-// Both records must hold key_mean over the same keys (ProbeRequest::key_mean_len).
+// Both records must hold key_mean over the same keys (ProbeRequest::key_weights_len).
 std::vector<double> qrhead_scores(const ProbeRecord& real, const ProbeRecord& null, TokenSpan gold);
 
 // Lookback ratio of one decode step: A_c / (A_c + A_n) with A_c the mean weight on the n_ctx

@@ -126,6 +126,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   const HeadMask* mask = mask_in && !mask_in->empty() ? mask_in : nullptr;
   if (!same_prefill(mask, cached_under_)) {
     cached_.clear();
+    qrhead_prefill_.clear();
     cached_under_ = mask && mask->phase == MaskPhase::all ? *mask : HeadMask();
   }
   if (prompt.tokens.size() + config_.max_new_tokens > static_cast<size_t>(session_->capacity()))
@@ -140,6 +141,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   // Reuse the cached prefix: keep the longest common prefix of what the cache holds and
   // the prompt's prefill part (all tokens but the last).
   const std::vector<int32_t> prefill(prompt.tokens.begin(), prompt.tokens.end() - 1);
+  const bool run_qrhead = config_.qrhead && !(prefill == qrhead_prefill_ && qrhead_needle_ == prompt.needle_begin);
   size_t keep = 0;
   if (config_.prefix_reuse) {
     // The cache was computed under this test's prefill mask (see same_prefill): still valid.
@@ -148,8 +150,9 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     // chunk as a fresh prefill computes it (Session::forward aligns chunks to multiples of
     // the chunk size), so a test's line does not depend on the test run before it.
     const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
-    // qrhead observes the question rows of the prefill: they are always recomputed.
-    if (config_.qrhead) keep = std::min(keep, static_cast<size_t>(context_end));
+    // qrhead observes the question rows of the prefill: they are recomputed unless the
+    // scores of this very prompt are at hand.
+    if (run_qrhead) keep = std::min(keep, static_cast<size_t>(context_end));
     if (chunk > 0) keep -= keep % chunk;
   }
   session_->truncate(static_cast<int64_t>(keep));
@@ -183,7 +186,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   go.max_new_tokens = config_.max_new_tokens;
   go.probes = &probes;
   go.mask = mask;
-  if (config_.qrhead) {
+  if (run_qrhead) {
     go.prefill_probes = &question_probes;
     go.prefill_probe_out = &question_record;
   }
@@ -250,7 +253,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   // the last generated token; only the prefill-computed part is reusable as is.
   session_->truncate(static_cast<int64_t>(prefill.size()));
   cached_ = prefill;
-  if (config_.qrhead) {
+  if (run_qrhead) {
     // The null question on the same prefix: its rows (all but its last token, as for the
     // question) after the context; then the cache holds the context only.
     const auto q0 = clock::now();
@@ -259,10 +262,13 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     int gold = 0;
     const std::vector<TokenSpan> docs = qrhead_documents(
         {context_begin, context_end}, {prompt.needle_begin, prompt.needle_end}, kQrheadDocTokens, &gold);
-    r.method_scores[kQrheadMethod] = qrhead_scores(question_record, null_record, docs[static_cast<size_t>(gold)]);
+    qrhead_scores_ = qrhead_scores(question_record, null_record, docs[static_cast<size_t>(gold)]);
+    qrhead_prefill_ = prefill;
+    qrhead_needle_ = prompt.needle_begin;
     r.prefill_seconds += std::chrono::duration<double>(clock::now() - q0).count();
     prefilled_tokens_ += static_cast<int64_t>(st.null_after.size() - 1);
   }
+  if (config_.qrhead) r.method_scores[kQrheadMethod] = qrhead_scores_;
   if (config_.lookback) r.method_scores[kLookbackMethod] = lookback.scores();
   // Decode time excludes only the scoring done inside the decode loop; the scoring below
   // runs after g.decode_seconds was measured.

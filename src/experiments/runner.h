@@ -92,6 +92,12 @@ class NiahRunner {
   std::map<std::string, std::vector<int32_t>> haystack_tokens_;  // by haystack dir ("" = built-in)
   std::map<int, NeedleState> needles_;
   int64_t prefilled_tokens_ = 0;
+  // qrhead's scores of the last test and the prompt they belong to (prefill tokens and needle
+  // span): a test with the same prompt (depths that land on one sentence end) reuses them, and
+  // so keeps its cache reuse and skips the null question.
+  std::vector<int32_t> qrhead_prefill_;
+  int64_t qrhead_needle_ = -1;
+  std::vector<double> qrhead_scores_;
 };
 
 std::string test_id_for(int needle_id, int64_t length, int depth);

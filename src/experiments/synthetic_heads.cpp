@@ -53,7 +53,8 @@ SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t 
 
 HeadGrid<double> synthetic_scores(const ProbeRecord& r, const SyntheticSequence& seq, SyntheticPattern pattern) {
   const int64_t total = static_cast<int64_t>(seq.tokens.size());
-  if (r.n_obs != total || r.top_k < total)
+  if (r.n_obs != total || r.key_weights_len < total ||
+      r.key_rows.size() != static_cast<size_t>(r.n_obs) * r.n_layer * r.n_head * r.key_weights_len)
     throw Error("synthetic heads: the probe record does not hold every full row");
   HeadGrid<double> out(r.n_layer, r.n_head);
   int rows = 0;
@@ -68,14 +69,7 @@ HeadGrid<double> synthetic_scores(const ProbeRecord& r, const SyntheticSequence&
     if (target < 0) continue;
     ++rows;
     for (int l = 0; l < r.n_layer; ++l)
-      for (int h = 0; h < r.n_head; ++h) {
-        const int64_t base = r.index(o, l, h) * r.top_k;
-        for (int k = 0; k < r.top_k; ++k)
-          if (r.topk[base + k] == target) {
-            out.at(l, h) += r.topk_weight[base + k];
-            break;
-          }
-      }
+      for (int h = 0; h < r.n_head; ++h) out.at(l, h) += r.key_rows[r.index(o, l, h) * r.key_weights_len + target];
   }
   for (auto& v : out.values) v /= rows;
   return out;
@@ -85,7 +79,8 @@ ProbeRecord full_attention_rows(const LoadedModel& lm, const std::vector<int32_t
   Session session(lm.model);
   ProbeRequest req;
   req.argmax = false;
-  req.top_k = static_cast<int>(tokens.size());
+  req.key_weights_len = static_cast<int64_t>(tokens.size());
+  req.key_rows = true;
   for (int64_t i = 0; i < static_cast<int64_t>(tokens.size()); ++i) req.positions.push_back(i);
   ProbeRecord record;
   ForwardOptions fo;

@@ -6,8 +6,8 @@
 //   duplicate-token: i - n            (queries of the second copy: the same token earlier);
 //   induction:       i - n + 1        (queries of the second copy: the token after it).
 // A head's score on one sequence is its mean attention weight on the target over the rows
-// that have one. The full attention rows come from the kernel's top-k probe with k = the
-// sequence length (every visible key, so the rows are exact).
+// that have one. The full attention rows come from the kernel's key-weight probe
+// (ProbeRequest::key_rows over every position).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,12 +36,12 @@ struct SyntheticSequence {
 // ids that are not special tokens. Error when the vocabulary has fewer than n such tokens.
 SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t n, std::uint64_t seed, int index);
 
-// One forward of `tokens` through a fresh session, probing every position with top_k = the
-// number of tokens: every head's full attention row at every position.
+// One forward of `tokens` through a fresh session, probing every position with key_rows over
+// all the tokens: every head's full attention row at every position.
 ProbeRecord full_attention_rows(const LoadedModel& lm, const std::vector<int32_t>& tokens);
 
 // Each head's score on one sequence from a probe record observing every position of it with
-// top_k = its length (layer-major HeadGrid).
+// key_rows over its length (layer-major HeadGrid).
 HeadGrid<double> synthetic_scores(const ProbeRecord& record, const SyntheticSequence& seq, SyntheticPattern pattern);
 
 struct SyntheticOptions {
