@@ -65,8 +65,8 @@ void run_grid(benchmark::State& state, const std::string& model_rel, bool prefix
   c.prefix_reuse = prefix_reuse;
   // RHEAD_BENCH_DETECT_METHODS (a --methods list) narrows the methods of the all-methods runs.
   const char* methods_env = std::getenv("RHEAD_BENCH_DETECT_METHODS");
-  const DetectMethods methods = parse_detect_methods(
-      methods_env ? methods_env : "copy,qrhead,lookback,previous-token,duplicate-token,induction");
+  const DetectMethods methods =
+      parse_detect_methods(methods_env ? methods_env : "copy,qrhead,lookback,previous-token,duplicate-token,induction");
   c.qrhead = all_methods && methods.qrhead;
   c.lookback = all_methods && methods.lookback;
 

@@ -247,26 +247,35 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     answer_ids.push_back(step.token);
     return tok.piece(step.token).find('\n') == std::string::npos;
   };
-  GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(keep), go);
+  // qrhead: the prefill stops at the context's end, where the null question runs on the same
+  // prefix before the question does. Every test of a qrhead run splits its prefill there, so a
+  // position is computed in the same chunk whatever ran before (see the chunk rule above).
+  size_t start = keep;
+  ProbeRecord null_record;
+  if (config_.qrhead && keep < static_cast<size_t>(context_end)) {
+    const auto q0 = clock::now();
+    ForwardOptions fo;
+    fo.mask = mask;
+    session_->forward(std::span<const int32_t>(prompt.tokens).subspan(keep, context_end - keep), fo);
+    if (run_qrhead) null_record = qrhead_null_record(*session_, context_end, st.null_after, mask);
+    r.prefill_seconds += std::chrono::duration<double>(clock::now() - q0).count();
+    prefilled_tokens_ += context_end - static_cast<int64_t>(keep);
+    if (run_qrhead) prefilled_tokens_ += static_cast<int64_t>(st.null_after.size() - 1);
+    start = static_cast<size_t>(context_end);
+  }
+  GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(start), go);
   prefilled_tokens_ += g.n_prefill;
   // The cache now holds the prompt (its last token computed by a decode step) and all but
   // the last generated token; only the prefill-computed part is reusable as is.
   session_->truncate(static_cast<int64_t>(prefill.size()));
   cached_ = prefill;
   if (run_qrhead) {
-    // The null question on the same prefix: its rows (all but its last token, as for the
-    // question) after the context; then the cache holds the context only.
-    const auto q0 = clock::now();
-    const ProbeRecord null_record = qrhead_null_record(*session_, context_end, st.null_after, mask);
-    cached_.resize(static_cast<size_t>(context_end));
     int gold = 0;
     const std::vector<TokenSpan> docs = qrhead_documents(
         {context_begin, context_end}, {prompt.needle_begin, prompt.needle_end}, kQrheadDocTokens, &gold);
     qrhead_scores_ = qrhead_scores(question_record, null_record, docs[static_cast<size_t>(gold)]);
     qrhead_prefill_ = prefill;
     qrhead_needle_ = prompt.needle_begin;
-    r.prefill_seconds += std::chrono::duration<double>(clock::now() - q0).count();
-    prefilled_tokens_ += static_cast<int64_t>(st.null_after.size() - 1);
   }
   if (config_.qrhead) r.method_scores[kQrheadMethod] = qrhead_scores_;
   if (config_.lookback) r.method_scores[kLookbackMethod] = lookback.scores();
