@@ -4,10 +4,12 @@
 // the reference format that `rhead compare` reads, with the agreement table in summary.json.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/run_files.h"
 #include "analysis/score_map.h"
 #include "experiments/head_methods.h"
 #include "io/error.h"
@@ -195,12 +197,38 @@ TEST(HeadMethods, DetectWritesReferenceScoreFilesThatCompareReads) {
     EXPECT_EQ(p["top_k_overlap"][0]["k"], 5);
     EXPECT_LE(p["top_k_overlap"][0]["shared"].get<int>(), 5);
   }
+  // The report shows the same table.
+  const auto report = rhead::testing::run_rhead({"report", d.sub("run"), "-o", d.sub("report.html")}, d.path);
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  const std::string html = rhead::testing::read_text_file(d.sub("report.html"));
+  EXPECT_NE(html.find("Agreement between detection methods"), std::string::npos);
+  EXPECT_NE(html.find("<td>qrhead vs lookback</td>"), std::string::npos);
   // The methods belong to the run: resuming the folder without them is refused, untouched.
   const auto before = rhead::testing::file_snapshot(d.sub("run"));
   const auto plain = rhead::testing::run_rhead(args, d.path);
   EXPECT_NE(plain.exit_code, 0);
   EXPECT_NE(plain.err.find("niah_methods"), std::string::npos) << plain.err;
   EXPECT_EQ(rhead::testing::file_snapshot(d.sub("run")), before);
+}
+
+TEST(HeadMethods, AgreementTableIsReadStrictly) {
+  const json ok = json::parse(R"({"methods": {"pairs": [{"a": "copy", "b": "qrhead", "spearman": 0.5,
+      "pearson": null, "top_k_overlap": [{"k": 5, "shared": 3, "jaccard": 0.43}]}]}})");
+  const auto pairs = analysis::method_agreement_from_json(ok, "summary.json");
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].b, "qrhead");
+  EXPECT_DOUBLE_EQ(pairs[0].spearman, 0.5);
+  EXPECT_TRUE(std::isnan(pairs[0].pearson));
+  EXPECT_EQ(pairs[0].top_k[0].shared, 3);
+  EXPECT_TRUE(analysis::method_agreement_from_json(json::object(), "summary.json").empty());
+  json bad = ok;
+  bad["methods"]["pairs"][0]["spearman"] = 1.5;
+  EXPECT_NE(
+      rhead::testing::error_of([&] { analysis::method_agreement_from_json(bad, "summary.json"); }).find("summary.json"),
+      std::string::npos);
+  bad = ok;
+  bad["methods"]["pairs"][0]["top_k_overlap"][0]["shared"] = 6;
+  EXPECT_THROW(analysis::method_agreement_from_json(bad, "summary.json"), Error);
 }
 
 }  // namespace
