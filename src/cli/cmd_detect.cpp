@@ -60,7 +60,13 @@ void run(const DetectCliOptions& o) {
     }
   }
   std::cout << format_summary(s, o.top);
-  std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, head_stats.json, summary.json}\n";
+  std::string method_files;
+  if (methods.qrhead) method_files += ", head_score.qrhead.json";
+  if (methods.lookback) method_files += ", head_score.lookback.json";
+  for (SyntheticPattern p : methods.synthetic)
+    method_files += std::string(", head_score.") + synthetic_pattern_name(p) + ".json";
+  std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json" << method_files
+            << ", head_stats.json, summary.json}\n";
 }
 
 CommandRegistrar reg("detect", [](CLI::App& app) {
