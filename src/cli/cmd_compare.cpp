@@ -87,6 +87,18 @@ void run_compare(const CompareOptions& opt) {
   for (const auto& m : maps)
     if (analysis::count_above(m, 0.0) == 0)
       fail(m.source, "no head scores above 0 (no counted test, or empty score lists): nothing to compare");
+  // A KV-head map (a DuoAttention pattern) is compared per KV head: each query-head map is
+  // seen through its best query head per group, kv-plan's rule.
+  for (const auto& kv : maps)
+    if (kv.kv_heads) {
+      for (auto& m : maps)
+        if (!m.kv_heads && m.n_head != kv.n_head && m.n_head % kv.n_head == 0) {
+          m = analysis::kv_head_map(m, kv.n_head);
+          std::cerr << "note: " << m.label << " compared per KV head (" << kv.n_head
+                    << " groups; a KV head scores its best query head), like " << kv.label << "\n";
+        }
+      break;
+    }
   // Same labels (e.g. two head_score.json files) would make the output ambiguous.
   for (std::size_t i = 0; i < maps.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
@@ -135,31 +147,29 @@ void run_compare(const CompareOptions& opt) {
   print_strong(p.only_b, p.b_label, p.a_label, p.threshold, opt.show, false);
 }
 
-const CommandRegistrar registrar(
-    "compare",
-    [](CLI::App& app) {
-      auto opt = std::make_shared<CompareOptions>();
-      auto* cmd = app.add_subcommand(
-          "compare",
-          "Compare retrieval-score maps: Pearson/Spearman of per-head means, top-K overlap, heads strong in one only");
-      cmd->add_option("inputs", opt->inputs,
-                      "head_score JSON files or rhead detect outputs (directory, results.jsonl, summary.json)")
-          ->required()
-          ->expected(2, -1);
-      cmd->add_flag("--json", opt->json, "machine-readable output");
-      cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
-                    "compare only the heads both maps have when their shapes differ");
-      cmd->add_option("--top", opt->ks, "K values of the top-K overlap")
-          ->delimiter(',')
-          ->check(at_least(1))
-          ->capture_default_str();
-      cmd->add_option("--threshold", opt->threshold, "score above which a head is a retrieval head")
-          ->check(in_range(0, 1))
-          ->capture_default_str();
-      cmd->add_option("--show", opt->show, "heads listed per 'strong in one only' list")->capture_default_str();
-      cmd->callback([opt] { run_compare(*opt); });
-    },
-    Compute::files_only);
+CLI::App* add_command(CLI::App& app, CompareOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "compare",
+      "Compare retrieval-score maps: Pearson/Spearman of per-head means, top-K overlap, heads strong in one only");
+  cmd->add_option("inputs", o.inputs,
+                  "head_score JSON files or rhead detect outputs (directory, results.jsonl, summary.json)")
+      ->required()
+      ->expected(2, -1);
+  cmd->add_flag("--json", o.json, "machine-readable output");
+  cmd->add_flag("--allow-shape-mismatch", o.allow_shape_mismatch,
+                "compare only the heads both maps have when their shapes differ");
+  cmd->add_option("--top", o.ks, "K values of the top-K overlap")
+      ->delimiter(',')
+      ->check(at_least(1))
+      ->capture_default_str();
+  cmd->add_option("--threshold", o.threshold, "score above which a head is a retrieval head")
+      ->check(in_range(0, 1))
+      ->capture_default_str();
+  cmd->add_option("--show", o.show, "heads listed per 'strong in one only' list")->capture_default_str();
+  return cmd;
+}
+
+const Command<CompareOptions> command("compare", add_command, run_compare, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli
