@@ -45,9 +45,9 @@ struct NiahRunConfig {
   // not recorded.
   std::vector<HeadId> support_heads;
   // The NIAH-pass detectors of detect --methods (experiments/head_methods.h), written to
-  // TestResult::method_scores: qrhead probes the question rows of the prefill and runs the
-  // null question after the answer; lookback probes each decode step's mass on the tokens
-  // after the haystack.
+  // TestResult::method_scores: qrhead splits the prefill at the context's end, runs the null
+  // question there and probes the question rows; lookback probes each decode step's mass on
+  // the tokens after the context.
   bool qrhead = false;
   bool lookback = false;
 };
@@ -93,8 +93,8 @@ class NiahRunner {
   std::map<int, NeedleState> needles_;
   int64_t prefilled_tokens_ = 0;
   // qrhead's scores of the last test and the prompt they belong to (prefill tokens and needle
-  // span): a test with the same prompt (depths that land on one sentence end) reuses them, and
-  // so keeps its cache reuse and skips the null question.
+  // span): a test with the same prompt (depths that land on one sentence end) reuses them and
+  // skips the null question.
   std::vector<int32_t> qrhead_prefill_;
   int64_t qrhead_needle_ = -1;
   std::vector<double> qrhead_scores_;
