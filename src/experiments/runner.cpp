@@ -24,6 +24,10 @@ NiahRunner::NiahRunner(LoadedModel model, SessionOptions session_options, NiahRu
   if (config_.needle_sets.empty()) throw Error("no needle sets");
   if (session_options.n_ctx <= 0) session_options.n_ctx = max_length() + config_.max_new_tokens + 8;
   session_options_ = session_options;
+  // A template that qrhead cannot use is refused before a run writes anything.
+  if (config_.qrhead)
+    for (const auto& set : config_.needle_sets)
+      qrhead_null_after(make_prompt_frame(*model_.tokenizer, config_.format, set.needle.question));
 }
 
 namespace {
@@ -74,17 +78,19 @@ const NiahRunner::NeedleState& NiahRunner::needle_state(int needle_id) {
   st.needle = tok.encode(set.needle.needle, false, false);
   st.answer = tok.encode(set.needle.real_needle, false, false);
   st.frame = make_prompt_frame(tok, config_.format, set.needle.question);
-  if (config_.qrhead) {
-    // QRHead's null question replaces the question on the same prefix: the template must put
-    // the question after the context.
-    const PromptFrame null_frame = make_prompt_frame(tok, config_.format, kQrheadNullQuestion);
-    if (null_frame.before != st.frame.before)
-      throw Error("--methods qrhead: the prompt template puts the question before the context");
-    if (st.frame.after.size() < 2 || null_frame.after.size() < 2)
-      throw Error("--methods qrhead: the prompt has no question tokens between the context and its last token");
-    st.null_after = null_frame.after;
-  }
+  if (config_.qrhead) st.null_after = qrhead_null_after(st.frame);
   return needles_.emplace(needle_id, std::move(st)).first->second;
+}
+
+std::vector<int32_t> NiahRunner::qrhead_null_after(const PromptFrame& frame) const {
+  // QRHead's null question replaces the question on the same prefix: the template must put
+  // the question after the context.
+  const PromptFrame null_frame = make_prompt_frame(*model_.tokenizer, config_.format, kQrheadNullQuestion);
+  if (null_frame.before != frame.before)
+    throw Error("--methods qrhead: the prompt template puts the question before the context");
+  if (frame.after.size() < 2 || null_frame.after.size() < 2)
+    throw Error("--methods qrhead: the prompt has no question tokens between the context and its last token");
+  return null_frame.after;
 }
 
 NiahPrompt NiahRunner::prompt_for(const NiahTask& task) {

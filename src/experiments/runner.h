@@ -82,6 +82,9 @@ class NiahRunner {
   };
   const NeedleState& needle_state(int needle_id);
   NiahPrompt prompt_for(const NiahTask& task);
+  // The null question's tokens after the context (qrhead); error when the template does not
+  // put a question of two or more tokens after the context.
+  std::vector<int32_t> qrhead_null_after(const PromptFrame& frame) const;
 
   LoadedModel model_;
   NiahRunConfig config_;

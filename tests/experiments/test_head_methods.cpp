@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -217,6 +218,22 @@ TEST(HeadMethods, DetectWritesReferenceScoreFilesThatCompareReads) {
   EXPECT_NE(plain.exit_code, 0);
   EXPECT_NE(plain.err.find("niah_methods"), std::string::npos) << plain.err;
   EXPECT_EQ(rhead::testing::file_snapshot(d.sub("run")), before);
+}
+
+TEST(HeadMethods, QrheadRefusesAQuestionBeforeTheContextBeforeWriting) {
+  const std::string model = rhead::testing::shared_path("models/niah-tiny/niah-tiny-f32.gguf");
+  RHEAD_REQUIRE_FILE(model);
+  rhead::testing::MkdtempDir d("rhead_test_qrhead_template_");
+  const auto r = rhead::testing::run_rhead(
+      {"detect", "-m", model, "--needles", rhead::testing::shared_path("models/niah-tiny/needles.jsonl"), "--haystack",
+       rhead::testing::shared_path("data/haystack/paul_graham_essays"), "--prompt-template",
+       "Question: {question}\n{context}\nAnswer:", "--lengths", "300:400:2", "--depths", "2", "-q", "--methods",
+       "copy,qrhead", "-o", d.sub("run")},
+      d.path);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--methods qrhead: the prompt template puts the question before the context"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(d.sub("run")));
 }
 
 TEST(HeadMethods, AgreementTableIsReadStrictly) {
