@@ -10,6 +10,9 @@
 // bench model of make_bench_model, with RHEAD_BENCH_DETECT_LENGTHS=1000:8000:2 and
 // RHEAD_BENCH_DETECT_DEPTHS=1 to keep it to minutes); RHEAD_BENCH_DETECT_DEPTHS sets the
 // number of depths (default 10).
+// detect_grid_all_methods runs every detector of `detect --methods` beside copy: qrhead and
+// lookback in the NIAH pass and the synthetic detectors (4 sequences, once per grid), timed
+// in the same wall clock; compare its "seconds" with detect_grid's of the same configuration in the same run.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <omp.h>
@@ -21,6 +24,7 @@
 
 #include "model/loader.h"
 #include "experiments/runner.h"
+#include "experiments/synthetic_heads.h"
 #include "ops/threads.h"
 
 namespace {
@@ -38,7 +42,7 @@ const LoadedModel* niah_tiny(const std::string& rel) {
   return &it->second;
 }
 
-void detect_grid(benchmark::State& state, const std::string& model_rel, bool prefix_reuse, int threads) {
+void run_grid(benchmark::State& state, const std::string& model_rel, bool prefix_reuse, int threads, bool all_methods) {
   static const int default_threads = omp_get_max_threads();
   const int n_threads = threads > 0 ? threads : default_threads;
   omp_set_num_threads(n_threads);
@@ -59,6 +63,12 @@ void detect_grid(benchmark::State& state, const std::string& model_rel, bool pre
   c.grid.depths = depths_from_count(depths ? std::atoi(depths) : 10);
   c.format.base_template = "{context}\nQuestion: {question}\nAnswer:";
   c.prefix_reuse = prefix_reuse;
+  // RHEAD_BENCH_DETECT_METHODS (a --methods list) narrows the methods of the all-methods runs.
+  const char* methods_env = std::getenv("RHEAD_BENCH_DETECT_METHODS");
+  const DetectMethods methods =
+      parse_detect_methods(methods_env ? methods_env : "copy,qrhead,lookback,previous-token,duplicate-token,induction");
+  c.qrhead = all_methods && methods.qrhead;
+  c.lookback = all_methods && methods.lookback;
 
   double prefill = 0, decode = 0, scoring = 0, test_seconds = 0, wall = 0;
   int64_t tests = 0, counted = 0, prompt_tokens = 0, reused = 0, generated = 0;
@@ -79,6 +89,7 @@ void detect_grid(benchmark::State& state, const std::string& model_rel, bool pre
       counted += r.counted;
       ++tests;
     }
+    if (all_methods && !methods.synthetic.empty()) detect_synthetic_heads(*lm, methods.synthetic, SyntheticOptions{});
     wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   state.counters["tests"] = static_cast<double>(tests) / state.iterations();
@@ -91,6 +102,15 @@ void detect_grid(benchmark::State& state, const std::string& model_rel, bool pre
   state.counters["reused_tok_%"] = 100.0 * static_cast<double>(reused) / static_cast<double>(prompt_tokens);
   state.counters["gen_tok/test"] = static_cast<double>(generated) / static_cast<double>(tests);
   state.counters["threads"] = n_threads;
+  state.counters["seconds"] = wall / static_cast<double>(state.iterations());
+}
+
+void detect_grid(benchmark::State& state, const std::string& model_rel, bool prefix_reuse, int threads) {
+  run_grid(state, model_rel, prefix_reuse, threads, false);
+}
+
+void detect_grid_all_methods(benchmark::State& state, const std::string& model_rel, bool prefix_reuse, int threads) {
+  run_grid(state, model_rel, prefix_reuse, threads, true);
 }
 
 }  // namespace
@@ -100,6 +120,15 @@ BENCHMARK_CAPTURE(detect_grid, gguf_f32_prefix_reuse_all_threads, std::string("n
     ->Iterations(1)
     ->UseRealTime();
 BENCHMARK_CAPTURE(detect_grid, gguf_f32_prefix_reuse_1_thread, std::string("niah-tiny-f32.gguf"), true, 1)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(detect_grid_all_methods, gguf_f32_prefix_reuse_all_threads, std::string("niah-tiny-f32.gguf"), true,
+                  0)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(detect_grid_all_methods, gguf_f32_prefix_reuse_1_thread, std::string("niah-tiny-f32.gguf"), true, 1)
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
     ->UseRealTime();

@@ -39,6 +39,8 @@ Fixtures (one JSON file each in tests/data/model/):
   random_phi3.json      fused qkv_proj / gate_up_proj, window 20 < 48 tokens, LongRoPE with the
                         long factors (48 > original 32) and attention factor sqrt(1 + ln 8 / ln 32).
   random_phi3_short.json  the same model on 30 tokens: the short factors.
+  niah_tiny_synthetic_heads.json  previous-token / duplicate-token / induction scores.
+  niah_tiny_head_methods.json     qrhead and lookback scores of one NIAH-shaped prompt.
 
 Random weights are not committed. Each fixture names a seed, and the weights come from
 this generator, which tests/model/random_weights.h implements identically:
@@ -606,17 +608,128 @@ def synthetic_heads_fixture(shared, out_dir):
     print("wrote %s" % os.path.relpath(path, REPO))
 
 
+NIAH_METHODS_HAYSTACK = (
+    "The river town kept its old mill long after the last miller left. Children learned to swim "
+    "below the weir, and in winter the ice held the sound of skates for miles. Every spring the "
+    "council argued about the bridge, and every spring they painted it the same dull green. The "
+    "baker rose at four and the postman at six, and between them the town woke one window at a "
+    "time. Visitors said nothing ever happened there, which the people took as praise. In the "
+    "library a clock ran seven minutes fast, and nobody had corrected it in forty years, because "
+    "the librarian liked to close early without seeming to. The orchard on the hill gave more "
+    "apples than anyone could eat, so the school held a fair each autumn to give them away."
+)
+NIAH_METHODS_NEEDLE = " The secret ingredient in the mayor's soup is smoked paprika from the hill farm."
+NIAH_METHODS_AFTER = "\nQuestion: What is the secret ingredient in the mayor's soup?\nAnswer:"
+NIAH_METHODS_NULL_AFTER = "\nQuestion: N/A\nAnswer:"
+
+
+def niah_methods_documents(context, needle, doc_tokens):
+    """qrhead's documents (experiments/head_methods.h): cuts every doc_tokens tokens from the
+    context's start; a cut inside the needle moves to its end. Returns (docs, gold index)."""
+    docs, begin, gold = [], context[0], None
+    while begin < context[1]:
+        end = min(context[1], begin + doc_tokens)
+        if needle[0] < end < needle[1]:
+            end = needle[1]
+        if begin <= needle[0] < end:
+            gold = len(docs)
+        docs.append((begin, end))
+        begin = end
+    return docs, gold
+
+
+def niah_methods_fixture(shared, out_dir):
+    """qrhead and lookback (docs/head_methods.md) on niah-tiny (hf-f32) for one NIAH-shaped
+    prompt: BOS, haystack with a needle, question. Greedy answer of up to 8 tokens in float64.
+      qrhead: mean attention of the question rows (the prompt tokens after the context but the
+        last) on each context key, minus the same for the null question "N/A" on the same
+        prefix; in the gold document (64-token documents, the needle's), the sum of the tokens
+        above mean - 2 * sample std.
+      lookback: per decode step (query = the token fed), (mean weight on the context keys) /
+        (that + mean weight on the keys after the context), averaged over the steps."""
+    import sentencepiece  # python3-sentencepiece
+
+    model_dir = os.path.join(shared, "models", "niah-tiny", "hf-f32")
+    with open(os.path.join(model_dir, "config.json")) as fh:
+        cfg = json.load(fh)
+    sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(model_dir, "tokenizer.model"))
+    hay = sp.encode(NIAH_METHODS_HAYSTACK)
+    needle = sp.encode(NIAH_METHODS_NEEDLE)
+    after = sp.encode(NIAH_METHODS_AFTER)
+    null_after = sp.encode(NIAH_METHODS_NULL_AFTER)
+    cut = 118  # the needle then crosses the cut at 129 (64-token documents from position 1)
+    tokens = [sp.bos_id()] + hay[:cut] + needle + hay[cut:]
+    context = (1, len(tokens))
+    needle_span = (1 + cut, 1 + cut + len(needle))
+    tokens += after
+    P = len(tokens)
+    weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    docs, gold = niah_methods_documents(context, needle_span, 64)
+
+    def question_rows(seq, first, last):
+        probs = []
+        with torch.no_grad():
+            forward(cfg, weights, seq, probs)
+        # [layer, head, key]: mean over rows [first, last) of the weights on the context keys
+        return torch.stack([p[:, first:last, :context[1]].mean(1) for p in probs])
+
+    real = question_rows(tokens[:P - 1], context[1], P - 1)
+    null_seq = tokens[:context[1]] + null_after[:-1]
+    null = question_rows(null_seq, context[1], len(null_seq))
+    cal = real - null
+    g0, g1 = docs[gold]
+    qrhead = {}
+    for layer in range(cal.shape[0]):
+        for h in range(cal.shape[1]):
+            v = cal[layer, h, g0:g1]
+            keep = v > v.mean() - 2 * v.std(unbiased=True)
+            qrhead["%d-%d" % (layer, h)] = float((v * keep).sum())
+
+    seq, generated = list(tokens), []
+    ratio_sum = None
+    for _ in range(8):
+        probs = []
+        with torch.no_grad():
+            logits = forward(cfg, weights, seq, probs)
+        i = len(seq) - 1
+        n_ctx, n_new = context[1], i + 1 - context[1]
+        ratios = torch.stack([p[:, i, :n_ctx].sum(-1) / n_ctx /
+                              (p[:, i, :n_ctx].sum(-1) / n_ctx + p[:, i, n_ctx:i + 1].sum(-1) / n_new)
+                              for p in probs])
+        ratio_sum = ratios if ratio_sum is None else ratio_sum + ratios
+        tok = int(torch.argmax(logits[-1]))
+        generated.append(tok)
+        seq.append(tok)
+    lookback = {"%d-%d" % (layer, h): float(ratio_sum[layer, h] / len(generated))
+                for layer in range(ratio_sum.shape[0]) for h in range(ratio_sum.shape[1])}
+    payload = {"name": "niah_tiny_head_methods", "model": "models/niah-tiny/hf-f32", "tokens": tokens,
+               "context": list(context), "needle": list(needle_span), "null_after": null_after,
+               "documents": [list(d) for d in docs], "gold": gold, "generated": generated,
+               "scores": {"qrhead": qrhead, "lookback": lookback}}
+    path = os.path.join(out_dir, "niah_tiny_head_methods.json")
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=1)
+        fh.write("\n")
+    print("wrote %s" % os.path.relpath(path, REPO))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=os.path.join(REPO, "..", "shared"))
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "data", "model"))
+    ap.add_argument("--only", help="write only this fixture (its name without .json)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)  # nothing random is drawn from torch; fixed for good measure
-    fmt_tiny_fixture(args.shared, args.out)
-    synthetic_heads_fixture(args.shared, args.out)
-    for fx in RANDOM_FIXTURES:
-        random_fixture(fx, args.out)
+    writers = [("fmt_tiny_hf_f32", lambda: fmt_tiny_fixture(args.shared, args.out)),
+               ("niah_tiny_synthetic_heads", lambda: synthetic_heads_fixture(args.shared, args.out)),
+               ("niah_tiny_head_methods", lambda: niah_methods_fixture(args.shared, args.out))]
+    writers += [(fx["name"], lambda fx=fx: random_fixture(fx, args.out)) for fx in RANDOM_FIXTURES]
+    if args.only and args.only not in [name for name, _ in writers]:
+        ap.error("--only: no fixture named %s" % args.only)
+    for name, write in writers:
+        if not args.only or args.only == name:
+            write()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
+#include "io/json_range.h"
 #include "io/jsonl.h"
 #include "io/mapped_file.h"
 #include "model/heads.h"
@@ -303,11 +304,49 @@ RunKind detect_run_kind(const std::string& dir) {
   return RunKind::unknown;
 }
 
+std::vector<MethodAgreement> method_agreement_from_json(const json& summary, const std::string& where) {
+  std::vector<MethodAgreement> out;
+  const json* methods = json_field(summary, "methods", where);
+  if (!methods) return out;
+  const std::string at = where + ": methods";
+  const json& pairs = json_required(*methods, "pairs", at);
+  if (!pairs.is_array()) fail(at, "field 'pairs' is not a list");
+  // A correlation is null when one map is constant.
+  const auto correlation = [&](const json& p, const char* key) {
+    if (!p.contains(key)) fail(at, std::string("missing field '") + key + "'");
+    const json& v = p[key];
+    return v.is_null() ? std::nan("") : json_number_in(v, at, std::string("field '") + key + "'", -1.0, 1.0);
+  };
+  for (const json& p : pairs) {
+    if (!p.is_object()) fail(at, "a pair is not an object");
+    MethodAgreement m;
+    m.a = json_string_field(p, "a", at);
+    m.b = json_string_field(p, "b", at);
+    m.spearman = correlation(p, "spearman");
+    m.pearson = correlation(p, "pearson");
+    const json& overlap = json_required(p, "top_k_overlap", at);
+    if (!overlap.is_array()) fail(at, "field 'top_k_overlap' is not a list");
+    for (const json& o : overlap) {
+      MethodAgreement::Overlap x;
+      x.k = json_int_field(o, "k", at);
+      x.shared = json_int_field(o, "shared", at);
+      if (x.k < 1 || x.shared < 0 || x.shared > x.k) fail(at, "a top-K overlap is not 0 <= shared <= K with K >= 1");
+      m.top_k.push_back(x);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 DetectRun read_detect_run(const std::string& dir) {
   DetectRun run;
   run.dir = dir;
   const fs::path p(dir);
-  if (fs::exists(p / "summary.json")) run.summary = read_detect_summary((p / "summary.json").string());
+  if (fs::exists(p / "summary.json")) {
+    const std::string path = (p / "summary.json").string();
+    run.summary = read_detect_summary(path);
+    run.agreement = method_agreement_from_json(read_object_file(path), path);
+  }
   if (fs::exists(p / "results.jsonl")) run.tests = read_detect_results((p / "results.jsonl").string());
   if (fs::exists(p / "head_score.json") || fs::exists(p / "results.jsonl") || run.summary)
     run.scores = load_score_map(dir);

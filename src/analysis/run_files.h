@@ -92,12 +92,27 @@ NiahGrid detect_accuracy_grid(const std::vector<TestResult>& tests);
 // What an output directory holds.
 enum class RunKind { detect, niah, unknown };
 
+// One pair of detection methods in summary.json's "methods" (rhead detect --methods): the
+// Spearman and Pearson correlation of their per-head means (NaN when undefined) and the
+// overlap of their top-K heads.
+struct MethodAgreement {
+  std::string a, b;
+  double spearman = 0, pearson = 0;
+  struct Overlap {
+    int k = 0, shared = 0;
+  };
+  std::vector<Overlap> top_k;
+};
+// The pairs of summary.json's "methods" (empty without it); errors name `where`.
+std::vector<MethodAgreement> method_agreement_from_json(const nlohmann::json& summary, const std::string& where);
+
 struct DetectRun {
   std::string dir;
   std::optional<DetectSummary> summary;
   std::vector<TestResult> tests;
   std::optional<ScoreMap> scores;
-  std::optional<HeadStats> stats;  // head_stats.json (bootstrap intervals), when present
+  std::optional<HeadStats> stats;          // head_stats.json (bootstrap intervals), when present
+  std::vector<MethodAgreement> agreement;  // summary.json's "methods", when present
 };
 
 struct NiahRun {

@@ -54,7 +54,7 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
     list.reserve(values->size());
     for (const auto& v : *values) {
       if (!v.is_number()) fail(where, "head \"" + id.key() + "\" has a non-numeric score " + v.dump());
-      list.push_back(json_number_in(v, where, "head \"" + id.key() + "\" score", 0.0, kMaxHeadScore));
+      list.push_back(json_number_in(v, where, "head \"" + id.key() + "\" score", -kMaxHeadScore, kMaxHeadScore));
     }
   }
   for (std::size_t i = 0; i < map.head_count(); ++i) {

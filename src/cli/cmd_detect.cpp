@@ -31,6 +31,8 @@ void run(const DetectCliOptions& o) {
     if (o.niah.quiet) return;
     std::cerr << "\n" << tests << " tests: top-K set " << (stable ? "stable, stopping" : "not stable yet") << "\n";
   };
+  d.qrhead = methods.qrhead;
+  d.lookback = methods.lookback;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
@@ -39,9 +41,10 @@ void run(const DetectCliOptions& o) {
   };
   DetectSummary s = run_detect_from_options(lm, o.niah, d);
   bar.finish();
-  if (!methods.synthetic.empty()) {
-    // The synthetic detectors run on their own sequences; their agreement with copy goes to
-    // summary.json ("methods").
+  if (methods.any()) {
+    // qrhead and lookback ran in the NIAH pass (head_score.<method>.json is written with the
+    // copy outputs); the synthetic detectors run on their own sequences. The agreement between
+    // every pair of methods goes to summary.json ("methods").
     const nlohmann::json agreement = write_method_scores(o.niah.output, lm, methods, SyntheticOptions{});
     const std::string summary_path = o.niah.output + "/summary.json";
     nlohmann::json summary = read_json_file(summary_path);
@@ -55,7 +58,13 @@ void run(const DetectCliOptions& o) {
     }
   }
   std::cout << format_summary(s, o.top);
-  std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, head_stats.json, summary.json}\n";
+  std::string method_files;
+  if (methods.qrhead) method_files += ", head_score.qrhead.json";
+  if (methods.lookback) method_files += ", head_score.lookback.json";
+  for (SyntheticPattern p : methods.synthetic)
+    method_files += std::string(", head_score.") + synthetic_pattern_name(p) + ".json";
+  std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json" << method_files
+            << ", head_stats.json, summary.json}\n";
 }
 
 CLI::App* add_command(CLI::App& app, DetectCliOptions& o) {
@@ -69,8 +78,9 @@ CLI::App* add_command(CLI::App& app, DetectCliOptions& o) {
   cmd->add_option("--stable-k", o.stable_k, "K of --until-stable's top-K set (default: the top 5% of the heads)")
       ->check(at_least(1));
   cmd->add_option("--methods", o.methods,
-                  "detectors, comma-separated: copy (the retrieval score, always), previous-token, duplicate-token, "
-                  "induction (on repeated random tokens; each writes head_score.<method>.json)")
+                  "detectors, comma-separated: copy (the retrieval score, always), qrhead and lookback (in the NIAH "
+                  "pass), previous-token, duplicate-token, induction (on repeated random tokens); each writes "
+                  "head_score.<method>.json (docs/head_methods.md)")
       ->capture_default_str();
   cmd->footer(
       "A test is counted when its answer reaches ROUGE-1 recall > 50; only counted tests score heads. A head's score "

@@ -804,6 +804,7 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
       a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass || (pr.top_k > 0 && pr.topk));
   const int top_k = want_probes && pr.topk ? pr.top_k : 0;
   if (top_k > kMaxTopK) throw Error("CUDA attention: top-k probes are limited to " + std::to_string(kMaxTopK));
+  if (pr.key_weights) throw Error("CUDA attention: per-key weight probes (qrhead) run on the CPU backend only");
 
   const uint8_t* d_over =
       upload(sc.overrides, reinterpret_cast<const uint8_t*>(a.overrides), a.overrides ? a.n_head : 0, stream);

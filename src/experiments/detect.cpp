@@ -17,6 +17,7 @@
 #include "io/json.h"
 #include "io/mapped_file.h"
 #include "experiments/experiment.h"
+#include "experiments/head_methods.h"
 #include "io/atomic_file.h"
 
 namespace rhead {
@@ -129,6 +130,13 @@ DetectSummary write_detect_outputs(const RunDir& dir) {
   DetectSummary s = summarize(results, n_layer, n_head, n_kv_head);
   const json scores = head_score_json(results, n_layer, n_head);
   dir.write_file("head_score.json", scores.dump() + "\n");
+  for (const char* method : {kQrheadMethod, kLookbackMethod}) {
+    const bool present =
+        std::any_of(results.begin(), results.end(), [&](const TestResult& r) { return r.method_scores.count(method); });
+    if (!present) continue;
+    const std::string name = std::string("head_score.") + method + ".json";
+    dir.write_file(name, method_score_json(results, method, n_layer, n_head, dir.file("results.jsonl")).dump() + "\n");
+  }
   const analysis::HeadStats stats = detect_head_stats(results, scores, dir.file("head_score.json"));
   dir.write_file("head_stats.json", analysis::to_json(stats).dump(1) + "\n");
   s.stability = analysis::stability_json(stats);

@@ -26,6 +26,8 @@ struct DetectOptions {
   // top-K set is stable (stable_rule_holds). stable_k 0: the top 5% of the heads.
   bool until_stable = false;
   int stable_k = 0;
+  // The NIAH-pass detectors (experiments/head_methods.h): part of the run's fingerprint when on.
+  bool qrhead = false, lookback = false;
   std::function<void(int tests, bool stable)> stable_check;  // told after each check of the rule
   std::function<void(int done, int total, const TestResult& last, double elapsed_s)> progress;
 };
@@ -53,7 +55,8 @@ nlohmann::json model_info_json(const Model& model);
 // everything in the output directory.
 DetectSummary run_detect(NiahRunner& runner, const DetectOptions& options);
 
-// Rebuilds head_score.json, head_stats.json and summary.json of a detect run directory from its lines.
+// Rebuilds head_score.json, head_stats.json and summary.json of a detect run directory from its
+// lines, and head_score.<method>.json for each NIAH-pass method its lines hold.
 DetectSummary write_detect_outputs(const RunDir& dir);
 
 // Joins shard directories into `out_dir` (results deduplicated by test id).

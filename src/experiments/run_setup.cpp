@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "experiments/head_methods.h"
 #include "io/builtin_data.h"
 #include "io/error.h"
 #include "io/file_identity.h"
@@ -219,6 +220,16 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
   NiahRunConfig config = make_niah_config(o, lm, DefaultNeedles::builtin_facts, settings);
   const Shard shard = parse_shard(o.shard);
   settings["shard"] = o.shard;
+  config.qrhead = d.qrhead;
+  config.lookback = d.lookback;
+  if (d.qrhead || d.lookback) {
+    // The methods change every result line: a folder is resumed only with the same ones.
+    json methods = json::array();
+    if (d.qrhead) methods.push_back(kQrheadMethod);
+    if (d.lookback) methods.push_back(kLookbackMethod);
+    settings["fingerprint"]["niah_methods"] = methods;
+  }
+  if (d.qrhead) settings["qrhead"] = {{"document_tokens", kQrheadDocTokens}, {"null_question", kQrheadNullQuestion}};
   NiahRunner runner(lm, session_options(o.model), config);
   d.output_dir = o.output;
   d.shard_index = shard.index;

@@ -7,6 +7,7 @@
 
 #include "io/error.h"
 #include "model/generate.h"
+#include "experiments/head_methods.h"
 #include "experiments/retrieval_score.h"
 #include "text/rouge.h"
 #include "support/explain.h"
@@ -23,6 +24,10 @@ NiahRunner::NiahRunner(LoadedModel model, SessionOptions session_options, NiahRu
   if (config_.needle_sets.empty()) throw Error("no needle sets");
   if (session_options.n_ctx <= 0) session_options.n_ctx = max_length() + config_.max_new_tokens + 8;
   session_options_ = session_options;
+  // A template that qrhead cannot use is refused before a run writes anything.
+  if (config_.qrhead)
+    for (const auto& set : config_.needle_sets)
+      qrhead_null_after(make_prompt_frame(*model_.tokenizer, config_.format, set.needle.question));
 }
 
 namespace {
@@ -73,7 +78,19 @@ const NiahRunner::NeedleState& NiahRunner::needle_state(int needle_id) {
   st.needle = tok.encode(set.needle.needle, false, false);
   st.answer = tok.encode(set.needle.real_needle, false, false);
   st.frame = make_prompt_frame(tok, config_.format, set.needle.question);
+  if (config_.qrhead) st.null_after = qrhead_null_after(st.frame);
   return needles_.emplace(needle_id, std::move(st)).first->second;
+}
+
+std::vector<int32_t> NiahRunner::qrhead_null_after(const PromptFrame& frame) const {
+  // QRHead's null question replaces the question on the same prefix: the template must put
+  // the question after the context.
+  const PromptFrame null_frame = make_prompt_frame(*model_.tokenizer, config_.format, kQrheadNullQuestion);
+  if (null_frame.before != frame.before)
+    throw Error("--methods qrhead: the prompt template puts the question before the context");
+  if (frame.after.size() < 2 || null_frame.after.size() < 2)
+    throw Error("--methods qrhead: the prompt has no question tokens between the context and its last token");
+  return null_frame.after;
 }
 
 NiahPrompt NiahRunner::prompt_for(const NiahTask& task) {
@@ -115,16 +132,22 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   const HeadMask* mask = mask_in && !mask_in->empty() ? mask_in : nullptr;
   if (!same_prefill(mask, cached_under_)) {
     cached_.clear();
+    qrhead_prefill_.clear();
     cached_under_ = mask && mask->phase == MaskPhase::all ? *mask : HeadMask();
   }
   if (prompt.tokens.size() + config_.max_new_tokens > static_cast<size_t>(session_->capacity()))
     throw Error("prompt of " + std::to_string(prompt.tokens.size()) + " tokens does not fit the KV cache");
 
   std::optional<NeedleSpan> span = find_needle_span(prompt.tokens, st.answer);
+  // Prompt regions by position: template text, the context (haystack with the needle), the
+  // text after it (question, answer cue).
+  const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
+  const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
 
   // Reuse the cached prefix: keep the longest common prefix of what the cache holds and
   // the prompt's prefill part (all tokens but the last).
   const std::vector<int32_t> prefill(prompt.tokens.begin(), prompt.tokens.end() - 1);
+  const bool run_qrhead = config_.qrhead && !(prefill == qrhead_prefill_ && qrhead_needle_ == prompt.needle_begin);
   size_t keep = 0;
   if (config_.prefix_reuse) {
     // The cache was computed under this test's prefill mask (see same_prefill): still valid.
@@ -133,6 +156,9 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     // chunk as a fresh prefill computes it (Session::forward aligns chunks to multiples of
     // the chunk size), so a test's line does not depend on the test run before it.
     const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
+    // qrhead observes the question rows of the prefill: they are recomputed unless the
+    // scores of this very prompt are at hand.
+    if (run_qrhead) keep = std::min(keep, static_cast<size_t>(context_end));
     if (chunk > 0) keep -= keep % chunk;
   }
   session_->truncate(static_cast<int64_t>(keep));
@@ -149,8 +175,6 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   int sink_n = 0;
   double scoring_seconds = 0;
   // Step records (record_steps): prompt regions by position.
-  const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
-  const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
   std::vector<StepCopies> step_records;
   std::vector<double> sink_by_head(config_.sink_heads.size(), 0.0);
 
@@ -158,14 +182,25 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   const bool track_support = !config_.support_heads.empty();
   AnswerSupport support(tok, config_.support_heads, context_begin, context_end, mask);
   if (track_support) support.request(probes);
+  // qrhead: the question rows of the prefill (the tokens after the context but the last, which
+  // the first decode step reads), their mean weight on every context key.
+  const ProbeRequest question_probes = qrhead_question_probes(context_end, static_cast<int64_t>(prefill.size()));
+  ProbeRecord question_record;
+  LookbackAccumulator lookback(c.n_layer, c.n_head, context_end);
+  if (config_.lookback) lookback.request(probes);
   GreedyOptions go;
   go.max_new_tokens = config_.max_new_tokens;
   go.probes = &probes;
   go.mask = mask;
+  if (run_qrhead) {
+    go.prefill_probes = &question_probes;
+    go.prefill_probe_out = &question_record;
+  }
   go.on_token = [&](const DecodeStep& step) {
     const auto s0 = clock::now();
     const ProbeRecord& rec = *step.probes;
     if (span) scorer.observe(rec, step.token);
+    if (config_.lookback) lookback.observe(rec);
     // Copy events anywhere (is_copy), counted by where the copied position lies.
     bool inside = false, outside = false;
     int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
@@ -218,12 +253,38 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     answer_ids.push_back(step.token);
     return tok.piece(step.token).find('\n') == std::string::npos;
   };
-  GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(keep), go);
+  // qrhead: the prefill stops at the context's end, where the null question runs on the same
+  // prefix before the question does. Every test of a qrhead run splits its prefill there, so a
+  // position is computed in the same chunk whatever ran before (see the chunk rule above).
+  size_t start = keep;
+  ProbeRecord null_record;
+  if (config_.qrhead && keep < static_cast<size_t>(context_end)) {
+    const auto q0 = clock::now();
+    ForwardOptions fo;
+    fo.mask = mask;
+    session_->forward(std::span<const int32_t>(prompt.tokens).subspan(keep, context_end - keep), fo);
+    if (run_qrhead) null_record = qrhead_null_record(*session_, context_end, st.null_after, mask);
+    r.prefill_seconds += std::chrono::duration<double>(clock::now() - q0).count();
+    prefilled_tokens_ += context_end - static_cast<int64_t>(keep);
+    if (run_qrhead) prefilled_tokens_ += static_cast<int64_t>(st.null_after.size() - 1);
+    start = static_cast<size_t>(context_end);
+  }
+  GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(start), go);
   prefilled_tokens_ += g.n_prefill;
   // The cache now holds the prompt (its last token computed by a decode step) and all but
   // the last generated token; only the prefill-computed part is reusable as is.
   session_->truncate(static_cast<int64_t>(prefill.size()));
   cached_ = prefill;
+  if (run_qrhead) {
+    int gold = 0;
+    const std::vector<TokenSpan> docs = qrhead_documents(
+        {context_begin, context_end}, {prompt.needle_begin, prompt.needle_end}, kQrheadDocTokens, &gold);
+    qrhead_scores_ = qrhead_scores(question_record, null_record, docs[static_cast<size_t>(gold)]);
+    qrhead_prefill_ = prefill;
+    qrhead_needle_ = prompt.needle_begin;
+  }
+  if (config_.qrhead) r.method_scores[kQrheadMethod] = qrhead_scores_;
+  if (config_.lookback) r.method_scores[kLookbackMethod] = lookback.scores();
   // Decode time excludes only the scoring done inside the decode loop; the scoring below
   // runs after g.decode_seconds was measured.
   const double scoring_in_decode = scoring_seconds;
@@ -245,7 +306,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   }
   scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
   r.generated_tokens = static_cast<int64_t>(g.tokens.size());
-  r.prefill_seconds = g.prefill_seconds;
+  r.prefill_seconds += g.prefill_seconds;
   r.decode_seconds = g.decode_seconds - scoring_in_decode;
   r.scoring_seconds = scoring_seconds;
   r.reused_tokens = static_cast<int64_t>(keep);

@@ -44,6 +44,12 @@ struct NiahRunConfig {
   // Heads whose copies make an answer token supported (TestResult::support_share); empty:
   // not recorded.
   std::vector<HeadId> support_heads;
+  // The NIAH-pass detectors of detect --methods (experiments/head_methods.h), written to
+  // TestResult::method_scores: qrhead splits the prefill at the context's end, runs the null
+  // question there and probes the question rows; lookback probes each decode step's mass on
+  // the tokens after the context.
+  bool qrhead = false;
+  bool lookback = false;
 };
 
 class NiahRunner {
@@ -72,9 +78,13 @@ class NiahRunner {
     std::vector<int32_t> needle;                     // tokens of the needle sentence
     std::vector<int32_t> answer;                     // tokens of real_needle
     PromptFrame frame;
+    std::vector<int32_t> null_after;  // the frame's tokens after the context for the null question (qrhead)
   };
   const NeedleState& needle_state(int needle_id);
   NiahPrompt prompt_for(const NiahTask& task);
+  // The null question's tokens after the context (qrhead); error when the template does not
+  // put a question of two or more tokens after the context.
+  std::vector<int32_t> qrhead_null_after(const PromptFrame& frame) const;
 
   LoadedModel model_;
   NiahRunConfig config_;
@@ -85,6 +95,12 @@ class NiahRunner {
   std::map<std::string, std::vector<int32_t>> haystack_tokens_;  // by haystack dir ("" = built-in)
   std::map<int, NeedleState> needles_;
   int64_t prefilled_tokens_ = 0;
+  // qrhead's scores of the last test and the prompt they belong to (prefill tokens and needle
+  // span): a test with the same prompt (depths that land on one sentence end) reuses them and
+  // skips the null question.
+  std::vector<int32_t> qrhead_prefill_;
+  int64_t qrhead_needle_ = -1;
+  std::vector<double> qrhead_scores_;
 };
 
 std::string test_id_for(int needle_id, int64_t length, int depth);

@@ -5,6 +5,7 @@
 
 #include "analysis/score_map.h"
 #include "analysis/stats.h"
+#include "experiments/head_methods.h"
 #include "io/atomic_file.h"
 #include "io/builtin_data.h"
 #include "io/enum_names.h"
@@ -50,7 +51,8 @@ SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t 
 
 HeadGrid<double> synthetic_scores(const ProbeRecord& r, const SyntheticSequence& seq, SyntheticPattern pattern) {
   const int64_t total = static_cast<int64_t>(seq.tokens.size());
-  if (r.n_obs != total || r.top_k < total)
+  if (r.n_obs != total || r.key_weights_len < total ||
+      r.key_rows.size() != static_cast<size_t>(r.n_obs) * r.n_layer * r.n_head * r.key_weights_len)
     throw Error("synthetic heads: the probe record does not hold every full row");
   HeadGrid<double> out(r.n_layer, r.n_head);
   int rows = 0;
@@ -65,14 +67,7 @@ HeadGrid<double> synthetic_scores(const ProbeRecord& r, const SyntheticSequence&
     if (target < 0) continue;
     ++rows;
     for (int l = 0; l < r.n_layer; ++l)
-      for (int h = 0; h < r.n_head; ++h) {
-        const int64_t base = r.index(o, l, h) * r.top_k;
-        for (int k = 0; k < r.top_k; ++k)
-          if (r.topk[base + k] == target) {
-            out.at(l, h) += r.topk_weight[base + k];
-            break;
-          }
-      }
+      for (int h = 0; h < r.n_head; ++h) out.at(l, h) += r.key_rows[r.index(o, l, h) * r.key_weights_len + target];
   }
   for (auto& v : out.values) v /= rows;
   return out;
@@ -82,7 +77,8 @@ ProbeRecord full_attention_rows(const LoadedModel& lm, const std::vector<int32_t
   Session session(lm.model);
   ProbeRequest req;
   req.argmax = false;
-  req.top_k = static_cast<int>(tokens.size());
+  req.key_weights_len = static_cast<int64_t>(tokens.size());
+  req.key_rows = true;
   for (int64_t i = 0; i < static_cast<int64_t>(tokens.size()); ++i) req.positions.push_back(i);
   ProbeRecord record;
   ForwardOptions fo;
@@ -126,10 +122,16 @@ DetectMethods parse_detect_methods(const std::string& list) {
     for (SyntheticPattern p : synthetic_patterns())
       if (name == synthetic_pattern_name(p)) m.synthetic.push_back(p), known = true;
     if (known) continue;
-    if (name == "qrhead" || name == "lookback")
-      throw Error("--methods: '" + name +
-                  "' is not implemented yet (copy, previous-token, duplicate-token, induction)");
-    throw Error("--methods: unknown method '" + name + "' (copy, previous-token, duplicate-token, induction)");
+    if (name == kQrheadMethod) {
+      m.qrhead = true;
+      continue;
+    }
+    if (name == kLookbackMethod) {
+      m.lookback = true;
+      continue;
+    }
+    throw Error("--methods: unknown method '" + name +
+                "' (copy, qrhead, lookback, previous-token, duplicate-token, induction)");
   }
   if (!seen.count("copy")) throw Error("--methods: copy (the retrieval score) is always run; list it");
   return m;
@@ -140,7 +142,14 @@ nlohmann::json write_method_scores(const std::string& dir, const LoadedModel& lm
   std::vector<analysis::ScoreMap> maps;
   maps.push_back(analysis::read_head_score_json(dir + "/head_score.json"));
   maps.back().label = "copy";
-  const std::vector<nlohmann::json> scores = detect_synthetic_heads(lm, methods.synthetic, options);
+  for (const char* name : {kQrheadMethod, kLookbackMethod}) {
+    if (name == std::string(kQrheadMethod) ? !methods.qrhead : !methods.lookback) continue;
+    maps.push_back(analysis::read_head_score_json(dir + "/head_score." + name + ".json"));
+    maps.back().label = name;
+  }
+  const std::vector<nlohmann::json> scores = methods.synthetic.empty()
+                                                 ? std::vector<nlohmann::json>{}
+                                                 : detect_synthetic_heads(lm, methods.synthetic, options);
   for (std::size_t i = 0; i < scores.size(); ++i) {
     const std::string name = synthetic_pattern_name(methods.synthetic[i]);
     const std::string path = dir + "/head_score." + name + ".json";

@@ -6,8 +6,8 @@
 //   duplicate-token: i - n            (queries of the second copy: the same token earlier);
 //   induction:       i - n + 1        (queries of the second copy: the token after it).
 // A head's score on one sequence is its mean attention weight on the target over the rows
-// that have one. The full attention rows come from the kernel's top-k probe with k = the
-// sequence length (every visible key, so the rows are exact).
+// that have one. The full attention rows come from the kernel's key-weight probe
+// (ProbeRequest::key_rows over every position).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,12 +36,12 @@ struct SyntheticSequence {
 // ids that are not special tokens. Error when the vocabulary has fewer than n such tokens.
 SyntheticSequence synthetic_sequence(const Tokenizer& tok, int n_vocab, int64_t n, std::uint64_t seed, int index);
 
-// One forward of `tokens` through a fresh session, probing every position with top_k = the
-// number of tokens: every head's full attention row at every position.
+// One forward of `tokens` through a fresh session, probing every position with key_rows over
+// all the tokens: every head's full attention row at every position.
 ProbeRecord full_attention_rows(const LoadedModel& lm, const std::vector<int32_t>& tokens);
 
 // Each head's score on one sequence from a probe record observing every position of it with
-// top_k = its length (layer-major HeadGrid).
+// key_rows over its length (layer-major HeadGrid).
 HeadGrid<double> synthetic_scores(const ProbeRecord& record, const SyntheticSequence& seq, SyntheticPattern pattern);
 
 struct SyntheticOptions {
@@ -55,16 +55,19 @@ struct SyntheticOptions {
 std::vector<nlohmann::json> detect_synthetic_heads(const LoadedModel& lm, const std::vector<SyntheticPattern>& patterns,
                                                    const SyntheticOptions& options);
 
-// The detection methods of `rhead detect --methods`: "copy" (the retrieval score, always run)
-// and the synthetic patterns. Error naming --methods for an unknown or unimplemented method.
+// The detection methods of `rhead detect --methods`: "copy" (the retrieval score, always run),
+// "qrhead", "lookback" and the synthetic patterns. Error naming --methods for an unknown one.
 struct DetectMethods {
   std::vector<SyntheticPattern> synthetic;
+  bool qrhead = false, lookback = false;  // NIAH-pass methods (experiments/head_methods.h)
+  bool any() const { return !synthetic.empty() || qrhead || lookback; }
 };
 DetectMethods parse_detect_methods(const std::string& list);
 
 // Writes DIR/head_score.<method>.json for each synthetic method (scores from
 // detect_synthetic_heads) and returns the agreement between every pair of methods, copy's map
-// being DIR/head_score.json: {"methods": [...], "pairs": [{"a", "b", "spearman", "pearson",
+// being DIR/head_score.json and the NIAH-pass methods' DIR/head_score.<method>.json (written
+// by write_detect_outputs): {"methods": [...], "pairs": [{"a", "b", "spearman", "pearson",
 // "top_k_overlap": [{"k", "shared", "jaccard"}]}]} for K = 5, 10, 20.
 nlohmann::json write_method_scores(const std::string& dir, const LoadedModel& lm, const DetectMethods& methods,
                                    const SyntheticOptions& options);

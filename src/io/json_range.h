@@ -12,7 +12,9 @@ namespace rhead {
 // The domain of a head's retrieval score in a score file or a result line: one credit of
 // 1 / (needle tokens) per decode step that copies from the needle, so a head that copies a
 // needle token more than once scores above 1 (the reference's Qwen1.5-14B file holds 1.65).
-// No run reaches 1000; a larger value, or a negative one, is a corrupt file.
+// No run reaches 1000; a larger value, or a negative one in a result line, is a corrupt file.
+// A score file may hold scores down to -kMaxHeadScore: the detectors of `detect --methods`
+// share the format, and qrhead's calibrated scores go below 0.
 inline constexpr double kMaxHeadScore = 1000.0;
 
 // A finite number in [lo, hi].

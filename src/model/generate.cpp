@@ -21,6 +21,8 @@ GenerateResult generate_greedy(Session& session, std::span<const int32_t> prompt
     ForwardOptions fo;
     fo.mask = options.mask;
     fo.decode = false;
+    fo.probes = options.prefill_probes;
+    fo.probe_out = options.prefill_probe_out;
     session.forward(prompt.first(prompt.size() - 1), fo);
     result.n_prefill = static_cast<int64_t>(prompt.size() - 1);
   }

@@ -26,6 +26,9 @@ struct GreedyOptions {
   int max_new_tokens = 50;
   const ProbeRequest* probes = nullptr;  // observed at each decode step's query
   const HeadMask* mask = nullptr;
+  // Observed during the prefill (positions within it), into prefill_probe_out; nullptr: none.
+  const ProbeRequest* prefill_probes = nullptr;
+  ProbeRecord* prefill_probe_out = nullptr;
   // Called for each emitted token; return false to stop after it.
   std::function<bool(const DecodeStep&)> on_token;
 };

@@ -18,6 +18,10 @@ struct ProbeRequest {
   int64_t span_begin = -1;         // attention mass inside [span_begin, span_end) (-1: off)
   int64_t span_end = -1;
   bool sink = false;  // attention mass on position 0
+  // The attention weights of the keys [0, key_weights_len) (0: off; CPU backend only): their
+  // mean over the observed rows (QRHead's per-token scores), and with key_rows each row's.
+  int64_t key_weights_len = 0;
+  bool key_rows = false;
 };
 
 // Probe results: arrays shaped [n_obs, n_layer, n_head] (top-k: [n_obs, n_layer, n_head, top_k]).
@@ -31,6 +35,9 @@ struct ProbeRecord {
   std::vector<float> topk_weight;
   std::vector<float> span_mass;  // blocks.{l}.attn.span_mass
   std::vector<float> sink_mass;  // blocks.{l}.attn.sink_mass
+  int64_t key_weights_len = 0;
+  std::vector<float> key_mean;  // [n_layer, n_head, key_weights_len]: blocks.{l}.attn.key_mean
+  std::vector<float> key_rows;  // [n_obs, n_layer, n_head, key_weights_len]: blocks.{l}.attn.key_rows
   int64_t index(int o, int l, int h) const { return (static_cast<int64_t>(o) * n_layer + l) * n_head + h; }
 };
 

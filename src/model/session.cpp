@@ -153,6 +153,11 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
     r.topk_weight.assign(n * r.top_k, 0.0f);
     r.span_mass.assign(options.probes->span_begin >= 0 ? n : 0, 0.0f);
     r.sink_mass.assign(options.probes->sink ? n : 0, 0.0f);
+    r.key_weights_len = options.probes->key_weights_len;
+    if (r.key_weights_len < 0 || r.key_weights_len > n_past_ + T)
+      throw Error("probe key_weights_len " + std::to_string(r.key_weights_len) + " is outside the keys of this call");
+    r.key_mean.assign(static_cast<size_t>(c.n_layer) * c.n_head * r.key_weights_len, 0.0f);
+    r.key_rows.assign(options.probes->key_rows ? n * static_cast<size_t>(r.key_weights_len) : 0, 0.0f);
   }
 
   std::vector<float> logits;
@@ -172,6 +177,10 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
       logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
     else if (last)
       logits = std::move(chunk_logits);
+  }
+  if (options.probes && !options.probe_out->key_mean.empty()) {
+    const float inv = 1.0f / static_cast<float>(options.probe_out->n_obs);
+    for (float& v : options.probe_out->key_mean) v *= inv;
   }
   return logits;
 }
@@ -195,6 +204,7 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
   const bool masking =
       options.mask && !options.mask->empty() && (options.mask->phase == MaskPhase::all || options.decode);
   std::vector<HeadOverride> overrides;
+  std::vector<float> row_weights;  // per observed row and head: key weights (ProbeRequest::key_weights_len)
 
   // The family's blocks call this for attention: KV cache append, then the probe kernel.
   auto attend = [&](int l, const float* q, const float* kb, const float* vb, float* out,
@@ -258,10 +268,32 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
         p.span_mass = r.span_mass.data() + base;
       }
       if (req.sink) p.sink_mass = r.sink_mass.data() + base;
+      if (req.key_weights_len > 0) {
+        // The kernel writes each observed row's weights; their sum over the rows (in
+        // observation order, so the result does not depend on threads or chunks) goes into
+        // the record, divided by the number of rows at the end of forward().
+        p.key_weights_len = req.key_weights_len;
+        p.key_weights_stride = c.n_head;
+        row_weights.resize(static_cast<size_t>(c.n_head) * r.n_obs * req.key_weights_len);  // rows are written whole
+        p.key_weights = row_weights.data();
+      }
     }
     if (options.record_means)
       a.head_out_sum = options.record_means->sum.data() + static_cast<size_t>(l) * c.n_head * hd;
     be.attention(a);
+    if (a.probes.key_weights) {
+      ProbeRecord& r = *options.probe_out;
+      const int64_t len = r.key_weights_len;
+      for (int64_t t = 0; t < T; ++t) {
+        if (obs_slot[t] < 0) continue;
+        for (int h = 0; h < c.n_head; ++h) {
+          const float* w = a.probes.key_weights + (obs_slot[t] * c.n_head + h) * len;
+          float* acc = r.key_mean.data() + (static_cast<size_t>(l) * c.n_head + h) * len;
+          for (int64_t j = 0; j < len; ++j) acc[j] += w[j];
+          if (!r.key_rows.empty()) std::copy(w, w + len, r.key_rows.data() + (r.index(obs_slot[t], l, h)) * len);
+        }
+      }
+    }
   };
 
   LayerContext ctx{m, be, T, pos0, act_.x, act_, inv_freq_, attend};

@@ -145,6 +145,13 @@ void write_probes(const AttentionProbeOut& p, int64_t idx, const float* row, con
       for (int64_t j = std::max(vis.begin[r], p.span_begin); j < std::min(vis.end[r], p.span_end); ++j) m += row[j];
     p.span_mass[idx] = m * inv_sum;
   }
+  if (p.key_weights) {
+    const int64_t o = idx / p.obs_stride, h = idx % p.obs_stride;
+    float* w = p.key_weights + (o * p.key_weights_stride + h) * p.key_weights_len;
+    std::fill(w, w + p.key_weights_len, 0.0f);
+    for (int r = 0; r < vis.n; ++r)
+      for (int64_t j = vis.begin[r]; j < std::min(vis.end[r], p.key_weights_len); ++j) w[j] = row[j] * inv_sum;
+  }
   if (p.top_k > 0 && p.topk) {
     // Selection by repeated scan keeps the contract simple: larger weight first, earlier
     // position first among equals; slots past the number of visible keys report -1.

@@ -50,6 +50,10 @@ struct AttentionProbeOut {
   int64_t span_begin = 0, span_end = 0;  // [begin, end) absolute positions
   float* span_mass = nullptr;
   float* sink_mass = nullptr;  // weight on position 0
+  // The weights of keys [0, key_weights_len) (0 for keys the row does not see):
+  // [(o * key_weights_stride + h) * key_weights_len + j].
+  int64_t key_weights_len = 0, key_weights_stride = 0;
+  float* key_weights = nullptr;
 };
 
 struct AttentionArgs {

@@ -31,6 +31,7 @@ json to_json(const TestResult& r) {
   j["timing"] = {{"prefill", r.prefill_seconds}, {"decode", r.decode_seconds}, {"scoring", r.scoring_seconds}};
   j["reused_tokens"] = r.reused_tokens;
   add_observation_fields(observations_of(r), j);
+  if (!r.method_scores.empty()) j["method_scores"] = r.method_scores;
   return j;
 }
 
@@ -122,6 +123,17 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
     r.steps = std::move(o.steps);
     r.sink_mass_by_head = std::move(o.sink_mass_by_head);
     r.support_share = o.support_share;
+    if (const json* methods = json_field(j, "method_scores", where)) {
+      if (!methods->is_object()) fail(where, "field 'method_scores' is not an object");
+      for (const auto& [name, list] : methods->items()) {
+        if (!list.is_array()) fail(where, "method_scores['" + name + "'] is not a list");
+        std::vector<double>& out = r.method_scores[name];
+        for (const auto& v : list) {
+          if (!v.is_number()) fail(where, "method_scores['" + name + "'] holds a value that is not a number");
+          out.push_back(v.get<double>());
+        }
+      }
+    }
   } catch (const json::exception& e) {
     fail(where, "malformed result line: " + json_error_text(e));
   }
@@ -160,6 +172,28 @@ json head_scores_merged_with(const std::string& path, const json& scores) {
     for (const auto& s : v) list.push_back(s);
   }
   return existing;
+}
+
+json method_score_json(const std::vector<TestResult>& results, const std::string& method, int n_layer, int n_head,
+                       const std::string& where) {
+  json out = json::object();
+  std::vector<const std::vector<double>*> lists;
+  const size_t heads = static_cast<size_t>(n_layer) * n_head;
+  for (const auto& r : results) {
+    auto it = r.method_scores.find(method);
+    if (it == r.method_scores.end()) continue;
+    if (it->second.size() != heads)
+      fail(where, "test " + r.test_id + ": method_scores['" + method + "'] holds " + std::to_string(it->second.size()) +
+                      " scores for " + std::to_string(heads) + " heads");
+    lists.push_back(&it->second);
+  }
+  for (int l = 0; l < n_layer; ++l)
+    for (int h = 0; h < n_head; ++h) {
+      json list = json::array();
+      for (const auto* v : lists) list.push_back((*v)[static_cast<size_t>(l) * n_head + h]);
+      out[HeadId{l, h}.key()] = std::move(list);
+    }
+  return out;
 }
 
 void merge_head_scores_into(const std::string& path, const json& scores) {

@@ -39,6 +39,9 @@ struct TestResult {
   double sink_mass_top_heads = -1;                  // mean first-token mass of the sink heads; -1: none observed
   std::optional<std::vector<StepCopies>> steps;     // per decode step (NiahRunConfig::record_steps)
   std::map<std::string, double> sink_mass_by_head;  // "L-H" -> mean first-token mass, with steps
+  // Scores of the NIAH-pass detectors (detect --methods qrhead,lookback): method -> one score
+  // per head, layer-major ("method_scores"; written only when present).
+  std::map<std::string, std::vector<double>> method_scores;
 };
 
 // The one detect result line: the writer's and every reader's. Types are strict (a depth of
@@ -64,6 +67,12 @@ TestObservations observations_from_json(const nlohmann::json& j, const std::stri
 // Reference head_score format: {"L-H": [score of each counted test, ...]}, all heads,
 // tests in the given order.
 nlohmann::json head_score_json(const std::vector<TestResult>& results, int n_layer, int n_head);
+
+// The reference format for a NIAH-pass detector: {"L-H": [score of each test that holds
+// `method`, ...]}, tests in the given order. Error naming `where` when a test's list does not
+// have one score per head.
+nlohmann::json method_score_json(const std::vector<TestResult>& results, const std::string& method, int n_layer,
+                                 int n_head, const std::string& where);
 
 // Extends the lists of an existing reference file with `scores` (same keys); the file is
 // replaced atomically. Error if the files' heads differ.

@@ -142,6 +142,22 @@ std::string run_name(const fs::path& dir) {
   return clean.filename().string();
 }
 
+// summary.json's "methods" (rhead detect --methods): one row per pair of methods.
+void method_agreement_table(std::ostream& out, const std::vector<analysis::MethodAgreement>& pairs) {
+  const auto corr = [](double v) { return std::isfinite(v) ? fixed(v, 3) : std::string("n/a"); };
+  out << "<table class=\"agreement\"><caption>Agreement between detection methods (per-head means; "
+         "docs/head_methods.md)</caption>\n<tr><th>methods</th><th>Spearman</th><th>Pearson</th>";
+  for (const auto& o : pairs.front().top_k) out << "<th>top-" << o.k << " shared</th>";
+  out << "</tr>\n";
+  for (const auto& p : pairs) {
+    out << "<tr><td>" << escape(p.a) << " vs " << escape(p.b) << "</td><td>" << corr(p.spearman) << "</td><td>"
+        << corr(p.pearson) << "</td>";
+    for (const auto& o : p.top_k) out << "<td>" << o.shared << " / " << o.k << "</td>";
+    out << "</tr>\n";
+  }
+  out << "</table>\n";
+}
+
 void detect_section(std::ostream& out, const analysis::DetectRun& run, const std::string& name,
                     const fs::path& report_dir) {
   out << "<section class=\"run\"><h2>Detection run: " << escape(name) << "</h2>\n";
@@ -208,6 +224,7 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
     figure_html(out, *first_heatmap);
     out << "</div>\n";
   }
+  if (!run.agreement.empty()) method_agreement_table(out, run.agreement);
   out << "</div>\n";
   // Details, folded.
   out << "<details><summary>Settings and model</summary>\n<div class=\"tables\">\n";

@@ -94,12 +94,12 @@ TEST(SyntheticHeads, MethodListIsChecked) {
   EXPECT_THROW(parse_detect_methods("induction"), Error);  // copy always runs
   EXPECT_THROW(parse_detect_methods("copy,copy"), Error);
   EXPECT_THROW(parse_detect_methods("copy,attention"), Error);
-  try {
-    parse_detect_methods("copy,qrhead");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not implemented"), std::string::npos) << e.what();
-  }
+  const DetectMethods m = parse_detect_methods("copy,qrhead,lookback,induction");
+  EXPECT_TRUE(m.qrhead);
+  EXPECT_TRUE(m.lookback);
+  EXPECT_EQ(m.synthetic.size(), 1u);
+  EXPECT_FALSE(parse_detect_methods("copy,lookback").qrhead);
+  EXPECT_FALSE(parse_detect_methods("copy").any());
 }
 
 TEST(SyntheticHeads, DetectWritesEachMethodAndTheAgreementTable) {

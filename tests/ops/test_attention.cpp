@@ -99,6 +99,8 @@ struct AttnResult {
   std::vector<float> out;
   std::vector<int32_t> argmax, topk;
   std::vector<float> argmax_w, topk_w, span, sink;
+  std::vector<float> key_w;  // [T * H, key_len]: the key-weight probe (ProbeRequest::key_weights_len)
+  int64_t key_len = 0;
   std::vector<double> head_sum;
 };
 
@@ -114,6 +116,8 @@ AttnResult run(const AttnCase& c, void (*kernel)(const AttentionArgs&), bool pro
   o.span.assign(n, -1);
   o.sink.assign(n, -1);
   o.head_sum.assign(static_cast<size_t>(c.n_head) * c.hd, 0.0);
+  o.key_len = std::max<int64_t>(1, c.n_keys() - 2);  // short of the last keys: the bound is checked too
+  o.key_w.assign(n * o.key_len, -1.0f);
   std::vector<int32_t> slots(T);
   for (int64_t t = 0; t < T; ++t) slots[t] = t % c.observe_every == c.observe_every - 1 ? static_cast<int32_t>(t) : -1;
   AttentionArgs a;
@@ -148,6 +152,9 @@ AttnResult run(const AttnCase& c, void (*kernel)(const AttentionArgs&), bool pro
     a.probes.span_end = c.span_end;
     a.probes.span_mass = o.span.data();
     a.probes.sink_mass = o.sink.data();
+    a.probes.key_weights_len = o.key_len;
+    a.probes.key_weights_stride = c.n_head;
+    a.probes.key_weights = o.key_w.data();
   }
   a.head_out_sum = o.head_sum.data();
   kernel(a);
@@ -210,6 +217,12 @@ void expect_matches_oracle(const AttnCase& c, const AttnResult& o, double tol, b
       for (size_t x = 0; x < keys.size(); ++x)
         if (keys[x] >= c.span_begin && keys[x] < c.span_end) span += w[x];
       EXPECT_NEAR(o.span[r], span, tol) << where;
+      // Key weights: each key's weight below key_len, 0 where the row does not see it.
+      std::vector<double> want_w(static_cast<size_t>(o.key_len), 0.0);
+      for (size_t x = 0; x < keys.size(); ++x)
+        if (keys[x] < o.key_len) want_w[keys[x]] = w[x];
+      for (int64_t j = 0; j < o.key_len; ++j)
+        EXPECT_NEAR(o.key_w[r * o.key_len + j], want_w[j], tol) << where << " key " << j;
       std::vector<size_t> order(keys.size());
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return w[x] > w[y]; });
@@ -231,6 +244,7 @@ void expect_kernels_agree(const AttnResult& a, const AttnResult& b, double tol) 
     EXPECT_NEAR(a.span[i], b.span[i], tol);
     EXPECT_NEAR(a.argmax_w[i], b.argmax_w[i], tol);
   }
+  for (size_t i = 0; i < a.key_w.size(); ++i) EXPECT_NEAR(a.key_w[i], b.key_w[i], tol) << "key weight " << i;
 }
 
 // ---- hand-checked: one head, hd 2, k_j = (j, 0), v_j = (j, 1), q = (1, 0), scale 1 ----------
