@@ -23,7 +23,18 @@ std::size_t ScoreMap::test_count() const {
   return n;
 }
 
+namespace {
+
+// The qrhead method's file holds calibrated scores, which go below 0; every other score file
+// (the copy score and the synthetic detectors) holds scores in [0, kMaxHeadScore].
+bool holds_signed_scores(const std::string& where) {
+  return fs::path(where).filename() == std::string("head_score.") + kQrheadScoreFileMethod + ".json";
+}
+
+}  // namespace
+
 ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::string& where) {
+  const double lowest = holds_signed_scores(where) ? -kMaxHeadScore : 0.0;
   if (!doc.is_object()) fail(where, "expected a JSON object {\"<layer>-<head>\": [scores...]}");
   if (doc.empty()) fail(where, "no heads in the score file");
   std::vector<std::pair<HeadId, const nlohmann::json*>> entries;
@@ -54,7 +65,7 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
     list.reserve(values->size());
     for (const auto& v : *values) {
       if (!v.is_number()) fail(where, "head \"" + id.key() + "\" has a non-numeric score " + v.dump());
-      list.push_back(json_number_in(v, where, "head \"" + id.key() + "\" score", -kMaxHeadScore, kMaxHeadScore));
+      list.push_back(json_number_in(v, where, "head \"" + id.key() + "\" score", lowest, kMaxHeadScore));
     }
   }
   for (std::size_t i = 0; i < map.head_count(); ++i) {

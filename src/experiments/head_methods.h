@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "io/json_range.h"
 #include "model/probes.h"
 #include "model/session.h"
 
 namespace rhead {
 
-inline constexpr const char* kQrheadMethod = "qrhead";
+inline constexpr const char* kQrheadMethod = kQrheadScoreFileMethod;  // io/json_range.h
 inline constexpr const char* kLookbackMethod = "lookback";
 inline constexpr int64_t kQrheadDocTokens = 64;  // tokens per haystack document
 inline constexpr const char* kQrheadNullQuestion = "N/A";

@@ -13,9 +13,10 @@ namespace rhead {
 // 1 / (needle tokens) per decode step that copies from the needle, so a head that copies a
 // needle token more than once scores above 1 (the reference's Qwen1.5-14B file holds 1.65).
 // No run reaches 1000; a larger value, or a negative one in a result line, is a corrupt file.
-// A score file may hold scores down to -kMaxHeadScore: the detectors of `detect --methods`
-// share the format, and qrhead's calibrated scores go below 0.
+// The one exception is the qrhead method's file (head_score.qrhead.json): its calibrated
+// scores go below 0, down to -kMaxHeadScore.
 inline constexpr double kMaxHeadScore = 1000.0;
+inline constexpr const char* kQrheadScoreFileMethod = "qrhead";
 
 // A finite number in [lo, hi].
 double json_number_in(const nlohmann::json& v, const std::string& where, const std::string& what, double lo, double hi);

@@ -83,6 +83,11 @@ TEST(StrictJson, ScoreFilesHoldFiniteNonNegativeScores) {
     const std::string e = error_of([&] { analysis::score_map_from_reference_json(doc, "s.json"); });
     EXPECT_NE(e.find("s.json: head \"0-1\" score"), std::string::npos) << bad << ": " << e;
   }
+  // qrhead's calibrated scores go below 0: its file alone may hold them.
+  json signed_doc = ok;
+  signed_doc["0-1"] = {-5.0};
+  EXPECT_NO_THROW(analysis::score_map_from_reference_json(signed_doc, "run/head_score.qrhead.json"));
+  EXPECT_THROW(analysis::score_map_from_reference_json(signed_doc, "run/head_score.lookback.json"), Error);
 }
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
