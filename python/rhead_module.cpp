@@ -255,6 +255,9 @@ NiahOptions niah_options_of(const PyModel& m, const py::dict& options) {
 
 py::object detect(const PyModel& m, const py::dict& options, bool show_progress, py::object callback) {
   const NiahOptions o = niah_options_of(m, options);
+  std::string methods = "copy";
+  take(options, "methods", methods);
+  parse_detect_methods(methods);  // refused before anything runs
   RunProgress progress(show_progress, std::move(callback));
   DetectSummary s;
   {
@@ -263,7 +266,7 @@ py::object detect(const PyModel& m, const py::dict& options, bool show_progress,
     d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
       progress.step(done, total, r.counted, r.test_id, to_json(r), elapsed);
     };
-    s = run_detect_from_options(m.lm, o, d);
+    s = run_detect_with_methods(m.lm, o, d, methods, nullptr);
   }
   progress.finish();
   return to_python(s.to_json());

@@ -233,9 +233,13 @@ def detect(model_or_path: Union[Model, str], *, out: str, needles: Optional[str]
            depths: Optional[int] = None, prompt_template: Optional[str] = None, chat_template: Optional[str] = None,
            no_chat: bool = False, buffer: Optional[int] = None, max_new_tokens: Optional[int] = None,
            prefix_reuse: bool = True, shard: str = "0/1", progress: Union[bool, Callable[..., Any]] = True,
-           device: Optional[str] = None, threads: int = 0) -> Scores:
+           device: Optional[str] = None, threads: int = 0, methods: str = "copy") -> Scores:
     """The retrieval-head detection of ``rhead detect``: writes (or resumes) the run folder
     ``out`` (results.jsonl, head_score.json, summary.json, run.json) and returns its scores.
+
+    ``methods``: detectors, comma-separated, as ``--methods`` (copy always; qrhead, lookback,
+    previous-token, duplicate-token, induction each write ``head_score.<method>.json``; read
+    one with ``read_scores(out + "/head_score.qrhead.json")``).
 
     ``needles``: needle sets, JSONL (default: built-in).  ``haystack``: a folder of .txt files
     (default: built-in filler).  ``lengths``: "MIN:MAX:N" (default
@@ -251,7 +255,8 @@ def detect(model_or_path: Union[Model, str], *, out: str, needles: Optional[str]
     model = model_or_path if isinstance(model_or_path, Model) else load(model_or_path, device=device, threads=threads)
     options = dict(needles=_path(needles), haystack=_path(haystack), lengths=lengths, depths=depths,
                    prompt_template=prompt_template, chat_template=chat_template, no_chat=no_chat, buffer=buffer,
-                   max_new_tokens=max_new_tokens, prefix_reuse=prefix_reuse, out=_path(out), shard=shard)
+                   max_new_tokens=max_new_tokens, prefix_reuse=prefix_reuse, out=_path(out), shard=shard,
+                   methods=methods)
     callback = progress if callable(progress) else None
     _rhead.detect(model._m, options, bool(progress) and callback is None, callback)
     return read_scores(out)

@@ -309,3 +309,21 @@ def test_generate_releases_the_gil(model):
     assert len(window["g"].tokens) == 400
     quarter = (window["end"] - window["start"]) / 4
     assert any(window["start"] + quarter < x < window["end"] - quarter for x in stamps)
+
+
+def test_detect_methods_equal_cli(model, niah_tiny, rhead_binary, tmp_path):
+    """methods= is --methods: the same per-method score files, the same agreement table."""
+    small = dict(lengths="300:500:2", depths=2)
+    cli_dir, py_dir = str(tmp_path / "cli"), str(tmp_path / "py")
+    run_cli(rhead_binary, "detect", "-m", niah_tiny["gguf"], "--device", "cpu", "--needles", niah_tiny["needles"],
+            "--haystack", niah_tiny["haystack"], "--prompt-template", PROMPT, "--lengths", small["lengths"],
+            "--depths", str(small["depths"]), "--methods", "copy,lookback", "-q", "-o", cli_dir)
+    rhead.detect(model, needles=niah_tiny["needles"], haystack=niah_tiny["haystack"], prompt_template=PROMPT,
+                 out=py_dir, progress=False, methods="copy,lookback", **small)
+    for name in ("head_score.json", "head_score.lookback.json"):
+        assert _json(os.path.join(py_dir, name)) == _json(os.path.join(cli_dir, name)), name
+    assert _json(os.path.join(py_dir, "summary.json"))["methods"] == _json(os.path.join(cli_dir, "summary.json"))["methods"]
+    assert rhead.read_scores(os.path.join(py_dir, "head_score.lookback.json")).grid.shape == (3, 6)
+    with pytest.raises(rhead.Error, match="methods"):
+        rhead.detect(model, out=str(tmp_path / "bad"), progress=False, methods="copy,telepathy", **small)
+    assert not os.path.exists(str(tmp_path / "bad"))

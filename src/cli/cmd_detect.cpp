@@ -21,7 +21,7 @@ struct DetectCliOptions {
 };
 
 void run(const DetectCliOptions& o) {
-  const DetectMethods methods = parse_detect_methods(o.methods);
+  const DetectMethods methods = parse_detect_methods(o.methods);  // refused before the model loads
   LoadedModel lm = load_model_from_options(o.niah.model);
   DetectOptions d;
   d.merge_into = o.merge_into;
@@ -31,25 +31,16 @@ void run(const DetectCliOptions& o) {
     if (o.niah.quiet) return;
     std::cerr << "\n" << tests << " tests: top-K set " << (stable ? "stable, stopping" : "not stable yet") << "\n";
   };
-  d.qrhead = methods.qrhead;
-  d.lookback = methods.lookback;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
     passed += r.counted;
     bar.update(done, total, passed, elapsed, r.test_id);
   };
-  DetectSummary s = run_detect_from_options(lm, o.niah, d);
+  nlohmann::json agreement;
+  DetectSummary s = run_detect_with_methods(lm, o.niah, d, o.methods, &agreement);
   bar.finish();
-  if (methods.any()) {
-    // qrhead and lookback ran in the NIAH pass (head_score.<method>.json is written with the
-    // copy outputs); the synthetic detectors run on their own sequences. The agreement between
-    // every pair of methods goes to summary.json ("methods").
-    const nlohmann::json agreement = write_method_scores(o.niah.output, lm, methods, SyntheticOptions{});
-    const std::string summary_path = o.niah.output + "/summary.json";
-    nlohmann::json summary = read_json_file(summary_path);
-    summary["methods"] = agreement;
-    write_file_atomic(summary_path, summary.dump(2) + "\n");
+  if (!agreement.is_null()) {
     std::cout << "method agreement (Spearman, top-5 overlap):\n";
     for (const auto& p : agreement["pairs"]) {
       const std::string rho = p["spearman"].is_null() ? "n/a" : std::to_string(p["spearman"].get<double>());

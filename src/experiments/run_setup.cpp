@@ -11,9 +11,11 @@
 #include <iostream>
 
 #include "experiments/head_methods.h"
+#include "io/atomic_file.h"
 #include "io/builtin_data.h"
 #include "io/error.h"
 #include "io/file_identity.h"
+#include "io/json.h"
 
 namespace rhead {
 
@@ -237,6 +239,24 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
   d.grow_grid = o.grow;
   d.settings = settings;
   return run_detect(runner, d);
+}
+
+DetectSummary run_detect_with_methods(const LoadedModel& lm, const NiahOptions& o, DetectOptions d,
+                                      const std::string& method_list, nlohmann::json* agreement) {
+  const DetectMethods methods = parse_detect_methods(method_list);
+  d.qrhead = methods.qrhead;
+  d.lookback = methods.lookback;
+  DetectSummary s = run_detect_from_options(lm, o, d);
+  json pairs;
+  if (methods.any()) {
+    pairs = write_method_scores(o.output, lm, methods, SyntheticOptions{});
+    const std::string summary_path = o.output + "/summary.json";
+    json summary = read_json_file(summary_path);
+    summary["methods"] = pairs;
+    write_file_atomic(summary_path, summary.dump(2) + "\n");
+  }
+  if (agreement) *agreement = pairs;
+  return s;
 }
 
 std::vector<int32_t> haystack_calibration_tokens(const LoadedModel& lm, const std::string& haystack_dir) {

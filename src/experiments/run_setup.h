@@ -16,6 +16,7 @@
 #include "experiments/causal.h"
 #include "experiments/detect.h"
 #include "experiments/runner.h"
+#include "experiments/synthetic_heads.h"
 
 namespace rhead {
 
@@ -100,6 +101,12 @@ class ProgressBar {
 // `d` carries what the options do not (merge_into, until_stable, stable_k, the callbacks); its
 // output directory, shard and settings come from `o`.
 DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& o, DetectOptions d);
+// The same with `--methods` (experiments/synthetic_heads.h parse_detect_methods): qrhead and
+// lookback in the NIAH pass, the synthetic detectors on their own sequences after it; the
+// agreement of every pair of methods goes to summary.json ("methods") and into `agreement`
+// (null when no method beyond copy ran).
+DetectSummary run_detect_with_methods(const LoadedModel& lm, const NiahOptions& o, DetectOptions d,
+                                      const std::string& methods, nlohmann::json* agreement);
 
 // The conditions and heads of `rhead niah` and rhead.niah() beside the NIAH options.
 struct NiahCausalRunOptions {
