@@ -134,6 +134,8 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     // the chunk size), so a test's line does not depend on the test run before it.
     const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
     if (chunk > 0) keep -= keep % chunk;
+    // A compacted KV cache (KV policy) may have dropped the window before `keep`: start over.
+    if (!session_->can_truncate(static_cast<int64_t>(keep))) keep = 0;
   }
   session_->truncate(static_cast<int64_t>(keep));
   cached_.resize(keep);
@@ -222,8 +224,13 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   prefilled_tokens_ += g.n_prefill;
   // The cache now holds the prompt (its last token computed by a decode step) and all but
   // the last generated token; only the prefill-computed part is reusable as is.
-  session_->truncate(static_cast<int64_t>(prefill.size()));
-  cached_ = prefill;
+  if (session_->can_truncate(static_cast<int64_t>(prefill.size()))) {
+    session_->truncate(static_cast<int64_t>(prefill.size()));
+    cached_ = prefill;
+  } else {  // a compacted KV cache no longer holds the prompt's window
+    session_->truncate(0);
+    cached_.clear();
+  }
   // Decode time excludes only the scoring done inside the decode loop; the scoring below
   // runs after g.decode_seconds was measured.
   const double scoring_in_decode = scoring_seconds;
