@@ -97,6 +97,8 @@ std::vector<NiahTask> NiahRunner::execution_order(std::vector<NiahTask> tasks) {
   return out;
 }
 
+int64_t NiahRunner::kv_bytes_held() const { return session_ ? session_->kv_bytes_held() : 0; }
+
 TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
