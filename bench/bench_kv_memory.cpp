@@ -23,11 +23,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_context.h"
 #include "io/error.h"
 #include "model/generate.h"
 #include "model/loader.h"
@@ -62,14 +62,6 @@ int64_t status_kb(const char* key) {
   return -1;
 }
 
-std::vector<int32_t> random_tokens(int64_t n, int vocab) {
-  std::mt19937 rng(42);
-  std::uniform_int_distribution<int32_t> dist(3, vocab - 1);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& x : t) x = dist(rng);
-  return t;
-}
-
 // --full of the KV heads, spread evenly over (layer, KV head), kept whole.
 KvPolicy bench_policy(const ModelConfig& c, const Args& a) {
   KvPolicy p(c, a.window, a.sink);
@@ -93,7 +85,7 @@ CaseResult run_case(const Args& a, int64_t depth, bool policy) {
   CaseResult r{depth, policy};
   std::vector<float> logits;
   if (depth > 0) {
-    const auto tokens = random_tokens(depth, c.n_vocab);
+    const auto tokens = bench_random_tokens(depth, c.n_vocab);
     const auto t0 = clock_type::now();
     logits = s.forward(tokens);
     r.prefill_tps = depth / std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -206,10 +198,11 @@ int main(int argc, char** argv) {
     for (int64_t d : a.depths) {
       const CaseResult& f = results[{d, false}];
       const CaseResult& p = results[{d, true}];
-      std::printf("depth %lld: policy holds %.1f%% of the whole cache's KV bytes; policy decode %.2f of its speed at "
-                  "depth %lld; RSS %+.0f MB\n",
-                  static_cast<long long>(d), 100.0 * p.kv_held / f.kv_held, p.decode_tps / decode0,
-                  static_cast<long long>(a.depths.front()), p.peak_rss_mb - f.peak_rss_mb);
+      std::printf(
+          "depth %lld: policy holds %.1f%% of the whole cache's KV bytes; policy decode %.2f of its speed at "
+          "depth %lld; RSS %+.0f MB\n",
+          static_cast<long long>(d), 100.0 * p.kv_held / f.kv_held, p.decode_tps / decode0,
+          static_cast<long long>(a.depths.front()), p.peak_rss_mb - f.peak_rss_mb);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -86,8 +86,8 @@ KvAccounting kv_accounting(const KvPolicy& p, int head_dim, KvType kv_type, int6
       const bool full = p.kv_is_full(l, g);
       a.kv_rows_kept += kv_rows_kept(length, full, window, p.sink);
       a.kv_rows_full += length;
-      a.kv_rows_held += p.active() ? kv_rows_allocated(length, full, window, p.sink, chunk, limit > 0 ? limit : length)
-                                   : length;
+      a.kv_rows_held +=
+          p.active() ? kv_rows_allocated(length, full, window, p.sink, chunk, limit > 0 ? limit : length) : length;
     }
   }
   if (p.active()) {

@@ -60,7 +60,9 @@ struct KvPolicy {
 constexpr int64_t kCpuPrefillChunk = 256;
 
 // Whether a restricted head at query position i sees key j (j <= i assumed).
-inline bool kv_visible(int64_t i, int64_t j, int64_t window, int64_t sink) { return kv_policy_sees(i, j, window, sink); }
+inline bool kv_visible(int64_t i, int64_t j, int64_t window, int64_t sink) {
+  return kv_policy_sees<int64_t>(i, j, window, sink);
+}
 
 // Rows of K (and of V) one head keeps after `length` positions.
 int64_t kv_rows_kept(int64_t length, bool full, int64_t window, int64_t sink);

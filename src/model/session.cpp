@@ -90,7 +90,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
       kv_.heads.resize(static_cast<size_t>(c.n_layer) * c.n_kv_head);
       for (int l = 0; l < c.n_layer; ++l)
         for (int g = 0; g < c.n_kv_head; ++g)
-          if (!kv.kv_is_full(l, g)) kv_.heads[static_cast<size_t>(l) * c.n_kv_head + g].map = {kv.sink, kv.window + options_.prefill_chunk};
+          if (!kv.kv_is_full(l, g))
+            kv_.heads[static_cast<size_t>(l) * c.n_kv_head + g].map = {kv.sink, kv.window + options_.prefill_chunk};
     }
   }
 }
@@ -101,7 +102,8 @@ void Session::reserve_kv(int64_t length) {
   for (int l = 0; l < kv_.n_layer; ++l)
     for (int g = 0; g < kv_.n_kv_head; ++g) {
       KvHeadRows& h = kv_.heads[static_cast<size_t>(l) * kv_.n_kv_head + g];
-      const int64_t rows = kv_rows_allocated(length, h.map.ring == 0, p.window, p.sink, options_.prefill_chunk, capacity_);
+      const int64_t rows =
+          kv_rows_allocated(length, h.map.ring == 0, p.window, p.sink, options_.prefill_chunk, capacity_);
       if (rows <= h.rows) continue;
       // Rows below sink + ring sit at their own position: the held ones move as they are.
       for (void** buf : {&h.k, &h.v}) {

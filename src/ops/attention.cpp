@@ -111,7 +111,8 @@ const uint8_t* kv_rows_at(const uint8_t* base, const KvRowMap* ring, int64_t b, 
   gather.resize(static_cast<size_t>(n * row_bytes));
   for (int64_t j = b; j < b + n;) {
     const int64_t m = std::min(ring->run(j), b + n - j);
-    std::memcpy(gather.data() + (j - b) * row_bytes, base + ring->row(j) * row_bytes, static_cast<size_t>(m * row_bytes));
+    std::memcpy(gather.data() + (j - b) * row_bytes, base + ring->row(j) * row_bytes,
+                static_cast<size_t>(m * row_bytes));
     j += m;
   }
   return gather.data();

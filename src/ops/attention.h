@@ -71,7 +71,7 @@ struct AttentionArgs {
   // kv_head_stride are then unused. The kernels visit keys in the same order either way, so
   // results do not depend on the layout; only keys a query sees must still be held.
   const KvHeadRows* kv_heads = nullptr;
-  float* out = nullptr;        // [n_tokens, n_head, head_dim]
+  float* out = nullptr;  // [n_tokens, n_head, head_dim]
 
   // Visibility and scoring (see the file comment). The defaults give plain causal attention.
   int64_t window = 0;                    // model sliding window in positions, layer-wide; 0: none

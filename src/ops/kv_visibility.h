@@ -23,19 +23,24 @@
 
 namespace rhead {
 
+// Positions are int64_t on the host; a device kernel may use int (I: the integer type).
+
 // First key a query at position i may see under a model window (0: none).
-RHEAD_HOST_DEVICE int64_t kv_window_start(int64_t i, int64_t window) {
+template <class I>
+RHEAD_HOST_DEVICE I kv_window_start(I i, I window) {
   return window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
 }
 
 // The KV-policy part of the rule: a windowed head (head_window > 0) sees the sink and its
 // last head_window positions; 0 is a full head.
-RHEAD_HOST_DEVICE bool kv_policy_sees(int64_t i, int64_t j, int64_t head_window, int64_t sink) {
+template <class I>
+RHEAD_HOST_DEVICE bool kv_policy_sees(I i, I j, I head_window, I sink) {
   return head_window <= 0 || j < sink || i - j < head_window;
 }
 
 // The whole rule, with lo = kv_window_start(i, window).
-RHEAD_HOST_DEVICE bool kv_sees(int64_t i, int64_t j, int64_t lo, int64_t head_window, int64_t sink) {
+template <class I>
+RHEAD_HOST_DEVICE bool kv_sees(I i, I j, I lo, I head_window, I sink) {
   return j <= i && j >= lo && kv_policy_sees(i, j, head_window, sink);
 }
 
@@ -48,7 +53,7 @@ struct KvRuns {
 
 RHEAD_HOST_DEVICE KvRuns kv_runs(int64_t i, int64_t window, int64_t head_window, int64_t sink) {
   KvRuns v;
-  const int64_t lo = kv_window_start(i, window);
+  const int64_t lo = kv_window_start<int64_t>(i, window);
   int64_t recent = head_window > 0 && i - head_window + 1 > lo ? i - head_window + 1 : lo;
   if (head_window > 0 && sink > lo) {
     if (sink >= recent) {

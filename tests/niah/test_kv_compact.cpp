@@ -63,15 +63,16 @@ TEST(KvCompactNiah, SweepConditionsGiveTheSameLines) {
     SessionOptions so;
     so.kv_policy = KvPolicy(c, cond.window, cond.sink);
     for (const HeadId& h : cond.full) so.kv_policy.set_full(h.layer, h.head);
-    const std::string what = "window " + std::to_string(cond.window) + " sink " + std::to_string(cond.sink) +
-                             " full " + std::to_string(cond.full.size());
+    const std::string what = "window " + std::to_string(cond.window) + " sink " + std::to_string(cond.sink) + " full " +
+                             std::to_string(cond.full.size());
     int64_t held_compact = 0, held_whole = 0;
     const std::vector<json> compact = run_lines(lm, so, &held_compact);
     so.kv_compact = false;
     const std::vector<json> whole = run_lines(lm, so, &held_whole);
     ASSERT_EQ(compact.size(), whole.size()) << what;
     for (size_t i = 0; i < compact.size(); ++i) {
-      EXPECT_EQ(compact[i], whole[i]) << what << "\n compacted: " << compact[i].dump() << "\n whole: " << whole[i].dump();
+      EXPECT_EQ(compact[i], whole[i]) << what << "\n compacted: " << compact[i].dump()
+                                      << "\n whole: " << whole[i].dump();
       passed += compact[i]["counted"].get<bool>();
     }
     lines += static_cast<int>(compact.size());
