@@ -216,45 +216,46 @@ void run_attn(const AttnOptions& o) {
                trace.decode_seconds > 0 ? trace.steps.size() / trace.decode_seconds : 0.0);
 }
 
-CommandRegistrar reg("attn", [](CLI::App& app) {
-  auto o = std::make_shared<AttnOptions>();
+CLI::App* add_command(CLI::App& app, AttnOptions& o) {
   auto* cmd = app.add_subcommand(
       "attn", "greedy generation showing each query head's argmax position, token and weight per step");
-  add_model_options(cmd, o->model);
-  cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, BOS only)");
-  cmd->add_option("--context", o->context,
+  add_model_options(cmd, o.model);
+  cmd->add_option("-p,--prompt", o.prompt, "prompt text (default: empty, BOS only)");
+  cmd->add_option("--context", o.context,
                   "a document (text file): the prompt is explain's, the document framed by the prompt format with "
                   "--question");
-  cmd->add_option("--question", o->question, "the question asked about --context");
-  add_prompt_options(cmd, o->chat_template, o->no_chat, o->prompt_template);
-  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(at_least(0));
-  cmd->add_option("--heads", o->heads,
+  cmd->add_option("--question", o.question, "the question asked about --context");
+  add_prompt_options(cmd, o.chat_template, o.no_chat, o.prompt_template);
+  cmd->add_option("-n,--n-tokens", o.n, "tokens to generate")->check(at_least(0));
+  cmd->add_option("--heads", o.heads,
                   "query heads shown: all, L-H,... (or heads:L-H,...), kv:L-G,..., top:K (with --scores)")
       ->capture_default_str();
-  cmd->add_option("--layers", o->layers, "only heads of these layers, e.g. 0,2 or 10-15");
-  cmd->add_option("--mask", o->mask,
+  cmd->add_option("--layers", o.layers, "only heads of these layers, e.g. 0,2 or 10-15");
+  cmd->add_option("--mask", o.mask,
                   "heads to mask: heads:L-H[,L-H...] (query heads), kv:L-G[,L-G...] (all query heads of KV "
                   "group G of layer L), top:K and random:K (with --scores; random also --seed), or none");
-  cmd->add_option("--mask-mode", o->mask_mode,
+  cmd->add_option("--mask-mode", o.mask_mode,
                   "uniform: attend uniformly to the causal prefix (the reference's zeroed query); zero: remove the "
                   "head's output; mean: replace it by its mean over an unmasked calibration run on the prompt")
       ->check(CLI::IsMember({"uniform", "zero", "mean"}));
-  cmd->add_option("--mask-phase", o->mask_phase, "decode: mask decode steps only (the reference); all: prefill too")
+  cmd->add_option("--mask-phase", o.mask_phase, "decode: mask decode steps only (the reference); all: prefill too")
       ->check(CLI::IsMember({"decode", "all"}));
-  cmd->add_option("--top-k", o->top_k, "also report each head's top-k positions, their tokens and weights")
+  cmd->add_option("--top-k", o.top_k, "also report each head's top-k positions, their tokens and weights")
       ->check(CLI::Range(0, 1000));
-  cmd->add_option("--plot", o->plot,
+  cmd->add_option("--plot", o.plot,
                   "also draw one head's attention at each step over the positions it looked at (argmax path "
                   "outlined, weights of its top-k, 8 unless --top-k says more): a .png or .svg file");
-  cmd->add_option("--plot-head", o->plot_head,
+  cmd->add_option("--plot-head", o.plot_head,
                   "the head drawn by --plot, L-H (default: the shown head that copied most)");
-  cmd->add_flag("--json", o->json, "one JSON object per step (blocks.{l}.attn.argmax, ...) on stdout");
-  cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
-  cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
-  add_kv_options(cmd, o->kv);
-  add_kv_selection_options(cmd, o->kv);  // --scores and --seed: also for --heads / --mask top:K, random:K
-  cmd->callback([o] { run_attn(*o); });
-});
+  cmd->add_flag("--json", o.json, "one JSON object per step (blocks.{l}.attn.argmax, ...) on stdout");
+  cmd->add_flag("--no-bos", o.no_bos, "do not add the BOS token");
+  cmd->add_flag("!--ignore-eos", o.stop_at_eos, "keep generating past the end-of-sequence token");
+  add_kv_options(cmd, o.kv);
+  add_kv_selection_options(cmd, o.kv);  // --scores and --seed: also for --heads / --mask top:K, random:K
+  return cmd;
+}
+
+const Command<AttnOptions> command("attn", add_command, run_attn);
 
 }  // namespace
 }  // namespace rhead::cli

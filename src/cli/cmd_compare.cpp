@@ -135,31 +135,29 @@ void run_compare(const CompareOptions& opt) {
   print_strong(p.only_b, p.b_label, p.a_label, p.threshold, opt.show, false);
 }
 
-const CommandRegistrar registrar(
-    "compare",
-    [](CLI::App& app) {
-      auto opt = std::make_shared<CompareOptions>();
-      auto* cmd = app.add_subcommand(
-          "compare",
-          "Compare retrieval-score maps: Pearson/Spearman of per-head means, top-K overlap, heads strong in one only");
-      cmd->add_option("inputs", opt->inputs,
-                      "head_score JSON files or rhead detect outputs (directory, results.jsonl, summary.json)")
-          ->required()
-          ->expected(2, -1);
-      cmd->add_flag("--json", opt->json, "machine-readable output");
-      cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
-                    "compare only the heads both maps have when their shapes differ");
-      cmd->add_option("--top", opt->ks, "K values of the top-K overlap")
-          ->delimiter(',')
-          ->check(at_least(1))
-          ->capture_default_str();
-      cmd->add_option("--threshold", opt->threshold, "score above which a head is a retrieval head")
-          ->check(in_range(0, 1))
-          ->capture_default_str();
-      cmd->add_option("--show", opt->show, "heads listed per 'strong in one only' list")->capture_default_str();
-      cmd->callback([opt] { run_compare(*opt); });
-    },
-    Compute::files_only);
+CLI::App* add_command(CLI::App& app, CompareOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "compare",
+      "Compare retrieval-score maps: Pearson/Spearman of per-head means, top-K overlap, heads strong in one only");
+  cmd->add_option("inputs", o.inputs,
+                  "head_score JSON files or rhead detect outputs (directory, results.jsonl, summary.json)")
+      ->required()
+      ->expected(2, -1);
+  cmd->add_flag("--json", o.json, "machine-readable output");
+  cmd->add_flag("--allow-shape-mismatch", o.allow_shape_mismatch,
+                "compare only the heads both maps have when their shapes differ");
+  cmd->add_option("--top", o.ks, "K values of the top-K overlap")
+      ->delimiter(',')
+      ->check(at_least(1))
+      ->capture_default_str();
+  cmd->add_option("--threshold", o.threshold, "score above which a head is a retrieval head")
+      ->check(in_range(0, 1))
+      ->capture_default_str();
+  cmd->add_option("--show", o.show, "heads listed per 'strong in one only' list")->capture_default_str();
+  return cmd;
+}
+
+const Command<CompareOptions> command("compare", add_command, run_compare, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

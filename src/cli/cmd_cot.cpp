@@ -47,13 +47,7 @@ void run(const CotOptions& o) {
   std::vector<CotStyle> styles;
   for (const auto& s : o.styles) styles.push_back(cot_style_from_name(s));
   PromptFormat format;
-  if (!o.chat_template.empty()) {
-    format.chat = chat_template_from_name(o.chat_template);
-    if (!format.chat)
-      throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
-  } else if (!o.no_chat) {
-    format.chat = tok.chat_template();
-  }
+  format.chat = choose_chat_template(tok, o.chat_template, o.no_chat);
   Conditions masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
     std::vector<int32_t> ids =
         tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
@@ -94,31 +88,32 @@ void run(const CotOptions& o) {
   std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json}\n";
 }
 
-CommandRegistrar reg("cot", [](CLI::App& app) {
-  auto o = std::make_shared<CotOptions>();
+CLI::App* add_command(CLI::App& app, CotOptions& o) {
   auto* cmd = app.add_subcommand("cot",
                                  "arithmetic reasoning, answer-only vs chain-of-thought, under head masks (default "
                                  "mask mode uniform, phase decode)");
-  add_model_options(cmd, o->model);
-  cmd->add_option("--data", o->data,
+  add_model_options(cmd, o.model);
+  cmd->add_option("--data", o.data,
                   "JSONL, one {\"question\", \"answer\"} a line, the answer ending with \"#### N\" "
                   "(default: the built-in arith_small set)");
-  cmd->add_option("--fewshot", o->fewshot,
+  cmd->add_option("--fewshot", o.fewshot,
                   "few-shot exemplars in the same format (default: the built-in arith_fewshot set; 'none': zero-shot)");
-  cmd->add_option("--shots", o->shots, "exemplars used, from the start of the file")->capture_default_str();
-  cmd->add_option("--styles", o->styles,
+  cmd->add_option("--shots", o.shots, "exemplars used, from the start of the file")->capture_default_str();
+  cmd->add_option("--styles", o.styles,
                   "prompting styles: answer_only (exemplars end in \"The answer is N.\"), cot (exemplars reason first)")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
-  cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
+  cmd->add_option("--chat-template", o.chat_template, "wrap the prompt as a user message of this chat template");
+  cmd->add_flag("--no-chat", o.no_chat, "never use the model's chat template");
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
       ->capture_default_str()
       ->check(at_least(1));
-  add_item_run_options(cmd, o->masks, o->kv, o->no_baseline, o->output, o->shard, o->quiet);
+  add_item_run_options(cmd, o.masks, o.kv, o.no_baseline, o.output, o.shard, o.quiet);
   cmd->footer("The answer's number is the first after \"The answer is\", else after \"####\", else the last number.");
-  cmd->callback([o] { run(*o); });
-});
+  return cmd;
+}
+
+const Command<CotOptions> command("cot", add_command, run);
 
 }  // namespace
 }  // namespace rhead::cli

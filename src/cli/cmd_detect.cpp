@@ -18,7 +18,6 @@ struct DetectCliOptions {
   bool until_stable = false;
   int stable_k = 0;
   std::string methods = "copy";
-  bool grow = false;
 };
 
 void run(const DetectCliOptions& o) {
@@ -32,7 +31,6 @@ void run(const DetectCliOptions& o) {
     if (o.niah.quiet) return;
     std::cerr << "\n" << tests << " tests: top-K set " << (stable ? "stable, stopping" : "not stable yet") << "\n";
   };
-  d.grow_grid = o.grow;
   ProgressBar bar(!o.niah.quiet);
   int passed = 0;
   d.progress = [&](int done, int total, const TestResult& r, double elapsed) {
@@ -60,21 +58,17 @@ void run(const DetectCliOptions& o) {
   std::cout << "\nwrote " << o.niah.output << "/{results.jsonl, head_score.json, head_stats.json, summary.json}\n";
 }
 
-CommandRegistrar reg("detect", [](CLI::App& app) {
-  auto o = std::make_shared<DetectCliOptions>();
+CLI::App* add_command(CLI::App& app, DetectCliOptions& o) {
   auto* cmd = app.add_subcommand("detect", "find retrieval heads: NIAH grid + copy-paste scoring of every query head");
-  add_niah_options(cmd, o->niah, "runs/detect");
-  cmd->add_option("--merge-into", o->merge_into,
+  add_niah_options(cmd, o.niah, "runs/detect");
+  cmd->add_option("--merge-into", o.merge_into,
                   "also extend this reference head_score JSON file with the run's scores");
-  cmd->add_flag("--grow", o->grow,
-                "resume a folder whose run had a smaller grid (more --lengths or --depths): its lines are kept and "
-                "only the new tests run; every other setting must match");
-  cmd->add_option("--top", o->top, "heads shown in the table")->capture_default_str()->check(at_least(0));
-  cmd->add_flag("--until-stable", o->until_stable,
+  cmd->add_option("--top", o.top, "heads shown in the table")->capture_default_str()->check(at_least(0));
+  cmd->add_flag("--until-stable", o.until_stable,
                 "run the grid in a stratified order and stop once the top-K set is stable (docs/head_stats.md)");
-  cmd->add_option("--stable-k", o->stable_k, "K of --until-stable's top-K set (default: the top 5% of the heads)")
+  cmd->add_option("--stable-k", o.stable_k, "K of --until-stable's top-K set (default: the top 5% of the heads)")
       ->check(at_least(1));
-  cmd->add_option("--methods", o->methods,
+  cmd->add_option("--methods", o.methods,
                   "detectors, comma-separated: copy (the retrieval score, always), previous-token, duplicate-token, "
                   "induction (on repeated random tokens; each writes head_score.<method>.json)")
       ->capture_default_str();
@@ -84,8 +78,10 @@ CommandRegistrar reg("detect", [](CLI::App& app) {
       "its retrieval score averaged over the counted tests; its frequency the share of counted tests in which it "
       "copied at least one needle token. With no counted test nothing is ranked. --lengths are context lengths as the "
       "reference counts them: the haystack holds each length minus --buffer tokens.");
-  cmd->callback([o] { run(*o); });
-});
+  return cmd;
+}
+
+const Command<DetectCliOptions> command("detect", add_command, run);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -18,6 +18,7 @@
 #include "cli/kv_options.h"
 #include "cli/niah_options.h"
 #include "experiments/explain_run.h"
+#include "io/enum_names.h"
 #include "io/error.h"
 #include "io/text.h"
 #include "model/generate.h"
@@ -44,14 +45,10 @@ std::string read_text_file(const std::string& path) {
   return s.str();
 }
 
-const char* support_colour(Support s) {
-  switch (s) {
-    case Support::copied: return "\033[1;32m";
-    case Support::attended: return "\033[1;33m";
-    case Support::unsupported: return "\033[1;4;31m";
-  }
-  return "";
-}
+constexpr EnumName<Support> kSupportColours[] = {
+    {Support::copied, "\033[1;32m"}, {Support::attended, "\033[1;33m"}, {Support::unsupported, "\033[1;4;31m"}};
+
+const char* support_colour(Support s) { return name_in(kSupportColours, s); }
 
 void print_terminal(const Explanation& e, bool colour) {
   const char* reset = colour ? "\033[0m" : "";
@@ -114,44 +111,45 @@ void run_explain(const ExplainOptions& o) {
   }
 }
 
-CommandRegistrar reg("explain", [](CLI::App& app) {
-  auto o = std::make_shared<ExplainOptions>();
+CLI::App* add_command(CLI::App& app, ExplainOptions& o) {
   auto* cmd = app.add_subcommand("explain",
                                  "answer a question over a document and trace each answer token to the document "
                                  "tokens the top retrieval heads copied it from (copied / attended / unsupported)");
-  add_model_options(cmd, o->model);
-  cmd->add_option("--scores", o->run.scores, "head scores: head_score.json or a detect output directory")->required();
-  cmd->add_option("--context", o->context, "the document (a text file)")->required();
-  cmd->add_option("--question", o->run.question, "the question")->required();
-  add_prompt_options(cmd, o->run.chat_template, o->run.no_chat, o->run.prompt_template);
-  cmd->add_option("-n,--max-new-tokens", o->run.max_new_tokens, "longest answer in tokens")
+  add_model_options(cmd, o.model);
+  cmd->add_option("--scores", o.run.scores, "head scores: head_score.json or a detect output directory")->required();
+  cmd->add_option("--context", o.context, "the document (a text file)")->required();
+  cmd->add_option("--question", o.run.question, "the question")->required();
+  add_prompt_options(cmd, o.run.chat_template, o.run.no_chat, o.run.prompt_template);
+  cmd->add_option("-n,--max-new-tokens", o.run.max_new_tokens, "longest answer in tokens")
       ->capture_default_str()
       ->check(at_least(1));
-  cmd->add_option("--top-heads", o->run.top_heads,
+  cmd->add_option("--top-heads", o.run.top_heads,
                   "explain with the K highest-scoring heads of --scores (default 10, every head of a smaller model)")
       ->check(at_least(1));
-  cmd->add_option("--tau", o->run.tau,
+  cmd->add_option("--tau", o.run.tau,
                   "a token no top head copied is 'attended' when the top heads' mean attention mass inside the "
                   "document is at least tau, else 'unsupported'")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--mask", o->run.mask,
+  cmd->add_option("--mask", o.run.mask,
                   "heads to mask: none, top:K, random:K (needs --seed), heads:L-H,..., kv:L-G,...")
       ->capture_default_str();
-  cmd->add_option("--mask-mode", o->run.mask_mode,
+  cmd->add_option("--mask-mode", o.run.mask_mode,
                   "uniform (the reference's zeroed query), zero (remove the output), mean (replace it by its mean over "
                   "an unmasked run on the prompt)")
       ->capture_default_str()
       ->check(CLI::IsMember({"uniform", "zero", "mean"}));
-  cmd->add_option("--mask-phase", o->run.mask_phase, "decode (the reference) or all (prefill too)")
+  cmd->add_option("--mask-phase", o.run.mask_phase, "decode (the reference) or all (prefill too)")
       ->capture_default_str()
       ->check(CLI::IsMember({"decode", "all"}));
-  cmd->add_option("--seed", o->run.seed, "seed of --mask random:K and --kv-full random:K")->capture_default_str();
-  add_kv_options(cmd, o->run.kv);  // --kv-full top:K / random:K use --scores and --seed
-  cmd->add_flag("--json", o->json, "print the explanation as JSON instead of the terminal view");
-  cmd->add_option("--html", o->html, "also write a self-contained HTML page of the context and the answer");
-  cmd->callback([o] { run_explain(*o); });
-});
+  cmd->add_option("--seed", o.run.seed, "seed of --mask random:K and --kv-full random:K")->capture_default_str();
+  add_kv_options(cmd, o.run.kv);  // --kv-full top:K / random:K use --scores and --seed
+  cmd->add_flag("--json", o.json, "print the explanation as JSON instead of the terminal view");
+  cmd->add_option("--html", o.html, "also write a self-contained HTML page of the context and the answer");
+  return cmd;
+}
+
+const Command<ExplainOptions> command("explain", add_command, run_explain);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -47,18 +47,19 @@ void run_generate(const GenerateOptions& o) {
                r.tokens.size(), r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0);
 }
 
-CommandRegistrar reg("generate", [](CLI::App& app) {
-  auto o = std::make_shared<GenerateOptions>();
+CLI::App* add_command(CLI::App& app, GenerateOptions& o) {
   auto* cmd = app.add_subcommand("generate", "greedy decoding from a prompt");
-  add_model_options(cmd, o->model);
-  cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, BOS only)");
-  cmd->add_option("-n,--n-tokens", o->n, "tokens to generate")->check(at_least(0));
-  cmd->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
-  cmd->add_flag("!--ignore-eos", o->stop_at_eos, "keep generating past the end-of-sequence token");
-  add_kv_options(cmd, o->kv);
-  add_kv_selection_options(cmd, o->kv);
-  cmd->callback([o] { run_generate(*o); });
-});
+  add_model_options(cmd, o.model);
+  cmd->add_option("-p,--prompt", o.prompt, "prompt text (default: empty, BOS only)");
+  cmd->add_option("-n,--n-tokens", o.n, "tokens to generate")->check(at_least(0));
+  cmd->add_flag("--no-bos", o.no_bos, "do not add the BOS token");
+  cmd->add_flag("!--ignore-eos", o.stop_at_eos, "keep generating past the end-of-sequence token");
+  add_kv_options(cmd, o.kv);
+  add_kv_selection_options(cmd, o.kv);
+  return cmd;
+}
+
+const Command<GenerateOptions> command("generate", add_command, run_generate);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -31,19 +31,20 @@ void run(const HeadsOptions& o) {
     write_file_atomic(o.output, text);
 }
 
-CommandRegistrar reg("heads", [](CLI::App& app) {
-  auto o = std::make_shared<HeadsOptions>();
+CLI::App* add_command(CLI::App& app, HeadsOptions& o) {
   auto* cmd = app.add_subcommand("heads", "write the strongest heads of a score map as a QRHead or ReDeEP head list");
-  cmd->add_option("scores", o->scores, "head_score JSON, detect directory or head list")->required();
-  cmd->add_option("--top", o->top, "heads listed (at most; heads scoring 0 are left out)")
+  cmd->add_option("scores", o.scores, "head_score JSON, detect directory or head list")->required();
+  cmd->add_option("--top", o.top, "heads listed (at most; heads scoring 0 are left out)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--format", o->format, "qrhead (\"L-H,L-H,...\") or redeep ([[L, H], ...])")
+  cmd->add_option("--format", o.format, "qrhead (\"L-H,L-H,...\") or redeep ([[L, H], ...])")
       ->capture_default_str()
       ->check(CLI::IsMember({"qrhead", "redeep"}));
-  cmd->add_option("-o,--output", o->output, "file to write (default: stdout)");
-  cmd->callback([o] { run(*o); });
-});
+  cmd->add_option("-o,--output", o.output, "file to write (default: stdout)");
+  return cmd;
+}
+
+const Command<HeadsOptions> command("heads", add_command, run);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -53,12 +53,13 @@ void run_info(const ModelOptions& o) {
     std::printf("tokenizer:      none (pass --tokenizer)\n");
 }
 
-CommandRegistrar reg("info", [](CLI::App& app) {
-  auto o = std::make_shared<ModelOptions>();
+CLI::App* add_command(CLI::App& app, ModelOptions& o) {
   auto* cmd = app.add_subcommand("info", "print a model's architecture, shape and tensor types");
-  add_model_options(cmd, *o);
-  cmd->callback([o] { run_info(*o); });
-});
+  add_model_options(cmd, o);
+  return cmd;
+}
+
+const Command<ModelOptions> command("info", add_command, run_info);
 
 }  // namespace
 }  // namespace rhead::cli

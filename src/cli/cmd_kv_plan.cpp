@@ -115,33 +115,32 @@ void run(const KvPlanOptions& o) {
   std::printf("wrote %s\n", output.c_str());
 }
 
-CommandRegistrar reg("kv-plan", [](CLI::App& app) {
-  auto o = std::make_shared<KvPlanOptions>();
+CLI::App* add_command(CLI::App& app, KvPlanOptions& o) {
   auto* cmd = app.add_subcommand(
       "kv-plan",
       "plan a KV cache under a memory budget: the KV heads of the best retrieval heads keep the whole cache, every "
       "other head a sink plus a recent window; writes head_policy.json for --kv-policy-file");
-  add_model_options(cmd, o->model);
-  cmd->add_option("--scores", o->scores, "retrieval scores: a head_score JSON or a detect directory")->required();
-  cmd->add_option("--budget", o->budget, "KV memory kept, as a fraction of the full cache (0.25 or 25%)")->required();
-  cmd->add_option("--length", o->length, "positions the budget is stated at (default: the model's context length)")
+  add_model_options(cmd, o.model);
+  cmd->add_option("--scores", o.scores, "retrieval scores: a head_score JSON or a detect directory")->required();
+  cmd->add_option("--budget", o.budget, "KV memory kept, as a fraction of the full cache (0.25 or 25%)")->required();
+  cmd->add_option("--length", o.length, "positions the budget is stated at (default: the model's context length)")
       ->check(in_range(1, static_cast<double>(kMaxTensorElements)));
-  cmd->add_option("--kv-window", o->window, "window of the restricted heads")
+  cmd->add_option("--kv-window", o.window, "window of the restricted heads")
       ->check(CLI::Range(int64_t{1}, int64_t{INT32_MAX}))
       ->capture_default_str();
-  cmd->add_option("--kv-sink", o->sink, "sink positions every head keeps")
+  cmd->add_option("--kv-sink", o.sink, "sink positions every head keeps")
       ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}))
       ->capture_default_str();
-  cmd->add_option("-o,--output", o->output,
+  cmd->add_option("-o,--output", o.output,
                   "the plan: a file (--format json, default head_policy.json) or a folder (--format duo, default "
                   "duo_pattern)");
-  cmd->add_option("--format", o->format,
+  cmd->add_option("--format", o.format,
                   "json: rhead's head_policy.json; duo: a DuoAttention pattern folder (full_attention_heads.tsv, "
                   "n_layer rows x n_kv_head columns, and config.json with sink_size = --kv-sink, recent_size = "
                   "--kv-window)")
       ->check(CLI::IsMember({"json", "duo"}))
       ->capture_default_str();
-  cmd->add_option("--duo-gates", o->duo_gates,
+  cmd->add_option("--duo-gates", o.duo_gates,
                   "--format duo: binary (1 full, 0 streaming) or score (each KV head's score, with the threshold in "
                   "config.json that selects the plan's full heads)")
       ->check(CLI::IsMember({"binary", "score"}))
@@ -150,8 +149,10 @@ CommandRegistrar reg("kv-plan", [](CLI::App& app) {
       "A KV head keeps the whole cache when one of its query heads does (GQA), so KV heads are ranked by their best "
       "query head's mean retrieval score; heads scoring 0 are never kept whole. Apply the plan (either format) with "
       "--kv-policy-file in niah, qa, cot, generate and attn.");
-  cmd->callback([o] { run(*o); });
-});
+  return cmd;
+}
+
+const Command<KvPlanOptions> command("kv-plan", add_command, run);
 
 }  // namespace
 }  // namespace rhead::cli

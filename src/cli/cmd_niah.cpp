@@ -53,32 +53,33 @@ void run(const NiahCommandOptions& o) {
             << "}\n";
 }
 
-CommandRegistrar reg("niah", [](CLI::App& app) {
-  auto o = std::make_shared<NiahCommandOptions>();
+CLI::App* add_command(CLI::App& app, NiahCommandOptions& o) {
   auto* cmd = app.add_subcommand(
       "niah",
       "NIAH under head masking: score (ROUGE-1 recall x 100) over the length x depth grid with heads masked "
       "(default mask mode uniform, phase decode: the reference's setting), error taxonomy, heatmaps, sweeps");
-  add_niah_options(cmd, o->niah, "runs/niah");
-  add_mask_options(cmd, o->run.masks);
-  add_kv_options(cmd, o->run.kv);
-  add_kv_sweep_options(cmd, o->run.kv);
-  cmd->add_flag("--baseline", o->run.baseline,
+  add_niah_options(cmd, o.niah, "runs/niah");
+  add_mask_options(cmd, o.run.masks);
+  add_kv_options(cmd, o.run.kv);
+  add_kv_sweep_options(cmd, o.run.kv);
+  cmd->add_flag("--baseline", o.run.baseline,
                 "also run the unmasked model (a sweep always includes K = 0 when listed)");
-  cmd->add_option("--sink-heads", o->run.sink_heads,
+  cmd->add_option("--sink-heads", o.run.sink_heads,
                   "record the first-token attention mass of this many top retrieval heads (score above the retrieval "
                   "threshold, from --scores)")
       ->capture_default_str();
-  add_support_heads_option(cmd, o->run.support_heads);
-  cmd->add_option("--merge-from", o->merge_from,
+  add_support_heads_option(cmd, o.run.support_heads);
+  cmd->add_option("--merge-from", o.merge_from,
                   "instead of running: join these niah shard directories into -o (the model is not used)");
   cmd->footer(
       "Without --needles the single San Francisco needle of the paper is used. Results: one JSON line per test "
       "with the reference fields (model, context_length, depth_percent, needle, model_response, score) and "
       "mask, error_kind (incomplete / hallucination / wrong_extraction for score <= 50), per-step copy "
       "records and sink mass. Rerun with the same -o to resume.");
-  cmd->callback([o] { run(*o); });
-});
+  return cmd;
+}
+
+const Command<NiahCommandOptions> command("niah", add_command, run);
 
 }  // namespace
 }  // namespace rhead::cli

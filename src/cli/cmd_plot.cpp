@@ -124,33 +124,30 @@ void run_plot(const PlotOptions& opt) {
   if (written == 0) fail(opt.inputs.front(), "no figure of the requested kinds can be drawn from these inputs");
 }
 
-const CommandRegistrar registrar(
-    "plot",
-    [](CLI::App& app) {
-      auto opt = std::make_shared<PlotOptions>();
-      auto* cmd = app.add_subcommand(
-          "plot",
-          "Draw figures: per score map a layer x head heatmap, score histogram and frequency scatter; per NIAH run "
-          "length x depth heatmaps and the masking sweep; for two maps side-by-side heatmaps, for more a correlation "
-          "matrix");
-      cmd->add_option("inputs", opt->inputs,
-                      "head_score JSON files, rhead detect/niah output directories, results.jsonl, summary.json, "
-                      "sweep.json or kv_sweep.json")
-          ->required()
-          ->expected(1, -1);
-      cmd->add_option("-o,--output", opt->output_dir, "directory for the figures")->capture_default_str();
-      cmd->add_option("--format", opt->format, "png, svg or both")->capture_default_str();
-      cmd->add_option(
-             "--kind", opt->kinds,
-             "only these figures: heatmap, histogram, frequency, ranked, accuracy, niah, sweep (masking and KV "
-             "sweeps), support, pair, correlation")
-          ->delimiter(',');
-      cmd->add_option("--scale", opt->scale, "PNG pixels per figure unit (2 suits print)")->capture_default_str();
-      cmd->add_flag("--allow-shape-mismatch", opt->allow_shape_mismatch,
-                    "pair/correlation figures over the common heads of maps of different shapes");
-      cmd->callback([opt] { run_plot(*opt); });
-    },
-    Compute::files_only);
+CLI::App* add_command(CLI::App& app, PlotOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "plot",
+      "Draw figures: per score map a layer x head heatmap, score histogram and frequency scatter; per NIAH run "
+      "length x depth heatmaps and the masking sweep; for two maps side-by-side heatmaps, for more a correlation "
+      "matrix");
+  cmd->add_option("inputs", o.inputs,
+                  "head_score JSON files, rhead detect/niah output directories, results.jsonl, summary.json, "
+                  "sweep.json or kv_sweep.json")
+      ->required()
+      ->expected(1, -1);
+  cmd->add_option("-o,--output", o.output_dir, "directory for the figures")->capture_default_str();
+  cmd->add_option("--format", o.format, "png, svg or both")->capture_default_str();
+  cmd->add_option("--kind", o.kinds,
+                  "only these figures: heatmap, histogram, frequency, ranked, accuracy, niah, sweep (masking and KV "
+                  "sweeps), support, pair, correlation")
+      ->delimiter(',');
+  cmd->add_option("--scale", o.scale, "PNG pixels per figure unit (2 suits print)")->capture_default_str();
+  cmd->add_flag("--allow-shape-mismatch", o.allow_shape_mismatch,
+                "pair/correlation figures over the common heads of maps of different shapes");
+  return cmd;
+}
+
+const Command<PlotOptions> command("plot", add_command, run_plot, Compute::files_only);
 
 }  // namespace
 }  // namespace rhead::cli

@@ -36,13 +36,7 @@ PromptFormat qa_format(const QaOptions& o, const Tokenizer& tok) {
   PromptFormat f;
   f.base_template = o.prompt_template;
   f.chat_user_template = o.prompt_template;
-  if (!o.chat_template.empty()) {
-    f.chat = chat_template_from_name(o.chat_template);
-    if (!f.chat)
-      throw Error("--chat-template '" + o.chat_template + "': unknown template (" + chat_template_names() + ")");
-  } else if (!o.no_chat) {
-    f.chat = tok.chat_template();
-  }
+  f.chat = choose_chat_template(tok, o.chat_template, o.no_chat);
   if (o.prompt_template.find("{context}") == std::string::npos ||
       o.prompt_template.find("{question}") == std::string::npos)
     throw Error("--prompt-template must contain {context} and {question}");
@@ -97,27 +91,28 @@ void run(const QaOptions& o) {
             << (dir.record().value("sweep", false) ? ", sweep.json, sweep.png/svg" : "") << "}\n";
 }
 
-CommandRegistrar reg("qa", [](CLI::App& app) {
-  auto o = std::make_shared<QaOptions>();
+CLI::App* add_command(CLI::App& app, QaOptions& o) {
   auto* cmd = app.add_subcommand(
       "qa",
       "extractive QA (SQuAD exact match / F1) with and without head masks (default mask mode uniform, phase decode)");
-  add_model_options(cmd, o->model);
+  add_model_options(cmd, o.model);
   cmd->add_option(
-      "--data", o->data,
+      "--data", o.data,
       "JSONL, one {\"context\", \"question\", \"answers\": [...]} a line (default: the built-in qa_small set)");
-  cmd->add_option("--prompt-template", o->prompt_template,
+  cmd->add_option("--prompt-template", o.prompt_template,
                   "prompt with {context} and {question}; the answer is the text generated up to the first newline")
       ->capture_default_str();
-  cmd->add_option("--chat-template", o->chat_template, "wrap the prompt as a user message of this chat template");
-  cmd->add_flag("--no-chat", o->no_chat, "never use the model's chat template");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "longest answer in tokens")
+  cmd->add_option("--chat-template", o.chat_template, "wrap the prompt as a user message of this chat template");
+  cmd->add_flag("--no-chat", o.no_chat, "never use the model's chat template");
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest answer in tokens")
       ->capture_default_str()
       ->check(at_least(1));
-  add_support_heads_option(cmd, o->support_heads);
-  add_item_run_options(cmd, o->masks, o->kv, o->no_baseline, o->output, o->shard, o->quiet);
-  cmd->callback([o] { run(*o); });
-});
+  add_support_heads_option(cmd, o.support_heads);
+  add_item_run_options(cmd, o.masks, o.kv, o.no_baseline, o.output, o.shard, o.quiet);
+  return cmd;
+}
+
+const Command<QaOptions> command("qa", add_command, run);
 
 }  // namespace
 }  // namespace rhead::cli

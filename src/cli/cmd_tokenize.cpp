@@ -52,10 +52,7 @@ void run_tokenize(const TokenizeOptions& opt) {
   if (opt.chat || !opt.chat_template.empty()) {
     std::optional<ChatTemplateKind> kind;
     if (!opt.chat_template.empty()) {
-      kind = chat_template_from_name(opt.chat_template);
-      if (!kind)
-        fail("--chat-template",
-             "unknown template \"" + opt.chat_template + "\" (known: " + chat_template_names() + ")");
+      kind = choose_chat_template(tok, opt.chat_template, false);
       text = tok.apply_chat_template(*kind, {{"user", text}}, true);
     } else {
       text = tok.apply_chat_template({{"user", text}}, true);

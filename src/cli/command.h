@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,22 @@ struct CommandRegistrar {
   CommandRegistrar(std::string name, CommandSetup setup, Compute compute = Compute::model) {
     command_registry().push_back({std::move(name), std::move(setup), compute});
   }
+};
+
+// A subcommand over an options struct O, for the usual shape: `add` adds the subcommand with
+// its options bound to a fresh O (kept alive by the callback) and returns it; `run` is the
+// callback.
+template <typename O>
+struct Command : CommandRegistrar {
+  Command(std::string name, CLI::App* (*add)(CLI::App& app, O& o), void (*run)(const O& o),
+          Compute compute = Compute::model)
+      : CommandRegistrar(
+            std::move(name),
+            [add, run](CLI::App& app) {
+              auto o = std::make_shared<O>();
+              add(app, *o)->callback([o, run] { run(*o); });
+            },
+            compute) {}
 };
 
 // Thrown by a command callback to end with a given exit status after printing its output.

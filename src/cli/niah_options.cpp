@@ -37,6 +37,9 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
   cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")
       ->capture_default_str();
+  cmd->add_flag("--grow", o.grow,
+                "resume a folder whose run had a smaller grid (more --lengths, --depths or masks): its lines are "
+                "kept and only the new tests run; every other setting must match");
   cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
 }
 

@@ -8,7 +8,6 @@
 //     f16 in a scratch buffer; F32 weights go through plain f32 sgemm.
 // Weight types without a GPU decoder (Q4_0, Q4_1, Q5_0, Q5_1, Q5_K) are expanded to F16 once,
 // when they are uploaded.
-#include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -23,6 +22,7 @@
 
 #include "cuda/attention_cuda.cuh"
 #include "cuda/backend_cuda.h"
+#include "cuda/cublas_dl.cuh"
 #include "cuda/cuda_common.cuh"
 #include "ops/quant.h"
 
@@ -471,15 +471,15 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend() {
     RHEAD_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    check_cublas(cublasCreate(&blas_), "cublasCreate");
-    check_cublas(cublasSetStream(blas_, stream_), "cublasSetStream");
+    check_cublas(cublas().create(&blas_), "cublasCreate");
+    check_cublas(cublas().set_stream(blas_, stream_), "cublasSetStream");
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     release_all(held_);
     attn_.release();
     for (Scratch* s : {&tokens_, &x16_, &w16_, &inv_freq_, &rows_, &row_weights_}) s->release();
-    cublasDestroy(blas_);
+    cublas().destroy(blas_);
     cudaStreamDestroy(stream_);
   }
 
@@ -542,7 +542,7 @@ class CudaBackend final : public Backend {
     const float one = 1.0f, zero = 0.0f;
     if (w.type == DType::F32) {  // every F32 weight, and rows of any width
       // Column-major view: Y (rows x T) = W^T (rows x cols) . X (cols x T).
-      check_cublas(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
+      check_cublas(cublas().sgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
                                static_cast<int>(cols), &one, static_cast<const float*>(w.data), static_cast<int>(cols),
                                x, static_cast<int>(cols), &zero, y, static_cast<int>(rows)),
                    "cublasSgemm");
@@ -568,7 +568,7 @@ class CudaBackend final : public Backend {
       convert_kernel<__half><<<blocks_for(T * cols), 256, 0, stream_>>>(x, xh, T * cols);
     }
     RHEAD_CUDA_LAUNCHED("convert_kernel");
-    check_cublas(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
+    check_cublas(cublas().gemm_ex(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(T),
                               static_cast<int>(cols), &one, a, ab_type, static_cast<int>(cols), x16_.ptr, ab_type,
                               static_cast<int>(cols), &zero, y, CUDA_R_32F, static_cast<int>(rows), CUBLAS_COMPUTE_32F,
                               CUBLAS_GEMM_DEFAULT),

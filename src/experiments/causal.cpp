@@ -399,6 +399,7 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
   ExperimentRunOptions ro;
   ro.output_dir = o.output_dir;
   ro.shard = {o.shard_index, o.shard_count};
+  ro.grow_grid = o.grow_grid;
   if (o.progress)
     ro.progress = [&](int done, int total, const json&, double elapsed) {
       o.progress(done, total, e.last_mask(), e.last(), elapsed);

@@ -30,6 +30,7 @@ namespace rhead {
 struct NiahCausalOptions {
   std::string output_dir;
   int shard_index = 0, shard_count = 1;
+  bool grow_grid = false;             // --grow: the folder's run may have had a smaller grid
   nlohmann::json settings;            // recorded in run.json; settings["fingerprint"] must match to resume
   std::vector<MaskSetting> masks;     // run in this order
   bool sweep = false;                 // write sweep.json and the sweep plot

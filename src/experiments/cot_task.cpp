@@ -65,7 +65,10 @@ std::vector<CotItem> parse_cot_jsonl(const std::string& text, const std::string&
     it.answer = j["answer"];
     const size_t hashes = it.answer.rfind("####");
     const std::optional<double> gold = extract_gold_number(it.answer);
-    if (hashes == std::string::npos || !gold) throw Error(at + ": \"answer\" does not end with \"#### N\"");
+    if (hashes == std::string::npos || !gold)
+      throw Error(at + ": \"answer\" must end with \"#### N\", N one number (got \"" +
+                  printable(trim(it.answer.substr(hashes == std::string::npos ? it.answer.size() : hashes + 4))) +
+                  "\")");
     it.final_answer = trim(it.answer.substr(hashes + 4));
     it.gold = *gold;
     it.id = jsonl_item_id(j, n);

@@ -109,9 +109,7 @@ PromptFormat prompt_format_from_options(const std::string& chat_template, bool n
                                    prompt_template.find("{question}") == std::string::npos))
     throw Error("--prompt-template must contain {context} and {question}");
   if (!chat_template.empty()) {
-    auto kind = chat_template_from_name(chat_template);
-    if (!kind) throw Error("--chat-template '" + chat_template + "': unknown template (" + chat_template_names() + ")");
-    format.chat = kind;
+    format.chat = choose_chat_template(*lm.tokenizer, chat_template, false);
     if (!prompt_template.empty()) format.chat_user_template = prompt_template;
   } else if (!no_chat && prompt_template.empty() && !builtin_induction) {
     if (auto kind = lm.tokenizer->chat_template()) {
@@ -225,6 +223,7 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
   d.output_dir = o.output;
   d.shard_index = shard.index;
   d.shard_count = shard.count;
+  d.grow_grid = o.grow;
   d.settings = settings;
   return run_detect(runner, d);
 }
@@ -256,6 +255,7 @@ NiahCausalSummary run_niah_from_options(const LoadedModel& lm, const NiahOptions
   c.output_dir = o.output;
   c.shard_index = shard.index;
   c.shard_count = shard.count;
+  c.grow_grid = o.grow;
   c.settings = settings;
   c.masks = masks.settings;
   c.sweep = !r.masks.sweep.empty();

@@ -60,6 +60,7 @@ struct NiahOptions {
   bool no_prefix_reuse = false;
   std::string output;
   std::string shard = "0/1";
+  bool grow = false;  // the folder's run may have had a smaller grid
   bool quiet = false;
 };
 

@@ -7,20 +7,18 @@
 #include "analysis/stats.h"
 #include "io/atomic_file.h"
 #include "io/builtin_data.h"
+#include "io/enum_names.h"
 #include "io/error.h"
 #include "model/session.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rhead {
 
-const char* synthetic_pattern_name(SyntheticPattern p) {
-  switch (p) {
-    case SyntheticPattern::previous_token: return "previous-token";
-    case SyntheticPattern::duplicate_token: return "duplicate-token";
-    case SyntheticPattern::induction: return "induction";
-  }
-  return "?";
-}
+constexpr EnumName<SyntheticPattern> kSyntheticPatterns[] = {{SyntheticPattern::previous_token, "previous-token"},
+                                                              {SyntheticPattern::duplicate_token, "duplicate-token"},
+                                                              {SyntheticPattern::induction, "induction"}};
+
+const char* synthetic_pattern_name(SyntheticPattern p) { return name_in(kSyntheticPatterns, p); }
 
 const std::vector<SyntheticPattern>& synthetic_patterns() {
   static const std::vector<SyntheticPattern> all = {SyntheticPattern::previous_token, SyntheticPattern::duplicate_token,

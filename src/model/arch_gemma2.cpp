@@ -30,48 +30,25 @@
 namespace rhead {
 namespace {
 
+// An RMSNorm weight: HF stores w, rhead (and GGUF) w + 1.
+TensorEntry norm(const std::string& name, const std::string& hf) {
+  return {name, name, hf, {Dim::embd}, false, {}, 0, 1.0f};
+}
+
 std::vector<TensorEntry> tensors() {
   using D = Dim;
   const std::string p = "model.layers.{L}.";
   return {
       {"token_embd.weight", "token_embd.weight", "model.embed_tokens.weight", {D::vocab, D::embd}},
-      {"output_norm.weight", "output_norm.weight", "model.norm.weight", {D::embd}, false, {}, 0, 1.0f},
-      {"blk.{L}.attn_norm.weight",
-       "blk.{L}.attn_norm.weight",
-       p + "input_layernorm.weight",
-       {D::embd},
-       false,
-       {},
-       0,
-       1.0f},
+      norm("output_norm.weight", "model.norm.weight"),
+      norm("blk.{L}.attn_norm.weight", p + "input_layernorm.weight"),
       {"blk.{L}.attn_q.weight", "blk.{L}.attn_q.weight", p + "self_attn.q_proj.weight", {D::q, D::embd}},
       {"blk.{L}.attn_k.weight", "blk.{L}.attn_k.weight", p + "self_attn.k_proj.weight", {D::kv, D::embd}},
       {"blk.{L}.attn_v.weight", "blk.{L}.attn_v.weight", p + "self_attn.v_proj.weight", {D::kv, D::embd}},
       {"blk.{L}.attn_output.weight", "blk.{L}.attn_output.weight", p + "self_attn.o_proj.weight", {D::embd, D::q}},
-      {"blk.{L}.post_attention_norm.weight",
-       "blk.{L}.post_attention_norm.weight",
-       p + "post_attention_layernorm.weight",
-       {D::embd},
-       false,
-       {},
-       0,
-       1.0f},
-      {"blk.{L}.ffn_norm.weight",
-       "blk.{L}.ffn_norm.weight",
-       p + "pre_feedforward_layernorm.weight",
-       {D::embd},
-       false,
-       {},
-       0,
-       1.0f},
-      {"blk.{L}.post_ffw_norm.weight",
-       "blk.{L}.post_ffw_norm.weight",
-       p + "post_feedforward_layernorm.weight",
-       {D::embd},
-       false,
-       {},
-       0,
-       1.0f},
+      norm("blk.{L}.post_attention_norm.weight", p + "post_attention_layernorm.weight"),
+      norm("blk.{L}.ffn_norm.weight", p + "pre_feedforward_layernorm.weight"),
+      norm("blk.{L}.post_ffw_norm.weight", p + "post_feedforward_layernorm.weight"),
       {"blk.{L}.ffn_gate.weight", "blk.{L}.ffn_gate.weight", p + "mlp.gate_proj.weight", {D::ff, D::embd}},
       {"blk.{L}.ffn_up.weight", "blk.{L}.ffn_up.weight", p + "mlp.up_proj.weight", {D::ff, D::embd}},
       {"blk.{L}.ffn_down.weight", "blk.{L}.ffn_down.weight", p + "mlp.down_proj.weight", {D::embd, D::ff}},
@@ -136,10 +113,8 @@ void forward_layer(LayerContext& ctx, int l) {
 
 }  // namespace
 
-const FamilyDef& gemma2_family() {
-  static const FamilyDef def{"gemma2",  "gemma2",  false,   RopePairing::half, {"gemma2"},
-                             tensors(), read_gguf, read_hf, forward_layer};
-  return def;
+FamilyDef gemma2_family_def() {
+  return {"gemma2", "gemma2", false, RopePairing::half, {"gemma2"}, tensors(), read_gguf, read_hf, forward_layer};
 }
 
 }  // namespace rhead

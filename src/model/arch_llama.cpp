@@ -96,10 +96,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 
 }  // namespace
 
-const FamilyDef& llama_family() {
-  static const FamilyDef def{"llama",   "llama",   false,   RopePairing::adjacent, {"llama", "mistral", "yi"},
-                             tensors(), read_gguf, read_hf, pre_norm_layer};
-  return def;
+FamilyDef llama_family_def() {
+  return {"llama", "llama", false, RopePairing::adjacent, {"llama", "mistral", "yi"}, tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

@@ -68,10 +68,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 
 }  // namespace
 
-const FamilyDef& mixtral_family() {
-  static const FamilyDef def{"mixtral", "llama",   true,    RopePairing::adjacent, {"mixtral"},
-                             tensors(), read_gguf, read_hf, pre_norm_layer};
-  return def;
+FamilyDef mixtral_family_def() {
+  return {"mixtral", "llama", true, RopePairing::adjacent, {"mixtral"}, tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

@@ -94,10 +94,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 
 }  // namespace
 
-const FamilyDef& phi3_family() {
-  static const FamilyDef def{"phi3",    "phi3",    false,   RopePairing::half, {"phi3"},
-                             tensors(), read_gguf, read_hf, pre_norm_layer};
-  return def;
+FamilyDef phi3_family_def() {
+  return {"phi3", "phi3", false, RopePairing::half, {"phi3"}, tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

@@ -36,10 +36,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 
 }  // namespace
 
-const FamilyDef& qwen2_family() {
-  static const FamilyDef def{"qwen2",   "qwen2",   false,   RopePairing::half, {"qwen2"},
-                             tensors(), read_gguf, read_hf, pre_norm_layer};
-  return def;
+FamilyDef qwen2_family_def() {
+  return {"qwen2", "qwen2", false, RopePairing::half, {"qwen2"}, tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

@@ -48,10 +48,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 
 std::vector<TensorEntry> qwen3_qk_norm_rows() { return qk_norm_rows(); }
 
-const FamilyDef& qwen3_family() {
-  static const FamilyDef def{"qwen3",   "qwen3",   false,   RopePairing::half, {"qwen3"},
-                             tensors(), read_gguf, read_hf, pre_norm_layer};
-  return def;
+FamilyDef qwen3_family_def() {
+  return {"qwen3", "qwen3", false, RopePairing::half, {"qwen3"}, tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

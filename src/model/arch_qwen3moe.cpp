@@ -54,10 +54,8 @@ void read_gguf(GgufConfigReader& r, ModelConfig& c) {
 
 }  // namespace
 
-const FamilyDef& qwen3moe_family() {
-  static const FamilyDef def{"qwen3moe", "qwen3moe", true,    RopePairing::half, {"qwen3_moe"},
-                             tensors(),  read_gguf,  read_hf, pre_norm_layer};
-  return def;
+FamilyDef qwen3moe_family_def() {
+  return {"qwen3moe", "qwen3moe", true, RopePairing::half, {"qwen3_moe"}, tensors(), read_gguf, read_hf, pre_norm_layer};
 }
 
 }  // namespace rhead

@@ -55,6 +55,8 @@ void validate_model_config(const ModelConfig& c, const std::string& where) {
     fail(where, "expert_used_count " + std::to_string(c.n_expert_used) + " must be in [1, expert_count " +
                     std::to_string(c.n_expert) + "]");
   if (c.n_expert > 0 && c.n_ff_expert <= 0) fail(where, "expert feed-forward width must be positive");
+  for (float v : {c.attn_softcap, c.final_softcap, c.attn_scale, c.embd_scale})
+    if (!(v >= 0) || !std::isfinite(v)) fail(where, "soft-caps and scales must be finite and non-negative");
   if (c.rope_scaling == RopeScaling::llama3) {
     if (!(std::isfinite(c.rope_low_freq_factor) && std::isfinite(c.rope_high_freq_factor) &&
           c.rope_low_freq_factor > 0 && c.rope_high_freq_factor > c.rope_low_freq_factor))

@@ -4,7 +4,7 @@
 //   - its hparams readers (GGUF metadata keys, config.json keys), which refuse every key that
 //     changes the maths and that the family does not implement;
 //   - its layer forward, assembled from the shared blocks of model/blocks.h.
-// Adding a family is one arch_*.cpp file defining <name>_family() plus one X(<name>) in the
+// Adding a family is one arch_*.cpp file defining <name>_family_def() plus one X(<name>) in the
 // registry list of model/family.cpp.
 #pragma once
 #include <string>
@@ -52,8 +52,8 @@ struct FamilyDef {
   void (*forward_layer)(LayerContext& ctx, int layer);
 };
 
-// arch_llama.cpp: Llama 1/2/3, Mistral, Yi; also the family of llama2.c checkpoints. Every
-// other family's <name>_family() is declared by the registry in family.cpp.
+// Llama 1/2/3, Mistral, Yi (arch_llama.cpp); also the family of llama2.c checkpoints. Each
+// family's <name>_family_def() is declared by the registry in family.cpp.
 const FamilyDef& llama_family();
 
 // Table rows shared by the Llama-like families (arch_llama.cpp): embeddings, final norm,

@@ -285,33 +285,6 @@ void bind_weights(Model& m, const TensorSet& ts, const FamilyDef& fam, const std
   }
 }
 
-void check_config(const ModelConfig& c, const std::string& where) {
-  validate_model_config(c, where);
-  auto positive = [&](int64_t v, const char* what) {
-    if (v <= 0) fail(where, std::string("invalid or missing ") + what);
-  };
-  positive(c.n_layer, "layer count");
-  positive(c.n_embd, "embedding width");
-  if (c.n_expert == 0) positive(c.n_ff, "feed-forward width");
-  positive(c.n_head, "head count");
-  positive(c.n_kv_head, "KV head count");
-  positive(c.head_dim, "head dimension");
-  positive(c.n_vocab, "vocabulary size");
-  if (c.n_head % c.n_kv_head != 0) fail(where, "head count is not a multiple of the KV head count");
-  if (c.head_dim % 2 != 0) fail(where, "head dimension must be even for RoPE");
-  if (c.n_ctx_train <= 0) fail(where, "invalid or missing context length");
-  if (c.n_expert > 0) {
-    positive(c.n_ff_expert, "expert feed-forward width");
-    if (c.n_expert_used < 1 || c.n_expert_used > c.n_expert)
-      fail(where, "experts used per token must be between 1 and the expert count");
-  } else if (c.n_expert_used != 0) {
-    fail(where, "experts used per token without experts");
-  }
-  if (c.sliding_window < 0) fail(where, "negative sliding window");
-  for (float v : {c.attn_softcap, c.final_softcap, c.attn_scale, c.embd_scale})
-    if (!(v >= 0) || !std::isfinite(v)) fail(where, "soft-caps and scales must be finite and non-negative");
-}
-
 // ---- GGUF ----
 
 ModelConfig config_from_gguf(const GGUFFile& g, const FamilyDef& fam) {
@@ -341,7 +314,7 @@ std::shared_ptr<Model> model_from_gguf(const GGUFFile& g) {
   m->config = config_from_gguf(g, *fam);
   m->source = path;
   m->format = "gguf";
-  check_config(m->config, path);
+  validate_model_config(m->config, path);
   {
     std::vector<std::string> names;
     for (const auto& t : g.tensors) names.push_back(t.name);
@@ -378,7 +351,7 @@ std::shared_ptr<Model> load_hf_model(const std::string& dir) {
   }
   m->source = dir;
   m->format = "hf";
-  check_config(m->config, config_path);
+  validate_model_config(m->config, config_path);
 
   std::vector<std::string> files;
   const std::string index_path = dir + "/model.safetensors.index.json";
@@ -442,7 +415,7 @@ std::shared_ptr<Model> load_llama2c_model(const std::string& path) {
   c.rms_eps = 1e-5f;
   m->source = path;
   m->format = "llama2c";
-  check_config(c, path);
+  validate_model_config(c, path);
   if (c.n_head * c.head_dim != c.n_embd) fail(path, "dim is not a multiple of n_heads");
 
   TensorSet ts;

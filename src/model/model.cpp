@@ -1,17 +1,15 @@
 // Model bookkeeping: parameter and byte counts, config names.
 #include "model/model.h"
 
+#include "io/enum_names.h"
+
 namespace rhead {
 
-const char* rope_scaling_name(RopeScaling s) {
-  switch (s) {
-    case RopeScaling::none: return "none";
-    case RopeScaling::linear: return "linear";
-    case RopeScaling::llama3: return "llama3";
-    case RopeScaling::longrope: return "longrope";
-  }
-  return "?";
-}
+constexpr EnumName<RopeScaling> kRopeScalings[] = {
+    {RopeScaling::none, "none"}, {RopeScaling::linear, "linear"}, {RopeScaling::llama3, "llama3"},
+    {RopeScaling::longrope, "longrope"}};
+
+const char* rope_scaling_name(RopeScaling s) { return name_in(kRopeScalings, s); }
 
 namespace {
 template <typename F>

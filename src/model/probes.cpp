@@ -1,32 +1,19 @@
 // Head masks and mean recording.
 #include "model/probes.h"
 
+#include "io/enum_names.h"
 #include "io/error.h"
 
 namespace rhead {
 
-const char* mask_mode_name(MaskMode m) {
-  switch (m) {
-    case MaskMode::uniform: return "uniform";
-    case MaskMode::zero: return "zero";
-    case MaskMode::mean: return "mean";
-  }
-  return "?";
-}
+constexpr EnumName<MaskMode> kMaskModes[] = {
+    {MaskMode::uniform, "uniform"}, {MaskMode::zero, "zero"}, {MaskMode::mean, "mean"}};
+constexpr EnumName<MaskPhase> kMaskPhases[] = {{MaskPhase::decode, "decode"}, {MaskPhase::all, "all"}};
 
-const char* mask_phase_name(MaskPhase p) { return p == MaskPhase::decode ? "decode" : "all"; }
-
-MaskMode parse_mask_mode(const std::string& name) {
-  for (MaskMode m : {MaskMode::uniform, MaskMode::zero, MaskMode::mean})
-    if (name == mask_mode_name(m)) return m;
-  throw Error("mask mode '" + name + "': expected uniform, zero or mean");
-}
-
-MaskPhase parse_mask_phase(const std::string& name) {
-  for (MaskPhase p : {MaskPhase::decode, MaskPhase::all})
-    if (name == mask_phase_name(p)) return p;
-  throw Error("mask phase '" + name + "': expected decode or all");
-}
+const char* mask_mode_name(MaskMode m) { return name_in(kMaskModes, m); }
+const char* mask_phase_name(MaskPhase p) { return name_in(kMaskPhases, p); }
+MaskMode parse_mask_mode(const std::string& name) { return parse_in(kMaskModes, name, "mask mode"); }
+MaskPhase parse_mask_phase(const std::string& name) { return parse_in(kMaskPhases, name, "mask phase"); }
 
 void HeadMask::add(HeadId head) {
   if (head.layer < 0 || head.layer >= n_layer || head.head < 0 || head.head >= n_head)

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "io/enum_names.h"
 #include "io/error.h"
 
 namespace rhead {
@@ -474,14 +475,10 @@ void quantize_row(DType t, const float* src, void* row, int64_t n) {
 // ---------------------------------------------------------------------------------------
 // Dispatch
 
-const char* isa_name(KernelISA isa) {
-  switch (isa) {
-    case KernelISA::Scalar: return "scalar";
-    case KernelISA::AVX2: return "avx2";
-    case KernelISA::AVX512: return "avx512";
-  }
-  return "?";
-}
+constexpr EnumName<KernelISA> kIsaNames[] = {
+    {KernelISA::Scalar, "scalar"}, {KernelISA::AVX2, "avx2"}, {KernelISA::AVX512, "avx512"}};
+
+const char* isa_name(KernelISA isa) { return name_in(kIsaNames, isa); }
 
 namespace {
 // The CPU's instruction sets, read once: CPUID is a trap into the hypervisor on a virtual

@@ -1,26 +1,20 @@
 // Error taxonomy of failed NIAH tests.
 #include "records/taxonomy.h"
 
+#include "io/enum_names.h"
 #include "io/error.h"
 #include "model/heads.h"
 
 namespace rhead {
 
-const char* error_kind_name(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::none: return "none";
-    case ErrorKind::incomplete: return "incomplete";
-    case ErrorKind::hallucination: return "hallucination";
-    case ErrorKind::wrong_extraction: return "wrong_extraction";
-  }
-  return "none";
-}
+constexpr EnumName<ErrorKind> kErrorKinds[] = {{ErrorKind::none, "none"},
+                                                {ErrorKind::incomplete, "incomplete"},
+                                                {ErrorKind::hallucination, "hallucination"},
+                                                {ErrorKind::wrong_extraction, "wrong_extraction"}};
 
-std::optional<ErrorKind> error_kind_from_name(const std::string& name) {
-  for (ErrorKind k : {ErrorKind::none, ErrorKind::incomplete, ErrorKind::hallucination, ErrorKind::wrong_extraction})
-    if (name == error_kind_name(k)) return k;
-  return std::nullopt;
-}
+const char* error_kind_name(ErrorKind kind) { return name_in(kErrorKinds, kind); }
+
+std::optional<ErrorKind> error_kind_from_name(const std::string& name) { return find_in(kErrorKinds, name); }
 
 const std::vector<ErrorKind>& failure_kinds() {
   static const std::vector<ErrorKind> kinds = {ErrorKind::incomplete, ErrorKind::hallucination,

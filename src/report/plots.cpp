@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "io/error.h"
+#include "report/label_placer.h"
 
 namespace rhead::report {
 
@@ -391,8 +392,6 @@ Drawing line_plot(const LinePlotSpec& spec) {
       d.polyline(pixels, s.color, 2.5);
     }
     for (const auto& [px, py] : pixels) d.circle(px, py, 4.5, s.color);
-    for (std::size_t i = 0; i < s.labels.size() && i < pixels.size(); ++i)
-      d.text(pixels[i].first + 6, pixels[i].second - 7, s.labels[i], kTickSize * 0.8, s.color);
     // Spread: a bar from the lowest to the highest sample at each x, and every sample.
     std::map<double, std::pair<double, double>> range;
     for (const auto& [x, y] : s.samples) {
@@ -410,6 +409,15 @@ Drawing line_plot(const LinePlotSpec& spec) {
     }
     for (const auto& [x, y] : s.samples) d.circle(a.px(x) + 7, a.py(y), 3, s.color);
   }
+  // Point labels (e.g. a KV sweep's window or K), clear of every marker and of each other.
+  LabelPlacer labels({a.left + 2, a.top + 2, a.left + a.width + 20, a.top + a.height - 2});
+  for (const auto& s : spec.series) {
+    for (const auto& [x, y] : s.points) labels.avoid_marker(a.px(x), a.py(y), 4.5);
+    for (const auto& [x, y] : s.samples) labels.avoid_marker(a.px(x) + 7, a.py(y), 3);
+  }
+  for (const auto& s : spec.series)
+    for (std::size_t i = 0; i < s.labels.size() && i < s.points.size(); ++i)
+      labels.place(d, a.px(s.points[i].first), a.py(s.points[i].second), 4.5, s.labels[i], kTickSize * 0.8, s.color);
   // Legend right of the plot.
   double ly = a.top + 10;
   for (const auto& s : spec.series) {
@@ -480,36 +488,24 @@ Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
     const bool strong = m > kRetrievalThreshold;
     d.circle(a.px(m), a.py(f), strong ? 5 : 3.5, strong ? kRed : Color{90, 140, 190});
   }
-  // Name the strongest heads; each label takes the first candidate spot beside its point
-  // that stays inside the plot and clear of the labels placed before it.
-  struct Box {
-    double x0, y0, x1, y1;
-    bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
-  };
-  std::vector<Box> placed;
+  const std::size_t above = analysis::count_above(map);
+  const std::string summary =
+      std::to_string(above) + " retrieval heads (red, > 0.1), " + std::to_string(map.head_count() - above) + " others";
+  const double summary_x = a.left + a.width - 10, summary_y = a.top + a.height - 12;
+  d.text(summary_x, summary_y, summary, kTickSize, kBlack, Anchor::end);
+  // Name the strongest heads beside their points, clear of each other, of the retrieval
+  // heads' markers and of the notes on the plot.
+  LabelPlacer labels({a.left + 2, a.top + 2, a.left + a.width - 2, a.top + a.height - 2});
+  for (std::size_t h : order)
+    if (map.mean[h] > kRetrievalThreshold) labels.avoid_marker(a.px(map.mean[h]), a.py(map.frequency[h]), 5);
+  const LabelBox note = text_box(summary_x - text_width(summary, kTickSize), summary_y, summary, kTickSize);
+  labels.avoid(note);
+  if (kRetrievalThreshold < a.x.hi) labels.avoid(text_box(threshold_x + 6, a.top + a.height - 40, "0.1", kTickSize));
   for (std::size_t i = 0; i < std::min<std::size_t>(6, order.size()); ++i) {
     const std::size_t h = order[i];
     if (map.mean[h] <= kRetrievalThreshold) break;
-    const double x = a.px(map.mean[h]), y = a.py(map.frequency[h]);
-    const std::string key = map.head_at(h).key();
-    const double w = text_width(key, kTickSize), th = kTickSize * 0.75;
-    const std::pair<double, double> offsets[] = {{8, 18}, {-8 - w, 18}, {8, -8}, {-8 - w, -8},
-                                                 {8, 36}, {-8 - w, 36}, {8, 54}, {-8 - w, 54}};
-    for (const auto& [dx, dy] : offsets) {
-      Box box{x + dx, y + dy - th, x + dx + w, y + dy};
-      const bool inside =
-          box.x0 > a.left + 2 && box.x1 < a.left + a.width - 2 && box.y0 > a.top + 2 && box.y1 < a.top + a.height - 2;
-      if (!inside || std::any_of(placed.begin(), placed.end(), [&](const Box& b) { return b.overlaps(box); })) continue;
-      placed.push_back(box);
-      d.text(box.x0, box.y1, key, kTickSize, kBlack);
-      break;
-    }
+    labels.place(d, a.px(map.mean[h]), a.py(map.frequency[h]), 5, map.head_at(h).key(), kTickSize, kBlack);
   }
-  const std::size_t above = analysis::count_above(map);
-  d.text(
-      a.left + a.width - 10, a.top + a.height - 12,
-      std::to_string(above) + " retrieval heads (red, > 0.1), " + std::to_string(map.head_count() - above) + " others",
-      kTickSize, kBlack, Anchor::end);
   return d;
 }
 

@@ -8,19 +8,16 @@
 #include <numeric>
 
 #include "analysis/stats.h"
+#include "io/enum_names.h"
 #include "io/error.h"
 #include "model/generate.h"
 
 namespace rhead {
 
-const char* support_name(Support s) {
-  switch (s) {
-    case Support::copied: return "copied";
-    case Support::attended: return "attended";
-    case Support::unsupported: return "unsupported";
-  }
-  return "?";
-}
+constexpr EnumName<Support> kSupportNames[] = {
+    {Support::copied, "copied"}, {Support::attended, "attended"}, {Support::unsupported, "unsupported"}};
+
+const char* support_name(Support s) { return name_in(kSupportNames, s); }
 
 bool is_answer_token(const Tokenizer& tok, int32_t id) {
   if (tok.is_end_of_generation(id)) return false;

@@ -236,14 +236,10 @@ double squad_f1(std::string_view pred, const std::vector<std::string>& golds) {
 }
 
 std::optional<double> extract_gold_number(std::string_view answer) {
+  // After the last "####" (or, with no marker, the whole answer): exactly one number and
+  // nothing else ("$" and a trailing "." allowed), so "1e5", "12abc" and "0x10" are no number.
   const size_t pos = answer.rfind("####");
-  if (pos != std::string_view::npos) {
-    const auto numbers = find_numbers(answer.substr(pos + 4));
-    if (numbers.empty()) return std::nullopt;
-    return numbers.front().value;
-  }
-  // No marker: accept a bare number ("$" and a trailing "." allowed).
-  std::string_view t = trim(answer);
+  std::string_view t = trim(pos == std::string_view::npos ? answer : answer.substr(pos + 4));
   if (!t.empty() && t.back() == '.') t.remove_suffix(1);
   std::string cleaned;
   for (char c : t)

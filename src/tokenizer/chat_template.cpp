@@ -5,6 +5,7 @@
 //   chatml  — Qwen ChatML:    <|im_start|>{role}\n{content}<|im_end|>\n
 //   llama3  — Llama-3 instruct: <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>
 //   gemma   — Gemma / Gemma-2 instruct: <bos><start_of_turn>{user|model}\n{content}<end_of_turn>\n
+#include "io/enum_names.h"
 #include "io/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -34,27 +35,23 @@ void check_alternation(const char* name, const std::vector<ChatMessage>& msgs, s
 
 }  // namespace
 
+constexpr EnumName<ChatTemplateKind> kChatTemplates[] = {
+    {ChatTemplateKind::llama2, "llama2"}, {ChatTemplateKind::mistral, "mistral"}, {ChatTemplateKind::chatml, "chatml"},
+    {ChatTemplateKind::llama3, "llama3"}, {ChatTemplateKind::gemma, "gemma"}};
+
 std::optional<ChatTemplateKind> chat_template_from_name(const std::string& name) {
-  if (name == "llama2") return ChatTemplateKind::llama2;
-  if (name == "mistral") return ChatTemplateKind::mistral;
-  if (name == "chatml") return ChatTemplateKind::chatml;
-  if (name == "llama3") return ChatTemplateKind::llama3;
-  if (name == "gemma") return ChatTemplateKind::gemma;
-  return std::nullopt;
+  return find_in(kChatTemplates, name);
 }
 
-std::string chat_template_name(ChatTemplateKind kind) {
-  switch (kind) {
-    case ChatTemplateKind::llama2: return "llama2";
-    case ChatTemplateKind::mistral: return "mistral";
-    case ChatTemplateKind::chatml: return "chatml";
-    case ChatTemplateKind::llama3: return "llama3";
-    case ChatTemplateKind::gemma: return "gemma";
-  }
-  return "unknown";
-}
+std::string chat_template_name(ChatTemplateKind kind) { return name_in(kChatTemplates, kind); }
 
-std::string chat_template_names() { return "llama2, mistral, chatml, llama3, gemma"; }
+std::string chat_template_names() { return names_in(kChatTemplates); }
+
+std::optional<ChatTemplateKind> choose_chat_template(const Tokenizer& tok, const std::string& name, bool no_chat) {
+  if (!name.empty()) return parse_in(kChatTemplates, name, "--chat-template");
+  if (no_chat) return std::nullopt;
+  return tok.chat_template();
+}
 
 std::optional<ChatTemplateKind> chat_template_from_text(const std::string& jinja) {
   auto has = [&](const char* s) { return jinja.find(s) != std::string::npos; };

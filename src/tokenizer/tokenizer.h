@@ -31,7 +31,7 @@ enum class ChatTemplateKind { llama2, mistral, chatml, llama3, gemma };
 // "llama2", "mistral", "chatml", "llama3", "gemma" -> kind; anything else -> nullopt.
 std::optional<ChatTemplateKind> chat_template_from_name(const std::string& name);
 std::string chat_template_name(ChatTemplateKind kind);
-// The known names, comma-separated, for help texts and errors.
+// The known names, for help texts and errors: "llama2, mistral, chatml, llama3 or gemma".
 std::string chat_template_names();
 // Recognises one of the supported templates from a Jinja template text; nullopt if unknown.
 std::optional<ChatTemplateKind> chat_template_from_text(const std::string& jinja);
@@ -104,5 +104,9 @@ class Tokenizer {
   explicit Tokenizer(std::shared_ptr<const detail::TokenizerCore> core) : core_(std::move(core)) {}
   std::shared_ptr<const detail::TokenizerCore> core_;
 };
+
+// The chat template of a prompt: the one named (refused unless known), else the model's own
+// unless `no_chat`; nullopt for a plain prompt.
+std::optional<ChatTemplateKind> choose_chat_template(const Tokenizer& tok, const std::string& name, bool no_chat);
 
 }  // namespace rhead

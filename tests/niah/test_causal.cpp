@@ -362,6 +362,20 @@ TEST(NiahCausal, CliRunsOnTheBuiltinModel) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("heads:1-1,1-2"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir.path / "heatmap_heads_1-1_1-2.png")) << r.output;
+  // A larger grid in the same folder is refused, and left as it was, unless asked for with --grow;
+  // then only the new tests run.
+  const auto count_lines = [&] { return read_results_lines((dir.path / "results.jsonl").string(), false).size(); };
+  const std::size_t before = count_lines();
+  const std::string grown = rhead::testing::rhead_binary() +
+                            " niah -m builtin:induction --lengths 400:600:2 --depths 3 --mask heads:1-1,1-2 -q -o " +
+                            rhead::testing::quoted(dir.path.string());
+  const auto refused = rhead::testing::run_with_stderr(grown);
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("grid of keys"), std::string::npos) << refused.output;
+  EXPECT_EQ(count_lines(), before);
+  const auto grew = rhead::testing::run_with_stderr(grown + " --grow");
+  ASSERT_EQ(grew.exit_code, 0) << grew.output;
+  EXPECT_EQ(count_lines(), before / 2 * 3);  // two depths per length before, three now
   const auto help = rhead::testing::run_with_stderr(rhead::testing::rhead_binary() + " niah --help");
   EXPECT_NE(help.output.find("Default uniform"), std::string::npos);
   EXPECT_NE(help.output.find("Default decode"), std::string::npos);

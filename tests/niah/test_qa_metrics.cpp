@@ -79,6 +79,11 @@ TEST(Gsm8kGold, NumberAfterHashes) {
   EXPECT_EQ(extract_gold_number("$1,000."), 1000.0);
   EXPECT_FALSE(extract_gold_number("The total is 42").has_value());
   EXPECT_FALSE(extract_gold_number("####").has_value());
+  // After the marker, one whole number or nothing: no exponent, no hex, no trailing word.
+  EXPECT_FALSE(extract_gold_number("#### 1e5").has_value());
+  EXPECT_FALSE(extract_gold_number("#### 12abc").has_value());
+  EXPECT_FALSE(extract_gold_number("#### 0x10").has_value());
+  EXPECT_FALSE(extract_gold_number("#### 3 apples").has_value());
   EXPECT_FALSE(extract_gold_number("").has_value());
 }
 

@@ -86,6 +86,17 @@ TEST(CotTask, ReasoningAndPrompts) {
             "Question: What is 2 + 2?\nAnswer:");
   EXPECT_EQ(cot_prompt_text({}, "Q?", CotStyle::chain_of_thought), "Question: Q?\nAnswer:");
   EXPECT_THROW(parse_cot_jsonl("{\"question\": \"q\", \"answer\": \"no marker\"}", "f"), Error);
+  // A gold that is not one whole number names the file, the line and what it found.
+  try {
+    parse_cot_jsonl(
+        "{\"question\": \"q\", \"answer\": \"2 + 2 = 4\\n#### 4\"}\n"
+        "{\"question\": \"q\", \"answer\": \"so #### 1e5\"}",
+        "cot.jsonl");
+    ADD_FAILURE() << "1e5 accepted as a gold answer";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cot.jsonl:2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(got \"1e5\")"), std::string::npos) << e.what();
+  }
   EXPECT_EQ(cot_style_from_name("answer"), CotStyle::answer_only);
   EXPECT_EQ(cot_style_from_name("chain_of_thought"), CotStyle::chain_of_thought);
   EXPECT_THROW(cot_style_from_name("both"), Error);

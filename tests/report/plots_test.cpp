@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "analysis/head_stats.h"
 #include "analysis/run_files.h"
@@ -12,6 +14,7 @@
 #include "conditions/kv_conditions.h"
 #include "report/figures.h"
 #include "report/kv_sweep_figure.h"
+#include "report/label_placer.h"
 #include "report/plots.h"
 #include "synthetic_runs.h"
 #include "test_helpers.h"
@@ -236,3 +239,87 @@ TEST(Plots, KvSweepHasOneLabelledLinePerWindowAndKind) {
 }
 
 }  // namespace
+
+namespace {
+
+std::vector<LabelBox> text_boxes(const Drawing& d, const std::function<bool(const Shape&)>& which) {
+  std::vector<LabelBox> boxes;
+  for (const auto& s : d.shapes)
+    if (s.kind == Shape::Kind::text && which(s)) {
+      const double w = text_width(s.text, s.font_size);
+      const double x = s.anchor == Anchor::end ? s.x - w : s.anchor == Anchor::middle ? s.x - w / 2 : s.x;
+      boxes.push_back(text_box(x, s.y, s.text, s.font_size));
+    }
+  return boxes;
+}
+
+}  // namespace
+
+TEST(LabelPlacer, PointsInAClusterGetLabelsBesideThemThatOverlapNothing) {
+  // Nine markers 6 px apart: every label must find a spot clear of the others and of every marker.
+  Drawing d;
+  LabelPlacer placer({0, 0, 400, 300});
+  std::vector<std::pair<double, double>> points;
+  for (int i = 0; i < 9; ++i) points.emplace_back(200 + 6 * (i % 3), 150 + 6 * (i / 3));
+  for (const auto& [x, y] : points) placer.avoid_marker(x, y, 4);
+  for (std::size_t i = 0; i < points.size(); ++i)
+    EXPECT_TRUE(placer.place(d, points[i].first, points[i].second, 4, "12-" + std::to_string(i), 14, kBlack)) << i;
+  const auto& boxes = placer.placed();
+  ASSERT_EQ(boxes.size(), points.size());
+  for (std::size_t i = 0; i < boxes.size(); ++i) {
+    for (std::size_t j = i + 1; j < boxes.size(); ++j) EXPECT_FALSE(boxes[i].overlaps(boxes[j])) << i << " " << j;
+    for (const auto& [x, y] : points) EXPECT_FALSE(boxes[i].overlaps({x - 4, y - 4, x + 4, y + 4})) << i;
+    // Near its own point: the box's nearest edge within 50 px.
+    const double nx = std::clamp(points[i].first, boxes[i].x0, boxes[i].x1);
+    const double ny = std::clamp(points[i].second, boxes[i].y0, boxes[i].y1);
+    EXPECT_LT(std::hypot(nx - points[i].first, ny - points[i].second), 50) << i;
+  }
+  // A lone point's label takes the first spot: right of it, vertically centred on it.
+  LabelPlacer lone({0, 0, 400, 300});
+  ASSERT_TRUE(lone.place(d, 200, 150, 4, "3-1", 14, kBlack));
+  EXPECT_DOUBLE_EQ(lone.placed()[0].x0, 200 + 4 + 3);
+  EXPECT_NEAR((lone.placed()[0].y0 + lone.placed()[0].y1) / 2, 150, 0.5);
+  // A label that cannot fit anywhere is dropped, not drawn over the others.
+  LabelPlacer tiny({0, 0, 30, 20});
+  EXPECT_FALSE(tiny.place(d, 15, 10, 4, "a long label", 14, kBlack));
+}
+
+TEST(Plots, FrequencyScatterLabelsSitBesideTheirPointsAndOverlapNothing) {
+  // Eight retrieval heads crowded into one corner of the plot (mean 0.5 +- 0.01, frequency
+  // 0.9 +- 0.01): the six labelled heads' names must overlap neither each other, nor any red
+  // marker, nor the note in the corner.
+  rhead::analysis::ScoreMap map;
+  map.label = "crowded";
+  map.n_layer = 4;
+  map.n_head = 4;
+  map.mean = rhead::HeadGrid<double>(4, 4);
+  map.frequency = rhead::HeadGrid<double>(4, 4);
+  for (int i = 0; i < 8; ++i) {
+    map.mean[static_cast<std::size_t>(2 * i)] = 0.5 + 0.0025 * i;
+    map.frequency[static_cast<std::size_t>(2 * i)] = 0.9 + 0.0025 * (i % 4);
+  }
+  const Drawing d = frequency_scatter(map);
+  std::vector<LabelBox> markers;
+  for (const auto& s : d.shapes)
+    if (s.kind == Shape::Kind::circle && s.r >= 5) markers.push_back({s.x - s.r, s.y - s.r, s.x + s.r, s.y + s.r});
+  ASSERT_EQ(markers.size(), 8u);
+  const auto labels =
+      text_boxes(d, [](const Shape& s) { return s.text.find('-') != std::string::npos && s.text.size() <= 5; });
+  const auto notes =
+      text_boxes(d, [](const Shape& s) { return s.text.find("retrieval heads (red") != std::string::npos; });
+  ASSERT_EQ(labels.size(), 6u);
+  ASSERT_EQ(notes.size(), 1u);
+  const LabelBox note = notes[0];
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    for (std::size_t j = i + 1; j < labels.size(); ++j) EXPECT_FALSE(labels[i].overlaps(labels[j])) << i << " " << j;
+    for (const auto& m : markers) EXPECT_FALSE(labels[i].overlaps(m)) << i;
+    EXPECT_FALSE(labels[i].overlaps(note)) << i;
+    double nearest = 1e9;  // every label sits within 50 px of some retrieval head's marker
+    for (const auto& m : markers) {
+      const double cx = (m.x0 + m.x1) / 2, cy = (m.y0 + m.y1) / 2;
+      nearest = std::min(nearest, std::hypot(std::clamp(cx, labels[i].x0, labels[i].x1) - cx,
+                                             std::clamp(cy, labels[i].y0, labels[i].y1) - cy));
+    }
+    EXPECT_LT(nearest, 50) << i;
+  }
+}

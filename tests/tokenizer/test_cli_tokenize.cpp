@@ -66,7 +66,7 @@ TEST(CliTokenize, ErrorsAreOneLine) {
   RHEAD_REQUIRE_FILE(tok);
   auto r = rhead_tokenize("-m " + shell_quote(tok) + " --chat-template vicuna Hi");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.output.rfind("error: --chat-template: unknown template \"vicuna\"", 0), 0u) << r.output;
+  EXPECT_EQ(r.output.rfind("error: --chat-template 'vicuna': expected llama2, mistral, chatml, llama3 or gemma", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   r = rhead_tokenize("-m " + shell_quote(tok) + " --chat Hi");  // tok512 has no template
   EXPECT_EQ(r.exit_code, 1);
