@@ -2,7 +2,7 @@
 // against a KV policy with the compacted cache (ops/kv_cache.h), at several depths.
 //
 //   bench_kv_memory MODEL.gguf [--depths 0,8192,16384] [--window 256] [--sink 4]
-//                   [--full 0.25] [--decode 32]
+//                   [--full 0.25] [--decode 32] [--cache both|full|policy]
 //
 // Meant for the 1.1B GGUF of make_bench_model (make_bench_model /tmp/bench-1b-f16.gguf --type
 // f16). The policy keeps `--full` of the KV heads whole (spread evenly over the layers: every
@@ -45,6 +45,7 @@ struct Args {
   int64_t window = 256, sink = 4;
   double full = 0.25;
   int decode = 32;
+  bool run_full = true, run_policy = true;  // --cache
 };
 
 struct CaseResult {
@@ -164,7 +165,13 @@ Args parse_args(int argc, char** argv) {
       a.full = std::stod(value());
     else if (k == "--decode")
       a.decode = std::stoi(value());
-    else if (!k.empty() && k[0] != '-' && a.model.empty())
+    else if (k == "--cache") {
+      const std::string c = value();
+      if (c != "both" && c != "full" && c != "policy")
+        fail("bench_kv_memory", "--cache must be both, full or policy, not '" + c + "'");
+      a.run_full = c != "policy";
+      a.run_policy = c != "full";
+    } else if (!k.empty() && k[0] != '-' && a.model.empty())
       a.model = k;
     else
       fail("bench_kv_memory", "unknown argument '" + k + "'");
@@ -188,21 +195,23 @@ int main(int argc, char** argv) {
     std::map<std::pair<int64_t, bool>, CaseResult> results;
     for (int64_t d : a.depths)
       for (bool policy : {false, true}) {
+        if (!(policy ? a.run_policy : a.run_full)) continue;
         const CaseResult r = run_in_child(a, d, policy);
         results[{d, policy}] = r;
         std::printf("%-7lld %-7s %12.1f %10.0f %12.1f %12.2f\n", static_cast<long long>(d), policy ? "policy" : "full",
                     r.kv_held / 1e6, r.peak_rss_mb, r.prefill_tps, r.decode_tps);
         std::fflush(stdout);
       }
+    if (!a.run_policy) return 0;
     const double decode0 = results[{a.depths.front(), true}].decode_tps;
     for (int64_t d : a.depths) {
-      const CaseResult& f = results[{d, false}];
       const CaseResult& p = results[{d, true}];
-      std::printf(
-          "depth %lld: policy holds %.1f%% of the whole cache's KV bytes; policy decode %.2f of its speed at "
-          "depth %lld; RSS %+.0f MB\n",
-          static_cast<long long>(d), 100.0 * p.kv_held / f.kv_held, p.decode_tps / decode0,
-          static_cast<long long>(a.depths.front()), p.peak_rss_mb - f.peak_rss_mb);
+      std::printf("depth %lld: policy decode %.2f of its speed at depth %lld\n", static_cast<long long>(d),
+                  p.decode_tps / decode0, static_cast<long long>(a.depths.front()));
+      if (!a.run_full) continue;
+      const CaseResult& f = results[{d, false}];
+      std::printf("depth %lld: policy holds %.1f%% of the whole cache's KV bytes; peak RSS %+.0f MB\n",
+                  static_cast<long long>(d), 100.0 * p.kv_held / f.kv_held, p.peak_rss_mb - f.peak_rss_mb);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
