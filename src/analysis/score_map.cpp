@@ -10,6 +10,7 @@
 #include "io/json.h"
 #include "io/json_range.h"
 #include "io/checked.h"
+#include "io/duo_pattern.h"
 #include "io/error.h"
 
 namespace rhead::analysis {
@@ -126,9 +127,53 @@ bool is_head_list_file(const std::string& path) {
 
 }  // namespace
 
+ScoreMap score_map_from_duo_pattern(const std::string& dir) {
+  const DuoPattern d = read_duo_pattern(dir);
+  check_head_grid(d.n_layer, d.n_kv_head, dir);
+  ScoreMap map;
+  map.source = dir;
+  map.label = directory_label(fs::path(dir));
+  map.n_layer = d.n_layer;
+  map.n_head = d.n_kv_head;
+  map.kv_heads = true;
+  map.mean = HeadGrid<double>(d.n_layer, d.n_kv_head);
+  map.frequency = HeadGrid<double>(d.n_layer, d.n_kv_head);
+  for (int l = 0; l < d.n_layer; ++l)
+    for (int g = 0; g < d.n_kv_head; ++g) {
+      map.mean.at(l, g) = d.gate(l, g);
+      map.frequency.at(l, g) = d.is_full(l, g) ? 1.0 : 0.0;
+    }
+  return map;
+}
+
+ScoreMap kv_head_map(const ScoreMap& q, int n_kv_head) {
+  if (n_kv_head < 1 || q.n_head % n_kv_head != 0)
+    fail(q.source,
+         std::to_string(q.n_head) + " query heads do not split into " + std::to_string(n_kv_head) + " KV head groups");
+  const int group = q.n_head / n_kv_head;
+  ScoreMap kv;
+  kv.label = q.label;
+  kv.source = q.source;
+  kv.n_layer = q.n_layer;
+  kv.n_head = n_kv_head;
+  kv.kv_heads = true;
+  kv.mean = HeadGrid<double>(q.n_layer, n_kv_head);
+  kv.frequency = HeadGrid<double>(q.n_layer, n_kv_head);
+  for (int l = 0; l < q.n_layer; ++l)
+    for (int g = 0; g < n_kv_head; ++g)
+      for (int h = g * group; h < (g + 1) * group; ++h) {
+        kv.mean.at(l, g) = std::max(kv.mean.at(l, g), q.mean_at(l, h));
+        kv.frequency.at(l, g) = std::max(kv.frequency.at(l, g), q.frequency[q.index(l, h)]);
+      }
+  return kv;
+}
+
 ScoreMap load_score_map(const std::string& path) {
   const fs::path p(path);
   if (!fs::exists(p)) fail(path, "no such file or directory");
+  if (is_duo_pattern_dir(path)) return score_map_from_duo_pattern(path);
+  if (p.filename() == kDuoHeadsFile)
+    return score_map_from_duo_pattern(p.has_parent_path() ? p.parent_path().string() : std::string("."));
   if (fs::is_directory(p)) {
     ScoreMap map;
     if (fs::exists(p / "head_score.json")) {

@@ -23,6 +23,8 @@ struct ScoreMap {
   // [n_layer * n_head][tests] per-test scores; empty when the source only has means
   // (a summary.json).
   std::vector<std::vector<double>> lists;
+  // The grid is (layer, KV head), e.g. a DuoAttention pattern's gates; keys "L-G".
+  bool kv_heads = false;
 
   std::size_t head_count() const { return static_cast<std::size_t>(n_layer) * n_head; }
   std::size_t index(int layer, int head) const { return static_cast<std::size_t>(layer) * n_head + head; }
@@ -47,9 +49,18 @@ ScoreMap read_head_score_json(const std::string& path);
 // (from 0) scores (n - r) / n, unlisted heads 0; no per-test lists.
 ScoreMap score_map_from_head_list(const std::vector<HeadId>& heads, const std::string& where);
 
+// A DuoAttention pattern folder's gates as a map over (layer, KV head) (kv_heads set): mean =
+// the gate, frequency = 1 for a full head (gate >= threshold), else 0; no per-test lists.
+ScoreMap score_map_from_duo_pattern(const std::string& dir);
+
+// A query-head map seen per KV head: each KV head scores what the best query head of its
+// group scores (the rule kv-plan ranks KV heads by). `n_kv_head` must divide n_head.
+ScoreMap kv_head_map(const ScoreMap& query_map, int n_kv_head);
+
 // Loads a score map from whatever `path` is: a reference JSON file, an rhead detect
-// summary.json or results.jsonl, a published head list, or a detect output directory
-// (head_score.json is preferred, then results.jsonl, then summary.json).
+// summary.json or results.jsonl, a published head list, a DuoAttention pattern folder (or its
+// full_attention_heads.tsv), or a detect output directory (head_score.json is preferred, then
+// results.jsonl, then summary.json).
 ScoreMap load_score_map(const std::string& path);
 
 // Largest head grid (layers x heads) a score map may have: far above real models

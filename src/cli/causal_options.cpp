@@ -45,16 +45,29 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o) {
   cmd->add_flag("--sweep-random", o.sweep_random, "with --sweep: also mask K random non-retrieval heads at each K");
 }
 
-void add_item_run_options(CLI::App* cmd, MaskCliOptions& masks, KvCliOptions& kv, bool& no_baseline,
-                          std::string& output, std::string& shard, bool& quiet) {
-  add_mask_options(cmd, masks);
-  add_kv_options(cmd, kv);
-  add_kv_sweep_options(cmd, kv);
-  cmd->add_flag("--no-baseline", no_baseline, "do not run the unmasked model");
-  cmd->add_option("-o,--output", output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
+ItemRunOptions item_run_options(const ItemRunCliOptions& o, const Conditions& conditions, nlohmann::json settings,
+                                ProgressBar& bar) {
+  settings["shard"] = o.shard;
+  record_mask_settings(o.masks, conditions, settings);
+  ItemRunOptions r;
+  r.output_dir = o.output;
+  r.shard = parse_shard(o.shard);
+  r.conditions = conditions.settings;
+  r.settings = std::move(settings);
+  r.progress = [&bar](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };
+  return r;
+}
+
+void add_item_run_options(CLI::App* cmd, ItemRunCliOptions& o, const std::string& default_output) {
+  o.output = default_output;
+  add_mask_options(cmd, o.masks);
+  add_kv_options(cmd, o.kv);
+  add_kv_sweep_options(cmd, o.kv);
+  cmd->add_flag("--no-baseline", o.no_baseline, "do not run the unmasked model");
+  cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
+  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
       ->capture_default_str();
-  cmd->add_flag("-q,--quiet", quiet, "no progress bar");
+  cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
 }
 
 }  // namespace rhead::cli

@@ -11,6 +11,8 @@
 #include "cli/kv_options.h"
 #include "model/loader.h"
 #include "conditions/options.h"
+#include "experiments/item_run.h"
+#include "experiments/run_setup.h"
 
 namespace rhead::cli {
 
@@ -23,7 +25,21 @@ void add_mask_options(CLI::App* cmd, MaskCliOptions& o);
 void add_support_heads_option(CLI::App* cmd, int& n);
 // The options of a task over items (qa, cot): masks, KV policies and sweeps, --no-baseline,
 // -o, --shard and -q.
-void add_item_run_options(CLI::App* cmd, MaskCliOptions& masks, KvCliOptions& kv, bool& no_baseline,
-                          std::string& output, std::string& shard, bool& quiet);
+// What qa and cot share: the conditions (masks, KV policy) and the run folder.
+struct ItemRunCliOptions {
+  MaskCliOptions masks;
+  KvCliOptions kv;
+  bool no_baseline = false;
+  std::string output;
+  std::string shard = "0/1";
+  bool quiet = false;
+};
+
+void add_item_run_options(CLI::App* cmd, ItemRunCliOptions& o, const std::string& default_output);
+
+// The run part of a qa or cot run: folder, shard, the conditions, and `settings` with the shard
+// and the mask settings recorded; progress goes to `bar`.
+ItemRunOptions item_run_options(const ItemRunCliOptions& o, const Conditions& conditions, nlohmann::json settings,
+                                ProgressBar& bar);
 
 }  // namespace rhead::cli

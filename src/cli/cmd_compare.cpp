@@ -87,6 +87,18 @@ void run_compare(const CompareOptions& opt) {
   for (const auto& m : maps)
     if (analysis::count_above(m, 0.0) == 0)
       fail(m.source, "no head scores above 0 (no counted test, or empty score lists): nothing to compare");
+  // A KV-head map (a DuoAttention pattern) is compared per KV head: each query-head map is
+  // seen through its best query head per group, kv-plan's rule.
+  for (const auto& kv : maps)
+    if (kv.kv_heads) {
+      for (auto& m : maps)
+        if (!m.kv_heads && m.n_head != kv.n_head && m.n_head % kv.n_head == 0) {
+          m = analysis::kv_head_map(m, kv.n_head);
+          std::cerr << "note: " << m.label << " compared per KV head (" << kv.n_head
+                    << " groups; a KV head scores its best query head), like " << kv.label << "\n";
+        }
+      break;
+    }
   // Same labels (e.g. two head_score.json files) would make the output ambiguous.
   for (std::size_t i = 0; i < maps.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)

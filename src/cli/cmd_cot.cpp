@@ -24,12 +24,7 @@ struct CotOptions {
   std::string chat_template;
   bool no_chat = false;
   int max_new_tokens = 96;
-  MaskCliOptions masks;
-  KvCliOptions kv;
-  bool no_baseline = false;
-  std::string output = "runs/cot";
-  std::string shard = "0/1";
-  bool quiet = false;
+  ItemRunCliOptions run;
 };
 
 void run(const CotOptions& o) {
@@ -48,7 +43,7 @@ void run(const CotOptions& o) {
   for (const auto& s : o.styles) styles.push_back(cot_style_from_name(s));
   PromptFormat format;
   format.chat = choose_chat_template(tok, o.chat_template, o.no_chat);
-  Conditions masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
+  Conditions masks = resolve_conditions(o.run.masks, o.run.kv, lm, !o.run.no_baseline, [&] {
     std::vector<int32_t> ids =
         tok.encode(cot_prompt_text(shots, items.front().question, CotStyle::chain_of_thought), true, false);
     ids.resize(std::min<size_t>(ids.size(), std::min<int64_t>(lm.model->config.n_ctx_train, 1024)));
@@ -66,26 +61,20 @@ void run(const CotOptions& o) {
            {"chat", format.chat ? chat_template_name(*format.chat) : "none"},
            {"max_new_tokens", o.max_new_tokens}});
   settings["fingerprint"] = fingerprint;
-  settings["shard"] = o.shard;
   settings["styles"] = o.styles;
-  record_mask_settings(o.masks, masks, settings);
 
+  ProgressBar bar(!o.run.quiet);
   CotRunOptions ro;
-  ro.run.output_dir = o.output;
-  ro.run.shard = parse_shard(o.shard);
-  ro.run.conditions = masks.settings;
-  ro.run.settings = settings;
+  ro.run = item_run_options(o.run, masks, settings, bar);
   ro.shots = shots;
   ro.styles = styles;
   ro.format = format;
   ro.max_new_tokens = o.max_new_tokens;
-  ProgressBar bar(!o.quiet);
-  ro.run.progress = [&](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };
   const RunDir dir = run_cot(lm, session_options(o.model), items, ro);
   bar.finish();
 
   std::cout << write_cot_outputs(dir);
-  std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json}\n";
+  std::cout << "\nwrote " << o.run.output << "/{results.jsonl, summary.json}\n";
 }
 
 CLI::App* add_command(CLI::App& app, CotOptions& o) {
@@ -108,7 +97,7 @@ CLI::App* add_command(CLI::App& app, CotOptions& o) {
   cmd->add_option("--max-new-tokens", o.max_new_tokens, "longest chain-of-thought answer (answer_only: at most 16)")
       ->capture_default_str()
       ->check(at_least(1));
-  add_item_run_options(cmd, o.masks, o.kv, o.no_baseline, o.output, o.shard, o.quiet);
+  add_item_run_options(cmd, o.run, "runs/cot");
   cmd->footer("The answer's number is the first after \"The answer is\", else after \"####\", else the last number.");
   return cmd;
 }

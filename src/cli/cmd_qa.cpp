@@ -24,12 +24,7 @@ struct QaOptions {
   bool no_chat = false;
   int max_new_tokens = 32;
   int support_heads = 10;
-  MaskCliOptions masks;
-  KvCliOptions kv;
-  bool no_baseline = false;
-  std::string output = "runs/qa";
-  std::string shard = "0/1";
-  bool quiet = false;
+  ItemRunCliOptions run;
 };
 
 PromptFormat qa_format(const QaOptions& o, const Tokenizer& tok) {
@@ -49,7 +44,7 @@ void run(const QaOptions& o) {
   const std::vector<QaItem> items =
       o.data.empty() ? parse_qa_jsonl(builtin_qa_jsonl(), "builtin:qa_small") : read_qa_items(o.data);
   const PromptFormat format = qa_format(o, tok);
-  Conditions masks = resolve_conditions(o.masks, o.kv, lm, !o.no_baseline, [&] {
+  Conditions masks = resolve_conditions(o.run.masks, o.run.kv, lm, !o.run.no_baseline, [&] {
     std::string text;
     for (const auto& it : items) text += it.context + "\n";
     std::vector<int32_t> ids = tok.encode(text, true, false);
@@ -64,30 +59,24 @@ void run(const QaOptions& o) {
            {"prompt", format.chat ? chat_template_name(*format.chat) + ": " + o.prompt_template : o.prompt_template},
            {"max_new_tokens", o.max_new_tokens}});
   settings["fingerprint"] = fingerprint;
-  settings["shard"] = o.shard;
-  record_mask_settings(o.masks, masks, settings);
   // support_share: copies by the top heads of --scores, else by every head.
   const std::vector<HeadId> support_heads =
       support_heads_for(masks.scores ? &masks.scores->mean : nullptr, o.support_heads, lm.model->config);
   settings["support_heads"] = head_keys(support_heads);
 
+  ProgressBar bar(!o.run.quiet);
   QaRunOptions ro;
-  ro.run.output_dir = o.output;
-  ro.run.shard = parse_shard(o.shard);
-  ro.run.conditions = masks.settings;
-  ro.run.settings = settings;
-  ro.sweep = !o.masks.sweep.empty();
+  ro.run = item_run_options(o.run, masks, settings, bar);
+  ro.sweep = !o.run.masks.sweep.empty();
   ro.kv_sweep = masks.kv_sweep;
   ro.format = format;
   ro.max_new_tokens = o.max_new_tokens;
   ro.support_heads = support_heads;
-  ProgressBar bar(!o.quiet);
-  ro.run.progress = [&](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };
   const RunDir dir = run_qa(lm, session_options(o.model), items, ro);
   bar.finish();
 
   std::cout << write_qa_outputs(dir);
-  std::cout << "\nwrote " << o.output << "/{results.jsonl, summary.json"
+  std::cout << "\nwrote " << o.run.output << "/{results.jsonl, summary.json"
             << (dir.record().value("sweep", false) ? ", sweep.json, sweep.png/svg" : "") << "}\n";
 }
 
@@ -108,7 +97,7 @@ CLI::App* add_command(CLI::App& app, QaOptions& o) {
       ->capture_default_str()
       ->check(at_least(1));
   add_support_heads_option(cmd, o.support_heads);
-  add_item_run_options(cmd, o.masks, o.kv, o.no_baseline, o.output, o.shard, o.quiet);
+  add_item_run_options(cmd, o.run, "runs/qa");
   return cmd;
 }
 

@@ -176,12 +176,9 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
   KvPlan plan;
   plan.request = r;
   const int group = config.group_size();
+  const analysis::ScoreMap by_kv_head = analysis::kv_head_map(scores, config.n_kv_head);
   for (int l = 0; l < config.n_layer; ++l)
-    for (int g = 0; g < config.n_kv_head; ++g) {
-      KvGroupScore s{l, g, 0.0};
-      for (int h = g * group; h < (g + 1) * group; ++h) s.score = std::max(s.score, scores.mean_at(l, h));
-      plan.ranking.push_back(s);
-    }
+    for (int g = 0; g < config.n_kv_head; ++g) plan.ranking.push_back({l, g, by_kv_head.mean_at(l, g)});
   std::stable_sort(plan.ranking.begin(), plan.ranking.end(),
                    [](const KvGroupScore& a, const KvGroupScore& b) { return a.score > b.score; });
   plan.policy = KvPolicy(config, r.window, r.sink);

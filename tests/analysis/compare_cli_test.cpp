@@ -145,3 +145,32 @@ TEST(CompareCli, RefusesAMapWithNoScoredTest) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CompareCli, ADuoAttentionPatternIsComparedPerKvHead) {
+  // A query-head map (2 layers x 4 heads, GQA groups of 2) and a DuoAttention pattern folder in
+  // the published shape (2 layers x 2 KV heads of gates, config.json with training fields).
+  const fs::path dir = fs::temp_directory_path() / ("rhead-compare-duo-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir / "duo");
+  std::ofstream(dir / "scores.json") << R"({"0-0": [0.7], "0-1": [0.1], "0-2": [0.0], "0-3": [0.2],
+                                           "1-0": [0.1], "1-1": [0.3], "1-2": [0.9], "1-3": [0.0]})";
+  std::ofstream(dir / "duo" / "full_attention_heads.tsv") << "0.8\t0.1\n0.2\t0.9\n";
+  std::ofstream(dir / "duo" / "config.json") << R"({"sink_size": 64, "recent_size": 256, "lr": 0.02})";
+  const auto r = run_rhead("compare --json '" + (dir / "scores.json").string() + "' '" + (dir / "duo").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("compared per KV head (2 groups"), std::string::npos) << r.err;
+  // Per KV head the map is {0.7, 0.2, 0.3, 0.9} (each group's best query head) against the gates
+  // {0.8, 0.1, 0.2, 0.9}: the same order, so Spearman is exactly 1.
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["pairs"].size(), 1u) << r.out;
+  EXPECT_DOUBLE_EQ(j["pairs"][0]["spearman"].get<double>(), 1.0) << r.out;
+  EXPECT_EQ(j["pairs"][0]["heads_compared"].get<int>(), 4) << r.out;
+  // The TSV file itself names the folder too.
+  const auto tsv = run_rhead("compare '" + (dir / "scores.json").string() + "' '" +
+                             (dir / "duo" / "full_attention_heads.tsv").string() + "'");
+  EXPECT_EQ(tsv.exit_code, 0) << tsv.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -93,3 +93,46 @@ TEST(HeadLists, HeadsCommandWritesWhatIsReadBack) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HeadLists, KvHeadMapTakesEachGroupsBestQueryHead) {
+  analysis::ScoreMap q;
+  q.source = "q.json";
+  q.n_layer = 1;
+  q.n_head = 6;
+  q.mean = HeadGrid<double>(1, 6);
+  q.frequency = HeadGrid<double>(1, 6);
+  const double means[] = {0.1, 0.5, 0.0, 0.0, 0.3, 0.2};
+  for (int h = 0; h < 6; ++h)
+    q.mean[static_cast<std::size_t>(h)] = means[h], q.frequency[static_cast<std::size_t>(h)] = h / 10.0;
+  const analysis::ScoreMap kv = analysis::kv_head_map(q, 3);
+  EXPECT_TRUE(kv.kv_heads);
+  ASSERT_EQ(kv.n_head, 3);
+  EXPECT_DOUBLE_EQ(kv.mean_at(0, 0), 0.5);
+  EXPECT_DOUBLE_EQ(kv.mean_at(0, 1), 0.0);
+  EXPECT_DOUBLE_EQ(kv.mean_at(0, 2), 0.3);
+  EXPECT_DOUBLE_EQ(kv.frequency[2], 0.5);
+  EXPECT_THROW(analysis::kv_head_map(q, 4), Error);  // 6 query heads do not split into 4 groups
+}
+
+TEST(HeadLists, DuoAttentionPatternLoadsAsAKvHeadMap) {
+  rhead::testing::MkdtempDir d("rhead_test_duo_map_");
+  std::filesystem::create_directories(d.sub("pattern"));
+  // Published gates carry training noise just outside [0, 1]; the threshold comes from config.json.
+  write(d.sub("pattern/full_attention_heads.tsv"), "1.0\t-9.6e-05\t0.4\n0.7\t0.0\t1.00002\n");
+  write(d.sub("pattern/config.json"), R"({"sink_size": 64, "recent_size": 256, "threshold": 0.6})");
+  const analysis::ScoreMap m = analysis::load_score_map(d.sub("pattern"));
+  EXPECT_TRUE(m.kv_heads);
+  EXPECT_EQ(m.n_layer, 2);
+  EXPECT_EQ(m.n_head, 3);
+  EXPECT_DOUBLE_EQ(m.mean_at(0, 1), 0.0);
+  EXPECT_DOUBLE_EQ(m.mean_at(1, 2), 1.0);
+  EXPECT_DOUBLE_EQ(m.frequency[m.index(1, 0)], 1.0);  // 0.7 >= 0.6: a full head
+  EXPECT_DOUBLE_EQ(m.frequency[m.index(0, 2)], 0.0);  // 0.4 < 0.6: streaming
+  EXPECT_EQ(analysis::load_score_map(d.sub("pattern/full_attention_heads.tsv")).mean.values, m.mean.values);
+  write(d.sub("pattern/full_attention_heads.tsv"), "1.0\t0.5\n0.7\n");  // ragged
+  EXPECT_THROW(analysis::load_score_map(d.sub("pattern")), Error);
+}
+
+}  // namespace
