@@ -48,7 +48,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -191,16 +190,8 @@ BenchModel load_bench_model(const std::string& path) {
   return b;
 }
 
-std::vector<int32_t> random_tokens(int64_t n, int vocab) {
-  std::mt19937 rng(42);
-  std::uniform_int_distribution<int32_t> dist(3, vocab - 1);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = dist(rng);
-  return t;
-}
-
 void BM_Prefill(benchmark::State& state, BenchModel* b, int64_t n_tokens) {
-  const auto tokens = random_tokens(n_tokens, b->model->config.n_vocab);
+  const auto tokens = bench_random_tokens(n_tokens, b->model->config.n_vocab);
   SessionOptions so;
   so.n_ctx = n_tokens + kDecodeWindow;
   auto session = std::make_unique<Session>(b->model, so);
@@ -229,7 +220,7 @@ void BM_Decode(benchmark::State& state, BenchModel* b, int64_t depth) {
     SessionOptions so;
     so.n_ctx = depth + kDecodeWindow;
     session = std::make_unique<Session>(b->model, so);
-    if (depth > 0) session->forward(random_tokens(depth, c.n_vocab));
+    if (depth > 0) session->forward(bench_random_tokens(depth, c.n_vocab));
   }
   session->truncate(depth);
   int32_t next = 1;

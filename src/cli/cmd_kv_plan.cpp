@@ -82,9 +82,11 @@ void run(const KvPlanOptions& o) {
   }
   std::printf(
       "full KV heads: %zu of %d; predicted KV memory %s = %.1f%% (per query head %.1f%%); "
-      "with no full head %.1f%%\n",
+      "with no full head %.1f%%; the CPU's compacted cache allocates %s (rings of window + %lld-token prefill "
+      "chunks)\n",
       plan.full.size(), c.n_layer * c.n_kv_head, human_bytes(a.kv_bytes_kept()).c_str(), 100 * a.kv_kept_fraction(),
-      100 * a.query_kept_fraction(), 100 * plan.floor_fraction);
+      100 * a.query_kept_fraction(), 100 * plan.floor_fraction, human_bytes(a.kv_bytes_held()).c_str(),
+      static_cast<long long>(kCpuPrefillChunk));
   // Why: KV heads are taken best first while the prediction stays within the budget. Every KV
   // head holds the same share of the cache, so each one kept whole adds the same amount.
   const int kv_heads = c.n_layer * c.n_kv_head;

@@ -154,7 +154,8 @@ json kv_accounting_json(const KvAccounting& a, const KvPolicy& p) {
           {"query_bytes_kept", a.query_bytes_kept()},
           {"query_bytes_full", a.query_bytes_full()},
           {"kv_bytes_kept", a.kv_bytes_kept()},
-          {"kv_bytes_full", a.kv_bytes_full()}};
+          {"kv_bytes_full", a.kv_bytes_full()},
+          {"kv_bytes_held_predicted", a.kv_bytes_held()}};
 }
 
 void add_kv_fields(const KvSetting& s, int head_dim, KvType kv_type, int64_t length, json& line) {
@@ -235,6 +236,7 @@ json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::stri
           {"predicted",
            {{"kv_bytes_full", a.kv_bytes_full()},
             {"kv_bytes_kept", a.kv_bytes_kept()},
+            {"kv_bytes_held", a.kv_bytes_held()},
             {"kv_kept_fraction", a.kv_kept_fraction()},
             {"query_kept_fraction", a.query_kept_fraction()},
             {"kv_kept_fraction_no_full_head", plan.floor_fraction}}},

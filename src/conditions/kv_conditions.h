@@ -14,8 +14,10 @@
 //     "full_kv_heads": [{"layer": l, "kv_head": g, "query_heads": [h, ...], "score": s}, ...],
 //                                       // these KV heads keep every position; all others are windowed
 //     "full_query_heads": ["l-h", ...], // the query heads that read them (GQA view)
-//     "predicted": {"kv_bytes_full": B, "kv_bytes_kept": B, "kv_kept_fraction": f,
+//     "predicted": {"kv_bytes_full": B, "kv_bytes_kept": B, "kv_bytes_held": B, "kv_kept_fraction": f,
 //                   "query_kept_fraction": f, "kv_kept_fraction_no_full_head": f},
+//                                       // kv_bytes_held: what the CPU's compacted cache allocates
+//                                       // at `length` (default prefill chunk; ops/kv_cache.h)
 //     "ranking": [{"layer": l, "kv_head": g, "score": s}, ...],  // every KV head, best first
 //     "scores": str                     // the score file the ranking came from
 //   }
@@ -80,7 +82,9 @@ std::vector<int64_t> parse_window_list(const std::string& text);
 
 // The accounting of a setting at one length, as stored in result lines and summaries:
 // {length, window, sink, full_query_heads, full_kv_heads, query_kept_fraction,
-//  kv_kept_fraction, query_bytes_kept, query_bytes_full, kv_bytes_kept, kv_bytes_full}.
+//  kv_kept_fraction, query_bytes_kept, query_bytes_full, kv_bytes_kept, kv_bytes_full,
+//  kv_bytes_held_predicted} (held: what the CPU's compacted cache allocates at `length` with
+//  the default prefill chunk). NIAH lines add kv_bytes_held, what the session really held.
 nlohmann::json kv_accounting_json(const KvAccounting& a, const KvPolicy& policy);
 
 // line["kv_policy"] = setting.to_json(), line["kv_cache"] = its accounting at `length`.

@@ -13,6 +13,7 @@
 
 #include "cuda/attention_cuda.cuh"
 #include "cuda/flash_prefill.cuh"
+#include "ops/kv_visibility.h"
 
 namespace rhead::cuda {
 namespace {
@@ -50,19 +51,17 @@ __device__ __forceinline__ void load8(const float* p, bool valid, float* y) {
   y[0] = a.x, y[1] = a.y, y[2] = a.z, y[3] = a.w, y[4] = b.x, y[5] = b.y, y[6] = b.z, y[7] = b.w;
 }
 
-// Visibility of key j to a query at position i of a head (attention.h's contract).
+// Visibility of key j to a query at position i of a head (ops/kv_visibility.h's rule).
 struct Visibility {
   int64_t i, lo, head_window, sink;
-  __device__ bool operator()(int64_t j) const {
-    return j <= i && j >= lo && (head_window == 0 || j < sink || i - j < head_window);
-  }
+  __device__ bool operator()(int64_t j) const { return kv_sees<int64_t>(i, j, lo, head_window, sink); }
 };
 
 __device__ __forceinline__ Visibility visibility(int64_t i, int64_t window, const int32_t* head_window,
                                                  int64_t head_sink, int h) {
   Visibility v;
   v.i = i;
-  v.lo = window > 0 ? (i - window + 1 > 0 ? i - window + 1 : 0) : 0;
+  v.lo = kv_window_start<int64_t>(i, window);
   v.head_window = head_window ? head_window[h] : 0;
   v.sink = head_sink;
   return v;
@@ -797,6 +796,8 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     throw Error("CUDA attention needs head_dim a multiple of 8 up to 256, not " + std::to_string(hd));
   if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
     throw Error("CUDA attention: n_head must be a multiple of n_kv_head");
+  // The Session keeps the whole cache on CUDA (a KV policy only restricts visibility there).
+  if (a.kv_heads) throw Error("CUDA attention reads the whole KV cache, not the compacted layout");
   const int group = a.n_head / a.n_kv_head;
   const int64_t T = a.n_tokens;
   const AttentionProbeOut& pr = a.probes;

@@ -40,6 +40,7 @@
 
 #include "cuda/cuda_common.cuh"
 #include "ops/attention.h"
+#include "ops/kv_visibility.h"
 
 namespace rhead::cuda {
 namespace {
@@ -177,7 +178,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
     for (int hf = 0; hf < 2; ++hf) {
       const RowPlace rp = row_place(p, kvh, n_rows_total, warp_row0 + 16 * mt + g + 8 * hf);
       const int i = p.pos0 + rp.t;
-      const int wlo = p.window > 0 ? max(i - p.window + 1, 0) : 0;
+      const int wlo = kv_window_start<int>(i, p.window);
       const int hw = p.head_window ? p.head_window[rp.h] : 0;
       const bool uniform = p.overrides && p.overrides[rp.h] == static_cast<uint8_t>(HeadOverride::uniform);
       if (c == 0) row_info[warp * kRows + 16 * mt + g + 8 * hf] = make_int4(i, wlo, hw, uniform);
@@ -351,7 +352,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
             for (int e = 0; e < 4; ++e) {
               const int4 row = row_info[warp * kRows + 16 * mt + g + 8 * (e >> 1)];  // {i, wlo, hw, uniform}
               const int j = kb0 + nb * 8 + 2 * c + (e & 1);
-              const bool visible = j <= row.x && j >= row.y && (row.z == 0 || j < p.head_sink || row.x - j < row.z);
+              const bool visible = kv_sees<int>(row.x, j, row.y, row.z, p.head_sink);
               s[mt][nb][e] = visible ? (row.w ? 0.0f : s[mt][nb][e]) : -INFINITY;
             }
       }

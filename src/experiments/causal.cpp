@@ -341,10 +341,16 @@ class NiahExperiment : public Experiment {
   json run_key(size_t i) override {
     const MaskSetting& m = o_.masks[i / tasks_.size()];
     const NiahTask& task = tasks_[i % tasks_.size()];
-    last_ = runner_for(m).run(task, &m.mask);
+    NiahRunner& runner = runner_for(m);
+    last_ = runner.run(task, &m.mask);
     last_mask_ = m.label;
-    return to_json(niah_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle,
-                             model_.model->config.head_dim, session_.kv_type()));
+    json line = to_json(niah_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle,
+                                  model_.model->config.head_dim, session_.kv_type()));
+    // What the session really holds (a compacted cache under a KV policy on the CPU; its
+    // allocations grow with the longest prompt so far and are never given back).
+    if (line.contains("kv_cache") && line["kv_cache"].is_object())
+      line["kv_cache"]["kv_bytes_held"] = runner.kv_bytes_held();
+    return line;
   }
   int64_t prefilled_tokens() const {
     int64_t n = 0;

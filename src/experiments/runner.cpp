@@ -114,6 +114,8 @@ std::vector<NiahTask> NiahRunner::execution_order(std::vector<NiahTask> tasks) {
   return out;
 }
 
+int64_t NiahRunner::kv_bytes_held() const { return session_ ? session_->kv_bytes_held() : 0; }
+
 TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
@@ -160,6 +162,8 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     // scores of this very prompt are at hand.
     if (run_qrhead) keep = std::min(keep, static_cast<size_t>(context_end));
     if (chunk > 0) keep -= keep % chunk;
+    // A compacted KV cache (KV policy) may have dropped the window before `keep`: start over.
+    if (!session_->can_truncate(static_cast<int64_t>(keep))) keep = 0;
   }
   session_->truncate(static_cast<int64_t>(keep));
   cached_.resize(keep);
@@ -273,8 +277,13 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   prefilled_tokens_ += g.n_prefill;
   // The cache now holds the prompt (its last token computed by a decode step) and all but
   // the last generated token; only the prefill-computed part is reusable as is.
-  session_->truncate(static_cast<int64_t>(prefill.size()));
-  cached_ = prefill;
+  if (session_->can_truncate(static_cast<int64_t>(prefill.size()))) {
+    session_->truncate(static_cast<int64_t>(prefill.size()));
+    cached_ = prefill;
+  } else {  // a compacted KV cache no longer holds the prompt's window
+    session_->truncate(0);
+    cached_.clear();
+  }
   if (run_qrhead) {
     int gold = 0;
     const std::vector<TokenSpan> docs = qrhead_documents(

@@ -71,6 +71,8 @@ class NiahRunner {
   int64_t max_length() const;
   // Tokens run through the prefill forward by this runner so far (cache reuse excluded).
   int64_t prefilled_tokens() const { return prefilled_tokens_; }
+  // Bytes of K and V the runner's session holds (0 before the first test).
+  int64_t kv_bytes_held() const;
 
  private:
   struct NeedleState {

@@ -254,11 +254,13 @@ void RunDir::write_file(const std::string& name, const std::string& text) const 
 namespace {
 
 // A line without its timing fields (and reused_tokens, which says how much of the prompt the
-// cache already held, not what was computed): what two runs of one key must agree on.
+// cache already held, and kv_cache.kv_bytes_held, what the session had allocated by then:
+// neither is what was computed): what two runs of one key must agree on.
 json without_timing(json line) {
   line.erase("seconds");
   line.erase("timing");
   line.erase("reused_tokens");
+  if (const auto kv = line.find("kv_cache"); kv != line.end() && kv->is_object()) kv->erase("kv_bytes_held");
   return line;
 }
 

@@ -70,7 +70,8 @@ int64_t kv_rows_kept(int64_t length, bool full, int64_t window, int64_t sink) {
   return std::min(length, sink + window);
 }
 
-KvAccounting kv_accounting(const KvPolicy& p, int head_dim, KvType kv_type, int64_t length) {
+KvAccounting kv_accounting(const KvPolicy& p, int head_dim, KvType kv_type, int64_t length, int64_t chunk,
+                           int64_t limit) {
   KvAccounting a;
   a.length = length;
   a.bytes_per_row = 2 * kv_row_bytes(kv_type, head_dim);
@@ -85,6 +86,8 @@ KvAccounting kv_accounting(const KvPolicy& p, int head_dim, KvType kv_type, int6
       const bool full = p.kv_is_full(l, g);
       a.kv_rows_kept += kv_rows_kept(length, full, window, p.sink);
       a.kv_rows_full += length;
+      a.kv_rows_held +=
+          p.active() ? kv_rows_allocated(length, full, window, p.sink, chunk, limit > 0 ? limit : length) : length;
     }
   }
   if (p.active()) {

@@ -13,6 +13,9 @@
 // soon as one of its query heads is full. Both views are reported:
 //   per query head: as if every query head had its own K/V rows (the policy's intent);
 //   per KV head:    the memory a real engine would hold.
+// With the policy active, a Session on the CPU compacts its cache (ops/kv_cache.h): a
+// windowed KV head holds its sink and a ring of window + prefill-chunk rows, a full one grows
+// with the sequence; kv_rows_held predicts what it allocates, rounding included.
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -52,9 +55,13 @@ struct KvPolicy {
   bool is_identity_up_to(int64_t length) const;
 };
 
+// Prefill chunk of the CPU backend (SessionOptions::prefill_chunk 0 picks it): the ring of a
+// compacted windowed head has window + chunk rows.
+constexpr int64_t kCpuPrefillChunk = 256;
+
 // Whether a restricted head at query position i sees key j (j <= i assumed).
 inline bool kv_visible(int64_t i, int64_t j, int64_t window, int64_t sink) {
-  return window <= 0 || j < sink || i - j < window;
+  return kv_policy_sees<int64_t>(i, j, window, sink);
 }
 
 // Rows of K (and of V) one head keeps after `length` positions.
@@ -68,18 +75,24 @@ struct KvAccounting {
   int64_t query_rows_kept = 0, query_rows_full = 0;  // summed over (layer, query head)
   int64_t kv_rows_kept = 0, kv_rows_full = 0;        // summed over (layer, KV head)
   int full_query_heads = 0, full_kv_heads = 0;
+  // Rows the compacted cache allocates (kv_rows_allocated, summed over (layer, KV head)), for
+  // prefill chunks of `chunk` rows; inactive policy: kv_rows_full (the cache sized to `length`).
+  int64_t kv_rows_held = 0;
 
   int64_t query_bytes_kept() const { return query_rows_kept * bytes_per_row; }
   int64_t query_bytes_full() const { return query_rows_full * bytes_per_row; }
   int64_t kv_bytes_kept() const { return kv_rows_kept * bytes_per_row; }
   int64_t kv_bytes_full() const { return kv_rows_full * bytes_per_row; }
+  int64_t kv_bytes_held() const { return kv_rows_held * bytes_per_row; }
   double query_kept_fraction() const { return query_rows_full ? double(query_rows_kept) / query_rows_full : 1.0; }
   double kv_kept_fraction() const { return kv_rows_full ? double(kv_rows_kept) / kv_rows_full : 1.0; }
 };
 
 // Accounting of `policy` (inactive: everything kept) after `length` positions, for a cache of
 // `head_dim` values per row stored as `kv_type` (kv_row_bytes: f16 2 bytes a value, f32 4,
-// q8_0 34 per block of 32).
-KvAccounting kv_accounting(const KvPolicy& policy, int head_dim, KvType kv_type, int64_t length);
+// q8_0 34 per block of 32); kv_rows_held for a session prefilling `chunk` tokens at a time
+// with room for `limit` positions (0: `length`).
+KvAccounting kv_accounting(const KvPolicy& policy, int head_dim, KvType kv_type, int64_t length,
+                           int64_t chunk = kCpuPrefillChunk, int64_t limit = 0);
 
 }  // namespace rhead

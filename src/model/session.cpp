@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "io/error.h"
 #include "model/family.h"
@@ -48,7 +49,7 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, const std::vector<float>&
   return inv;
 }
 
-int64_t default_prefill_chunk(Device d) { return d == Device::cuda ? 4096 : 256; }
+int64_t default_prefill_chunk(Device d) { return d == Device::cuda ? 4096 : kCpuPrefillChunk; }
 
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
     : model_(std::move(model)), options_(options) {
@@ -81,30 +82,85 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
       const std::vector<int32_t> w = kv.head_windows(l);
       head_windows_.insert(head_windows_.end(), w.begin(), w.end());
     }
+    // Compacted cache (CPU; CUDA keeps the whole cache): every KV head allocates as it goes.
+    if (options_.kv_compact && options_.device == Device::cpu) {
+      backend_->free(kv_.k);
+      backend_->free(kv_.v);
+      kv_.k = kv_.v = nullptr;
+      kv_.heads.resize(static_cast<size_t>(c.n_layer) * c.n_kv_head);
+      for (int l = 0; l < c.n_layer; ++l)
+        for (int g = 0; g < c.n_kv_head; ++g)
+          if (!kv.kv_is_full(l, g))
+            kv_.heads[static_cast<size_t>(l) * c.n_kv_head + g].map = {kv.sink, kv.window + options_.prefill_chunk};
+    }
   }
+}
+
+void Session::reserve_kv(int64_t length) {
+  const KvPolicy& p = options_.kv_policy;
+  const int64_t rb = kv_row_bytes(kv_.type, kv_.head_dim);
+  for (int l = 0; l < kv_.n_layer; ++l)
+    for (int g = 0; g < kv_.n_kv_head; ++g) {
+      KvHeadRows& h = kv_.heads[static_cast<size_t>(l) * kv_.n_kv_head + g];
+      const int64_t rows =
+          kv_rows_allocated(length, h.map.ring == 0, p.window, p.sink, options_.prefill_chunk, capacity_);
+      if (rows <= h.rows) continue;
+      // Rows below sink + ring sit at their own position: the held ones move as they are.
+      for (void** buf : {&h.k, &h.v}) {
+        void* grown = backend_->alloc(static_cast<size_t>(rows * rb));
+        if (*buf) {
+          std::memcpy(grown, *buf, static_cast<size_t>(h.rows * rb));
+          backend_->free(*buf);
+        }
+        *buf = grown;
+      }
+      h.rows = rows;
+    }
 }
 
 Session::~Session() {
   act_.release();
   backend_->free(kv_.k);
   backend_->free(kv_.v);
+  for (KvHeadRows& h : kv_.heads) {
+    backend_->free(h.k);
+    backend_->free(h.v);
+  }
+}
+
+bool Session::can_truncate(int64_t n) const {
+  if (n < 0 || n > n_past_) return false;
+  if (!kv_.compacted() || n == n_past_) return true;
+  // Position n (and the chunk after it) sees the keys from n - window + 1 on, and the sink.
+  const KvPolicy& p = options_.kv_policy;
+  const int64_t need = std::max(p.sink, n - p.window + 1);
+  if (need >= n) return true;
+  for (const KvHeadRows& h : kv_.heads)
+    if (!h.map.holds(need, kv_written_)) return false;
+  return true;
 }
 
 void Session::truncate(int64_t n) {
   if (n < 0 || n > n_past_)
     throw Error("cannot truncate a session of " + std::to_string(n_past_) + " tokens to " + std::to_string(n));
+  if (!can_truncate(n))
+    throw Error("cannot truncate a session of " + std::to_string(n_past_) + " tokens to " + std::to_string(n) +
+                ": the compacted KV cache no longer holds the window before it");
   n_past_ = n;
 }
 
-const void* Session::kv_layer_on_host(const void* layer_data) const {
+const void* Session::kv_layer_on_host(int layer, bool value) const {
+  if (kv_.compacted())
+    throw Error("the compacted KV cache has no contiguous layer (run with SessionOptions::kv_compact false)");
+  const void* layer_data = value ? kv_.v_layer(layer) : kv_.k_layer(layer);
   if (backend_->device() == Device::cpu) return layer_data;
   kv_host_.resize(kv_.layer_bytes());
   backend_->to_host(kv_host_.data(), layer_data, kv_host_.size());
   return kv_host_.data();
 }
 
-const void* Session::k_cache(int layer) const { return kv_layer_on_host(kv_.k_layer(layer)); }
-const void* Session::v_cache(int layer) const { return kv_layer_on_host(kv_.v_layer(layer)); }
+const void* Session::k_cache(int layer) const { return kv_layer_on_host(layer, false); }
+const void* Session::v_cache(int layer) const { return kv_layer_on_host(layer, true); }
 
 std::vector<float> Session::forward(std::span<const int32_t> tokens, const ForwardOptions& options) {
   const ModelConfig& c = model_->config;
@@ -158,6 +214,11 @@ std::vector<float> Session::forward(std::span<const int32_t> tokens, const Forwa
       throw Error("probe key_weights_len " + std::to_string(r.key_weights_len) + " is outside the keys of this call");
     r.key_mean.assign(static_cast<size_t>(c.n_layer) * c.n_head * r.key_weights_len, 0.0f);
     r.key_rows.assign(options.probes->key_rows ? n * static_cast<size_t>(r.key_weights_len) : 0, 0.0f);
+  }
+
+  if (kv_.compacted()) {
+    reserve_kv(n_past_ + T);
+    kv_written_ = std::max(kv_written_, n_past_ + T);
   }
 
   std::vector<float> logits;
@@ -224,6 +285,7 @@ void Session::forward_chunk(std::span<const int32_t> tokens, const ForwardOption
     a.kv_f16 = kv.f16;
     a.kv_q8_0 = kv.type == KvType::q8_0;
     a.kv_head_stride = kv.head_stride;
+    a.kv_heads = kv.heads;
     a.out = out;
     set_attention_variant(a, variant);
     if (!head_windows_.empty()) {

@@ -18,11 +18,15 @@
 namespace rhead {
 
 struct SessionOptions {
-  int64_t n_ctx = 0;            // KV capacity in tokens; 0: the model's trained context length
-  bool kv_f16 = true;           // f16 KV cache (else f32)
-  bool kv_q8_0 = false;         // Q8_0 KV cache (CPU backend; ops/kv_cache.h); overrides kv_f16
-  int64_t prefill_chunk = 0;    // tokens per forward chunk during prefill; 0: the device's default
-  KvPolicy kv_policy;           // streaming-cache visibility per query head, every phase; inactive: none
+  int64_t n_ctx = 0;          // KV capacity in tokens; 0: the model's trained context length
+  bool kv_f16 = true;         // f16 KV cache (else f32)
+  bool kv_q8_0 = false;       // Q8_0 KV cache (CPU backend; ops/kv_cache.h); overrides kv_f16
+  int64_t prefill_chunk = 0;  // tokens per forward chunk during prefill; 0: the device's default
+  KvPolicy kv_policy;         // streaming-cache visibility per query head, every phase; inactive: none
+  // With an active kv_policy on the CPU: store only what the policy keeps (ops/kv_cache.h's
+  // compacted layout; results are the same bit for bit). False, or on CUDA: the whole cache,
+  // the policy applied by the kernels' visibility alone.
+  bool kv_compact = true;
   Device device = Device::cpu;  // where the forward pass runs
 
   KvType kv_type() const { return kv_q8_0 ? KvType::q8_0 : kv_f16 ? KvType::f16 : KvType::f32; }
@@ -55,12 +59,18 @@ class Session {
   int64_t n_past() const { return n_past_; }
   int64_t capacity() const { return capacity_; }
   // Forgets every position >= n (the cache rows stay but are overwritten by the next forward).
+  // A compacted cache must still hold the keys position n will see: can_truncate says so;
+  // truncate refuses otherwise (0 always works).
   void truncate(int64_t n);
+  bool can_truncate(int64_t n) const;
+  // Bytes of K and V the cache holds now (allocated, both layouts).
+  int64_t kv_bytes_held() const { return kv_.held_bytes(); }
   const Model& model() const { return *model_; }
   const SessionOptions& options() const { return options_; }
 
   // Raw KV cache of a layer in host memory: [n_kv_head][capacity][head_dim] in f16 or f32.
-  // On CUDA this copies the layer to a host buffer, valid until the next call.
+  // On CUDA this copies the layer to a host buffer, valid until the next call. Not for a
+  // compacted cache (an error).
   const void* k_cache(int layer) const;
   const void* v_cache(int layer) const;
   const KvCache& kv_cache() const { return kv_; }
@@ -70,12 +80,15 @@ class Session {
   void forward_chunk(std::span<const int32_t> tokens, const ForwardOptions& options,
                      const std::vector<int32_t>& obs_slot, std::vector<float>& logits_out);
 
-  const void* kv_layer_on_host(const void* layer_data) const;
+  const void* kv_layer_on_host(int layer, bool value) const;
+  // Compacted cache: grows every KV head's rows to hold `length` positions.
+  void reserve_kv(int64_t length);
 
   std::shared_ptr<const Model> model_;
   SessionOptions options_;
   int64_t capacity_ = 0;
   int64_t n_past_ = 0;
+  int64_t kv_written_ = 0;  // compacted cache: one past the highest position ever written
   std::unique_ptr<Backend> backend_;
   KvCache kv_;                         // k, v: [n_layer][n_kv_head][capacity][head_dim] in backend memory
   std::vector<float> inv_freq_;        // [head_dim / 2]

@@ -89,10 +89,33 @@ void mix_scalar(const float* w, const void* v, bool f16, int64_t n, int hd, floa
 
 KvType kv_type_of(const AttentionArgs& a) { return a.kv_q8_0 ? KvType::q8_0 : a.kv_f16 ? KvType::f16 : KvType::f32; }
 
-// The first row of KV head g in a layer's K or V cache (kv_head_stride counts values).
-const uint8_t* kv_head_rows(const AttentionArgs& a, const void* layer, int64_t g) {
-  return static_cast<const uint8_t*>(layer) +
+// The first row of KV head g's K (or V, value) cache (kv_head_stride counts values).
+const uint8_t* kv_head_rows(const AttentionArgs& a, int64_t g, bool value) {
+  if (a.kv_heads) return static_cast<const uint8_t*>(value ? a.kv_heads[g].v : a.kv_heads[g].k);
+  return static_cast<const uint8_t*>(value ? a.v : a.k) +
          g * (a.kv_head_stride / a.head_dim) * kv_row_bytes(kv_type_of(a), a.head_dim);
+}
+
+// The row map of KV head g when it is a ring (compacted, windowed); nullptr: row = position.
+const KvRowMap* kv_ring(const AttentionArgs& a, int64_t g) {
+  return a.kv_heads && a.kv_heads[g].map.ring > 0 ? &a.kv_heads[g].map : nullptr;
+}
+
+// The rows of positions [b, b + n) of one KV head's K or V cache (base: its first row), as n
+// consecutive rows: in place unless a ring wraps inside the range, then copied into `gather`
+// (a byte copy: the values, and so every result, are those of the contiguous layout).
+const uint8_t* kv_rows_at(const uint8_t* base, const KvRowMap* ring, int64_t b, int64_t n, int64_t row_bytes,
+                          std::vector<uint8_t>& gather) {
+  if (!ring) return base + b * row_bytes;
+  if (ring->run(b) >= n) return base + ring->row(b) * row_bytes;
+  gather.resize(static_cast<size_t>(n * row_bytes));
+  for (int64_t j = b; j < b + n;) {
+    const int64_t m = std::min(ring->run(j), b + n - j);
+    std::memcpy(gather.data() + (j - b) * row_bytes, base + ring->row(j) * row_bytes,
+                static_cast<size_t>(m * row_bytes));
+    j += m;
+  }
+  return gather.data();
 }
 
 // dst[rows, hd] = the f32 values of `rows` Q8_0 rows of one KV head, from row `first` on.
@@ -102,29 +125,10 @@ void q8_0_rows_to_f32(const uint8_t* head, int64_t first, int64_t rows, int hd, 
 
 // The keys one query sees (file comment of attention.h): at most two runs of positions in
 // ascending order, the sink run of a windowed head and the recent run ending at the query.
-struct VisibleKeys {
-  int64_t begin[2] = {0, 0}, end[2] = {0, 0};
-  int n = 0;
-};
+using VisibleKeys = KvRuns;
 
 VisibleKeys visible_keys(const AttentionArgs& a, int64_t i, int h) {
-  VisibleKeys v;
-  const int64_t lo = a.window > 0 ? std::max<int64_t>(0, i - a.window + 1) : 0;
-  const int64_t hw = a.head_window ? a.head_window[h] : 0;
-  int64_t recent = hw > 0 ? std::max(lo, i - hw + 1) : lo;
-  if (hw > 0 && a.head_sink > lo) {
-    if (a.head_sink >= recent) {
-      recent = lo;  // the sink run reaches the recent run: one run
-    } else {
-      v.begin[0] = lo;
-      v.end[0] = a.head_sink;
-      v.n = 1;
-    }
-  }
-  v.begin[v.n] = recent;
-  v.end[v.n] = i + 1;
-  ++v.n;
-  return v;
+  return kv_runs(i, a.window, a.head_window ? a.head_window[h] : 0, a.head_sink);
 }
 
 float score_scale(const AttentionArgs& a) {
@@ -177,14 +181,17 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
   const int kvh = h / (a.n_head / a.n_kv_head);
   // q8_0 rows are dequantized per visible run and read as f32 by the scalar loops.
   const bool q8 = a.kv_q8_0, f16 = a.kv_f16 && !q8;
-  const size_t elem = f16 ? 2 : 4;
-  const uint8_t* kbase = kv_head_rows(a, a.k, kvh);
-  const uint8_t* vbase = kv_head_rows(a, a.v, kvh);
+  const uint8_t* kbase = kv_head_rows(a, kvh, false);
+  const uint8_t* vbase = kv_head_rows(a, kvh, true);
+  const KvRowMap* ring = kv_ring(a, kvh);
+  const int64_t row_bytes = kv_row_bytes(kv_type_of(a), hd);
   std::vector<float> deq;
+  std::vector<uint8_t> gather;
   const auto rows = [&](const uint8_t* base, int64_t b, int64_t n) -> const uint8_t* {
-    if (!q8) return base + b * hd * elem;
+    const uint8_t* at = kv_rows_at(base, ring, b, n, row_bytes, gather);
+    if (!q8) return at;
     deq.resize(static_cast<size_t>(n) * hd);
-    q8_0_rows_to_f32(base, b, n, hd, deq.data());
+    q8_0_rows_to_f32(at, 0, n, hd, deq.data());
     return reinterpret_cast<const uint8_t*>(deq.data());
   };
   const float* q = a.q + (t * a.n_head + h) * hd;
@@ -203,7 +210,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
     } else {
       const float scale = score_scale(a);
       if (simd)
-        scores_f16_avx2(q, reinterpret_cast<const uint16_t*>(kbase) + b * hd, n, hd, scale, row + b);
+        scores_f16_avx2(q, reinterpret_cast<const uint16_t*>(rows(kbase, b, n)), n, hd, scale, row + b);
       else
         scores_scalar(q, rows(kbase, b, n), f16, n, hd, scale, row + b);
       if (a.softcap != 0.0f)
@@ -232,7 +239,7 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
       const int64_t b = vis.begin[r], n = vis.end[r] - b;
       for (int64_t j = b; j < b + n; ++j) row[j] *= inv_sum;
       if (simd)
-        mix_f16_avx2(row + b, reinterpret_cast<const uint16_t*>(vbase) + b * hd, n, hd, out);
+        mix_f16_avx2(row + b, reinterpret_cast<const uint16_t*>(rows(vbase, b, n)), n, hd, out);
       else
         mix_scalar(row + b, rows(vbase, b, n), f16, n, hd, out);
     }
@@ -442,6 +449,11 @@ bool mask_invisible(float* s, int64_t kb, int64_t nk, const VisibleKeys& v) {
 }
 
 struct TileScratch {
+  // The work item's KV head: its row map when it is a ring (nullptr: row = position), the
+  // bytes of a row, and where a tile's rows are copied when they wrap around the ring.
+  const KvRowMap* ring = nullptr;
+  int64_t row_bytes = 0;
+  std::vector<uint8_t> kg, vg;
   std::vector<TileRow> rows;
   std::vector<float> qs, s, kt, vt, o, m, l;
   std::vector<float> qt, st, ot;  // lane kernel: q^T [hd][8], scores [keys][8], O^T [hd][8]
@@ -516,10 +528,12 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     bool any, full;
     runs.sight(kb, nk, any, full);
     if (!any) continue;
+    const uint8_t* kr = kv_rows_at(kbase, sc.ring, kb, nk, sc.row_bytes, sc.kg);
+    const uint8_t* vr = kv_rows_at(vbase, sc.ring, kb, nk, sc.row_bytes, sc.vg);
     const float* kt;
     const float* vt;
     if (a.kv_q8_0) {
-      q8_0_tiles(sc, kbase, vbase, kb, nk, hd, kt, vt);
+      q8_0_tiles(sc, kr, vr, 0, nk, hd, kt, vt);
     } else if (a.kv_f16) {
       // The cache streams from memory at long context: request the K/V tiles kPrefetchTiles
       // ahead into L2 while this one is converted and used; the hardware prefetcher alone does
@@ -527,17 +541,18 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
       // per layer without, 1.7-2.0 with 32 tiles; 16 tiles and L1 or L3 hints did worse).
       const int64_t ahead = kb + kPrefetchTiles * BK;
       if (ahead < k_end) {
-        const int64_t n_ahead = std::min(BK, k_end - ahead) * hd;
-        prefetch_f16(reinterpret_cast<const uint16_t*>(kbase) + ahead * hd, n_ahead);
-        prefetch_f16(reinterpret_cast<const uint16_t*>(vbase) + ahead * hd, n_ahead);
+        const int64_t row = sc.ring ? sc.ring->row(ahead) : ahead;
+        const int64_t n_ahead = std::min({BK, k_end - ahead, sc.ring ? sc.ring->run(ahead) : BK}) * hd;
+        prefetch_f16(reinterpret_cast<const uint16_t*>(kbase) + row * hd, n_ahead);
+        prefetch_f16(reinterpret_cast<const uint16_t*>(vbase) + row * hd, n_ahead);
       }
-      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(kbase) + kb * hd, nk * hd, sc.kt.data());
-      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(vbase) + kb * hd, nk * hd, sc.vt.data());
+      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(kr), nk * hd, sc.kt.data());
+      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(vr), nk * hd, sc.vt.data());
       kt = sc.kt.data();
       vt = sc.vt.data();
     } else {
-      kt = reinterpret_cast<const float*>(kbase) + kb * hd;
-      vt = reinterpret_cast<const float*>(vbase) + kb * hd;
+      kt = reinterpret_cast<const float*>(kr);
+      vt = reinterpret_cast<const float*>(vr);
     }
     // Scores, eight keys at a time.
     int64_t j = 0;
@@ -661,7 +676,6 @@ template <int NR, bool F16>
 RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, int64_t r0, const uint8_t* kbase,
                                       const uint8_t* vbase, int64_t k_begin, int64_t k_end) {
   const int hd = a.head_dim;
-  const size_t elem = F16 ? 2 : 4;
   const float ninf = -std::numeric_limits<float>::infinity();
   sc.kt.resize(static_cast<size_t>(hd) * kKeyTile);  // K pairs: [slot / 8][pair][slot % 8][2]
   sc.qt.assign(static_cast<size_t>(hd) * 16, 0.0f);  // q: [slot][lane 2r + p]
@@ -687,15 +701,16 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
     runs.sight(kb, nk, any, full);
     full &= nk == kKeyTile;  // a short tile masks its missing keys
     if (!any) continue;
+    const uint8_t* kr = kv_rows_at(kbase, sc.ring, kb, nk, sc.row_bytes, sc.kg);
     // K pairs; keys past nk are 0.
     const int n_pairs = (nk + 1) / 2;
     if (n_pairs < kPairs)
       for (int b = 0; b < hd / 8; ++b) std::fill_n(kp + (b * kPairs + n_pairs) * 16, (kPairs - n_pairs) * 16, 0.0f);
     for (int i = 0; i < n_pairs; ++i) {
-      const int64_t j = kb + 2 * i;
+      const int64_t j = 2 * i;  // within the tile
       for (int d0 = 0; d0 < hd; d0 += 16) {
-        const __m512 x = load16<F16>(kbase, j * hd + d0);
-        const __m512 y = 2 * i + 1 < nk ? load16<F16>(kbase, (j + 1) * hd + d0) : _mm512_setzero_ps();
+        const __m512 x = load16<F16>(kr, j * hd + d0);
+        const __m512 y = 2 * i + 1 < nk ? load16<F16>(kr, (j + 1) * hd + d0) : _mm512_setzero_ps();
         _mm512_storeu_ps(kp + ((d0 / 8) * kPairs + i) * 16, _mm512_unpacklo_ps(x, y));
         _mm512_storeu_ps(kp + ((d0 / 8 + 1) * kPairs + i) * 16, _mm512_unpackhi_ps(x, y));
       }
@@ -761,7 +776,7 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
     alignas(64) float cv[16];
     _mm512_store_ps(cv, c);
     // O = O * c + P . V, 32 dimensions at a time (16 when head_dim is an odd multiple of 16).
-    const uint8_t* vt = vbase + kb * hd * elem;
+    const uint8_t* vt = kv_rows_at(vbase, sc.ring, kb, nk, sc.row_bytes, sc.vg);
     int d0 = 0;
     for (; d0 + 32 <= hd; d0 += 32) {
       __m512 o[NR][2];
@@ -884,8 +899,10 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
     const float* q = a.q + (sc.rows[r].t * a.n_head + sc.rows[r].h) * hd;
     for (int i = 0; i < hd; ++i) sc.qs[r * hd + i] = q[i] * scale;
   }
-  const uint8_t* kbase = kv_head_rows(a, a.k, g);
-  const uint8_t* vbase = kv_head_rows(a, a.v, g);
+  const uint8_t* kbase = kv_head_rows(a, g, false);
+  const uint8_t* vbase = kv_head_rows(a, g, true);
+  sc.ring = kv_ring(a, g);
+  sc.row_bytes = kv_row_bytes(kv_type_of(a), hd);
   for (int64_t r0 = 0; r0 < M && plan.lanes; r0 += 8) {
     const int nr = static_cast<int>(std::min<int64_t>(8, M - r0));
     if (!plan.keys512)
@@ -906,18 +923,20 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
       any |= sees[r];
     }
     if (!any) continue;
+    const uint8_t* kr = kv_rows_at(kbase, sc.ring, kb, nk, sc.row_bytes, sc.kg);
+    const uint8_t* vr = kv_rows_at(vbase, sc.ring, kb, nk, sc.row_bytes, sc.vg);
     const float* kt;
     const float* vt;
     if (a.kv_q8_0) {
-      q8_0_tiles(sc, kbase, vbase, kb, nk, hd, kt, vt);
+      q8_0_tiles(sc, kr, vr, 0, nk, hd, kt, vt);
     } else if (a.kv_f16) {
-      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(kbase) + kb * hd, nk * hd, sc.kt.data());
-      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(vbase) + kb * hd, nk * hd, sc.vt.data());
+      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(kr), nk * hd, sc.kt.data());
+      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(vr), nk * hd, sc.vt.data());
       kt = sc.kt.data();
       vt = sc.vt.data();
     } else {
-      kt = reinterpret_cast<const float*>(kbase) + kb * hd;
-      vt = reinterpret_cast<const float*>(vbase) + kb * hd;
+      kt = reinterpret_cast<const float*>(kr);
+      vt = reinterpret_cast<const float*>(vr);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nk), hd, 1.0f,
                 sc.qs.data(), hd, kt, hd, 0.0f, sc.s.data(), static_cast<int>(BK));

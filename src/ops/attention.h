@@ -15,7 +15,8 @@
 // or query rows in the 8 lanes of AVX2 ones. Overridden heads take the row-at-a-time path.
 // attention_ref() is the scalar row-at-a-time oracle; the two agree to float rounding.
 //
-// Visibility: query i of head h sees key j iff
+// Visibility (ops/kv_visibility.h has the rule, shared with the CUDA kernels): query i of
+// head h sees key j iff
 //   j <= i
 //   and (window == 0 || i - j < window)
 //   and (head_window == nullptr || head_window[h] == 0 || j < head_sink || i - j < head_window[h]).
@@ -28,6 +29,7 @@
 namespace rhead {
 
 enum class KernelISA;  // ops/quant.h
+struct KvHeadRows;     // ops/kv_cache.h
 
 // Probes of an overridden head: uniform reports the uniform row (argmax 0, weight 1/n, as a
 // zeroed query would); zero and mean still score their keys, so the probes show where the
@@ -69,7 +71,11 @@ struct AttentionArgs {
   bool kv_f16 = true;
   bool kv_q8_0 = false;        // Q8_0 blocks (takes precedence over kv_f16)
   int64_t kv_head_stride = 0;  // elements between consecutive KV heads (capacity * head_dim)
-  float* out = nullptr;        // [n_tokens, n_head, head_dim]
+  // Compacted cache (ops/kv_cache.h): [n_kv_head] rows and row map of each KV head; k, v and
+  // kv_head_stride are then unused. The kernels visit keys in the same order either way, so
+  // results do not depend on the layout; only keys a query sees must still be held.
+  const KvHeadRows* kv_heads = nullptr;
+  float* out = nullptr;  // [n_tokens, n_head, head_dim]
 
   // Visibility and scoring (see the file comment). The defaults give plain causal attention.
   int64_t window = 0;                    // model sliding window in positions, layer-wide; 0: none

@@ -106,26 +106,25 @@ class CpuBackend final : public Backend {
 
   void kv_append(const KvCache& kv, int layer, int64_t pos0, int64_t T, const float* k, const float* v) override {
     const int64_t hd = kv.head_dim;
-    auto* kc = static_cast<uint8_t*>(kv.k_layer(layer));
-    auto* vc = static_cast<uint8_t*>(kv.v_layer(layer));
     for (int64_t t = 0; t < T; ++t)
       for (int g = 0; g < kv.n_kv_head; ++g) {
-        const size_t off = kv.row_offset(g, pos0 + t);
+        uint8_t* kd_row = kv.row(layer, g, pos0 + t, false);  // either layout (ops/kv_cache.h)
+        uint8_t* vd_row = kv.row(layer, g, pos0 + t, true);
         const float* ks = k + (t * kv.n_kv_head + g) * hd;
         const float* vs = v + (t * kv.n_kv_head + g) * hd;
         if (kv.type == KvType::q8_0) {
-          kv_quantize_row_q8_0(ks, hd, kc + off);
-          kv_quantize_row_q8_0(vs, hd, vc + off);
+          kv_quantize_row_q8_0(ks, hd, kd_row);
+          kv_quantize_row_q8_0(vs, hd, vd_row);
         } else if (kv.type == KvType::f16) {
-          auto* kd = reinterpret_cast<uint16_t*>(kc + off);
-          auto* vd = reinterpret_cast<uint16_t*>(vc + off);
+          auto* kd = reinterpret_cast<uint16_t*>(kd_row);
+          auto* vd = reinterpret_cast<uint16_t*>(vd_row);
           for (int64_t i = 0; i < hd; ++i) {
             kd[i] = f32_to_f16(ks[i]);
             vd[i] = f32_to_f16(vs[i]);
           }
         } else {
-          std::memcpy(kc + off, ks, hd * 4);
-          std::memcpy(vc + off, vs, hd * 4);
+          std::memcpy(kd_row, ks, hd * 4);
+          std::memcpy(vd_row, vs, hd * 4);
         }
       }
   }

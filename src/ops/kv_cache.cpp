@@ -33,4 +33,14 @@ void kv_dequantize_rows_q8_0(const void* src, int64_t rows, int64_t head_dim, fl
   }
 }
 
+int64_t kv_rows_allocated(int64_t length, bool full, int64_t window, int64_t sink, int64_t chunk, int64_t limit) {
+  if (length <= 0) return 0;
+  int64_t pow2 = 1;
+  while (pow2 * 2 <= length) pow2 *= 2;
+  const int64_t step = std::max<int64_t>(256, pow2 / 16);
+  int64_t rows = (length + step - 1) / step * step;
+  if (!full) rows = std::min(rows, sink + window + chunk);
+  return std::min(rows, limit);
+}
+
 }  // namespace rhead

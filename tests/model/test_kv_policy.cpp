@@ -3,13 +3,18 @@
 //   - a restricted head never reports a probe position outside its sink or window;
 //   - a naive full-matrix forward with the same visibility mask agrees with the kernel on
 //     logits and probes (prefill chunks 1, 7, 64; f16, f32 and q8_0 KV, the naive forward
-//     reading the q8_0 cache through the scalar reference dequantization).
+//     reading the q8_0 cache through the scalar reference dequantization);
+//   - the compacted cache (a windowed KV head holds its sink and a ring, a full one grows with
+//     the sequence) gives the same tokens, logits and probes bit for bit as the policy applied
+//     to the whole cache, on every family fixture, with rings that wrap during prefill and
+//     decode; it holds the bytes the accounting predicts, and truncation keeps its word.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <numeric>
 
@@ -19,6 +24,7 @@
 #include "model/kv_policy.h"
 #include "model/loader.h"
 #include "model/session.h"
+#include "random_weights.h"
 #include "test_probes_naive.h"
 #include "test_support.h"
 
@@ -53,6 +59,8 @@ Trace run_trace(const LoadedModel& lm, const std::vector<int32_t>& prompt, Sessi
   std::iota(pre.positions.begin(), pre.positions.end(), 0);
   pre.top_k = 4;
   pre.sink = true;
+  pre.span_begin = 1;
+  pre.span_end = n / 2;
   ForwardOptions fo;
   fo.probes = &pre;
   fo.probe_out = &tr.prefill_probes;
@@ -61,6 +69,8 @@ Trace run_trace(const LoadedModel& lm, const std::vector<int32_t>& prompt, Sessi
   ProbeRequest dec;
   dec.top_k = 4;
   dec.sink = true;
+  dec.span_begin = 1;
+  dec.span_end = n / 2;
   GreedyOptions go;
   go.max_new_tokens = steps;
   go.probes = &dec;
@@ -83,7 +93,8 @@ void expect_identical(const Trace& a, const Trace& b, const std::string& what) {
   EXPECT_TRUE(same_bits(a.prefill_logits, b.prefill_logits)) << what << ": prefill logits";
   auto same_probes = [](const ProbeRecord& x, const ProbeRecord& y) {
     return same_bits(x.argmax, y.argmax) && same_bits(x.argmax_weight, y.argmax_weight) && same_bits(x.topk, y.topk) &&
-           same_bits(x.topk_weight, y.topk_weight) && same_bits(x.sink_mass, y.sink_mass);
+           same_bits(x.topk_weight, y.topk_weight) && same_bits(x.sink_mass, y.sink_mass) &&
+           same_bits(x.span_mass, y.span_mass);
   };
   EXPECT_TRUE(same_probes(a.prefill_probes, b.prefill_probes)) << what << ": prefill probes";
   EXPECT_EQ(a.tokens, b.tokens) << what;
@@ -207,6 +218,7 @@ void check_naive_agreement(const std::string& path) {
       so.kv_q8_0 = q8;
       so.prefill_chunk = chunk;
       so.kv_policy = policy;
+      so.kv_compact = false;  // the naive pass reads the whole cache (test_kv_compact: the same results)
       so.n_ctx = n + kSteps + 4;
       std::unique_ptr<Session> session;
       const Trace tr = run_trace(lm, prompt, so, kSteps, &session);
@@ -276,6 +288,116 @@ TEST(KvPolicyAgreement, NiahTiny) {
 
 TEST(KvPolicyAgreement, Stories260K) {
   check_naive_agreement(testing::shared_path("models/stories260K/stories260K.gguf"));
+}
+
+// ---- the compacted cache against the policy on the whole cache ----
+
+// A policy with a few full query heads: under GQA their KV heads stay whole, the others are
+// rings of window + chunk rows.
+KvPolicy mixed_policy(const ModelConfig& c, int64_t window, int64_t sink) {
+  KvPolicy p(c, window, sink);
+  p.set_full(0, 0);
+  p.set_full(c.n_layer - 1, c.n_head - 1);
+  return p;
+}
+
+// Runs `prompt` under `policy` with the compacted and with the whole cache, for every KV type
+// and a few prefill chunks, and expects the same run bit for bit; the compacted session holds
+// what kv_accounting predicts, less than the whole cache.
+void expect_compact_same(const LoadedModel& lm, const std::vector<int32_t>& prompt, const KvPolicy& policy,
+                         const std::string& name) {
+  constexpr int kSteps = 24;
+  const ModelConfig& c = lm.model->config;
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  for (KvType type : {KvType::f16, KvType::f32, KvType::q8_0})
+    for (int64_t chunk : {1, 7, 32}) {
+      const std::string what = name + " " + kv_type_name(type) + " chunk " + std::to_string(chunk);
+      SessionOptions so;
+      so.kv_f16 = type == KvType::f16;
+      so.kv_q8_0 = type == KvType::q8_0;
+      so.prefill_chunk = chunk;
+      so.kv_policy = policy;
+      // The ring wraps (during prefill with chunks of 7, during decode with 32).
+      ASSERT_GT(n + kSteps, policy.sink + policy.window + chunk) << what;
+      std::unique_ptr<Session> compact, whole;
+      const Trace a = run_trace(lm, prompt, so, kSteps, &compact);
+      so.kv_compact = false;
+      const Trace b = run_trace(lm, prompt, so, kSteps, &whole);
+      expect_identical(a, b, what);
+      ASSERT_TRUE(compact->kv_cache().compacted()) << what;
+      ASSERT_FALSE(whole->kv_cache().compacted()) << what;
+      const KvAccounting acc = kv_accounting(policy, c.head_dim, type, compact->n_past(), chunk, compact->capacity());
+      EXPECT_EQ(compact->kv_bytes_held(), acc.kv_bytes_held()) << what;
+      if (policy.full_kv_heads() < c.n_layer * c.n_kv_head)  // (not when one KV head serves all)
+        EXPECT_LT(compact->kv_bytes_held(), whole->kv_bytes_held()) << what;
+      // Rings hold sink + window + chunk rows at most; whole heads every position.
+      for (int l = 0; l < c.n_layer; ++l)
+        for (int g = 0; g < c.n_kv_head; ++g) {
+          const KvHeadRows& h = compact->kv_cache().head(l, g);
+          if (policy.kv_is_full(l, g))
+            EXPECT_GE(h.rows, compact->n_past()) << what;
+          else
+            EXPECT_EQ(h.rows, policy.sink + policy.window + chunk) << what;
+        }
+    }
+}
+
+TEST(KvCompact, SameRunsAsTheWholeCacheOnEveryFamilyFixture) {
+  for (const char* name : {"random_qwen2", "random_llama3", "random_linear", "random_mistral", "random_mixtral",
+                           "random_qwen3", "random_qwen3moe", "random_gemma2", "random_phi3", "random_phi3_short"}) {
+    SCOPED_TRACE(name);
+    std::ifstream in(testing::test_data_path(std::string("model/") + name + ".json"));
+    ASSERT_TRUE(in.good()) << name;
+    const nlohmann::json fx = nlohmann::json::parse(in);
+    const nlohmann::json& cfg = fx.at("config");
+    const uint64_t seed = fx.at("seed").get<uint64_t>();
+    testing::TempDir dir(std::string("rhead-kvc-") + name);
+    testing::write_random_hf_model(dir.path, cfg, seed);
+    const LoadedModel lm = load_model(dir.path);
+    // 72 tokens: longer than sink + window + chunk, and than the families' sliding windows.
+    const std::vector<int32_t> prompt = testing::random_tokens(seed + 1, 72, cfg.at("vocab_size").get<int>());
+    expect_compact_same(lm, prompt, mixed_policy(lm.model->config, 6, 2), name);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(KvCompact, SameRunsAsTheWholeCacheOnTrainedModels) {
+  for (const auto& [name, lm] : models()) {
+    const std::vector<int32_t> prompt = lm.tokenizer->encode(kNiahPrompt, true);
+    for (int64_t sink : {0, 4}) {
+      expect_compact_same(lm, prompt, mixed_policy(lm.model->config, 8, sink), name + " sink " + std::to_string(sink));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST(KvCompact, TruncationOnlyWhileTheWindowIsHeld) {
+  const LoadedModel lm = load_builtin_model("induction");
+  const std::vector<int32_t> prompt = lm.tokenizer->encode(kNiahPrompt, true);
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  SessionOptions so;
+  so.prefill_chunk = 7;
+  so.kv_policy = KvPolicy(lm.model->config, 6, 2);  // ring of 13 rows after 2 sink rows
+  so.n_ctx = n;
+  Session s(lm.model, so);
+  const std::vector<float> logits = s.forward(prompt);
+  // The last chunk starts at m; a query there sees m - 5 .. m - 1 besides itself: still in
+  // the ring (written up to n - 1 <= m + 6), 20 positions back it is not.
+  const int64_t m = (n - 1) / 7 * 7;
+  EXPECT_TRUE(s.can_truncate(m));
+  EXPECT_FALSE(s.can_truncate(n - 20));
+  EXPECT_THROW(s.truncate(n - 20), Error);
+  EXPECT_EQ(s.n_past(), n);
+  EXPECT_TRUE(s.can_truncate(0));
+  // Recomputing the dropped chunk gives the same logits bit for bit.
+  s.truncate(m);
+  EXPECT_TRUE(same_bits(logits, s.forward(std::span<const int32_t>(prompt).subspan(m))));
+  // The whole cache can always go back.
+  so.kv_compact = false;
+  Session w(lm.model, so);
+  w.forward(prompt);
+  EXPECT_TRUE(w.can_truncate(n - 20));
+  EXPECT_THROW(s.k_cache(0), Error);  // the compacted cache has no contiguous layer
 }
 
 TEST(KvPolicySession, PolicyOfAnotherShapeIsRefused) {

@@ -54,6 +54,8 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
   EXPECT_EQ(plan["full_query_heads"], json({"1-0", "1-1"}));
   EXPECT_EQ(plan["predicted"]["kv_bytes_kept"], 1204 * 2 * 112 * 2);
   EXPECT_EQ(plan["predicted"]["kv_bytes_full"], 4000 * 2 * 112 * 2);
+  // The CPU's compacted cache: the whole KV head 1000 rows, each ring 4 + 64 + 256 (chunk).
+  EXPECT_EQ(plan["predicted"]["kv_bytes_held"], (1000 + 3 * 324) * 2 * 112 * 2);
   EXPECT_EQ(plan["window"], 64);
   EXPECT_EQ(plan["length"], 1000);
   // The printed explanation: what every head keeps, what a whole KV head adds, and the next

@@ -129,13 +129,21 @@ TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
   std::ifstream in(out + "/results.jsonl");
   std::string line;
   int with_policy = 0, total = 0;
+  int64_t compacted_held = 0, whole_held = INT64_MAX;
   while (std::getline(in, line)) {
     const json l = json::parse(line);
     ++total;
     ASSERT_TRUE(l.contains("kv_cache")) << line;
     const json& kv = l["kv_cache"];
     EXPECT_EQ(kv["length"], l["prompt_tokens"]);
+    // What the session held: at least what the policy keeps; a compacted cache (policy) holds
+    // less than the whole one.
+    ASSERT_TRUE(kv.contains("kv_bytes_held")) << line;
+    EXPECT_GE(kv["kv_bytes_held"].get<int64_t>(), kv["kv_bytes_kept"].get<int64_t>()) << line;
+    if (l["kv_policy"]["window"].get<int>() > 0 && kv["full_kv_heads"].get<int>() < 4)
+      compacted_held = std::max(compacted_held, kv["kv_bytes_held"].get<int64_t>());
     if (l["kv_policy"]["window"].get<int>() == 0) {
+      whole_held = std::min(whole_held, kv["kv_bytes_held"].get<int64_t>());
       EXPECT_EQ(kv["kv_kept_fraction"], 1.0);
       continue;
     }
@@ -146,6 +154,8 @@ TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
     EXPECT_EQ(kv["kv_bytes_kept"].get<int64_t>(), (full * n + (4 - full) * std::min<int64_t>(n, 4 + w)) * 2 * 112 * 2);
   }
   EXPECT_EQ(with_policy * 9, total * 8);  // 8 of the 9 conditions have a policy
+  EXPECT_GT(compacted_held, 0);
+  EXPECT_LT(compacted_held, whole_held);
 }
 
 // A DuoAttention pattern folder in the published shape (numpy "%.18e" cells, gate noise just
