@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "io/error.h"
+#include "io/text.h"
 #include "model/family.h"
 #include "ops/attention.h"
 
@@ -64,15 +65,26 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   kv_.n_kv_head = c.n_kv_head;
   kv_.head_dim = c.head_dim;
   kv_.capacity = capacity_;
-  kv_.k = backend_->alloc(kv_.bytes());
-  kv_.v = backend_->alloc(kv_.bytes());
+  const KvPolicy& kv = options_.kv_policy;
+  // Compacted cache (CPU; CUDA keeps the whole cache): every KV head allocates as it goes.
+  const bool compact = kv.active() && options_.kv_compact && options_.device == Device::cpu;
+  if (!compact) {
+    try {
+      kv_.k = backend_->alloc(kv_.bytes());
+      kv_.v = backend_->alloc(kv_.bytes());
+    } catch (const Error& e) {
+      backend_->free(kv_.k);
+      throw Error(model_->source + ": a KV cache of " + std::to_string(capacity_) + " positions" +
+                  (options_.n_ctx > 0 ? " (--ctx)" : " (the model's context length; --ctx holds fewer)") + " needs " +
+                  human_bytes(2.0 * static_cast<double>(kv_.bytes())) + ": " + e.what());
+    }
+  }
   // LongRoPE: the long factors when the session may hold more positions than the original
   // context (llama.cpp chooses by context size; HF by the positions of the call).
   const std::vector<float>& factors = c.rope_scaling != RopeScaling::longrope ? model_->rope_freq_factors
                                       : capacity_ > c.rope_original_ctx       ? c.rope_long_factors
                                                                               : c.rope_short_factors;
   inv_freq_ = rope_inv_freq(c, factors);
-  const KvPolicy& kv = options_.kv_policy;
   if (kv.active()) {
     if (kv.n_layer != c.n_layer || kv.n_head != c.n_head || kv.n_kv_head != c.n_kv_head)
       throw Error("KV policy of " + std::to_string(kv.n_layer) + " layers x " + std::to_string(kv.n_head) +
@@ -82,11 +94,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
       const std::vector<int32_t> w = kv.head_windows(l);
       head_windows_.insert(head_windows_.end(), w.begin(), w.end());
     }
-    // Compacted cache (CPU; CUDA keeps the whole cache): every KV head allocates as it goes.
-    if (options_.kv_compact && options_.device == Device::cpu) {
-      backend_->free(kv_.k);
-      backend_->free(kv_.v);
-      kv_.k = kv_.v = nullptr;
+    if (compact) {
       kv_.heads.resize(static_cast<size_t>(c.n_layer) * c.n_kv_head);
       for (int l = 0; l < c.n_layer; ++l)
         for (int g = 0; g < c.n_kv_head; ++g)
