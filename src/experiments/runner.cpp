@@ -40,6 +40,79 @@ bool same_prefill(const HeadMask* mask, const HeadMask& cached_under) {
   return mask->masked == cached_under.masked && mask->mode == cached_under.mode && mask->means == cached_under.means;
 }
 
+// What a test's decode steps copied and where (is_copy, counted by where the copied position
+// lies), the sink mass of the chosen heads, and with record_steps one record a step.
+struct StepTally {
+  const ModelConfig& c;
+  const Tokenizer& tok;
+  const NiahPrompt& prompt;
+  int64_t context_begin, context_end;
+  std::optional<NeedleSpan> span;
+  const HeadMask* mask;
+  const std::vector<HeadId>& sink_heads;
+  bool record_steps;
+  int outside_copy_steps = 0, inside_copy_steps = 0;
+  double sink_sum = 0;
+  int sink_n = 0;
+  std::vector<StepCopies> steps;
+  std::vector<double> sink_by_head = std::vector<double>(sink_heads.size(), 0.0);
+
+  void observe(const ProbeRecord& rec, int32_t token, const std::vector<int32_t>& sequence) {
+    bool inside = false, outside = false;
+    int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
+    for (int l = 0; l < c.n_layer; ++l)
+      for (int h = 0; h < c.n_head; ++h) {
+        const int64_t j = rec.argmax[rec.index(0, l, h)];
+        if (!is_copy(j, sequence, token, mask && mask->contains(l, h))) continue;
+        if (span && j >= span->begin && j < span->end) {
+          inside = true;
+          ++n_span;
+          continue;
+        }
+        outside = true;
+        if (j >= prompt.needle_begin && j < prompt.needle_end)
+          ++n_needle;
+        else if (j >= context_begin && j < context_end)
+          ++n_haystack;
+        else
+          ++n_other;
+      }
+    inside_copy_steps += inside;
+    outside_copy_steps += outside;
+    double step_sink = 0;
+    for (size_t i = 0; i < sink_heads.size(); ++i) {
+      const double mass = rec.sink_mass[rec.index(0, sink_heads[i].layer, sink_heads[i].head)];
+      sink_sum += mass;
+      step_sink += mass;
+      sink_by_head[i] += mass;
+      ++sink_n;
+    }
+    if (!record_steps) return;
+    const std::string piece = tok.piece(token);
+    StepCopies sr;
+    sr.token = token;
+    sr.content = std::any_of(piece.begin(), piece.end(),
+                             [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; });
+    sr.span = n_span;
+    sr.needle = n_needle;
+    sr.haystack = n_haystack;
+    sr.other = n_other;
+    if (!sink_heads.empty()) sr.sink = step_sink / static_cast<double>(sink_heads.size());
+    steps.push_back(sr);
+  }
+
+  void write(TestResult& r) {
+    r.copy_steps_inside_span = inside_copy_steps;
+    r.copy_steps_outside_span = outside_copy_steps;
+    if (sink_n > 0) r.sink_mass_top_heads = sink_sum / sink_n;
+    if (!record_steps) return;
+    const size_t n_steps = steps.size();
+    for (size_t i = 0; i < sink_heads.size() && n_steps > 0; ++i)
+      r.sink_mass_by_head[sink_heads[i].key()] = sink_by_head[i] / static_cast<double>(n_steps);
+    r.steps = std::move(steps);
+  }
+};
+
 }  // namespace
 
 int64_t NiahRunner::max_length() const {
@@ -116,6 +189,41 @@ std::vector<NiahTask> NiahRunner::execution_order(std::vector<NiahTask> tasks) {
 
 int64_t NiahRunner::kv_bytes_held() const { return session_ ? session_->kv_bytes_held() : 0; }
 
+size_t NiahRunner::reuse_prefix(const std::vector<int32_t>& prefill, int64_t keep_at_most) {
+  // Reuse the cached prefix: keep the longest common prefix of what the cache holds and
+  // the prompt's prefill part (all tokens but the last).
+  size_t keep = 0;
+  if (config_.prefix_reuse) {
+    // The cache was computed under this test's prefill mask (see same_prefill): still valid.
+    while (keep < cached_.size() && keep < prefill.size() && cached_[keep] == prefill[keep]) ++keep;
+    // Only whole prefill chunks are reused: a reused position was then computed in the same
+    // chunk as a fresh prefill computes it (Session::forward aligns chunks to multiples of
+    // the chunk size), so a test's line does not depend on the test run before it.
+    const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
+    // qrhead observes the question rows of the prefill (keep_at_most: the context's end):
+    // they are recomputed unless the scores of this very prompt are at hand.
+    keep = std::min(keep, static_cast<size_t>(keep_at_most));
+    if (chunk > 0) keep -= keep % chunk;
+    // A compacted KV cache (KV policy) may have dropped the window before `keep`: start over.
+    if (!session_->can_truncate(static_cast<int64_t>(keep))) keep = 0;
+  }
+  session_->truncate(static_cast<int64_t>(keep));
+  cached_.resize(keep);
+  return keep;
+}
+
+void NiahRunner::keep_prefill(const std::vector<int32_t>& prefill) {
+  // The cache holds the prompt (its last token computed by a decode step) and all but the last
+  // generated token; only the prefill-computed part is reusable as is.
+  if (session_->can_truncate(static_cast<int64_t>(prefill.size()))) {
+    session_->truncate(static_cast<int64_t>(prefill.size()));
+    cached_ = prefill;
+  } else {  // a compacted KV cache no longer holds the prompt's window
+    session_->truncate(0);
+    cached_.clear();
+  }
+}
+
 TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
@@ -146,27 +254,9 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   const int64_t context_begin = static_cast<int64_t>(st.frame.before.size());
   const int64_t context_end = static_cast<int64_t>(prompt.tokens.size() - st.frame.after.size());
 
-  // Reuse the cached prefix: keep the longest common prefix of what the cache holds and
-  // the prompt's prefill part (all tokens but the last).
   const std::vector<int32_t> prefill(prompt.tokens.begin(), prompt.tokens.end() - 1);
   const bool run_qrhead = config_.qrhead && !(prefill == qrhead_prefill_ && qrhead_needle_ == prompt.needle_begin);
-  size_t keep = 0;
-  if (config_.prefix_reuse) {
-    // The cache was computed under this test's prefill mask (see same_prefill): still valid.
-    while (keep < cached_.size() && keep < prefill.size() && cached_[keep] == prefill[keep]) ++keep;
-    // Only whole prefill chunks are reused: a reused position was then computed in the same
-    // chunk as a fresh prefill computes it (Session::forward aligns chunks to multiples of
-    // the chunk size), so a test's line does not depend on the test run before it.
-    const auto chunk = static_cast<size_t>(session_->options().prefill_chunk);
-    // qrhead observes the question rows of the prefill: they are recomputed unless the
-    // scores of this very prompt are at hand.
-    if (run_qrhead) keep = std::min(keep, static_cast<size_t>(context_end));
-    if (chunk > 0) keep -= keep % chunk;
-    // A compacted KV cache (KV policy) may have dropped the window before `keep`: start over.
-    if (!session_->can_truncate(static_cast<int64_t>(keep))) keep = 0;
-  }
-  session_->truncate(static_cast<int64_t>(keep));
-  cached_.resize(keep);
+  const size_t keep = reuse_prefix(prefill, run_qrhead ? context_end : static_cast<int64_t>(prefill.size()));
 
   ProbeRequest probes;
   probes.argmax = true;
@@ -174,13 +264,8 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   RetrievalScorer scorer(c.n_layer, c.n_head, span.value_or(NeedleSpan{0, 1}), prompt.tokens, mask);
   std::vector<int32_t> sequence = prompt.tokens;  // prompt + generated, for outside-span copies
   std::vector<int32_t> answer_ids;
-  int outside_copy_steps = 0, inside_copy_steps = 0;
-  double sink_sum = 0;
-  int sink_n = 0;
   double scoring_seconds = 0;
-  // Step records (record_steps): prompt regions by position.
-  std::vector<StepCopies> step_records;
-  std::vector<double> sink_by_head(config_.sink_heads.size(), 0.0);
+  StepTally tally{c, tok, prompt, context_begin, context_end, span, mask, config_.sink_heads, config_.record_steps};
 
   // Support of the answer over the whole context (haystack and needle), by the support heads.
   const bool track_support = !config_.support_heads.empty();
@@ -205,51 +290,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
     const ProbeRecord& rec = *step.probes;
     if (span) scorer.observe(rec, step.token);
     if (config_.lookback) lookback.observe(rec);
-    // Copy events anywhere (is_copy), counted by where the copied position lies.
-    bool inside = false, outside = false;
-    int n_span = 0, n_needle = 0, n_haystack = 0, n_other = 0;
-    for (int l = 0; l < c.n_layer; ++l)
-      for (int h = 0; h < c.n_head; ++h) {
-        const int64_t j = rec.argmax[rec.index(0, l, h)];
-        if (!is_copy(j, sequence, step.token, mask && mask->contains(l, h))) continue;
-        if (span && j >= span->begin && j < span->end) {
-          inside = true;
-          ++n_span;
-          continue;
-        }
-        outside = true;
-        if (j >= prompt.needle_begin && j < prompt.needle_end)
-          ++n_needle;
-        else if (j >= context_begin && j < context_end)
-          ++n_haystack;
-        else
-          ++n_other;
-      }
-    inside_copy_steps += inside;
-    outside_copy_steps += outside;
-    double step_sink = 0;
-    for (size_t i = 0; i < config_.sink_heads.size(); ++i) {
-      const HeadId head = config_.sink_heads[i];
-      const double mass = rec.sink_mass[rec.index(0, head.layer, head.head)];
-      sink_sum += mass;
-      step_sink += mass;
-      sink_by_head[i] += mass;
-      ++sink_n;
-    }
-    if (config_.record_steps) {
-      const std::string piece = tok.piece(step.token);
-      const bool content = std::any_of(piece.begin(), piece.end(),
-                                       [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; });
-      StepCopies sr;
-      sr.token = step.token;
-      sr.content = content;
-      sr.span = n_span;
-      sr.needle = n_needle;
-      sr.haystack = n_haystack;
-      sr.other = n_other;
-      if (!config_.sink_heads.empty()) sr.sink = step_sink / static_cast<double>(config_.sink_heads.size());
-      step_records.push_back(sr);
-    }
+    tally.observe(rec, step.token, sequence);
     if (track_support) support.observe(rec, step.token, sequence);
     sequence.push_back(step.token);
     scoring_seconds += std::chrono::duration<double>(clock::now() - s0).count();
@@ -275,15 +316,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   }
   GenerateResult g = generate_greedy(*session_, std::span<const int32_t>(prompt.tokens).subspan(start), go);
   prefilled_tokens_ += g.n_prefill;
-  // The cache now holds the prompt (its last token computed by a decode step) and all but
-  // the last generated token; only the prefill-computed part is reusable as is.
-  if (session_->can_truncate(static_cast<int64_t>(prefill.size()))) {
-    session_->truncate(static_cast<int64_t>(prefill.size()));
-    cached_ = prefill;
-  } else {  // a compacted KV cache no longer holds the prompt's window
-    session_->truncate(0);
-    cached_.clear();
-  }
+  keep_prefill(prefill);
   if (run_qrhead) {
     int gold = 0;
     const std::vector<TokenSpan> docs = qrhead_documents(
@@ -320,15 +353,7 @@ TestResult NiahRunner::run(const NiahTask& task, const HeadMask* mask_in) {
   r.scoring_seconds = scoring_seconds;
   r.reused_tokens = static_cast<int64_t>(keep);
   if (track_support) r.support_share = support.share();
-  r.copy_steps_inside_span = inside_copy_steps;
-  r.copy_steps_outside_span = outside_copy_steps;
-  if (sink_n > 0) r.sink_mass_top_heads = sink_sum / sink_n;
-  if (config_.record_steps) {
-    const size_t n_steps = step_records.size();
-    for (size_t i = 0; i < config_.sink_heads.size() && n_steps > 0; ++i)
-      r.sink_mass_by_head[config_.sink_heads[i].key()] = sink_by_head[i] / static_cast<double>(n_steps);
-    r.steps = std::move(step_records);
-  }
+  tally.write(r);
   r.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
   return r;
 }

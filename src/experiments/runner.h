@@ -83,6 +83,11 @@ class NiahRunner {
     std::vector<int32_t> null_after;  // the frame's tokens after the context for the null question (qrhead)
   };
   const NeedleState& needle_state(int needle_id);
+  // Keeps the longest reusable cached prefix of `prefill` (whole chunks, at most
+  // `keep_at_most` tokens) and truncates the session to it; returns its length.
+  size_t reuse_prefix(const std::vector<int32_t>& prefill, int64_t keep_at_most);
+  // After a test: the session keeps the prompt's prefill part for the next test, if it can.
+  void keep_prefill(const std::vector<int32_t>& prefill);
   NiahPrompt prompt_for(const NiahTask& task);
   // The null question's tokens after the context (qrhead); error when the template does not
   // put a question of two or more tokens after the context.
