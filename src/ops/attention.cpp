@@ -131,6 +131,23 @@ VisibleKeys visible_keys(const AttentionArgs& a, int64_t i, int h) {
   return kv_runs(i, a.window, a.head_window ? a.head_window[h] : 0, a.head_sink);
 }
 
+// The largest score over the visible keys and the first key that reaches it (the earliest
+// on ties): the one max/argmax scan of a softmax row.
+struct RowMax {
+  float value;
+  int64_t argmax;
+};
+RowMax visible_max(const float* row, const VisibleKeys& vis) {
+  RowMax m{-std::numeric_limits<float>::infinity(), vis.begin[0]};
+  for (int r = 0; r < vis.n; ++r)
+    for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
+      if (row[j] > m.value) {
+        m.value = row[j];
+        m.argmax = j;
+      }
+  return m;
+}
+
 float score_scale(const AttentionArgs& a) {
   return a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(a.head_dim));
 }
@@ -217,15 +234,8 @@ void attend_one(const AttentionArgs& a, int64_t t, int h, float* row, bool fast)
         for (int64_t j = b; j < b + n; ++j) row[j] = a.softcap * std::tanh(row[j] / a.softcap);
     }
   }
-  // Softmax over the visible keys; the argmax is the first strict maximum (earliest on ties).
-  float max_logit = -std::numeric_limits<float>::infinity();
-  int64_t argmax = vis.begin[0];
-  for (int r = 0; r < vis.n; ++r)
-    for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
-      if (row[j] > max_logit) {
-        max_logit = row[j];
-        argmax = j;
-      }
+  // Softmax over the visible keys.
+  const auto [max_logit, argmax] = visible_max(row, vis);
   float sum = 0.0f;
   for (int r = 0; r < vis.n; ++r)
     for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j) {
@@ -1032,14 +1042,7 @@ void run_tiled(const AttentionArgs& a, TilePlan& plan) {
       const int h = static_cast<int>(pair % a.n_head);
       float* row = plan.scores + sr * n_keys;
       const VisibleKeys vis = visible_keys(a, a.pos0 + t, h);
-      float max_logit = -std::numeric_limits<float>::infinity();
-      int64_t argmax = vis.begin[0];
-      for (int r = 0; r < vis.n; ++r)
-        for (int64_t j = vis.begin[r]; j < vis.end[r]; ++j)
-          if (row[j] > max_logit) {
-            max_logit = row[j];
-            argmax = j;
-          }
+      const auto [max_logit, argmax] = visible_max(row, vis);
       float sum = 0.0f;
       for (int r = 0; r < vis.n; ++r) sum += exp_shift_sum(row + vis.begin[r], vis.end[r] - vis.begin[r], max_logit);
       write_probes(a.probes, a.obs_slot[t] * a.probes.obs_stride + h, row, vis, argmax, 1.0f / sum, a.pos0 + t + 1);
