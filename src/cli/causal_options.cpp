@@ -52,6 +52,7 @@ ItemRunOptions item_run_options(const ItemRunCliOptions& o, const Conditions& co
   ItemRunOptions r;
   r.output_dir = o.output;
   r.shard = parse_shard(o.shard);
+  r.grow_grid = o.grow;
   r.conditions = conditions.settings;
   r.settings = std::move(settings);
   r.progress = [&bar](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };
@@ -67,6 +68,7 @@ void add_item_run_options(CLI::App* cmd, ItemRunCliOptions& o, const std::string
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
   cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
       ->capture_default_str();
+  add_grow_flag(cmd, o.grow, "more conditions: masks, sweeps or KV settings");
   cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
 }
 

@@ -32,6 +32,7 @@ struct ItemRunCliOptions {
   bool no_baseline = false;
   std::string output;
   std::string shard = "0/1";
+  bool grow = false;
   bool quiet = false;
 };
 

@@ -10,6 +10,12 @@ void add_prompt_options(CLI::App* cmd, std::string& chat_template, bool& no_chat
                   "prompt with {context} and {question} placeholders (default: the reference base prompt)");
 }
 
+void add_grow_flag(CLI::App* cmd, bool& grow, const std::string& what_grows) {
+  cmd->add_flag("--grow", grow,
+                "resume a folder whose run had a smaller grid (" + what_grows +
+                    "): its lines are kept and only the new keys run; every other setting must match");
+}
+
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output) {
   add_model_options(cmd, o.model);
   o.output = default_output;
@@ -37,9 +43,7 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
   cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
   cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")
       ->capture_default_str();
-  cmd->add_flag("--grow", o.grow,
-                "resume a folder whose run had a smaller grid (more --lengths, --depths or masks): its lines are "
-                "kept and only the new tests run; every other setting must match");
+  add_grow_flag(cmd, o.grow, "more --lengths, --depths or masks");
   cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
 }
 

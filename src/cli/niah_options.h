@@ -13,6 +13,8 @@ namespace rhead::cli {
 // progress line live in experiments/run_setup.h (shared with the Python module).
 using NiahCliOptions = NiahOptions;
 
+// --grow: resume a folder whose run had fewer keys (`what_grows` names how a grid grows).
+void add_grow_flag(CLI::App* cmd, bool& grow, const std::string& what_grows);
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output);
 
 // --chat-template, --no-chat, --prompt-template.

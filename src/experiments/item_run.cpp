@@ -39,6 +39,7 @@ RunDir ItemRun::run(Experiment& experiment) const {
   ExperimentRunOptions ro;
   ro.output_dir = options_.output_dir;
   ro.shard = options_.shard;
+  ro.grow_grid = options_.grow_grid;
   if (options_.progress)
     ro.progress = [&](int done, int total, const nlohmann::json&, double elapsed) {
       options_.progress(done, total, correct_, elapsed);

@@ -92,6 +92,31 @@ TEST(ItemRuns, QaLinesCarryTheirConditionAndTheRunRecordsItsSweeps) {
   EXPECT_EQ(lines[0].prompt_tokens, lines[2].prompt_tokens);  // a decode mask leaves the prompt alone
 }
 
+TEST(ItemRuns, AGridGrowsOnlyWhenAskedAndThenRunsOnlyItsNewKeys) {
+  RHEAD_REQUIRE_FILE(niah_tiny());
+  const LoadedModel lm = load_model(niah_tiny());
+  std::vector<QaItem> items = parse_qa_jsonl(builtin_qa_jsonl(), "builtin:qa_small");
+  items.resize(1);
+  rhead::testing::MkdtempDir d("rhead_test_item_grow_");
+  const std::vector<MaskSetting> both = two_conditions(lm.model->config);
+  QaRunOptions o;
+  o.run.output_dir = d.sub("qa");
+  o.run.conditions = {both[0]};  // the baseline alone
+  o.run.settings = {{"fingerprint", {{"test", "grow"}}}};
+  o.max_new_tokens = 4;
+  int calls = 0;
+  o.run.progress = [&](int, int, int, double) { ++calls; };
+  EXPECT_EQ(run_qa(lm, SessionOptions{}, items, o).lines().size(), 1u);
+  // A second condition is a larger grid: refused, the folder as it was, unless asked for.
+  o.run.conditions = both;
+  EXPECT_THROW(run_qa(lm, SessionOptions{}, items, o), Error);
+  EXPECT_EQ(RunDir::read(d.sub("qa")).lines().size(), 1u);
+  o.run.grow_grid = true;
+  calls = 0;
+  EXPECT_EQ(run_qa(lm, SessionOptions{}, items, o).lines().size(), 2u);
+  EXPECT_EQ(calls, 1);  // only the new condition's key ran
+}
+
 TEST(ItemRuns, AModelWithoutATokenizerIsRefused) {
   LoadedModel lm = load_model("builtin:induction");
   lm.tokenizer.reset();
