@@ -65,11 +65,8 @@ void add_item_run_options(CLI::App* cmd, ItemRunCliOptions& o, const std::string
   add_kv_options(cmd, o.kv);
   add_kv_sweep_options(cmd, o.kv);
   cmd->add_flag("--no-baseline", o.no_baseline, "do not run the unmasked model");
-  cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the items; auto: this task of a Slurm job array")
-      ->capture_default_str();
-  add_grow_flag(cmd, o.grow, "more conditions: masks, sweeps or KV settings");
-  cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
+  add_run_folder_options(
+      cmd, {o.output, o.shard, o.grow, o.quiet, "items", "more conditions: masks, sweeps or KV settings"});
 }
 
 }  // namespace rhead::cli

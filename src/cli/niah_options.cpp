@@ -10,10 +10,15 @@ void add_prompt_options(CLI::App* cmd, std::string& chat_template, bool& no_chat
                   "prompt with {context} and {question} placeholders (default: the reference base prompt)");
 }
 
-void add_grow_flag(CLI::App* cmd, bool& grow, const std::string& what_grows) {
-  cmd->add_flag("--grow", grow,
-                "resume a folder whose run had a smaller grid (" + what_grows +
+void add_run_folder_options(CLI::App* cmd, RunFolderFlags f) {
+  cmd->add_option("-o,--output", f.output, "output directory (rerun with it to resume)")->capture_default_str();
+  cmd->add_option("--shard", f.shard,
+                  "run shard I of N (I/N) of the " + f.keys + "; auto: this task of a Slurm job array")
+      ->capture_default_str();
+  cmd->add_flag("--grow", f.grow,
+                "resume a folder whose run had a smaller grid (" + f.what_grows +
                     "): its lines are kept and only the new keys run; every other setting must match");
+  cmd->add_flag("-q,--quiet", f.quiet, "no progress bar");
 }
 
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output) {
@@ -40,11 +45,7 @@ void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& defau
       ->capture_default_str()
       ->check(at_least(1));
   cmd->add_flag("--no-prefix-reuse", o.no_prefix_reuse, "prefill every prompt from scratch");
-  cmd->add_option("-o,--output", o.output, "output directory (rerun with it to resume)")->capture_default_str();
-  cmd->add_option("--shard", o.shard, "run shard I of N (I/N) of the grid; auto: this task of a Slurm job array")
-      ->capture_default_str();
-  add_grow_flag(cmd, o.grow, "more --lengths, --depths or masks");
-  cmd->add_flag("-q,--quiet", o.quiet, "no progress bar");
+  add_run_folder_options(cmd, {o.output, o.shard, o.grow, o.quiet, "grid", "more --lengths, --depths or masks"});
 }
 
 }  // namespace rhead::cli

@@ -13,8 +13,16 @@ namespace rhead::cli {
 // progress line live in experiments/run_setup.h (shared with the Python module).
 using NiahCliOptions = NiahOptions;
 
-// --grow: resume a folder whose run had fewer keys (`what_grows` names how a grid grows).
-void add_grow_flag(CLI::App* cmd, bool& grow, const std::string& what_grows);
+// The run folder's options, one group for every run command: -o, --shard (of the `keys`),
+// --grow (`what_grows` names how a grid grows) and -q.
+struct RunFolderFlags {
+  std::string& output;
+  std::string& shard;
+  bool& grow;
+  bool& quiet;
+  std::string keys, what_grows;
+};
+void add_run_folder_options(CLI::App* cmd, RunFolderFlags flags);
 void add_niah_options(CLI::App* cmd, NiahCliOptions& o, const std::string& default_output);
 
 // --chat-template, --no-chat, --prompt-template.
