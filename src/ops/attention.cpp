@@ -346,14 +346,24 @@ __attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(float* p, int64_t n
 
 const bool kHaveAvx512 = cpu_has_isa(KernelISA::AVX512);
 
-// 16 cache values from element i on (f16 or f32) as f32.
-template <bool F16>
-RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* base, int64_t i) {
-  if constexpr (F16)
+// Values d0 .. d0 + 15 of one cache row (d0 a multiple of 16) as f32: f16 converted, f32 as
+// stored, q8_0 as the f16 scale of d0's block times each int8 value, the product of the scalar
+// dequantization (dequant_block_q8_0), so the very f32 values an f32 copy of the row holds.
+template <KvType T>
+RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* row, int d0) {
+  if constexpr (T == KvType::f16) {
     return _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(base) + i)));
-  else
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(base) + i);
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(row) + d0)));
+  } else if constexpr (T == KvType::f32) {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + d0);
+  } else {
+    const uint8_t* block = row + d0 / 32 * 34;  // 2 bytes of f16 scale, then 32 int8
+    uint16_t d;
+    std::memcpy(&d, block, 2);
+    const __m512 q = _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2 + d0 % 32))));
+    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), q);
+  }
 }
 
 // exp(x) for x <= 0: exp_nonpositive_avx2 in 16 lanes, the same operations.
@@ -659,7 +669,11 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
 //     2 keys). The pair interleave reorders the dimensions; q is laid out in the same order.
 //   softmax: vertical over the 16 pair vectors; a row's two lanes agree after one swap.
 //   V mix: O[r][32 dims] stays in registers over the tile, O[r][d..] += p[r][j] * V[j][d..],
-//     with V read straight from the cache (f16 converted in the load).
+//     with V read straight from the cache (f16 converted in the load; q8_0 rows converted
+//     from int8 and multiplied by their block's scale in the load, 32 dimensions = one block).
+// A q8_0 cache thus streams 68 bytes a row (head_dim 64) instead of f16's 128, with no f32
+// copy of the tile, and its scores and outputs are those of an f32 cache holding the
+// dequantized values, bit for bit (the same operations on the same f32 values).
 // It reads each tile front to back and leaves the prefetching to the hardware: prefetching 32
 // tiles ahead, as the 8-lane kernel does, made it slower at long context (decode at 16K, 22
 // layers' caches, 2 threads: 1.5-1.75 ms per layer against 1.1-1.4 without).
@@ -682,10 +696,11 @@ int pair_slot_dim(int s) {
 }
 
 // NR rows r0 .. r0 + NR - 1 of sc.rows (NR <= 8); keys [k_begin, k_end); head_dim % 16 == 0.
-template <int NR, bool F16>
+template <int NR, KvType T>
 RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, int64_t r0, const uint8_t* kbase,
                                       const uint8_t* vbase, int64_t k_begin, int64_t k_end) {
   const int hd = a.head_dim;
+  const int64_t rb = sc.row_bytes;  // bytes of one cache row
   const float ninf = -std::numeric_limits<float>::infinity();
   sc.kt.resize(static_cast<size_t>(hd) * kKeyTile);  // K pairs: [slot / 8][pair][slot % 8][2]
   sc.qt.assign(static_cast<size_t>(hd) * 16, 0.0f);  // q: [slot][lane 2r + p]
@@ -719,8 +734,8 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
     for (int i = 0; i < n_pairs; ++i) {
       const int64_t j = 2 * i;  // within the tile
       for (int d0 = 0; d0 < hd; d0 += 16) {
-        const __m512 x = load16<F16>(kr, j * hd + d0);
-        const __m512 y = 2 * i + 1 < nk ? load16<F16>(kr, (j + 1) * hd + d0) : _mm512_setzero_ps();
+        const __m512 x = load16<T>(kr + j * rb, d0);
+        const __m512 y = 2 * i + 1 < nk ? load16<T>(kr + (j + 1) * rb, d0) : _mm512_setzero_ps();
         _mm512_storeu_ps(kp + ((d0 / 8) * kPairs + i) * 16, _mm512_unpacklo_ps(x, y));
         _mm512_storeu_ps(kp + ((d0 / 8 + 1) * kPairs + i) * 16, _mm512_unpackhi_ps(x, y));
       }
@@ -797,7 +812,7 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
         o[r][1] = _mm512_mul_ps(_mm512_loadu_ps(ot + r * hd + d0 + 16), cr);
       }
       for (int j = 0; j < nk; ++j) {
-        const __m512 v0 = load16<F16>(vt, j * hd + d0), v1 = load16<F16>(vt, j * hd + d0 + 16);
+        const __m512 v0 = load16<T>(vt + j * rb, d0), v1 = load16<T>(vt + j * rb, d0 + 16);
         const float* pj = pt + (j / 2) * 16 + (j % 2);
 #pragma GCC unroll 8
         for (int r = 0; r < NR; ++r) {
@@ -817,7 +832,7 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
 #pragma GCC unroll 8
       for (int r = 0; r < NR; ++r) o[r] = _mm512_mul_ps(_mm512_loadu_ps(ot + r * hd + d0), _mm512_set1_ps(cv[2 * r]));
       for (int j = 0; j < nk; ++j) {
-        const __m512 v0 = load16<F16>(vt, j * hd + d0);
+        const __m512 v0 = load16<T>(vt + j * rb, d0);
         const float* pj = pt + (j / 2) * 16 + (j % 2);
 #pragma GCC unroll 8
         for (int r = 0; r < NR; ++r) o[r] = _mm512_fmadd_ps(_mm512_set1_ps(pj[2 * r]), v0, o[r]);
@@ -836,18 +851,18 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
   }
 }
 
-template <bool F16>
+template <KvType T>
 void attend_pairs_avx512_rows(const AttentionArgs& a, TileScratch& sc, int64_t r0, int nr, const uint8_t* kbase,
                               const uint8_t* vbase, int64_t k_begin, int64_t k_end) {
   switch (nr) {
-    case 1: return attend_pairs_avx512<1, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    case 2: return attend_pairs_avx512<2, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    case 3: return attend_pairs_avx512<3, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    case 4: return attend_pairs_avx512<4, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    case 5: return attend_pairs_avx512<5, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    case 6: return attend_pairs_avx512<6, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    case 7: return attend_pairs_avx512<7, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
-    default: return attend_pairs_avx512<8, F16>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 1: return attend_pairs_avx512<1, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 2: return attend_pairs_avx512<2, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 3: return attend_pairs_avx512<3, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 4: return attend_pairs_avx512<4, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 5: return attend_pairs_avx512<5, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 6: return attend_pairs_avx512<6, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    case 7: return attend_pairs_avx512<7, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
+    default: return attend_pairs_avx512<8, T>(a, sc, r0, kbase, vbase, k_begin, k_end);
   }
 }
 #pragma GCC diagnostic pop
@@ -917,10 +932,12 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
     const int nr = static_cast<int>(std::min<int64_t>(8, M - r0));
     if (!plan.keys512)
       attend_lanes_avx2(a, sc, r0, nr, kbase, vbase, k_begin, k_end, BK);
+    else if (a.kv_q8_0)
+      attend_pairs_avx512_rows<KvType::q8_0>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
     else if (a.kv_f16)
-      attend_pairs_avx512_rows<true>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
+      attend_pairs_avx512_rows<KvType::f16>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
     else
-      attend_pairs_avx512_rows<false>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
+      attend_pairs_avx512_rows<KvType::f32>(a, sc, r0, nr, kbase, vbase, k_begin, k_end);
   }
   std::vector<char> sees(plan.lanes ? 0 : M);
   for (int64_t kb = k_begin; kb < k_end && !plan.lanes; kb += BK) {
@@ -1057,8 +1074,9 @@ TilePlan plan_tiles(const AttentionArgs& a, KernelISA isa) {
   p.n_blocks = (a.n_tokens + p.block_tokens - 1) / p.block_tokens;
   const int64_t n_keys = a.pos0 + a.n_tokens;
   p.lanes = isa != KernelISA::Scalar && kHaveAvx2 && std::min(p.block_tokens, a.n_tokens) * p.group <= kMaxLaneRows;
-  // The key-pair kernel reads f16 / f32 straight from the cache; q8_0 tiles go to the 8-lane one.
-  p.keys512 = p.lanes && isa == KernelISA::AVX512 && kHaveAvx512 && a.head_dim % 16 == 0 && !a.kv_q8_0;
+  // The key-pair kernel reads every cache type straight from the cache (q8_0 dequantized in
+  // its loads).
+  p.keys512 = p.lanes && isa == KernelISA::AVX512 && kHaveAvx512 && a.head_dim % 16 == 0;
   p.tile_keys = p.keys512 ? kKeyTile : p.lanes ? kLaneKeys : kPrefillKeys;
   // Flash-decoding: when the work items are fewer than kSliceWorkers, split the keys. The
   // split depends on the shape only, never on the thread count, so a result is the same bit

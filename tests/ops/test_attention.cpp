@@ -515,10 +515,25 @@ TEST(AttentionDecode, LaneAndPairKernelsMatchOracle) {
     }
 }
 
+// The case with its q8_0 cache replaced by an f32 cache holding the dequantized values.
+AttnCase dequantized_f32(const AttnCase& c) {
+  AttnCase f32 = c;
+  f32.q8_0 = false;
+  f32.f16 = false;
+  f32.k.resize(c.kd.size() * 4);
+  f32.v.resize(c.vd.size() * 4);
+  for (size_t i = 0; i < c.kd.size(); ++i) {
+    const float kx = static_cast<float>(c.kd[i]), vx = static_cast<float>(c.vd[i]);
+    std::memcpy(&f32.k[i * 4], &kx, 4);
+    std::memcpy(&f32.v[i * 4], &vx, 4);
+  }
+  return f32;
+}
+
 // A q8_0 cache: every kernel (reference rows, sgemm tiles at prefill, key slices, the AVX2
-// 8-lane decode kernel, and the AVX-512 request, which hands q8_0 to the 8-lane kernel)
-// dequantizes the blocks and matches the oracle on the dequantized values, probes included;
-// and equals attention_ref on an f32 cache that holds those dequantized values.
+// 8-lane decode kernel, which dequantizes a tile into f32 scratch, and the AVX-512 key-pair
+// kernel, which dequantizes in its loads) matches the oracle on the dequantized values,
+// probes included; and equals attention_ref on an f32 cache that holds those dequantized values.
 TEST(AttentionQ8, KernelsMatchOracleOnDequantizedValues) {
   // Head dims: multiples of 32 (rows of whole blocks) and 16, 48 (a zero-padded last block).
   const Shape shapes[] = {{8, 2, 64, 1000, 1}, {4, 1, 128, 300, 2},  {8, 4, 32, 50, 1},  {6, 2, 16, 200, 1},
@@ -548,22 +563,61 @@ TEST(AttentionQ8, KernelsMatchOracleOnDequantizedValues) {
         c.softcap = 3.0f;
       }
       fill_random(c, ++seed, 3.0f);
-      AttnCase f32 = c;  // the dequantized values in an f32 cache
-      f32.q8_0 = false;
-      f32.k.resize(c.kd.size() * 4);
-      f32.v.resize(c.vd.size() * 4);
-      for (size_t i = 0; i < c.kd.size(); ++i) {
-        const float kx = static_cast<float>(c.kd[i]), vx = static_cast<float>(c.vd[i]);
-        std::memcpy(&f32.k[i * 4], &kx, 4);
-        std::memcpy(&f32.v[i * 4], &vx, 4);
-      }
-      const AttnResult ref_f32 = run(f32, attention_ref);
+      const AttnResult ref_f32 = run(dequantized_f32(c), attention_ref);
       for (const auto& [name, kernel] : kernels) {
         SCOPED_TRACE(name + " " + s.name() + " variant " + std::to_string(variant));
         const AttnResult o = run(c, kernel);
         expect_matches_oracle(c, o, 2e-5);
         expect_kernels_agree(o, ref_f32, 2e-5);
       }
+    }
+  omp_set_num_threads(saved);
+}
+
+// The AVX-512 key-pair kernel on a q8_0 cache (int8 to f32 and the block scale in its loads)
+// against two references: its f32 twin, the same kernel on an f32 cache of the dequantized
+// values, which it equals bit for bit (outputs and every probe: the loads yield the same f32
+// values and the arithmetic is the same); and the AVX2 path that dequantizes each tile into f32
+// scratch first (the q8_0 decode path before this kernel read blocks), which it matches to float
+// rounding with the same argmax and top-k. Query rows 1 to 8 per pass and more (two passes),
+// head dims of whole blocks (32, 64, 128) and of a zero-padded last block (16, 48), tile tails,
+// key slices at long context, a KV policy's windows and sink, soft-cap and overrides.
+TEST(AttentionQ8, PairKernelReadsBlocksLikeItsF32Twin) {
+  if (!cpu_has_isa(KernelISA::AVX512)) GTEST_SKIP() << "this CPU lacks AVX-512";
+  const Shape shapes[] = {{8, 2, 64, 1000, 1}, {4, 1, 128, 300, 2}, {8, 4, 32, 50, 1}, {6, 2, 16, 200, 1},
+                          {6, 2, 48, 90, 1},   {8, 2, 64, 3000, 1}, {3, 1, 64, 61, 3}, {8, 1, 64, 700, 2}};
+  const bool avx2 = cpu_has_isa(KernelISA::AVX2);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(4);
+  uint32_t seed = 2600;
+  for (const Shape& s : shapes)
+    for (int variant = 0; variant < 3; ++variant) {
+      AttnCase c = s.make_case();
+      c.q8_0 = true;
+      c.f16 = false;
+      c.span_begin = 20;
+      c.span_end = 70;
+      if (variant == 1) {
+        c.head_sink = 4;
+        for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 16 + 9 * h);
+      }
+      if (variant == 2) {
+        c.overrides.assign(c.n_head, HeadOverride::none);
+        c.overrides[c.n_head - 1] = HeadOverride::uniform;
+        c.softcap = 3.0f;
+      }
+      fill_random(c, ++seed, 3.0f);
+      SCOPED_TRACE(s.name() + " variant " + std::to_string(variant));
+      const AttnResult q8 = run(c, attention_avx512), twin = run(dequantized_f32(c), attention_avx512);
+      EXPECT_EQ(q8.out, twin.out);
+      EXPECT_EQ(q8.argmax, twin.argmax);
+      EXPECT_EQ(q8.argmax_w, twin.argmax_w);
+      EXPECT_EQ(q8.topk, twin.topk);
+      EXPECT_EQ(q8.topk_w, twin.topk_w);
+      EXPECT_EQ(q8.span, twin.span);
+      EXPECT_EQ(q8.sink, twin.sink);
+      EXPECT_EQ(q8.key_w, twin.key_w);
+      if (avx2) expect_kernels_agree(q8, run(c, attention_avx2), 2e-5);
     }
   omp_set_num_threads(saved);
 }
