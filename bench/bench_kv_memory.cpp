@@ -2,18 +2,22 @@
 // against a KV policy with the compacted cache (ops/kv_cache.h), at several depths.
 //
 //   bench_kv_memory MODEL.gguf [--depths 0,8192,16384] [--window 256] [--sink 4]
-//                   [--full 0.25] [--decode 32] [--cache both|full|policy]
+//                   [--full 0.25] [--decode 32] [--cache both|full|policy] [--kv-type f16|q8_0|both]
 //
 // Meant for the 1.1B GGUF of make_bench_model (make_bench_model /tmp/bench-1b-f16.gguf --type
 // f16). The policy keeps `--full` of the KV heads whole (spread evenly over the layers: every
 // query head of the group full) and windows the others (window W, sink S). Each (depth, cache)
 // case runs in a child process of its own, so that its peak RSS (VmHWM) is its own:
 //   prefill    depth random tokens in one forward call (the session's default chunks)
-//   decode     --decode greedy steps after it, one token each
+//   decode     --decode greedy steps after it, one token each (after one untimed step)
 //   kv_held    Session::kv_bytes_held() after the decode (bytes of K and V allocated)
 //   peak_rss   VmHWM of the child (the mapped weights it touched count too)
-// The closing lines give, per depth, the policy's held bytes over the whole cache's and the
-// policy's decode speed over its own at depth 0.
+// --kv-type both runs every case with an f16 and with a q8_0 cache, one after the other (so the
+// four configurations of a depth, whole f16, whole q8_0, policy f16, policy q8_0, run back to
+// back and the machine's load drifts little between them).
+// The closing lines give, per depth and KV type, the policy's held bytes over the whole cache's,
+// the policy's decode speed over its own at the first depth, and the q8_0 cache's decode speed
+// over the f16 cache's.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +29,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench_context.h"
@@ -46,11 +51,13 @@ struct Args {
   double full = 0.25;
   int decode = 32;
   bool run_full = true, run_policy = true;  // --cache
+  std::vector<KvType> kv_types = {KvType::f16};
 };
 
 struct CaseResult {
   int64_t depth = 0;
   bool policy = false;
+  KvType kv = KvType::f16;
   int64_t kv_held = 0;
   double peak_rss_mb = 0, prefill_tps = 0, decode_tps = 0;
 };
@@ -76,14 +83,16 @@ KvPolicy bench_policy(const ModelConfig& c, const Args& a) {
   return p;
 }
 
-CaseResult run_case(const Args& a, int64_t depth, bool policy) {
+CaseResult run_case(const Args& a, int64_t depth, bool policy, KvType kv) {
   LoadedModel lm = load_model(a.model);
   const ModelConfig& c = lm.model->config;
   SessionOptions so;
-  so.n_ctx = depth + a.decode + 1;
+  so.n_ctx = depth + a.decode + 2;
+  so.kv_f16 = kv == KvType::f16;
+  so.kv_q8_0 = kv == KvType::q8_0;
   if (policy) so.kv_policy = bench_policy(c, a);
   Session s(lm.model, so);
-  CaseResult r{depth, policy};
+  CaseResult r{depth, policy, kv};
   std::vector<float> logits;
   if (depth > 0) {
     const auto tokens = bench_random_tokens(depth, c.n_vocab);
@@ -94,6 +103,8 @@ CaseResult run_case(const Args& a, int64_t depth, bool policy) {
   int32_t next = logits.empty() ? 1 : argmax_token(logits);
   ForwardOptions fo;
   fo.decode = true;
+  // One untimed step first: at depth 0 it is the first touch of the mapped weights.
+  next = argmax_token(s.forward(std::span<const int32_t>(&next, 1), fo));
   const auto t0 = clock_type::now();
   for (int i = 0; i < a.decode; ++i) next = argmax_token(s.forward(std::span<const int32_t>(&next, 1), fo));
   r.decode_tps = a.decode / std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -103,7 +114,7 @@ CaseResult run_case(const Args& a, int64_t depth, bool policy) {
 }
 
 // Runs one case in a child process; its result comes back as one line through a pipe.
-CaseResult run_in_child(const Args& a, int64_t depth, bool policy) {
+CaseResult run_in_child(const Args& a, int64_t depth, bool policy, KvType kv) {
   int fd[2];
   if (pipe(fd) != 0) fail("bench_kv_memory", "pipe failed");
   const pid_t pid = fork();
@@ -113,7 +124,7 @@ CaseResult run_in_child(const Args& a, int64_t depth, bool policy) {
     int rc = 0;
     std::string line;
     try {
-      const CaseResult r = run_case(a, depth, policy);
+      const CaseResult r = run_case(a, depth, policy, kv);
       std::ostringstream o;
       o << r.kv_held << " " << r.peak_rss_mb << " " << r.prefill_tps << " " << r.decode_tps << "\n";
       line = o.str();
@@ -134,7 +145,7 @@ CaseResult run_in_child(const Args& a, int64_t depth, bool policy) {
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty())
     fail("bench_kv_memory", "the case at depth " + std::to_string(depth) + " failed");
-  CaseResult r{depth, policy};
+  CaseResult r{depth, policy, kv};
   std::istringstream in(text);
   in >> r.kv_held >> r.peak_rss_mb >> r.prefill_tps >> r.decode_tps;
   return r;
@@ -171,6 +182,16 @@ Args parse_args(int argc, char** argv) {
         fail("bench_kv_memory", "--cache must be both, full or policy, not '" + c + "'");
       a.run_full = c != "policy";
       a.run_policy = c != "full";
+    } else if (k == "--kv-type") {
+      const std::string t = value();
+      if (t == "f16")
+        a.kv_types = {KvType::f16};
+      else if (t == "q8_0")
+        a.kv_types = {KvType::q8_0};
+      else if (t == "both")
+        a.kv_types = {KvType::f16, KvType::q8_0};
+      else
+        fail("bench_kv_memory", "--kv-type must be f16, q8_0 or both, not '" + t + "'");
     } else if (!k.empty() && k[0] != '-' && a.model.empty())
       a.model = k;
     else
@@ -187,32 +208,52 @@ Args parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     const Args a = parse_args(argc, argv);
-    std::printf("cpu: %s\nmodel: %s\npolicy: window %lld, sink %lld, %.0f%% of the KV heads whole; f16 KV\n",
+    std::string kv_names;
+    for (KvType t : a.kv_types) kv_names += std::string(kv_names.empty() ? "" : ", ") + kv_type_name(t);
+    std::printf("cpu: %s\nmodel: %s\npolicy: window %lld, sink %lld, %.0f%% of the KV heads whole; KV %s\n",
                 cpu_model().c_str(), a.model.c_str(), static_cast<long long>(a.window), static_cast<long long>(a.sink),
-                100 * a.full);
-    std::printf("%-7s %-7s %12s %10s %12s %12s\n", "depth", "cache", "kv_held_MB", "peak_RSS_MB", "prefill_tok/s",
-                "decode_tok/s");
-    std::map<std::pair<int64_t, bool>, CaseResult> results;
+                100 * a.full, kv_names.c_str());
+    std::printf("%-7s %-7s %-5s %12s %10s %12s %12s\n", "depth", "cache", "kv", "kv_held_MB", "peak_RSS_MB",
+                "prefill_tok/s", "decode_tok/s");
+    std::map<std::tuple<int64_t, bool, KvType>, CaseResult> results;
     for (int64_t d : a.depths)
       for (bool policy : {false, true}) {
         if (!(policy ? a.run_policy : a.run_full)) continue;
-        const CaseResult r = run_in_child(a, d, policy);
-        results[{d, policy}] = r;
-        std::printf("%-7lld %-7s %12.1f %10.0f %12.1f %12.2f\n", static_cast<long long>(d), policy ? "policy" : "full",
-                    r.kv_held / 1e6, r.peak_rss_mb, r.prefill_tps, r.decode_tps);
-        std::fflush(stdout);
+        for (KvType kv : a.kv_types) {
+          const CaseResult r = run_in_child(a, d, policy, kv);
+          results[{d, policy, kv}] = r;
+          std::printf("%-7lld %-7s %-5s %12.1f %10.0f %12.1f %12.2f\n", static_cast<long long>(d),
+                      policy ? "policy" : "full", kv_type_name(kv), r.kv_held / 1e6, r.peak_rss_mb, r.prefill_tps,
+                      r.decode_tps);
+          std::fflush(stdout);
+        }
       }
-    if (!a.run_policy) return 0;
-    const double decode0 = results[{a.depths.front(), true}].decode_tps;
-    for (int64_t d : a.depths) {
-      const CaseResult& p = results[{d, true}];
-      std::printf("depth %lld: policy decode %.2f of its speed at depth %lld\n", static_cast<long long>(d),
-                  p.decode_tps / decode0, static_cast<long long>(a.depths.front()));
-      if (!a.run_full) continue;
-      const CaseResult& f = results[{d, false}];
-      std::printf("depth %lld: policy holds %.1f%% of the whole cache's KV bytes; peak RSS %+.0f MB\n",
-                  static_cast<long long>(d), 100.0 * p.kv_held / f.kv_held, p.peak_rss_mb - f.peak_rss_mb);
+    for (KvType kv : a.kv_types) {
+      const char* kn = kv_type_name(kv);
+      for (int64_t d : a.depths) {
+        if (a.run_policy) {
+          const CaseResult& p = results[{d, true, kv}];
+          std::printf("depth %lld, %s KV: policy decode %.2f of its speed at depth %lld\n", static_cast<long long>(d),
+                      kn, p.decode_tps / results[{a.depths.front(), true, kv}].decode_tps,
+                      static_cast<long long>(a.depths.front()));
+          if (a.run_full) {
+            const CaseResult& f = results[{d, false, kv}];
+            std::printf("depth %lld, %s KV: policy holds %.1f%% of the whole cache's KV bytes; peak RSS %+.0f MB\n",
+                        static_cast<long long>(d), kn, 100.0 * p.kv_held / f.kv_held, p.peak_rss_mb - f.peak_rss_mb);
+          }
+        }
+      }
     }
+    if (a.kv_types.size() == 2)
+      for (int64_t d : a.depths)
+        for (bool policy : {false, true}) {
+          if (!(policy ? a.run_policy : a.run_full)) continue;
+          const CaseResult& f = results[{d, policy, KvType::f16}];
+          const CaseResult& q = results[{d, policy, KvType::q8_0}];
+          std::printf("depth %lld, %s cache: q8_0 KV decodes %.2f times as fast as f16 KV, holds %.1f%% of its bytes\n",
+                      static_cast<long long>(d), policy ? "policy" : "whole", q.decode_tps / f.decode_tps,
+                      100.0 * q.kv_held / f.kv_held);
+        }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
