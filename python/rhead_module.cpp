@@ -171,6 +171,7 @@ py::dict generate(const PyModel& m, const std::string& prompt, const py::dict& o
   d["text"] = utf8(g.text);
   d["prefill_seconds"] = g.timing.prefill_seconds;
   d["decode_seconds"] = g.timing.decode_seconds;
+  d["kv_bytes_held"] = g.kv_bytes_held;
   const ModelConfig& c = m.lm.model->config;
   if (q.probes) {
     const ProbeTrace& t = g.probes;

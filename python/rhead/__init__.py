@@ -97,6 +97,8 @@ class Generation:
     kv_full: _np.ndarray      # [layer, head] bool: heads that kept the whole KV cache
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
+    kv_bytes_held: int = 0    # bytes of K and V the session held at the end (a KV policy's
+                              # compacted cache holds less than the whole one)
 
 
 class Model:
@@ -158,7 +160,7 @@ class Model:
         return Generation(text=r["text"], tokens=r["tokens"], prompt_tokens=r["prompt_tokens"],
                           probes=Probes(**p) if p is not None else None, masked=r["masked"],
                           kv_full=r["kv_full"], prefill_seconds=r["prefill_seconds"],
-                          decode_seconds=r["decode_seconds"])
+                          decode_seconds=r["decode_seconds"], kv_bytes_held=r["kv_bytes_held"])
 
     def explain(self, context: str, question: str, *, scores: str, top_heads: int = 0, tau: float = 0.5,
                 prompt_template: Optional[str] = None, chat_template: Optional[str] = None, no_chat: bool = False,

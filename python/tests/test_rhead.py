@@ -101,6 +101,22 @@ def test_generate_mask_and_kv_policy_equal_attn(model, niah_tiny, rhead_binary):
     assert g.kv_full[2, 3:].all() and not g.kv_full[:2].any()
 
 
+def test_generate_reports_kv_bytes_held(model):
+    # niah-tiny: 3 layers x 2 KV heads, head_dim 16 (f16 rows of 32 bytes), context 512.
+    c = model.config
+    row = 2 * c.head_dim
+    g = model.generate("Hello", max_new_tokens=2, probes=False)
+    assert g.kv_bytes_held == 2 * c.layers * c.kv_heads * c.context * row  # the whole cache: K and V
+    # Under a KV policy the compacted cache of ops/kv_cache.h: past 256 tokens the full KV head
+    # 2-1 holds 512 rows (steps of 256), each windowed one its sink + window + prefill chunk
+    # (4 + 16 + 256).
+    prompt = "Some filler text here. " * 22
+    n = len(model.tokenize(prompt))
+    assert 276 < n and n + 4 < c.context
+    g = model.generate(prompt, max_new_tokens=4, probes=False, kv_window=16, kv_sink=4, kv_full="kv:2-1")
+    assert g.kv_bytes_held == 2 * (512 + (c.layers * c.kv_heads - 1) * (4 + 16 + 256)) * row
+
+
 def test_bad_model_path_raises_one_line():
     with pytest.raises(rhead.Error) as e:
         rhead.load("/nonexistent/model.gguf")

@@ -158,9 +158,9 @@ json kv_accounting_json(const KvAccounting& a, const KvPolicy& p) {
           {"kv_bytes_held_predicted", a.kv_bytes_held()}};
 }
 
-void add_kv_fields(const KvSetting& s, int head_dim, KvType kv_type, int64_t length, json& line) {
+void add_kv_fields(const KvSetting& s, int head_dim, KvType kv_type, int64_t chunk, int64_t length, json& line) {
   line["kv_policy"] = s.to_json();
-  line["kv_cache"] = kv_accounting_json(kv_accounting(s.policy, head_dim, kv_type, length), s.policy);
+  line["kv_cache"] = kv_accounting_json(kv_accounting(s.policy, head_dim, kv_type, length, chunk), s.policy);
 }
 
 // --- kv-plan ---

@@ -84,11 +84,14 @@ std::vector<int64_t> parse_window_list(const std::string& text);
 // {length, window, sink, full_query_heads, full_kv_heads, query_kept_fraction,
 //  kv_kept_fraction, query_bytes_kept, query_bytes_full, kv_bytes_kept, kv_bytes_full,
 //  kv_bytes_held_predicted} (held: what the CPU's compacted cache allocates at `length` with
-//  the default prefill chunk). NIAH lines add kv_bytes_held, what the session really held.
+//  the prefill chunk the accounting was made for). NIAH lines add kv_bytes_held, what the
+//  session really held.
 nlohmann::json kv_accounting_json(const KvAccounting& a, const KvPolicy& policy);
 
-// line["kv_policy"] = setting.to_json(), line["kv_cache"] = its accounting at `length`.
-void add_kv_fields(const KvSetting& setting, int head_dim, KvType kv_type, int64_t length, nlohmann::json& line);
+// line["kv_policy"] = setting.to_json(), line["kv_cache"] = its accounting at `length` for a
+// session prefilling `chunk` tokens at a time (model/session.h's prefill_chunk_of).
+void add_kv_fields(const KvSetting& setting, int head_dim, KvType kv_type, int64_t chunk, int64_t length,
+                   nlohmann::json& line);
 
 // --- kv-plan ---
 

@@ -32,10 +32,10 @@ void add_mask_fields(const MaskSetting& mask, json& line) {
   line["mask_heads"] = head_keys(mask.heads);
 }
 
-LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_type, int64_t length) {
+LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_type, int64_t chunk, int64_t length) {
   json fields;
   add_mask_fields(mask, fields);
-  add_kv_fields(mask.kv, head_dim, kv_type, length, fields);
+  add_kv_fields(mask.kv, head_dim, kv_type, chunk, length, fields);
   return condition_from_json(fields, "mask condition '" + mask.label + "'");
 }
 

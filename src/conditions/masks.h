@@ -41,8 +41,9 @@ const char* mask_kind_name(SelectionKind kind);
 // The mask fields every result line of niah / qa / cot carries: mask (the label), mask_kind,
 // mask_k, mask_seed, mask_heads.
 void add_mask_fields(const MaskSetting& mask, nlohmann::json& line);
-// The condition of `mask` for a prompt of `length` tokens in a cache of `kv_type`.
-LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_type, int64_t length);
+// The condition of `mask` for a prompt of `length` tokens in a cache of `kv_type`, prefilled
+// `chunk` tokens at a time (the KV bytes a compacted cache holds depend on it).
+LineCondition line_condition(const MaskSetting& mask, int head_dim, KvType kv_type, int64_t chunk, int64_t length);
 
 // What the mask options of niah / qa / cot ask for.
 struct MaskRequest {

@@ -32,7 +32,7 @@ using nlohmann::json;
 // --- niah ---
 
 NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
-                   int head_dim, KvType kv_type) {
+                   int head_dim, KvType kv_type, int64_t chunk) {
   const std::vector<StepCopies> steps = r.steps.value_or(std::vector<StepCopies>{});
   NiahLine l;
   l.test_id = mask.label + "|" + r.test_id;
@@ -44,7 +44,7 @@ NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::stri
   l.score = r.rouge_recall;
   l.grid_test_id = r.test_id;
   l.needle_id = r.needle_id;
-  l.condition = line_condition(mask, head_dim, kv_type, r.prompt_tokens);
+  l.condition = line_condition(mask, head_dim, kv_type, chunk, r.prompt_tokens);
   l.mask_mode = mask_mode_name(mask.mask.mode);
   l.mask_phase = mask_phase_name(mask.mask.phase);
   l.passed = r.rouge_recall > kPassScore;
@@ -345,7 +345,7 @@ class NiahExperiment : public Experiment {
     last_ = runner.run(task, &m.mask);
     last_mask_ = m.label;
     json line = to_json(niah_line(last_, m, model_.model->source, base_.needle_sets.at(task.needle_id).needle.needle,
-                                  model_.model->config.head_dim, session_.kv_type()));
+                                  model_.model->config.head_dim, session_.kv_type(), prefill_chunk_of(session_)));
     // What the session really holds (a compacted cache under a KV policy on the CPU; its
     // allocations grow with the longest prompt so far and are never given back).
     if (line.contains("kv_cache") && line["kv_cache"].is_object())

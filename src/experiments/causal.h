@@ -70,9 +70,10 @@ struct NiahCausalSummary {
 
 // The results.jsonl line of grid test `r` run under `mask` on `model` (its file) with
 // `needle`: the reference NIAH fields and ours (niah/niah_records.h), its KV fields for a
-// cache of `head_dim` values a row stored as `kv_type`, at the test's prompt length.
+// cache of `head_dim` values a row stored as `kv_type`, prefilled `chunk` tokens at a time,
+// at the test's prompt length.
 NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::string& model, const std::string& needle,
-                   int head_dim, KvType kv_type);
+                   int head_dim, KvType kv_type, int64_t chunk);
 
 // Summary of result lines (every mask found in them).
 NiahCausalSummary summarize_niah_lines(const std::vector<NiahLine>& lines, bool sweep);

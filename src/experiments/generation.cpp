@@ -91,6 +91,7 @@ Generation generate(const LoadedModel& lm, const SessionOptions& so, const Gener
   };
   g.timing = generate_greedy(session, g.prompt_tokens, go);
   g.tokens = g.timing.tokens;
+  g.kv_bytes_held = session.kv_bytes_held();
   // Fewer tokens than asked and the cache full: the context, not the model, ended it.
   g.stopped_by_context = static_cast<int>(g.tokens.size()) < q.max_new_tokens && session.n_past() >= g.capacity;
   const std::string after = tok.decode(seq);

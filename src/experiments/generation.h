@@ -55,6 +55,7 @@ struct Generation {
   KvPolicy kv_policy;           // inactive: none
   GenerateResult timing;
   int64_t capacity = 0;             // the session's context (KV cache positions)
+  int64_t kv_bytes_held = 0;        // bytes of K and V the session held at the end (Session::kv_bytes_held)
   bool stopped_by_context = false;  // fewer tokens than asked because the context was full
 };
 

@@ -32,7 +32,8 @@ Session& ItemRun::session(const MaskSetting& condition) {
 }
 
 LineCondition ItemRun::line_condition(const MaskSetting& condition, int64_t prompt_tokens) const {
-  return rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(), prompt_tokens);
+  return rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(),
+                               prefill_chunk_of(session_options_), prompt_tokens);
 }
 
 RunDir ItemRun::run(Experiment& experiment) const {

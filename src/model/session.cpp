@@ -51,12 +51,15 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, const std::vector<float>&
 }
 
 int64_t default_prefill_chunk(Device d) { return d == Device::cuda ? 4096 : kCpuPrefillChunk; }
+int64_t prefill_chunk_of(const SessionOptions& o) {
+  return o.prefill_chunk > 0 ? o.prefill_chunk : default_prefill_chunk(o.device);
+}
 
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
     : model_(std::move(model)), options_(options) {
   const ModelConfig& c = model_->config;
   capacity_ = options_.n_ctx > 0 ? options_.n_ctx : c.n_ctx_train;
-  if (options_.prefill_chunk <= 0) options_.prefill_chunk = default_prefill_chunk(options_.device);
+  options_.prefill_chunk = prefill_chunk_of(options_);
   backend_ = make_backend(options_.device);
   kv_.type = options_.kv_type();
   if (kv_.type == KvType::q8_0 && options_.device != Device::cpu)

@@ -35,6 +35,8 @@ struct SessionOptions {
 // Prefill chunk used when SessionOptions::prefill_chunk is 0: 256 tokens on the CPU (cache
 // friendly), 4096 on CUDA (GEMMs big enough for the tensor cores).
 int64_t default_prefill_chunk(Device d);
+// The prefill chunk a session with these options uses (prefill_chunk, or the device's default).
+int64_t prefill_chunk_of(const SessionOptions& o);
 
 struct ForwardOptions {
   const ProbeRequest* probes = nullptr;  // what to observe (needs probe_out)

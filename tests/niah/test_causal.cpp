@@ -143,7 +143,7 @@ std::vector<NiahLine> synthetic_lines() {
         r.steps = std::vector<StepCopies>{step};
         r.sink_mass_top_heads = m == &none ? 0.1 : 0.5;
         r.prompt_tokens = len;
-        lines.push_back(niah_line(r, *m, "model.gguf", "The secret code is star oil nest.", 16, KvType::f32));
+        lines.push_back(niah_line(r, *m, "model.gguf", "The secret code is star oil nest.", 16, KvType::f32, 256));
         ++i;
       }
   return lines;

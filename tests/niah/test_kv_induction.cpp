@@ -158,6 +158,34 @@ TEST(KvInduction, NiahCommandRunsKvConditionsAndTheSweep) {
   EXPECT_LT(compacted_held, whole_held);
 }
 
+// The predicted bytes a compacted cache holds follow the prefill chunk the run uses: with
+// --chunk 16 every windowed KV head's ring is window + 16 rows, and the lines' prediction is
+// what the session really held, not the 256-row ring of the default chunk.
+TEST(KvInduction, NiahPredictsTheHeldBytesOfItsPrefillChunk) {
+  testing::MkdtempDir d("kvchunk");
+  const std::string out = d.sub("run");
+  const std::string cmd = testing::shell_quote(testing::rhead_binary()) +
+                          " niah -m builtin:induction --lengths 300:500:2 --depths 2 -q --kv-window 32 --chunk 16 -o " +
+                          out + " 2>" + d.sub("err.txt");
+  const auto r = testing::run_command(cmd);
+  ASSERT_EQ(r.exit_code, 0) << testing::read_text_file(d.sub("err.txt"));
+  std::ifstream in(out + "/results.jsonl");
+  std::string line;
+  int with_policy = 0;
+  while (std::getline(in, line)) {
+    const json l = json::parse(line);
+    if (l["kv_policy"]["window"].get<int>() == 0) continue;
+    ++with_policy;
+    const json& kv = l["kv_cache"];
+    // 4 KV heads in all, all windowed: sink 4 + window 32 + chunk 16 rows of K and V, 112
+    // values of 2 bytes each (the default chunk would predict 4 + 32 + 256 rows).
+    const int64_t held = 4 * (4 + 32 + 16) * 2 * 112 * 2;
+    EXPECT_EQ(kv["kv_bytes_held_predicted"].get<int64_t>(), held) << line;
+    EXPECT_EQ(kv["kv_bytes_held"].get<int64_t>(), held) << line;
+  }
+  EXPECT_GE(with_policy, 4);  // 2 lengths x 2 depths per needle
+}
+
 // A DuoAttention pattern folder in the published shape (numpy "%.18e" cells, gate noise just
 // below 0, config.json with the training arguments) runs through niah as --kv-policy-file:
 // the induction KV heads' gates above the threshold give exactly the kv:1-0,1-1 condition
