@@ -530,6 +530,28 @@ AttnCase dequantized_f32(const AttnCase& c) {
   return f32;
 }
 
+// A random case of `shape` with a q8_0 cache: variant 0 plain causal, 1 a KV policy (windowed
+// heads with a sink, full heads), 2 a uniform override and a soft-cap.
+AttnCase q8_case(const Shape& shape, int variant, uint32_t seed) {
+  AttnCase c = shape.make_case();
+  c.q8_0 = true;
+  c.f16 = false;
+  c.span_begin = 20;
+  c.span_end = 70;
+  c.observe_every = c.n_tokens > 8 ? 29 : 1;
+  if (variant == 1) {
+    c.head_sink = 4;
+    for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 16 + 9 * h);
+  }
+  if (variant == 2) {
+    c.overrides.assign(c.n_head, HeadOverride::none);
+    c.overrides[c.n_head - 1] = HeadOverride::uniform;
+    c.softcap = 3.0f;
+  }
+  fill_random(c, seed, 3.0f);
+  return c;
+}
+
 // A q8_0 cache: every kernel (reference rows, sgemm tiles at prefill, key slices, the AVX2
 // 8-lane decode kernel, which dequantizes a tile into f32 scratch, and the AVX-512 key-pair
 // kernel, which dequantizes in its loads) matches the oracle on the dequantized values,
@@ -547,22 +569,7 @@ TEST(AttentionQ8, KernelsMatchOracleOnDequantizedValues) {
   uint32_t seed = 2100;
   for (const Shape& s : shapes)
     for (int variant = 0; variant < 3; ++variant) {
-      AttnCase c = s.make_case();
-      c.q8_0 = true;
-      c.f16 = false;
-      c.span_begin = 20;
-      c.span_end = 70;
-      c.observe_every = c.n_tokens > 8 ? 29 : 1;
-      if (variant == 1) {  // a KV policy: windowed heads with a sink, full heads
-        c.head_sink = 4;
-        for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 16 + 9 * h);
-      }
-      if (variant == 2) {
-        c.overrides.assign(c.n_head, HeadOverride::none);
-        c.overrides[c.n_head - 1] = HeadOverride::uniform;
-        c.softcap = 3.0f;
-      }
-      fill_random(c, ++seed, 3.0f);
+      const AttnCase c = q8_case(s, variant, ++seed);
       const AttnResult ref_f32 = run(dequantized_f32(c), attention_ref);
       for (const auto& [name, kernel] : kernels) {
         SCOPED_TRACE(name + " " + s.name() + " variant " + std::to_string(variant));
@@ -592,21 +599,7 @@ TEST(AttentionQ8, PairKernelReadsBlocksLikeItsF32Twin) {
   uint32_t seed = 2600;
   for (const Shape& s : shapes)
     for (int variant = 0; variant < 3; ++variant) {
-      AttnCase c = s.make_case();
-      c.q8_0 = true;
-      c.f16 = false;
-      c.span_begin = 20;
-      c.span_end = 70;
-      if (variant == 1) {
-        c.head_sink = 4;
-        for (int h = 0; h < c.n_head; ++h) c.head_window.push_back(h % 3 == 0 ? 0 : 16 + 9 * h);
-      }
-      if (variant == 2) {
-        c.overrides.assign(c.n_head, HeadOverride::none);
-        c.overrides[c.n_head - 1] = HeadOverride::uniform;
-        c.softcap = 3.0f;
-      }
-      fill_random(c, ++seed, 3.0f);
+      const AttnCase c = q8_case(s, variant, ++seed);
       SCOPED_TRACE(s.name() + " variant " + std::to_string(variant));
       const AttnResult q8 = run(c, attention_avx512), twin = run(dequantized_f32(c), attention_avx512);
       EXPECT_EQ(q8.out, twin.out);
