@@ -375,66 +375,93 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
 // ---------------------------------------------------------------------------------------
 // Flash prefill: grid (row tiles, n_kv_head), kThreads threads; DPL = dimensions per lane
 // (head_dim <= 32 * DPL).
-struct FlashParams {
-  const float* q;
-  const void* k;
-  const void* v;
-  int64_t head_stride;
-  float* out;
-  int64_t n_tokens, pos0;
-  int n_head, hd, group;
-  int64_t window, head_sink;
-  const int32_t* head_window;
-  const uint8_t* overrides;
-  const float* head_means;
-  float scale, softcap;
+// The flash kernels take flash_prefill.cuh's arguments (one struct for every prefill kernel).
+using FlashParams = FlashPrefillArgs;
+
+// The query rows of one flash tile, in shared memory: row r is (token (r_begin + r) / group,
+// head kvh * group + (r_begin + r) % group); t = -1 past the last row.
+struct TileRows {
+  int64_t t[kFlashRows];
+  int h[kFlashRows];
+  Visibility vis[kFlashRows];
+  uint8_t ov[kFlashRows];
 };
+
+// Fills the tile's rows (every thread of the block takes part; synchronises at the end).
+__device__ void load_tile_rows(TileRows& rows, const FlashParams& p, int group, int kvh, int64_t r_begin) {
+  const int64_t n_rows_total = p.n_tokens * group;
+  for (int r = threadIdx.x; r < kFlashRows; r += blockDim.x) {
+    const int64_t R = r_begin + r;
+    const bool valid = R < n_rows_total;
+    const int64_t t = valid ? R / group : 0;
+    const int h = kvh * group + static_cast<int>(valid ? R % group : 0);
+    rows.t[r] = valid ? t : -1;
+    rows.h[r] = h;
+    rows.vis[r] = visibility(p.pos0 + t, p.window, p.head_window, p.head_sink, h);
+    rows.ov[r] = p.overrides ? p.overrides[h] : 0;
+  }
+  __syncthreads();
+}
+
+// Keys the tile needs: from the smallest window start (windowed KV-policy heads keep their
+// sink, so they start at 0) to the largest query position; key_hi = -1 for an empty tile.
+__device__ void tile_key_range(const TileRows& rows, int64_t& key_lo, int64_t& key_hi) {
+  key_lo = INT64_MAX, key_hi = -1;
+  for (int r = 0; r < kFlashRows; ++r)
+    if (rows.t[r] >= 0) {
+      const int64_t lo = rows.vis[r].head_window > 0 && rows.vis[r].sink > 0 ? 0 : rows.vis[r].lo;
+      key_lo = min(key_lo, lo);
+      key_hi = max(key_hi, rows.vis[r].i);
+    }
+}
+
+// The warp's 16 finished rows (from wr0 on): O divided by the row sum (l holds each lane's
+// part of it), or the head override's output; dimension d = lane + 32 c.
+template <int DPL>
+__device__ __forceinline__ void write_tile_rows(const FlashParams& p, const TileRows& rows, int wr0, int lane,
+                                                const float (&o)[16][DPL], const float (&l)[16]) {
+  const int hd = p.head_dim;
+#pragma unroll
+  for (int r = 0; r < 16; ++r) {
+    const int R = wr0 + r;
+    const float lsum = warp_sum(l[r]);
+    if (rows.t[R] < 0) continue;
+    const HeadOverride ov = static_cast<HeadOverride>(rows.ov[R]);
+    float* orow = p.out + (rows.t[R] * p.n_head + rows.h[R]) * hd;
+#pragma unroll
+    for (int c = 0; c < DPL; ++c) {
+      const int d = lane + 32 * c;
+      if (d >= hd) continue;
+      float val = o[r][c] / lsum;
+      if (ov == HeadOverride::zero) val = 0.0f;
+      if (ov == HeadOverride::mean) val = p.head_means[rows.h[R] * hd + d];
+      orow[d] = val;
+    }
+  }
+}
 
 template <typename KT, int DPL>
 __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p) {
   extern __shared__ float smem[];
-  const int hd = p.hd;
+  const int hd = p.head_dim, group = p.n_head / p.n_kv_head;
   float* qs = smem;                        // [kFlashRows][hd]
   float* ks = qs + kFlashRows * hd;        // [kFlashKeys][hd + 1]
   float* vs = ks + kFlashKeys * (hd + 1);  // [kFlashKeys][hd]
   float* ps = vs + kFlashKeys * hd;        // [4 warps][16 rows][kFlashKeys]
-  __shared__ int64_t row_t[kFlashRows];
-  __shared__ int row_h[kFlashRows];
-  __shared__ Visibility row_vis[kFlashRows];
-  __shared__ uint8_t row_ov[kFlashRows];
+  __shared__ TileRows rows;
 
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t n_rows_total = p.n_tokens * p.group;
-  const int64_t r_begin = static_cast<int64_t>(blockIdx.x) * kFlashRows;
   const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
   const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
 
-  // Rows of this tile: row r is (token (r_begin + r) / group, head kvh * group + (r_begin + r) % group).
-  for (int r = threadIdx.x; r < kFlashRows; r += kThreads) {
-    const int64_t R = r_begin + r;
-    const bool valid = R < n_rows_total;
-    const int64_t t = valid ? R / p.group : 0;
-    const int h = kvh * p.group + static_cast<int>(valid ? R % p.group : 0);
-    row_t[r] = valid ? t : -1;
-    row_h[r] = h;
-    row_vis[r] = visibility(p.pos0 + t, p.window, p.head_window, p.head_sink, h);
-    row_ov[r] = p.overrides ? p.overrides[h] : 0;
-  }
-  __syncthreads();
+  load_tile_rows(rows, p, group, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * hd; idx += kThreads) {
     const int r = idx / hd, d = idx % hd;
-    qs[idx] = row_t[r] >= 0 ? p.q[(row_t[r] * p.n_head + row_h[r]) * hd + d] : 0.0f;
+    qs[idx] = rows.t[r] >= 0 ? p.q[(rows.t[r] * p.n_head + rows.h[r]) * hd + d] : 0.0f;
   }
-  // Keys this tile needs: from the smallest window start (windowed KV-policy heads keep their
-  // sink, so they start at 0) to the largest query position.
-  int64_t key_lo = INT64_MAX, key_hi = -1;
-  for (int r = 0; r < kFlashRows; ++r)
-    if (row_t[r] >= 0) {
-      const int64_t lo = row_vis[r].head_window > 0 && row_vis[r].sink > 0 ? 0 : row_vis[r].lo;
-      key_lo = min(key_lo, lo);
-      key_hi = max(key_hi, row_vis[r].i);
-    }
+  int64_t key_lo, key_hi;
+  tile_key_range(rows, key_lo, key_hi);
   __syncthreads();
 
   const int wr0 = warp * 16;  // this warp's first row
@@ -485,9 +512,9 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
     for (int r = 0; r < 16; ++r) {
       const int R = wr0 + r;
       float sr = kNegInf;
-      if (row_t[R] >= 0 && row_vis[R](j))
-        sr =
-            row_ov[R] == static_cast<uint8_t>(HeadOverride::uniform) ? 0.0f : transform_score(s[r], p.scale, p.softcap);
+      if (rows.t[R] >= 0 && rows.vis[R](j))
+        sr = rows.ov[R] == static_cast<uint8_t>(HeadOverride::uniform) ? 0.0f
+                                                                       : transform_score(s[r], p.scale, p.softcap);
       const float tile_max = warp_max(sr);
       const float m_new = fmaxf(m[r], tile_max);
       float alpha = 1.0f, w = 0.0f;
@@ -522,30 +549,14 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
     __syncwarp();
   }
 
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    const int R = wr0 + r;
-    const float lsum = warp_sum(l[r]);
-    if (row_t[R] < 0) continue;
-    const HeadOverride ov = static_cast<HeadOverride>(row_ov[R]);
-    float* orow = p.out + (row_t[R] * p.n_head + row_h[R]) * hd;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) {
-      const int d = lane + 32 * c;
-      if (d >= hd) continue;
-      float val = o[r][c] / lsum;
-      if (ov == HeadOverride::zero) val = 0.0f;
-      if (ov == HeadOverride::mean) val = p.head_means[row_h[R] * hd + d];
-      orow[d] = val;
-    }
-  }
+  write_tile_rows<DPL>(p, rows, wr0, lane, o, l);
 }
 
 template <typename KT, int DPL>
 void launch_flash(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, cudaStream_t stream) {
-  const size_t smem =
-      (static_cast<size_t>(kFlashRows) * fp.hd + kFlashKeys * (fp.hd + 1) + kFlashKeys * fp.hd + 4 * 16 * kFlashKeys) *
-      sizeof(float);
+  const size_t smem = (static_cast<size_t>(kFlashRows) * fp.head_dim + kFlashKeys * (fp.head_dim + 1) +
+                       kFlashKeys * fp.head_dim + 4 * 16 * kFlashKeys) *
+                      sizeof(float);
   static bool configured = false;  // opt in to more than 48 KiB of shared memory once
   if (!configured) {
     RHEAD_CUDA_CHECK(
@@ -558,11 +569,11 @@ void launch_flash(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, cud
 
 template <typename KT>
 void launch_flash_for_dim(const FlashParams& fp, int64_t tiles, int n_kv, cudaStream_t st) {
-  if (fp.hd <= 32)
+  if (fp.head_dim <= 32)
     launch_flash<KT, 1>(fp, tiles, n_kv, st);
-  else if (fp.hd <= 64)
+  else if (fp.head_dim <= 64)
     launch_flash<KT, 2>(fp, tiles, n_kv, st);
-  else if (fp.hd <= 128)
+  else if (fp.head_dim <= 128)
     launch_flash<KT, 4>(fp, tiles, n_kv, st);
   else
     launch_flash<KT, 8>(fp, tiles, n_kv, st);
@@ -597,41 +608,21 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
   __half* ks = reinterpret_cast<__half*>(tc_smem + L::k);
   __half* vs = reinterpret_cast<__half*>(tc_smem + L::v);
   __half* ps = reinterpret_cast<__half*>(tc_smem + L::p);
-  __shared__ int64_t row_t[kFlashRows];
-  __shared__ int row_h[kFlashRows];
-  __shared__ Visibility row_vis[kFlashRows];
-  __shared__ uint8_t row_ov[kFlashRows];
+  __shared__ TileRows rows;
 
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* sw = reinterpret_cast<float*>(tc_smem + L::s) + warp * 16 * L::s_ld;  // this warp's S, then PV
-  const int64_t n_rows_total = p.n_tokens * p.group;
-  const int64_t r_begin = static_cast<int64_t>(blockIdx.x) * kFlashRows;
   const __half* kb = static_cast<const __half*>(p.k) + kvh * p.head_stride;
   const __half* vb = static_cast<const __half*>(p.v) + kvh * p.head_stride;
 
-  for (int r = threadIdx.x; r < kFlashRows; r += kThreads) {
-    const int64_t R = r_begin + r;
-    const bool valid = R < n_rows_total;
-    const int64_t t = valid ? R / p.group : 0;
-    const int h = kvh * p.group + static_cast<int>(valid ? R % p.group : 0);
-    row_t[r] = valid ? t : -1;
-    row_h[r] = h;
-    row_vis[r] = visibility(p.pos0 + t, p.window, p.head_window, p.head_sink, h);
-    row_ov[r] = p.overrides ? p.overrides[h] : 0;
-  }
-  __syncthreads();
+  load_tile_rows(rows, p, p.n_head / p.n_kv_head, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * HD; idx += kThreads) {
     const int r = idx / HD, d = idx % HD;
-    qs[r * L::ld + d] = __float2half_rn(row_t[r] >= 0 ? p.q[(row_t[r] * p.n_head + row_h[r]) * HD + d] : 0.0f);
+    qs[r * L::ld + d] = __float2half_rn(rows.t[r] >= 0 ? p.q[(rows.t[r] * p.n_head + rows.h[r]) * HD + d] : 0.0f);
   }
-  int64_t key_lo = INT64_MAX, key_hi = -1;
-  for (int r = 0; r < kFlashRows; ++r)
-    if (row_t[r] >= 0) {
-      const int64_t lo = row_vis[r].head_window > 0 && row_vis[r].sink > 0 ? 0 : row_vis[r].lo;
-      key_lo = min(key_lo, lo);
-      key_hi = max(key_hi, row_vis[r].i);
-    }
+  int64_t key_lo, key_hi;
+  tile_key_range(rows, key_lo, key_hi);
 
   constexpr int DPL = HD / 32;
   const int wr0 = warp * 16;
@@ -689,8 +680,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
       for (int e = 0; e < 2; ++e) {
         const int64_t j = kb0 + lane + 32 * e;
         float sr = kNegInf;
-        if (row_t[R] >= 0 && j <= key_hi && row_vis[R](j))
-          sr = row_ov[R] == static_cast<uint8_t>(HeadOverride::uniform)
+        if (rows.t[R] >= 0 && j <= key_hi && rows.vis[R](j))
+          sr = rows.ov[R] == static_cast<uint8_t>(HeadOverride::uniform)
                    ? 0.0f
                    : transform_score(sw[r * L::s_ld + lane + 32 * e], p.scale, p.softcap);
         s2[e] = sr;
@@ -736,22 +727,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
     __syncwarp();
   }
 
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    const int R = wr0 + r;
-    const float lsum = warp_sum(l[r]);
-    if (row_t[R] < 0) continue;
-    const HeadOverride ov = static_cast<HeadOverride>(row_ov[R]);
-    float* orow = p.out + (row_t[R] * p.n_head + row_h[R]) * HD;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) {
-      const int d = lane + 32 * c;
-      float val = o[r][c] / lsum;
-      if (ov == HeadOverride::zero) val = 0.0f;
-      if (ov == HeadOverride::mean) val = p.head_means[row_h[R] * HD + d];
-      orow[d] = val;
-    }
-  }
+  write_tile_rows<DPL>(p, rows, wr0, lane, o, l);
 }
 
 template <int HD>
@@ -816,7 +792,7 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
 
   const bool flash = T > kRowModeMaxTokens;
   if (flash) {
-    FlashParams fp{};
+    FlashParams fp;
     fp.q = a.q;
     fp.k = a.k;
     fp.v = a.v;
@@ -825,11 +801,11 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     fp.n_tokens = T;
     fp.pos0 = a.pos0;
     fp.n_head = a.n_head;
-    fp.hd = hd;
-    fp.group = group;
+    fp.n_kv_head = a.n_kv_head;
+    fp.head_dim = hd;
     fp.window = a.window;
-    fp.head_sink = a.head_sink;
     fp.head_window = d_hw;
+    fp.head_sink = a.head_sink;
     fp.overrides = d_over;
     fp.head_means = d_means;
     fp.scale = scale;
@@ -837,25 +813,7 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
     if (flash_prefill_selected(hd, a.kv_f16)) {
       // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
-      FlashPrefillArgs fa;
-      fa.q = a.q;
-      fa.k = a.k;
-      fa.v = a.v;
-      fa.head_stride = a.kv_head_stride;
-      fa.out = a.out;
-      fa.n_tokens = T;
-      fa.pos0 = a.pos0;
-      fa.n_head = a.n_head;
-      fa.n_kv_head = a.n_kv_head;
-      fa.head_dim = hd;
-      fa.window = a.window;
-      fa.head_window = d_hw;
-      fa.head_sink = a.head_sink;
-      fa.overrides = d_over;
-      fa.head_means = d_means;
-      fa.scale = scale;
-      fa.softcap = a.softcap;
-      flash_prefill(fa, stream);
+      flash_prefill(fp, stream);
     } else if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
       if (hd == 64)
         launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);
