@@ -92,6 +92,20 @@ __device__ __forceinline__ void warp_best(float& s, int64_t& j) {
   }
 }
 
+// The best finite score of srow[0, n) (key j0 + jl; ties to the earliest key), in every lane
+// of the warp; bj = -1 when there is none.
+__device__ __forceinline__ void warp_best_of(const float* srow, int64_t n, int64_t j0, int lane, float& bs,
+                                             int64_t& bj) {
+  bs = kNegInf;
+  bj = -1;
+  for (int64_t jl = lane; jl < n; jl += 32)
+    if (srow[jl] != kNegInf && better(srow[jl], j0 + jl, bs, bj)) {
+      bs = srow[jl];
+      bj = j0 + jl;
+    }
+  warp_best(bs, bj);
+}
+
 __device__ __forceinline__ float warp_sum(float x) {
   for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
   return x;
@@ -197,28 +211,18 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   const size_t part_base = (static_cast<size_t>(row) * p.n_head + h0) * p.n_split + split;
   for (int g = warp; g < gc; g += 4) {
     float* srow = sc + g * kSplitKeys;
-    float bs = kNegInf;
-    int64_t bj = -1;
-    for (int64_t jl = lane; jl < n; jl += 32)
-      if (srow[jl] != kNegInf && better(srow[jl], j0 + jl, bs, bj)) {
-        bs = srow[jl];
-        bj = j0 + jl;
-      }
-    warp_best(bs, bj);
+    float bs;
+    int64_t bj;
+    warp_best_of(srow, n, j0, lane, bs, bj);
     const float m = bs;
     const size_t pi = part_base + static_cast<size_t>(g) * p.n_split;
     if (p.probes && p.top_k > 0) {
       // Top-k candidates of this split: repeated best-of-the-rest; picked scores are set to
       // -inf while selecting, then restored.
       for (int r = 0; r < p.top_k; ++r) {
-        float cs = kNegInf;
-        int64_t cj = -1;
-        for (int64_t jl = lane; jl < n; jl += 32)
-          if (srow[jl] != kNegInf && better(srow[jl], j0 + jl, cs, cj)) {
-            cs = srow[jl];
-            cj = j0 + jl;
-          }
-        warp_best(cs, cj);
+        float cs;
+        int64_t cj;
+        warp_best_of(srow, n, j0, lane, cs, cj);
         if (lane == 0) {
           p.part_tk_pos[pi * p.top_k + r] = static_cast<int32_t>(cj);
           p.part_tk_s[pi * p.top_k + r] = cs;
@@ -599,6 +603,29 @@ struct TcLayout {
   static constexpr int bytes = s + 4 * 16 * s_ld * 4;
 };
 
+// C[16][N] = A[16][K] . B[K][N] on the tensor cores (f16 in, f32 out, row-major A and C).
+// Block (kk, nb) of B starts at b + nb * b_n_step + kk * b_k_step; BLayout is col_major when
+// B is stored as rows of B^T (the keys of Q K^T), row_major otherwise.
+template <int N, int K, typename BLayout>
+__device__ __forceinline__ void wmma_16xn(const __half* a, int lda, const __half* b, int ldb, int b_n_step,
+                                          int b_k_step, float* c, int ldc) {
+  using namespace nvcuda;
+#pragma unroll
+  for (int nb = 0; nb < N / 16; ++nb) {
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+    for (int kk = 0; kk < K / 16; ++kk) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, BLayout> fb;
+      wmma::load_matrix_sync(fa, a + kk * 16, lda);
+      wmma::load_matrix_sync(fb, b + nb * b_n_step + kk * b_k_step, ldb);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(c + nb * 16, acc, ldc, wmma::mem_row_major);
+  }
+}
+
 template <int HD>
 __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParams p) {
   using namespace nvcuda;
@@ -654,20 +681,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
     __syncthreads();
 
     // S[16][64] = Q[16][HD] . K^T
-#pragma unroll
-    for (int nb = 0; nb < kTcKeys / 16; ++nb) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-      for (int kk = 0; kk < HD / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-        wmma::load_matrix_sync(a, qs + wr0 * L::ld + kk * 16, L::ld);
-        wmma::load_matrix_sync(b, ks + nb * 16 * L::ld + kk * 16, L::ld);
-        wmma::mma_sync(acc, a, b, acc);
-      }
-      wmma::store_matrix_sync(sw + nb * 16, acc, L::s_ld, wmma::mem_row_major);
-    }
+    wmma_16xn<kTcKeys, HD, wmma::col_major>(qs + wr0 * L::ld, L::ld, ks, L::ld, 16 * L::ld, 16, sw, L::s_ld);
     __syncwarp();
 
     // Online softmax on the warp's 16 rows; lane holds keys lane and lane + 32.
@@ -705,20 +719,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
     __syncwarp();
 
     // PV[16][HD] = P[16][64] . V[64][HD], into the warp's S buffer (S is no longer needed).
-#pragma unroll
-    for (int nb = 0; nb < HD / 16; ++nb) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-      for (int kk = 0; kk < kTcKeys / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
-        wmma::load_matrix_sync(a, pw + kk * 16, kTcKeys);
-        wmma::load_matrix_sync(b, vs + kk * 16 * L::ld + nb * 16, L::ld);
-        wmma::mma_sync(acc, a, b, acc);
-      }
-      wmma::store_matrix_sync(sw + nb * 16, acc, L::s_ld, wmma::mem_row_major);
-    }
+    wmma_16xn<HD, kTcKeys, wmma::row_major>(pw, kTcKeys, vs, L::ld, 16, 16 * L::ld, sw, L::s_ld);
     __syncwarp();
 #pragma unroll
     for (int r = 0; r < 16; ++r)
