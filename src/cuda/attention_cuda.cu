@@ -419,6 +419,18 @@ __device__ void tile_key_range(const TileRows& rows, int64_t& key_lo, int64_t& k
     }
 }
 
+// The running state of a warp's 16 rows before the first key: output 0, max -inf, sum 0.
+template <int DPL>
+__device__ __forceinline__ void start_rows(float (&o)[16][DPL], float (&m)[16], float (&l)[16]) {
+#pragma unroll
+  for (int r = 0; r < 16; ++r) {
+    m[r] = kNegInf;
+    l[r] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < DPL; ++c) o[r][c] = 0.0f;
+  }
+}
+
 // The warp's 16 finished rows (from wr0 on): O divided by the row sum (l holds each lane's
 // part of it), or the head override's output; dimension d = lane + 32 c.
 template <int DPL>
@@ -469,15 +481,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
   __syncthreads();
 
   const int wr0 = warp * 16;  // this warp's first row
-  float o[16][DPL];
-  float m[16], l[16];
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    m[r] = kNegInf;
-    l[r] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) o[r][c] = 0.0f;
-  }
+  float o[16][DPL], m[16], l[16];
+  start_rows(o, m, l);
   float* pw = ps + warp * 16 * kFlashKeys;
 
   for (int64_t kb0 = key_hi < 0 ? 0 : key_lo / kFlashKeys * kFlashKeys; kb0 <= key_hi; kb0 += kFlashKeys) {
@@ -653,15 +658,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
 
   constexpr int DPL = HD / 32;
   const int wr0 = warp * 16;
-  float o[16][DPL];
-  float m[16], l[16];
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    m[r] = kNegInf;
-    l[r] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) o[r][c] = 0.0f;
-  }
+  float o[16][DPL], m[16], l[16];
+  start_rows(o, m, l);
   __half* pw = ps + wr0 * kTcKeys;
 
   for (int64_t kb0 = key_hi < 0 ? 0 : key_lo / kTcKeys * kTcKeys; kb0 <= key_hi; kb0 += kTcKeys) {
@@ -793,24 +791,23 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
 
   const bool flash = T > kRowModeMaxTokens;
   if (flash) {
-    FlashParams fp;
-    fp.q = a.q;
-    fp.k = a.k;
-    fp.v = a.v;
-    fp.head_stride = a.kv_head_stride;
-    fp.out = a.out;
-    fp.n_tokens = T;
-    fp.pos0 = a.pos0;
-    fp.n_head = a.n_head;
-    fp.n_kv_head = a.n_kv_head;
-    fp.head_dim = hd;
-    fp.window = a.window;
-    fp.head_window = d_hw;
-    fp.head_sink = a.head_sink;
-    fp.overrides = d_over;
-    fp.head_means = d_means;
-    fp.scale = scale;
-    fp.softcap = a.softcap;
+    const FlashParams fp{.q = a.q,
+                         .k = a.k,
+                         .v = a.v,
+                         .head_stride = a.kv_head_stride,
+                         .out = a.out,
+                         .n_tokens = T,
+                         .pos0 = a.pos0,
+                         .n_head = a.n_head,
+                         .n_kv_head = a.n_kv_head,
+                         .head_dim = hd,
+                         .window = a.window,
+                         .head_window = d_hw,
+                         .head_sink = a.head_sink,
+                         .overrides = d_over,
+                         .head_means = d_means,
+                         .scale = scale,
+                         .softcap = a.softcap};
     const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
     if (flash_prefill_selected(hd, a.kv_f16)) {
       // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
