@@ -31,16 +31,22 @@ Session& ItemRun::session(const MaskSetting& condition) {
   return *session_;
 }
 
-LineCondition ItemRun::line_condition(const MaskSetting& condition, int64_t prompt_tokens) const {
-  return rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(),
-                               prefill_chunk_of(session_options_), prompt_tokens);
+ItemLine ItemRun::item_line(const MaskSetting& condition, const std::string& item_id, const std::string& question,
+                            int64_t prompt_tokens, int64_t generated_tokens, double seconds) const {
+  ItemLine l;
+  l.item_id = item_id;
+  l.question = question;
+  l.prompt_tokens = prompt_tokens;
+  l.generated_tokens = generated_tokens;
+  l.seconds = seconds;
+  l.condition = rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(),
+                                      prefill_chunk_of(session_options_), prompt_tokens);
+  return l;
 }
 
 RunDir ItemRun::run(Experiment& experiment) const {
   ExperimentRunOptions ro;
-  ro.output_dir = options_.output_dir;
-  ro.shard = options_.shard;
-  ro.grow_grid = options_.grow_grid;
+  static_cast<RunFolderOptions&>(ro) = options_;
   if (options_.progress)
     ro.progress = [&](int done, int total, const nlohmann::json&, double elapsed) {
       options_.progress(done, total, correct_, elapsed);
