@@ -247,6 +247,18 @@ void expect_kernels_agree(const AttnResult& a, const AttnResult& b, double tol) 
   for (size_t i = 0; i < a.key_w.size(); ++i) EXPECT_NEAR(a.key_w[i], b.key_w[i], tol) << "key weight " << i;
 }
 
+// Outputs and every probe equal bit for bit.
+void expect_bit_identical(const AttnResult& a, const AttnResult& b) {
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.argmax, b.argmax);
+  EXPECT_EQ(a.argmax_w, b.argmax_w);
+  EXPECT_EQ(a.topk, b.topk);
+  EXPECT_EQ(a.topk_w, b.topk_w);
+  EXPECT_EQ(a.span, b.span);
+  EXPECT_EQ(a.sink, b.sink);
+  EXPECT_EQ(a.key_w, b.key_w);
+}
+
 // ---- hand-checked: one head, hd 2, k_j = (j, 0), v_j = (j, 1), q = (1, 0), scale 1 ----------
 // Scores are the key positions themselves, so every weight is a power of e.
 AttnCase ramp_case() {
@@ -335,13 +347,7 @@ TEST(AttentionVisibility, WideWindowsAndExplicitDefaultScaleAreBitIdentical) {
   c.window = 1000;
   c.head_window.assign(c.n_head, 500);
   c.head_sink = 4;
-  const AttnResult same = run(c, attention);
-  EXPECT_EQ(base.out, same.out);
-  EXPECT_EQ(base.argmax, same.argmax);
-  EXPECT_EQ(base.topk, same.topk);
-  EXPECT_EQ(base.topk_w, same.topk_w);
-  EXPECT_EQ(base.span, same.span);
-  EXPECT_EQ(base.sink, same.sink);
+  expect_bit_identical(base, run(c, attention));
 }
 
 struct Shape {
@@ -602,14 +608,7 @@ TEST(AttentionQ8, PairKernelReadsBlocksLikeItsF32Twin) {
       const AttnCase c = q8_case(s, variant, ++seed);
       SCOPED_TRACE(s.name() + " variant " + std::to_string(variant));
       const AttnResult q8 = run(c, attention_avx512), twin = run(dequantized_f32(c), attention_avx512);
-      EXPECT_EQ(q8.out, twin.out);
-      EXPECT_EQ(q8.argmax, twin.argmax);
-      EXPECT_EQ(q8.argmax_w, twin.argmax_w);
-      EXPECT_EQ(q8.topk, twin.topk);
-      EXPECT_EQ(q8.topk_w, twin.topk_w);
-      EXPECT_EQ(q8.span, twin.span);
-      EXPECT_EQ(q8.sink, twin.sink);
-      EXPECT_EQ(q8.key_w, twin.key_w);
+      expect_bit_identical(q8, twin);
       if (avx2) expect_kernels_agree(q8, run(c, attention_avx2), 2e-5);
     }
   omp_set_num_threads(saved);
