@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/gemm_panel.h"
 #include "ops/quant.h"
 
 namespace rhead {
@@ -47,6 +48,56 @@ void single_threaded_blas() {
   }();
   (void)done;
 }
+// Block-quantized weights take the bf16 panel GEMM: their own rounding (Q8_0: 8 bits per
+// weight and a shared scale) is coarser than bf16's, so the products lose little. F16 and
+// BF16 weights take the f32 panel GEMM: bf16 activations alone move fmt-tiny's logits by 0.1,
+// twice the tolerance of its f16 file against f32. F32 weights keep OpenBLAS's sgemm, which
+// reads them in place.
+enum class PanelGemm { none, bf16, f32 };
+PanelGemm panel_gemm(const Weight& w) {
+  if (w.type == DType::F32) return PanelGemm::none;
+  const bool float_weights = w.type == DType::F16 || w.type == DType::BF16;
+  if (!float_weights && w.cols % 2 == 0 && cpu_has_bf16_gemm()) return PanelGemm::bf16;
+  return cpu_has_f32_panel_gemm() ? PanelGemm::f32 : PanelGemm::none;
+}
+
+// Prefill over panels (see gemm_panel.h): the activations are packed once, then OpenMP
+// threads take panels of kPanelRows rows, decode each row to f32 into a panel of their own
+// (rounded to bf16 for the bf16 GEMM) and run the panel over all tokens. Unlike tiles for
+// sgemm, the activations are not packed again for every panel.
+void matmul_panels(const Weight& w, const float* x, int64_t T, float* y, PanelGemm kind) {
+  const int64_t rows = w.rows, cols = w.cols;
+  const bool bf16 = kind == PanelGemm::bf16;
+  std::vector<uint32_t> xb;
+  std::vector<float> xf;
+  if (bf16) {
+    xb.resize(static_cast<size_t>(bf16_activations_size(T, cols)));
+    pack_bf16_activations(x, T, cols, xb.data());
+  } else {
+    xf.resize(static_cast<size_t>(f32_activations_size(T, cols)));
+    pack_f32_activations(x, T, cols, xf.data());
+  }
+  const int64_t n_panels = (rows + kPanelRows - 1) / kPanelRows;
+#pragma omp parallel if (rows * cols * T >= kMinParallelMacs)
+  {
+    // Rows past a short last panel's n_rows stay zero: computed, never stored.
+    std::vector<float> panel(static_cast<size_t>(kPanelRows * cols), 0.0f);
+    std::vector<uint32_t> panel_b(bf16 ? static_cast<size_t>(kPanelRows * cols / 2) : 0, 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_panels; ++i) {
+      const int64_t r0 = i * kPanelRows, nr = std::min(kPanelRows, rows - r0);
+      for (int64_t r = 0; r < nr; ++r) {
+        float* dst = bf16 ? panel.data() : panel.data() + r * cols;
+        dequantize_row(w.type, w.row(r0 + r), dst, cols);
+        if (bf16) pack_bf16_panel_row(dst, r, cols, panel_b.data());
+      }
+      if (bf16)
+        gemm_bf16_panel(xb.data(), T, cols, panel_b.data(), nr, y + r0, rows);
+      else
+        gemm_f32_panel(xf.data(), T, cols, panel.data(), nr, y + r0, rows);
+    }
+  }
+}
 }  // namespace
 
 void matmul(const Weight& w, const float* x, int64_t T, float* y) {
@@ -74,6 +125,7 @@ void matmul(const Weight& w, const float* x, int64_t T, float* y) {
     }
     return;
   }
+  if (const PanelGemm kind = panel_gemm(w); kind != PanelGemm::none) return matmul_panels(w, x, T, y, kind);
   // Prefill: one thread system only. OpenMP threads each take tiles of rows, dequantize them
   // into their own buffer (F32 rows are used in place) and run a single-threaded sgemm on
   // them; BLAS's own threads stay off, since two thread pools on the same cores starve
