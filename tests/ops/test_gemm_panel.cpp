@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "io/error.h"
 #include "ops/gemm_panel.h"
 #include "ops/ops.h"
 #include "ops/quant.h"
@@ -163,6 +164,49 @@ TEST(GemmPanel, MatmulPrefillCloseToF32Dots) {
     EXPECT_LT(err, (t == DType::F16 ? 1e-5 : 0.01) * norm) << dtype_name(t);
     EXPECT_GT(norm, 0.05);
   }
+}
+
+// A group of matmuls sharing x (mixed weight types, some through the panel GEMMs, F32 through
+// sgemm) gives the bits of one matmul each, on the decode and on the prefill path.
+TEST(MatmulGroup, EqualsOneMatmulEach) {
+  const int64_t cols = 512;
+  const DType types[] = {DType::Q8_0, DType::F16, DType::F32, DType::Q4_K};
+  const int64_t rows[] = {100, 37, 64, 300};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<Weight> ws;
+  for (size_t i = 0; i < std::size(types); ++i) {
+    const auto src = normal_values(rows[i] * cols, 20 + uint32_t(i), 0.02f);
+    bytes.emplace_back(static_cast<size_t>(rows[i] * row_bytes(types[i], cols)));
+    for (int64_t r = 0; r < rows[i]; ++r)
+      quantize_row(types[i], src.data() + r * cols, bytes.back().data() + r * row_bytes(types[i], cols), cols);
+  }
+  for (size_t i = 0; i < std::size(types); ++i) {
+    Weight w;
+    w.type = types[i];
+    w.rows = rows[i];
+    w.cols = cols;
+    w.data = bytes[i].data();
+    ws.push_back(w);
+  }
+  for (int64_t T : {1, 3, 40}) {
+    const auto x = normal_values(T * cols, 30 + uint32_t(T));
+    std::vector<std::vector<float>> got, want;
+    std::vector<MatmulJob> jobs;
+    for (const Weight& w : ws) {
+      got.emplace_back(static_cast<size_t>(T * w.rows), -1.0f);
+      want.emplace_back(static_cast<size_t>(T * w.rows), -2.0f);
+      matmul(w, x.data(), T, want.back().data());
+    }
+    for (size_t i = 0; i < ws.size(); ++i) jobs.push_back({&ws[i], got[i].data()});
+    matmul_group(jobs, x.data(), T);
+    for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(got[i], want[i]) << dtype_name(types[i]) << " T " << T;
+  }
+  Weight narrow = ws[0];
+  narrow.cols = 256;
+  std::vector<float> y(1000);
+  const std::vector<float> x(cols, 1.0f);
+  const MatmulJob mixed[] = {{&ws[0], y.data()}, {&narrow, y.data()}};
+  EXPECT_THROW(matmul_group(mixed, x.data(), 1), Error);
 }
 
 }  // namespace
