@@ -136,6 +136,26 @@ TEST(Quant, SimdDotMatchesReference) {
         }
 }
 
+// dot_rows (one check and dispatch per run of rows) gives dot_row's
+// bits for every row, odd row counts and lengths with tails included.
+TEST(Quant, DotRowsEqualsDotRowPerRow) {
+  for (DType t : kAllTypes)
+    for (int64_t n : test_lengths(t)) {
+      const int64_t n_rows = 5, stride = row_bytes(t, n) + 6;  // rows not packed back to back
+      std::vector<uint8_t> rows(static_cast<size_t>(n_rows * stride));
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const std::vector<uint8_t> row = random_row(t, n, uint32_t(11 * n + r));
+        std::copy(row.begin(), row.end(), rows.begin() + r * stride);
+      }
+      const std::vector<float> x = normal_values(n, uint32_t(5 + n));
+      std::vector<float> got(static_cast<size_t>(n_rows));
+      dot_rows(t, rows.data(), stride, n_rows, x.data(), n, got.data());
+      for (int64_t r = 0; r < n_rows; ++r)
+        ASSERT_EQ(got[r], dot_row(t, rows.data() + r * stride, x.data(), n))
+            << dtype_name(t) << " n=" << n << " r=" << r;
+    }
+}
+
 TEST(Quant, DotMatchesDequantizeThenDot) {
   for (DType t : kAllTypes)
     for (int64_t n : test_lengths(t)) {
