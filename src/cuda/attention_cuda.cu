@@ -92,6 +92,20 @@ __device__ __forceinline__ void warp_best(float& s, int64_t& j) {
   }
 }
 
+// The best finite score of srow[0, n) (key j0 + jl; ties to the earliest key), in every lane
+// of the warp; bj = -1 when there is none.
+__device__ __forceinline__ void warp_best_of(const float* srow, int64_t n, int64_t j0, int lane, float& bs,
+                                             int64_t& bj) {
+  bs = kNegInf;
+  bj = -1;
+  for (int64_t jl = lane; jl < n; jl += 32)
+    if (srow[jl] != kNegInf && better(srow[jl], j0 + jl, bs, bj)) {
+      bs = srow[jl];
+      bj = j0 + jl;
+    }
+  warp_best(bs, bj);
+}
+
 __device__ __forceinline__ float warp_sum(float x) {
   for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
   return x;
@@ -197,28 +211,18 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   const size_t part_base = (static_cast<size_t>(row) * p.n_head + h0) * p.n_split + split;
   for (int g = warp; g < gc; g += 4) {
     float* srow = sc + g * kSplitKeys;
-    float bs = kNegInf;
-    int64_t bj = -1;
-    for (int64_t jl = lane; jl < n; jl += 32)
-      if (srow[jl] != kNegInf && better(srow[jl], j0 + jl, bs, bj)) {
-        bs = srow[jl];
-        bj = j0 + jl;
-      }
-    warp_best(bs, bj);
+    float bs;
+    int64_t bj;
+    warp_best_of(srow, n, j0, lane, bs, bj);
     const float m = bs;
     const size_t pi = part_base + static_cast<size_t>(g) * p.n_split;
     if (p.probes && p.top_k > 0) {
       // Top-k candidates of this split: repeated best-of-the-rest; picked scores are set to
       // -inf while selecting, then restored.
       for (int r = 0; r < p.top_k; ++r) {
-        float cs = kNegInf;
-        int64_t cj = -1;
-        for (int64_t jl = lane; jl < n; jl += 32)
-          if (srow[jl] != kNegInf && better(srow[jl], j0 + jl, cs, cj)) {
-            cs = srow[jl];
-            cj = j0 + jl;
-          }
-        warp_best(cs, cj);
+        float cs;
+        int64_t cj;
+        warp_best_of(srow, n, j0, lane, cs, cj);
         if (lane == 0) {
           p.part_tk_pos[pi * p.top_k + r] = static_cast<int32_t>(cj);
           p.part_tk_s[pi * p.top_k + r] = cs;
@@ -375,71 +379,49 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
 // ---------------------------------------------------------------------------------------
 // Flash prefill: grid (row tiles, n_kv_head), kThreads threads; DPL = dimensions per lane
 // (head_dim <= 32 * DPL).
-struct FlashParams {
-  const float* q;
-  const void* k;
-  const void* v;
-  int64_t head_stride;
-  float* out;
-  int64_t n_tokens, pos0;
-  int n_head, hd, group;
-  int64_t window, head_sink;
-  const int32_t* head_window;
-  const uint8_t* overrides;
-  const float* head_means;
-  float scale, softcap;
+// The flash kernels take flash_prefill.cuh's arguments (one struct for every prefill kernel).
+using FlashParams = FlashPrefillArgs;
+
+// The query rows of one flash tile, in shared memory: row r is (token (r_begin + r) / group,
+// head kvh * group + (r_begin + r) % group); t = -1 past the last row.
+struct TileRows {
+  int64_t t[kFlashRows];
+  int h[kFlashRows];
+  Visibility vis[kFlashRows];
+  uint8_t ov[kFlashRows];
 };
 
-template <typename KT, int DPL>
-__global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p) {
-  extern __shared__ float smem[];
-  const int hd = p.hd;
-  float* qs = smem;                        // [kFlashRows][hd]
-  float* ks = qs + kFlashRows * hd;        // [kFlashKeys][hd + 1]
-  float* vs = ks + kFlashKeys * (hd + 1);  // [kFlashKeys][hd]
-  float* ps = vs + kFlashKeys * hd;        // [4 warps][16 rows][kFlashKeys]
-  __shared__ int64_t row_t[kFlashRows];
-  __shared__ int row_h[kFlashRows];
-  __shared__ Visibility row_vis[kFlashRows];
-  __shared__ uint8_t row_ov[kFlashRows];
-
-  const int kvh = blockIdx.y;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t n_rows_total = p.n_tokens * p.group;
-  const int64_t r_begin = static_cast<int64_t>(blockIdx.x) * kFlashRows;
-  const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
-  const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
-
-  // Rows of this tile: row r is (token (r_begin + r) / group, head kvh * group + (r_begin + r) % group).
-  for (int r = threadIdx.x; r < kFlashRows; r += kThreads) {
+// Fills the tile's rows (every thread of the block takes part; synchronises at the end).
+__device__ void load_tile_rows(TileRows& rows, const FlashParams& p, int group, int kvh, int64_t r_begin) {
+  const int64_t n_rows_total = p.n_tokens * group;
+  for (int r = threadIdx.x; r < kFlashRows; r += blockDim.x) {
     const int64_t R = r_begin + r;
     const bool valid = R < n_rows_total;
-    const int64_t t = valid ? R / p.group : 0;
-    const int h = kvh * p.group + static_cast<int>(valid ? R % p.group : 0);
-    row_t[r] = valid ? t : -1;
-    row_h[r] = h;
-    row_vis[r] = visibility(p.pos0 + t, p.window, p.head_window, p.head_sink, h);
-    row_ov[r] = p.overrides ? p.overrides[h] : 0;
+    const int64_t t = valid ? R / group : 0;
+    const int h = kvh * group + static_cast<int>(valid ? R % group : 0);
+    rows.t[r] = valid ? t : -1;
+    rows.h[r] = h;
+    rows.vis[r] = visibility(p.pos0 + t, p.window, p.head_window, p.head_sink, h);
+    rows.ov[r] = p.overrides ? p.overrides[h] : 0;
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < kFlashRows * hd; idx += kThreads) {
-    const int r = idx / hd, d = idx % hd;
-    qs[idx] = row_t[r] >= 0 ? p.q[(row_t[r] * p.n_head + row_h[r]) * hd + d] : 0.0f;
-  }
-  // Keys this tile needs: from the smallest window start (windowed KV-policy heads keep their
-  // sink, so they start at 0) to the largest query position.
-  int64_t key_lo = INT64_MAX, key_hi = -1;
-  for (int r = 0; r < kFlashRows; ++r)
-    if (row_t[r] >= 0) {
-      const int64_t lo = row_vis[r].head_window > 0 && row_vis[r].sink > 0 ? 0 : row_vis[r].lo;
-      key_lo = min(key_lo, lo);
-      key_hi = max(key_hi, row_vis[r].i);
-    }
-  __syncthreads();
+}
 
-  const int wr0 = warp * 16;  // this warp's first row
-  float o[16][DPL];
-  float m[16], l[16];
+// Keys the tile needs: from the smallest window start (windowed KV-policy heads keep their
+// sink, so they start at 0) to the largest query position; key_hi = -1 for an empty tile.
+__device__ void tile_key_range(const TileRows& rows, int64_t& key_lo, int64_t& key_hi) {
+  key_lo = INT64_MAX, key_hi = -1;
+  for (int r = 0; r < kFlashRows; ++r)
+    if (rows.t[r] >= 0) {
+      const int64_t lo = rows.vis[r].head_window > 0 && rows.vis[r].sink > 0 ? 0 : rows.vis[r].lo;
+      key_lo = min(key_lo, lo);
+      key_hi = max(key_hi, rows.vis[r].i);
+    }
+}
+
+// The running state of a warp's 16 rows before the first key: output 0, max -inf, sum 0.
+template <int DPL>
+__device__ __forceinline__ void start_rows(float (&o)[16][DPL], float (&m)[16], float (&l)[16]) {
 #pragma unroll
   for (int r = 0; r < 16; ++r) {
     m[r] = kNegInf;
@@ -447,6 +429,60 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
 #pragma unroll
     for (int c = 0; c < DPL; ++c) o[r][c] = 0.0f;
   }
+}
+
+// The warp's 16 finished rows (from wr0 on): O divided by the row sum (l holds each lane's
+// part of it), or the head override's output; dimension d = lane + 32 c.
+template <int DPL>
+__device__ __forceinline__ void write_tile_rows(const FlashParams& p, const TileRows& rows, int wr0, int lane,
+                                                const float (&o)[16][DPL], const float (&l)[16]) {
+  const int hd = p.head_dim;
+#pragma unroll
+  for (int r = 0; r < 16; ++r) {
+    const int R = wr0 + r;
+    const float lsum = warp_sum(l[r]);
+    if (rows.t[R] < 0) continue;
+    const HeadOverride ov = static_cast<HeadOverride>(rows.ov[R]);
+    float* orow = p.out + (rows.t[R] * p.n_head + rows.h[R]) * hd;
+#pragma unroll
+    for (int c = 0; c < DPL; ++c) {
+      const int d = lane + 32 * c;
+      if (d >= hd) continue;
+      float val = o[r][c] / lsum;
+      if (ov == HeadOverride::zero) val = 0.0f;
+      if (ov == HeadOverride::mean) val = p.head_means[rows.h[R] * hd + d];
+      orow[d] = val;
+    }
+  }
+}
+
+template <typename KT, int DPL>
+__global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p) {
+  extern __shared__ float smem[];
+  const int hd = p.head_dim, group = p.n_head / p.n_kv_head;
+  float* qs = smem;                        // [kFlashRows][hd]
+  float* ks = qs + kFlashRows * hd;        // [kFlashKeys][hd + 1]
+  float* vs = ks + kFlashKeys * (hd + 1);  // [kFlashKeys][hd]
+  float* ps = vs + kFlashKeys * hd;        // [4 warps][16 rows][kFlashKeys]
+  __shared__ TileRows rows;
+
+  const int kvh = blockIdx.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
+  const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
+
+  load_tile_rows(rows, p, group, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
+  for (int idx = threadIdx.x; idx < kFlashRows * hd; idx += kThreads) {
+    const int r = idx / hd, d = idx % hd;
+    qs[idx] = rows.t[r] >= 0 ? p.q[(rows.t[r] * p.n_head + rows.h[r]) * hd + d] : 0.0f;
+  }
+  int64_t key_lo, key_hi;
+  tile_key_range(rows, key_lo, key_hi);
+  __syncthreads();
+
+  const int wr0 = warp * 16;  // this warp's first row
+  float o[16][DPL], m[16], l[16];
+  start_rows(o, m, l);
   float* pw = ps + warp * 16 * kFlashKeys;
 
   for (int64_t kb0 = key_hi < 0 ? 0 : key_lo / kFlashKeys * kFlashKeys; kb0 <= key_hi; kb0 += kFlashKeys) {
@@ -485,9 +521,9 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
     for (int r = 0; r < 16; ++r) {
       const int R = wr0 + r;
       float sr = kNegInf;
-      if (row_t[R] >= 0 && row_vis[R](j))
-        sr =
-            row_ov[R] == static_cast<uint8_t>(HeadOverride::uniform) ? 0.0f : transform_score(s[r], p.scale, p.softcap);
+      if (rows.t[R] >= 0 && rows.vis[R](j))
+        sr = rows.ov[R] == static_cast<uint8_t>(HeadOverride::uniform) ? 0.0f
+                                                                       : transform_score(s[r], p.scale, p.softcap);
       const float tile_max = warp_max(sr);
       const float m_new = fmaxf(m[r], tile_max);
       float alpha = 1.0f, w = 0.0f;
@@ -522,30 +558,14 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
     __syncwarp();
   }
 
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    const int R = wr0 + r;
-    const float lsum = warp_sum(l[r]);
-    if (row_t[R] < 0) continue;
-    const HeadOverride ov = static_cast<HeadOverride>(row_ov[R]);
-    float* orow = p.out + (row_t[R] * p.n_head + row_h[R]) * hd;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) {
-      const int d = lane + 32 * c;
-      if (d >= hd) continue;
-      float val = o[r][c] / lsum;
-      if (ov == HeadOverride::zero) val = 0.0f;
-      if (ov == HeadOverride::mean) val = p.head_means[row_h[R] * hd + d];
-      orow[d] = val;
-    }
-  }
+  write_tile_rows<DPL>(p, rows, wr0, lane, o, l);
 }
 
 template <typename KT, int DPL>
 void launch_flash(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, cudaStream_t stream) {
-  const size_t smem =
-      (static_cast<size_t>(kFlashRows) * fp.hd + kFlashKeys * (fp.hd + 1) + kFlashKeys * fp.hd + 4 * 16 * kFlashKeys) *
-      sizeof(float);
+  const size_t smem = (static_cast<size_t>(kFlashRows) * fp.head_dim + kFlashKeys * (fp.head_dim + 1) +
+                       kFlashKeys * fp.head_dim + 4 * 16 * kFlashKeys) *
+                      sizeof(float);
   static bool configured = false;  // opt in to more than 48 KiB of shared memory once
   if (!configured) {
     RHEAD_CUDA_CHECK(
@@ -558,11 +578,11 @@ void launch_flash(const FlashParams& fp, int64_t n_row_tiles, int n_kv_head, cud
 
 template <typename KT>
 void launch_flash_for_dim(const FlashParams& fp, int64_t tiles, int n_kv, cudaStream_t st) {
-  if (fp.hd <= 32)
+  if (fp.head_dim <= 32)
     launch_flash<KT, 1>(fp, tiles, n_kv, st);
-  else if (fp.hd <= 64)
+  else if (fp.head_dim <= 64)
     launch_flash<KT, 2>(fp, tiles, n_kv, st);
-  else if (fp.hd <= 128)
+  else if (fp.head_dim <= 128)
     launch_flash<KT, 4>(fp, tiles, n_kv, st);
   else
     launch_flash<KT, 8>(fp, tiles, n_kv, st);
@@ -588,6 +608,29 @@ struct TcLayout {
   static constexpr int bytes = s + 4 * 16 * s_ld * 4;
 };
 
+// C[16][N] = A[16][K] . B[K][N] on the tensor cores (f16 in, f32 out, row-major A and C).
+// Block (kk, nb) of B starts at b + nb * b_n_step + kk * b_k_step; BLayout is col_major when
+// B is stored as rows of B^T (the keys of Q K^T), row_major otherwise.
+template <int N, int K, typename BLayout>
+__device__ __forceinline__ void wmma_16xn(const __half* a, int lda, const __half* b, int ldb, int b_n_step,
+                                          int b_k_step, float* c, int ldc) {
+  using namespace nvcuda;
+#pragma unroll
+  for (int nb = 0; nb < N / 16; ++nb) {
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+    for (int kk = 0; kk < K / 16; ++kk) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, BLayout> fb;
+      wmma::load_matrix_sync(fa, a + kk * 16, lda);
+      wmma::load_matrix_sync(fb, b + nb * b_n_step + kk * b_k_step, ldb);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(c + nb * 16, acc, ldc, wmma::mem_row_major);
+  }
+}
+
 template <int HD>
 __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParams p) {
   using namespace nvcuda;
@@ -597,53 +640,26 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
   __half* ks = reinterpret_cast<__half*>(tc_smem + L::k);
   __half* vs = reinterpret_cast<__half*>(tc_smem + L::v);
   __half* ps = reinterpret_cast<__half*>(tc_smem + L::p);
-  __shared__ int64_t row_t[kFlashRows];
-  __shared__ int row_h[kFlashRows];
-  __shared__ Visibility row_vis[kFlashRows];
-  __shared__ uint8_t row_ov[kFlashRows];
+  __shared__ TileRows rows;
 
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* sw = reinterpret_cast<float*>(tc_smem + L::s) + warp * 16 * L::s_ld;  // this warp's S, then PV
-  const int64_t n_rows_total = p.n_tokens * p.group;
-  const int64_t r_begin = static_cast<int64_t>(blockIdx.x) * kFlashRows;
   const __half* kb = static_cast<const __half*>(p.k) + kvh * p.head_stride;
   const __half* vb = static_cast<const __half*>(p.v) + kvh * p.head_stride;
 
-  for (int r = threadIdx.x; r < kFlashRows; r += kThreads) {
-    const int64_t R = r_begin + r;
-    const bool valid = R < n_rows_total;
-    const int64_t t = valid ? R / p.group : 0;
-    const int h = kvh * p.group + static_cast<int>(valid ? R % p.group : 0);
-    row_t[r] = valid ? t : -1;
-    row_h[r] = h;
-    row_vis[r] = visibility(p.pos0 + t, p.window, p.head_window, p.head_sink, h);
-    row_ov[r] = p.overrides ? p.overrides[h] : 0;
-  }
-  __syncthreads();
+  load_tile_rows(rows, p, p.n_head / p.n_kv_head, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * HD; idx += kThreads) {
     const int r = idx / HD, d = idx % HD;
-    qs[r * L::ld + d] = __float2half_rn(row_t[r] >= 0 ? p.q[(row_t[r] * p.n_head + row_h[r]) * HD + d] : 0.0f);
+    qs[r * L::ld + d] = __float2half_rn(rows.t[r] >= 0 ? p.q[(rows.t[r] * p.n_head + rows.h[r]) * HD + d] : 0.0f);
   }
-  int64_t key_lo = INT64_MAX, key_hi = -1;
-  for (int r = 0; r < kFlashRows; ++r)
-    if (row_t[r] >= 0) {
-      const int64_t lo = row_vis[r].head_window > 0 && row_vis[r].sink > 0 ? 0 : row_vis[r].lo;
-      key_lo = min(key_lo, lo);
-      key_hi = max(key_hi, row_vis[r].i);
-    }
+  int64_t key_lo, key_hi;
+  tile_key_range(rows, key_lo, key_hi);
 
   constexpr int DPL = HD / 32;
   const int wr0 = warp * 16;
-  float o[16][DPL];
-  float m[16], l[16];
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    m[r] = kNegInf;
-    l[r] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) o[r][c] = 0.0f;
-  }
+  float o[16][DPL], m[16], l[16];
+  start_rows(o, m, l);
   __half* pw = ps + wr0 * kTcKeys;
 
   for (int64_t kb0 = key_hi < 0 ? 0 : key_lo / kTcKeys * kTcKeys; kb0 <= key_hi; kb0 += kTcKeys) {
@@ -663,20 +679,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
     __syncthreads();
 
     // S[16][64] = Q[16][HD] . K^T
-#pragma unroll
-    for (int nb = 0; nb < kTcKeys / 16; ++nb) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-      for (int kk = 0; kk < HD / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-        wmma::load_matrix_sync(a, qs + wr0 * L::ld + kk * 16, L::ld);
-        wmma::load_matrix_sync(b, ks + nb * 16 * L::ld + kk * 16, L::ld);
-        wmma::mma_sync(acc, a, b, acc);
-      }
-      wmma::store_matrix_sync(sw + nb * 16, acc, L::s_ld, wmma::mem_row_major);
-    }
+    wmma_16xn<kTcKeys, HD, wmma::col_major>(qs + wr0 * L::ld, L::ld, ks, L::ld, 16 * L::ld, 16, sw, L::s_ld);
     __syncwarp();
 
     // Online softmax on the warp's 16 rows; lane holds keys lane and lane + 32.
@@ -689,8 +692,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
       for (int e = 0; e < 2; ++e) {
         const int64_t j = kb0 + lane + 32 * e;
         float sr = kNegInf;
-        if (row_t[R] >= 0 && j <= key_hi && row_vis[R](j))
-          sr = row_ov[R] == static_cast<uint8_t>(HeadOverride::uniform)
+        if (rows.t[R] >= 0 && j <= key_hi && rows.vis[R](j))
+          sr = rows.ov[R] == static_cast<uint8_t>(HeadOverride::uniform)
                    ? 0.0f
                    : transform_score(sw[r * L::s_ld + lane + 32 * e], p.scale, p.softcap);
         s2[e] = sr;
@@ -714,20 +717,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
     __syncwarp();
 
     // PV[16][HD] = P[16][64] . V[64][HD], into the warp's S buffer (S is no longer needed).
-#pragma unroll
-    for (int nb = 0; nb < HD / 16; ++nb) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-      for (int kk = 0; kk < kTcKeys / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
-        wmma::load_matrix_sync(a, pw + kk * 16, kTcKeys);
-        wmma::load_matrix_sync(b, vs + kk * 16 * L::ld + nb * 16, L::ld);
-        wmma::mma_sync(acc, a, b, acc);
-      }
-      wmma::store_matrix_sync(sw + nb * 16, acc, L::s_ld, wmma::mem_row_major);
-    }
+    wmma_16xn<HD, kTcKeys, wmma::row_major>(pw, kTcKeys, vs, L::ld, 16, 16 * L::ld, sw, L::s_ld);
     __syncwarp();
 #pragma unroll
     for (int r = 0; r < 16; ++r)
@@ -736,22 +726,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
     __syncwarp();
   }
 
-#pragma unroll
-  for (int r = 0; r < 16; ++r) {
-    const int R = wr0 + r;
-    const float lsum = warp_sum(l[r]);
-    if (row_t[R] < 0) continue;
-    const HeadOverride ov = static_cast<HeadOverride>(row_ov[R]);
-    float* orow = p.out + (row_t[R] * p.n_head + row_h[R]) * HD;
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) {
-      const int d = lane + 32 * c;
-      float val = o[r][c] / lsum;
-      if (ov == HeadOverride::zero) val = 0.0f;
-      if (ov == HeadOverride::mean) val = p.head_means[row_h[R] * HD + d];
-      orow[d] = val;
-    }
-  }
+  write_tile_rows<DPL>(p, rows, wr0, lane, o, l);
 }
 
 template <int HD>
@@ -816,46 +791,27 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
 
   const bool flash = T > kRowModeMaxTokens;
   if (flash) {
-    FlashParams fp{};
-    fp.q = a.q;
-    fp.k = a.k;
-    fp.v = a.v;
-    fp.head_stride = a.kv_head_stride;
-    fp.out = a.out;
-    fp.n_tokens = T;
-    fp.pos0 = a.pos0;
-    fp.n_head = a.n_head;
-    fp.hd = hd;
-    fp.group = group;
-    fp.window = a.window;
-    fp.head_sink = a.head_sink;
-    fp.head_window = d_hw;
-    fp.overrides = d_over;
-    fp.head_means = d_means;
-    fp.scale = scale;
-    fp.softcap = a.softcap;
+    const FlashParams fp{.q = a.q,
+                         .k = a.k,
+                         .v = a.v,
+                         .head_stride = a.kv_head_stride,
+                         .out = a.out,
+                         .n_tokens = T,
+                         .pos0 = a.pos0,
+                         .n_head = a.n_head,
+                         .n_kv_head = a.n_kv_head,
+                         .head_dim = hd,
+                         .window = a.window,
+                         .head_window = d_hw,
+                         .head_sink = a.head_sink,
+                         .overrides = d_over,
+                         .head_means = d_means,
+                         .scale = scale,
+                         .softcap = a.softcap};
     const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
     if (flash_prefill_selected(hd, a.kv_f16)) {
       // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
-      FlashPrefillArgs fa;
-      fa.q = a.q;
-      fa.k = a.k;
-      fa.v = a.v;
-      fa.head_stride = a.kv_head_stride;
-      fa.out = a.out;
-      fa.n_tokens = T;
-      fa.pos0 = a.pos0;
-      fa.n_head = a.n_head;
-      fa.n_kv_head = a.n_kv_head;
-      fa.head_dim = hd;
-      fa.window = a.window;
-      fa.head_window = d_hw;
-      fa.head_sink = a.head_sink;
-      fa.overrides = d_over;
-      fa.head_means = d_means;
-      fa.scale = scale;
-      fa.softcap = a.softcap;
-      flash_prefill(fa, stream);
+      flash_prefill(fp, stream);
     } else if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
       if (hd == 64)
         launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);

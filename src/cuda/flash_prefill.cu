@@ -89,6 +89,24 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Sets every register of an [MT][blocks][4] accumulator array (unrolled: it stays in registers).
+template <int MT, int NB>
+__device__ __forceinline__ void fill_fragments(float (&x)[MT][NB][4], float v) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) x[mt][nb][e] = v;
+}
+
+// The two 16x8 products of one ldmatrix_x4 B fragment: d0 += A . (b0, b1), d1 += A . (b2, b3).
+__device__ __forceinline__ void mma_16816_pair(float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4],
+                                               const uint32_t (&b)[4]) {
+  mma_16816(d0, a, b[0], b[1]);
+  mma_16816(d1, a, b[2], b[3]);
+}
+
 // Four 8x8 f16 matrices; lanes 8m..8m+7 give the row addresses of matrix m.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -259,12 +277,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   };
 
   float o[MT][HD / 8][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nb = 0; nb < HD / 8; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[mt][nb][e] = 0.0f;
+  fill_fragments(o, 0.0f);
   float row_max[MT][2], row_sum[MT][2];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -304,12 +317,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
 
       // S = Q K^T for the warp's rows and the tile's keys.
       float s[MT][kKeys / 8][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
+      fill_fragments(s, 0.0f);
 #pragma unroll
       for (int kk = 0; kk < HD / 16; ++kk) {
         uint32_t a[MT][4];
@@ -327,10 +335,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
           uint32_t b[4];
           ldmatrix_x4(b, ks + (k_lane + kp * 16 * L::ld + kk * 16) * 2);
 #pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma_16816(s[mt][2 * kp], a[mt], b[0], b[1]);
-            mma_16816(s[mt][2 * kp + 1], a[mt], b[2], b[3]);
-          }
+          for (int mt = 0; mt < MT; ++mt) mma_16816_pair(s[mt][2 * kp], s[mt][2 * kp + 1], a[mt], b);
         }
       }
 
@@ -405,10 +410,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
           uint32_t b[4];
           ldmatrix_x4_trans(b, vs + (v_lane + kc * 16 * L::ld + dp * 16) * 2);
 #pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            mma_16816(o[mt][2 * dp], a[mt], b[0], b[1]);
-            mma_16816(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
-          }
+          for (int mt = 0; mt < MT; ++mt) mma_16816_pair(o[mt][2 * dp], o[mt][2 * dp + 1], a[mt], b);
         }
       }
     }

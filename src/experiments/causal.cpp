@@ -55,7 +55,7 @@ NiahLine niah_line(const TestResult& r, const MaskSetting& mask, const std::stri
   l.prompt_tokens = r.prompt_tokens;
   l.generated_tokens = r.generated_tokens;
   l.seconds = r.seconds;
-  l.observed = observations_of(r);
+  l.observed = static_cast<const TestObservations&>(r);
   return l;
 }
 

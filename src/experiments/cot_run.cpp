@@ -37,17 +37,13 @@ class CotExperiment : public Experiment {
                                      cot_prompt_text(o_.shots, it.question, style), it, style, &m.mask, max_new);
     run_.count_answer(a.correct);
     CotLine line;
+    static_cast<ItemLine&>(line) =
+        run_.item_line(m, it.id, it.question, a.prompt_tokens, a.generated_tokens, a.seconds);
     line.style = cot_style_name(style);
-    line.item_id = it.id;
-    line.question = it.question;
     line.gold = it.gold;
     line.completion = a.completion;
     line.predicted = a.predicted;
     line.correct = a.correct;
-    line.prompt_tokens = a.prompt_tokens;
-    line.generated_tokens = a.generated_tokens;
-    line.seconds = a.seconds;
-    line.condition = run_.line_condition(m, a.prompt_tokens);
     return to_json(line);
   }
   RunDir run() { return run_.run(*this); }

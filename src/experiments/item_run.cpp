@@ -31,8 +31,17 @@ Session& ItemRun::session(const MaskSetting& condition) {
   return *session_;
 }
 
-LineCondition ItemRun::line_condition(const MaskSetting& condition, int64_t prompt_tokens) const {
-  return rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(), prompt_tokens);
+ItemLine ItemRun::item_line(const MaskSetting& condition, const std::string& item_id, const std::string& question,
+                            int64_t prompt_tokens, int64_t generated_tokens, double seconds) const {
+  ItemLine l;
+  l.item_id = item_id;
+  l.question = question;
+  l.prompt_tokens = prompt_tokens;
+  l.generated_tokens = generated_tokens;
+  l.seconds = seconds;
+  l.condition =
+      rhead::line_condition(condition, model_.model->config.head_dim, session_options_.kv_type(), prompt_tokens);
+  return l;
 }
 
 RunDir ItemRun::run(Experiment& experiment) const {

@@ -14,6 +14,7 @@
 #include "io/run_dir.h"
 #include "model/loader.h"
 #include "model/session.h"
+#include "records/task_records.h"
 #include "experiments/causal.h"
 
 namespace rhead {
@@ -51,8 +52,10 @@ class ItemRun {
   // The session of `condition`'s KV policy (a policy is fixed for a session's life): one at a
   // time, rebuilt, its old cache freed first, when the policy changes.
   Session& session(const MaskSetting& condition);
-  // The line fields of `condition` at a prompt of `prompt_tokens`.
-  LineCondition line_condition(const MaskSetting& condition, int64_t prompt_tokens) const;
+  // The fields every qa / cot line carries: the item, its sizes and time, and `condition` at
+  // a prompt of `prompt_tokens`.
+  ItemLine item_line(const MaskSetting& condition, const std::string& item_id, const std::string& question,
+                     int64_t prompt_tokens, int64_t generated_tokens, double seconds) const;
   // Counts one answered key for the progress callback.
   void count_answer(bool correct) { correct_ += correct; }
 

@@ -45,18 +45,14 @@ class QaExperiment : public Experiment {
         run_qa_item(run_.session(m), *model_.tokenizer, o_.format, it, &m.mask, o_.max_new_tokens, o_.support_heads);
     run_.count_answer(a.exact_match > 0);
     QaLine line;
-    line.item_id = it.id;
-    line.question = it.question;
+    static_cast<ItemLine&>(line) =
+        run_.item_line(m, it.id, it.question, a.prompt_tokens, a.generated_tokens, a.seconds);
     line.answers = it.answers;
     line.prediction = a.prediction;
     line.exact_match = a.exact_match;
     line.f1 = a.f1;
-    line.prompt_tokens = a.prompt_tokens;
-    line.generated_tokens = a.generated_tokens;
     line.context_tokens_dropped = a.context_tokens_dropped;
-    line.seconds = a.seconds;
     if (a.support_share >= 0) line.support_share = a.support_share;
-    line.condition = run_.line_condition(m, a.prompt_tokens);
     return to_json(line);
   }
   RunDir run() { return run_.run(*this); }

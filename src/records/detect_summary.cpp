@@ -6,26 +6,39 @@
 #include "io/checked.h"
 #include "io/error.h"
 #include "io/json.h"
+#include "io/json_fields.h"
 
 namespace rhead {
 
 using nlohmann::json;
 
+namespace {
+
+// The summary's own figures; "model" (a path or an object), the shape, the heads and the KV
+// groups are written and read beside them.
+template <class Fields, class Summary>
+void summary_fields(Fields& f, Summary& s) {
+  f("settings", s.settings, kOptional);
+  f("tests", s.tests, kOptional);
+  f("counted", s.counted, kOptional);
+  f("niah_accuracy", s.niah_accuracy, kOptional);
+  f("mean_rouge_recall", s.mean_rouge_recall, kOptional);
+  f("count_above_0_1", s.count_above_0_1, kOptional);
+  f("share_above_0_1", s.share_above_0_1, kOptional);
+  f("stability", s.stability, kOmitEmpty);
+  f("until_stable", s.until_stable, kOmitEmpty);
+}
+
+}  // namespace
+
 json DetectSummary::to_json() const {
   json j;
   j["model"] = model;
-  j["settings"] = settings;
+  JsonWriter w(j);
+  summary_fields(w, *this);
   j["n_layer"] = n_layer;
   j["n_head"] = n_head;
   j["n_kv_head"] = n_kv_head;
-  j["tests"] = tests;
-  j["counted"] = counted;
-  j["niah_accuracy"] = niah_accuracy;
-  j["mean_rouge_recall"] = mean_rouge_recall;
-  j["count_above_0_1"] = count_above_0_1;
-  j["share_above_0_1"] = share_above_0_1;
-  if (!stability.is_null()) j["stability"] = stability;
-  if (!until_stable.is_null()) j["until_stable"] = until_stable;
   // No counted test: the head scores are undefined, so the file says so and ranks nothing.
   if (counted == 0) {
     j["no_counted_tests"] = true;
@@ -67,28 +80,13 @@ DetectSummary detect_summary_from_json(const json& j, const std::string& where) 
     else
       fail(where, "field 'model' is not an object");
   }
-  if (const json* v = json_field(j, "settings", where)) {
-    if (!v->is_object()) fail(where, "field 'settings' is not an object");
-    s.settings = *v;
-  }
+  JsonReader r(j, where);
+  summary_fields(r, s);
+  // Earlier files keep the shape in "model" only.
   const std::string mw = where + ": model";
   s.n_layer = json_int_field(j, "n_layer", where, json_int_field(s.model, "n_layer", mw, 0));
   s.n_head = json_int_field(j, "n_head", where, json_int_field(s.model, "n_head", mw, 0));
   s.n_kv_head = json_int_field(j, "n_kv_head", where, json_int_field(s.model, "n_kv_head", mw, 0));
-  s.tests = json_int_field(j, "tests", where, 0);
-  s.counted = json_int_field(j, "counted", where, 0);
-  s.niah_accuracy = json_number_field(j, "niah_accuracy", where, 0.0);
-  s.mean_rouge_recall = json_number_field(j, "mean_rouge_recall", where, 0.0);
-  s.count_above_0_1 = json_int_field(j, "count_above_0_1", where, 0);
-  s.share_above_0_1 = json_number_field(j, "share_above_0_1", where, 0.0);
-  if (const json* v = json_field(j, "stability", where)) {
-    if (!v->is_object()) fail(where, "field 'stability' is not an object");
-    s.stability = *v;
-  }
-  if (const json* v = json_field(j, "until_stable", where)) {
-    if (!v->is_object()) fail(where, "field 'until_stable' is not an object");
-    s.until_stable = *v;
-  }
   if (const json* heads = json_field(j, "heads", where)) {
     if (!heads->is_array()) fail(where, "field 'heads' is not a list");
     const std::string hw = where + ": heads";

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "io/json.h"
-#include "io/json_range.h"
+#include "io/json_fields.h"
 #include "model/heads.h"
 
 namespace rhead {
@@ -20,17 +20,44 @@ double kv_cache_fraction(const json& kv_cache, const char* key) {
   return it != kv_cache.end() && it->is_number() ? it->get<double>() : 1.0;
 }
 
-// An object field, or null when missing; Error when it is something else.
-json object_field(const json& j, const std::string& key, const std::string& where) {
-  const json* v = json_field(j, key, where);
-  if (!v) return json();
-  if (!v->is_object()) fail(where, "field '" + key + "' must be an object");
-  return *v;
+template <class Fields, class Condition>
+void condition_fields(Fields& f, Condition& c) {
+  f("mask", c.mask);
+  f("mask_kind", c.mask_kind);
+  f("mask_k", c.mask_k, in_range(0, std::numeric_limits<int>::max()));
+  f("mask_seed", c.mask_seed);
+  f("mask_heads", c.mask_heads);
+  f("kv_policy", c.kv_policy, kOmitEmpty);
+  f("kv_cache", c.kv_cache, kOmitEmpty);
 }
 
-int64_t count_field(const json& j, const std::string& key, const std::string& where, int64_t fallback) {
-  const json* v = json_field(j, key, where);
-  return v ? json_integer(*v, where, "field '" + key + "'") : fallback;
+// The fields of a niah line but its condition, error kind and observations. Lines of
+// earlier runs lack some: those read as the struct's defaults.
+template <class Fields, class Line>
+void niah_fields(Fields& f, Line& l) {
+  f("test_id", l.test_id, kOptional);
+  f("model", l.model, kOptional);
+  f("context_length", l.context_length, in_range(0, std::numeric_limits<double>::infinity()));
+  f("needle", l.needle, kOptional);
+  f("model_response", l.model_response, kOptional);
+  f("score", l.score, in_range(0, 100));
+  f("grid_test_id", l.grid_test_id, kOptional);
+  f("needle_id", l.needle_id, kOptional);
+  f("mask_mode", l.mask_mode, kOptional);
+  f("mask_phase", l.mask_phase, kOptional);
+  f("passed", l.passed, kOptional);
+  f.object(
+      "copy_tally",
+      [&](auto& g) {
+        g("content_steps", l.copy_tally.content_steps);
+        g("span_steps", l.copy_tally.span_steps);
+        g("haystack_steps", l.copy_tally.haystack_steps);
+      },
+      kOptional);
+  f.span("span", l.span_begin, l.span_end, kOptional);
+  f("prompt_tokens", l.prompt_tokens, kOptional);
+  f("generated_tokens", l.generated_tokens, kOptional);
+  f("seconds", l.seconds, kOptional);
 }
 
 }  // namespace
@@ -45,54 +72,24 @@ json LineCondition::summary_mask() const {
 }
 
 void add_condition_fields(const LineCondition& c, json& line) {
-  line["mask"] = c.mask;
-  line["mask_kind"] = c.mask_kind;
-  line["mask_k"] = c.mask_k;
-  line["mask_seed"] = c.mask_seed;
-  line["mask_heads"] = c.mask_heads;
-  if (!c.kv_policy.is_null()) line["kv_policy"] = c.kv_policy;
-  if (!c.kv_cache.is_null()) line["kv_cache"] = c.kv_cache;
+  JsonWriter w(line);
+  condition_fields(w, c);
 }
 
 LineCondition condition_from_json(const json& line, const std::string& where) {
   LineCondition c;
-  c.mask = json_string_field(line, "mask", where);
-  c.mask_kind = json_string_field(line, "mask_kind", where);
-  c.mask_k = json_int(json_required(line, "mask_k", where), where, "field 'mask_k'", 0);
-  const json& seed = json_required(line, "mask_seed", where);
-  c.mask_seed = seed.is_number_unsigned() ? seed.get<uint64_t>()
-                                          : static_cast<uint64_t>(json_integer(seed, where, "field 'mask_seed'", 0));
-  const json& heads = json_required(line, "mask_heads", where);
-  if (!heads.is_array()) fail(where, "field 'mask_heads' must be an array of strings");
-  for (const auto& h : heads) c.mask_heads.push_back(json_string(h, where, "an element of 'mask_heads'"));
-  c.kv_policy = object_field(line, "kv_policy", where);
-  c.kv_cache = object_field(line, "kv_cache", where);
+  JsonReader r(line, where);
+  condition_fields(r, c);
   return c;
 }
 
 json to_json(const NiahLine& l) {
   json j;
-  j["test_id"] = l.test_id;
-  j["model"] = l.model;
-  j["context_length"] = l.context_length;
+  JsonWriter w(j);
+  niah_fields(w, l);
   j["depth_percent"] = l.depth_percent;
-  j["needle"] = l.needle;
-  j["model_response"] = l.model_response;
-  j["score"] = l.score;
-  j["grid_test_id"] = l.grid_test_id;
-  j["needle_id"] = l.needle_id;
   add_condition_fields(l.condition, j);
-  j["mask_mode"] = l.mask_mode;
-  j["mask_phase"] = l.mask_phase;
-  j["passed"] = l.passed;
   j["error_kind"] = l.error_kind == ErrorKind::none ? json() : json(error_kind_name(l.error_kind));
-  j["copy_tally"] = {{"content_steps", l.copy_tally.content_steps},
-                     {"span_steps", l.copy_tally.span_steps},
-                     {"haystack_steps", l.copy_tally.haystack_steps}};
-  j["span"] = {l.span_begin, l.span_end};
-  j["prompt_tokens"] = l.prompt_tokens;
-  j["generated_tokens"] = l.generated_tokens;
-  j["seconds"] = l.seconds;
   add_observation_fields(l.observed, j);
   return j;
 }
@@ -101,45 +98,25 @@ NiahLine niah_line_from_json(const json& j, const std::string& where) {
   return guard_input(where, [&] {
     if (!j.is_object()) fail(where, "a niah line must be a JSON object");
     NiahLine l;
-    l.test_id = json_string_field(j, "test_id", where, "");
-    l.model = json_string_field(j, "model", where, "");
-    l.context_length = json_integer(json_required(j, "context_length", where), where, "field 'context_length'", 0);
+    JsonReader r(j, where);
+    niah_fields(r, l);
+    // The reference writes depth_percent as a float.
     l.depth_percent = static_cast<int>(std::lround(json_number_field(j, "depth_percent", where)));
-    l.needle = json_string_field(j, "needle", where, "");
-    l.model_response = json_string_field(j, "model_response", where, "");
-    l.score = json_number_in(json_required(j, "score", where), where, "field 'score'", 0.0, 100.0);
-    l.grid_test_id = json_string_field(j, "grid_test_id", where, "");
-    l.needle_id = json_int_field(j, "needle_id", where, 0);
+    if (!json_field(j, "passed", where)) l.passed = l.score > kPassScore;
     if (json_field(j, "mask_kind", where)) {
       l.condition = condition_from_json(j, where);
-    } else {
-      l.condition.mask = json_string_field(j, "mask", where, "none");
-      l.condition.kv_policy = object_field(j, "kv_policy", where);
-      l.condition.kv_cache = object_field(j, "kv_cache", where);
+    } else {  // an earlier line: only the mask label, and the KV fields
+      JsonReader cr(j, where);
+      cr("mask", l.condition.mask, kOptional);
+      cr("kv_policy", l.condition.kv_policy, kOptional);
+      cr("kv_cache", l.condition.kv_cache, kOptional);
     }
-    l.mask_mode = json_string_field(j, "mask_mode", where, "uniform");
-    l.mask_phase = json_string_field(j, "mask_phase", where, "decode");
-    l.passed = json_bool_field(j, "passed", where, l.score > kPassScore);
     if (const json* ek = json_field(j, "error_kind", where)) {
       const std::string name = json_string(*ek, where, "field 'error_kind'");
       const auto kind = error_kind_from_name(name);
       if (!kind) fail(where, "field 'error_kind': unknown error kind '" + name + "'");
       l.error_kind = *kind;
     }
-    if (const json* tally = json_field(j, "copy_tally", where)) {
-      if (!tally->is_object()) fail(where, "field 'copy_tally' must be an object");
-      l.copy_tally.content_steps = json_int_field(*tally, "content_steps", where);
-      l.copy_tally.span_steps = json_int_field(*tally, "span_steps", where);
-      l.copy_tally.haystack_steps = json_int_field(*tally, "haystack_steps", where);
-    }
-    if (const json* span = json_field(j, "span", where)) {
-      if (!span->is_array() || span->size() != 2) fail(where, "field 'span' is not [begin, end]");
-      l.span_begin = json_integer((*span)[0], where, "span begin");
-      l.span_end = json_integer((*span)[1], where, "span end");
-    }
-    l.prompt_tokens = count_field(j, "prompt_tokens", where, 0);
-    l.generated_tokens = count_field(j, "generated_tokens", where, 0);
-    l.seconds = json_number_field(j, "seconds", where, 0.0);
     l.observed = observations_from_json(j, where);
     return l;
   });

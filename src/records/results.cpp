@@ -8,43 +8,50 @@
 #include "io/error.h"
 #include "model/heads.h"
 #include "io/json.h"
-#include "io/json_range.h"
+#include "io/json_fields.h"
 
 namespace rhead {
 
 using nlohmann::json;
 
-json to_json(const TestResult& r) {
-  json j;
-  j["test_id"] = r.test_id;
-  j["needle_id"] = r.needle_id;
-  j["length"] = r.length;
-  j["depth"] = r.depth;
-  j["needle_span"] = {r.span_begin, r.span_end};
-  j["answer"] = r.answer;
-  j["rouge_recall"] = r.rouge_recall;
-  j["counted"] = r.counted;
-  j["head_scores"] = r.head_scores;
-  j["seconds"] = r.seconds;
-  j["prompt_tokens"] = r.prompt_tokens;
-  j["generated_tokens"] = r.generated_tokens;
-  j["timing"] = {{"prefill", r.prefill_seconds}, {"decode", r.decode_seconds}, {"scoring", r.scoring_seconds}};
-  j["reused_tokens"] = r.reused_tokens;
-  add_observation_fields(observations_of(r), j);
-  if (!r.method_scores.empty()) j["method_scores"] = r.method_scores;
-  return j;
+namespace {
+
+// A detect line's own fields; "steps", "error" and the other observations are
+// add_observation_fields' (fields after "counted" are optional to read).
+template <class Fields, class Result>
+void test_result_fields(Fields& f, Result& r) {
+  f("test_id", r.test_id);
+  f("needle_id", r.needle_id);
+  f("length", r.length);
+  f("depth", r.depth);
+  f.span("needle_span", r.span_begin, r.span_end);
+  f("answer", r.answer);
+  f("rouge_recall", r.rouge_recall, in_range(0, 100));
+  f("counted", r.counted);
+  f("head_scores", r.head_scores, in_range(0, kMaxHeadScore));
+  f("seconds", r.seconds, kOptional);
+  f("prompt_tokens", r.prompt_tokens, kOptional);
+  f("generated_tokens", r.generated_tokens, kOptional);
+  f.object(
+      "timing",
+      [&](auto& g) {
+        g("prefill", r.prefill_seconds, kOptional);
+        g("decode", r.decode_seconds, kOptional);
+        g("scoring", r.scoring_seconds, kOptional);
+      },
+      kOptional);
+  f("reused_tokens", r.reused_tokens, kOptional);
+  f("method_scores", r.method_scores, kOmitEmpty);
 }
 
-TestObservations observations_of(const TestResult& r) {
-  TestObservations o;
-  o.error = r.error;
-  o.copy_steps_inside_span = r.copy_steps_inside_span;
-  o.copy_steps_outside_span = r.copy_steps_outside_span;
-  o.sink_mass_top_heads = r.sink_mass_top_heads;
-  o.steps = r.steps;
-  o.sink_mass_by_head = r.sink_mass_by_head;
-  o.support_share = r.support_share;
-  return o;
+}  // namespace
+
+json to_json(const TestResult& r) {
+  json j;
+  JsonWriter w(j);
+  test_result_fields(w, r);
+  add_observation_fields(r, j);
+  return j;
 }
 
 void add_observation_fields(const TestObservations& o, json& line) {
@@ -87,53 +94,10 @@ TestResult test_result_from_json(const json& j, const std::string& where) {
   TestResult r;
   try {
     // Strict types: a depth of 2.5 or a needle_id of true is a corrupt line, not 2 or 1.
-    r.test_id = json_string_field(j, "test_id", where);
-    r.needle_id = json_int_field(j, "needle_id", where);
-    r.length = json_integer(json_required(j, "length", where), where, "field 'length'");
-    r.depth = json_int_field(j, "depth", where);
-    const auto& span = json_required(j, "needle_span", where);
-    if (!span.is_array() || span.size() != 2) fail(where, "field 'needle_span' is not [begin, end]");
-    r.span_begin = json_integer(span[0], where, "needle_span begin");
-    r.span_end = json_integer(span[1], where, "needle_span end");
-    r.answer = json_string_field(j, "answer", where);
-    r.rouge_recall = json_number_in(json_required(j, "rouge_recall", where), where, "field 'rouge_recall'", 0.0, 100.0);
-    r.counted = json_bool(json_required(j, "counted", where), where, "field 'counted'");
-    const json& scores = json_required(j, "head_scores", where);
-    if (!scores.is_object()) fail(where, "field 'head_scores' is not an object");
-    for (const auto& [key, v] : scores.items()) {
-      HeadId::parse(key, where);
-      r.head_scores[key] = json_number_in(v, where, "head_scores['" + key + "']", 0.0, kMaxHeadScore);
-    }
-    r.seconds = json_number_field(j, "seconds", where, 0.0);
-    r.prompt_tokens = json_int_field(j, "prompt_tokens", where, 0);
-    r.generated_tokens = json_int_field(j, "generated_tokens", where, 0);
-    if (const json* timing = json_field(j, "timing", where)) {
-      if (!timing->is_object()) fail(where, "field 'timing' is not an object");
-      r.prefill_seconds = json_number_field(*timing, "prefill", where, 0.0);
-      r.decode_seconds = json_number_field(*timing, "decode", where, 0.0);
-      r.scoring_seconds = json_number_field(*timing, "scoring", where, 0.0);
-    }
-    if (const json* v = json_field(j, "reused_tokens", where))
-      r.reused_tokens = json_integer(*v, where, "field 'reused_tokens'");
-    TestObservations o = observations_from_json(j, where);
-    r.error = std::move(o.error);
-    r.copy_steps_inside_span = o.copy_steps_inside_span;
-    r.copy_steps_outside_span = o.copy_steps_outside_span;
-    r.sink_mass_top_heads = o.sink_mass_top_heads;
-    r.steps = std::move(o.steps);
-    r.sink_mass_by_head = std::move(o.sink_mass_by_head);
-    r.support_share = o.support_share;
-    if (const json* methods = json_field(j, "method_scores", where)) {
-      if (!methods->is_object()) fail(where, "field 'method_scores' is not an object");
-      for (const auto& [name, list] : methods->items()) {
-        if (!list.is_array()) fail(where, "method_scores['" + name + "'] is not a list");
-        std::vector<double>& out = r.method_scores[name];
-        for (const auto& v : list) {
-          if (!v.is_number()) fail(where, "method_scores['" + name + "'] holds a value that is not a number");
-          out.push_back(v.get<double>());
-        }
-      }
-    }
+    JsonReader in(j, where);
+    test_result_fields(in, r);
+    for (const auto& [key, v] : r.head_scores) HeadId::parse(key, where);
+    static_cast<TestObservations&>(r) = observations_from_json(j, where);
   } catch (const json::exception& e) {
     fail(where, "malformed result line: " + json_error_text(e));
   }

@@ -15,7 +15,21 @@
 
 namespace rhead {
 
-struct TestResult {
+// The fields both detect and niah lines carry beside their own, which TestResult extends:
+// error, copy_steps_inside_span, copy_steps_outside_span, sink_mass_top_heads, steps +
+// sink_mass_by_head, support_share (each written only when recorded; all optional to read).
+struct TestObservations {
+  std::string error;                                                // "needle span not found in the prompt", or empty
+  int64_t copy_steps_inside_span = 0, copy_steps_outside_span = 0;  // head copies by source
+  double sink_mass_top_heads = -1;                  // mean first-token mass of the sink heads; -1: none observed
+  std::optional<std::vector<StepCopies>> steps;     // per decode step (NiahRunConfig::record_steps)
+  std::map<std::string, double> sink_mass_by_head;  // "L-H" -> mean first-token mass, with steps
+  // Share of answer tokens that the support heads copied from the context
+  // (support/explain.h); -1 when no support heads were given.
+  double support_share = -1;
+};
+// A detect test: its own fields and the observations niah lines carry too.
+struct TestResult : TestObservations {
   std::string test_id;
   int needle_id = 0;
   int64_t length = 0;
@@ -29,16 +43,7 @@ struct TestResult {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0, scoring_seconds = 0;
-  // Share of answer tokens that the support heads copied from the context
-  // (experiments/explain.h); -1 when no support heads were given.
-  double support_share = -1;
-  // What the runner observed beside the score.
-  std::string error;          // "needle span not found in the prompt", or empty
   int64_t reused_tokens = 0;  // prompt tokens whose KV entries came from the previous test
-  int64_t copy_steps_inside_span = 0, copy_steps_outside_span = 0;  // head copies by source
-  double sink_mass_top_heads = -1;                  // mean first-token mass of the sink heads; -1: none observed
-  std::optional<std::vector<StepCopies>> steps;     // per decode step (NiahRunConfig::record_steps)
-  std::map<std::string, double> sink_mass_by_head;  // "L-H" -> mean first-token mass, with steps
   // Scores of the NIAH-pass detectors (detect --methods qrhead,lookback): method -> one score
   // per head, layer-major ("method_scores"; written only when present).
   std::map<std::string, std::vector<double>> method_scores;
@@ -49,18 +54,6 @@ struct TestResult {
 nlohmann::json to_json(const TestResult& r);
 TestResult test_result_from_json(const nlohmann::json& j, const std::string& where);
 
-// The fields both detect and niah lines carry beside their own, as TestResult holds them:
-// error, copy_steps_inside_span, copy_steps_outside_span, sink_mass_top_heads, steps +
-// sink_mass_by_head, support_share (each written only when recorded; all optional to read).
-struct TestObservations {
-  std::string error;
-  int64_t copy_steps_inside_span = 0, copy_steps_outside_span = 0;
-  double sink_mass_top_heads = -1;
-  std::optional<std::vector<StepCopies>> steps;
-  std::map<std::string, double> sink_mass_by_head;
-  double support_share = -1;
-};
-TestObservations observations_of(const TestResult& r);
 void add_observation_fields(const TestObservations& o, nlohmann::json& line);
 TestObservations observations_from_json(const nlohmann::json& j, const std::string& where);
 

@@ -1,8 +1,8 @@
-// Typed qa / cot result lines: writers and strict readers.
+// Typed qa / cot result lines: writers and strict readers over one field list each.
 #include "records/task_records.h"
 
 #include "io/json.h"
-#include "io/json_range.h"
+#include "io/json_fields.h"
 
 namespace rhead {
 
@@ -10,93 +10,77 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::string> string_array_field(const json& j, const std::string& key, const std::string& where) {
-  const json& v = json_required(j, key, where);
-  if (!v.is_array()) fail(where, "field '" + key + "' must be an array of strings");
-  std::vector<std::string> out;
-  for (const auto& s : v) out.push_back(json_string(s, where, "an element of '" + key + "'"));
-  return out;
+constexpr FieldSpec kCount = in_range(0, std::numeric_limits<double>::infinity());
+constexpr FieldSpec kUnit = in_range(0, 1);
+
+template <class Fields, class Line>
+void item_fields(Fields& f, Line& l) {
+  f("test_id", l.test_id, kOmitEmpty);
+  f("item_id", l.item_id);
+  f("question", l.question);
+  f("prompt_tokens", l.prompt_tokens, kCount);
+  f("generated_tokens", l.generated_tokens, kCount);
+  f("seconds", l.seconds);
 }
 
-int64_t count_field(const json& j, const std::string& key, const std::string& where) {
-  return json_integer(json_required(j, key, where), where, "field '" + key + "'", 0);
+template <class Fields, class Line>
+void qa_fields(Fields& f, Line& l) {
+  f("answers", l.answers);
+  f("prediction", l.prediction);
+  f("exact_match", l.exact_match, kUnit);
+  f("f1", l.f1, kUnit);
+  f("context_tokens_dropped", l.context_tokens_dropped, kCount);
+  f("support_share", l.support_share, in_range(0, 1, Presence::omit_empty));
+}
+
+template <class Fields, class Line>
+void cot_fields(Fields& f, Line& l) {
+  f("style", l.style);
+  f("gold", l.gold);
+  f("completion", l.completion);
+  f("predicted", l.predicted, kOptional);  // null when no number was found
+  f("correct", l.correct);
+}
+
+template <class Line, class Visit>
+json line_to_json(const Line& l, Visit visit) {
+  json line;
+  JsonWriter w(line);
+  item_fields(w, l);
+  visit(w, l);
+  add_condition_fields(l.condition, line);
+  return line;
+}
+
+template <class Line, class Visit>
+Line line_from_json(const json& j, const std::string& where, const char* what, Visit visit) {
+  return guard_input(where, [&] {
+    if (!j.is_object()) fail(where, std::string("a ") + what + " line must be a JSON object");
+    Line l;
+    JsonReader r(j, where);
+    item_fields(r, l);
+    visit(r, l);
+    l.condition = condition_from_json(j, where);
+    return l;
+  });
 }
 
 }  // namespace
 
 json to_json(const QaLine& l) {
-  json line{{"item_id", l.item_id},
-            {"question", l.question},
-            {"answers", l.answers},
-            {"prediction", l.prediction},
-            {"exact_match", l.exact_match},
-            {"f1", l.f1},
-            {"prompt_tokens", l.prompt_tokens},
-            {"generated_tokens", l.generated_tokens},
-            {"context_tokens_dropped", l.context_tokens_dropped},
-            {"seconds", l.seconds}};
-  if (!l.test_id.empty()) line["test_id"] = l.test_id;
-  if (l.support_share) line["support_share"] = *l.support_share;
-  add_condition_fields(l.condition, line);
-  return line;
+  return line_to_json(l, [](auto& f, auto& line) { qa_fields(f, line); });
 }
 
 QaLine qa_line_from_json(const json& j, const std::string& where) {
-  return guard_input(where, [&] {
-    if (!j.is_object()) fail(where, "a qa line must be a JSON object");
-    QaLine l;
-    l.test_id = json_string_field(j, "test_id", where, "");
-    l.item_id = json_string_field(j, "item_id", where);
-    l.question = json_string_field(j, "question", where);
-    l.answers = string_array_field(j, "answers", where);
-    l.prediction = json_string_field(j, "prediction", where);
-    l.exact_match = json_number_in(json_required(j, "exact_match", where), where, "field 'exact_match'", 0.0, 1.0);
-    l.f1 = json_number_in(json_required(j, "f1", where), where, "field 'f1'", 0.0, 1.0);
-    l.prompt_tokens = count_field(j, "prompt_tokens", where);
-    l.generated_tokens = count_field(j, "generated_tokens", where);
-    l.context_tokens_dropped = count_field(j, "context_tokens_dropped", where);
-    l.seconds = json_number_field(j, "seconds", where);
-    if (const json* s = json_field(j, "support_share", where))
-      l.support_share = json_number_in(*s, where, "field 'support_share'", 0.0, 1.0);
-    l.condition = condition_from_json(j, where);
-    return l;
-  });
+  return line_from_json<QaLine>(j, where, "qa", [](auto& f, auto& line) { qa_fields(f, line); });
 }
 
 json to_json(const CotLine& l) {
-  json line{{"style", l.style},
-            {"item_id", l.item_id},
-            {"question", l.question},
-            {"gold", l.gold},
-            {"completion", l.completion},
-            {"predicted", l.predicted ? json(*l.predicted) : json()},
-            {"correct", l.correct},
-            {"prompt_tokens", l.prompt_tokens},
-            {"generated_tokens", l.generated_tokens},
-            {"seconds", l.seconds}};
-  if (!l.test_id.empty()) line["test_id"] = l.test_id;
-  add_condition_fields(l.condition, line);
-  return line;
+  return line_to_json(l, [](auto& f, auto& line) { cot_fields(f, line); });
 }
 
 CotLine cot_line_from_json(const json& j, const std::string& where) {
-  return guard_input(where, [&] {
-    if (!j.is_object()) fail(where, "a cot line must be a JSON object");
-    CotLine l;
-    l.test_id = json_string_field(j, "test_id", where, "");
-    l.style = json_string_field(j, "style", where);
-    l.item_id = json_string_field(j, "item_id", where);
-    l.question = json_string_field(j, "question", where);
-    l.gold = json_number_field(j, "gold", where);
-    l.completion = json_string_field(j, "completion", where);
-    if (const json* p = json_field(j, "predicted", where)) l.predicted = json_number(*p, where, "field 'predicted'");
-    l.correct = json_bool(json_required(j, "correct", where), where, "field 'correct'");
-    l.prompt_tokens = count_field(j, "prompt_tokens", where);
-    l.generated_tokens = count_field(j, "generated_tokens", where);
-    l.seconds = json_number_field(j, "seconds", where);
-    l.condition = condition_from_json(j, where);
-    return l;
-  });
+  return line_from_json<CotLine>(j, where, "cot", [](auto& f, auto& line) { cot_fields(f, line); });
 }
 
 }  // namespace rhead

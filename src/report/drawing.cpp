@@ -26,68 +26,61 @@ std::string Color::hex() const {
   return buffer;
 }
 
-void Drawing::rect(double x, double y, double w, double h, Color fill) {
+namespace {
+
+// A shape of `kind` filled with `fill`, or outlined with `stroke`.
+Shape filled(Shape::Kind kind, Color fill) {
   Shape s;
-  s.kind = Shape::Kind::rect;
-  s.x = x, s.y = y, s.w = w, s.h = h;
+  s.kind = kind;
   s.fill = fill;
   s.has_fill = true;
-  shapes.push_back(std::move(s));
+  return s;
+}
+Shape stroked(Shape::Kind kind, Color stroke, double stroke_width) {
+  Shape s;
+  s.kind = kind;
+  s.stroke = stroke;
+  s.has_stroke = true;
+  s.stroke_width = stroke_width;
+  return s;
+}
+
+}  // namespace
+
+void Drawing::rect(double x, double y, double w, double h, Color fill) {
+  Shape& s = shapes.emplace_back(filled(Shape::Kind::rect, fill));
+  s.x = x, s.y = y, s.w = w, s.h = h;
 }
 
 void Drawing::outline(double x, double y, double w, double h, Color stroke, double stroke_width) {
-  Shape s;
-  s.kind = Shape::Kind::rect;
+  Shape& s = shapes.emplace_back(stroked(Shape::Kind::rect, stroke, stroke_width));
   s.x = x, s.y = y, s.w = w, s.h = h;
-  s.stroke = stroke;
-  s.has_stroke = true;
-  s.stroke_width = stroke_width;
-  shapes.push_back(std::move(s));
 }
 
 void Drawing::line(double x1, double y1, double x2, double y2, Color stroke, double stroke_width, bool dashed) {
-  Shape s;
-  s.kind = Shape::Kind::line;
+  Shape& s = shapes.emplace_back(stroked(Shape::Kind::line, stroke, stroke_width));
   s.x = x1, s.y = y1, s.x2 = x2, s.y2 = y2;
-  s.stroke = stroke;
-  s.has_stroke = true;
-  s.stroke_width = stroke_width;
   s.dashed = dashed;
-  shapes.push_back(std::move(s));
 }
 
 void Drawing::polyline(std::vector<std::pair<double, double>> points, Color stroke, double stroke_width) {
-  Shape s;
-  s.kind = Shape::Kind::polyline;
-  s.points = std::move(points);
-  s.stroke = stroke;
-  s.has_stroke = true;
-  s.stroke_width = stroke_width;
-  shapes.push_back(std::move(s));
+  shapes.emplace_back(stroked(Shape::Kind::polyline, stroke, stroke_width)).points = std::move(points);
 }
 
 void Drawing::circle(double cx, double cy, double r, Color fill) {
-  Shape s;
-  s.kind = Shape::Kind::circle;
+  Shape& s = shapes.emplace_back(filled(Shape::Kind::circle, fill));
   s.x = cx, s.y = cy, s.r = r;
-  s.fill = fill;
-  s.has_fill = true;
-  shapes.push_back(std::move(s));
 }
 
 void Drawing::text(double x, double y, std::string text, double font_size, Color color, Anchor anchor, bool vertical,
                    bool bold) {
-  Shape s;
-  s.kind = Shape::Kind::text;
+  Shape& s = shapes.emplace_back(filled(Shape::Kind::text, color));
   s.x = x, s.y = y;
   s.text = std::move(text);
   s.font_size = font_size;
-  s.fill = color;
-  s.has_fill = true;
   s.anchor = anchor;
   s.vertical = vertical;
   s.bold = bold;
-  shapes.push_back(std::move(s));
 }
 
 namespace {

@@ -274,6 +274,16 @@ struct Axes {
   double py(double v) const { return top + height - (v - y.lo) / (y.hi - y.lo) * height; }
 };
 
+// A drawing sized for axes `a` (plus `right_margin` pixels on the right, and one row of tick
+// labels and an axis label below) or for the title if wider, with the title drawn.
+Drawing titled_plot(const Axes& a, const std::string& title, double right_margin) {
+  Drawing d;
+  d.width = static_cast<int>(std::max(a.left + a.width + right_margin, text_width(title, kTitleSize) + 60));
+  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
+  draw_title(d, title, 20 + kTitleSize * 0.8);
+  return d;
+}
+
 void draw_axes(Drawing& d, const Axes& a, const std::string& x_label, const std::string& y_label, bool x_ticks = true) {
   double widest = 0;
   for (double v : a.y.values) {
@@ -450,10 +460,7 @@ Drawing score_histogram(const ScoreMap& map, const std::string& title) {
   Axes a{100, 24 + kTitleSize + 16, 540, 380, nice_ticks(0, 3, 3), nice_ticks(0, largest * 1.12, 5)};
   a.x.lo = 0;
   a.x.hi = 3;
-  Drawing d;
-  d.width = static_cast<int>(std::max(a.left + a.width + 40, text_width(t, kTitleSize) + 60));
-  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
-  draw_title(d, t, 20 + kTitleSize * 0.8);
+  Drawing d = titled_plot(a, t, 40);
   draw_axes(d, a, "mean retrieval score", "number of heads", false);
   for (int i = 0; i < 3; ++i) {
     const double x0 = a.px(i + 0.18), x1 = a.px(i + 0.82);
@@ -471,10 +478,7 @@ Drawing score_histogram(const ScoreMap& map, const std::string& title) {
 Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
   const std::string t = title.empty() ? map.label + ": activation frequency vs retrieval score" : title;
   Axes a{100, 24 + kTitleSize + 16, 600, 420, nice_ticks(0, map_max(map), 5), nice_ticks(0, 1, 5)};
-  Drawing d;
-  d.width = static_cast<int>(std::max(a.left + a.width + 50, text_width(t, kTitleSize) + 60));
-  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
-  draw_title(d, t, 20 + kTitleSize * 0.8);
+  Drawing d = titled_plot(a, t, 50);
   draw_axes(d, a, "mean retrieval score", "activation frequency");
   const double threshold_x = a.px(kRetrievalThreshold);
   if (kRetrievalThreshold < a.x.hi) {
@@ -632,10 +636,7 @@ Drawing support_share_histogram(const std::vector<double>& passed, const std::ve
   Axes a{100, 24 + kTitleSize + 16, 620, 380, nice_ticks(0, 1, 5), nice_ticks(0, largest * 1.1, 5)};
   a.x.lo = 0;
   a.x.hi = 1;
-  Drawing d;
-  d.width = static_cast<int>(std::max(a.left + a.width + 200, text_width(t, kTitleSize) + 60));
-  d.height = static_cast<int>(a.top + a.height + 14 + kTickSize + kLabelSize + 24);
-  draw_title(d, t, 20 + kTitleSize * 0.8);
+  Drawing d = titled_plot(a, t, 200);
   draw_axes(d, a, "support share (answer tokens copied by the top heads)", "tests of the group (%)");
   const Color passed_color{46, 139, 87}, failed_color{205, 60, 60};
   for (int b = 0; b < kBins; ++b) {
