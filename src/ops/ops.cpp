@@ -50,6 +50,7 @@ void single_threaded_blas() {
   }();
   (void)done;
 }
+
 // Block-quantized weights take the bf16 panel GEMM: their own rounding (Q8_0: 8 bits per
 // weight and a shared scale) is coarser than bf16's, so the products lose little. F16 and
 // BF16 weights take the f32 panel GEMM: bf16 activations alone move fmt-tiny's logits by 0.1,
@@ -120,19 +121,23 @@ void matmul_panels(std::span<const MatmulJob> jobs, std::span<const PanelGemm> k
   for (size_t i = 0; i < jobs.size(); ++i) {
     if (kinds[i] == PanelGemm::none) continue;
     const bool bf16 = kinds[i] == PanelGemm::bf16;
-    if (bf16 && xb.empty()) {
-      xb.resize(static_cast<size_t>(bf16_activations_size(T, cols)));
-      pack_bf16_activations(x, T, cols, xb.data());
-    }
-    if (!bf16 && xf.empty()) {
-      xf.resize(static_cast<size_t>(f32_activations_size(T, cols)));
-      pack_f32_activations(x, T, cols, xf.data());
-    }
+    if (bf16 && xb.empty()) xb.resize(static_cast<size_t>(bf16_activations_size(T, cols)));
+    if (!bf16 && xf.empty()) xf.resize(static_cast<size_t>(f32_activations_size(T, cols)));
     for (int64_t r0 = 0; r0 < jobs[i].w->rows; r0 += kPanelRows) panels.push_back({&jobs[i], bf16, r0});
   }
   const int64_t n_panels = static_cast<int64_t>(panels.size());
+  const int64_t n_blocks = (T + kPanelTokens - 1) / kPanelTokens;
 #pragma omp parallel if (total_macs(jobs, T) >= kMinParallelMacs)
   {
+    // The activations, a block of kPanelTokens tokens at a time (the packed layout is
+    // [block][...]), by all threads; the loop's barrier ends it before any panel starts.
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const float* xt = x + b * kPanelTokens * cols;
+      const int64_t nt = std::min(kPanelTokens, T - b * kPanelTokens);
+      if (!xb.empty()) pack_bf16_activations(xt, nt, cols, xb.data() + b * (cols / 2) * kPanelTokens);
+      if (!xf.empty()) pack_f32_activations(xt, nt, cols, xf.data() + b * cols * kPanelTokens);
+    }
     // Rows past a short last panel's n_rows are computed, never stored: zero keeps them finite.
     std::vector<float> panel(static_cast<size_t>(kPanelRows * cols));
     std::vector<uint32_t> panel_b(xb.empty() ? 0 : static_cast<size_t>(kPanelRows * cols / 2));
