@@ -31,6 +31,16 @@ bool holds_signed_scores(const std::string& where) {
   return fs::path(where).filename() == std::string("head_score.") + kQrheadScoreFileMethod + ".json";
 }
 
+// "head_score.<method>.json" -> method; any other name holds the copy score.
+std::string method_of_score_file(const std::string& where) {
+  const std::string name = fs::path(where).filename().string();
+  const std::string prefix = "head_score.", suffix = ".json";
+  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return "copy";
+  return name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+}
+
 }  // namespace
 
 ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::string& where) {
@@ -50,6 +60,7 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
   ScoreMap map;
   map.source = where;
   map.label = fs::path(where).stem().string();
+  map.method = method_of_score_file(where);
   map.n_layer = max_layer + 1;
   map.n_head = max_head + 1;
   check_head_grid(map.n_layer, map.n_head, where);

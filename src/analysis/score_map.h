@@ -25,6 +25,12 @@ struct ScoreMap {
   std::vector<std::vector<double>> lists;
   // The grid is (layer, KV head), e.g. a DuoAttention pattern's gates; keys "L-G".
   bool kv_heads = false;
+  // The detector that wrote the scores: "copy" (the retrieval score), or the <method> of a
+  // head_score.<method>.json (qrhead, lookback, induction, ...).
+  std::string method = "copy";
+
+  // What the scores are called in figures: "retrieval score", or "<method> score".
+  std::string score_name() const { return method == "copy" ? "retrieval score" : method + " score"; }
 
   std::size_t head_count() const { return static_cast<std::size_t>(n_layer) * n_head; }
   std::size_t index(int layer, int head) const { return static_cast<std::size_t>(layer) * n_head + head; }

@@ -50,9 +50,7 @@ ItemRunOptions item_run_options(const ItemRunCliOptions& o, const Conditions& co
   settings["shard"] = o.shard;
   record_mask_settings(o.masks, conditions, settings);
   ItemRunOptions r;
-  r.output_dir = o.output;
-  r.shard = parse_shard(o.shard);
-  r.grow_grid = o.grow;
+  static_cast<RunFolderOptions&>(r) = run_folder(o.output, o.shard, o.grow);
   r.conditions = conditions.settings;
   r.settings = std::move(settings);
   r.progress = [&bar](int done, int total, int correct, double s) { bar.update(done, total, correct, s, ""); };

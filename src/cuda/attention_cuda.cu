@@ -765,6 +765,196 @@ void AttentionScratch::release() {
     s->release();
 }
 
+namespace {
+
+// The per-head inputs on the device and the resolved scale, shared by every kernel of a call.
+struct DeviceHeads {
+  const uint8_t* overrides;
+  const int32_t* head_window;
+  const float* head_means;
+  float scale;
+};
+
+// Prefill outputs of every row with a flash kernel: the register kernel where it serves,
+// else the tensor-core or the f32 one.
+void run_flash(const AttentionArgs& a, const DeviceHeads& dh, cudaStream_t stream) {
+  const int hd = a.head_dim, group = a.n_head / a.n_kv_head;
+  const int64_t T = a.n_tokens;
+  const FlashParams fp{.q = a.q,
+                       .k = a.k,
+                       .v = a.v,
+                       .head_stride = a.kv_head_stride,
+                       .out = a.out,
+                       .n_tokens = T,
+                       .pos0 = a.pos0,
+                       .n_head = a.n_head,
+                       .n_kv_head = a.n_kv_head,
+                       .head_dim = hd,
+                       .window = a.window,
+                       .head_window = dh.head_window,
+                       .head_sink = a.head_sink,
+                       .overrides = dh.overrides,
+                       .head_means = dh.head_means,
+                       .scale = dh.scale,
+                       .softcap = a.softcap};
+  const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
+  if (flash_prefill_selected(hd, a.kv_f16)) {
+    // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
+    flash_prefill(fp, stream);
+  } else if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
+    if (hd == 64)
+      launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);
+    else
+      launch_flash_tc<128>(fp, tiles, a.n_kv_head, stream);
+  } else if (a.kv_f16) {
+    launch_flash_for_dim<__half>(fp, tiles, a.n_kv_head, stream);
+  } else {
+    launch_flash_for_dim<float>(fp, tiles, a.n_kv_head, stream);
+  }
+}
+
+// The split-key row kernel and its combine over `rows` (outputs unless a flash kernel wrote
+// them, and the probes); returns the combine's arguments, whose out_* hold the probes.
+CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const DeviceHeads& dh,
+                       const std::vector<int32_t>& rows, bool flash, bool want_probes, int top_k, cudaStream_t stream) {
+  const int hd = a.head_dim, group = a.n_head / a.n_kv_head;
+  const AttentionProbeOut& pr = a.probes;
+  const int n_rows = static_cast<int>(rows.size());
+  int64_t max_pos = 0;
+  for (int32_t t : rows) max_pos = std::max<int64_t>(max_pos, a.pos0 + t);
+  const int n_split = static_cast<int>((max_pos + 1 + kSplitKeys - 1) / kSplitKeys);
+  const size_t n_part = static_cast<size_t>(n_rows) * a.n_head * n_split;
+  RowParams rp{};
+  rp.q = a.q;
+  rp.k = a.k;
+  rp.v = a.v;
+  rp.head_stride = a.kv_head_stride;
+  rp.rows = upload(sc.rows, rows.data(), rows.size(), stream);
+  rp.pos0 = a.pos0;
+  rp.n_head = a.n_head;
+  rp.n_kv_head = a.n_kv_head;
+  rp.hd = hd;
+  rp.group = group;
+  rp.n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
+  int lpk = 1;
+  while (lpk * 8 < hd) lpk *= 2;
+  rp.lanes_per_key = lpk;
+  rp.n_split = n_split;
+  rp.window = a.window;
+  rp.head_sink = a.head_sink;
+  rp.head_window = dh.head_window;
+  rp.overrides = dh.overrides;
+  rp.scale = dh.scale;
+  rp.softcap = a.softcap;
+  rp.probes = want_probes;
+  rp.top_k = top_k;
+  rp.span_begin = pr.span_mass ? pr.span_begin : 0;
+  rp.span_end = pr.span_mass ? pr.span_end : 0;
+  rp.part_m = sc.part_m.get<float>(n_part);
+  rp.part_l = sc.part_l.get<float>(n_part);
+  rp.part_acc = sc.part_acc.get<float>(n_part * hd);
+  rp.part_arg = sc.part_arg.get<int32_t>(n_part);
+  rp.part_span = sc.part_span.get<float>(n_part);
+  rp.part_sink = sc.part_sink.get<float>(n_part);
+  rp.part_tk_pos = sc.part_tk_pos.get<int32_t>(n_part * std::max(1, top_k));
+  rp.part_tk_s = sc.part_tk_s.get<float>(n_part * std::max(1, top_k));
+  const int jparts = hd >= kThreads ? 1 : kThreads / hd;
+  const size_t smem =
+      (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
+  static bool configured = false;
+  if (!configured) {
+    RHEAD_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_rows_kernel<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+    RHEAD_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_rows_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+    configured = true;
+  }
+  const dim3 grid(n_split, a.n_kv_head * rp.n_head_chunks, n_rows);
+  if (a.kv_f16)
+    attention_rows_kernel<__half><<<grid, kThreads, smem, stream>>>(rp);
+  else
+    attention_rows_kernel<float><<<grid, kThreads, smem, stream>>>(rp);
+  RHEAD_CUDA_LAUNCHED("attention_rows_kernel");
+
+  CombineParams cp{};
+  cp.n_head = a.n_head;
+  cp.hd = hd;
+  cp.n_split = n_split;
+  cp.top_k = top_k;
+  cp.write_out = !flash;
+  cp.probes = want_probes;
+  cp.rows = rp.rows;
+  cp.overrides = dh.overrides;
+  cp.head_means = dh.head_means;
+  cp.part_m = rp.part_m;
+  cp.part_l = rp.part_l;
+  cp.part_acc = rp.part_acc;
+  cp.part_arg = rp.part_arg;
+  cp.part_span = rp.part_span;
+  cp.part_sink = rp.part_sink;
+  cp.part_tk_pos = rp.part_tk_pos;
+  cp.part_tk_s = rp.part_tk_s;
+  cp.out = a.out;
+  const size_t n_out = static_cast<size_t>(n_rows) * a.n_head;
+  cp.out_arg = sc.out_arg.get<int32_t>(n_out);
+  cp.out_arg_w = sc.out_arg_w.get<float>(n_out);
+  cp.out_span = sc.out_span.get<float>(n_out);
+  cp.out_sink = sc.out_sink.get<float>(n_out);
+  cp.out_tk_pos = sc.out_tk_pos.get<int32_t>(n_out * std::max(1, top_k));
+  cp.out_tk_w = sc.out_tk_w.get<float>(n_out * std::max(1, top_k));
+  attention_combine_kernel<<<dim3(n_rows, a.n_head), kThreads, 0, stream>>>(cp);
+  RHEAD_CUDA_LAUNCHED("attention_combine_kernel");
+  return cp;
+}
+
+// Brings the observed rows' probes back and places them in the caller's record.
+void copy_probes_back(const AttentionArgs& a, const CombineParams& cp, const std::vector<int32_t>& rows, int top_k,
+                      cudaStream_t stream) {
+  const AttentionProbeOut& pr = a.probes;
+  const int n_rows = static_cast<int>(rows.size());
+  const size_t n_out = static_cast<size_t>(n_rows) * a.n_head;
+  std::vector<int32_t> arg(n_out), tk_pos(n_out * std::max(1, top_k));
+  std::vector<float> arg_w(n_out), span(n_out), sink(n_out), tk_w(n_out * std::max(1, top_k));
+  RHEAD_CUDA_CHECK(cudaMemcpyAsync(arg.data(), cp.out_arg, n_out * 4, cudaMemcpyDeviceToHost, stream));
+  RHEAD_CUDA_CHECK(cudaMemcpyAsync(arg_w.data(), cp.out_arg_w, n_out * 4, cudaMemcpyDeviceToHost, stream));
+  RHEAD_CUDA_CHECK(cudaMemcpyAsync(span.data(), cp.out_span, n_out * 4, cudaMemcpyDeviceToHost, stream));
+  RHEAD_CUDA_CHECK(cudaMemcpyAsync(sink.data(), cp.out_sink, n_out * 4, cudaMemcpyDeviceToHost, stream));
+  if (top_k > 0) {
+    RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_pos.data(), cp.out_tk_pos, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
+    RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_w.data(), cp.out_tk_w, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
+  }
+  RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));
+  for (int r = 0; r < n_rows; ++r) {
+    const int32_t slot = a.obs_slot[rows[r]];
+    if (slot < 0) continue;
+    for (int h = 0; h < a.n_head; ++h) {
+      const size_t src = static_cast<size_t>(r) * a.n_head + h;
+      const int64_t idx = slot * pr.obs_stride + h;
+      if (pr.argmax) pr.argmax[idx] = arg[src];
+      if (pr.argmax_weight) pr.argmax_weight[idx] = arg_w[src];
+      if (pr.span_mass) pr.span_mass[idx] = span[src];
+      if (pr.sink_mass) pr.sink_mass[idx] = sink[src];
+      for (int i = 0; i < top_k; ++i) {
+        pr.topk[idx * top_k + i] = tk_pos[src * top_k + i];
+        pr.topk_weight[idx * top_k + i] = tk_w[src * top_k + i];
+      }
+    }
+  }
+}
+
+// Calibration: adds every token's head outputs on the host (double sums, as the CPU does).
+void add_head_outputs(const AttentionArgs& a, cudaStream_t stream) {
+  const int hd = a.head_dim;
+  const int64_t T = a.n_tokens;
+  std::vector<float> out(static_cast<size_t>(T) * a.n_head * hd);
+  RHEAD_CUDA_CHECK(cudaMemcpyAsync(out.data(), a.out, out.size() * 4, cudaMemcpyDeviceToHost, stream));
+  RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < static_cast<int64_t>(a.n_head) * hd; ++i) a.head_out_sum[i] += out[t * a.n_head * hd + i];
+}
+
+}  // namespace
+
 void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream) {
   const int hd = a.head_dim;
   if (hd % 8 != 0 || hd > 256)
@@ -773,7 +963,6 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     throw Error("CUDA attention: n_head must be a multiple of n_kv_head");
   // The Session keeps the whole cache on CUDA (a KV policy only restricts visibility there).
   if (a.kv_heads) throw Error("CUDA attention reads the whole KV cache, not the compacted layout");
-  const int group = a.n_head / a.n_kv_head;
   const int64_t T = a.n_tokens;
   const AttentionProbeOut& pr = a.probes;
   const bool want_probes =
@@ -782,180 +971,24 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
   if (top_k > kMaxTopK) throw Error("CUDA attention: top-k probes are limited to " + std::to_string(kMaxTopK));
   if (pr.key_weights) throw Error("CUDA attention: per-key weight probes (qrhead) run on the CPU backend only");
 
-  const uint8_t* d_over =
+  DeviceHeads dh;
+  dh.overrides =
       upload(sc.overrides, reinterpret_cast<const uint8_t*>(a.overrides), a.overrides ? a.n_head : 0, stream);
-  const int32_t* d_hw = upload(sc.head_window, a.head_window, a.head_window ? a.n_head : 0, stream);
-  const float* d_means =
-      upload(sc.head_means, a.head_means, a.head_means ? static_cast<size_t>(a.n_head) * hd : 0, stream);
-  const float scale = a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  dh.head_window = upload(sc.head_window, a.head_window, a.head_window ? a.n_head : 0, stream);
+  dh.head_means = upload(sc.head_means, a.head_means, a.head_means ? static_cast<size_t>(a.n_head) * hd : 0, stream);
+  dh.scale = a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
 
   const bool flash = T > kRowModeMaxTokens;
-  if (flash) {
-    const FlashParams fp{.q = a.q,
-                         .k = a.k,
-                         .v = a.v,
-                         .head_stride = a.kv_head_stride,
-                         .out = a.out,
-                         .n_tokens = T,
-                         .pos0 = a.pos0,
-                         .n_head = a.n_head,
-                         .n_kv_head = a.n_kv_head,
-                         .head_dim = hd,
-                         .window = a.window,
-                         .head_window = d_hw,
-                         .head_sink = a.head_sink,
-                         .overrides = d_over,
-                         .head_means = d_means,
-                         .scale = scale,
-                         .softcap = a.softcap};
-    const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
-    if (flash_prefill_selected(hd, a.kv_f16)) {
-      // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
-      flash_prefill(fp, stream);
-    } else if (a.kv_f16 && (hd == 64 || hd == 128) && tensor_core_flash_requested()) {
-      if (hd == 64)
-        launch_flash_tc<64>(fp, tiles, a.n_kv_head, stream);
-      else
-        launch_flash_tc<128>(fp, tiles, a.n_kv_head, stream);
-    } else if (a.kv_f16) {
-      launch_flash_for_dim<__half>(fp, tiles, a.n_kv_head, stream);
-    } else {
-      launch_flash_for_dim<float>(fp, tiles, a.n_kv_head, stream);
-    }
-  }
-
+  if (flash) run_flash(a, dh, stream);
   // Rows for the row kernel: every token (decode), or the observed tokens (prefill probes).
   std::vector<int32_t> rows;
   for (int64_t t = 0; t < T; ++t)
     if (!flash || (want_probes && a.obs_slot[t] >= 0)) rows.push_back(static_cast<int32_t>(t));
   if (!rows.empty()) {
-    const int n_rows = static_cast<int>(rows.size());
-    int64_t max_pos = 0;
-    for (int32_t t : rows) max_pos = std::max<int64_t>(max_pos, a.pos0 + t);
-    const int n_split = static_cast<int>((max_pos + 1 + kSplitKeys - 1) / kSplitKeys);
-    const size_t n_part = static_cast<size_t>(n_rows) * a.n_head * n_split;
-    RowParams rp{};
-    rp.q = a.q;
-    rp.k = a.k;
-    rp.v = a.v;
-    rp.head_stride = a.kv_head_stride;
-    rp.rows = upload(sc.rows, rows.data(), rows.size(), stream);
-    rp.pos0 = a.pos0;
-    rp.n_head = a.n_head;
-    rp.n_kv_head = a.n_kv_head;
-    rp.hd = hd;
-    rp.group = group;
-    rp.n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
-    int lpk = 1;
-    while (lpk * 8 < hd) lpk *= 2;
-    rp.lanes_per_key = lpk;
-    rp.n_split = n_split;
-    rp.window = a.window;
-    rp.head_sink = a.head_sink;
-    rp.head_window = d_hw;
-    rp.overrides = d_over;
-    rp.scale = scale;
-    rp.softcap = a.softcap;
-    rp.probes = want_probes;
-    rp.top_k = top_k;
-    rp.span_begin = pr.span_mass ? pr.span_begin : 0;
-    rp.span_end = pr.span_mass ? pr.span_end : 0;
-    rp.part_m = sc.part_m.get<float>(n_part);
-    rp.part_l = sc.part_l.get<float>(n_part);
-    rp.part_acc = sc.part_acc.get<float>(n_part * hd);
-    rp.part_arg = sc.part_arg.get<int32_t>(n_part);
-    rp.part_span = sc.part_span.get<float>(n_part);
-    rp.part_sink = sc.part_sink.get<float>(n_part);
-    rp.part_tk_pos = sc.part_tk_pos.get<int32_t>(n_part * std::max(1, top_k));
-    rp.part_tk_s = sc.part_tk_s.get<float>(n_part * std::max(1, top_k));
-    const int jparts = hd >= kThreads ? 1 : kThreads / hd;
-    const size_t smem =
-        (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
-    static bool configured = false;
-    if (!configured) {
-      RHEAD_CUDA_CHECK(
-          cudaFuncSetAttribute(attention_rows_kernel<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
-      RHEAD_CUDA_CHECK(
-          cudaFuncSetAttribute(attention_rows_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
-      configured = true;
-    }
-    const dim3 grid(n_split, a.n_kv_head * rp.n_head_chunks, n_rows);
-    if (a.kv_f16)
-      attention_rows_kernel<__half><<<grid, kThreads, smem, stream>>>(rp);
-    else
-      attention_rows_kernel<float><<<grid, kThreads, smem, stream>>>(rp);
-    RHEAD_CUDA_LAUNCHED("attention_rows_kernel");
-
-    CombineParams cp{};
-    cp.n_head = a.n_head;
-    cp.hd = hd;
-    cp.n_split = n_split;
-    cp.top_k = top_k;
-    cp.write_out = !flash;
-    cp.probes = want_probes;
-    cp.rows = rp.rows;
-    cp.overrides = d_over;
-    cp.head_means = d_means;
-    cp.part_m = rp.part_m;
-    cp.part_l = rp.part_l;
-    cp.part_acc = rp.part_acc;
-    cp.part_arg = rp.part_arg;
-    cp.part_span = rp.part_span;
-    cp.part_sink = rp.part_sink;
-    cp.part_tk_pos = rp.part_tk_pos;
-    cp.part_tk_s = rp.part_tk_s;
-    cp.out = a.out;
-    const size_t n_out = static_cast<size_t>(n_rows) * a.n_head;
-    cp.out_arg = sc.out_arg.get<int32_t>(n_out);
-    cp.out_arg_w = sc.out_arg_w.get<float>(n_out);
-    cp.out_span = sc.out_span.get<float>(n_out);
-    cp.out_sink = sc.out_sink.get<float>(n_out);
-    cp.out_tk_pos = sc.out_tk_pos.get<int32_t>(n_out * std::max(1, top_k));
-    cp.out_tk_w = sc.out_tk_w.get<float>(n_out * std::max(1, top_k));
-    attention_combine_kernel<<<dim3(n_rows, a.n_head), kThreads, 0, stream>>>(cp);
-    RHEAD_CUDA_LAUNCHED("attention_combine_kernel");
-
-    if (want_probes) {
-      // Bring the observed rows' probes back and place them in the caller's record.
-      std::vector<int32_t> arg(n_out), tk_pos(n_out * std::max(1, top_k));
-      std::vector<float> arg_w(n_out), span(n_out), sink(n_out), tk_w(n_out * std::max(1, top_k));
-      RHEAD_CUDA_CHECK(cudaMemcpyAsync(arg.data(), cp.out_arg, n_out * 4, cudaMemcpyDeviceToHost, stream));
-      RHEAD_CUDA_CHECK(cudaMemcpyAsync(arg_w.data(), cp.out_arg_w, n_out * 4, cudaMemcpyDeviceToHost, stream));
-      RHEAD_CUDA_CHECK(cudaMemcpyAsync(span.data(), cp.out_span, n_out * 4, cudaMemcpyDeviceToHost, stream));
-      RHEAD_CUDA_CHECK(cudaMemcpyAsync(sink.data(), cp.out_sink, n_out * 4, cudaMemcpyDeviceToHost, stream));
-      if (top_k > 0) {
-        RHEAD_CUDA_CHECK(
-            cudaMemcpyAsync(tk_pos.data(), cp.out_tk_pos, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
-        RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_w.data(), cp.out_tk_w, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
-      }
-      RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));
-      for (int r = 0; r < n_rows; ++r) {
-        const int32_t slot = a.obs_slot[rows[r]];
-        if (slot < 0) continue;
-        for (int h = 0; h < a.n_head; ++h) {
-          const size_t src = static_cast<size_t>(r) * a.n_head + h;
-          const int64_t idx = slot * pr.obs_stride + h;
-          if (pr.argmax) pr.argmax[idx] = arg[src];
-          if (pr.argmax_weight) pr.argmax_weight[idx] = arg_w[src];
-          if (pr.span_mass) pr.span_mass[idx] = span[src];
-          if (pr.sink_mass) pr.sink_mass[idx] = sink[src];
-          for (int i = 0; i < top_k; ++i) {
-            pr.topk[idx * top_k + i] = tk_pos[src * top_k + i];
-            pr.topk_weight[idx * top_k + i] = tk_w[src * top_k + i];
-          }
-        }
-      }
-    }
+    const CombineParams cp = run_rows(a, sc, dh, rows, flash, want_probes, top_k, stream);
+    if (want_probes) copy_probes_back(a, cp, rows, top_k, stream);
   }
-
-  if (a.head_out_sum) {
-    // Calibration: add every token's head outputs on the host (double sums, as the CPU does).
-    std::vector<float> out(static_cast<size_t>(T) * a.n_head * hd);
-    RHEAD_CUDA_CHECK(cudaMemcpyAsync(out.data(), a.out, out.size() * 4, cudaMemcpyDeviceToHost, stream));
-    RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t i = 0; i < static_cast<int64_t>(a.n_head) * hd; ++i) a.head_out_sum[i] += out[t * a.n_head * hd + i];
-  }
+  if (a.head_out_sum) add_head_outputs(a, stream);
 }
 
 }  // namespace rhead::cuda

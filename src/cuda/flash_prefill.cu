@@ -166,6 +166,8 @@ __device__ __forceinline__ RowPlace row_place(const PrefillParams& p, int kvh, i
   return {R < n_rows_total, Rc / p.group, kvh * p.group + Rc % p.group};
 }
 
+// One function on purpose: Q fragments, S, O and the row statistics live in registers across
+// the whole key loop, which helper calls taking them by reference would not change but would hide.
 template <int HD, int kWarps, int MT>
 __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParams p) {
   using L = PrefillLayout<HD, kWarps, MT>;

@@ -397,9 +397,7 @@ NiahCausalSummary run_niah_causal(const LoadedModel& model, const SessionOptions
                     {"n_head", c.n_head},
                     {"n_kv_head", c.n_kv_head}});
   ExperimentRunOptions ro;
-  ro.output_dir = o.output_dir;
-  ro.shard = {o.shard_index, o.shard_count};
-  ro.grow_grid = o.grow_grid;
+  static_cast<RunFolderOptions&>(ro) = o;
   if (o.progress)
     ro.progress = [&](int done, int total, const json&, double elapsed) {
       o.progress(done, total, e.last_mask(), e.last(), elapsed);

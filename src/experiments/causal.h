@@ -21,16 +21,14 @@
 #include "conditions/kv_conditions.h"
 #include "conditions/masks.h"
 #include "records/niah_records.h"
+#include "experiments/experiment.h"
 #include "experiments/runner.h"
 
 namespace rhead {
 
 // --- rhead niah ---
 
-struct NiahCausalOptions {
-  std::string output_dir;
-  int shard_index = 0, shard_count = 1;
-  bool grow_grid = false;             // --grow: the folder's run may have had a smaller grid
+struct NiahCausalOptions : RunFolderOptions {
   nlohmann::json settings;            // recorded in run.json; settings["fingerprint"] must match to resume
   std::vector<MaskSetting> masks;     // run in this order
   bool sweep = false;                 // write sweep.json and the sweep plot

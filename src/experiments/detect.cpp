@@ -265,9 +265,7 @@ DetectSummary run_detect(NiahRunner& runner, const DetectOptions& o) {
       return stable;
     };
   }
-  ro.output_dir = o.output_dir;
-  ro.shard = {o.shard_index, o.shard_count};
-  ro.grow_grid = o.grow_grid;
+  static_cast<RunFolderOptions&>(ro) = o;
   if (o.progress)
     ro.progress = [&](int done, int total, const json&, double elapsed) { o.progress(done, total, e.last(), elapsed); };
   const RunDir dir = run_experiment(e, ro);

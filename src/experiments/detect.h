@@ -10,15 +10,13 @@
 
 #include "model/heads.h"
 #include "io/run_dir.h"
+#include "experiments/experiment.h"
 #include "experiments/runner.h"
 #include "records/detect_summary.h"
 
 namespace rhead {
 
-struct DetectOptions {
-  std::string output_dir;
-  int shard_index = 0, shard_count = 1;
-  bool grow_grid = false;   // --grow: the folder's run may have had a smaller grid
+struct DetectOptions : RunFolderOptions {
   std::string merge_into;   // extend this reference head_score file with the run's lists, once per test
                             // (OUT/merged_into.json records the tests each file received)
   nlohmann::json settings;  // recorded in run.json and summary.json

@@ -32,10 +32,15 @@ class Experiment {
   virtual nlohmann::json run_key(size_t index) = 0;
 };
 
-struct ExperimentRunOptions {
+// Where a run writes and which part of its grid runs: the run-folder options of every
+// experiment (the commands' -o, --shard and --grow).
+struct RunFolderOptions {
   std::string output_dir;
   Shard shard;
   bool grow_grid = false;  // --grow: resume a folder whose run had a smaller grid (RunChecks)
+};
+
+struct ExperimentRunOptions : RunFolderOptions {
   // After each key: keys done and pending in this process, the key's line, seconds since start.
   // The line is on disk by then, so the callback may throw to stop the run between keys (the
   // Python module does on Ctrl-C): the exception leaves run_experiment, and a rerun resumes.

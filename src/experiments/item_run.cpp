@@ -46,9 +46,7 @@ ItemLine ItemRun::item_line(const MaskSetting& condition, const std::string& ite
 
 RunDir ItemRun::run(Experiment& experiment) const {
   ExperimentRunOptions ro;
-  ro.output_dir = options_.output_dir;
-  ro.shard = options_.shard;
-  ro.grow_grid = options_.grow_grid;
+  static_cast<RunFolderOptions&>(ro) = options_;
   if (options_.progress)
     ro.progress = [&](int done, int total, const nlohmann::json&, double elapsed) {
       options_.progress(done, total, correct_, elapsed);

@@ -19,10 +19,7 @@
 
 namespace rhead {
 
-struct ItemRunOptions {
-  std::string output_dir;
-  Shard shard;
-  bool grow_grid = false;               // --grow: the folder's run may have had fewer keys
+struct ItemRunOptions : RunFolderOptions {
   std::vector<MaskSetting> conditions;  // every mask x KV condition, in run order
   nlohmann::json settings;              // run.json "settings"; settings["fingerprint"] must match to resume
   // After each key: keys done and pending in this process, how many of the done were

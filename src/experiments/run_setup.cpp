@@ -104,6 +104,14 @@ Shard parse_shard(const std::string& spec_in) {
   return {i, n};
 }
 
+RunFolderOptions run_folder(const std::string& output, const std::string& shard, bool grow) {
+  RunFolderOptions f;
+  f.output_dir = output;
+  f.shard = parse_shard(shard);
+  f.grow_grid = grow;
+  return f;
+}
+
 PromptFormat prompt_format_from_options(const std::string& chat_template, bool no_chat,
                                         const std::string& prompt_template, const LoadedModel& lm) {
   PromptFormat format;
@@ -220,7 +228,7 @@ void ProgressBar::finish() {
 DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& o, DetectOptions d) {
   json settings;
   NiahRunConfig config = make_niah_config(o, lm, DefaultNeedles::builtin_facts, settings);
-  const Shard shard = parse_shard(o.shard);
+  const RunFolderOptions folder = run_folder(o.output, o.shard, o.grow);  // a bad --shard fails first
   settings["shard"] = o.shard;
   config.qrhead = d.qrhead;
   config.lookback = d.lookback;
@@ -233,10 +241,7 @@ DetectSummary run_detect_from_options(const LoadedModel& lm, const NiahOptions& 
   }
   if (d.qrhead) settings["qrhead"] = {{"document_tokens", kQrheadDocTokens}, {"null_question", kQrheadNullQuestion}};
   NiahRunner runner(lm, session_options(o.model), config);
-  d.output_dir = o.output;
-  d.shard_index = shard.index;
-  d.shard_count = shard.count;
-  d.grow_grid = o.grow;
+  static_cast<RunFolderOptions&>(d) = folder;
   d.settings = settings;
   return run_detect(runner, d);
 }
@@ -275,7 +280,7 @@ NiahCausalSummary run_niah_from_options(const LoadedModel& lm, const NiahOptions
   lm.require_tokenizer();
   json settings;
   NiahRunConfig config = make_niah_config(o, lm, DefaultNeedles::sandwich, settings);
-  const Shard shard = parse_shard(o.shard);
+  const RunFolderOptions folder = run_folder(o.output, o.shard, o.grow);  // a bad --shard fails first
   settings["shard"] = o.shard;
   bool kv_sweep = false;
   ResolvedMasks masks = resolve_conditions(
@@ -283,10 +288,7 @@ NiahCausalSummary run_niah_from_options(const LoadedModel& lm, const NiahOptions
   record_mask_settings(r.masks, masks, settings);
 
   NiahCausalOptions c;
-  c.output_dir = o.output;
-  c.shard_index = shard.index;
-  c.shard_count = shard.count;
-  c.grow_grid = o.grow;
+  static_cast<RunFolderOptions&>(c) = folder;
   c.settings = settings;
   c.masks = masks.settings;
   c.sweep = !r.masks.sweep.empty();

@@ -78,6 +78,8 @@ NiahRunConfig make_niah_config(const NiahOptions& o, const LoadedModel& model, D
 
 // "I/N" (or "auto": this task of a Slurm job array) -> shard I of N.
 Shard parse_shard(const std::string& spec);
+// The run folder of the options -o OUTPUT --shard SHARD [--grow].
+RunFolderOptions run_folder(const std::string& output, const std::string& shard, bool grow);
 
 // A one-line progress display: tests done, ETA, running accuracy. Written to stderr unless a
 // writer is given; `tty` redraws one line in place, else a line at most every 10 s.

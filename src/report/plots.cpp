@@ -242,9 +242,16 @@ HeatmapSpec head_spec(const ScoreMap& map, double max, const std::string& title)
   spec.values.assign(map.n_layer, std::vector<double>(map.n_head));
   for (int l = 0; l < map.n_layer; ++l)
     for (int h = 0; h < map.n_head; ++h) spec.values[l][h] = map.mean_at(l, h);
+  // Scores below 0 (qrhead's calibrated scores): a diverging scale centred on 0.
+  const double lowest = *std::min_element(map.mean.begin(), map.mean.end());
   spec.min = 0;
   spec.max = max;
-  spec.colorbar_label = "retrieval score";
+  if (lowest < 0) {
+    spec.max = std::max(max, -lowest);
+    spec.min = -spec.max;
+    spec.colors = correlation_colors();
+  }
+  spec.colorbar_label = map.score_name();
   spec.annotate = map.n_layer * map.n_head <= 64;
   // Hover text: head, mean score and activation frequency (share of tests with score > 0).
   spec.cell_tooltips.assign(map.n_layer, std::vector<std::string>(map.n_head));
@@ -441,7 +448,7 @@ Drawing line_plot(const LinePlotSpec& spec) {
 }
 
 Drawing head_score_heatmap(const ScoreMap& map, const std::string& title) {
-  const std::string t = title.empty() ? map.label + ": retrieval score per head" : title;
+  const std::string t = title.empty() ? map.label + ": " + map.score_name() + " per head" : title;
   return heatmap(head_spec(map, map_max(map), t));
 }
 
@@ -454,14 +461,15 @@ Drawing score_histogram(const ScoreMap& map, const std::string& title) {
                                             std::to_string(map.head_count()) + " heads (" + pct + ") score > 0.1"
                                       : title;
   const double counts[3] = {static_cast<double>(b.zero), static_cast<double>(b.low), static_cast<double>(b.high)};
-  const char* names[3] = {"0", "(0, 0.1]", "> 0.1"};
+  const bool signed_scores = *std::min_element(map.mean.begin(), map.mean.end()) < 0;
+  const char* names[3] = {signed_scores ? "<= 0" : "0", "(0, 0.1]", "> 0.1"};
   const Color colors[3] = {{170, 170, 170}, {120, 178, 218}, kRed};
   const double largest = std::max({counts[0], counts[1], counts[2], 1.0});
   Axes a{100, 24 + kTitleSize + 16, 540, 380, nice_ticks(0, 3, 3), nice_ticks(0, largest * 1.12, 5)};
   a.x.lo = 0;
   a.x.hi = 3;
   Drawing d = titled_plot(a, t, 40);
-  draw_axes(d, a, "mean retrieval score", "number of heads", false);
+  draw_axes(d, a, "mean " + map.score_name(), "number of heads", false);
   for (int i = 0; i < 3; ++i) {
     const double x0 = a.px(i + 0.18), x1 = a.px(i + 0.82);
     const double y = a.py(counts[i]);
@@ -476,10 +484,10 @@ Drawing score_histogram(const ScoreMap& map, const std::string& title) {
 }
 
 Drawing frequency_scatter(const ScoreMap& map, const std::string& title) {
-  const std::string t = title.empty() ? map.label + ": activation frequency vs retrieval score" : title;
+  const std::string t = title.empty() ? map.label + ": activation frequency vs " + map.score_name() : title;
   Axes a{100, 24 + kTitleSize + 16, 600, 420, nice_ticks(0, map_max(map), 5), nice_ticks(0, 1, 5)};
   Drawing d = titled_plot(a, t, 50);
-  draw_axes(d, a, "mean retrieval score", "activation frequency");
+  draw_axes(d, a, "mean " + map.score_name(), "activation frequency");
   const double threshold_x = a.px(kRetrievalThreshold);
   if (kRetrievalThreshold < a.x.hi) {
     d.line(threshold_x, a.top, threshold_x, a.top + a.height, kGrey, 1.5, true);

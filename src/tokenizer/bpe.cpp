@@ -96,6 +96,18 @@ void emit_unknown_bytes(const TokenizerCore& core, std::string_view bytes, std::
   out.push_back(core.unk_id);
 }
 
+// Merges the symbols of `word` in ws and appends their ids (an unknown symbol as its bytes).
+void merge_and_emit(const TokenizerCore& core, std::string_view word, Workspace& ws, std::vector<int32_t>& out) {
+  merge_symbols(core, ws);
+  for (int32_t i = ws.symbols.empty() ? -1 : 0; i >= 0; i = ws.symbols[i].next) {
+    const Symbol& s = ws.symbols[i];
+    if (s.id >= 0)
+      out.push_back(s.id);
+    else
+      emit_unknown_bytes(core, word.substr(s.begin, s.end - s.begin), out);
+  }
+}
+
 // One SentencePiece word (already normalised, "▁" for spaces).
 void encode_sentencepiece_word(const TokenizerCore& core, std::string_view word, Workspace& ws,
                                std::vector<int32_t>& out) {
@@ -110,14 +122,7 @@ void encode_sentencepiece_word(const TokenizerCore& core, std::string_view word,
     if (index > 0) ws.symbols[index - 1].next = index;
     i += len;
   }
-  merge_symbols(core, ws);
-  for (int32_t i = ws.symbols.empty() ? -1 : 0; i >= 0; i = ws.symbols[i].next) {
-    const Symbol& s = ws.symbols[i];
-    if (s.id >= 0)
-      out.push_back(s.id);
-    else
-      emit_unknown_bytes(core, word.substr(s.begin, s.end - s.begin), out);
-  }
+  merge_and_emit(core, word, ws, out);
 }
 
 // SentencePiece normalisation of one segment: optional trimming/collapsing of spaces,
@@ -275,14 +280,7 @@ void encode_byte_level_word(const TokenizerCore& core, std::string_view word, Wo
                           i + 1 < word.size() ? index + 1 : -1, static_cast<uint32_t>(i),
                           static_cast<uint32_t>(i + 1)});
   }
-  merge_symbols(core, ws);
-  for (int32_t i = ws.symbols.empty() ? -1 : 0; i >= 0; i = ws.symbols[i].next) {
-    const Symbol& s = ws.symbols[i];
-    if (s.id >= 0)
-      out.push_back(s.id);
-    else
-      emit_unknown_bytes(core, word.substr(s.begin, s.end - s.begin), out);
-  }
+  merge_and_emit(core, word, ws, out);
 }
 
 }  // namespace

@@ -340,8 +340,7 @@ TEST(NiahCausal, InductionHeadsAreCausalAndRunsResume) {
   for (int i = 0; i < 2; ++i) {
     NiahCausalOptions sh = o;
     sh.output_dir = (shards.path / ("s" + std::to_string(i))).string();
-    sh.shard_index = i;
-    sh.shard_count = 2;
+    sh.shard = {i, 2};
     ran = 0;
     run_niah_causal(lm, {}, induction_config(), sh);
     EXPECT_EQ(ran, 6);

@@ -61,8 +61,7 @@ DetectSummary detect(const LoadedModel& lm, const NiahRunConfig& config, const s
   NiahRunner runner(lm, so, config);
   DetectOptions o;
   o.output_dir = dir;
-  o.shard_index = shard_i;
-  o.shard_count = shard_n;
+  o.shard = {shard_i, shard_n};
   o.settings = {{"fingerprint", {{"model", lm.model->source}, {"test", "detect_runs"}}}};
   return run_detect(runner, o);
 }
@@ -310,8 +309,7 @@ TEST_F(InductionDetect, RunWithOtherSettingsIsRefused) {
   o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "something else"}}}};
   EXPECT_THROW(run_detect(runner, o), Error);
   o.settings = {{"fingerprint", {{"model", "builtin:induction"}, {"test", "detect_runs"}}}};
-  o.shard_index = 2;
-  o.shard_count = 2;
+  o.shard = {2, 2};
   EXPECT_THROW(run_detect(runner, o), Error);
 }
 

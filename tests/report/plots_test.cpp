@@ -323,3 +323,42 @@ TEST(Plots, FrequencyScatterLabelsSitBesideTheirPointsAndOverlapNothing) {
     EXPECT_LT(nearest, 50) << i;
   }
 }
+
+// A qrhead score file holds calibrated scores below 0: its figures name the method, and a
+// negative head is drawn in a colour of its own, not in the colour of a head at 0.
+TEST(Plots, QrheadMapsAreNamedAndNegativeScoresShowBelowZero) {
+  ScratchDir dir("rhead-plots-qrhead-");
+  const std::string path = (dir.path() / "head_score.qrhead.json").string();
+  rhead::testing::write_text(path, R"({"0-0": [-0.4, -0.2], "0-1": [0.0, 0.0], "1-0": [0.5, 0.7], "1-1": [0.1, 0.1]})");
+  const auto map = rhead::analysis::load_score_map(path);
+  EXPECT_EQ(map.method, "qrhead");
+  EXPECT_EQ(map.score_name(), "qrhead score");
+
+  const Drawing heat = head_score_heatmap(map);
+  const std::string svg = check_figure(heat, dir.path(), "qrhead-heat");
+  EXPECT_NE(svg.find(">qrhead score</text>"), std::string::npos);
+  EXPECT_EQ(svg.find("retrieval score"), std::string::npos);
+  // The four cells are the filled rects of the grid's cell size: the negative head (-0.3), the
+  // zero head and the positive head all differ, and the colour bar reaches below 0.
+  std::map<std::pair<int, int>, Color> cell;  // colour by (row, column) from the annotation order
+  std::vector<Color> fills;
+  for (const auto& s : heat.shapes)
+    if (s.kind == Shape::Kind::rect && s.has_fill && s.w > 20 && s.h > 20 && std::abs(s.w - s.h) < 40)
+      fills.push_back(s.fill);
+  ASSERT_GE(fills.size(), 4u);
+  auto same = [](Color a, Color b) { return a.r == b.r && a.g == b.g && a.b == b.b; };
+  // Cells are drawn row-major: 0-0 (negative), 0-1 (zero), 1-0 (positive), 1-1.
+  const size_t first = fills.size() - 4;
+  EXPECT_FALSE(same(fills[first], fills[first + 1])) << "a negative head has the colour of 0";
+  EXPECT_FALSE(same(fills[first + 1], fills[first + 2]));
+  EXPECT_NE(svg.find(">-0.50</text>"), std::string::npos) << "the colour bar reaches below 0";
+
+  const std::string hist = check_figure(score_histogram(map), dir.path(), "qrhead-hist");
+  EXPECT_NE(hist.find(">mean qrhead score</text>"), std::string::npos);
+  EXPECT_NE(hist.find(">&lt;= 0</text>"), std::string::npos);
+
+  // The copy score keeps its name.
+  const std::string copy_path = (dir.path() / "head_score.json").string();
+  rhead::testing::write_text(copy_path, R"({"0-0": [0.4], "0-1": [0.0]})");
+  EXPECT_EQ(rhead::analysis::load_score_map(copy_path).score_name(), "retrieval score");
+}
