@@ -8,19 +8,36 @@
 #include "ops/gemm_panel.h"
 #include "ops/isa_target.h"
 
+// What both kernels do around their k loops, compiled for AVX-512 F only (the bf16 region
+// below may call it; the f32 kernel must not need BF16).
+RHEAD_ISA_BEGIN("avx512f,avx512bw,avx512vl,avx2,fma")
 namespace rhead::detail {
 namespace {
-// Block b's accumulators (tile[r][j]: row r, token b * kPanelTokens + j) into y, the rows and
-// tokens that exist only. Compiled for the baseline ISA: both kernel regions below call it.
-void store_tile(const float (*tile)[kPanelTokens], int64_t b, int64_t T, int64_t n_rows, float* y, int64_t ldy) {
-  const int64_t nt = T - b * kPanelTokens < kPanelTokens ? T - b * kPanelTokens : kPanelTokens;
-  for (int64_t j = 0; j < nt; ++j) {
-    float* yt = y + (b * kPanelTokens + j) * ldy;
-    for (int64_t r = 0; r < n_rows; ++r) yt[r] = tile[r][j];
+constexpr int kR = static_cast<int>(kPanelRows);
+
+// For every block b of kPanelTokens tokens: k_loop(b, out) fills out[r][h] with row r's sums
+// for tokens b * kPanelTokens + 16h .. + 16; the rows and tokens that exist go to y.
+template <class KLoop>
+void for_each_block(int64_t T, int64_t n_rows, float* y, int64_t ldy, KLoop k_loop) {
+  alignas(64) float tile[kR][kPanelTokens];
+  const int64_t blocks = (T + kPanelTokens - 1) / kPanelTokens;
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512 out[kR][2];
+    k_loop(b, out);
+    for (int r = 0; r < kR; ++r) {
+      _mm512_store_ps(tile[r], out[r][0]);
+      _mm512_store_ps(tile[r] + 16, out[r][1]);
+    }
+    const int64_t nt = T - b * kPanelTokens < kPanelTokens ? T - b * kPanelTokens : kPanelTokens;
+    for (int64_t j = 0; j < nt; ++j) {
+      float* yt = y + (b * kPanelTokens + j) * ldy;
+      for (int64_t r = 0; r < n_rows; ++r) yt[r] = tile[r][j];
+    }
   }
 }
 }  // namespace
 }  // namespace rhead::detail
+RHEAD_ISA_END
 
 RHEAD_ISA_BEGIN("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -90,31 +107,25 @@ void pack_bf16_panel_row_avx512(const float* row, int64_t r, int64_t K, uint32_t
 
 void gemm_bf16_panel_avx512(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
                             int64_t ldy) {
-  constexpr int R = static_cast<int>(kPanelRows);
-  const int64_t pairs = K / 2, blocks = (T + kPanelTokens - 1) / kPanelTokens;
-  alignas(64) float tile[R][kPanelTokens];
-  for (int64_t b = 0; b < blocks; ++b) {
+  const int64_t pairs = K / 2;
+  for_each_block(T, n_rows, y, ldy, [&](int64_t b, __m512(&out)[kR][2]) {
     const uint32_t* xb = xp + b * pairs * kPanelTokens;
-    __m512 acc[R][2];
+    __m512 acc[kR][2];  // a local array: the compiler keeps it in registers
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < kR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < pairs; ++p) {
       const __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + p * kPanelTokens);
       const __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + p * kPanelTokens + 16);
 #pragma GCC unroll 12
-      for (int r = 0; r < R; ++r) {
+      for (int r = 0; r < kR; ++r) {
         const __m512bh w = (__m512bh)_mm512_set1_epi32(static_cast<int>(panel[r * pairs + p]));
         acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x0, w);
         acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x1, w);
       }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      _mm512_store_ps(tile[r], acc[r][0]);
-      _mm512_store_ps(tile[r] + 16, acc[r][1]);
-    }
-    store_tile(tile, b, T, n_rows, y, ldy);
-  }
+    for (int r = 0; r < kR; ++r) out[r][0] = acc[r][0], out[r][1] = acc[r][1];
+  });
 }
 
 }  // namespace rhead::detail
@@ -128,30 +139,23 @@ namespace rhead::detail {
 
 void gemm_f32_panel_avx512(const float* xp, int64_t T, int64_t K, const float* panel, int64_t n_rows, float* y,
                            int64_t ldy) {
-  constexpr int R = static_cast<int>(kPanelRows);
-  const int64_t blocks = (T + kPanelTokens - 1) / kPanelTokens;
-  alignas(64) float tile[R][kPanelTokens];
-  for (int64_t b = 0; b < blocks; ++b) {
+  for_each_block(T, n_rows, y, ldy, [&](int64_t b, __m512(&out)[kR][2]) {
     const float* xb = xp + b * K * kPanelTokens;
-    __m512 acc[R][2];
+    __m512 acc[kR][2];  // a local array: the compiler keeps it in registers
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < kR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
       const __m512 x0 = _mm512_loadu_ps(xb + k * kPanelTokens), x1 = _mm512_loadu_ps(xb + k * kPanelTokens + 16);
 #pragma GCC unroll 12
-      for (int r = 0; r < R; ++r) {
+      for (int r = 0; r < kR; ++r) {
         const __m512 w = _mm512_set1_ps(panel[r * K + k]);
         acc[r][0] = _mm512_fmadd_ps(x0, w, acc[r][0]);
         acc[r][1] = _mm512_fmadd_ps(x1, w, acc[r][1]);
       }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      _mm512_store_ps(tile[r], acc[r][0]);
-      _mm512_store_ps(tile[r] + 16, acc[r][1]);
-    }
-    store_tile(tile, b, T, n_rows, y, ldy);
-  }
+    for (int r = 0; r < kR; ++r) out[r][0] = acc[r][0], out[r][1] = acc[r][1];
+  });
 }
 
 }  // namespace rhead::detail

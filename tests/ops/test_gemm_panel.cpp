@@ -12,18 +12,13 @@
 #include "io/error.h"
 #include "ops/gemm_panel.h"
 #include "ops/ops.h"
+#include "normal_values.h"
 #include "ops/quant.h"
 
 namespace rhead {
 namespace {
 
-std::vector<float> normal_values(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing_ops::normal_values;
 
 float bf16_round(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 

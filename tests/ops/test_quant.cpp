@@ -12,6 +12,7 @@
 
 #include "io/error.h"
 #include "io/gguf.h"
+#include "normal_values.h"
 #include "ops/quant.h"
 #include "test_support.h"
 
@@ -23,13 +24,7 @@ const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, D
 const DType kBlockTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                              DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-std::vector<float> normal_values(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing_ops::normal_values;
 
 void put_f16(std::vector<uint8_t>& row, size_t at, float v) {
   uint16_t h = f32_to_f16(v);
