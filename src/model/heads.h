@@ -47,6 +47,16 @@ struct HeadId {
   static HeadId parse(std::string_view text, std::string_view what = "head");
 };
 
+// The heads (l, h) of an n_layer x n_head grid for which `in(l, h)` holds, layer-major.
+template <typename In>
+std::vector<HeadId> heads_where(int n_layer, int n_head, In&& in) {
+  std::vector<HeadId> out;
+  for (int l = 0; l < n_layer; ++l)
+    for (int h = 0; h < n_head; ++h)
+      if (in(l, h)) out.push_back({l, h});
+  return out;
+}
+
 // "L-H" keys of `heads`, in their order.
 std::vector<std::string> head_keys(const std::vector<HeadId>& heads);
 

@@ -38,19 +38,11 @@ int KvPolicy::full_query_heads() const { return static_cast<int>(std::count(full
 int KvPolicy::full_kv_heads() const { return static_cast<int>(full_kv_groups().size()); }
 
 std::vector<HeadId> KvPolicy::full_heads() const {
-  std::vector<HeadId> out;
-  for (int l = 0; l < n_layer; ++l)
-    for (int h = 0; h < n_head; ++h)
-      if (is_full(l, h)) out.push_back({l, h});
-  return out;
+  return heads_where(n_layer, n_head, [&](int l, int h) { return is_full(l, h); });
 }
 
 std::vector<HeadId> KvPolicy::full_kv_groups() const {
-  std::vector<HeadId> out;
-  for (int l = 0; l < n_layer; ++l)
-    for (int g = 0; g < n_kv_head; ++g)
-      if (kv_is_full(l, g)) out.push_back({l, g});
-  return out;
+  return heads_where(n_layer, n_kv_head, [&](int l, int g) { return kv_is_full(l, g); });
 }
 
 std::vector<int32_t> KvPolicy::head_windows(int layer) const {

@@ -29,11 +29,7 @@ int HeadMask::count() const {
 }
 
 std::vector<HeadId> HeadMask::heads() const {
-  std::vector<HeadId> out;
-  for (int l = 0; l < n_layer; ++l)
-    for (int h = 0; h < n_head; ++h)
-      if (contains(l, h)) out.push_back({l, h});
-  return out;
+  return heads_where(n_layer, n_head, [&](int l, int h) { return contains(l, h); });
 }
 
 HeadMask make_head_mask(const std::vector<HeadId>& heads, const ModelConfig& config, MaskMode mode, MaskPhase phase) {
