@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "bench_context.h"
+#include "ops/gemm_panel.h"
+#include "ops/ops.h"
 #include "ops/quant.h"
 
 namespace {
@@ -97,6 +99,41 @@ void bench_dequantize(benchmark::State& state, DType t, KernelISA isa, int64_t t
   set_counters(state, m);
 }
 
+// Prefill's matmul (T tokens of a 2048 x 2048 matrix, single-threaded): GFLOP/s of the
+// whole call (packing and dequantization included) on the path matmul takes here (a panel
+// GEMM: bf16 for Q8_0 where the CPU has AVX-512 BF16, f32 for F16), and on the dequantize +
+// OpenBLAS sgemm path for comparison.
+void bench_prefill(benchmark::State& state, DType t, int64_t T, bool f32_path) {
+  constexpr int64_t kDim = 2048;
+  std::vector<float> src(size_t(kDim * kDim)), x(size_t(T * kDim)), y(size_t(T * kDim));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  for (auto& v : src) v = dist(rng);
+  for (auto& v : x) v = 50 * dist(rng);
+  std::vector<uint8_t> bytes(size_t(kDim * row_bytes(t, kDim)));
+  for (int64_t r = 0; r < kDim; ++r)
+    quantize_row(t, src.data() + r * kDim, bytes.data() + r * row_bytes(t, kDim), kDim);
+  Weight w;
+  w.type = f32_path ? DType::F32 : t;
+  w.rows = w.cols = kDim;
+  std::vector<float> deq;
+  if (f32_path) {  // the f32 path's dequantization is timed: it runs inside matmul for f16/q8_0
+    deq.resize(src.size());
+    w.data = deq.data();
+  } else {
+    w.data = bytes.data();
+  }
+  for (auto _ : state) {
+    if (f32_path)
+      for (int64_t r = 0; r < kDim; ++r)
+        dequantize_row(t, bytes.data() + r * row_bytes(t, kDim), deq.data() + r * kDim, kDim);
+    matmul(w, x.data(), T, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(kDim) * kDim * T / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +153,12 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("dequantize/" + suffix).c_str(), bench_dequantize, t, isa, bytes)
             ->Unit(benchmark::kMicrosecond);
       }
+  for (DType t : {DType::F16, DType::Q8_0})
+    for (bool f32_path : {false, true}) {
+      std::string name = std::string("prefill256/") + dtype_name(t) + (f32_path ? "/sgemm" : "/matmul");
+      benchmark::RegisterBenchmark(name.c_str(), bench_prefill, t, int64_t{256}, f32_path)
+          ->Unit(benchmark::kMillisecond);
+    }
   benchmark::Initialize(&argc, argv);
   add_cpu_context();
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -36,9 +36,9 @@ void attention_block(LayerContext& ctx, int l, const float* xn, float* y) {
   const int64_t T = ctx.n_tokens;
   Backend& be = ctx.backend;
   Activations& a = ctx.act;
-  be.matmul(w.wq, xn, T, a.q);  // q: [T, n_head, hd]
-  be.matmul(w.wk, xn, T, a.k);  // k, v: [T, n_kv_head, hd]
-  be.matmul(w.wv, xn, T, a.v);
+  // q: [T, n_head, hd]; k, v: [T, n_kv_head, hd]
+  const MatmulJob qkv[] = {{&w.wq, a.q}, {&w.wk, a.k}, {&w.wv, a.v}};
+  be.matmul_group(qkv, xn, T);
   add_bias(be, a.q, w.bq, T);
   add_bias(be, a.k, w.bk, T);
   add_bias(be, a.v, w.bv, T);
@@ -69,8 +69,8 @@ void mlp_block(LayerContext& ctx, const LayerWeights& w, const float* xn, float*
   const int64_t T = ctx.n_tokens, F = w.w_gate.rows;
   Backend& be = ctx.backend;
   Activations& a = ctx.act;
-  be.matmul(w.w_gate, xn, T, a.gate);  // gate, up: [T, F]
-  be.matmul(w.w_up, xn, T, a.up);
+  const MatmulJob gate_up[] = {{&w.w_gate, a.gate}, {&w.w_up, a.up}};  // gate, up: [T, F]
+  be.matmul_group(gate_up, xn, T);
   gate_act_mul(be, c.activation, a.gate, a.up, T * F);
   be.matmul(w.w_down, a.gate, T, y);  // y: [T, n_embd]
 }

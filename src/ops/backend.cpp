@@ -71,6 +71,9 @@ class CpuBackend final : public Backend {
     rhead::rmsnorm(x, w.data(), y, n_rows, n, eps);
   }
   void matmul(const Weight& w, const float* x, int64_t T, float* y) override { rhead::matmul(w, x, T, y); }
+  void matmul_group(std::span<const MatmulJob> jobs, const float* x, int64_t T) override {
+    rhead::matmul_group(jobs, x, T);
+  }
   void add_bias(float* x, std::span<const float> b, int64_t n_rows) override {
     const int64_t n = static_cast<int64_t>(b.size());
     for (int64_t r = 0; r < n_rows; ++r) add_inplace(x + r * n, b.data(), n);

@@ -30,6 +30,7 @@
 
 #include "ops/attention.h"
 #include "ops/kv_cache.h"
+#include "ops/ops.h"
 #include "ops/weight.h"
 
 namespace rhead {
@@ -68,6 +69,11 @@ class Backend {
   virtual void rmsnorm(const float* x, std::span<const float> w, float* y, int64_t n_rows, int64_t n, float eps) = 0;
   // y = x · Wᵀ.                                                     x: [T, w.cols], y: [T, w.rows]
   virtual void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y) = 0;
+  // job.y = x · job.wᵀ for every job (weights of one width sharing x: q/k/v, gate/up); the CPU
+  // runs them as one parallel pass (ops.h matmul_group). By default one matmul each.
+  virtual void matmul_group(std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens) {
+    for (const MatmulJob& j : jobs) matmul(*j.w, x, n_tokens, j.y);
+  }
   // x[r, :] += b.                                                   x: [n_rows, b.size()]
   virtual void add_bias(float* x, std::span<const float> b, int64_t n_rows) = 0;
   // RoPE in place; token t is at position pos0 + t.                 x: [T, n_heads, head_dim]

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "ops/gemm_panel.h"
 #include "ops/quant.h"
 
 namespace rhead {
@@ -41,6 +42,10 @@ std::vector<std::pair<std::string, std::string>> kernel_isas() {
       {"isa_int8_dot", int8 == KernelISA::AVX512 ? "avx512-vnni" : isa_name(int8)},
       {"isa_quantize_vector", isa_name(quantize_vector_isa())},
       {"isa_attention", isa_name(best_isa())},
+      {"prefill_gemm_quantized", cpu_has_bf16_gemm()        ? "panels, avx512-bf16"
+                                 : cpu_has_f32_panel_gemm() ? "panels, avx512 f32"
+                                                            : "sgemm tiles"},
+      {"prefill_gemm_f16", cpu_has_f32_panel_gemm() ? "panels, avx512 f32" : "sgemm tiles"},
       {"blas_core", std::string("OpenBLAS ") + openblas_get_corename()},
   };
 }

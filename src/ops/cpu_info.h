@@ -17,7 +17,9 @@ std::string cpu_model();
 //   isa_int8_dot         integer row dots (decode of Q8_0, Q4_0, Q4_K, Q6_K weights)
 //   isa_quantize_vector  x to int8 before those dots
 //   isa_attention        the attention kernels
-//   blas_core            OpenBLAS's own choice for prefill's sgemm
+//   prefill_gemm_*       prefill's matmul of block-quantized / f16 and bf16 weights (panel
+//                        GEMMs of ops/gemm_panel.h, else OpenBLAS sgemm on tiles)
+//   blas_core            OpenBLAS's own choice for prefill's sgemm (f32 weights)
 std::vector<std::pair<std::string, std::string>> kernel_isas();
 
 }  // namespace rhead

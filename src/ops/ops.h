@@ -1,6 +1,7 @@
 // Dense numeric kernels of the forward pass. Activations are f32, row-major.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "ops/weight.h"
 
@@ -11,8 +12,17 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n
 
 // y[T, w.rows] = x[T, w.cols] · Wᵀ. Decode-sized T uses per-row SIMD dot products on all
 // cores (block-quantized weights: against x quantized to int8 once); larger T goes through a
-// blocked GEMM (rows dequantized in tiles, then BLAS sgemm).
+// panel GEMM (ops/gemm_panel.h; bf16 for block-quantized weights) or, for F32 weights and
+// CPUs without AVX-512, BLAS sgemm on tiles of rows.
 void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y);
+// Several matmuls of one x (a layer's q/k/v, gate/up): y_i = x · w_iᵀ for every job, the same
+// results as one matmul each, run as one parallel pass (one thread fork and join, x quantized
+// or packed once). Every weight has x's width.
+struct MatmulJob {
+  const Weight* w;
+  float* y;
+};
+void matmul_group(std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens);
 // Scalar reference: y[t, r] = dot_row_ref(row r, x[t]).
 void matmul_ref(const Weight& w, const float* x, int64_t n_tokens, float* y);
 

@@ -557,6 +557,19 @@ float dot_row(DType t, const void* row, const float* x, int64_t n) {
   return 0;
 }
 
+void dot_rows(DType t, const void* rows, int64_t stride, int64_t n_rows, const float* x, int64_t n, float* y) {
+  check_row_length("dot_rows", t, n);
+  const uint8_t* p = static_cast<const uint8_t*>(rows);
+  const KernelISA isa = best_isa();
+  for (int64_t r = 0; r < n_rows; ++r, p += stride) {
+    switch (isa) {
+      case KernelISA::AVX512: y[r] = detail::dot_row_avx512(t, p, x, n); break;
+      case KernelISA::AVX2: y[r] = detail::dot_row_avx2(t, p, x, n); break;
+      case KernelISA::Scalar: y[r] = dot_row_ref(t, p, x, n); break;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Integer dot products
 

@@ -37,6 +37,9 @@ void dequantize_row_ref(DType t, const void* row, float* dst, int64_t n);
 // sum_i row[i] * x[i] over n elements.
 float dot_row(DType t, const void* row, const float* x, int64_t n);
 float dot_row_ref(DType t, const void* row, const float* x, int64_t n);
+// y[i] = dot_row(t, rows + i * stride, x, n) for i in [0, n_rows), checked and dispatched once
+// for the run of rows (the same bits as dot_row).
+void dot_rows(DType t, const void* rows, int64_t stride, int64_t n_rows, const float* x, int64_t n, float* y);
 
 // Quantize n f32 values into a row of type t (used by tests and the bench model writer).
 // Supported for every DType.

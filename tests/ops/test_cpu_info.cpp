@@ -58,6 +58,12 @@ TEST(CpuInfo, DispatchMatchesProcFlags) {
   EXPECT_EQ(got.at("isa_attention"), wide);
   EXPECT_EQ(got.at("isa_int8_dot"), vnni ? "avx512-vnni" : avx2 ? "avx2" : "scalar");
   EXPECT_EQ(got.at("isa_quantize_vector"), avx2 ? "avx2" : "scalar");
+  // The bf16 panel GEMM needs AVX-512 BF16 (cpuid leaf 7.1; /proc's flag "avx512_bf16").
+  const bool bf16 = avx512 && f.count("avx512_bf16");
+  EXPECT_EQ(got.at("prefill_gemm_quantized"), bf16     ? "panels, avx512-bf16"
+                                              : avx512 ? "panels, avx512 f32"
+                                                       : "sgemm tiles");
+  EXPECT_EQ(got.at("prefill_gemm_f16"), avx512 ? "panels, avx512 f32" : "sgemm tiles");
   EXPECT_EQ(got.at("blas_core").rfind("OpenBLAS ", 0), 0u);
   EXPECT_GT(got.at("blas_core").size(), std::string("OpenBLAS ").size());
 }

@@ -12,6 +12,7 @@
 
 #include "io/error.h"
 #include "io/gguf.h"
+#include "normal_values.h"
 #include "ops/quant.h"
 #include "test_support.h"
 
@@ -23,13 +24,7 @@ const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, D
 const DType kBlockTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                              DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-std::vector<float> normal_values(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing_ops::normal_values;
 
 void put_f16(std::vector<uint8_t>& row, size_t at, float v) {
   uint16_t h = f32_to_f16(v);
@@ -134,6 +129,26 @@ TEST(Quant, SimdDotMatchesReference) {
           double tol = 1e-5 * abs_dot(w, x.data()) + 1e-30;
           ASSERT_NEAR(got, ref, tol) << dtype_name(t) << " " << isa_name(isa) << " n=" << n;
         }
+}
+
+// dot_rows (one check and dispatch per run of rows) gives dot_row's
+// bits for every row, odd row counts and lengths with tails included.
+TEST(Quant, DotRowsEqualsDotRowPerRow) {
+  for (DType t : kAllTypes)
+    for (int64_t n : test_lengths(t)) {
+      const int64_t n_rows = 5, stride = row_bytes(t, n) + 6;  // rows not packed back to back
+      std::vector<uint8_t> rows(static_cast<size_t>(n_rows * stride));
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const std::vector<uint8_t> row = random_row(t, n, uint32_t(11 * n + r));
+        std::copy(row.begin(), row.end(), rows.begin() + r * stride);
+      }
+      const std::vector<float> x = normal_values(n, uint32_t(5 + n));
+      std::vector<float> got(static_cast<size_t>(n_rows));
+      dot_rows(t, rows.data(), stride, n_rows, x.data(), n, got.data());
+      for (int64_t r = 0; r < n_rows; ++r)
+        ASSERT_EQ(got[r], dot_row(t, rows.data() + r * stride, x.data(), n))
+            << dtype_name(t) << " n=" << n << " r=" << r;
+    }
 }
 
 TEST(Quant, DotMatchesDequantizeThenDot) {

@@ -1,0 +1,117 @@
+// Panel GEMMs of prefill (see gemm_panel.h): the scalar twins, the f32 packing and the
+// run-time dispatch.
+#include "ops/gemm_panel.h"
+
+#include <cpuid.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "ops/quant.h"
+
+namespace rhead {
+
+namespace {
+uint32_t bf16_pair(float lo, float hi) { return uint32_t{f32_to_bf16(lo)} | (uint32_t{f32_to_bf16(hi)} << 16); }
+float pair_half(uint32_t p, int i) {
+  const uint32_t bits = i ? (p & 0xffff0000u) : (p << 16);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+}  // namespace
+
+bool cpu_has_bf16_gemm() {
+  static const bool has = [] {
+    if (!cpu_has_isa(KernelISA::AVX512)) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    // CPUID leaf 7, sub-leaf 1: EAX bit 5 is AVX512_BF16.
+    return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5));
+  }();
+  return has;
+}
+
+bool cpu_has_f32_panel_gemm() { return cpu_has_isa(KernelISA::AVX512); }
+
+int64_t f32_activations_size(int64_t T, int64_t K) { return (T + kPanelTokens - 1) / kPanelTokens * K * kPanelTokens; }
+
+void pack_f32_activations(const float* x, int64_t T, int64_t K, float* out) {
+  const int64_t blocks = (T + kPanelTokens - 1) / kPanelTokens;
+  for (int64_t b = 0; b < blocks; ++b) {
+    float* ob = out + b * K * kPanelTokens;
+    for (int64_t j = 0; j < kPanelTokens; ++j) {
+      const int64_t t = b * kPanelTokens + j;
+      for (int64_t k = 0; k < K; ++k) ob[k * kPanelTokens + j] = t < T ? x[t * K + k] : 0.0f;
+    }
+  }
+}
+
+void gemm_f32_panel_ref(const float* xp, int64_t T, int64_t K, const float* panel, int64_t n_rows, float* y,
+                        int64_t ldy) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xb = xp + (t / kPanelTokens) * K * kPanelTokens + t % kPanelTokens;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc = std::fma(xb[k * kPanelTokens], panel[r * K + k], acc);
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
+void gemm_f32_panel(const float* xp, int64_t T, int64_t K, const float* panel, int64_t n_rows, float* y, int64_t ldy) {
+  if (cpu_has_f32_panel_gemm()) return detail::gemm_f32_panel_avx512(xp, T, K, panel, n_rows, y, ldy);
+  gemm_f32_panel_ref(xp, T, K, panel, n_rows, y, ldy);
+}
+
+int64_t bf16_activations_size(int64_t T, int64_t K) {
+  return (T + kPanelTokens - 1) / kPanelTokens * (K / 2) * kPanelTokens;
+}
+
+void pack_bf16_activations_ref(const float* x, int64_t T, int64_t K, uint32_t* out) {
+  const int64_t blocks = (T + kPanelTokens - 1) / kPanelTokens, pairs = K / 2;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t p = 0; p < pairs; ++p)
+      for (int64_t j = 0; j < kPanelTokens; ++j) {
+        const int64_t t = b * kPanelTokens + j;
+        out[(b * pairs + p) * kPanelTokens + j] = t < T ? bf16_pair(x[t * K + 2 * p], x[t * K + 2 * p + 1]) : 0;
+      }
+}
+
+void pack_bf16_panel_row_ref(const float* row, int64_t r, int64_t K, uint32_t* panel) {
+  for (int64_t p = 0; p < K / 2; ++p) panel[r * (K / 2) + p] = bf16_pair(row[2 * p], row[2 * p + 1]);
+}
+
+void gemm_bf16_panel_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                         int64_t ldy) {
+  const int64_t pairs = K / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    const uint32_t* xb = xp + (t / kPanelTokens) * pairs * kPanelTokens + t % kPanelTokens;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < pairs; ++p) {
+        const uint32_t a = xb[p * kPanelTokens], w = panel[r * pairs + p];
+        acc += pair_half(a, 1) * pair_half(w, 1);
+        acc += pair_half(a, 0) * pair_half(w, 0);
+      }
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
+void pack_bf16_activations(const float* x, int64_t T, int64_t K, uint32_t* out) {
+  if (cpu_has_bf16_gemm()) return detail::pack_bf16_activations_avx512(x, T, K, out);
+  pack_bf16_activations_ref(x, T, K, out);
+}
+
+void pack_bf16_panel_row(const float* row, int64_t r, int64_t K, uint32_t* panel) {
+  if (cpu_has_bf16_gemm()) return detail::pack_bf16_panel_row_avx512(row, r, K, panel);
+  pack_bf16_panel_row_ref(row, r, K, panel);
+}
+
+void gemm_bf16_panel(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                     int64_t ldy) {
+  if (cpu_has_bf16_gemm()) return detail::gemm_bf16_panel_avx512(xp, T, K, panel, n_rows, y, ldy);
+  gemm_bf16_panel_ref(xp, T, K, panel, n_rows, y, ldy);
+}
+
+}  // namespace rhead

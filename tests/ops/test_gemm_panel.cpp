@@ -1,0 +1,208 @@
+// Panel GEMMs of prefill: the AVX-512 (BF16) kernels against their scalar twins, the bf16
+// scalar twin against a double-precision product of the bf16-rounded operands, the f32 one
+// against double sums, and matmul's prefill path against matmul_ref (f32 dots).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "io/error.h"
+#include "ops/gemm_panel.h"
+#include "ops/ops.h"
+#include "normal_values.h"
+#include "ops/quant.h"
+
+namespace rhead {
+namespace {
+
+using testing_ops::normal_values;
+
+float bf16_round(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+
+// The panels of a whole matrix [rows][K], packed by `pack_row`.
+template <class PackRow>
+std::vector<uint32_t> panels(const std::vector<float>& w, int64_t rows, int64_t K, PackRow pack_row) {
+  const int64_t n = (rows + kPanelRows - 1) / kPanelRows;
+  std::vector<uint32_t> out(static_cast<size_t>(n * kPanelRows * K / 2), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    pack_row(w.data() + r * K, r % kPanelRows, K, out.data() + (r / kPanelRows) * kPanelRows * K / 2);
+  return out;
+}
+
+TEST(GemmBf16, PackingMatchesScalarTwinBitForBit) {
+  if (!cpu_has_bf16_gemm()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  // Odd shapes (a partial token block, pairs not a multiple of 16) and values that test the
+  // rounding: ties, denormals, infinities, NaN.
+  const int64_t T = 37, K = 2 * 23;
+  std::vector<float> x = normal_values(T * K, 1);
+  const uint32_t specials[] = {0x3f808000u, 0x3f818000u, 0x00000001u, 0x807fffffu,
+                               0x7f800000u, 0xff800000u, 0x7fc00001u, 0x7f7fffffu};
+  for (size_t i = 0; i < std::size(specials); ++i) std::memcpy(&x[i * 13], &specials[i], 4);
+  std::vector<uint32_t> a(static_cast<size_t>(bf16_activations_size(T, K)), 7), b(a.size(), 9);
+  pack_bf16_activations(x.data(), T, K, a.data());
+  pack_bf16_activations_ref(x.data(), T, K, b.data());
+  EXPECT_EQ(a, b);
+  std::vector<uint32_t> pa(static_cast<size_t>(K / 2)), pb(pa.size());
+  for (int64_t t = 0; t < T; ++t) {
+    pack_bf16_panel_row(x.data() + t * K, 0, K, pa.data());
+    pack_bf16_panel_row_ref(x.data() + t * K, 0, K, pb.data());
+    ASSERT_EQ(pa, pb) << "row " << t;
+  }
+  // A pair holds element 2i in its low half.
+  EXPECT_EQ(pb[1] & 0xffffu, f32_to_bf16(x[(T - 1) * K + 2]));
+  EXPECT_EQ(pb[1] >> 16, f32_to_bf16(x[(T - 1) * K + 3]));
+}
+
+TEST(GemmBf16, ScalarTwinIsTheProductOfRoundedOperands) {
+  const int64_t T = 45, K = 96, rows = kPanelRows;
+  const auto x = normal_values(T * K, 2), w = normal_values(rows * K, 3);
+  std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
+  pack_bf16_activations_ref(x.data(), T, K, xp.data());
+  const auto panel = panels(w, rows, K, pack_bf16_panel_row_ref);
+  std::vector<float> y(static_cast<size_t>(T * rows));
+  gemm_bf16_panel_ref(xp.data(), T, K, panel.data(), rows, y.data(), rows);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < rows; ++r) {
+      double exact = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = double(bf16_round(x[t * K + k])) * bf16_round(w[r * K + k]);
+        exact += p;
+        mag += std::fabs(p);
+      }
+      ASSERT_NEAR(y[t * rows + r], exact, 1e-6 * mag) << t << "," << r;
+    }
+}
+
+TEST(GemmBf16, KernelMatchesScalarTwin) {
+  if (!cpu_has_bf16_gemm()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  for (int64_t T : {1, 31, 32, 70}) {
+    for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
+      const int64_t K = 2048 + 66, ldy = n_rows + 5;
+      const auto x = normal_values(T * K, 4), w = normal_values(n_rows * K, 5, 0.05f);
+      std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
+      pack_bf16_activations_ref(x.data(), T, K, xp.data());
+      const auto panel = panels(w, n_rows, K, pack_bf16_panel_row_ref);
+      std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
+      gemm_bf16_panel(xp.data(), T, K, panel.data(), n_rows, got.data(), ldy);
+      gemm_bf16_panel_ref(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < ldy; ++r) {
+          const float g = got[t * ldy + r], e = want[t * ldy + r];
+          if (r >= n_rows) {
+            ASSERT_EQ(g, -1.0f) << "wrote past the panel's rows";
+            continue;
+          }
+          double mag = 0;
+          for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * w[r * K + k]);
+          // Only the f32 summation order may differ (the products are exact).
+          ASSERT_NEAR(g, e, 1e-5 * mag) << "T " << T << " t " << t << " r " << r;
+        }
+    }
+  }
+}
+
+TEST(GemmF32, KernelEqualsScalarTwinAndDoubleSums) {
+  for (int64_t T : {1, 33, 64}) {
+    for (int64_t n_rows : {int64_t{1}, kPanelRows - 5, kPanelRows}) {
+      const int64_t K = 300, ldy = n_rows + 2;
+      const auto x = normal_values(T * K, 8), w = normal_values(kPanelRows * K, 9, 0.05f);
+      std::vector<float> xp(static_cast<size_t>(f32_activations_size(T, K)), 5.0f);
+      pack_f32_activations(x.data(), T, K, xp.data());
+      std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
+      gemm_f32_panel(xp.data(), T, K, w.data(), n_rows, got.data(), ldy);
+      gemm_f32_panel_ref(xp.data(), T, K, w.data(), n_rows, want.data(), ldy);
+      // One fused multiply-add per term in k order on both sides: the same bits.
+      ASSERT_EQ(got, want) << "T " << T << " rows " << n_rows;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < ldy; ++r) {
+          if (r >= n_rows) {
+            ASSERT_EQ(got[t * ldy + r], -1.0f) << "wrote past the panel's rows";
+            continue;
+          }
+          double exact = 0, mag = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            exact += double(x[t * K + k]) * w[r * K + k];
+            mag += std::fabs(double(x[t * K + k]) * w[r * K + k]);
+          }
+          ASSERT_NEAR(got[t * ldy + r], exact, 1e-6 * mag) << t << "," << r;
+        }
+    }
+  }
+}
+
+// matmul's prefill path (T >= 4): f16 weights within f32 rounding of f32 dots, q8_0 weights
+// within bf16's rounding where the CPU takes the bf16 GEMM.
+TEST(GemmPanel, MatmulPrefillCloseToF32Dots) {
+  const int64_t rows = 50, cols = 256, T = 40;
+  const auto src = normal_values(rows * cols, 6, 0.02f), x = normal_values(T * cols, 7);
+  for (DType t : {DType::F16, DType::Q8_0}) {
+    std::vector<uint8_t> bytes(static_cast<size_t>(rows * row_bytes(t, cols)));
+    for (int64_t r = 0; r < rows; ++r)
+      quantize_row(t, src.data() + r * cols, bytes.data() + r * row_bytes(t, cols), cols);
+    Weight w;
+    w.type = t;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = bytes.data();
+    std::vector<float> got(static_cast<size_t>(T * rows)), want(got.size());
+    matmul(w, x.data(), T, got.data());
+    matmul_ref(w, x.data(), T, want.data());
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err = std::max(err, double(std::fabs(got[i] - want[i])));
+      norm = std::max(norm, double(std::fabs(want[i])));
+    }
+    // bf16 keeps 8 significant bits: about 0.4% per operand, averaged over 256 products.
+    EXPECT_LT(err, (t == DType::F16 ? 1e-5 : 0.01) * norm) << dtype_name(t);
+    EXPECT_GT(norm, 0.05);
+  }
+}
+
+// A group of matmuls sharing x (mixed weight types, some through the panel GEMMs, F32 through
+// sgemm) gives the bits of one matmul each, on the decode and on the prefill path.
+TEST(MatmulGroup, EqualsOneMatmulEach) {
+  const int64_t cols = 512;
+  const DType types[] = {DType::Q8_0, DType::F16, DType::F32, DType::Q4_K};
+  const int64_t rows[] = {100, 37, 64, 300};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<Weight> ws;
+  for (size_t i = 0; i < std::size(types); ++i) {
+    const auto src = normal_values(rows[i] * cols, 20 + uint32_t(i), 0.02f);
+    bytes.emplace_back(static_cast<size_t>(rows[i] * row_bytes(types[i], cols)));
+    for (int64_t r = 0; r < rows[i]; ++r)
+      quantize_row(types[i], src.data() + r * cols, bytes.back().data() + r * row_bytes(types[i], cols), cols);
+  }
+  for (size_t i = 0; i < std::size(types); ++i) {
+    Weight w;
+    w.type = types[i];
+    w.rows = rows[i];
+    w.cols = cols;
+    w.data = bytes[i].data();
+    ws.push_back(w);
+  }
+  for (int64_t T : {1, 3, 40}) {
+    const auto x = normal_values(T * cols, 30 + uint32_t(T));
+    std::vector<std::vector<float>> got, want;
+    std::vector<MatmulJob> jobs;
+    for (const Weight& w : ws) {
+      got.emplace_back(static_cast<size_t>(T * w.rows), -1.0f);
+      want.emplace_back(static_cast<size_t>(T * w.rows), -2.0f);
+      matmul(w, x.data(), T, want.back().data());
+    }
+    for (size_t i = 0; i < ws.size(); ++i) jobs.push_back({&ws[i], got[i].data()});
+    matmul_group(jobs, x.data(), T);
+    for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(got[i], want[i]) << dtype_name(types[i]) << " T " << T;
+  }
+  Weight narrow = ws[0];
+  narrow.cols = 256;
+  std::vector<float> y(1000);
+  const std::vector<float> x(cols, 1.0f);
+  const MatmulJob mixed[] = {{&ws[0], y.data()}, {&narrow, y.data()}};
+  EXPECT_THROW(matmul_group(mixed, x.data(), 1), Error);
+}
+
+}  // namespace
+}  // namespace rhead
