@@ -116,6 +116,19 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
+// The partial results of the split-key row kernel, one entry per (row, head, split), which
+// the combine kernel joins.
+struct SplitParts {
+  float* m;
+  float* l;
+  float* acc;  // [..., hd]
+  int32_t* arg;
+  float* span;
+  float* sink;      // score of position 0 (-inf when not visible or not in the split)
+  int32_t* tk_pos;  // [..., top_k]
+  float* tk_s;
+};
+
 // ---------------------------------------------------------------------------------------
 // Row kernel: grid (n_split, n_kv_head * n_head_chunks, n_rows), kThreads threads.
 struct RowParams {
@@ -135,14 +148,7 @@ struct RowParams {
   int top_k;
   int64_t span_begin, span_end;
   // partials, indexed ((row * n_head + h) * n_split + split)
-  float* part_m;
-  float* part_l;
-  float* part_acc;  // [... , hd]
-  int32_t* part_arg;
-  float* part_span;
-  float* part_sink;      // score of position 0 (-inf when not visible or not in the split)
-  int32_t* part_tk_pos;  // [..., top_k]
-  float* part_tk_s;
+  SplitParts part;  // written here, read by the combine kernel
 };
 
 template <typename KT>
@@ -224,16 +230,16 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
         int64_t cj;
         warp_best_of(srow, n, j0, lane, cs, cj);
         if (lane == 0) {
-          p.part_tk_pos[pi * p.top_k + r] = static_cast<int32_t>(cj);
-          p.part_tk_s[pi * p.top_k + r] = cs;
+          p.part.tk_pos[pi * p.top_k + r] = static_cast<int32_t>(cj);
+          p.part.tk_s[pi * p.top_k + r] = cs;
           if (cj >= 0) srow[cj - j0] = kNegInf;
         }
         __syncwarp();
       }
       if (lane == 0)
         for (int r = 0; r < p.top_k; ++r) {
-          const int32_t cj = p.part_tk_pos[pi * p.top_k + r];
-          if (cj >= 0) srow[cj - j0] = p.part_tk_s[pi * p.top_k + r];
+          const int32_t cj = p.part.tk_pos[pi * p.top_k + r];
+          if (cj >= 0) srow[cj - j0] = p.part.tk_s[pi * p.top_k + r];
         }
       __syncwarp();
     }
@@ -249,12 +255,12 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
     l = warp_sum(l);
     span = warp_sum(span);
     if (lane == 0) {
-      p.part_m[pi] = m;
-      p.part_l[pi] = l;
+      p.part.m[pi] = m;
+      p.part.l[pi] = l;
       if (p.probes) {
-        p.part_arg[pi] = static_cast<int32_t>(bj);
-        p.part_span[pi] = span;
-        p.part_sink[pi] = s0;
+        p.part.arg[pi] = static_cast<int32_t>(bj);
+        p.part.span[pi] = span;
+        p.part.sink[pi] = s0;
       }
     }
   }
@@ -282,7 +288,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
     const int g = idx / hd, d = idx % hd;
     float s = 0.0f;
     for (int jp = 0; jp < jparts; ++jp) s += accp[(jp * kMaxGroup + g) * hd + d];
-    p.part_acc[(part_base + static_cast<size_t>(g) * p.n_split) * hd + d] = s;
+    p.part.acc[(part_base + static_cast<size_t>(g) * p.n_split) * hd + d] = s;
   }
 }
 
@@ -293,14 +299,7 @@ struct CombineParams {
   const int32_t* rows;
   const uint8_t* overrides;
   const float* head_means;  // [n_head, hd] or null
-  const float* part_m;
-  const float* part_l;
-  const float* part_acc;
-  const int32_t* part_arg;
-  const float* part_span;
-  const float* part_sink;
-  const int32_t* part_tk_pos;
-  const float* part_tk_s;
+  SplitParts part;
   float* out;        // [T, n_head, hd]
   int32_t* out_arg;  // [n_rows, n_head]
   float* out_arg_w;
@@ -314,10 +313,10 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
   const int row = blockIdx.x, h = blockIdx.y;
   const size_t base = (static_cast<size_t>(row) * p.n_head + h) * p.n_split;
   float M = kNegInf;
-  for (int s = 0; s < p.n_split; ++s) M = fmaxf(M, p.part_m[base + s]);
+  for (int s = 0; s < p.n_split; ++s) M = fmaxf(M, p.part.m[base + s]);
   float L = 0.0f;
   for (int s = 0; s < p.n_split; ++s)
-    if (p.part_m[base + s] != kNegInf) L += p.part_l[base + s] * expf(p.part_m[base + s] - M);
+    if (p.part.m[base + s] != kNegInf) L += p.part.l[base + s] * expf(p.part.m[base + s] - M);
   const float inv_l = 1.0f / L;
   const HeadOverride ov = p.overrides ? static_cast<HeadOverride>(p.overrides[h]) : HeadOverride::none;
   const int64_t t = p.rows[row];
@@ -328,7 +327,7 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
         o = p.head_means[h * p.hd + d];
       } else if (ov != HeadOverride::zero) {
         for (int s = 0; s < p.n_split; ++s)
-          if (p.part_m[base + s] != kNegInf) o += p.part_acc[(base + s) * p.hd + d] * expf(p.part_m[base + s] - M);
+          if (p.part.m[base + s] != kNegInf) o += p.part.acc[(base + s) * p.hd + d] * expf(p.part.m[base + s] - M);
         o *= inv_l;
       }
       p.out[(t * p.n_head + h) * p.hd + d] = o;
@@ -339,11 +338,11 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
   int32_t arg = -1;
   float span = 0.0f, sink = 0.0f;
   for (int s = 0; s < p.n_split; ++s) {
-    const float ms = p.part_m[base + s];
+    const float ms = p.part.m[base + s];
     if (ms == kNegInf) continue;
-    if (arg < 0 && ms == M) arg = p.part_arg[base + s];
-    span += p.part_span[base + s] * expf(ms - M);
-    if (p.part_sink[base + s] != kNegInf) sink = expf(p.part_sink[base + s] - M) * inv_l;
+    if (arg < 0 && ms == M) arg = p.part.arg[base + s];
+    span += p.part.span[base + s] * expf(ms - M);
+    if (p.part.sink[base + s] != kNegInf) sink = expf(p.part.sink[base + s] - M) * inv_l;
   }
   p.out_arg[oi] = arg;
   p.out_arg_w[oi] = inv_l;  // the argmax scores M: weight exp(0) / L
@@ -356,9 +355,9 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
       float bs = kNegInf;
       int64_t bj = -1;
       for (int c = 0; c < p.n_split * k; ++c) {
-        const int32_t j = p.part_tk_pos[base * k + c];
-        if (j < 0 || p.part_m[base + c / k] == kNegInf) continue;
-        const float s = p.part_tk_s[base * k + c];
+        const int32_t j = p.part.tk_pos[base * k + c];
+        if (j < 0 || p.part.m[base + c / k] == kNegInf) continue;
+        const float s = p.part.tk_s[base * k + c];
         // Positions are unique among the candidates: one taken in an earlier round is skipped.
         if (better(s, j, bs, bj)) {
           bool taken = false;
@@ -850,14 +849,14 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
   rp.top_k = top_k;
   rp.span_begin = pr.span_mass ? pr.span_begin : 0;
   rp.span_end = pr.span_mass ? pr.span_end : 0;
-  rp.part_m = sc.part_m.get<float>(n_part);
-  rp.part_l = sc.part_l.get<float>(n_part);
-  rp.part_acc = sc.part_acc.get<float>(n_part * hd);
-  rp.part_arg = sc.part_arg.get<int32_t>(n_part);
-  rp.part_span = sc.part_span.get<float>(n_part);
-  rp.part_sink = sc.part_sink.get<float>(n_part);
-  rp.part_tk_pos = sc.part_tk_pos.get<int32_t>(n_part * std::max(1, top_k));
-  rp.part_tk_s = sc.part_tk_s.get<float>(n_part * std::max(1, top_k));
+  rp.part.m = sc.part_m.get<float>(n_part);
+  rp.part.l = sc.part_l.get<float>(n_part);
+  rp.part.acc = sc.part_acc.get<float>(n_part * hd);
+  rp.part.arg = sc.part_arg.get<int32_t>(n_part);
+  rp.part.span = sc.part_span.get<float>(n_part);
+  rp.part.sink = sc.part_sink.get<float>(n_part);
+  rp.part.tk_pos = sc.part_tk_pos.get<int32_t>(n_part * std::max(1, top_k));
+  rp.part.tk_s = sc.part_tk_s.get<float>(n_part * std::max(1, top_k));
   const int jparts = hd >= kThreads ? 1 : kThreads / hd;
   const size_t smem =
       (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
@@ -886,14 +885,7 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
   cp.rows = rp.rows;
   cp.overrides = dh.overrides;
   cp.head_means = dh.head_means;
-  cp.part_m = rp.part_m;
-  cp.part_l = rp.part_l;
-  cp.part_acc = rp.part_acc;
-  cp.part_arg = rp.part_arg;
-  cp.part_span = rp.part_span;
-  cp.part_sink = rp.part_sink;
-  cp.part_tk_pos = rp.part_tk_pos;
-  cp.part_tk_s = rp.part_tk_s;
+  cp.part = rp.part;
   cp.out = a.out;
   const size_t n_out = static_cast<size_t>(n_rows) * a.n_head;
   cp.out_arg = sc.out_arg.get<int32_t>(n_out);
