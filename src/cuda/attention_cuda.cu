@@ -823,40 +823,40 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
   for (int32_t t : rows) max_pos = std::max<int64_t>(max_pos, a.pos0 + t);
   const int n_split = static_cast<int>((max_pos + 1 + kSplitKeys - 1) / kSplitKeys);
   const size_t n_part = static_cast<size_t>(n_rows) * a.n_head * n_split;
-  RowParams rp{};
-  rp.q = a.q;
-  rp.k = a.k;
-  rp.v = a.v;
-  rp.head_stride = a.kv_head_stride;
-  rp.rows = upload(sc.rows, rows.data(), rows.size(), stream);
-  rp.pos0 = a.pos0;
-  rp.n_head = a.n_head;
-  rp.n_kv_head = a.n_kv_head;
-  rp.hd = hd;
-  rp.group = group;
-  rp.n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
-  int lpk = 1;
-  while (lpk * 8 < hd) lpk *= 2;
-  rp.lanes_per_key = lpk;
-  rp.n_split = n_split;
-  rp.window = a.window;
-  rp.head_sink = a.head_sink;
-  rp.head_window = dh.head_window;
-  rp.overrides = dh.overrides;
-  rp.scale = dh.scale;
-  rp.softcap = a.softcap;
-  rp.probes = want_probes;
-  rp.top_k = top_k;
-  rp.span_begin = pr.span_mass ? pr.span_begin : 0;
-  rp.span_end = pr.span_mass ? pr.span_end : 0;
-  rp.part.m = sc.part_m.get<float>(n_part);
-  rp.part.l = sc.part_l.get<float>(n_part);
-  rp.part.acc = sc.part_acc.get<float>(n_part * hd);
-  rp.part.arg = sc.part_arg.get<int32_t>(n_part);
-  rp.part.span = sc.part_span.get<float>(n_part);
-  rp.part.sink = sc.part_sink.get<float>(n_part);
-  rp.part.tk_pos = sc.part_tk_pos.get<int32_t>(n_part * std::max(1, top_k));
-  rp.part.tk_s = sc.part_tk_s.get<float>(n_part * std::max(1, top_k));
+  int lanes_per_key = 1;
+  while (lanes_per_key * 8 < hd) lanes_per_key *= 2;
+  const int top_k_slots = std::max(1, top_k);
+  const RowParams rp{.q = a.q,
+                     .k = a.k,
+                     .v = a.v,
+                     .head_stride = a.kv_head_stride,
+                     .rows = upload(sc.rows, rows.data(), rows.size(), stream),
+                     .pos0 = a.pos0,
+                     .n_head = a.n_head,
+                     .n_kv_head = a.n_kv_head,
+                     .hd = hd,
+                     .group = group,
+                     .n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup,
+                     .lanes_per_key = lanes_per_key,
+                     .n_split = n_split,
+                     .window = a.window,
+                     .head_sink = a.head_sink,
+                     .head_window = dh.head_window,
+                     .overrides = dh.overrides,
+                     .scale = dh.scale,
+                     .softcap = a.softcap,
+                     .probes = want_probes,
+                     .top_k = top_k,
+                     .span_begin = pr.span_mass ? pr.span_begin : 0,
+                     .span_end = pr.span_mass ? pr.span_end : 0,
+                     .part = {.m = sc.part_m.get<float>(n_part),
+                              .l = sc.part_l.get<float>(n_part),
+                              .acc = sc.part_acc.get<float>(n_part * hd),
+                              .arg = sc.part_arg.get<int32_t>(n_part),
+                              .span = sc.part_span.get<float>(n_part),
+                              .sink = sc.part_sink.get<float>(n_part),
+                              .tk_pos = sc.part_tk_pos.get<int32_t>(n_part * top_k_slots),
+                              .tk_s = sc.part_tk_s.get<float>(n_part * top_k_slots)}};
   const int jparts = hd >= kThreads ? 1 : kThreads / hd;
   const size_t smem =
       (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
@@ -875,25 +875,24 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
     attention_rows_kernel<float><<<grid, kThreads, smem, stream>>>(rp);
   RHEAD_CUDA_LAUNCHED("attention_rows_kernel");
 
-  CombineParams cp{};
-  cp.n_head = a.n_head;
-  cp.hd = hd;
-  cp.n_split = n_split;
-  cp.top_k = top_k;
-  cp.write_out = !flash;
-  cp.probes = want_probes;
-  cp.rows = rp.rows;
-  cp.overrides = dh.overrides;
-  cp.head_means = dh.head_means;
-  cp.part = rp.part;
-  cp.out = a.out;
   const size_t n_out = static_cast<size_t>(n_rows) * a.n_head;
-  cp.out_arg = sc.out_arg.get<int32_t>(n_out);
-  cp.out_arg_w = sc.out_arg_w.get<float>(n_out);
-  cp.out_span = sc.out_span.get<float>(n_out);
-  cp.out_sink = sc.out_sink.get<float>(n_out);
-  cp.out_tk_pos = sc.out_tk_pos.get<int32_t>(n_out * std::max(1, top_k));
-  cp.out_tk_w = sc.out_tk_w.get<float>(n_out * std::max(1, top_k));
+  const CombineParams cp{.n_head = a.n_head,
+                         .hd = hd,
+                         .n_split = n_split,
+                         .top_k = top_k,
+                         .write_out = !flash,
+                         .probes = want_probes,
+                         .rows = rp.rows,
+                         .overrides = dh.overrides,
+                         .head_means = dh.head_means,
+                         .part = rp.part,
+                         .out = a.out,
+                         .out_arg = sc.out_arg.get<int32_t>(n_out),
+                         .out_arg_w = sc.out_arg_w.get<float>(n_out),
+                         .out_span = sc.out_span.get<float>(n_out),
+                         .out_sink = sc.out_sink.get<float>(n_out),
+                         .out_tk_pos = sc.out_tk_pos.get<int32_t>(n_out * top_k_slots),
+                         .out_tk_w = sc.out_tk_w.get<float>(n_out * top_k_slots)};
   attention_combine_kernel<<<dim3(n_rows, a.n_head), kThreads, 0, stream>>>(cp);
   RHEAD_CUDA_LAUNCHED("attention_combine_kernel");
   return cp;
