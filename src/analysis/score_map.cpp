@@ -25,12 +25,6 @@ std::size_t ScoreMap::test_count() const {
 
 namespace {
 
-// The qrhead method's file holds calibrated scores, which go below 0; every other score file
-// (the copy score and the synthetic detectors) holds scores in [0, kMaxHeadScore].
-bool holds_signed_scores(const std::string& where) {
-  return fs::path(where).filename() == std::string("head_score.") + kQrheadScoreFileMethod + ".json";
-}
-
 // "head_score.<method>.json" -> method; any other name holds the copy score.
 std::string method_of_score_file(const std::string& where) {
   const std::string name = fs::path(where).filename().string();
@@ -44,7 +38,10 @@ std::string method_of_score_file(const std::string& where) {
 }  // namespace
 
 ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::string& where) {
-  const double lowest = holds_signed_scores(where) ? -kMaxHeadScore : 0.0;
+  // The qrhead method's file holds calibrated scores, which go below 0; every other score file
+  // (the copy score and the synthetic detectors) holds scores in [0, kMaxHeadScore].
+  const std::string method = method_of_score_file(where);
+  const double lowest = method == kQrheadScoreFileMethod ? -kMaxHeadScore : 0.0;
   if (!doc.is_object()) fail(where, "expected a JSON object {\"<layer>-<head>\": [scores...]}");
   if (doc.empty()) fail(where, "no heads in the score file");
   std::vector<std::pair<HeadId, const nlohmann::json*>> entries;
@@ -60,7 +57,7 @@ ScoreMap score_map_from_reference_json(const nlohmann::json& doc, const std::str
   ScoreMap map;
   map.source = where;
   map.label = fs::path(where).stem().string();
-  map.method = method_of_score_file(where);
+  map.method = method;
   map.n_layer = max_layer + 1;
   map.n_head = max_head + 1;
   check_head_grid(map.n_layer, map.n_head, where);
