@@ -142,6 +142,10 @@ struct RowParams : FlashPrefillArgs {
   int64_t span_begin = 0, span_end = 0;
   // partials, indexed ((row * n_head + h) * n_split + split)
   SplitParts part;  // written here, read by the combine kernel
+  // Per-key weight probes: exp(s_j - m of j's split) of keys j < key_len, at
+  // key_w[(row * n_head + h) * key_len + j] (zeroed before; the combine normalizes them).
+  float* key_w = nullptr;
+  int64_t key_len = 0;
 };
 
 template <typename KT>
@@ -243,6 +247,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
       l += w;
       const int64_t j = j0 + jl;
       if (j >= p.span_begin && j < p.span_end) span += w;
+      if (j < p.key_len) p.key_w[(static_cast<size_t>(row) * p.n_head + h0 + g) * p.key_len + j] = w;
       srow[jl] = w;
     }
     l = warp_sum(l);
@@ -300,6 +305,8 @@ struct CombineParams {
   float* out_sink;
   int32_t* out_tk_pos;  // [n_rows, n_head, top_k]
   float* out_tk_w;
+  float* key_w;  // RowParams::key_w, normalized here in place
+  int64_t key_len;
 };
 
 __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombineParams p) {
@@ -324,6 +331,16 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
         o *= inv_l;
       }
       p.out[(t * p.n_head + h) * p.hd + d] = o;
+    }
+  }
+  if (p.probes && p.key_len > 0) {
+    // Key j's weight: exp(s_j - m of its split) * exp(m of its split - M) / L; keys past the
+    // row's position were never written (0), nor were splits past the last row's.
+    float* w = p.key_w + (static_cast<size_t>(row) * p.n_head + h) * p.key_len;
+    for (int64_t j = threadIdx.x; j < p.key_len; j += kThreads) {
+      const int64_t s = j / kSplitKeys;
+      const float ms = s < p.n_split ? p.part.m[base + s] : kNegInf;
+      w[j] = ms == kNegInf ? 0.0f : w[j] * expf(ms - M) * inv_l;
     }
   }
   if (!p.probes || threadIdx.x != 0) return;
@@ -753,7 +770,7 @@ T* upload(Scratch& s, const T* host, size_t n, cudaStream_t stream) {
 void AttentionScratch::release() {
   for (Scratch* s :
        {&rows, &overrides, &head_window, &head_means, &part_m, &part_l, &part_acc, &part_arg, &part_span, &part_sink,
-        &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w, &out_span, &out_sink, &out_tk_pos, &out_tk_w})
+        &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w, &out_span, &out_sink, &out_tk_pos, &out_tk_w, &key_w})
     s->release();
 }
 
@@ -835,6 +852,12 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
   rp.top_k = top_k;
   rp.span_begin = pr.span_mass ? pr.span_begin : 0;
   rp.span_end = pr.span_mass ? pr.span_end : 0;
+  if (want_probes && pr.key_weights) {
+    rp.key_len = pr.key_weights_len;
+    const size_t n_w = static_cast<size_t>(n_rows) * a.n_head * rp.key_len;
+    rp.key_w = sc.key_w.get<float>(n_w);
+    RHEAD_CUDA_CHECK(cudaMemsetAsync(rp.key_w, 0, n_w * sizeof(float), stream));
+  }
   rp.part = {.m = sc.part_m.get<float>(n_part),
              .l = sc.part_l.get<float>(n_part),
              .acc = sc.part_acc.get<float>(n_part * hd),
@@ -878,7 +901,9 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
                          .out_span = sc.out_span.get<float>(n_out),
                          .out_sink = sc.out_sink.get<float>(n_out),
                          .out_tk_pos = sc.out_tk_pos.get<int32_t>(n_out * top_k_slots),
-                         .out_tk_w = sc.out_tk_w.get<float>(n_out * top_k_slots)};
+                         .out_tk_w = sc.out_tk_w.get<float>(n_out * top_k_slots),
+                         .key_w = rp.key_w,
+                         .key_len = rp.key_len};
   attention_combine_kernel<<<dim3(n_rows, a.n_head), kThreads, 0, stream>>>(cp);
   RHEAD_CUDA_LAUNCHED("attention_combine_kernel");
   return cp;
@@ -900,6 +925,10 @@ void copy_probes_back(const AttentionArgs& a, const CombineParams& cp, const std
     RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_pos.data(), cp.out_tk_pos, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
     RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_w.data(), cp.out_tk_w, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
   }
+  std::vector<float> key_w(cp.key_w ? n_out * cp.key_len : 0);
+  if (cp.key_w)
+    RHEAD_CUDA_CHECK(
+        cudaMemcpyAsync(key_w.data(), cp.key_w, key_w.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
   RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (int r = 0; r < n_rows; ++r) {
     const int32_t slot = a.obs_slot[rows[r]];
@@ -915,6 +944,9 @@ void copy_probes_back(const AttentionArgs& a, const CombineParams& cp, const std
         pr.topk[idx * top_k + i] = tk_pos[src * top_k + i];
         pr.topk_weight[idx * top_k + i] = tk_w[src * top_k + i];
       }
+      if (cp.key_w)
+        std::copy_n(key_w.data() + src * cp.key_len, cp.key_len,
+                    pr.key_weights + (slot * pr.key_weights_stride + h) * pr.key_weights_len);
     }
   }
 }
@@ -942,11 +974,10 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
   if (a.kv_heads) throw Error("CUDA attention reads the whole KV cache, not the compacted layout");
   const int64_t T = a.n_tokens;
   const AttentionProbeOut& pr = a.probes;
-  const bool want_probes =
-      a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass || (pr.top_k > 0 && pr.topk));
+  const bool want_probes = a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass ||
+                                          (pr.top_k > 0 && pr.topk) || (pr.key_weights && pr.key_weights_len > 0));
   const int top_k = want_probes && pr.topk ? pr.top_k : 0;
   if (top_k > kMaxTopK) throw Error("CUDA attention: top-k probes are limited to " + std::to_string(kMaxTopK));
-  if (pr.key_weights) throw Error("CUDA attention: per-key weight probes (qrhead) run on the CPU backend only");
 
   DeviceHeads dh;
   dh.overrides =
