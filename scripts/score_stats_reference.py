@@ -17,7 +17,8 @@ product, numpy.percentile, top-K by a lexicographic sort, Jaccard from set-membe
 products; heads tied with the K-th score share its remaining places); the resampling plan is
 the same splitmix64 stream rhead draws from, so both sides resample the same clusters. It adds
 each head's prediction interval for the mean of a grid of as many other needle sets (the mean
-of the per-set means -/+ t x their standard deviation x sqrt(1/G + 1/G), clipped to [0, 1]),
+of the per-set means -/+ t x sqrt(max(their variance, the mean sampling variance of a set's
+mean) x (1/G + 1/G)), clipped to [0, 1]),
 with the Student t quantile found by integrating the t density numerically (Simpson's rule,
 math.gamma for the constant) and bisecting, and a table of t quantiles for rhead's series.
 """
@@ -172,6 +173,9 @@ def head_stats_reference(out):
         fires = rng.random(len(tests)) < [0, 0, 0.2, 0.5, 0.9, 0.9, 0.6, 0.3][h]
         scores[h] = np.where(fires, np.round(rng.random(len(tests)), 3), 0.0)
     scores[6] = scores[5]  # an exact tie: broken by index on both sides
+    # A needle-set effect: head 7 copies 0.9 in every test of set 0, so its set means differ more
+    # than their sampling variance explains (the between-set term of the prediction interval).
+    scores[7, [n == 0 for n, _ in tests]] = 0.9
     replicates, seed, level = 400, 11, 0.95
     ks = [("5", 5), ("10", 8), ("20", 8), ("5%", 1)]
 
@@ -186,12 +190,17 @@ def head_stats_reference(out):
     means = (weights[valid] @ scores.T) / total[valid, None]  # [valid replicate, head]
     point = scores.mean(axis=1)
     lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
-    # Prediction interval for the mean of G other needle sets: each set's mean is one observation.
+    # Prediction interval for the mean of G other needle sets: each set's mean is one observation;
+    # its variance is the larger of the between-set variance and the mean sampling variance of a
+    # set's mean (per set: variance of its scores over its tests, sets with two tests or more).
     sets = sorted(set(needle_idx.tolist()))
     set_means = np.stack([scores[:, needle_idx == g].mean(axis=1) for g in sets], axis=1)  # [head, set]
+    sampling = np.stack([scores[:, needle_idx == g].var(axis=1, ddof=1) / (needle_idx == g).sum()
+                         for g in sets if (needle_idx == g).sum() >= 2], axis=1).mean(axis=1)
     g = len(sets)
     t_pred = t_quantile((1 + level) / 2, g - 1)
-    half = t_pred * set_means.std(axis=1, ddof=1) * math.sqrt(1 / g + 1 / g)
+    var = np.maximum(set_means.var(axis=1, ddof=1), sampling)
+    half = t_pred * np.sqrt(var * (1 / g + 1 / g))
     pred_lo = np.clip(set_means.mean(axis=1) - half, 0, 1)
     pred_hi = np.clip(set_means.mean(axis=1) + half, 0, 1)
     p_top, jac = {}, {}

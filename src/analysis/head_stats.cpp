@@ -68,16 +68,33 @@ double percentile_sorted(const std::vector<double>& sorted, double p) {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
 }
 
-PredictionInterval predict_interval(const std::vector<double>& set_means, int new_sets, double level) {
-  const auto g = static_cast<int>(set_means.size());
+PredictionInterval predict_interval(const std::vector<std::vector<double>>& set_scores, int new_sets, double level) {
+  const auto g = static_cast<int>(set_scores.size());
   if (g < 2 || new_sets < 1) return {};
-  double center = 0;
-  for (double m : set_means) center += m;
-  center /= g;
+  const auto mean_of = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum / static_cast<double>(v.size());
+  };
+  std::vector<double> means;
+  double sampling = 0;  // summed variance of a set's mean, over the sets with two tests or more
+  int sampled = 0;
+  for (const auto& scores : set_scores) {
+    if (scores.empty()) throw Error("prediction interval: a needle set without tests");
+    const double m = mean_of(scores);
+    means.push_back(m);
+    if (scores.size() < 2) continue;
+    double squares = 0;
+    for (double x : scores) squares += (x - m) * (x - m);
+    const auto n = static_cast<double>(scores.size());
+    sampling += squares / (n - 1) / n;
+    ++sampled;
+  }
+  const double center = mean_of(means);
   double squares = 0;
-  for (double m : set_means) squares += (m - center) * (m - center);
-  const double sd = std::sqrt(squares / (g - 1));
-  const double half = student_t_quantile(0.5 + level / 2, g - 1) * sd * std::sqrt(1.0 / g + 1.0 / new_sets);
+  for (double m : means) squares += (m - center) * (m - center);
+  const double var = std::max(squares / (g - 1), sampled ? sampling / sampled : 0.0);
+  const double half = student_t_quantile(0.5 + level / 2, g - 1) * std::sqrt(var * (1.0 / g + 1.0 / new_sets));
   return {std::clamp(center - half, 0.0, 1.0), std::clamp(center + half, 0.0, 1.0)};
 }
 
@@ -173,19 +190,12 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
     }
   }
 
-  // The prediction intervals: per head, its mean over the counted tests of each needle set.
-  std::vector<double> set_count(n_needles, 0.0), set_sum(static_cast<std::size_t>(n_needles) * n_heads, 0.0);
-  for (int i = 0; i < n_needles; ++i)
-    for (int j = 0; j < n_lengths; ++j) {
-      const std::size_t c = static_cast<std::size_t>(i) * n_lengths + j;
-      set_count[i] += cell_count[c];
-      for (std::size_t h = 0; h < n_heads; ++h) set_sum[i * n_heads + h] += cell_sum[c * n_heads + h];
-    }
+  // The prediction intervals, from each head's scores per needle set.
   if (n_needles >= 2) {
     s.predict_sets = n_needles;
     s.predict_t = student_t_quantile(0.5 + level / 2, n_needles - 1);
   }
-  std::vector<double> set_means(n_needles);
+  std::vector<std::vector<double>> set_scores(n_needles);
 
   const double tail = (1.0 - level) / 2.0;
   for (std::size_t h = 0; h < n_heads; ++h) {
@@ -197,8 +207,9 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
     std::sort(r.begin(), r.end());
     u.ci_low = r.empty() ? u.mean : percentile_sorted(r, tail);
     u.ci_high = r.empty() ? u.mean : percentile_sorted(r, 1.0 - tail);
-    for (int i = 0; i < n_needles; ++i) set_means[i] = set_sum[i * n_heads + h] / set_count[i];
-    const PredictionInterval pi = predict_interval(set_means, s.predict_sets, level);
+    for (auto& v : set_scores) v.clear();
+    for (std::size_t t = 0; t < tests.size(); ++t) set_scores[needle_index[tests[t].needle]].push_back(map.lists[h][t]);
+    const PredictionInterval pi = predict_interval(set_scores, s.predict_sets, level);
     u.predict_low = pi.low;
     u.predict_high = pi.high;
     for (std::size_t k = 0; k < top_ks.size(); ++k)
@@ -235,10 +246,12 @@ const char* kScheme =
     "and a head's replicate score is the weighted mean over the counted tests; percentile interval";
 const char* kPredictionScheme =
     "prediction interval for the mean of an independent grid of G other needle sets with the same lengths "
-    "and depths, G = the needle sets holding counted tests here (prediction.needle_sets): with m_g the "
-    "head's mean over the counted tests of needle set g, each set one observation, mean(m_g) -/+ t x "
-    "sd(m_g) x sqrt(1/G + 1/G), t = prediction.t, the Student t quantile (1 + level)/2 with G - 1 degrees "
-    "of freedom, sd with divisor G - 1; clipped to [0, 1]; null with fewer than two needle sets";
+    "and depths, G = the needle sets holding counted tests here (prediction.needle_sets); each set's mean "
+    "m_g over its counted tests is one observation: s_b^2 = variance of the m_g (divisor G - 1), v = mean "
+    "over the sets with two or more tests of (variance of its scores) / (its tests), mean(m_g) -/+ t x "
+    "sqrt(max(s_b^2, v) x 2/G), "
+    "t = prediction.t, the Student t quantile (1 + level)/2 with G - 1 degrees of freedom; "
+    "clipped to [0, 1]; null with fewer than two needle sets";
 
 json nan_as_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 

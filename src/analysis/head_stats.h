@@ -85,15 +85,20 @@ double jaccard(const std::vector<int>& a, const std::vector<int>& b);
 // statistics (position p * (n - 1)); NaN when empty.
 double percentile_sorted(const std::vector<double>& sorted, double p);
 
-// A prediction interval at `level` for the mean of `new_sets` new needle sets, from the head's
-// mean over each of G needle sets (`set_means`, G >= 2), each set one observation:
-//   center = mean of the set means, s = their sample standard deviation (G - 1 divisor),
-//   center -/+ t_{(1 + level) / 2, G - 1} * s * sqrt(1 / G + 1 / new_sets),
-// clipped to [0, 1]. NaN bounds when G < 2. docs/head_stats.md explains the choice.
+// A prediction interval at `level` for the mean of `new_sets` new needle sets, from a head's
+// scores in each of G needle sets (`set_scores[g]`, the counted tests of set g; G >= 2), each
+// set's mean m_g one observation (docs/head_stats.md):
+//   s_b^2 = sample variance of the m_g (divisor G - 1), the spread between sets;
+//   v     = mean over the sets with >= 2 tests of (sample variance of its scores) / (its tests),
+//           the sampling variance of one set's mean; a set mean varies at least this much;
+//   var   = max(s_b^2, v)   (= tau^2 + v with the between-set variance tau^2 = max(0, s_b^2 - v));
+//   mean(m_g) -/+ t_{(1 + level) / 2, G - 1} * sqrt(var * (1 / G + 1 / new_sets)), clipped to [0, 1].
+// NaN bounds when G < 2 or new_sets < 1.
 struct PredictionInterval {
   double low = NAN, high = NAN;
 };
-PredictionInterval predict_interval(const std::vector<double>& set_means, int new_sets, double level = kDefaultLevel);
+PredictionInterval predict_interval(const std::vector<std::vector<double>>& set_scores, int new_sets,
+                                    double level = kDefaultLevel);
 
 // The statistics of `map` (lists of the counted tests' scores) whose list entry t came from
 // tests[t]; every head's list must have tests.size() entries. Errors name map.source.

@@ -104,29 +104,42 @@ TEST(StudentT, QuantilesMatchTablesAndTheNumpyIntegral) {
 }
 
 TEST(HeadStats, PredictionIntervalByHand) {
-  // Three sets: center 0.52, s = 0.02, half-width t_{0.975,2} 0.02 sqrt(2/3).
-  const double half = 4.302652729749464 * 0.02 * std::sqrt(2.0 / 3.0);
-  PredictionInterval pi = predict_interval({0.50, 0.52, 0.54}, 3);
+  const double t2 = 4.302652729749464, t1 = 12.706204736174707;
+  // Three sets whose means 0.50, 0.52, 0.54 differ more than their sampling: s_b = 0.02, while
+  // each set's scores {m - 0.01, m + 0.01} give a set-mean variance 0.0002 / 2 = 0.0001 < 0.0004.
+  const std::vector<std::vector<double>> spread = {{0.49, 0.51}, {0.51, 0.53}, {0.53, 0.55}};
+  double half = t2 * 0.02 * std::sqrt(2.0 / 3.0);
+  PredictionInterval pi = predict_interval(spread, 3);
   EXPECT_NEAR(pi.low, 0.52 - half, 1e-12);
   EXPECT_NEAR(pi.high, 0.52 + half, 1e-12);
   // One new set instead of three: sqrt(1/3 + 1).
-  pi = predict_interval({0.50, 0.52, 0.54}, 1);
-  EXPECT_NEAR(pi.high - 0.52, 4.302652729749464 * 0.02 * std::sqrt(4.0 / 3.0), 1e-12);
-  // Two sets 0.2 apart: t_{0.975,1} = 12.7 makes it the whole range, clipped.
-  pi = predict_interval({0.6, 0.8}, 2);
+  pi = predict_interval(spread, 1);
+  EXPECT_NEAR(pi.high - 0.52, t2 * 0.02 * std::sqrt(4.0 / 3.0), 1e-12);
+  // Two sets with equal means but noisy tests: the set-mean sampling variance sets the width.
+  // Set scores {0.9, 1.0}: variance 0.005, over 2 tests 0.0025; {0.85, 0.95, 1.0, 1.0}: mean 0.95,
+  // variance 0.005, over 4 tests 0.00125; v = 0.001875.
+  pi = predict_interval({{0.9, 1.0}, {0.85, 0.95, 1.0, 1.0}}, 2);
+  half = t1 * std::sqrt(0.001875 * (1.0 / 2 + 1.0 / 2));
+  EXPECT_NEAR(pi.low, 0.95 - half, 1e-12);
+  EXPECT_EQ(pi.high, 1.0);  // clipped
+  // A set of one test has no sampling variance of its own: only the other set's counts.
+  pi = predict_interval({{0.95}, {0.85, 0.95, 1.0, 1.0}}, 2);
+  EXPECT_NEAR(pi.low, 0.95 - t1 * std::sqrt(0.00125), 1e-12);
+  // Two sets 0.2 apart: t_{0.975,1} = 12.7 makes it the whole range, clipped both ways.
+  pi = predict_interval({{0.6}, {0.8}}, 2);
   EXPECT_EQ(pi.low, 0.0);
   EXPECT_EQ(pi.high, 1.0);
-  // Two sets 0.004 apart: 0.994 -/+ 12.706 x 0.004 / sqrt(2), clipped above at 1.
-  pi = predict_interval({0.992, 0.996}, 2);
-  EXPECT_NEAR(pi.low, 0.994 - 12.706204736174707 * 0.004 / std::sqrt(2.0), 1e-9);
-  EXPECT_EQ(pi.high, 1.0);
-  // Equal set means (a head that copies everything, or nothing): the interval is that value.
-  pi = predict_interval({1.0, 1.0, 1.0}, 3);
+  // Every test scoring the same (a head that copies everything, or nothing): that value.
+  pi = predict_interval({{1.0, 1.0}, {1.0}, {1.0, 1.0, 1.0}}, 3);
   EXPECT_EQ(pi.low, 1.0);
   EXPECT_EQ(pi.high, 1.0);
+  pi = predict_interval({{0.0, 0.0}, {0.0}}, 2);
+  EXPECT_EQ(pi.low, 0.0);
+  EXPECT_EQ(pi.high, 0.0);
   // One set: no spread between sets to scale, no interval.
-  pi = predict_interval({0.7}, 1);
+  pi = predict_interval({{0.7, 0.8}}, 1);
   EXPECT_TRUE(std::isnan(pi.low) && std::isnan(pi.high));
+  EXPECT_THROW(predict_interval({{0.7}, {}}, 2), rhead::Error);
 }
 
 TEST(HeadStats, JsonRoundTripsAndRejectsBadFiles) {
@@ -203,7 +216,7 @@ TEST(HeadStats, OneNeedleSetPredictsNothing) {
   // Two needle sets, unequal test counts: each set's mean counts once, whatever its size.
   const HeadStats two = head_stats(map, {{4, 100}, {4, 200}, {9, 100}}, 50, 1);
   EXPECT_EQ(two.predict_sets, 2);
-  const PredictionInterval want = predict_interval({0.25, 1.0}, 2);
+  const PredictionInterval want = predict_interval({{0.5, 0.0}, {1.0}}, 2);
   EXPECT_DOUBLE_EQ(two.heads[0].predict_low, want.low);
   EXPECT_DOUBLE_EQ(two.heads[0].predict_high, want.high);
   EXPECT_EQ(two.heads[1].predict_low, 0.0);  // never copies: [0, 0]
