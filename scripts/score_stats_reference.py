@@ -18,7 +18,7 @@ products; heads tied with the K-th score share its remaining places); the resamp
 the same splitmix64 stream rhead draws from, so both sides resample the same clusters. It adds
 each head's prediction interval for the mean of a grid of as many other needle sets (the mean
 of the per-set means -/+ t x sqrt(max(their variance, the mean sampling variance of a set's
-mean) x (1/G + 1/G)), clipped to [0, 1]),
+mean) x (1/G + 1/G)), the low end raised to 0 where below),
 with the Student t quantile found by integrating the t density numerically (Simpson's rule,
 math.gamma for the constant) and bisecting, and a table of t quantiles for rhead's series.
 """
@@ -201,8 +201,8 @@ def head_stats_reference(out):
     t_pred = t_quantile((1 + level) / 2, g - 1)
     var = np.maximum(set_means.var(axis=1, ddof=1), sampling)
     half = t_pred * np.sqrt(var * (1 / g + 1 / g))
-    pred_lo = np.clip(set_means.mean(axis=1) - half, 0, 1)
-    pred_hi = np.clip(set_means.mean(axis=1) + half, 0, 1)
+    pred_lo = np.maximum(set_means.mean(axis=1) - half, 0)
+    pred_hi = set_means.mean(axis=1) + half
     p_top, jac = {}, {}
     index = np.arange(n_heads)
     for label, k in ks:

@@ -95,7 +95,9 @@ PredictionInterval predict_interval(const std::vector<std::vector<double>>& set_
   for (double m : means) squares += (m - center) * (m - center);
   const double var = std::max(squares / (g - 1), sampled ? sampling / sampled : 0.0);
   const double half = student_t_quantile(0.5 + level / 2, g - 1) * std::sqrt(var * (1.0 / g + 1.0 / new_sets));
-  return {std::clamp(center - half, 0.0, 1.0), std::clamp(center + half, 0.0, 1.0)};
+  // Scores are >= 0 but not bounded by 1: a head that copies the needle again in a repeated
+  // answer adds 1 / (e - s) per copied token, so a test can score above 1.
+  return {std::max(center - half, 0.0), center + half};
 }
 
 HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, const BootstrapPlan& plan,
@@ -251,7 +253,8 @@ const char* kPredictionScheme =
     "over the sets with two or more tests of (variance of its scores) / (its tests), mean(m_g) -/+ t x "
     "sqrt(max(s_b^2, v) x 2/G), "
     "t = prediction.t, the Student t quantile (1 + level)/2 with G - 1 degrees of freedom; "
-    "clipped to [0, 1]; null with fewer than two needle sets";
+    "the low end raised to 0 where below (scores are >= 0; a test can score above 1); null with fewer than two needle "
+    "sets";
 
 json nan_as_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
