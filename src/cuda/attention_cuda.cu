@@ -131,22 +131,15 @@ struct SplitParts {
 
 // ---------------------------------------------------------------------------------------
 // Row kernel: grid (n_split, n_kv_head * n_head_chunks, n_rows), kThreads threads.
-struct RowParams {
-  const float* q;  // [T, n_head, hd]
-  const void* k;   // layer base: [n_kv_head][capacity][hd]
-  const void* v;
-  int64_t head_stride;
-  const int32_t* rows;  // [n_rows] token index t of each row
-  int64_t pos0;
-  int n_head, n_kv_head, hd, group, n_head_chunks, lanes_per_key;
-  int n_split;
-  int64_t window, head_sink;
-  const int32_t* head_window;  // [n_head] or null
-  const uint8_t* overrides;    // [n_head] HeadOverride or null
-  float scale, softcap;
-  bool probes;  // compute the probe partials
-  int top_k;
-  int64_t span_begin, span_end;
+// The call's geometry (FlashPrefillArgs: q, cache, heads, windows, overrides, scale; its out,
+// n_tokens and head_means are the combine's business) and the row kernel's own settings.
+struct RowParams : FlashPrefillArgs {
+  const int32_t* rows = nullptr;  // [n_rows] token index t of each row
+  int group = 0, n_head_chunks = 0, lanes_per_key = 0;
+  int n_split = 0;
+  bool probes = false;  // compute the probe partials
+  int top_k = 0;
+  int64_t span_begin = 0, span_end = 0;
   // partials, indexed ((row * n_head + h) * n_split + split)
   SplitParts part;  // written here, read by the combine kernel
 };
@@ -162,7 +155,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   const int chunk = blockIdx.y % p.n_head_chunks;
   const int row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int hd = p.hd;
+  const int hd = p.head_dim;
   const int h0 = kvh * p.group + chunk * kMaxGroup;
   const int gc = min(kMaxGroup, p.group - chunk * kMaxGroup);
   const int64_t t = p.rows[row];
@@ -774,28 +767,33 @@ struct DeviceHeads {
   float scale;
 };
 
+// The call's geometry, as every attention kernel reads it.
+FlashPrefillArgs call_args(const AttentionArgs& a, const DeviceHeads& dh) {
+  return {.q = a.q,
+          .k = a.k,
+          .v = a.v,
+          .head_stride = a.kv_head_stride,
+          .out = a.out,
+          .n_tokens = a.n_tokens,
+          .pos0 = a.pos0,
+          .n_head = a.n_head,
+          .n_kv_head = a.n_kv_head,
+          .head_dim = a.head_dim,
+          .window = a.window,
+          .head_window = dh.head_window,
+          .head_sink = a.head_sink,
+          .overrides = dh.overrides,
+          .head_means = dh.head_means,
+          .scale = dh.scale,
+          .softcap = a.softcap};
+}
+
 // Prefill outputs of every row with a flash kernel: the register kernel where it serves,
 // else the tensor-core or the f32 one.
 void run_flash(const AttentionArgs& a, const DeviceHeads& dh, cudaStream_t stream) {
   const int hd = a.head_dim, group = a.n_head / a.n_kv_head;
   const int64_t T = a.n_tokens;
-  const FlashParams fp{.q = a.q,
-                       .k = a.k,
-                       .v = a.v,
-                       .head_stride = a.kv_head_stride,
-                       .out = a.out,
-                       .n_tokens = T,
-                       .pos0 = a.pos0,
-                       .n_head = a.n_head,
-                       .n_kv_head = a.n_kv_head,
-                       .head_dim = hd,
-                       .window = a.window,
-                       .head_window = dh.head_window,
-                       .head_sink = a.head_sink,
-                       .overrides = dh.overrides,
-                       .head_means = dh.head_means,
-                       .scale = dh.scale,
-                       .softcap = a.softcap};
+  const FlashParams fp = call_args(a, dh);
   const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
   if (flash_prefill_selected(hd, a.kv_f16)) {
     // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
@@ -826,37 +824,25 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
   int lanes_per_key = 1;
   while (lanes_per_key * 8 < hd) lanes_per_key *= 2;
   const int top_k_slots = std::max(1, top_k);
-  const RowParams rp{.q = a.q,
-                     .k = a.k,
-                     .v = a.v,
-                     .head_stride = a.kv_head_stride,
-                     .rows = upload(sc.rows, rows.data(), rows.size(), stream),
-                     .pos0 = a.pos0,
-                     .n_head = a.n_head,
-                     .n_kv_head = a.n_kv_head,
-                     .hd = hd,
-                     .group = group,
-                     .n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup,
-                     .lanes_per_key = lanes_per_key,
-                     .n_split = n_split,
-                     .window = a.window,
-                     .head_sink = a.head_sink,
-                     .head_window = dh.head_window,
-                     .overrides = dh.overrides,
-                     .scale = dh.scale,
-                     .softcap = a.softcap,
-                     .probes = want_probes,
-                     .top_k = top_k,
-                     .span_begin = pr.span_mass ? pr.span_begin : 0,
-                     .span_end = pr.span_mass ? pr.span_end : 0,
-                     .part = {.m = sc.part_m.get<float>(n_part),
-                              .l = sc.part_l.get<float>(n_part),
-                              .acc = sc.part_acc.get<float>(n_part * hd),
-                              .arg = sc.part_arg.get<int32_t>(n_part),
-                              .span = sc.part_span.get<float>(n_part),
-                              .sink = sc.part_sink.get<float>(n_part),
-                              .tk_pos = sc.part_tk_pos.get<int32_t>(n_part * top_k_slots),
-                              .tk_s = sc.part_tk_s.get<float>(n_part * top_k_slots)}};
+  RowParams rp;
+  static_cast<FlashPrefillArgs&>(rp) = call_args(a, dh);
+  rp.rows = upload(sc.rows, rows.data(), rows.size(), stream);
+  rp.group = group;
+  rp.n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
+  rp.lanes_per_key = lanes_per_key;
+  rp.n_split = n_split;
+  rp.probes = want_probes;
+  rp.top_k = top_k;
+  rp.span_begin = pr.span_mass ? pr.span_begin : 0;
+  rp.span_end = pr.span_mass ? pr.span_end : 0;
+  rp.part = {.m = sc.part_m.get<float>(n_part),
+             .l = sc.part_l.get<float>(n_part),
+             .acc = sc.part_acc.get<float>(n_part * hd),
+             .arg = sc.part_arg.get<int32_t>(n_part),
+             .span = sc.part_span.get<float>(n_part),
+             .sink = sc.part_sink.get<float>(n_part),
+             .tk_pos = sc.part_tk_pos.get<int32_t>(n_part * top_k_slots),
+             .tk_s = sc.part_tk_s.get<float>(n_part * top_k_slots)};
   const int jparts = hd >= kThreads ? 1 : kThreads / hd;
   const size_t smem =
       (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);

@@ -81,6 +81,26 @@ __device__ __forceinline__ void k_scale_min(int j, const uint8_t* s, int& sc, in
   }
 }
 
+__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+
+// The 32 elements [32 g, 32 g + 32) of an f16 (Pair = __half2) or bf16 row: four 16-byte loads.
+template <class Pair>
+__device__ __forceinline__ void decode32_pairs(const uint8_t* row, int64_t g, float* y) {
+  const uint4* p = reinterpret_cast<const uint4*>(row) + g * 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    uint4 v = p[i];
+    const Pair* h = reinterpret_cast<const Pair*>(&v);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = to_float2(h[e]);
+      y[8 * i + 2 * e] = f.x;
+      y[8 * i + 2 * e + 1] = f.y;
+    }
+  }
+}
+
 // The 32 elements [32 g, 32 g + 32) of a row of type TYPE.
 template <DType TYPE>
 __device__ __forceinline__ void decode32(const uint8_t* row, int64_t g, float* y) {
@@ -97,36 +117,8 @@ __device__ __forceinline__ void decode32(const uint8_t* row, int64_t g, float* y
       }
       return;
     }
-    case DType::F16: {
-      const uint4* p = reinterpret_cast<const uint4*>(row) + g * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        uint4 v = p[i];
-        const __half2* h = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 f = __half22float2(h[e]);
-          y[8 * i + 2 * e] = f.x;
-          y[8 * i + 2 * e + 1] = f.y;
-        }
-      }
-      return;
-    }
-    case DType::BF16: {
-      const uint4* p = reinterpret_cast<const uint4*>(row) + g * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        uint4 v = p[i];
-        const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 f = __bfloat1622float2(h[e]);
-          y[8 * i + 2 * e] = f.x;
-          y[8 * i + 2 * e + 1] = f.y;
-        }
-      }
-      return;
-    }
+    case DType::F16: return decode32_pairs<__half2>(row, g, y);
+    case DType::BF16: return decode32_pairs<__nv_bfloat162>(row, g, y);
     case DType::Q8_0: {
       const uint8_t* b = row + g * 34;
       const float d = f16_bits(b);

@@ -119,6 +119,24 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
                : "r"(addr));
 }
 
+// acc[mt][2n], acc[mt][2n + 1] += a[mt] times the n-th 16x16 B block, n < NB, for each of the
+// warp's MT row blocks; B block n is read by ldmatrix (K^T from K rows) or ldmatrix.trans (V)
+// at b_addr + n * b_step bytes.
+template <int MT, int NB, bool kTrans>
+__device__ __forceinline__ void mma_blocks(float (&acc)[MT][2 * NB][4], const uint32_t (&a)[MT][4], uint32_t b_addr,
+                                           uint32_t b_step) {
+#pragma unroll
+  for (int n = 0; n < NB; ++n) {
+    uint32_t b[4];
+    if constexpr (kTrans)
+      ldmatrix_x4_trans(b, b_addr + n * b_step);
+    else
+      ldmatrix_x4(b, b_addr + n * b_step);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) mma_16816_pair(acc[mt][2 * n], acc[mt][2 * n + 1], a[mt], b);
+  }
+}
+
 // 16 bytes global -> shared; src_bytes 0 writes zeros (src must still be a valid address).
 __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
@@ -332,13 +350,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
             ldmatrix_x4(a[mt], q_lane + (mt * 16 * L::ld + kk * 16) * 2);
           }
         }
-#pragma unroll
-        for (int kp = 0; kp < kKeys / 16; ++kp) {
-          uint32_t b[4];
-          ldmatrix_x4(b, ks + (k_lane + kp * 16 * L::ld + kk * 16) * 2);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) mma_16816_pair(s[mt][2 * kp], s[mt][2 * kp + 1], a[mt], b);
-        }
+        mma_blocks<MT, kKeys / 16, false>(s, a, ks + (k_lane + kk * 16) * 2, 16 * L::ld * 2);
       }
 
       if (p.softcap != 0.0f) {
@@ -407,13 +419,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
           a[mt][2] = pack_half2(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
           a[mt][3] = pack_half2(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
         }
-#pragma unroll
-        for (int dp = 0; dp < HD / 16; ++dp) {
-          uint32_t b[4];
-          ldmatrix_x4_trans(b, vs + (v_lane + kc * 16 * L::ld + dp * 16) * 2);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) mma_16816_pair(o[mt][2 * dp], o[mt][2 * dp + 1], a[mt], b);
-        }
+        mma_blocks<MT, HD / 16, true>(o, a, vs + (v_lane + kc * 16 * L::ld) * 2, 16 * 2);
       }
     }
   }
