@@ -95,8 +95,8 @@ PredictionInterval predict_interval(const std::vector<std::vector<double>>& set_
   for (double m : means) squares += (m - center) * (m - center);
   const double var = std::max(squares / (g - 1), sampled ? sampling / sampled : 0.0);
   const double half = student_t_quantile(0.5 + level / 2, g - 1) * std::sqrt(var * (1.0 / g + 1.0 / new_sets));
-  // Scores are >= 0 but not bounded by 1: a head that copies the needle again in a repeated
-  // answer adds 1 / (e - s) per copied token, so a test can score above 1.
+  // Scores are >= 0 but not bounded by 1: every decode step that copies from the needle span
+  // adds 1 / (e - s), and an answer can copy more steps than the span has tokens.
   return {std::max(center - half, 0.0), center + half};
 }
 
@@ -251,10 +251,9 @@ const char* kPredictionScheme =
     "and depths, G = the needle sets holding counted tests here (prediction.needle_sets); each set's mean "
     "m_g over its counted tests is one observation: s_b^2 = variance of the m_g (divisor G - 1), v = mean "
     "over the sets with two or more tests of (variance of its scores) / (its tests), mean(m_g) -/+ t x "
-    "sqrt(max(s_b^2, v) x 2/G), "
-    "t = prediction.t, the Student t quantile (1 + level)/2 with G - 1 degrees of freedom; "
-    "the low end raised to 0 where below (scores are >= 0; a test can score above 1); null with fewer than two needle "
-    "sets";
+    "sqrt(max(s_b^2, v) x 2/G), t = prediction.t, the Student t quantile (1 + level)/2 with G - 1 degrees of "
+    "freedom; the low end raised to 0 where below (scores are >= 0; a test can score above 1); null with "
+    "fewer than two needle sets";
 
 json nan_as_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 

@@ -93,8 +93,9 @@ double percentile_sorted(const std::vector<double>& sorted, double p);
 //           the sampling variance of one set's mean; a set mean varies at least this much;
 //   var   = max(s_b^2, v)   (= tau^2 + v with the between-set variance tau^2 = max(0, s_b^2 - v));
 //   mean(m_g) -/+ t_{(1 + level) / 2, G - 1} * sqrt(var * (1 / G + 1 / new_sets)), the low end
-//   raised to 0 where below (a score is >= 0; it has no upper bound of 1, see METHOD.md's
-//   score: a head copying a repeated answer scores above 1).
+//   raised to 0 where below (a score is >= 0 and has no upper bound of 1: each decode step
+//   copying from the needle span adds 1 / (e - s), and an answer can copy more steps than
+//   the span has tokens).
 // NaN bounds when G < 2 or new_sets < 1.
 struct PredictionInterval {
   double low = NAN, high = NAN;
