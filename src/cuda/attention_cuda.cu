@@ -167,8 +167,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   const int64_t j0 = static_cast<int64_t>(split) * kSplitKeys;
   const int64_t j1 = min(j0 + kSplitKeys, i + 1);
   const int64_t n = j1 > j0 ? j1 - j0 : 0;
-  const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
-  const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
+  const DeviceKvHead<const KT> kvs = device_kv_head<const KT>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
 
   // Phase 1: scores of the split's keys for the gc heads. A key takes lanes_per_key lanes,
   // 8 dimensions each.
@@ -192,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
     const int64_t jl = base + slot;
     const bool valid = jl < n;
     float kv8[8];
-    load8(kb + (j0 + jl) * hd + d0, valid && d0 < hd, kv8);
+    load8(kvs.k + kvs.row(valid ? j0 + jl : 0) * hd + d0, valid && d0 < hd, kv8);
 #pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) {
       if (g >= gc) break;
@@ -272,7 +271,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
 #pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) acc[g] = 0.0f;
     for (int64_t jl = jp; jl < n; jl += jparts) {
-      const float vd = load_kv(vb + (j0 + jl) * hd + d);
+      const float vd = load_kv(kvs.v + kvs.row(j0 + jl) * hd + d);
 #pragma unroll
       for (int g = 0; g < kMaxGroup; ++g)
         if (g < gc) acc[g] += sc[g * kSplitKeys + jl] * vd;
@@ -477,8 +476,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
 
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
-  const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
+  const DeviceKvHead<const KT> kvs = device_kv_head<const KT>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
 
   load_tile_rows(rows, p, group, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * hd; idx += kThreads) {
@@ -500,8 +498,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
       const int j = idx / hd, d = idx % hd;
       const int64_t pos = kb0 + j;
       const bool in = pos <= key_hi;
-      ks[j * (hd + 1) + d] = in ? load_kv(kb + pos * hd + d) : 0.0f;
-      vs[j * hd + d] = in ? load_kv(vb + pos * hd + d) : 0.0f;
+      ks[j * (hd + 1) + d] = in ? load_kv(kvs.k + kvs.row(pos) * hd + d) : 0.0f;
+      vs[j * hd + d] = in ? load_kv(kvs.v + kvs.row(pos) * hd + d) : 0.0f;
     }
     __syncthreads();
 
@@ -654,8 +652,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* sw = reinterpret_cast<float*>(tc_smem + L::s) + warp * 16 * L::s_ld;  // this warp's S, then PV
-  const __half* kb = static_cast<const __half*>(p.k) + kvh * p.head_stride;
-  const __half* vb = static_cast<const __half*>(p.v) + kvh * p.head_stride;
+  const DeviceKvHead<const __half> kvs = device_kv_head<const __half>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
 
   load_tile_rows(rows, p, p.n_head / p.n_kv_head, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * HD; idx += kThreads) {
@@ -679,8 +676,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
       const int64_t pos = kb0 + j;
       uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
       if (pos <= key_hi) {
-        kv = *reinterpret_cast<const uint4*>(kb + pos * HD + d);
-        vv = *reinterpret_cast<const uint4*>(vb + pos * HD + d);
+        kv = *reinterpret_cast<const uint4*>(kvs.k + kvs.row(pos) * HD + d);
+        vv = *reinterpret_cast<const uint4*>(kvs.v + kvs.row(pos) * HD + d);
       }
       *reinterpret_cast<uint4*>(ks + j * L::ld + d) = kv;
       *reinterpret_cast<uint4*>(vs + j * L::ld + d) = vv;
@@ -757,20 +754,12 @@ bool tensor_core_flash_requested() {
   return v && std::string(v) == "tc";
 }
 
-template <class T>
-T* upload(Scratch& s, const T* host, size_t n, cudaStream_t stream) {
-  if (!host) return nullptr;
-  T* d = s.get<T>(n);
-  RHEAD_CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
-  return d;
-}
-
 }  // namespace
 
 void AttentionScratch::release() {
-  for (Scratch* s :
-       {&rows, &overrides, &head_window, &head_means, &part_m, &part_l, &part_acc, &part_arg, &part_span, &part_sink,
-        &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w, &out_span, &out_sink, &out_tk_pos, &out_tk_w, &key_w})
+  for (Scratch* s : {&rows,     &overrides, &head_window, &head_means,  &part_m,    &part_l,  &part_acc,
+                     &part_arg, &part_span, &part_sink,   &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w,
+                     &out_span, &out_sink,  &out_tk_pos,  &out_tk_w,    &key_w,     &kv_heads})
     s->release();
 }
 
@@ -782,6 +771,7 @@ struct DeviceHeads {
   const int32_t* head_window;
   const float* head_means;
   float scale;
+  const KvHeadRows* kv_heads;  // compacted cache, else nullptr
 };
 
 // The call's geometry, as every attention kernel reads it.
@@ -802,7 +792,8 @@ FlashPrefillArgs call_args(const AttentionArgs& a, const DeviceHeads& dh) {
           .overrides = dh.overrides,
           .head_means = dh.head_means,
           .scale = dh.scale,
-          .softcap = a.softcap};
+          .softcap = a.softcap,
+          .kv_heads = dh.kv_heads};
 }
 
 // Prefill outputs of every row with a flash kernel: the register kernel where it serves,
@@ -970,8 +961,6 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     throw Error("CUDA attention needs head_dim a multiple of 8 up to 256, not " + std::to_string(hd));
   if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
     throw Error("CUDA attention: n_head must be a multiple of n_kv_head");
-  // The Session keeps the whole cache on CUDA (a KV policy only restricts visibility there).
-  if (a.kv_heads) throw Error("CUDA attention reads the whole KV cache, not the compacted layout");
   const int64_t T = a.n_tokens;
   const AttentionProbeOut& pr = a.probes;
   const bool want_probes = a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass ||
@@ -985,6 +974,7 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
   dh.head_window = upload(sc.head_window, a.head_window, a.head_window ? a.n_head : 0, stream);
   dh.head_means = upload(sc.head_means, a.head_means, a.head_means ? static_cast<size_t>(a.n_head) * hd : 0, stream);
   dh.scale = a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  dh.kv_heads = upload(sc.kv_heads, a.kv_heads, a.kv_heads ? a.n_kv_head : 0, stream);
 
   const bool flash = T > kRowModeMaxTokens;
   if (flash) run_flash(a, dh, stream);

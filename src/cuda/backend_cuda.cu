@@ -344,21 +344,22 @@ __global__ void rope_kernel(float* x, int64_t T, int n_heads, int hd, int64_t po
 
 // k, v: [T, n_kv, hd] f32 -> cache [n_kv][capacity][hd] at positions pos0...
 template <typename KT>
-__global__ void kv_append_kernel(const float* k, const float* v, KT* kc, KT* vc, int64_t T, int n_kv, int hd,
-                                 int64_t capacity, int64_t pos0) {
+__global__ void kv_append_kernel(const float* k, const float* v, void* kc, void* vc, const KvHeadRows* heads, int64_t T,
+                                 int n_kv, int hd, int64_t capacity, int64_t pos0) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= T * n_kv * hd) return;
   const int d = static_cast<int>(i % hd);
   const int64_t tg = i / hd;
   const int g = static_cast<int>(tg % n_kv);
   const int64_t t = tg / n_kv;
-  const int64_t dst = (static_cast<int64_t>(g) * capacity + pos0 + t) * hd + d;
+  const DeviceKvHead<KT> head = device_kv_head<KT>(kc, vc, capacity * hd, heads, g);
+  const int64_t dst = head.row(pos0 + t) * hd + d;
   if constexpr (std::is_same_v<KT, __half>) {
-    kc[dst] = __float2half_rn(k[i]);
-    vc[dst] = __float2half_rn(v[i]);
+    head.k[dst] = __float2half_rn(k[i]);
+    head.v[dst] = __float2half_rn(v[i]);
   } else {
-    kc[dst] = k[i];
-    vc[dst] = v[i];
+    head.k[dst] = k[i];
+    head.v[dst] = v[i];
   }
 }
 
@@ -470,7 +471,7 @@ class CudaBackend final : public Backend {
     cudaStreamSynchronize(stream_);
     release_all(held_);
     attn_.release();
-    for (Scratch* s : {&tokens_, &x16_, &w16_, &inv_freq_, &rows_, &row_weights_}) s->release();
+    for (Scratch* s : {&tokens_, &x16_, &w16_, &inv_freq_, &rows_, &row_weights_, &kv_heads_}) s->release();
     cublas().destroy(blas_);
     cudaStreamDestroy(stream_);
   }
@@ -494,6 +495,9 @@ class CudaBackend final : public Backend {
   void from_host(void* dst, const void* src, size_t bytes) override {
     RHEAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
     RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (dst != src && bytes) RHEAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
 
   void embed(const Weight& table, const int32_t* tokens, int64_t T, float* x) override {
@@ -645,14 +649,17 @@ class CudaBackend final : public Backend {
 
   void kv_append(const KvCache& kv, int layer, int64_t pos0, int64_t T, const float* k, const float* v) override {
     const int64_t n = T * kv.n_kv_head * kv.head_dim;
+    const KvLayerView lv = kv.view(layer);
+    const KvHeadRows* heads = upload(kv_heads_, lv.heads, lv.heads ? kv.n_kv_head : 0, stream_);
+    auto launch = [&](auto zero) {
+      kv_append_kernel<decltype(zero)>
+          <<<blocks_for(n), 256, 0, stream_>>>(k, v, const_cast<void*>(lv.k), const_cast<void*>(lv.v), heads, T,
+                                               kv.n_kv_head, kv.head_dim, kv.capacity, pos0);
+    };
     if (kv.type == KvType::f16)
-      kv_append_kernel<__half><<<blocks_for(n), 256, 0, stream_>>>(k, v, static_cast<__half*>(kv.k_layer(layer)),
-                                                                   static_cast<__half*>(kv.v_layer(layer)), T,
-                                                                   kv.n_kv_head, kv.head_dim, kv.capacity, pos0);
+      launch(__half{});
     else
-      kv_append_kernel<float><<<blocks_for(n), 256, 0, stream_>>>(k, v, static_cast<float*>(kv.k_layer(layer)),
-                                                                  static_cast<float*>(kv.v_layer(layer)), T,
-                                                                  kv.n_kv_head, kv.head_dim, kv.capacity, pos0);
+      launch(float{});
     RHEAD_CUDA_LAUNCHED("kv_append_kernel");
   }
 
@@ -670,6 +677,7 @@ class CudaBackend final : public Backend {
   AttentionScratch attn_;
   Scratch tokens_, x16_, w16_, inv_freq_;
   Scratch rows_, row_weights_;    // gather_rows / add_rows_weighted: row indices (and weights)
+  Scratch kv_heads_;              // kv_append: the layer's KvHeadRows (compacted cache)
   std::vector<uint8_t> staging_;  // host side of row_weights_
   std::vector<float> inv_freq_host_;
 };

@@ -66,6 +66,7 @@ struct PrefillParams {
   const __half* k;
   const __half* v;
   int64_t head_stride;
+  const KvHeadRows* kv_heads;  // compacted cache (device copy), else nullptr
   float* out;
   int n_tokens, pos0, n_head, group;
   int window, head_sink;
@@ -280,8 +281,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   }
   const int first_tile = block_lo / kKeys, last_tile = block_hi / kKeys;
 
-  const __half* kbase = p.k + kvh * p.head_stride;
-  const __half* vbase = p.v + kvh * p.head_stride;
+  const DeviceKvHead<const __half> kvs = device_kv_head<const __half>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
   auto load_tile = [&](int tile, int stage) {
     const uint32_t kdst = smem + stage * 2 * L::tile * 2;
     const uint32_t vdst = kdst + L::tile * 2;
@@ -289,10 +289,10 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
       const int key = idx / kChunks, chunk = idx % kChunks;
       const int pos = tile * kKeys + key;
       const bool in = pos <= block_hi;
-      const int64_t src = static_cast<int64_t>(in ? pos : 0) * HD + chunk * 8;
+      const int64_t src = kvs.row(in ? pos : 0) * HD + chunk * 8;
       const uint32_t off = (key * L::ld + chunk * 8) * 2;
-      cp_async16(kdst + off, kbase + src, in ? 16 : 0);
-      cp_async16(vdst + off, vbase + src, in ? 16 : 0);
+      cp_async16(kdst + off, kvs.k + src, in ? 16 : 0);
+      cp_async16(vdst + off, kvs.v + src, in ? 16 : 0);
     }
   };
 
@@ -520,6 +520,7 @@ void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
   p.k = static_cast<const __half*>(a.k);
   p.v = static_cast<const __half*>(a.v);
   p.head_stride = a.head_stride;
+  p.kv_heads = a.kv_heads;
   p.out = a.out;
   p.n_tokens = static_cast<int>(a.n_tokens);
   p.pos0 = static_cast<int>(a.pos0);
