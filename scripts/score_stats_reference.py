@@ -15,10 +15,16 @@ a small made-up score map with the needle set and length of each test, and the t
 cluster bootstrap of docs/head_stats.md computed on it with numpy (weights as a matrix
 product, numpy.percentile, top-K by a lexicographic sort, Jaccard from set-membership
 products; heads tied with the K-th score share its remaining places); the resampling plan is
-the same splitmix64 stream rhead draws from, so both sides resample the same clusters.
+the same splitmix64 stream rhead draws from, so both sides resample the same clusters. It adds
+each head's prediction interval for the mean of a grid of as many other needle sets (the mean
+of the per-set means -/+ t x sqrt(max(their variance, the mean sampling variance of a set's
+mean) x (1/G + 1/G)), the low end raised to 0 where below),
+with the Student t quantile found by integrating the t density numerically (Simpson's rule,
+math.gamma for the constant) and bisecting, and a table of t quantiles for rhead's series.
 """
 import itertools
 import json
+import math
 import pathlib
 import sys
 
@@ -132,6 +138,26 @@ def bootstrap_plan(n_needles, n_lengths, replicates, seed):
     return needles, lengths
 
 
+def t_cdf_above_half(x, df):
+    """P(0 < T < x) by Simpson's rule on the density over [0, x]."""
+    const = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+    t = np.linspace(0.0, x, 40001)
+    f = const * (1 + t * t / df) ** (-(df + 1) / 2)
+    h = x / 40000
+    return h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
+
+
+def t_quantile(p, df):
+    """x with P(T <= x) = p, for p > 1/2: bisection on the integrated density."""
+    lo, hi = 0.0, 1.0
+    while 0.5 + t_cdf_above_half(hi, df) < p:
+        hi *= 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 0.5 + t_cdf_above_half(mid, df) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
 def head_stats_reference(out):
     rng = np.random.default_rng(7)
     n_layer, n_head = 2, 4
@@ -147,6 +173,9 @@ def head_stats_reference(out):
         fires = rng.random(len(tests)) < [0, 0, 0.2, 0.5, 0.9, 0.9, 0.6, 0.3][h]
         scores[h] = np.where(fires, np.round(rng.random(len(tests)), 3), 0.0)
     scores[6] = scores[5]  # an exact tie: broken by index on both sides
+    # A needle-set effect: head 7 copies 0.9 in every test of set 0, so its set means differ more
+    # than their sampling variance explains (the between-set term of the prediction interval).
+    scores[7, [n == 0 for n, _ in tests]] = 0.9
     replicates, seed, level = 400, 11, 0.95
     ks = [("5", 5), ("10", 8), ("20", 8), ("5%", 1)]
 
@@ -161,6 +190,19 @@ def head_stats_reference(out):
     means = (weights[valid] @ scores.T) / total[valid, None]  # [valid replicate, head]
     point = scores.mean(axis=1)
     lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
+    # Prediction interval for the mean of G other needle sets: each set's mean is one observation;
+    # its variance is the larger of the between-set variance and the mean sampling variance of a
+    # set's mean (per set: variance of its scores over its tests, sets with two tests or more).
+    sets = sorted(set(needle_idx.tolist()))
+    set_means = np.stack([scores[:, needle_idx == g].mean(axis=1) for g in sets], axis=1)  # [head, set]
+    sampling = np.stack([scores[:, needle_idx == g].var(axis=1, ddof=1) / (needle_idx == g).sum()
+                         for g in sets if (needle_idx == g).sum() >= 2], axis=1).mean(axis=1)
+    g = len(sets)
+    t_pred = t_quantile((1 + level) / 2, g - 1)
+    var = np.maximum(set_means.var(axis=1, ddof=1), sampling)
+    half = t_pred * np.sqrt(var * (1 / g + 1 / g))
+    pred_lo = np.maximum(set_means.mean(axis=1) - half, 0)
+    pred_hi = set_means.mean(axis=1) + half
     p_top, jac = {}, {}
     index = np.arange(n_heads)
     for label, k in ks:
@@ -189,8 +231,13 @@ def head_stats_reference(out):
         "top_k": [{"label": label, "k": k} for label, k in ks],
         "valid_replicates": int(valid.sum()),
         "expected_jaccard": jac,
+        "prediction": {"needle_sets": g, "t": t_pred},
+        "t_quantiles": [{"p": p, "df": df, "t": t_quantile(p, df)}
+                        for p, df in [(0.975, 1), (0.975, 2), (0.975, 3), (0.975, 4), (0.975, 10), (0.975, 29),
+                                      (0.95, 1), (0.95, 7), (0.995, 2), (0.995, 30), (0.9, 5), (0.6, 3)]],
         "heads": [{"head": f"{h // n_head}-{h % n_head}", "mean": float(point[h]),
                    "frequency": float((scores[h] > 0).mean()), "ci_low": float(lo[h]), "ci_high": float(hi[h]),
+                   "predict_low": float(pred_lo[h]), "predict_high": float(pred_hi[h]),
                    "p_top": {label: float(p_top[label][h]) for label, _ in ks}} for h in range(n_heads)],
     }
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "analysis/student_t.h"
 #include "io/builtin_data.h"
 #include "io/error.h"
 #include "io/json.h"
@@ -65,6 +66,38 @@ double percentile_sorted(const std::vector<double>& sorted, double p) {
   const auto lo = static_cast<std::size_t>(std::floor(pos));
   const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+}
+
+PredictionInterval predict_interval(const std::vector<std::vector<double>>& set_scores, int new_sets, double level) {
+  const auto g = static_cast<int>(set_scores.size());
+  if (g < 2 || new_sets < 1) return {};
+  const auto mean_of = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum / static_cast<double>(v.size());
+  };
+  std::vector<double> means;
+  double sampling = 0;  // summed variance of a set's mean, over the sets with two tests or more
+  int sampled = 0;
+  for (const auto& scores : set_scores) {
+    if (scores.empty()) throw Error("prediction interval: a needle set without tests");
+    const double m = mean_of(scores);
+    means.push_back(m);
+    if (scores.size() < 2) continue;
+    double squares = 0;
+    for (double x : scores) squares += (x - m) * (x - m);
+    const auto n = static_cast<double>(scores.size());
+    sampling += squares / (n - 1) / n;
+    ++sampled;
+  }
+  const double center = mean_of(means);
+  double squares = 0;
+  for (double m : means) squares += (m - center) * (m - center);
+  const double var = std::max(squares / (g - 1), sampled ? sampling / sampled : 0.0);
+  const double half = student_t_quantile(0.5 + level / 2, g - 1) * std::sqrt(var * (1.0 / g + 1.0 / new_sets));
+  // Scores are >= 0 but not bounded by 1: every decode step that copies from the needle span
+  // adds 1 / (e - s), and an answer can copy more steps than the span has tokens.
+  return {std::max(center - half, 0.0), center + half};
 }
 
 HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, const BootstrapPlan& plan,
@@ -159,6 +192,13 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
     }
   }
 
+  // The prediction intervals, from each head's scores per needle set.
+  if (n_needles >= 2) {
+    s.predict_sets = n_needles;
+    s.predict_t = student_t_quantile(0.5 + level / 2, n_needles - 1);
+  }
+  std::vector<std::vector<double>> set_scores(n_needles);
+
   const double tail = (1.0 - level) / 2.0;
   for (std::size_t h = 0; h < n_heads; ++h) {
     HeadUncertainty u;
@@ -169,6 +209,11 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
     std::sort(r.begin(), r.end());
     u.ci_low = r.empty() ? u.mean : percentile_sorted(r, tail);
     u.ci_high = r.empty() ? u.mean : percentile_sorted(r, 1.0 - tail);
+    for (auto& v : set_scores) v.clear();
+    for (std::size_t t = 0; t < tests.size(); ++t) set_scores[needle_index[tests[t].needle]].push_back(map.lists[h][t]);
+    const PredictionInterval pi = predict_interval(set_scores, s.predict_sets, level);
+    u.predict_low = pi.low;
+    u.predict_high = pi.high;
     for (std::size_t k = 0; k < top_ks.size(); ++k)
       u.p_top.push_back(s.valid_replicates ? in_top[k][h] / s.valid_replicates : 0.0);
     s.heads.push_back(std::move(u));
@@ -201,8 +246,23 @@ const char* kScheme =
     "two-way cluster bootstrap: per replicate, needle sets and context lengths are drawn with replacement "
     "(as many as there are), a test weighs (times its needle set was drawn) x (times its length was drawn), "
     "and a head's replicate score is the weighted mean over the counted tests; percentile interval";
+const char* kPredictionScheme =
+    "prediction interval for the mean of an independent grid of G other needle sets with the same lengths "
+    "and depths, G = the needle sets holding counted tests here (prediction.needle_sets); each set's mean "
+    "m_g over its counted tests is one observation: s_b^2 = variance of the m_g (divisor G - 1), v = mean "
+    "over the sets with two or more tests of (variance of its scores) / (its tests), mean(m_g) -/+ t x "
+    "sqrt(max(s_b^2, v) x 2/G), t = prediction.t, the Student t quantile (1 + level)/2 with G - 1 degrees of "
+    "freedom; the low end raised to 0 where below (scores are >= 0; a test can score above 1); null with "
+    "fewer than two needle sets";
 
 json nan_as_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+// A field that must be present and is a number or null (NaN).
+double number_or_null(const json& object, const std::string& key, const std::string& where) {
+  if (!object.is_object() || !object.contains(key)) fail(where, "missing field '" + key + "'");
+  const json& v = object.at(key);
+  return v.is_null() ? NAN : json_number(v, where, "field '" + key + "'");
+}
 
 json top_k_json(const std::vector<TopKSpec>& ks) {
   json j = json::array();
@@ -224,7 +284,7 @@ json stability_json(const HeadStats& s) {
 
 json to_json(const HeadStats& s) {
   json j = {{"format", "rhead-head-stats"},
-            {"version", 1},
+            {"version", 2},
             {"scheme", kScheme},
             {"level", s.level},
             {"replicates", s.replicates},
@@ -239,6 +299,7 @@ json to_json(const HeadStats& s) {
   json jac = json::object();
   for (std::size_t k = 0; k < s.top_ks.size(); ++k) jac[s.top_ks[k].label] = nan_as_null(s.expected_jaccard[k]);
   j["expected_jaccard"] = jac;
+  j["prediction"] = {{"scheme", kPredictionScheme}, {"needle_sets", s.predict_sets}, {"t", nan_as_null(s.predict_t)}};
   json heads = json::array();
   for (const auto& h : s.heads) {
     json p = json::object();
@@ -247,6 +308,8 @@ json to_json(const HeadStats& s) {
                      {"mean", h.mean},
                      {"ci_low", h.ci_low},
                      {"ci_high", h.ci_high},
+                     {"predict_low", nan_as_null(h.predict_low)},
+                     {"predict_high", nan_as_null(h.predict_high)},
                      {"frequency", h.frequency},
                      {"p_top", p}});
   }
@@ -258,7 +321,8 @@ HeadStats head_stats_from_json(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "expected a JSON object");
   if (json_string_field(j, "format", where) != "rhead-head-stats")
     fail(where, "field 'format' is not \"rhead-head-stats\"");
-  if (json_int_field(j, "version", where) != 1) fail(where, "unsupported version (this rhead reads version 1)");
+  const int version = json_int_field(j, "version", where);
+  if (version != 1 && version != 2) fail(where, "unsupported version (this rhead reads versions 1 and 2)");
   HeadStats s;
   s.level = json_number_field(j, "level", where);
   s.replicates = json_int_field(j, "replicates", where);
@@ -277,8 +341,12 @@ HeadStats head_stats_from_json(const json& j, const std::string& where) {
     s.top_ks.push_back({json_string_field(k, "label", where + ": top_k"), json_int_field(k, "k", where + ": top_k")});
   const json& jac = json_required(j, "expected_jaccard", where);
   for (const auto& k : s.top_ks) {
-    const json& v = json_required(jac, k.label, where + ": expected_jaccard");
-    s.expected_jaccard.push_back(v.is_null() ? NAN : json_number(v, where, "expected_jaccard " + k.label));
+    s.expected_jaccard.push_back(number_or_null(jac, k.label, where + ": expected_jaccard"));
+  }
+  if (version >= 2) {
+    const json& pr = json_required(j, "prediction", where);
+    s.predict_sets = json_int_field(pr, "needle_sets", where + ": prediction");
+    s.predict_t = number_or_null(pr, "t", where + ": prediction");
   }
   const json& heads = json_required(j, "heads", where);
   if (!heads.is_array()) fail(where, "field 'heads' is not a list");
@@ -290,6 +358,10 @@ HeadStats head_stats_from_json(const json& j, const std::string& where) {
     u.mean = json_number_field(h, "mean", hw);
     u.ci_low = json_number_field(h, "ci_low", hw);
     u.ci_high = json_number_field(h, "ci_high", hw);
+    if (version >= 2) {
+      u.predict_low = number_or_null(h, "predict_low", hw);
+      u.predict_high = number_or_null(h, "predict_high", hw);
+    }
     u.frequency = json_number_field(h, "frequency", hw);
     const json& p = json_required(h, "p_top", hw);
     for (const auto& k : s.top_ks)

@@ -6,6 +6,7 @@
 // the random draws come from a BootstrapPlan that a seed fixes (splitmix64), so another
 // implementation given the same plan computes the same numbers.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +50,10 @@ struct HeadUncertainty {
   HeadId id;
   double mean = 0;  // over the counted tests (the score map's mean)
   double ci_low = 0, ci_high = 0;
+  // The prediction interval for the mean of an independent grid of HeadStats::predict_sets other
+  // needle sets with the same lengths and depths (predict_interval); NaN (null in JSON) when
+  // fewer than two needle sets hold counted tests.
+  double predict_low = NAN, predict_high = NAN;
   double frequency = 0;  // share of counted tests with a score > 0
   // Per TopKSpec: the share of valid replicates with the head in the top-K set, where the
   // heads tied with the K-th score share its remaining places equally (three heads tied for
@@ -60,6 +65,10 @@ struct HeadStats {
   int n_layer = 0, n_head = 0;
   int tests = 0, needle_sets = 0, lengths = 0;
   int replicates = 0, valid_replicates = 0;  // a replicate drawing no test is not valid
+  // The predicted grid's needle sets (as many as this grid has with counted tests) and the
+  // Student t quantile of the prediction intervals (NaN when there are fewer than two).
+  int predict_sets = 0;
+  double predict_t = NAN;
   std::uint64_t seed = 0;
   double level = kDefaultLevel;
   std::vector<TopKSpec> top_ks;
@@ -76,6 +85,24 @@ double jaccard(const std::vector<int>& a, const std::vector<int>& b);
 // statistics (position p * (n - 1)); NaN when empty.
 double percentile_sorted(const std::vector<double>& sorted, double p);
 
+// A prediction interval at `level` for the mean of `new_sets` new needle sets, from a head's
+// scores in each of G needle sets (`set_scores[g]`, the counted tests of set g; G >= 2), each
+// set's mean m_g one observation (docs/head_stats.md):
+//   s_b^2 = sample variance of the m_g (divisor G - 1), the spread between sets;
+//   v     = mean over the sets with >= 2 tests of (sample variance of its scores) / (its tests),
+//           the sampling variance of one set's mean; a set mean varies at least this much;
+//   var   = max(s_b^2, v)   (= tau^2 + v with the between-set variance tau^2 = max(0, s_b^2 - v));
+//   mean(m_g) -/+ t_{(1 + level) / 2, G - 1} * sqrt(var * (1 / G + 1 / new_sets)), the low end
+//   raised to 0 where below (a score is >= 0 and has no upper bound of 1: each decode step
+//   copying from the needle span adds 1 / (e - s), and an answer can copy more steps than
+//   the span has tokens).
+// NaN bounds when G < 2 or new_sets < 1.
+struct PredictionInterval {
+  double low = NAN, high = NAN;
+};
+PredictionInterval predict_interval(const std::vector<std::vector<double>>& set_scores, int new_sets,
+                                    double level = kDefaultLevel);
+
 // The statistics of `map` (lists of the counted tests' scores) whose list entry t came from
 // tests[t]; every head's list must have tests.size() entries. Errors name map.source.
 HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, const BootstrapPlan& plan,
@@ -84,7 +111,8 @@ HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests,
 HeadStats head_stats(const ScoreMap& map, const std::vector<TestCluster>& tests, int replicates = kDefaultReplicates,
                      std::uint64_t seed = kDefaultBootstrapSeed);
 
-// head_stats.json ("format": "rhead-head-stats", version 1) and its strict reader.
+// head_stats.json ("format": "rhead-head-stats", version 2) and its strict reader (which also
+// reads version 1, written before the prediction intervals: their fields read as NaN).
 nlohmann::json to_json(const HeadStats& stats);
 HeadStats head_stats_from_json(const nlohmann::json& j, const std::string& where);
 HeadStats read_head_stats(const std::string& path);

@@ -49,7 +49,9 @@ void run(const KvPlanOptions& o) {
   r.length = o.length != 0 ? o.length : c.n_ctx_train;
   r.window = o.window;
   r.sink = o.sink;
-  r.kv_type = session_options(o.model).kv_type();
+  const SessionOptions so = session_options(o.model);
+  r.kv_type = so.kv_type();
+  r.chunk = prefill_chunk_of(so);
   const KvPlan plan = plan_kv_cache(scores, c, r);
   const bool duo = o.format == "duo";
   const std::string output = !o.output.empty() ? o.output : duo ? "duo_pattern" : "head_policy.json";
@@ -83,10 +85,10 @@ void run(const KvPlanOptions& o) {
   std::printf(
       "full KV heads: %zu of %d; predicted KV memory %s = %.1f%% (per query head %.1f%%); "
       "with no full head %.1f%%; the CPU's compacted cache allocates %s (rings of window + %lld-token prefill "
-      "chunks)\n",
+      "chunks, --chunk)\n",
       plan.full.size(), c.n_layer * c.n_kv_head, human_bytes(a.kv_bytes_kept()).c_str(), 100 * a.kv_kept_fraction(),
       100 * a.query_kept_fraction(), 100 * plan.floor_fraction, human_bytes(a.kv_bytes_held()).c_str(),
-      static_cast<long long>(kCpuPrefillChunk));
+      static_cast<long long>(r.chunk));
   // Why: KV heads are taken best first while the prediction stays within the budget. Every KV
   // head holds the same share of the cache, so each one kept whole adds the same amount.
   const int kv_heads = c.n_layer * c.n_kv_head;

@@ -182,7 +182,7 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
   std::stable_sort(plan.ranking.begin(), plan.ranking.end(),
                    [](const KvGroupScore& a, const KvGroupScore& b) { return a.score > b.score; });
   plan.policy = KvPolicy(config, r.window, r.sink);
-  plan.predicted = kv_accounting(plan.policy, config.head_dim, r.kv_type, r.length);
+  plan.predicted = kv_accounting(plan.policy, config.head_dim, r.kv_type, r.length, r.chunk);
   plan.floor_fraction = plan.predicted.kv_kept_fraction();
   if (plan.floor_fraction > r.budget) {
     char buf[256];
@@ -197,7 +197,7 @@ KvPlan plan_kv_cache(const analysis::ScoreMap& scores, const ModelConfig& config
     if (!(s.score > 0)) break;
     KvPolicy trial = plan.policy;
     for (int h = s.kv_head * group; h < (s.kv_head + 1) * group; ++h) trial.set_full(s.layer, h);
-    const KvAccounting a = kv_accounting(trial, config.head_dim, r.kv_type, r.length);
+    const KvAccounting a = kv_accounting(trial, config.head_dim, r.kv_type, r.length, r.chunk);
     if (a.kv_kept_fraction() > r.budget) break;  // every KV head costs the same: none after fits either
     plan.policy = std::move(trial);
     plan.predicted = a;
@@ -237,6 +237,7 @@ json kv_plan_json(const KvPlan& plan, const ModelConfig& config, const std::stri
            {{"kv_bytes_full", a.kv_bytes_full()},
             {"kv_bytes_kept", a.kv_bytes_kept()},
             {"kv_bytes_held", a.kv_bytes_held()},
+            {"prefill_chunk", plan.request.chunk},
             {"kv_kept_fraction", a.kv_kept_fraction()},
             {"query_kept_fraction", a.query_kept_fraction()},
             {"kv_kept_fraction_no_full_head", plan.floor_fraction}}},

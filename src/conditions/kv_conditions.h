@@ -100,7 +100,8 @@ struct KvPlanRequest {
   int64_t length = 0;    // positions the budget is stated at
   int64_t window = 64;
   int64_t sink = 4;
-  KvType kv_type = KvType::f16;  // the cache the budget is stated for
+  KvType kv_type = KvType::f16;      // the cache the budget is stated for
+  int64_t chunk = kCpuPrefillChunk;  // the prefill chunk of the session the plan predicts (held rows)
 };
 
 struct KvGroupScore {

@@ -131,24 +131,21 @@ struct SplitParts {
 
 // ---------------------------------------------------------------------------------------
 // Row kernel: grid (n_split, n_kv_head * n_head_chunks, n_rows), kThreads threads.
-struct RowParams {
-  const float* q;  // [T, n_head, hd]
-  const void* k;   // layer base: [n_kv_head][capacity][hd]
-  const void* v;
-  int64_t head_stride;
-  const int32_t* rows;  // [n_rows] token index t of each row
-  int64_t pos0;
-  int n_head, n_kv_head, hd, group, n_head_chunks, lanes_per_key;
-  int n_split;
-  int64_t window, head_sink;
-  const int32_t* head_window;  // [n_head] or null
-  const uint8_t* overrides;    // [n_head] HeadOverride or null
-  float scale, softcap;
-  bool probes;  // compute the probe partials
-  int top_k;
-  int64_t span_begin, span_end;
+// The call's geometry (FlashPrefillArgs: q, cache, heads, windows, overrides, scale; its out,
+// n_tokens and head_means are the combine's business) and the row kernel's own settings.
+struct RowParams : FlashPrefillArgs {
+  const int32_t* rows = nullptr;  // [n_rows] token index t of each row
+  int group = 0, n_head_chunks = 0, lanes_per_key = 0;
+  int n_split = 0;
+  bool probes = false;  // compute the probe partials
+  int top_k = 0;
+  int64_t span_begin = 0, span_end = 0;
   // partials, indexed ((row * n_head + h) * n_split + split)
   SplitParts part;  // written here, read by the combine kernel
+  // Per-key weight probes: exp(s_j - m of j's split) of keys j < key_len, at
+  // key_w[(row * n_head + h) * key_len + j] (zeroed before; the combine normalizes them).
+  float* key_w = nullptr;
+  int64_t key_len = 0;
 };
 
 template <typename KT>
@@ -162,7 +159,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   const int chunk = blockIdx.y % p.n_head_chunks;
   const int row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int hd = p.hd;
+  const int hd = p.head_dim;
   const int h0 = kvh * p.group + chunk * kMaxGroup;
   const int gc = min(kMaxGroup, p.group - chunk * kMaxGroup);
   const int64_t t = p.rows[row];
@@ -170,8 +167,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
   const int64_t j0 = static_cast<int64_t>(split) * kSplitKeys;
   const int64_t j1 = min(j0 + kSplitKeys, i + 1);
   const int64_t n = j1 > j0 ? j1 - j0 : 0;
-  const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
-  const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
+  const DeviceKvHead<const KT> kvs = device_kv_head<const KT>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
 
   // Phase 1: scores of the split's keys for the gc heads. A key takes lanes_per_key lanes,
   // 8 dimensions each.
@@ -195,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
     const int64_t jl = base + slot;
     const bool valid = jl < n;
     float kv8[8];
-    load8(kb + (j0 + jl) * hd + d0, valid && d0 < hd, kv8);
+    load8(kvs.k + kvs.row(valid ? j0 + jl : 0) * hd + d0, valid && d0 < hd, kv8);
 #pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) {
       if (g >= gc) break;
@@ -250,6 +246,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
       l += w;
       const int64_t j = j0 + jl;
       if (j >= p.span_begin && j < p.span_end) span += w;
+      if (j < p.key_len) p.key_w[(static_cast<size_t>(row) * p.n_head + h0 + g) * p.key_len + j] = w;
       srow[jl] = w;
     }
     l = warp_sum(l);
@@ -274,7 +271,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(RowParams p) {
 #pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) acc[g] = 0.0f;
     for (int64_t jl = jp; jl < n; jl += jparts) {
-      const float vd = load_kv(vb + (j0 + jl) * hd + d);
+      const float vd = load_kv(kvs.v + kvs.row(j0 + jl) * hd + d);
 #pragma unroll
       for (int g = 0; g < kMaxGroup; ++g)
         if (g < gc) acc[g] += sc[g * kSplitKeys + jl] * vd;
@@ -307,6 +304,8 @@ struct CombineParams {
   float* out_sink;
   int32_t* out_tk_pos;  // [n_rows, n_head, top_k]
   float* out_tk_w;
+  float* key_w;  // RowParams::key_w, normalized here in place
+  int64_t key_len;
 };
 
 __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombineParams p) {
@@ -331,6 +330,16 @@ __global__ void __launch_bounds__(kThreads) attention_combine_kernel(CombinePara
         o *= inv_l;
       }
       p.out[(t * p.n_head + h) * p.hd + d] = o;
+    }
+  }
+  if (p.probes && p.key_len > 0) {
+    // Key j's weight: exp(s_j - m of its split) * exp(m of its split - M) / L; keys past the
+    // row's position were never written (0), nor were splits past the last row's.
+    float* w = p.key_w + (static_cast<size_t>(row) * p.n_head + h) * p.key_len;
+    for (int64_t j = threadIdx.x; j < p.key_len; j += kThreads) {
+      const int64_t s = j / kSplitKeys;
+      const float ms = s < p.n_split ? p.part.m[base + s] : kNegInf;
+      w[j] = ms == kNegInf ? 0.0f : w[j] * expf(ms - M) * inv_l;
     }
   }
   if (!p.probes || threadIdx.x != 0) return;
@@ -467,8 +476,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
 
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const KT* kb = static_cast<const KT*>(p.k) + kvh * p.head_stride;
-  const KT* vb = static_cast<const KT*>(p.v) + kvh * p.head_stride;
+  const DeviceKvHead<const KT> kvs = device_kv_head<const KT>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
 
   load_tile_rows(rows, p, group, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * hd; idx += kThreads) {
@@ -490,8 +498,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_kernel(FlashParams p
       const int j = idx / hd, d = idx % hd;
       const int64_t pos = kb0 + j;
       const bool in = pos <= key_hi;
-      ks[j * (hd + 1) + d] = in ? load_kv(kb + pos * hd + d) : 0.0f;
-      vs[j * hd + d] = in ? load_kv(vb + pos * hd + d) : 0.0f;
+      ks[j * (hd + 1) + d] = in ? load_kv(kvs.k + kvs.row(pos) * hd + d) : 0.0f;
+      vs[j * hd + d] = in ? load_kv(kvs.v + kvs.row(pos) * hd + d) : 0.0f;
     }
     __syncthreads();
 
@@ -644,8 +652,7 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
   const int kvh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* sw = reinterpret_cast<float*>(tc_smem + L::s) + warp * 16 * L::s_ld;  // this warp's S, then PV
-  const __half* kb = static_cast<const __half*>(p.k) + kvh * p.head_stride;
-  const __half* vb = static_cast<const __half*>(p.v) + kvh * p.head_stride;
+  const DeviceKvHead<const __half> kvs = device_kv_head<const __half>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
 
   load_tile_rows(rows, p, p.n_head / p.n_kv_head, kvh, static_cast<int64_t>(blockIdx.x) * kFlashRows);
   for (int idx = threadIdx.x; idx < kFlashRows * HD; idx += kThreads) {
@@ -669,8 +676,8 @@ __global__ void __launch_bounds__(kThreads) attention_flash_tc_kernel(FlashParam
       const int64_t pos = kb0 + j;
       uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
       if (pos <= key_hi) {
-        kv = *reinterpret_cast<const uint4*>(kb + pos * HD + d);
-        vv = *reinterpret_cast<const uint4*>(vb + pos * HD + d);
+        kv = *reinterpret_cast<const uint4*>(kvs.k + kvs.row(pos) * HD + d);
+        vv = *reinterpret_cast<const uint4*>(kvs.v + kvs.row(pos) * HD + d);
       }
       *reinterpret_cast<uint4*>(ks + j * L::ld + d) = kv;
       *reinterpret_cast<uint4*>(vs + j * L::ld + d) = vv;
@@ -747,20 +754,12 @@ bool tensor_core_flash_requested() {
   return v && std::string(v) == "tc";
 }
 
-template <class T>
-T* upload(Scratch& s, const T* host, size_t n, cudaStream_t stream) {
-  if (!host) return nullptr;
-  T* d = s.get<T>(n);
-  RHEAD_CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
-  return d;
-}
-
 }  // namespace
 
 void AttentionScratch::release() {
-  for (Scratch* s :
-       {&rows, &overrides, &head_window, &head_means, &part_m, &part_l, &part_acc, &part_arg, &part_span, &part_sink,
-        &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w, &out_span, &out_sink, &out_tk_pos, &out_tk_w})
+  for (Scratch* s : {&rows,     &overrides, &head_window, &head_means,  &part_m,    &part_l,  &part_acc,
+                     &part_arg, &part_span, &part_sink,   &part_tk_pos, &part_tk_s, &out_arg, &out_arg_w,
+                     &out_span, &out_sink,  &out_tk_pos,  &out_tk_w,    &key_w,     &kv_heads})
     s->release();
 }
 
@@ -772,30 +771,37 @@ struct DeviceHeads {
   const int32_t* head_window;
   const float* head_means;
   float scale;
+  const KvHeadRows* kv_heads;  // compacted cache, else nullptr
 };
+
+// The call's geometry, as every attention kernel reads it.
+FlashPrefillArgs call_args(const AttentionArgs& a, const DeviceHeads& dh) {
+  return {.q = a.q,
+          .k = a.k,
+          .v = a.v,
+          .head_stride = a.kv_head_stride,
+          .out = a.out,
+          .n_tokens = a.n_tokens,
+          .pos0 = a.pos0,
+          .n_head = a.n_head,
+          .n_kv_head = a.n_kv_head,
+          .head_dim = a.head_dim,
+          .window = a.window,
+          .head_window = dh.head_window,
+          .head_sink = a.head_sink,
+          .overrides = dh.overrides,
+          .head_means = dh.head_means,
+          .scale = dh.scale,
+          .softcap = a.softcap,
+          .kv_heads = dh.kv_heads};
+}
 
 // Prefill outputs of every row with a flash kernel: the register kernel where it serves,
 // else the tensor-core or the f32 one.
 void run_flash(const AttentionArgs& a, const DeviceHeads& dh, cudaStream_t stream) {
   const int hd = a.head_dim, group = a.n_head / a.n_kv_head;
   const int64_t T = a.n_tokens;
-  const FlashParams fp{.q = a.q,
-                       .k = a.k,
-                       .v = a.v,
-                       .head_stride = a.kv_head_stride,
-                       .out = a.out,
-                       .n_tokens = T,
-                       .pos0 = a.pos0,
-                       .n_head = a.n_head,
-                       .n_kv_head = a.n_kv_head,
-                       .head_dim = hd,
-                       .window = a.window,
-                       .head_window = dh.head_window,
-                       .head_sink = a.head_sink,
-                       .overrides = dh.overrides,
-                       .head_means = dh.head_means,
-                       .scale = dh.scale,
-                       .softcap = a.softcap};
+  const FlashParams fp = call_args(a, dh);
   const int64_t tiles = (T * group + kFlashRows - 1) / kFlashRows;
   if (flash_prefill_selected(hd, a.kv_f16)) {
     // Default on sm_80+: register-resident tensor-core kernel (flash_prefill.cu).
@@ -826,37 +832,31 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
   int lanes_per_key = 1;
   while (lanes_per_key * 8 < hd) lanes_per_key *= 2;
   const int top_k_slots = std::max(1, top_k);
-  const RowParams rp{.q = a.q,
-                     .k = a.k,
-                     .v = a.v,
-                     .head_stride = a.kv_head_stride,
-                     .rows = upload(sc.rows, rows.data(), rows.size(), stream),
-                     .pos0 = a.pos0,
-                     .n_head = a.n_head,
-                     .n_kv_head = a.n_kv_head,
-                     .hd = hd,
-                     .group = group,
-                     .n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup,
-                     .lanes_per_key = lanes_per_key,
-                     .n_split = n_split,
-                     .window = a.window,
-                     .head_sink = a.head_sink,
-                     .head_window = dh.head_window,
-                     .overrides = dh.overrides,
-                     .scale = dh.scale,
-                     .softcap = a.softcap,
-                     .probes = want_probes,
-                     .top_k = top_k,
-                     .span_begin = pr.span_mass ? pr.span_begin : 0,
-                     .span_end = pr.span_mass ? pr.span_end : 0,
-                     .part = {.m = sc.part_m.get<float>(n_part),
-                              .l = sc.part_l.get<float>(n_part),
-                              .acc = sc.part_acc.get<float>(n_part * hd),
-                              .arg = sc.part_arg.get<int32_t>(n_part),
-                              .span = sc.part_span.get<float>(n_part),
-                              .sink = sc.part_sink.get<float>(n_part),
-                              .tk_pos = sc.part_tk_pos.get<int32_t>(n_part * top_k_slots),
-                              .tk_s = sc.part_tk_s.get<float>(n_part * top_k_slots)}};
+  RowParams rp;
+  static_cast<FlashPrefillArgs&>(rp) = call_args(a, dh);
+  rp.rows = upload(sc.rows, rows.data(), rows.size(), stream);
+  rp.group = group;
+  rp.n_head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
+  rp.lanes_per_key = lanes_per_key;
+  rp.n_split = n_split;
+  rp.probes = want_probes;
+  rp.top_k = top_k;
+  rp.span_begin = pr.span_mass ? pr.span_begin : 0;
+  rp.span_end = pr.span_mass ? pr.span_end : 0;
+  if (want_probes && pr.key_weights) {
+    rp.key_len = pr.key_weights_len;
+    const size_t n_w = static_cast<size_t>(n_rows) * a.n_head * rp.key_len;
+    rp.key_w = sc.key_w.get<float>(n_w);
+    RHEAD_CUDA_CHECK(cudaMemsetAsync(rp.key_w, 0, n_w * sizeof(float), stream));
+  }
+  rp.part = {.m = sc.part_m.get<float>(n_part),
+             .l = sc.part_l.get<float>(n_part),
+             .acc = sc.part_acc.get<float>(n_part * hd),
+             .arg = sc.part_arg.get<int32_t>(n_part),
+             .span = sc.part_span.get<float>(n_part),
+             .sink = sc.part_sink.get<float>(n_part),
+             .tk_pos = sc.part_tk_pos.get<int32_t>(n_part * top_k_slots),
+             .tk_s = sc.part_tk_s.get<float>(n_part * top_k_slots)};
   const int jparts = hd >= kThreads ? 1 : kThreads / hd;
   const size_t smem =
       (static_cast<size_t>(kMaxGroup) * kSplitKeys + static_cast<size_t>(jparts) * kMaxGroup * hd) * sizeof(float);
@@ -892,7 +892,9 @@ CombineParams run_rows(const AttentionArgs& a, AttentionScratch& sc, const Devic
                          .out_span = sc.out_span.get<float>(n_out),
                          .out_sink = sc.out_sink.get<float>(n_out),
                          .out_tk_pos = sc.out_tk_pos.get<int32_t>(n_out * top_k_slots),
-                         .out_tk_w = sc.out_tk_w.get<float>(n_out * top_k_slots)};
+                         .out_tk_w = sc.out_tk_w.get<float>(n_out * top_k_slots),
+                         .key_w = rp.key_w,
+                         .key_len = rp.key_len};
   attention_combine_kernel<<<dim3(n_rows, a.n_head), kThreads, 0, stream>>>(cp);
   RHEAD_CUDA_LAUNCHED("attention_combine_kernel");
   return cp;
@@ -914,6 +916,10 @@ void copy_probes_back(const AttentionArgs& a, const CombineParams& cp, const std
     RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_pos.data(), cp.out_tk_pos, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
     RHEAD_CUDA_CHECK(cudaMemcpyAsync(tk_w.data(), cp.out_tk_w, n_out * top_k * 4, cudaMemcpyDeviceToHost, stream));
   }
+  std::vector<float> key_w(cp.key_w ? n_out * cp.key_len : 0);
+  if (cp.key_w)
+    RHEAD_CUDA_CHECK(
+        cudaMemcpyAsync(key_w.data(), cp.key_w, key_w.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
   RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (int r = 0; r < n_rows; ++r) {
     const int32_t slot = a.obs_slot[rows[r]];
@@ -929,6 +935,9 @@ void copy_probes_back(const AttentionArgs& a, const CombineParams& cp, const std
         pr.topk[idx * top_k + i] = tk_pos[src * top_k + i];
         pr.topk_weight[idx * top_k + i] = tk_w[src * top_k + i];
       }
+      if (cp.key_w)
+        std::copy_n(key_w.data() + src * cp.key_len, cp.key_len,
+                    pr.key_weights + (slot * pr.key_weights_stride + h) * pr.key_weights_len);
     }
   }
 }
@@ -952,15 +961,12 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
     throw Error("CUDA attention needs head_dim a multiple of 8 up to 256, not " + std::to_string(hd));
   if (a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0)
     throw Error("CUDA attention: n_head must be a multiple of n_kv_head");
-  // The Session keeps the whole cache on CUDA (a KV policy only restricts visibility there).
-  if (a.kv_heads) throw Error("CUDA attention reads the whole KV cache, not the compacted layout");
   const int64_t T = a.n_tokens;
   const AttentionProbeOut& pr = a.probes;
-  const bool want_probes =
-      a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass || (pr.top_k > 0 && pr.topk));
+  const bool want_probes = a.obs_slot && (pr.argmax || pr.argmax_weight || pr.sink_mass || pr.span_mass ||
+                                          (pr.top_k > 0 && pr.topk) || (pr.key_weights && pr.key_weights_len > 0));
   const int top_k = want_probes && pr.topk ? pr.top_k : 0;
   if (top_k > kMaxTopK) throw Error("CUDA attention: top-k probes are limited to " + std::to_string(kMaxTopK));
-  if (pr.key_weights) throw Error("CUDA attention: per-key weight probes (qrhead) run on the CPU backend only");
 
   DeviceHeads dh;
   dh.overrides =
@@ -968,6 +974,7 @@ void attention(const AttentionArgs& a, AttentionScratch& sc, cudaStream_t stream
   dh.head_window = upload(sc.head_window, a.head_window, a.head_window ? a.n_head : 0, stream);
   dh.head_means = upload(sc.head_means, a.head_means, a.head_means ? static_cast<size_t>(a.n_head) * hd : 0, stream);
   dh.scale = a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  dh.kv_heads = upload(sc.kv_heads, a.kv_heads, a.kv_heads ? a.n_kv_head : 0, stream);
 
   const bool flash = T > kRowModeMaxTokens;
   if (flash) run_flash(a, dh, stream);

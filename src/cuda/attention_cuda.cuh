@@ -23,6 +23,8 @@ struct AttentionScratch {
   Scratch rows, overrides, head_window, head_means;
   Scratch part_m, part_l, part_acc, part_arg, part_span, part_sink, part_tk_pos, part_tk_s;
   Scratch out_arg, out_arg_w, out_span, out_sink, out_tk_pos, out_tk_w;
+  Scratch kv_heads;  // the compacted cache's KvHeadRows of the layer
+  Scratch key_w;     // per-key weights (AttentionProbeOut::key_weights): [n_rows, n_head, key_weights_len]
   void release();
 };
 

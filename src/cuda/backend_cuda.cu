@@ -81,6 +81,26 @@ __device__ __forceinline__ void k_scale_min(int j, const uint8_t* s, int& sc, in
   }
 }
 
+__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+
+// The 32 elements [32 g, 32 g + 32) of an f16 (Pair = __half2) or bf16 row: four 16-byte loads.
+template <class Pair>
+__device__ __forceinline__ void decode32_pairs(const uint8_t* row, int64_t g, float* y) {
+  const uint4* p = reinterpret_cast<const uint4*>(row) + g * 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    uint4 v = p[i];
+    const Pair* h = reinterpret_cast<const Pair*>(&v);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = to_float2(h[e]);
+      y[8 * i + 2 * e] = f.x;
+      y[8 * i + 2 * e + 1] = f.y;
+    }
+  }
+}
+
 // The 32 elements [32 g, 32 g + 32) of a row of type TYPE.
 template <DType TYPE>
 __device__ __forceinline__ void decode32(const uint8_t* row, int64_t g, float* y) {
@@ -97,36 +117,8 @@ __device__ __forceinline__ void decode32(const uint8_t* row, int64_t g, float* y
       }
       return;
     }
-    case DType::F16: {
-      const uint4* p = reinterpret_cast<const uint4*>(row) + g * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        uint4 v = p[i];
-        const __half2* h = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 f = __half22float2(h[e]);
-          y[8 * i + 2 * e] = f.x;
-          y[8 * i + 2 * e + 1] = f.y;
-        }
-      }
-      return;
-    }
-    case DType::BF16: {
-      const uint4* p = reinterpret_cast<const uint4*>(row) + g * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        uint4 v = p[i];
-        const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 f = __bfloat1622float2(h[e]);
-          y[8 * i + 2 * e] = f.x;
-          y[8 * i + 2 * e + 1] = f.y;
-        }
-      }
-      return;
-    }
+    case DType::F16: return decode32_pairs<__half2>(row, g, y);
+    case DType::BF16: return decode32_pairs<__nv_bfloat162>(row, g, y);
     case DType::Q8_0: {
       const uint8_t* b = row + g * 34;
       const float d = f16_bits(b);
@@ -352,21 +344,22 @@ __global__ void rope_kernel(float* x, int64_t T, int n_heads, int hd, int64_t po
 
 // k, v: [T, n_kv, hd] f32 -> cache [n_kv][capacity][hd] at positions pos0...
 template <typename KT>
-__global__ void kv_append_kernel(const float* k, const float* v, KT* kc, KT* vc, int64_t T, int n_kv, int hd,
-                                 int64_t capacity, int64_t pos0) {
+__global__ void kv_append_kernel(const float* k, const float* v, void* kc, void* vc, const KvHeadRows* heads, int64_t T,
+                                 int n_kv, int hd, int64_t capacity, int64_t pos0) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= T * n_kv * hd) return;
   const int d = static_cast<int>(i % hd);
   const int64_t tg = i / hd;
   const int g = static_cast<int>(tg % n_kv);
   const int64_t t = tg / n_kv;
-  const int64_t dst = (static_cast<int64_t>(g) * capacity + pos0 + t) * hd + d;
+  const DeviceKvHead<KT> head = device_kv_head<KT>(kc, vc, capacity * hd, heads, g);
+  const int64_t dst = head.row(pos0 + t) * hd + d;
   if constexpr (std::is_same_v<KT, __half>) {
-    kc[dst] = __float2half_rn(k[i]);
-    vc[dst] = __float2half_rn(v[i]);
+    head.k[dst] = __float2half_rn(k[i]);
+    head.v[dst] = __float2half_rn(v[i]);
   } else {
-    kc[dst] = k[i];
-    vc[dst] = v[i];
+    head.k[dst] = k[i];
+    head.v[dst] = v[i];
   }
 }
 
@@ -478,7 +471,7 @@ class CudaBackend final : public Backend {
     cudaStreamSynchronize(stream_);
     release_all(held_);
     attn_.release();
-    for (Scratch* s : {&tokens_, &x16_, &w16_, &inv_freq_, &rows_, &row_weights_}) s->release();
+    for (Scratch* s : {&tokens_, &x16_, &w16_, &inv_freq_, &rows_, &row_weights_, &kv_heads_}) s->release();
     cublas().destroy(blas_);
     cudaStreamDestroy(stream_);
   }
@@ -502,6 +495,9 @@ class CudaBackend final : public Backend {
   void from_host(void* dst, const void* src, size_t bytes) override {
     RHEAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
     RHEAD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (dst != src && bytes) RHEAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
 
   void embed(const Weight& table, const int32_t* tokens, int64_t T, float* x) override {
@@ -653,14 +649,17 @@ class CudaBackend final : public Backend {
 
   void kv_append(const KvCache& kv, int layer, int64_t pos0, int64_t T, const float* k, const float* v) override {
     const int64_t n = T * kv.n_kv_head * kv.head_dim;
+    const KvLayerView lv = kv.view(layer);
+    const KvHeadRows* heads = upload(kv_heads_, lv.heads, lv.heads ? kv.n_kv_head : 0, stream_);
+    auto launch = [&](auto zero) {
+      kv_append_kernel<decltype(zero)>
+          <<<blocks_for(n), 256, 0, stream_>>>(k, v, const_cast<void*>(lv.k), const_cast<void*>(lv.v), heads, T,
+                                               kv.n_kv_head, kv.head_dim, kv.capacity, pos0);
+    };
     if (kv.type == KvType::f16)
-      kv_append_kernel<__half><<<blocks_for(n), 256, 0, stream_>>>(k, v, static_cast<__half*>(kv.k_layer(layer)),
-                                                                   static_cast<__half*>(kv.v_layer(layer)), T,
-                                                                   kv.n_kv_head, kv.head_dim, kv.capacity, pos0);
+      launch(__half{});
     else
-      kv_append_kernel<float><<<blocks_for(n), 256, 0, stream_>>>(k, v, static_cast<float*>(kv.k_layer(layer)),
-                                                                  static_cast<float*>(kv.v_layer(layer)), T,
-                                                                  kv.n_kv_head, kv.head_dim, kv.capacity, pos0);
+      launch(float{});
     RHEAD_CUDA_LAUNCHED("kv_append_kernel");
   }
 
@@ -678,6 +677,7 @@ class CudaBackend final : public Backend {
   AttentionScratch attn_;
   Scratch tokens_, x16_, w16_, inv_freq_;
   Scratch rows_, row_weights_;    // gather_rows / add_rows_weighted: row indices (and weights)
+  Scratch kv_heads_;              // kv_append: the layer's KvHeadRows (compacted cache)
   std::vector<uint8_t> staging_;  // host side of row_weights_
   std::vector<float> inv_freq_host_;
 };

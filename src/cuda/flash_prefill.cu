@@ -66,6 +66,7 @@ struct PrefillParams {
   const __half* k;
   const __half* v;
   int64_t head_stride;
+  const KvHeadRows* kv_heads;  // compacted cache (device copy), else nullptr
   float* out;
   int n_tokens, pos0, n_head, group;
   int window, head_sink;
@@ -117,6 +118,24 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+}
+
+// acc[mt][2n], acc[mt][2n + 1] += a[mt] times the n-th 16x16 B block, n < NB, for each of the
+// warp's MT row blocks; B block n is read by ldmatrix (K^T from K rows) or ldmatrix.trans (V)
+// at b_addr + n * b_step bytes.
+template <int MT, int NB, bool kTrans>
+__device__ __forceinline__ void mma_blocks(float (&acc)[MT][2 * NB][4], const uint32_t (&a)[MT][4], uint32_t b_addr,
+                                           uint32_t b_step) {
+#pragma unroll
+  for (int n = 0; n < NB; ++n) {
+    uint32_t b[4];
+    if constexpr (kTrans)
+      ldmatrix_x4_trans(b, b_addr + n * b_step);
+    else
+      ldmatrix_x4(b, b_addr + n * b_step);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) mma_16816_pair(acc[mt][2 * n], acc[mt][2 * n + 1], a[mt], b);
+  }
 }
 
 // 16 bytes global -> shared; src_bytes 0 writes zeros (src must still be a valid address).
@@ -262,8 +281,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
   }
   const int first_tile = block_lo / kKeys, last_tile = block_hi / kKeys;
 
-  const __half* kbase = p.k + kvh * p.head_stride;
-  const __half* vbase = p.v + kvh * p.head_stride;
+  const DeviceKvHead<const __half> kvs = device_kv_head<const __half>(p.k, p.v, p.head_stride, p.kv_heads, kvh);
   auto load_tile = [&](int tile, int stage) {
     const uint32_t kdst = smem + stage * 2 * L::tile * 2;
     const uint32_t vdst = kdst + L::tile * 2;
@@ -271,10 +289,10 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
       const int key = idx / kChunks, chunk = idx % kChunks;
       const int pos = tile * kKeys + key;
       const bool in = pos <= block_hi;
-      const int64_t src = static_cast<int64_t>(in ? pos : 0) * HD + chunk * 8;
+      const int64_t src = kvs.row(in ? pos : 0) * HD + chunk * 8;
       const uint32_t off = (key * L::ld + chunk * 8) * 2;
-      cp_async16(kdst + off, kbase + src, in ? 16 : 0);
-      cp_async16(vdst + off, vbase + src, in ? 16 : 0);
+      cp_async16(kdst + off, kvs.k + src, in ? 16 : 0);
+      cp_async16(vdst + off, kvs.v + src, in ? 16 : 0);
     }
   };
 
@@ -332,13 +350,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
             ldmatrix_x4(a[mt], q_lane + (mt * 16 * L::ld + kk * 16) * 2);
           }
         }
-#pragma unroll
-        for (int kp = 0; kp < kKeys / 16; ++kp) {
-          uint32_t b[4];
-          ldmatrix_x4(b, ks + (k_lane + kp * 16 * L::ld + kk * 16) * 2);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) mma_16816_pair(s[mt][2 * kp], s[mt][2 * kp + 1], a[mt], b);
-        }
+        mma_blocks<MT, kKeys / 16, false>(s, a, ks + (k_lane + kk * 16) * 2, 16 * L::ld * 2);
       }
 
       if (p.softcap != 0.0f) {
@@ -407,13 +419,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prefill_kernel(PrefillParam
           a[mt][2] = pack_half2(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
           a[mt][3] = pack_half2(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
         }
-#pragma unroll
-        for (int dp = 0; dp < HD / 16; ++dp) {
-          uint32_t b[4];
-          ldmatrix_x4_trans(b, vs + (v_lane + kc * 16 * L::ld + dp * 16) * 2);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) mma_16816_pair(o[mt][2 * dp], o[mt][2 * dp + 1], a[mt], b);
-        }
+        mma_blocks<MT, HD / 16, true>(o, a, vs + (v_lane + kc * 16 * L::ld) * 2, 16 * 2);
       }
     }
   }
@@ -514,6 +520,7 @@ void flash_prefill(const FlashPrefillArgs& a, cudaStream_t stream) {
   p.k = static_cast<const __half*>(a.k);
   p.v = static_cast<const __half*>(a.v);
   p.head_stride = a.head_stride;
+  p.kv_heads = a.kv_heads;
   p.out = a.out;
   p.n_tokens = static_cast<int>(a.n_tokens);
   p.pos0 = static_cast<int>(a.pos0);

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "ops/kv_cache.h"
+
 namespace rhead::cuda {
 
 // Every pointer is device memory.
@@ -26,6 +28,7 @@ struct FlashPrefillArgs {
   const float* head_means = nullptr;   // [n_head, head_dim] for HeadOverride::mean
   float scale = 0.0f;                  // already resolved (never 0)
   float softcap = 0.0f;
+  const KvHeadRows* kv_heads = nullptr;  // compacted cache: the layer's [n_kv_head] heads (device copy); k, v unused
 };
 
 // True when this kernel serves the call: f16 cache, head_dim 64 or 128, a GPU of compute

@@ -18,7 +18,7 @@ struct ProbeRequest {
   int64_t span_begin = -1;         // attention mass inside [span_begin, span_end) (-1: off)
   int64_t span_end = -1;
   bool sink = false;  // attention mass on position 0
-  // The attention weights of the keys [0, key_weights_len) (0: off; CPU backend only): their
+  // The attention weights of the keys [0, key_weights_len) (0: off): their
   // mean over the observed rows (QRHead's per-token scores), and with key_rows each row's.
   int64_t key_weights_len = 0;
   bool key_rows = false;

@@ -69,8 +69,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   kv_.head_dim = c.head_dim;
   kv_.capacity = capacity_;
   const KvPolicy& kv = options_.kv_policy;
-  // Compacted cache (CPU; CUDA keeps the whole cache): every KV head allocates as it goes.
-  const bool compact = kv.active() && options_.kv_compact && options_.device == Device::cpu;
+  // Compacted cache (either backend): every KV head allocates as it goes.
+  const bool compact = kv.active() && options_.kv_compact;
   if (!compact) {
     try {
       kv_.k = backend_->alloc(kv_.bytes());
@@ -120,7 +120,7 @@ void Session::reserve_kv(int64_t length) {
       for (void** buf : {&h.k, &h.v}) {
         void* grown = backend_->alloc(static_cast<size_t>(rows * rb));
         if (*buf) {
-          std::memcpy(grown, *buf, static_cast<size_t>(h.rows * rb));
+          backend_->copy(grown, *buf, static_cast<size_t>(h.rows * rb));
           backend_->free(*buf);
         }
         *buf = grown;

@@ -23,9 +23,9 @@ struct SessionOptions {
   bool kv_q8_0 = false;       // Q8_0 KV cache (CPU backend; ops/kv_cache.h); overrides kv_f16
   int64_t prefill_chunk = 0;  // tokens per forward chunk during prefill; 0: the device's default
   KvPolicy kv_policy;         // streaming-cache visibility per query head, every phase; inactive: none
-  // With an active kv_policy on the CPU: store only what the policy keeps (ops/kv_cache.h's
-  // compacted layout; results are the same bit for bit). False, or on CUDA: the whole cache,
-  // the policy applied by the kernels' visibility alone.
+  // With an active kv_policy: store only what the policy keeps (ops/kv_cache.h's compacted
+  // layout, on either backend; results are the same bit for bit). False: the whole cache, the
+  // policy applied by the kernels' visibility alone.
   bool kv_compact = true;
   Device device = Device::cpu;  // where the forward pass runs
 

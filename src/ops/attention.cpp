@@ -14,6 +14,7 @@
 
 #include "io/error.h"
 #include "ops/kv_cache.h"
+#include "ops/lanes.h"
 #include "ops/quant.h"
 
 namespace rhead {
@@ -289,54 +290,7 @@ void single_threaded_blas_here() {
   (void)done;
 }
 
-// exp(x) for x <= 0 by the Cephes expf polynomial (about 1 ulp); 0 below -87 and for -inf.
-// x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for exactness), then
-// exp(r) = 1 + r + r^2 * P(r) with P's coefficients from the highest power down.
-constexpr float kExpLo = -87.0f, kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-constexpr float kExpPoly[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                              4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-
-__attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive_avx2(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(kExpLo);
-  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);  // also true for -inf
-  x = _mm256_max_ps(x, lo);
-  const __m256 n =
-      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
-  __m256 y = _mm256_set1_ps(kExpPoly[0]);
-  for (int i = 1; i < 6; ++i) y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpPoly[i]));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-  return _mm256_andnot_ps(under, y);
-}
-
-// p[j] = exp(p[j] - m) for j in [0, n) (exp(-inf) = 0); returns the sum. m >= every p[j].
-__attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(float* p, int64_t n, float m) {
-  const __m256 vm = _mm256_set1_ps(m);
-  __m256 acc = _mm256_setzero_ps();
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const __m256 y = exp_nonpositive_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vm));
-    _mm256_storeu_ps(p + j, y);
-    acc = _mm256_add_ps(acc, y);
-  }
-  if (j < n) {
-    alignas(32) float tail[8];
-    for (int i = 0; i < 8; ++i) tail[i] = j + i < n ? p[j + i] : -std::numeric_limits<float>::infinity();
-    const __m256 y = exp_nonpositive_avx2(_mm256_sub_ps(_mm256_load_ps(tail), vm));
-    _mm256_store_ps(tail, y);
-    for (int64_t i = 0; j + i < n; ++i) p[j + i] = tail[i];
-    acc = _mm256_add_ps(acc, y);
-  }
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s4 = _mm_hadd_ps(s4, s4);
-  s4 = _mm_hadd_ps(s4, s4);
-  return _mm_cvtss_f32(s4);
-}
-
-// ---- AVX-512 helpers: loads from the cache, exp, row max and softmax sums in 16 lanes ----
+// ---- AVX-512 helpers: loads from the cache ----
 // GCC 12 warns inside its own AVX-512 intrinsics (their "undefined" pass-through operands).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -352,10 +306,9 @@ const bool kHaveAvx512 = cpu_has_isa(KernelISA::AVX512);
 template <KvType T>
 RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* row, int d0) {
   if constexpr (T == KvType::f16) {
-    return _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(row) + d0)));
+    return lanes16::load_f16(row, d0);
   } else if constexpr (T == KvType::f32) {
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + d0);
+    return lanes16::load_f32(row, d0);
   } else {
     const uint8_t* block = row + d0 / 32 * 34;  // 2 bytes of f16 scale, then 32 int8
     uint16_t d;
@@ -366,59 +319,23 @@ RHEAD_AVX512 RHEAD_INLINE __m512 load16(const uint8_t* row, int d0) {
   }
 }
 
-// exp(x) for x <= 0: exp_nonpositive_avx2 in 16 lanes, the same operations.
-RHEAD_AVX512 RHEAD_INLINE __m512 exp_nonpositive_avx512(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(kExpLo);
-  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);  // false below -87 and for -inf
-  x = _mm512_max_ps(x, lo);
-  const __m512 n =
-      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
-  __m512 y = _mm512_set1_ps(kExpPoly[0]);
-  for (int i = 1; i < 6; ++i) y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(kExpPoly[i]));
-  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(e));
-}
-
-// The largest of p[0 .. n) (-inf for n = 0).
-RHEAD_AVX512 float max_avx512(const float* p, int64_t n) {
-  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 m = ninf;
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(p + j));
-  if (j < n) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, static_cast<__mmask16>((1u << (n - j)) - 1), p + j));
-  return _mm512_reduce_max_ps(m);
-}
-
-// exp_shift_sum_avx2 in 16 lanes.
-RHEAD_AVX512 float exp_shift_sum_avx512(float* p, int64_t n, float m) {
-  const __m512 vm = _mm512_set1_ps(m);
-  __m512 acc = _mm512_setzero_ps();
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-    const __m512 y = exp_nonpositive_avx512(_mm512_sub_ps(_mm512_loadu_ps(p + j), vm));
-    _mm512_storeu_ps(p + j, y);
-    acc = _mm512_add_ps(acc, y);
-  }
-  if (j < n) {
-    const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
-    const __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p + j), vm);
-    const __m512 y = _mm512_maskz_mov_ps(tail, exp_nonpositive_avx512(x));  // lanes past n add 0
-    _mm512_mask_storeu_ps(p + j, tail, y);
-    acc = _mm512_add_ps(acc, y);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
 #pragma GCC diagnostic pop
 
 float exp_shift_sum(float* p, int64_t n, float m) {
-  if (kHaveAvx512) return exp_shift_sum_avx512(p, n, m);
-  if (kHaveAvx2) return exp_shift_sum_avx2(p, n, m);
+  if (kHaveAvx512) return lanes16::exp_shift_sum(p, n, m);
+  if (kHaveAvx2) return lanes8::exp_shift_sum(p, n, m);
   float sum = 0.0f;
   for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - m));
   return sum;
+}
+
+// The largest of p[0 .. n) (-inf for n = 0).
+float max_of(const float* p, int64_t n) {
+  if (kHaveAvx512) return lanes16::max_of(p, n);
+  if (kHaveAvx2) return lanes8::max_of(p, n);
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, p[j]);
+  return mx;
 }
 
 // dst[n, hd] = f32 copy of n f16 rows.
@@ -479,11 +396,22 @@ struct TileScratch {
   std::vector<float> qt, st, ot;  // lane kernel: q^T [hd][8], scores [keys][8], O^T [hd][8]
 };
 
-// Keys [kb, kb + nk) of a q8_0 cache: K and V dequantized into the scratch tiles.
-void q8_0_tiles(TileScratch& sc, const uint8_t* kbase, const uint8_t* vbase, int64_t kb, int64_t nk, int hd,
-                const float*& kt, const float*& vt) {
-  q8_0_rows_to_f32(kbase, kb, nk, hd, sc.kt.data());
-  q8_0_rows_to_f32(vbase, kb, nk, hd, sc.vt.data());
+// The nk K and V rows of a tile (kr, vr) as f32: a q8_0 or f16 cache's rows converted into
+// the scratch tiles, an f32 cache's read where they are.
+void f32_tiles(const AttentionArgs& a, TileScratch& sc, const uint8_t* kr, const uint8_t* vr, int64_t nk,
+               const float*& kt, const float*& vt) {
+  const int64_t n = nk * a.head_dim;
+  if (a.kv_q8_0) {
+    q8_0_rows_to_f32(kr, 0, nk, a.head_dim, sc.kt.data());
+    q8_0_rows_to_f32(vr, 0, nk, a.head_dim, sc.vt.data());
+  } else if (a.kv_f16) {
+    f16_rows_to_f32(reinterpret_cast<const uint16_t*>(kr), n, sc.kt.data());
+    f16_rows_to_f32(reinterpret_cast<const uint16_t*>(vr), n, sc.vt.data());
+  } else {
+    kt = reinterpret_cast<const float*>(kr);
+    vt = reinterpret_cast<const float*>(vr);
+    return;
+  }
   kt = sc.kt.data();
   vt = sc.vt.data();
 }
@@ -550,30 +478,20 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     if (!any) continue;
     const uint8_t* kr = kv_rows_at(kbase, sc.ring, kb, nk, sc.row_bytes, sc.kg);
     const uint8_t* vr = kv_rows_at(vbase, sc.ring, kb, nk, sc.row_bytes, sc.vg);
+    // An f16 cache streams from memory at long context: request the K/V tiles kPrefetchTiles
+    // ahead into L2 while this one is converted and used; the hardware prefetcher alone does
+    // not run far enough ahead (bench_attention --layers 22, decode at 16K, 2 threads: 2.5 ms
+    // per layer without, 1.7-2.0 with 32 tiles; 16 tiles and L1 or L3 hints did worse).
+    const int64_t ahead = kb + kPrefetchTiles * BK;
+    if (a.kv_f16 && !a.kv_q8_0 && ahead < k_end) {
+      const int64_t row = sc.ring ? sc.ring->row(ahead) : ahead;
+      const int64_t n_ahead = std::min({BK, k_end - ahead, sc.ring ? sc.ring->run(ahead) : BK}) * hd;
+      prefetch_f16(reinterpret_cast<const uint16_t*>(kbase) + row * hd, n_ahead);
+      prefetch_f16(reinterpret_cast<const uint16_t*>(vbase) + row * hd, n_ahead);
+    }
     const float* kt;
     const float* vt;
-    if (a.kv_q8_0) {
-      q8_0_tiles(sc, kr, vr, 0, nk, hd, kt, vt);
-    } else if (a.kv_f16) {
-      // The cache streams from memory at long context: request the K/V tiles kPrefetchTiles
-      // ahead into L2 while this one is converted and used; the hardware prefetcher alone does
-      // not run far enough ahead (bench_attention --layers 22, decode at 16K, 2 threads: 2.5 ms
-      // per layer without, 1.7-2.0 with 32 tiles; 16 tiles and L1 or L3 hints did worse).
-      const int64_t ahead = kb + kPrefetchTiles * BK;
-      if (ahead < k_end) {
-        const int64_t row = sc.ring ? sc.ring->row(ahead) : ahead;
-        const int64_t n_ahead = std::min({BK, k_end - ahead, sc.ring ? sc.ring->run(ahead) : BK}) * hd;
-        prefetch_f16(reinterpret_cast<const uint16_t*>(kbase) + row * hd, n_ahead);
-        prefetch_f16(reinterpret_cast<const uint16_t*>(vbase) + row * hd, n_ahead);
-      }
-      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(kr), nk * hd, sc.kt.data());
-      f16_rows_to_f32_avx2(reinterpret_cast<const uint16_t*>(vr), nk * hd, sc.vt.data());
-      kt = sc.kt.data();
-      vt = sc.vt.data();
-    } else {
-      kt = reinterpret_cast<const float*>(kr);
-      vt = reinterpret_cast<const float*>(vr);
-    }
+    f32_tiles(a, sc, kr, vr, nk, kt, vt);
     // Scores, eight keys at a time.
     int64_t j = 0;
     for (; j + 8 <= nk; j += 8) {
@@ -616,10 +534,10 @@ __attribute__((target("avx2,fma,f16c"))) void attend_lanes_avx2(const AttentionA
     for (j = 0; j < nk; ++j) mx = _mm256_max_ps(mx, _mm256_loadu_ps(st + j * 8));
     const __m256 m_new = _mm256_max_ps(m, mx);
     const __m256 shift = _mm256_andnot_ps(_mm256_cmp_ps(m_new, _mm256_set1_ps(ninf), _CMP_EQ_OQ), m_new);
-    const __m256 c = exp_nonpositive_avx2(_mm256_sub_ps(m, shift));
+    const __m256 c = lanes8::exp_nonpositive(_mm256_sub_ps(m, shift));
     __m256 sum = _mm256_setzero_ps();
     for (j = 0; j < nk; ++j) {
-      const __m256 p = exp_nonpositive_avx2(_mm256_sub_ps(_mm256_loadu_ps(st + j * 8), shift));
+      const __m256 p = lanes8::exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(st + j * 8), shift));
       _mm256_storeu_ps(st + j * 8, p);
       sum = _mm256_add_ps(sum, p);
     }
@@ -788,11 +706,11 @@ RHEAD_AVX512 void attend_pairs_avx512(const AttentionArgs& a, TileScratch& sc, i
     for (int i = 1; i < kPairs; ++i) mx = _mm512_max_ps(mx, s[i]);
     const __m512 m_new = _mm512_max_ps(m, _mm512_max_ps(mx, swap_pair_lanes(mx)));
     const __m512 shift = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m_new, vninf, _CMP_NEQ_OQ), m_new);
-    const __m512 c = exp_nonpositive_avx512(_mm512_sub_ps(m, shift));
+    const __m512 c = lanes16::exp_nonpositive(_mm512_sub_ps(m, shift));
     __m512 sum = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int i = 0; i < kPairs; ++i) {
-      const __m512 p = exp_nonpositive_avx512(_mm512_sub_ps(s[i], shift));
+      const __m512 p = lanes16::exp_nonpositive(_mm512_sub_ps(s[i], shift));
       _mm512_storeu_ps(pt + i * 16, p);
       sum = _mm512_add_ps(sum, p);
     }
@@ -954,17 +872,7 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
     const uint8_t* vr = kv_rows_at(vbase, sc.ring, kb, nk, sc.row_bytes, sc.vg);
     const float* kt;
     const float* vt;
-    if (a.kv_q8_0) {
-      q8_0_tiles(sc, kr, vr, 0, nk, hd, kt, vt);
-    } else if (a.kv_f16) {
-      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(kr), nk * hd, sc.kt.data());
-      f16_rows_to_f32(reinterpret_cast<const uint16_t*>(vr), nk * hd, sc.vt.data());
-      kt = sc.kt.data();
-      vt = sc.vt.data();
-    } else {
-      kt = reinterpret_cast<const float*>(kr);
-      vt = reinterpret_cast<const float*>(vr);
-    }
+    f32_tiles(a, sc, kr, vr, nk, kt, vt);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nk), hd, 1.0f,
                 sc.qs.data(), hd, kt, hd, 0.0f, sc.s.data(), static_cast<int>(BK));
     for (int64_t r = 0; r < M; ++r) {
@@ -977,11 +885,7 @@ void attend_tile_item(const AttentionArgs& a, TilePlan& plan, int g, int64_t qb,
         for (int64_t j = 0; j < nk; ++j) s[j] = a.softcap * std::tanh(s[j] / a.softcap);  // tanh(-inf) = -1: remask
       if (a.softcap != 0.0f) mask_invisible(s, kb, nk, sc.rows[r].vis);
       if (sc.rows[r].scores) std::copy(s, s + nk, sc.rows[r].scores + kb);
-      float mx = -std::numeric_limits<float>::infinity();
-      if (kHaveAvx512)
-        mx = max_avx512(s, nk);
-      else
-        for (int64_t j = 0; j < nk; ++j) mx = std::max(mx, s[j]);
+      const float mx = max_of(s, nk);
       const float m_new = std::max(sc.m[r], mx);
       const float c = std::exp(sc.m[r] - m_new);  // 0 when m was -inf
       const float sum = exp_shift_sum(s, nk, m_new);

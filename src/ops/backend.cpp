@@ -63,6 +63,9 @@ class CpuBackend final : public Backend {
   void from_host(void* dst, const void* src, size_t bytes) override {
     if (dst != src) std::memcpy(dst, src, bytes);
   }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (dst != src && bytes) std::memcpy(dst, src, bytes);
+  }
 
   void embed(const Weight& table, const int32_t* tokens, int64_t T, float* x) override {
     for (int64_t t = 0; t < T; ++t) dequantize_row(table.type, table.row(tokens[t]), x + t * table.cols, table.cols);

@@ -61,6 +61,7 @@ class Backend {
   virtual void zero(void* p, size_t bytes) = 0;
   virtual void to_host(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void from_host(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // within backend memory
 
   // ---- ops (shapes row-major; T = n_tokens) ----
   // x[t, :] = row tokens[t] of table, as f32.                      x: [T, table.cols]

@@ -7,7 +7,7 @@
 // so that one KV head's rows are contiguous (what the attention kernels stream through).
 // Rows are written by Backend::kv_append; view(layer) gives the attention kernel its inputs.
 //
-// Compacted layout (a KV policy on the CPU backend; model/session.cpp): every (layer, KV head)
+// Compacted layout (a KV policy, either backend; model/session.cpp): every (layer, KV head)
 // has its own K and V rows, found through heads[] instead of the contiguous block: a KV head
 // kept whole grows with the sequence (kv_rows_allocated), a windowed one holds its sink and
 // a ring (ops/kv_visibility.h's KvRowMap). Positions stay absolute either way.

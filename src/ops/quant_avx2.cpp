@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "ops/isa_target.h"
+#include "ops/lanes.h"
 #include "ops/quant.h"
 
 // Every function below is compiled for these ISA extensions.
@@ -100,14 +101,9 @@ void run_q5(const uint8_t* p, int64_t n, Sink& s) {
 }
 
 // Plain floats: 8 at a time, the tail one by one.
-inline __m256 load_f32(const uint8_t* p, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + i); }
-inline __m256 load_f16(const uint8_t* p, int64_t i) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
-}
-inline __m256 load_bf16(const uint8_t* p, int64_t i) {
-  __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-}
+using lanes8::load_bf16;
+using lanes8::load_f16;
+using lanes8::load_f32;
 inline float tail_f32(const uint8_t* p, int64_t i) {
   float v;
   std::memcpy(&v, p + 4 * i, 4);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "ops/isa_target.h"
+#include "ops/lanes.h"
 #include "ops/quant.h"
 
 // Every function below is compiled for these ISA extensions.
@@ -83,14 +84,9 @@ void run_q5(const uint8_t* p, int64_t n, Sink& s) {
 }
 
 // Plain floats: 32 elements at a time, then the tail in a masked step.
-inline __m512 load_f32(const uint8_t* p, int64_t i) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p) + i); }
-inline __m512 load_f16(const uint8_t* p, int64_t i) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
-}
-inline __m512 load_bf16(const uint8_t* p, int64_t i) {
-  __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
+using lanes16::load_bf16;
+using lanes16::load_f16;
+using lanes16::load_f32;
 inline __m512 tail_f32(const uint8_t* p, int64_t i, __mmask16 k) {
   return _mm512_maskz_loadu_ps(k, reinterpret_cast<const float*>(p) + i);
 }

@@ -189,7 +189,8 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
         << "; the strongest 10 when fewer)</caption>\n"
         << "<tr><th>rank</th><th>head</th><th>mean score</th>";
     if (st) {
-      out << "<th>" << fixed(100 * st->level, 0) << "% interval</th>";
+      out << "<th>" << fixed(100 * st->level, 0) << "% interval</th><th>another grid (" << fixed(100 * st->level, 0)
+          << "% prediction)</th>";
       for (const auto& k : st->top_ks) out << "<th>P(top-" << escape(k.label) << ")</th>";
     }
     out << "<th>frequency</th></tr>\n";
@@ -201,7 +202,10 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
           << "</td><td>" << id.key() << "</td><td>" << fixed(m.mean[order[i]], 4) << "</td>";
       if (st) {
         const auto& h = st->heads[order[i]];
-        out << "<td>" << fixed(h.ci_low, 3) << " – " << fixed(h.ci_high, 3) << "</td>";
+        out << "<td>" << fixed(h.ci_low, 3) << " – " << fixed(h.ci_high, 3) << "</td><td>"
+            << (std::isfinite(h.predict_low) ? fixed(h.predict_low, 3) + " – " + fixed(h.predict_high, 3)
+                                             : std::string("n/a"))
+            << "</td>";
         for (double p : h.p_top) out << "<td>" << fixed(p, 2) << "</td>";
       }
       out << "<td>" << fixed(m.frequency[order[i]], 3) << "</td></tr>\n";
@@ -214,7 +218,15 @@ void detect_section(std::ostream& out, const analysis::DetectRun& run, const std
         out << (k ? "," : "") << " top-" << escape(st->top_ks[k].label) << " (K = " << st->top_ks[k].k << ") "
             << (std::isfinite(st->expected_jaccard[k]) ? fixed(st->expected_jaccard[k], 3) : std::string("n/a"));
       out << ". Intervals: " << st->valid_replicates << " replicates of a two-way cluster bootstrap over "
-          << st->needle_sets << " needle sets and " << st->lengths << " lengths (seed " << st->seed << ").</p>\n";
+          << st->needle_sets << " needle sets and " << st->lengths << " lengths (seed " << st->seed
+          << "). Another grid: where the mean of a grid with other needle sets and the same lengths and depths "
+          << "should fall (";
+      if (st->predict_sets >= 2)
+        out << "a Student t prediction from the " << st->predict_sets << " needle sets' means, " << st->predict_sets - 1
+            << (st->predict_sets == 2 ? " degree" : " degrees") << " of freedom; wide when there are few";
+      else
+        out << "n/a: it needs two needle sets with counted tests";
+      out << "; docs/head_stats.md).</p>\n";
     }
   }
   const auto figures = detect_run_figures(run, name);

@@ -527,8 +527,15 @@ Drawing ranked_heads(const analysis::HeadStats& stats, const std::string& title,
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return stats.heads[a].mean > stats.heads[b].mean; });
   order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(std::max(1, top_n))));
-  double top = 0;
-  for (std::size_t i : order) top = std::max({top, stats.heads[i].mean, stats.heads[i].ci_high});
+  double top = 0, predicted_top = 0;
+  for (std::size_t i : order) {
+    top = std::max({top, stats.heads[i].mean, stats.heads[i].ci_high});
+    if (std::isfinite(stats.heads[i].predict_high))
+      predicted_top = std::max(predicted_top, stats.heads[i].predict_high);
+  }
+  // The prediction intervals widen the axis up to twice the bootstrap's top; a band reaching
+  // higher is cut at the axis (bands have no caps, so a cut one looks open-ended).
+  top = std::max(top, std::min(predicted_top, 2 * top));
   const double step = std::max(14.0, std::min(40.0, 600.0 / static_cast<double>(order.size())));
   Axes a{100,
          24 + kTitleSize + 16,
@@ -537,9 +544,13 @@ Drawing ranked_heads(const analysis::HeadStats& stats, const std::string& title,
          nice_ticks(0, static_cast<double>(order.size()), 1),
          nice_ticks(0, top > 0 ? top : 1, 5)};
   const std::string t = title.empty() ? "ranked heads: mean retrieval score and bootstrap interval" : title;
-  char note[160];
-  std::snprintf(note, sizeof(note), "%.0f%% intervals, %d cluster-bootstrap replicates (%d needle sets x %d lengths)",
-                100 * stats.level, stats.valid_replicates, stats.needle_sets, stats.lengths);
+  char note[320];
+  int n = std::snprintf(note, sizeof(note),
+                        "%.0f%% intervals, %d cluster-bootstrap replicates (%d needle sets x %d lengths)",
+                        100 * stats.level, stats.valid_replicates, stats.needle_sets, stats.lengths);
+  if (stats.predict_sets >= 2)
+    std::snprintf(note + n, sizeof(note) - static_cast<std::size_t>(n),
+                  "; light bands: prediction for a grid of %d other needle sets", stats.predict_sets);
   Drawing d;
   d.width = static_cast<int>(
       std::max({a.left + a.width + 50, text_width(t, kTitleSize) + 60, text_width(note, kTickSize) + 40}));
@@ -555,6 +566,13 @@ Drawing ranked_heads(const analysis::HeadStats& stats, const std::string& title,
     const double x = a.left + step * (static_cast<double>(r) + 0.5);
     const bool strong = h.mean > kRetrievalThreshold;
     const Color c = strong ? kRed : Color{90, 140, 190};
+    // Light band: the prediction interval for another grid's mean, under the error bar.
+    if (std::isfinite(h.predict_low) && std::isfinite(h.predict_high)) {
+      const Color light{static_cast<unsigned char>(c.r + (255 - c.r) * 3 / 4),
+                        static_cast<unsigned char>(c.g + (255 - c.g) * 3 / 4),
+                        static_cast<unsigned char>(c.b + (255 - c.b) * 3 / 4)};
+      d.line(x, a.py(h.predict_low), x, a.py(std::min(h.predict_high, a.y.hi)), light, 7);
+    }
     // Error bar: the percentile interval, with caps.
     d.line(x, a.py(h.ci_low), x, a.py(h.ci_high), c, 1.5);
     d.line(x - 4, a.py(h.ci_low), x + 4, a.py(h.ci_low), c, 1.5);

@@ -374,9 +374,11 @@ void check_attention(const AttnCase& c, float out_tol = 2e-5f) {
   a.obs_slot = slot.data();
   const int top_k = 5;
   const size_t n_probe = static_cast<size_t>(n_obs) * c.n_head;
+  // Per-key weights (qrhead's probe) of every key up to the last position but one.
+  const int64_t key_len = c.pos0 + c.n_tokens - 1;
   struct Probes {
     std::vector<int32_t> argmax, topk;
-    std::vector<float> argmax_w, topk_w, span, sink;
+    std::vector<float> argmax_w, topk_w, span, sink, key_w;
   };
   auto make_probes = [&](Probes& p, AttentionProbeOut& o) {
     p.argmax.assign(n_probe, -7);
@@ -395,6 +397,10 @@ void check_attention(const AttnCase& c, float out_tol = 2e-5f) {
     o.span_end = 200;
     o.span_mass = p.span.data();
     o.sink_mass = p.sink.data();
+    p.key_w.assign(n_probe * static_cast<size_t>(key_len), -7);
+    o.key_weights_len = key_len;
+    o.key_weights_stride = c.n_head;
+    o.key_weights = p.key_w.data();
   };
   std::vector<double> sum_ref(static_cast<size_t>(c.n_head) * hd, 0.0), sum_gpu = sum_ref;
 
@@ -433,6 +439,8 @@ void check_attention(const AttnCase& c, float out_tol = 2e-5f) {
     ASSERT_NEAR(gpu.argmax_w[i], ref.argmax_w[i], 1e-5f) << "argmax weight " << i;
     ASSERT_NEAR(gpu.span[i], ref.span[i], 1e-5f) << "span mass " << i;
     ASSERT_NEAR(gpu.sink[i], ref.sink[i], 1e-6f) << "sink mass " << i;
+    for (int64_t j = 0; j < key_len; ++j)
+      ASSERT_NEAR(gpu.key_w[i * key_len + j], ref.key_w[i * key_len + j], 1e-6f) << "key weight " << j << " of " << i;
     for (int r = 0; r < top_k; ++r) {
       const size_t j = i * top_k + r;
       ASSERT_NEAR(gpu.topk_w[j], ref.topk_w[j], 1e-5f) << "top-k weight " << j;

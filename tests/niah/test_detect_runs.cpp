@@ -186,7 +186,13 @@ TEST_F(InductionDetect, HeadStatsGiveThePlantedHeadsCertainty) {
     EXPECT_NEAR(h["ci_low"].get<double>(), planted ? 1.0 : 0.0, 1e-12) << h["head"];
     EXPECT_NEAR(h["ci_high"].get<double>(), planted ? 1.0 : 0.0, 1e-12) << h["head"];
     EXPECT_EQ(h["p_top"]["5"].get<double>(), planted ? 1.0 : 0.0) << h["head"];
+    // Every needle set scores them alike (1 or 0 in every test): the prediction is that point.
+    EXPECT_NEAR(h["predict_low"].get<double>(), planted ? 1.0 : 0.0, 1e-12) << h["head"];
+    EXPECT_NEAR(h["predict_high"].get<double>(), planted ? 1.0 : 0.0, 1e-12) << h["head"];
   }
+  EXPECT_EQ(st["version"], 2);
+  EXPECT_EQ(st["prediction"]["needle_sets"], 3);
+  EXPECT_NEAR(st["prediction"]["t"].get<double>(), 4.3027, 1e-4);  // t_{0.975, 2}
   // The top-5% set (K = 1) is one of two tied heads: they share the place, and the set is
   // always 1-1 (ties going to the lower index), so two draws' sets agree.
   for (const auto& h : st["heads"])

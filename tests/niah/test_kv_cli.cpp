@@ -56,6 +56,7 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
   EXPECT_EQ(plan["predicted"]["kv_bytes_full"], 4000 * 2 * 112 * 2);
   // The CPU's compacted cache: the whole KV head 1000 rows, each ring 4 + 64 + 256 (chunk).
   EXPECT_EQ(plan["predicted"]["kv_bytes_held"], (1000 + 3 * 324) * 2 * 112 * 2);
+  EXPECT_EQ(plan["predicted"]["prefill_chunk"], 256);
   EXPECT_EQ(plan["window"], 64);
   EXPECT_EQ(plan["length"], 1000);
   // The printed explanation: what every head keeps, what a whole KV head adds, and the next
@@ -71,6 +72,17 @@ TEST(KvPlanCli, WritesThePlanUnderTheBudget) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(rhead::testing::read_text_file(d.sub("plan2.json")))["full_kv_heads"].size(), 2u);
   EXPECT_NE(r.out.find("next: none; no other KV head scores above 0"), std::string::npos) << r.out;
+
+  // The held rows follow the session's prefill chunk: rings of 4 + 64 + 16 with --chunk 16.
+  r = rhead_cli("kv-plan -m builtin:induction --scores " + scores + " --budget 50% --length 1000 --chunk 16 -o " +
+                    d.sub("plan3.json"),
+                d);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json plan3 = json::parse(rhead::testing::read_text_file(d.sub("plan3.json")));
+  EXPECT_EQ(plan3["predicted"]["kv_bytes_held"], (1000 + 3 * 84) * 2 * 112 * 2);
+  EXPECT_EQ(plan3["predicted"]["prefill_chunk"], 16);
+  EXPECT_EQ(plan3["predicted"]["kv_bytes_kept"], plan["predicted"]["kv_bytes_kept"]);
+  EXPECT_NE(r.out.find("16-token prefill chunks"), std::string::npos) << r.out;
 }
 
 // --format duo writes DuoAttention's folder: one row per layer, one column per KV head, the

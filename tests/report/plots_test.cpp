@@ -100,11 +100,12 @@ TEST(Plots, RankedHeadsDrawEachIntervalAsAnErrorBar) {
   std::stable_sort(order.begin(), order.end(),
                    [&](auto a, auto b) { return stats.heads[a].mean > stats.heads[b].mean; });
   std::size_t circles = 0;
-  std::vector<double> bar_lengths;  // the vertical bars, in rank order
+  std::vector<double> bar_lengths, band_lengths;  // the vertical bars and prediction bands, in rank order
   for (const auto& s : d.shapes) {
     circles += s.kind == Shape::Kind::circle;
     if (s.kind == Shape::Kind::line && s.x == s.x2 && s.stroke_width == 1.5 && !s.dashed)
       bar_lengths.push_back(std::abs(s.y2 - s.y));
+    if (s.kind == Shape::Kind::line && s.x == s.x2 && s.stroke_width == 7) band_lengths.push_back(std::abs(s.y2 - s.y));
   }
   EXPECT_EQ(circles, 10u);
   ASSERT_EQ(bar_lengths.size(), 10u);
@@ -124,9 +125,25 @@ TEST(Plots, RankedHeadsDrawEachIntervalAsAnErrorBar) {
     EXPECT_NEAR(px_per_unit, scale, 1e-6 * scale) << h.id.key();
   }
   EXPECT_GE(spread, 3);  // the synthetic scores vary, so most intervals have a width
+  // Each head's light band spans its prediction interval on the same scale (cut at the axis top).
+  ASSERT_GE(stats.predict_sets, 2);
+  ASSERT_EQ(band_lengths.size(), 10u);
+  double top_value = 0;
+  for (std::size_t r = 0; r < 10; ++r)
+    top_value = std::max({top_value, stats.heads[order[r]].mean, stats.heads[order[r]].ci_high});
+  int bands = 0;
+  for (std::size_t r = 0; r < 10; ++r) {
+    const auto& h = stats.heads[order[r]];
+    if (h.predict_high > 2 * top_value) continue;  // cut at the axis
+    ++bands;
+    EXPECT_NEAR(band_lengths[r], scale * (h.predict_high - h.predict_low), 1e-6 * scale) << h.id.key();
+  }
+  EXPECT_GE(bands, 3);
   const std::string svg = to_svg(d);
   EXPECT_NE(svg.find(">" + top.id.key() + "</text>"), std::string::npos);
-  EXPECT_NE(svg.find("95% intervals, 200 cluster-bootstrap replicates (3 needle sets x 5 lengths)"), std::string::npos);
+  EXPECT_NE(svg.find("95% intervals, 200 cluster-bootstrap replicates (3 needle sets x 5 lengths); light bands: "
+                     "prediction for a grid of 3 other needle sets"),
+            std::string::npos);
 }
 
 TEST(Plots, NiahHeatmapAndSweep) {

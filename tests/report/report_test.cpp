@@ -119,15 +119,32 @@ TEST(Report, HeadStatsAddIntervalsAndTheRankedFigure) {
   const std::string html = slurp(page);
   EXPECT_EQ(count(html, "<svg role=\"img\""), 5u);  // heatmap, histogram, frequency, ranked, accuracy
   EXPECT_NE(html.find("ranked heads with bootstrap intervals"), std::string::npos);
-  EXPECT_NE(html.find("<th>95% interval</th><th>P(top-5)</th>"), std::string::npos);
+  EXPECT_NE(html.find("<th>95% interval</th><th>another grid (95% prediction)</th><th>P(top-5)</th>"),
+            std::string::npos);
   // The strongest head's row carries its interval.
   std::size_t best = 0;
   for (std::size_t i = 0; i < stats.heads.size(); ++i)
     if (stats.heads[i].mean > stats.heads[best].mean) best = i;
-  char cell[64];
-  std::snprintf(cell, sizeof cell, "<td>%.3f – %.3f</td>", stats.heads[best].ci_low, stats.heads[best].ci_high);
+  // ... and its prediction interval for another grid beside it.
+  ASSERT_GE(stats.predict_sets, 2);
+  char cell[128];
+  std::snprintf(cell, sizeof cell, "<td>%.3f – %.3f</td><td>%.3f – %.3f</td>", stats.heads[best].ci_low,
+                stats.heads[best].ci_high, stats.heads[best].predict_low, stats.heads[best].predict_high);
   EXPECT_NE(html.find(cell), std::string::npos) << cell;
   EXPECT_NE(html.find("Expected Jaccard overlap of the top-K set"), std::string::npos);
+  std::snprintf(cell, sizeof cell, "from the %d needle sets' means, %d degrees of freedom", stats.predict_sets,
+                stats.predict_sets - 1);
+  EXPECT_NE(html.find(cell), std::string::npos) << cell;
+
+  // The same tests as if from one needle set: no prediction, and the table says so.
+  for (auto& t : tests) t.needle = 0;
+  const auto one = rhead::analysis::head_stats(*run.scores, tests, 100, 9);
+  rhead::testing::write_text(run_dir / "head_stats.json", rhead::analysis::to_json(one).dump());
+  rhead::report::write_report(run_dir.string(), page.string());
+  const std::string single = slurp(page);
+  std::snprintf(cell, sizeof cell, "<td>%.3f – %.3f</td><td>n/a</td>", one.heads[best].ci_low, one.heads[best].ci_high);
+  EXPECT_NE(single.find(cell), std::string::npos) << cell;
+  EXPECT_NE(single.find("n/a: it needs two needle sets with counted tests"), std::string::npos);
 }
 
 TEST(Report, SingleRunDirectoryAndErrors) {
