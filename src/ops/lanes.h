@@ -16,33 +16,38 @@
 // The operations whose AVX2 and AVX-512 intrinsics differ only in their prefix and width.
 // P: the prefix (_mm256_); W: the vector's bits (256); HP, HW: the same for the half-width
 // integer vector that 8 or 16 f16/bf16 values fill.
-#define RHEAD_LANE_OPS(P, W, HP, HW)                                                                       \
-  using F = __m##W;                                                                                        \
-  using I = __m##W##i;                                                                                     \
-  constexpr int kLanes = W / 32;                                                                           \
-  inline F set1(float x) { return P##_set1_ps(x); }                                                        \
-  inline F zero() { return P##_setzero_ps(); }                                                             \
-  inline F loadu(const float* p) { return P##_loadu_ps(p); }                                               \
-  inline void storeu(float* p, F x) { P##_storeu_ps(p, x); }                                               \
-  inline F add(F a, F b) { return P##_add_ps(a, b); }                                                      \
-  inline F sub(F a, F b) { return P##_sub_ps(a, b); }                                                      \
-  inline F mul(F a, F b) { return P##_mul_ps(a, b); }                                                      \
-  inline F max(F a, F b) { return P##_max_ps(a, b); }                                                      \
-  inline F fmadd(F a, F b, F c) { return P##_fmadd_ps(a, b, c); }                                          \
-  inline F fnmadd(F a, F b, F c) { return P##_fnmadd_ps(a, b, c); }                                        \
-  /* 2^n for integral n in float lanes, by the exponent bits */                                            \
-  inline F pow2(F n) {                                                                                     \
-    return P##_castsi##W##_ps(P##_slli_epi32(P##_add_epi32(P##_cvtps_epi32(n), P##_set1_epi32(127)), 23)); \
-  }                                                                                                        \
-  /* kLanes f16 / bf16 values at p + 2 i as floats */                                                      \
-  inline F load_f16(const uint8_t* p, int64_t i) {                                                         \
-    return P##_cvtph_ps(HP##_loadu_si##HW(reinterpret_cast<const __m##HW##i*>(p + 2 * i)));                \
-  }                                                                                                        \
-  inline F load_bf16(const uint8_t* p, int64_t i) {                                                        \
-    const I v = P##_cvtepu16_epi32(HP##_loadu_si##HW(reinterpret_cast<const __m##HW##i*>(p + 2 * i)));     \
-    return P##_castsi##W##_ps(P##_slli_epi32(v, 16));                                                      \
-  }                                                                                                        \
-  inline F load_f32(const uint8_t* p, int64_t i) { return P##_loadu_ps(reinterpret_cast<const float*>(p) + i); }
+#define RHEAD_LANE_OPS(P, W, HP, HW)                                                                             \
+  using F = __m##W;                                                                                              \
+  using I = __m##W##i;                                                                                           \
+  constexpr int kLanes = W / 32;                                                                                 \
+  inline F set1(float x) { return P##_set1_ps(x); }                                                              \
+  inline F zero() { return P##_setzero_ps(); }                                                                   \
+  inline F loadu(const float* p) { return P##_loadu_ps(p); }                                                     \
+  inline void storeu(float* p, F x) { P##_storeu_ps(p, x); }                                                     \
+  inline F add(F a, F b) { return P##_add_ps(a, b); }                                                            \
+  inline F sub(F a, F b) { return P##_sub_ps(a, b); }                                                            \
+  inline F mul(F a, F b) { return P##_mul_ps(a, b); }                                                            \
+  inline F max(F a, F b) { return P##_max_ps(a, b); }                                                            \
+  inline F fmadd(F a, F b, F c) { return P##_fmadd_ps(a, b, c); }                                                \
+  inline F fnmadd(F a, F b, F c) { return P##_fnmadd_ps(a, b, c); }                                              \
+  /* 2^n for integral n in float lanes, by the exponent bits */                                                  \
+  inline F pow2(F n) {                                                                                           \
+    return P##_castsi##W##_ps(P##_slli_epi32(P##_add_epi32(P##_cvtps_epi32(n), P##_set1_epi32(127)), 23));       \
+  }                                                                                                              \
+  /* kLanes f16 / bf16 values at p + 2 i as floats */                                                            \
+  inline F load_f16(const uint8_t* p, int64_t i) {                                                               \
+    return P##_cvtph_ps(HP##_loadu_si##HW(reinterpret_cast<const __m##HW##i*>(p + 2 * i)));                      \
+  }                                                                                                              \
+  inline F load_bf16(const uint8_t* p, int64_t i) {                                                              \
+    const I v = P##_cvtepu16_epi32(HP##_loadu_si##HW(reinterpret_cast<const __m##HW##i*>(p + 2 * i)));           \
+    return P##_castsi##W##_ps(P##_slli_epi32(v, 16));                                                            \
+  }                                                                                                              \
+  inline F load_f32(const uint8_t* p, int64_t i) { return P##_loadu_ps(reinterpret_cast<const float*>(p) + i); } \
+  /* x as kLanes f16 values at p + 2 i, rounded to nearest even */                                               \
+  inline void store_f16(uint8_t* p, int64_t i, F x) {                                                            \
+    HP##_storeu_si##HW(reinterpret_cast<__m##HW##i*>(p + 2 * i),                                                 \
+                       P##_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));                          \
+  }
 
 RHEAD_ISA_BEGIN("avx2,fma,f16c")
 namespace rhead::lanes8 {

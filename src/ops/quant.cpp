@@ -571,6 +571,36 @@ void dot_rows(DType t, const void* rows, int64_t stride, int64_t n_rows, const f
 }
 
 // ---------------------------------------------------------------------------------------
+// f16 weights against f16 x
+
+bool round_x_to_f16(const float* x, int64_t n, std::vector<uint16_t>& h) {
+  const KernelISA isa = best_isa();
+  if (isa == KernelISA::Scalar || n % 16 != 0) return false;
+  for (int64_t i = 0; i < n; ++i)
+    if (!(std::fabs(x[i]) < 65520.0f)) return false;  // would round to inf (or is NaN)
+  h.resize(static_cast<size_t>(n));
+  if (isa == KernelISA::AVX512)
+    detail::f32_to_f16_avx512(x, n, h.data());
+  else
+    detail::f32_to_f16_avx2(x, n, h.data());
+  return true;
+}
+
+void dot_rows_f16_f16(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y) {
+  if (best_isa() == KernelISA::AVX512)
+    detail::dot_rows_f16_f16_avx512(rows, stride, n_rows, h, n, y);
+  else
+    detail::dot_rows_f16_f16_avx2(rows, stride, n_rows, h, n, y);
+}
+
+double dot_row_f16_f16_ref(const void* row, const uint16_t* h, int64_t n) {
+  const uint16_t* w = static_cast<const uint16_t*>(row);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(f16_to_f32(w[i])) * f16_to_f32(h[i]);
+  return sum;
+}
+
+// ---------------------------------------------------------------------------------------
 // Integer dot products
 
 namespace {

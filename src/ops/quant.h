@@ -85,6 +85,18 @@ KernelISA best_int8_isa();
 KernelISA quantize_vector_isa();
 float dot_row_int8_isa(KernelISA isa, DType t, const void* row, const QuantizedVector& x);
 
+// f16 weights against x rounded to f16 once (as llama.cpp's f16 dots do): each element of x to
+// 11 significant bits, both operands widened exactly in the kernel, f32 sums. The decode
+// matvecs of f16 weights use it (ops.cpp): the same weight bytes, half the bytes of x.
+// round_x_to_f16 writes h (n values) and returns true when x fits f16 (every |x| below 65520,
+// which rounds to a finite half; no NaN), n is a multiple of 16 and the CPU has AVX2 + F16C;
+// else false, and the caller keeps f32 x. Its rounding is f32_to_f16's, bit for bit.
+bool round_x_to_f16(const float* x, int64_t n, std::vector<uint16_t>& h);
+// y[i] = sum_j f16 row i [j] * f16 h[j] for the n_rows rows `stride` bytes apart (after
+// round_x_to_f16 said yes), and its scalar twin (double sums, one row).
+void dot_rows_f16_f16(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y);
+double dot_row_f16_f16_ref(const void* row, const uint16_t* h, int64_t n);
+
 namespace detail {
 // Integer kernels take QuantizedVector's arrays as pointers: q [n], d [n/32], sum16 [n/16].
 void dot_rows_int8_avx2(DType t, const void* rows, int64_t stride, int64_t n_rows, const int8_t* q, const float* d,
@@ -97,6 +109,11 @@ void dequantize_row_avx2(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx2(DType t, const void* row, const float* x, int64_t n);
 void dequantize_row_avx512(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx512(DType t, const void* row, const float* x, int64_t n);
+// round_x_to_f16's conversion and dot_rows_f16_f16's rows (n a multiple of 8 / 16).
+void f32_to_f16_avx2(const float* x, int64_t n, uint16_t* h);
+void f32_to_f16_avx512(const float* x, int64_t n, uint16_t* h);
+void dot_rows_f16_f16_avx2(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y);
+void dot_rows_f16_f16_avx512(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y);
 }  // namespace detail
 
 }  // namespace rhead
