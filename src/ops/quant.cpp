@@ -10,6 +10,7 @@
 
 #include "io/enum_names.h"
 #include "io/error.h"
+#include "ops/lanes.h"
 
 namespace rhead {
 
@@ -580,17 +581,18 @@ bool round_x_to_f16(const float* x, int64_t n, std::vector<uint16_t>& h) {
     if (!(std::fabs(x[i]) < 65520.0f)) return false;  // would round to inf (or is NaN)
   h.resize(static_cast<size_t>(n));
   if (isa == KernelISA::AVX512)
-    detail::f32_to_f16_avx512(x, n, h.data());
+    lanes16::to_f16(x, n, h.data());
   else
-    detail::f32_to_f16_avx2(x, n, h.data());
+    lanes8::to_f16(x, n, h.data());
   return true;
 }
 
 void dot_rows_f16_f16(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y) {
+  // (lanes.h's kernels are compiled for their own ISA: called from here, not inlined.)
   if (best_isa() == KernelISA::AVX512)
-    detail::dot_rows_f16_f16_avx512(rows, stride, n_rows, h, n, y);
+    lanes16::dot_rows_f16_f16(rows, stride, n_rows, h, n, y);
   else
-    detail::dot_rows_f16_f16_avx2(rows, stride, n_rows, h, n, y);
+    lanes8::dot_rows_f16_f16(rows, stride, n_rows, h, n, y);
 }
 
 double dot_row_f16_f16_ref(const void* row, const uint16_t* h, int64_t n) {

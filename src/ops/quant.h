@@ -109,11 +109,6 @@ void dequantize_row_avx2(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx2(DType t, const void* row, const float* x, int64_t n);
 void dequantize_row_avx512(DType t, const void* row, float* dst, int64_t n);
 float dot_row_avx512(DType t, const void* row, const float* x, int64_t n);
-// round_x_to_f16's conversion and dot_rows_f16_f16's rows (n a multiple of 8 / 16).
-void f32_to_f16_avx2(const float* x, int64_t n, uint16_t* h);
-void f32_to_f16_avx512(const float* x, int64_t n, uint16_t* h);
-void dot_rows_f16_f16_avx2(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y);
-void dot_rows_f16_f16_avx512(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y);
 }  // namespace detail
 
 }  // namespace rhead

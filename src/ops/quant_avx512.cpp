@@ -136,14 +136,6 @@ float dot_float(const uint8_t* p, const float* x, int64_t n) {
 
 void dequantize_row_avx512(DType t, const void* row, float* dst, int64_t n) { dequantize_row_here(t, row, dst, n); }
 
-void f32_to_f16_avx512(const float* x, int64_t n, uint16_t* h) { lanes16::to_f16(x, n, reinterpret_cast<uint8_t*>(h)); }
-
-void dot_rows_f16_f16_avx512(const void* rows, int64_t stride, int64_t n_rows, const uint16_t* h, int64_t n, float* y) {
-  const uint8_t* hb = reinterpret_cast<const uint8_t*>(h);
-  for (int64_t r = 0; r < n_rows; ++r)
-    y[r] = lanes16::dot_f16_f16(static_cast<const uint8_t*>(rows) + r * stride, hb, n);
-}
-
 float dot_row_avx512(DType t, const void* row, const float* x, int64_t n) { return dot_row_here(t, row, x, n); }
 
 }  // namespace rhead::detail

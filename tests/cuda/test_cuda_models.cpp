@@ -55,11 +55,8 @@ struct Trace {
   std::vector<std::vector<float>> argmax_w;
 };
 
-Trace run_greedy(const LoadedModel& lm, Device device, int64_t chunk, int steps, bool kv_f16 = true) {
-  SessionOptions so;
-  so.device = device;
-  so.prefill_chunk = chunk;
-  so.kv_f16 = kv_f16;
+// Greedy steps from kPrompt with argmax probes, in a session of `so`.
+Trace run_greedy(const LoadedModel& lm, const SessionOptions& so, int steps, int64_t* kv_held = nullptr) {
   Session s(lm.model, so);
   const std::vector<int32_t> prompt = lm.tokenizer->encode(kPrompt, true);
   ProbeRequest req;
@@ -76,7 +73,16 @@ Trace run_greedy(const LoadedModel& lm, Device device, int64_t chunk, int steps,
     return true;
   };
   generate_greedy(s, prompt, g);
+  if (kv_held) *kv_held = s.kv_bytes_held();
   return tr;
+}
+
+Trace run_greedy(const LoadedModel& lm, Device device, int64_t chunk, int steps, bool kv_f16 = true) {
+  SessionOptions so;
+  so.device = device;
+  so.prefill_chunk = chunk;
+  so.kv_f16 = kv_f16;
+  return run_greedy(lm, so, steps);
 }
 
 void check_same_generation(const std::string& rel) {
@@ -164,7 +170,6 @@ TEST(CudaModels, CompactedCacheGivesTheWholeCacheRun) {
   KvPolicy policy(c, 8, 4);
   policy.set_full(0, 0);
   policy.set_full(c.n_layer - 1, c.n_head - 1);
-  const std::vector<int32_t> prompt = lm.tokenizer->encode(kPrompt, true);
   const int kSteps = 24;
   for (bool kv_f16 : {true, false})
     for (int64_t chunk : {7, 32, 0}) {
@@ -178,29 +183,13 @@ TEST(CudaModels, CompactedCacheGivesTheWholeCacheRun) {
       int64_t held[2] = {0, 0};
       for (bool compact : {true, false}) {
         so.kv_compact = compact;
-        Session s(lm.model, so);
-        ASSERT_EQ(s.kv_cache().compacted(), compact);
-        ProbeRequest req;
-        req.argmax = true;
-        GreedyOptions g;
-        g.max_new_tokens = kSteps;
-        g.probes = &req;
-        Trace& t = tr[compact];
-        g.on_token = [&](const DecodeStep& st) {
-          t.tokens.push_back(st.token);
-          t.logits.push_back(*st.logits);
-          t.argmax.push_back(st.probes->argmax);
-          t.argmax_w.push_back(st.probes->argmax_weight);
-          return true;
-        };
-        generate_greedy(s, prompt, g);
-        held[compact] = s.kv_bytes_held();
-        if (compact) {
-          const KvAccounting acc =
-              kv_accounting(policy, c.head_dim, so.kv_type(), s.n_past(), prefill_chunk_of(so), s.capacity());
-          EXPECT_EQ(held[1], acc.kv_bytes_held());
-        }
+        tr[compact] = run_greedy(lm, so, kSteps, &held[compact]);
       }
+      // The held bytes of a session that saw the prompt and kSteps - 1 decode steps.
+      const int64_t n = static_cast<int64_t>(lm.tokenizer->encode(kPrompt, true).size()) + kSteps - 1;
+      const int64_t capacity = Session(lm.model, so).capacity();
+      EXPECT_EQ(held[1],
+                kv_accounting(policy, c.head_dim, so.kv_type(), n, prefill_chunk_of(so), capacity).kv_bytes_held());
       EXPECT_EQ(tr[1].tokens, tr[0].tokens);
       EXPECT_EQ(tr[1].logits, tr[0].logits);
       EXPECT_EQ(tr[1].argmax, tr[0].argmax);

@@ -12,6 +12,7 @@
 
 #include "normal_values.h"
 #include "ops/cpu_info.h"
+#include "ops/lanes.h"
 #include "ops/ops.h"
 #include "ops/quant.h"
 
@@ -41,7 +42,7 @@ TEST(F16Dot, RoundingMatchesTheScalarConversionBitForBit) {
   ASSERT_EQ(h.size(), x.size());
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(h[i], f32_to_f16(x[i])) << "x[" << i << "] = " << x[i];
   std::vector<uint16_t> h8(x.size());  // the 8-lane conversion too (the dispatcher may take 16)
-  detail::f32_to_f16_avx2(x.data(), static_cast<int64_t>(x.size()), h8.data());
+  lanes8::to_f16(x.data(), static_cast<int64_t>(x.size()), h8.data());
   EXPECT_EQ(h8, h);
 }
 
@@ -67,8 +68,8 @@ TEST(F16Dot, RowsAgainstTheScalarTwin) {
     // The dispatcher and each width this CPU has.
     using Rows = void (*)(const void*, int64_t, int64_t, const uint16_t*, int64_t, float*);
     std::vector<std::pair<const char*, Rows>> kernels = {{"dispatch", dot_rows_f16_f16},
-                                                         {"avx2", detail::dot_rows_f16_f16_avx2}};
-    if (cpu_has_isa(KernelISA::AVX512)) kernels.emplace_back("avx512", detail::dot_rows_f16_f16_avx512);
+                                                         {"8 lanes", lanes8::dot_rows_f16_f16}};
+    if (cpu_has_isa(KernelISA::AVX512)) kernels.emplace_back("16 lanes", lanes16::dot_rows_f16_f16);
     for (const auto& [name, kernel] : kernels) {
       std::vector<float> y(rows, -7.0f);
       kernel(w.data(), n * 2, rows, h.data(), n, y.data());
