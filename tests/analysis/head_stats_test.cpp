@@ -86,8 +86,10 @@ TEST(StudentT, QuantilesMatchTablesAndTheNumpyIntegral) {
   EXPECT_NEAR(student_t_quantile(0.975, 10), 2.2281, 1e-4);
   EXPECT_NEAR(student_t_quantile(0.95, 5), 2.0150, 1e-4);
   EXPECT_NEAR(student_t_quantile(0.995, 120), 2.6174, 1e-4);
-  // The reference's quantiles, found by integrating the density.
-  for (const auto& q : expected()["t_quantiles"]) {
+  // The reference's quantiles, found by integrating the density. (The file's json must outlive
+  // the loop: a range-for keeps only its outermost temporary alive.)
+  const nlohmann::json exp = expected();
+  for (const auto& q : exp["t_quantiles"]) {
     const double p = q["p"].get<double>(), want = q["t"].get<double>();
     const int df = q["df"].get<int>();
     EXPECT_NEAR(student_t_quantile(p, df), want, 1e-9 * want) << p << " df " << df;
