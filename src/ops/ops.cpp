@@ -74,7 +74,7 @@ int64_t total_macs(std::span<const MatmulJob> jobs, int64_t T) {
 // parallel loop over all of them. Block-quantized weights dot int8 rows against x quantized
 // to int8 once (as llama.cpp does; the error this adds is about 0.3% of a dot product); f16
 // weights dot f16 x, rounded once (round_x_to_f16: 2^-11 relative per element; x's loads
-// halve, and f16 decode runs about 1.2x faster, docs/cpu_results.md), unless x does not fit
+// halve, and f16 decode runs about 1.15x faster, docs/cpu_results.md), unless x does not fit
 // f16; the others f32 rows against x.
 void matvec_group(std::span<const MatmulJob> jobs, const float* x, int64_t T) {
   const int64_t cols = jobs[0].w->cols;
@@ -91,11 +91,10 @@ void matvec_group(std::span<const MatmulJob> jobs, const float* x, int64_t T) {
   }
   std::vector<QuantizedVector> qx(any_int8 ? static_cast<size_t>(T) : 0);
   for (size_t t = 0; t < qx.size(); ++t) quantize_vector(x + static_cast<int64_t>(t) * cols, cols, qx[t]);
-  std::vector<uint16_t> xh;  // x as f16 for f16 weights (empty: f32 x)
-  if (cols % 16 == 0 &&
-      std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return j.w->type == DType::F16; }) &&
-      !round_x_to_f16(x, T * cols, xh))
-    xh.clear();
+  std::vector<uint16_t> xh;  // x as f16 for the f16 weights, where x16
+  const bool x16 = cols % 16 == 0 &&
+                   std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return j.w->type == DType::F16; }) &&
+                   round_x_to_f16(x, T * cols, xh);
   const int64_t n_chunks = static_cast<int64_t>(chunks.size());
 #pragma omp parallel for schedule(dynamic, 1) if (total_macs(jobs, T) >= kMinParallelMacs)
   for (int64_t c = 0; c < n_chunks; ++c) {
@@ -105,7 +104,7 @@ void matvec_group(std::span<const MatmulJob> jobs, const float* x, int64_t T) {
     for (int64_t t = 0; t < T; ++t) {
       if (has_int8_dot(w.type))
         dot_rows_int8(w.type, w.row(r0), stride, nr, qx[t], y + t * w.rows + r0);
-      else if (w.type == DType::F16 && !xh.empty())
+      else if (w.type == DType::F16 && x16)
         dot_rows_f16_f16(w.row(r0), stride, nr, xh.data() + t * cols, cols, y + t * w.rows + r0);
       else
         dot_rows(w.type, w.row(r0), stride, nr, x + t * cols, cols, y + t * w.rows + r0);
