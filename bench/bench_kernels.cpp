@@ -2,7 +2,9 @@
 // (dot_row over every row, and dot_row_int8 where the type has an integer kernel) and row
 // dequantization, reported as GB/s of weight bytes read ("weights", per CPU second).
 // Two matrix sizes: one that stays in cache (kernel speed) and one that does not
-// (what decode sees). Single-threaded.
+// (what decode sees). Single-threaded. Also prefill's matmul per type (prefill256/), and the
+// bf16 panel kernel alone on AVX-512 BF16 and, where the CPU has them, on AMX tiles
+// (bf16_panel/avx512, bf16_panel/amx; RHEAD_AMX=0 keeps the tiles out of matmul, not of this).
 //
 //   bench_kernels [--benchmark_filter=q4_K] [google benchmark flags]
 #include <benchmark/benchmark.h>
@@ -134,6 +136,29 @@ void bench_prefill(benchmark::State& state, DType t, int64_t T, bool f32_path) {
       benchmark::Counter(2.0 * double(kDim) * kDim * T / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The bf16 panel kernel alone (one panel of kPanelRows rows, K = 2048, 256 tokens, packed
+// beforehand, single-threaded): AVX-512 BF16 against AMX tiles, on the CPUs that have them.
+void bench_bf16_panel(benchmark::State& state, bool amx) {
+  constexpr int64_t K = 2048, T = 256;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(size_t(T * K)), w(size_t(kPanelRows * K)), y(size_t(T * kPanelRows));
+  for (auto& v : x) v = dist(rng);
+  for (auto& v : w) v = dist(rng);
+  std::vector<uint32_t> xp(size_t(bf16_activations_size(T, K))), panel(size_t(kPanelRows * K / 2));
+  pack_bf16_activations(x.data(), T, K, xp.data());
+  for (int64_t r = 0; r < kPanelRows; ++r) pack_bf16_panel_row(w.data() + r * K, r, K, panel.data());
+  for (auto _ : state) {
+    if (amx)
+      detail::gemm_bf16_panel_amx(xp.data(), T, K, panel.data(), kPanelRows, y.data(), kPanelRows);
+    else
+      detail::gemm_bf16_panel_avx512(xp.data(), T, K, panel.data(), kPanelRows, y.data(), kPanelRows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(kPanelRows) * K * T / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +184,10 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(name.c_str(), bench_prefill, t, int64_t{256}, f32_path)
           ->Unit(benchmark::kMillisecond);
     }
+  if (cpu_has_bf16_gemm())
+    benchmark::RegisterBenchmark("bf16_panel/avx512", bench_bf16_panel, false)->Unit(benchmark::kMicrosecond);
+  if (cpu_has_amx_bf16_gemm())
+    benchmark::RegisterBenchmark("bf16_panel/amx", bench_bf16_panel, true)->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   add_cpu_context();
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -42,7 +42,8 @@ std::vector<std::pair<std::string, std::string>> kernel_isas() {
       {"isa_int8_dot", int8 == KernelISA::AVX512 ? "avx512-vnni" : isa_name(int8)},
       {"isa_quantize_vector", isa_name(quantize_vector_isa())},
       {"isa_attention", isa_name(best_isa())},
-      {"prefill_gemm_quantized", cpu_has_bf16_gemm()        ? "panels, avx512-bf16"
+      {"prefill_gemm_quantized", cpu_has_amx_bf16_gemm()    ? "panels, amx-bf16"
+                                 : cpu_has_bf16_gemm()        ? "panels, avx512-bf16"
                                  : cpu_has_f32_panel_gemm() ? "panels, avx512 f32"
                                                             : "sgemm tiles"},
       {"prefill_gemm_f16", cpu_has_f32_panel_gemm() ? "panels, avx512 f32" : "sgemm tiles"},

@@ -3,8 +3,11 @@
 #include "ops/gemm_panel.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "ops/quant.h"
@@ -27,6 +30,21 @@ bool cpu_has_bf16_gemm() {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     // CPUID leaf 7, sub-leaf 1: EAX bit 5 is AVX512_BF16.
     return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5));
+  }();
+  return has;
+}
+
+bool cpu_has_amx_bf16_gemm() {
+  static const bool has = [] {
+    const char* env = std::getenv("RHEAD_AMX");
+    if ((env && std::strcmp(env, "0") == 0) || !cpu_has_bf16_gemm()) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    // CPUID leaf 7, sub-leaf 0: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(edx & (1u << 22)) || !(edx & (1u << 24))) return false;
+    // Linux hands out the 8 KB tile data state only on request (ARCH_REQ_XCOMP_PERM for
+    // XFEATURE_XTILEDATA); a tile instruction without it kills the process.
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
   }();
   return has;
 }
@@ -98,6 +116,34 @@ void gemm_bf16_panel_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_
   }
 }
 
+namespace detail {
+float amx_bf16_fma(uint16_t a, uint16_t b, float acc) {
+  auto widen = [](uint16_t h) {
+    const float f = bf16_to_f32(h);
+    return std::fpclassify(f) == FP_SUBNORMAL ? std::copysign(0.0f, f) : f;
+  };
+  const float r = std::fma(widen(a), widen(b), acc);
+  return std::fpclassify(r) == FP_SUBNORMAL ? std::copysign(0.0f, r) : r;
+}
+}  // namespace detail
+
+void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows,
+                             float* y, int64_t ldy) {
+  const int64_t pairs = K / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    const uint32_t* xb = xp + (t / kPanelTokens) * pairs * kPanelTokens + t % kPanelTokens;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < pairs; ++p) {
+        const uint32_t a = xb[p * kPanelTokens], w = panel[r * pairs + p];
+        acc = detail::amx_bf16_fma(static_cast<uint16_t>(w), static_cast<uint16_t>(a), acc);
+        acc = detail::amx_bf16_fma(static_cast<uint16_t>(w >> 16), static_cast<uint16_t>(a >> 16), acc);
+      }
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
 void pack_bf16_activations(const float* x, int64_t T, int64_t K, uint32_t* out) {
   if (cpu_has_bf16_gemm()) return detail::pack_bf16_activations_avx512(x, T, K, out);
   pack_bf16_activations_ref(x, T, K, out);
@@ -110,6 +156,7 @@ void pack_bf16_panel_row(const float* row, int64_t r, int64_t K, uint32_t* panel
 
 void gemm_bf16_panel(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
                      int64_t ldy) {
+  if (K % 32 == 0 && cpu_has_amx_bf16_gemm()) return detail::gemm_bf16_panel_amx(xp, T, K, panel, n_rows, y, ldy);
   if (cpu_has_bf16_gemm()) return detail::gemm_bf16_panel_avx512(xp, T, K, panel, n_rows, y, ldy);
   gemm_bf16_panel_ref(xp, T, K, panel, n_rows, y, ldy);
 }

@@ -33,6 +33,10 @@ constexpr int64_t kPanelRows = 12;
 // to OpenBLAS's sgemm).
 bool cpu_has_bf16_gemm();
 bool cpu_has_f32_panel_gemm();
+// AMX tiles for the bf16 GEMM: the CPU has AMX-TILE and AMX-BF16 (and AVX-512 BF16, for the
+// packing), Linux granted the process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM),
+// and RHEAD_AMX is not "0". gemm_bf16_panel then runs on tiles where K is a multiple of 32.
+bool cpu_has_amx_bf16_gemm();
 
 // uint32 elements of the packed activations of T tokens of K (K even).
 int64_t bf16_activations_size(int64_t T, int64_t K);
@@ -56,12 +60,37 @@ void pack_bf16_activations_ref(const float* x, int64_t T, int64_t K, uint32_t* o
 void pack_bf16_panel_row_ref(const float* row, int64_t r, int64_t K, uint32_t* panel);
 void gemm_bf16_panel_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
                          int64_t ldy);
+// The AMX twin: TDPBF16PS's order, pair by pair, element 2i then 2i + 1, each a fused
+// multiply-add rounded to nearest even, with bf16 denormals read as zero and f32 denormal sums
+// flushed to zero (as the instruction does, whatever MXCSR says).
+void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows,
+                             float* y, int64_t ldy);
+
+// The tile kernel's rows and tokens that exist, from a block's [kPanelRows][kPanelTokens]
+// sums, to y (shared by the AVX-512 and AMX kernels).
+inline void store_panel_block(const float (&tile)[kPanelRows][kPanelTokens], int64_t b, int64_t T, int64_t n_rows,
+                              float* y, int64_t ldy) {
+  const int64_t nt = T - b * kPanelTokens < kPanelTokens ? T - b * kPanelTokens : kPanelTokens;
+  for (int64_t j = 0; j < nt; ++j) {
+    float* yt = y + (b * kPanelTokens + j) * ldy;
+    for (int64_t r = 0; r < n_rows; ++r) yt[r] = tile[r][j];
+  }
+}
 
 namespace detail {
 void pack_bf16_activations_avx512(const float* x, int64_t T, int64_t K, uint32_t* out);
 void pack_bf16_panel_row_avx512(const float* row, int64_t r, int64_t K, uint32_t* panel);
 void gemm_bf16_panel_avx512(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
                             int64_t ldy);
+// The tile loop of gemm_panel_tiles.inc on AMX (only after cpu_has_amx_bf16_gemm()), and on
+// the software model of the tiles (any CPU; for the tests).
+void gemm_bf16_panel_amx(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                         int64_t ldy);
+// One step of TDPBF16PS: acc + a * b (bf16 a, b) fused and rounded to nearest even, a bf16
+// denormal read as zero, an f32 denormal result flushed to zero.
+float amx_bf16_fma(uint16_t a, uint16_t b, float acc);
+void gemm_bf16_panel_amx_model(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows,
+                               float* y, int64_t ldy);
 void gemm_f32_panel_avx512(const float* xp, int64_t T, int64_t K, const float* panel, int64_t n_rows, float* y,
                            int64_t ldy);
 }  // namespace detail

@@ -28,11 +28,7 @@ void for_each_block(int64_t T, int64_t n_rows, float* y, int64_t ldy, KLoop k_lo
       _mm512_store_ps(tile[r], out[r][0]);
       _mm512_store_ps(tile[r] + 16, out[r][1]);
     }
-    const int64_t nt = T - b * kPanelTokens < kPanelTokens ? T - b * kPanelTokens : kPanelTokens;
-    for (int64_t j = 0; j < nt; ++j) {
-      float* yt = y + (b * kPanelTokens + j) * ldy;
-      for (int64_t r = 0; r < n_rows; ++r) yt[r] = tile[r][j];
-    }
+    store_panel_block(tile, b, T, n_rows, y, ldy);
   }
 }
 }  // namespace

@@ -3,6 +3,7 @@
 // against double sums, and matmul's prefill path against matmul_ref (f32 dots).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -76,11 +77,14 @@ TEST(GemmBf16, ScalarTwinIsTheProductOfRoundedOperands) {
     }
 }
 
+// Where the CPU has AMX, K = 2048 runs on tiles (gemm_bf16_panel's dispatch) and 2114 on
+// AVX-512 BF16.
 TEST(GemmBf16, KernelMatchesScalarTwin) {
   if (!cpu_has_bf16_gemm()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  for (int64_t K : {2048, 2048 + 66})
   for (int64_t T : {1, 31, 32, 70}) {
     for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
-      const int64_t K = 2048 + 66, ldy = n_rows + 5;
+      const int64_t ldy = n_rows + 5;
       const auto x = normal_values(T * K, 4), w = normal_values(n_rows * K, 5, 0.05f);
       std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
       pack_bf16_activations_ref(x.data(), T, K, xp.data());
@@ -102,6 +106,81 @@ TEST(GemmBf16, KernelMatchesScalarTwin) {
         }
     }
   }
+}
+
+// The AMX tile loop, run on the software model of the tiles (every CPU) and on the CPU's tiles
+// where it has them, against the AMX scalar twin; the twin against the AVX-512 one.
+using AmxGemm = void (*)(const uint32_t*, int64_t, int64_t, const uint32_t*, int64_t, float*, int64_t);
+
+// Largest |got - twin| over the panel's rows, in units of the row's sum of |products|; -1 when
+// the kernel wrote past n_rows.
+double amx_error(AmxGemm gemm, int64_t T, int64_t K, int64_t n_rows, uint32_t seed) {
+  const int64_t ldy = n_rows + 3;
+  const auto x = normal_values(T * K, seed), w = normal_values(n_rows * K, seed + 1, 0.05f);
+  std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
+  pack_bf16_activations_ref(x.data(), T, K, xp.data());
+  const auto panel = panels(w, n_rows, K, pack_bf16_panel_row_ref);
+  std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
+  gemm(xp.data(), T, K, panel.data(), n_rows, got.data(), ldy);
+  gemm_bf16_panel_amx_ref(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
+  double worst = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < ldy; ++r) {
+      const float g = got[t * ldy + r], e = want[t * ldy + r];
+      if (r >= n_rows) {
+        if (g != -1.0f) return -1;
+        continue;
+      }
+      double mag = 0;
+      for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * w[r * K + k]);
+      worst = std::max(worst, std::fabs(double(g) - e) / mag);
+    }
+  return worst;
+}
+
+TEST(GemmAmx, TileModelEqualsScalarTwinBitForBit) {
+  for (int64_t K : {32, 2048 + 64})
+    for (int64_t T : {1, 31, 32, 70})
+      for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows})
+        ASSERT_EQ(amx_error(detail::gemm_bf16_panel_amx_model, T, K, n_rows, 11), 0.0)
+            << "K " << K << " T " << T << " rows " << n_rows;
+}
+
+TEST(GemmAmx, TilesEqualScalarTwin) {
+  if (!cpu_has_amx_bf16_gemm()) GTEST_SKIP() << "no AMX-BF16 on this CPU (the tile model is tested above)";
+  // The products are exact and the order is the instruction's: the same bits are expected;
+  // 1e-6 of the magnitude leaves room for a summation the reference does not pin down.
+  for (int64_t K : {32, 2048 + 64})
+    for (int64_t T : {1, 31, 32, 70})
+      for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
+        const double e = amx_error(detail::gemm_bf16_panel_amx, T, K, n_rows, 12);
+        ASSERT_GE(e, 0.0) << "wrote past the panel's rows";
+        ASSERT_LE(e, 1e-6) << "K " << K << " T " << T << " rows " << n_rows;
+      }
+}
+
+TEST(GemmAmx, TwinIsTheAvx512TwinUpToOrderAndDenormals) {
+  const int64_t T = 33, K = 256;
+  const auto x = normal_values(T * K, 13), w = normal_values(kPanelRows * K, 14);
+  std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
+  pack_bf16_activations_ref(x.data(), T, K, xp.data());
+  const auto panel = panels(w, kPanelRows, K, pack_bf16_panel_row_ref);
+  std::vector<float> amx(static_cast<size_t>(T * kPanelRows)), avx(amx.size());
+  gemm_bf16_panel_amx_ref(xp.data(), T, K, panel.data(), kPanelRows, amx.data(), kPanelRows);
+  gemm_bf16_panel_ref(xp.data(), T, K, panel.data(), kPanelRows, avx.data(), kPanelRows);
+  int differ = 0;
+  for (size_t i = 0; i < amx.size(); ++i) {
+    ASSERT_NEAR(amx[i], avx[i], 1e-5 * (std::fabs(avx[i]) + 1));
+    differ += amx[i] != avx[i];
+  }
+  EXPECT_GT(differ, 0) << "the two orders never rounded differently: the test does not see the order";
+
+  // One step: bf16 denormals read as zero, a denormal f32 result is flushed to zero.
+  const uint16_t one = f32_to_bf16(1.0f), tiny = 0x0001, small = f32_to_bf16(1e-20f);
+  EXPECT_EQ(detail::amx_bf16_fma(tiny, f32_to_bf16(1e30f), 0.5f), 0.5f);
+  EXPECT_EQ(detail::amx_bf16_fma(small, small, 0.0f), 0.0f);  // 1e-40 is an f32 denormal
+  EXPECT_EQ(detail::amx_bf16_fma(one, one, 2.0f), 3.0f);
+  EXPECT_EQ(detail::amx_bf16_fma(f32_to_bf16(3.0f), f32_to_bf16(-0.5f), 0.25f), -1.25f);
 }
 
 TEST(GemmF32, KernelEqualsScalarTwinAndDoubleSums) {
