@@ -43,7 +43,7 @@ std::vector<std::pair<std::string, std::string>> kernel_isas() {
       {"isa_quantize_vector", isa_name(quantize_vector_isa())},
       {"isa_attention", isa_name(best_isa())},
       {"prefill_gemm_quantized", cpu_has_amx_bf16_gemm()    ? "panels, amx-bf16"
-                                 : cpu_has_bf16_gemm()        ? "panels, avx512-bf16"
+                                 : cpu_has_bf16_gemm()      ? "panels, avx512-bf16"
                                  : cpu_has_f32_panel_gemm() ? "panels, avx512 f32"
                                                             : "sgemm tiles"},
       {"prefill_gemm_f16", cpu_has_f32_panel_gemm() ? "panels, avx512 f32" : "sgemm tiles"},

@@ -127,8 +127,8 @@ float amx_bf16_fma(uint16_t a, uint16_t b, float acc) {
 }
 }  // namespace detail
 
-void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows,
-                             float* y, int64_t ldy) {
+void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                             int64_t ldy) {
   const int64_t pairs = K / 2;
   for (int64_t t = 0; t < T; ++t) {
     const uint32_t* xb = xp + (t / kPanelTokens) * pairs * kPanelTokens + t % kPanelTokens;

@@ -63,8 +63,8 @@ void gemm_bf16_panel_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_
 // The AMX twin: TDPBF16PS's order, pair by pair, element 2i then 2i + 1, each a fused
 // multiply-add rounded to nearest even, with bf16 denormals read as zero and f32 denormal sums
 // flushed to zero (as the instruction does, whatever MXCSR says).
-void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows,
-                             float* y, int64_t ldy);
+void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                             int64_t ldy);
 
 // The tile kernel's rows and tokens that exist, from a block's [kPanelRows][kPanelTokens]
 // sums, to y (shared by the AVX-512 and AMX kernels).

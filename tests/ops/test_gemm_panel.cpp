@@ -82,30 +82,30 @@ TEST(GemmBf16, ScalarTwinIsTheProductOfRoundedOperands) {
 TEST(GemmBf16, KernelMatchesScalarTwin) {
   if (!cpu_has_bf16_gemm()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   for (int64_t K : {2048, 2048 + 66})
-  for (int64_t T : {1, 31, 32, 70}) {
-    for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
-      const int64_t ldy = n_rows + 5;
-      const auto x = normal_values(T * K, 4), w = normal_values(n_rows * K, 5, 0.05f);
-      std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
-      pack_bf16_activations_ref(x.data(), T, K, xp.data());
-      const auto panel = panels(w, n_rows, K, pack_bf16_panel_row_ref);
-      std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
-      gemm_bf16_panel(xp.data(), T, K, panel.data(), n_rows, got.data(), ldy);
-      gemm_bf16_panel_ref(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t r = 0; r < ldy; ++r) {
-          const float g = got[t * ldy + r], e = want[t * ldy + r];
-          if (r >= n_rows) {
-            ASSERT_EQ(g, -1.0f) << "wrote past the panel's rows";
-            continue;
+    for (int64_t T : {1, 31, 32, 70}) {
+      for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
+        const int64_t ldy = n_rows + 5;
+        const auto x = normal_values(T * K, 4), w = normal_values(n_rows * K, 5, 0.05f);
+        std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
+        pack_bf16_activations_ref(x.data(), T, K, xp.data());
+        const auto panel = panels(w, n_rows, K, pack_bf16_panel_row_ref);
+        std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
+        gemm_bf16_panel(xp.data(), T, K, panel.data(), n_rows, got.data(), ldy);
+        gemm_bf16_panel_ref(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t r = 0; r < ldy; ++r) {
+            const float g = got[t * ldy + r], e = want[t * ldy + r];
+            if (r >= n_rows) {
+              ASSERT_EQ(g, -1.0f) << "wrote past the panel's rows";
+              continue;
+            }
+            double mag = 0;
+            for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * w[r * K + k]);
+            // Only the f32 summation order may differ (the products are exact).
+            ASSERT_NEAR(g, e, 1e-5 * mag) << "T " << T << " t " << t << " r " << r;
           }
-          double mag = 0;
-          for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * w[r * K + k]);
-          // Only the f32 summation order may differ (the products are exact).
-          ASSERT_NEAR(g, e, 1e-5 * mag) << "T " << T << " t " << t << " r " << r;
-        }
+      }
     }
-  }
 }
 
 // The AMX tile loop, run on the software model of the tiles (every CPU) and on the CPU's tiles
