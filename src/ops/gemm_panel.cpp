@@ -99,21 +99,31 @@ void pack_bf16_panel_row_ref(const float* row, int64_t r, int64_t K, uint32_t* p
   for (int64_t p = 0; p < K / 2; ++p) panel[r * (K / 2) + p] = bf16_pair(row[2 * p], row[2 * p + 1]);
 }
 
-void gemm_bf16_panel_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
-                         int64_t ldy) {
+namespace {
+// The scalar twins' loop: y[t * ldy + r] folds step(acc, activation pair, weight pair) over the
+// pairs of row r, from 0.
+template <class Step>
+void bf16_panel_twin(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                     int64_t ldy, Step step) {
   const int64_t pairs = K / 2;
   for (int64_t t = 0; t < T; ++t) {
     const uint32_t* xb = xp + (t / kPanelTokens) * pairs * kPanelTokens + t % kPanelTokens;
     for (int64_t r = 0; r < n_rows; ++r) {
       float acc = 0.0f;
-      for (int64_t p = 0; p < pairs; ++p) {
-        const uint32_t a = xb[p * kPanelTokens], w = panel[r * pairs + p];
-        acc += pair_half(a, 1) * pair_half(w, 1);
-        acc += pair_half(a, 0) * pair_half(w, 0);
-      }
+      for (int64_t p = 0; p < pairs; ++p) acc = step(acc, xb[p * kPanelTokens], panel[r * pairs + p]);
       y[t * ldy + r] = acc;
     }
   }
+}
+}  // namespace
+
+void gemm_bf16_panel_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
+                         int64_t ldy) {
+  bf16_panel_twin(xp, T, K, panel, n_rows, y, ldy, [](float acc, uint32_t a, uint32_t w) {
+    acc += pair_half(a, 1) * pair_half(w, 1);
+    acc += pair_half(a, 0) * pair_half(w, 0);
+    return acc;
+  });
 }
 
 namespace detail {
@@ -129,19 +139,10 @@ float amx_bf16_fma(uint16_t a, uint16_t b, float acc) {
 
 void gemm_bf16_panel_amx_ref(const uint32_t* xp, int64_t T, int64_t K, const uint32_t* panel, int64_t n_rows, float* y,
                              int64_t ldy) {
-  const int64_t pairs = K / 2;
-  for (int64_t t = 0; t < T; ++t) {
-    const uint32_t* xb = xp + (t / kPanelTokens) * pairs * kPanelTokens + t % kPanelTokens;
-    for (int64_t r = 0; r < n_rows; ++r) {
-      float acc = 0.0f;
-      for (int64_t p = 0; p < pairs; ++p) {
-        const uint32_t a = xb[p * kPanelTokens], w = panel[r * pairs + p];
-        acc = detail::amx_bf16_fma(static_cast<uint16_t>(w), static_cast<uint16_t>(a), acc);
-        acc = detail::amx_bf16_fma(static_cast<uint16_t>(w >> 16), static_cast<uint16_t>(a >> 16), acc);
-      }
-      y[t * ldy + r] = acc;
-    }
-  }
+  bf16_panel_twin(xp, T, K, panel, n_rows, y, ldy, [](float acc, uint32_t a, uint32_t w) {
+    acc = detail::amx_bf16_fma(static_cast<uint16_t>(w), static_cast<uint16_t>(a), acc);
+    return detail::amx_bf16_fma(static_cast<uint16_t>(w >> 16), static_cast<uint16_t>(a >> 16), acc);
+  });
 }
 
 void pack_bf16_activations(const float* x, int64_t T, int64_t K, uint32_t* out) {

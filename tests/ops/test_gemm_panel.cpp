@@ -77,52 +77,19 @@ TEST(GemmBf16, ScalarTwinIsTheProductOfRoundedOperands) {
     }
 }
 
-// Where the CPU has AMX, K = 2048 runs on tiles (gemm_bf16_panel's dispatch) and 2114 on
-// AVX-512 BF16.
-TEST(GemmBf16, KernelMatchesScalarTwin) {
-  if (!cpu_has_bf16_gemm()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
-  for (int64_t K : {2048, 2048 + 66})
-    for (int64_t T : {1, 31, 32, 70}) {
-      for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
-        const int64_t ldy = n_rows + 5;
-        const auto x = normal_values(T * K, 4), w = normal_values(n_rows * K, 5, 0.05f);
-        std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
-        pack_bf16_activations_ref(x.data(), T, K, xp.data());
-        const auto panel = panels(w, n_rows, K, pack_bf16_panel_row_ref);
-        std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
-        gemm_bf16_panel(xp.data(), T, K, panel.data(), n_rows, got.data(), ldy);
-        gemm_bf16_panel_ref(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t r = 0; r < ldy; ++r) {
-            const float g = got[t * ldy + r], e = want[t * ldy + r];
-            if (r >= n_rows) {
-              ASSERT_EQ(g, -1.0f) << "wrote past the panel's rows";
-              continue;
-            }
-            double mag = 0;
-            for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(x[t * K + k]) * w[r * K + k]);
-            // Only the f32 summation order may differ (the products are exact).
-            ASSERT_NEAR(g, e, 1e-5 * mag) << "T " << T << " t " << t << " r " << r;
-          }
-      }
-    }
-}
+using PanelGemm = void (*)(const uint32_t*, int64_t, int64_t, const uint32_t*, int64_t, float*, int64_t);
 
-// The AMX tile loop, run on the software model of the tiles (every CPU) and on the CPU's tiles
-// where it has them, against the AMX scalar twin; the twin against the AVX-512 one.
-using AmxGemm = void (*)(const uint32_t*, int64_t, int64_t, const uint32_t*, int64_t, float*, int64_t);
-
-// Largest |got - twin| over the panel's rows, in units of the row's sum of |products|; -1 when
-// the kernel wrote past n_rows.
-double amx_error(AmxGemm gemm, int64_t T, int64_t K, int64_t n_rows, uint32_t seed) {
-  const int64_t ldy = n_rows + 3;
+// Largest |gemm - twin| over the panel's rows, in units of the row's sum of |products|, for
+// normal values (seed, seed + 1); -1 when gemm wrote past n_rows.
+double panel_error(PanelGemm gemm, PanelGemm twin, int64_t T, int64_t K, int64_t n_rows, uint32_t seed) {
+  const int64_t ldy = n_rows + 5;
   const auto x = normal_values(T * K, seed), w = normal_values(n_rows * K, seed + 1, 0.05f);
   std::vector<uint32_t> xp(static_cast<size_t>(bf16_activations_size(T, K)));
   pack_bf16_activations_ref(x.data(), T, K, xp.data());
   const auto panel = panels(w, n_rows, K, pack_bf16_panel_row_ref);
   std::vector<float> got(static_cast<size_t>(T * ldy), -1.0f), want(got.size(), -1.0f);
   gemm(xp.data(), T, K, panel.data(), n_rows, got.data(), ldy);
-  gemm_bf16_panel_amx_ref(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
+  twin(xp.data(), T, K, panel.data(), n_rows, want.data(), ldy);
   double worst = 0;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t r = 0; r < ldy; ++r) {
@@ -136,6 +103,26 @@ double amx_error(AmxGemm gemm, int64_t T, int64_t K, int64_t n_rows, uint32_t se
       worst = std::max(worst, std::fabs(double(g) - e) / mag);
     }
   return worst;
+}
+
+// Where the CPU has AMX, K = 2048 runs on tiles (gemm_bf16_panel's dispatch) and 2114 on
+// AVX-512 BF16.
+TEST(GemmBf16, KernelMatchesScalarTwin) {
+  if (!cpu_has_bf16_gemm()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  for (int64_t K : {2048, 2048 + 66})
+    for (int64_t T : {1, 31, 32, 70})
+      for (int64_t n_rows : {int64_t{1}, kPanelRows - 3, kPanelRows}) {
+        const double e = panel_error(gemm_bf16_panel, gemm_bf16_panel_ref, T, K, n_rows, 4);
+        ASSERT_GE(e, 0.0) << "wrote past the panel's rows";
+        // Only the f32 summation order may differ (the products are exact).
+        ASSERT_LE(e, 1e-5) << "K " << K << " T " << T << " rows " << n_rows;
+      }
+}
+
+// The AMX tile loop, run on the software model of the tiles (every CPU) and on the CPU's tiles
+// where it has them, against the AMX scalar twin; the twin against the AVX-512 one.
+double amx_error(PanelGemm gemm, int64_t T, int64_t K, int64_t n_rows, uint32_t seed) {
+  return panel_error(gemm, gemm_bf16_panel_amx_ref, T, K, n_rows, seed);
 }
 
 TEST(GemmAmx, TileModelEqualsScalarTwinBitForBit) {
